@@ -1,0 +1,9 @@
+DROP TABLE events;
+DROP TABLE suppressed_numbers;
+DROP TABLE calls;
+DROP TABLE tasks;
+DROP TABLE loans;
+DROP TABLE customers;
+DROP TABLE schedules;
+DROP TABLE api_keys;
+DROP TABLE companies;

@@ -1,0 +1,110 @@
+//! Company settings validation.
+
+use super::{required_text, Patch, ValidationError};
+
+/// Validated changes to a company's settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompanySettingsPatch {
+    pub name: Option<String>,
+    pub calls_per_second_limit: Option<i32>,
+    pub call_webhook_url: Patch<String>,
+    pub lms_base_url: Patch<String>,
+    pub lms_api_key: Patch<String>,
+}
+
+pub const MAX_CALLS_PER_SECOND: i32 = 1000;
+
+/// Checks raw settings input; `name` and `callsPerSecondLimit` cannot be cleared.
+pub fn validate_settings(
+    name: Patch<String>,
+    calls_per_second_limit: Patch<i32>,
+    call_webhook_url: Patch<String>,
+    lms_base_url: Patch<String>,
+    lms_api_key: Patch<String>,
+) -> Result<CompanySettingsPatch, ValidationError> {
+    let name = match name {
+        Patch::Keep => None,
+        Patch::Clear => return Err(ValidationError::new("name", "name cannot be null")),
+        Patch::Set(n) => Some(required_text("name", &n, 200)?),
+    };
+    let calls_per_second_limit = match calls_per_second_limit {
+        Patch::Keep => None,
+        Patch::Clear => {
+            return Err(ValidationError::new("callsPerSecondLimit", "callsPerSecondLimit cannot be null"))
+        }
+        Patch::Set(n) if (1..=MAX_CALLS_PER_SECOND).contains(&n) => Some(n),
+        Patch::Set(_) => {
+            return Err(ValidationError::new(
+                "callsPerSecondLimit",
+                format!("callsPerSecondLimit must be between 1 and {MAX_CALLS_PER_SECOND}"),
+            ))
+        }
+    };
+    let lms_api_key = match lms_api_key {
+        Patch::Set(key) if key.trim().is_empty() => Patch::Clear,
+        Patch::Set(key) if key.len() > 4096 => {
+            return Err(ValidationError::new("lmsApiKey", "lmsApiKey must be at most 4096 characters"))
+        }
+        other => other,
+    };
+    Ok(CompanySettingsPatch {
+        name,
+        calls_per_second_limit,
+        call_webhook_url: http_url("callWebhookUrl", call_webhook_url)?,
+        lms_base_url: http_url("lmsBaseUrl", lms_base_url)?.map(|u| u.trim_end_matches('/').to_string()),
+        lms_api_key,
+    })
+}
+
+/// An absolute http(s) URL; an empty string clears like null.
+fn http_url(field: &str, value: Patch<String>) -> Result<Patch<String>, ValidationError> {
+    match value {
+        Patch::Set(raw) if raw.trim().is_empty() => Ok(Patch::Clear),
+        Patch::Set(raw) => {
+            let parsed = url::Url::parse(raw.trim())
+                .map_err(|_| ValidationError::new(field, "must be an absolute http(s) URL"))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(ValidationError::new(field, "must be an absolute http(s) URL"));
+            }
+            Ok(Patch::Set(raw.trim().to_string()))
+        }
+        other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn only_url(field: &str, v: &str) -> Result<CompanySettingsPatch, ValidationError> {
+        let set = Patch::Set(v.to_string());
+        match field {
+            "callWebhookUrl" => validate_settings(Patch::Keep, Patch::Keep, set, Patch::Keep, Patch::Keep),
+            _ => validate_settings(Patch::Keep, Patch::Keep, Patch::Keep, set, Patch::Keep),
+        }
+    }
+
+    #[test]
+    fn urls_must_be_http() {
+        for field in ["callWebhookUrl", "lmsBaseUrl"] {
+            for bad in ["ftp://x.example", "not a url", "/relative", "mailto:a@b.c"] {
+                assert_eq!(only_url(field, bad).unwrap_err().field, field, "{bad}");
+            }
+            assert!(only_url(field, "https://lms.example.com/api").is_ok());
+        }
+        let p = only_url("lmsBaseUrl", "http://127.0.0.1:9000/").unwrap();
+        assert_eq!(p.lms_base_url, Patch::Set("http://127.0.0.1:9000".into()));
+    }
+
+    #[test]
+    fn limits_and_names() {
+        let cps = |n| validate_settings(Patch::Keep, Patch::Set(n), Patch::Keep, Patch::Keep, Patch::Keep);
+        assert_eq!(cps(0).unwrap_err().field, "callsPerSecondLimit");
+        assert_eq!(cps(1001).unwrap_err().field, "callsPerSecondLimit");
+        assert_eq!(cps(10).unwrap().calls_per_second_limit, Some(10));
+        let name = validate_settings(Patch::Set(" ".into()), Patch::Keep, Patch::Keep, Patch::Keep, Patch::Keep);
+        assert_eq!(name.unwrap_err().field, "name");
+        let null_name = validate_settings(Patch::Clear, Patch::Keep, Patch::Keep, Patch::Keep, Patch::Keep);
+        assert_eq!(null_name.unwrap_err().field, "name");
+    }
+}

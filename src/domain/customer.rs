@@ -1,0 +1,566 @@
+//! Customer validation and normalisation: what createCustomer, upsertCustomer and
+//! syncCustomerSchedule accept, and how a partial input merges into a stored customer.
+
+use std::str::FromStr;
+
+use chrono::{Datelike, NaiveDate};
+use serde_json::{Map, Value};
+
+use super::{required_text, us_states, Patch, ValidationError, MAX_TEXT_LEN};
+
+/// Largest accepted `externalMetadata`, serialised.
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+
+/// A customer's fields as stored: normalised (E.164 phone, upper-case state, trimmed text).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CustomerRecord {
+    pub external_id: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub birthday: Option<NaiveDate>,
+    pub ssn_last_four: Option<String>,
+    pub phone_number: Option<String>,
+    pub timezone: Option<String>,
+    pub task_type: Option<String>,
+    pub street_address1: Option<String>,
+    pub street_address2: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip_code: Option<String>,
+    pub do_not_call: bool,
+    pub is_test: bool,
+    pub external_metadata: Option<Map<String, Value>>,
+}
+
+/// A customer input as received: every field absent, null or a raw value.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CustomerPatch {
+    pub external_id: String,
+    pub first_name: Patch<String>,
+    pub last_name: Patch<String>,
+    pub email: Patch<String>,
+    /// Raw `YYYY-MM-DD`, parsed here so a bad date is a field error, not a parse failure.
+    pub birthday: Patch<String>,
+    pub ssn_last_four: Patch<String>,
+    pub phone_number: Patch<String>,
+    pub timezone: Patch<String>,
+    pub task_type: Patch<String>,
+    pub street_address1: Patch<String>,
+    pub street_address2: Patch<String>,
+    pub city: Patch<String>,
+    pub state: Patch<String>,
+    pub zip_code: Patch<String>,
+    pub do_not_call: Patch<bool>,
+    pub is_test: Patch<bool>,
+    pub external_metadata: Patch<Value>,
+}
+
+/// What the rules need to know beyond the input.
+pub struct CustomerRules<'a> {
+    /// Today's date (birthdays must be before it).
+    pub today: NaiveDate,
+    /// The company's task types (the task types of its schedules).
+    pub task_types: &'a [String],
+}
+
+/// The fields a new customer must have, in the order they are checked (API.md).
+pub const REQUIRED_FIELDS: &[&str] = &[
+    "firstName",
+    "lastName",
+    "email",
+    "birthday",
+    "phoneNumber",
+    "timezone",
+    "taskType",
+    "streetAddress1",
+    "city",
+    "state",
+    "zipCode",
+];
+
+/// Fields whose presence `syncCustomerSchedule` with LMS enrichment may forgo (no schedule is built).
+pub const SCHEDULE_FIELDS: &[&str] = &["phoneNumber", "timezone"];
+
+/// Applies `patch` to `existing` (None: a new customer) and validates the result.
+/// A new customer must carry every field in `required`; an existing one may not have a
+/// required field cleared.
+pub fn apply_patch(
+    existing: Option<&CustomerRecord>,
+    patch: &CustomerPatch,
+    rules: &CustomerRules<'_>,
+    required: &[&str],
+) -> Result<CustomerRecord, ValidationError> {
+    let external_id = validate_id(&patch.external_id)?;
+    let mut record = existing.cloned().unwrap_or_default();
+    record.external_id = external_id;
+
+    let text = |field: &str, value: &str| required_text(field, value, MAX_TEXT_LEN);
+    merge(&mut record.first_name, &patch.first_name, "firstName", text)?;
+    merge(&mut record.last_name, &patch.last_name, "lastName", text)?;
+    merge(&mut record.email, &patch.email, "email", validate_email)?;
+    merge(&mut record.birthday, &patch.birthday, "birthday", |f, v| {
+        validate_birthday(f, v, rules.today)
+    })?;
+    merge(
+        &mut record.ssn_last_four,
+        &patch.ssn_last_four,
+        "ssnLastFour",
+        validate_ssn_last_four,
+    )?;
+    merge(
+        &mut record.phone_number,
+        &patch.phone_number,
+        "phoneNumber",
+        normalize_phone,
+    )?;
+    merge(&mut record.timezone, &patch.timezone, "timezone", validate_timezone)?;
+    merge(&mut record.task_type, &patch.task_type, "taskType", |f, v| {
+        validate_task_type(f, v, rules.task_types)
+    })?;
+    merge(
+        &mut record.street_address1,
+        &patch.street_address1,
+        "streetAddress1",
+        text,
+    )?;
+    merge(
+        &mut record.street_address2,
+        &patch.street_address2,
+        "streetAddress2",
+        text,
+    )?;
+    merge(&mut record.city, &patch.city, "city", text)?;
+    merge(&mut record.state, &patch.state, "state", validate_state)?;
+    merge(&mut record.zip_code, &patch.zip_code, "zipCode", validate_zip_code)?;
+    match patch.do_not_call {
+        Patch::Set(v) => record.do_not_call = v,
+        Patch::Clear => return Err(ValidationError::new("doNotCall", "doNotCall cannot be null")),
+        Patch::Keep => {}
+    }
+    match patch.is_test {
+        Patch::Set(v) => record.is_test = v,
+        Patch::Clear => return Err(ValidationError::new("isTest", "isTest cannot be null")),
+        Patch::Keep => {}
+    }
+    match &patch.external_metadata {
+        Patch::Keep => {}
+        Patch::Clear => record.external_metadata = None,
+        Patch::Set(value) => {
+            let incoming = validate_metadata(value)?;
+            // Merged key by key: the input's keys replace stored ones, the rest stay.
+            let mut merged = record.external_metadata.take().unwrap_or_default();
+            merged.extend(incoming);
+            check_metadata_size(&merged)?;
+            record.external_metadata = Some(merged);
+        }
+    }
+
+    let is_new = existing.is_none();
+    for &field in REQUIRED_FIELDS {
+        let present = field_present(&record, field);
+        let cleared = field_patch_is_clear(patch, field);
+        if cleared || (is_new && required.contains(&field) && !present) {
+            return Err(ValidationError::required(field));
+        }
+    }
+    Ok(record)
+}
+
+/// Applies one optional-field patch through its validator.
+fn merge<T>(
+    slot: &mut Option<T>,
+    patch: &Patch<String>,
+    field: &str,
+    validate: impl Fn(&str, &str) -> Result<T, ValidationError>,
+) -> Result<(), ValidationError> {
+    match patch {
+        Patch::Keep => {}
+        Patch::Clear => *slot = None,
+        Patch::Set(raw) => *slot = Some(validate(field, raw)?),
+    }
+    Ok(())
+}
+
+fn field_present(record: &CustomerRecord, field: &str) -> bool {
+    match field {
+        "firstName" => record.first_name.is_some(),
+        "lastName" => record.last_name.is_some(),
+        "email" => record.email.is_some(),
+        "birthday" => record.birthday.is_some(),
+        "phoneNumber" => record.phone_number.is_some(),
+        "timezone" => record.timezone.is_some(),
+        "taskType" => record.task_type.is_some(),
+        "streetAddress1" => record.street_address1.is_some(),
+        "city" => record.city.is_some(),
+        "state" => record.state.is_some(),
+        "zipCode" => record.zip_code.is_some(),
+        _ => true,
+    }
+}
+
+fn field_patch_is_clear(patch: &CustomerPatch, field: &str) -> bool {
+    let p = match field {
+        "firstName" => &patch.first_name,
+        "lastName" => &patch.last_name,
+        "email" => &patch.email,
+        "birthday" => &patch.birthday,
+        "phoneNumber" => &patch.phone_number,
+        "timezone" => &patch.timezone,
+        "taskType" => &patch.task_type,
+        "streetAddress1" => &patch.street_address1,
+        "city" => &patch.city,
+        "state" => &patch.state,
+        "zipCode" => &patch.zip_code,
+        _ => return false,
+    };
+    matches!(p, Patch::Clear)
+}
+
+pub fn validate_id(value: &str) -> Result<String, ValidationError> {
+    required_text("id", value, MAX_TEXT_LEN)
+}
+
+pub fn validate_email(field: &str, value: &str) -> Result<String, ValidationError> {
+    let trimmed = required_text(field, value, MAX_TEXT_LEN)?;
+    if !email_address::EmailAddress::is_valid(&trimmed) || !trimmed.contains('@') {
+        return Err(ValidationError::new(field, "must be a valid e-mail address"));
+    }
+    Ok(trimmed)
+}
+
+/// A real calendar date in the past (and not before 1900).
+pub fn validate_birthday(field: &str, value: &str, today: NaiveDate) -> Result<NaiveDate, ValidationError> {
+    let trimmed = value.trim();
+    let date = parse_date(trimmed)
+        .ok_or_else(|| ValidationError::new(field, "must be a real date as YYYY-MM-DD"))?;
+    if date >= today {
+        return Err(ValidationError::new(field, "must be a date in the past"));
+    }
+    if date.year() < 1900 {
+        return Err(ValidationError::new(field, "must be after 1900-01-01"));
+    }
+    Ok(date)
+}
+
+/// Strict `YYYY-MM-DD`, rejecting dates that do not exist (2023-02-30).
+pub fn parse_date(value: &str) -> Option<NaiveDate> {
+    let bytes = value.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d").ok()
+}
+
+pub fn validate_ssn_last_four(field: &str, value: &str) -> Result<String, ValidationError> {
+    let trimmed = value.trim();
+    if trimmed.len() == 4 && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(trimmed.to_string())
+    } else {
+        // Never echo the value: it is PII.
+        Err(ValidationError::new(field, "must be exactly 4 digits"))
+    }
+}
+
+/// A valid phone number, returned in E.164. A number without a country code is read as US.
+pub fn normalize_phone(field: &str, value: &str) -> Result<String, ValidationError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(ValidationError::required(field));
+    }
+    let invalid = || ValidationError::new(field, "must be a valid phone number");
+    if trimmed.len() > 32 {
+        return Err(invalid());
+    }
+    let number =
+        phonenumber::parse(Some(phonenumber::country::Id::US), trimmed).map_err(|_| invalid())?;
+    if !phonenumber::is_valid(&number) {
+        return Err(invalid());
+    }
+    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+/// An IANA time zone name, returned as the zone database spells it.
+pub fn validate_timezone(field: &str, value: &str) -> Result<String, ValidationError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(ValidationError::required(field));
+    }
+    chrono_tz::Tz::from_str(trimmed)
+        .map(|tz| tz.name().to_string())
+        .map_err(|_| ValidationError::new(field, "must be an IANA time zone name such as America/New_York"))
+}
+
+pub fn validate_state(field: &str, value: &str) -> Result<String, ValidationError> {
+    us_states::normalize(value)
+        .map(str::to_string)
+        .ok_or_else(|| ValidationError::new(field, "must be a two-letter US state, DC or territory code"))
+}
+
+/// Five digits, or ZIP+4 (`12345-6789`).
+pub fn validate_zip_code(field: &str, value: &str) -> Result<String, ValidationError> {
+    let trimmed = value.trim();
+    let b = trimmed.as_bytes();
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    let ok = match b.len() {
+        5 => digits(b),
+        10 => digits(&b[..5]) && b[5] == b'-' && digits(&b[6..]),
+        _ => false,
+    };
+    if ok {
+        Ok(trimmed.to_string())
+    } else {
+        Err(ValidationError::new(field, "must be 5 digits or ZIP+4 (12345-6789)"))
+    }
+}
+
+pub fn validate_task_type(field: &str, value: &str, valid: &[String]) -> Result<String, ValidationError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(ValidationError::required(field));
+    }
+    if valid.iter().any(|t| t == trimmed) {
+        return Ok(trimmed.to_string());
+    }
+    let mut valid_task_types = valid.to_vec();
+    valid_task_types.sort();
+    Err(ValidationError {
+        field: field.to_string(),
+        message: if valid.is_empty() {
+            "unknown task type: the company has no schedules yet (create one first)".to_string()
+        } else {
+            "unknown task type: must be one of the company's schedules' task types".to_string()
+        },
+        valid_task_types: Some(valid_task_types),
+    })
+}
+
+/// A JSON object of at most 64 KiB.
+pub fn validate_metadata(value: &Value) -> Result<Map<String, Value>, ValidationError> {
+    let Value::Object(map) = value else {
+        return Err(ValidationError::new("externalMetadata", "must be a JSON object"));
+    };
+    check_metadata_size(map)?;
+    Ok(map.clone())
+}
+
+fn check_metadata_size(map: &Map<String, Value>) -> Result<(), ValidationError> {
+    let size = serde_json::to_vec(map).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > MAX_METADATA_BYTES {
+        return Err(ValidationError::new(
+            "externalMetadata",
+            format!("must be at most {MAX_METADATA_BYTES} bytes as JSON (got {size})"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+    }
+
+    fn task_types() -> Vec<String> {
+        vec!["collections".to_string(), "reminder".to_string()]
+    }
+
+    pub fn full_patch() -> CustomerPatch {
+        CustomerPatch {
+            external_id: "cust-1".into(),
+            first_name: Patch::Set("Ada".into()),
+            last_name: Patch::Set("Lovelace".into()),
+            email: Patch::Set("ada@example.com".into()),
+            birthday: Patch::Set("1990-12-10".into()),
+            ssn_last_four: Patch::Set("1234".into()),
+            phone_number: Patch::Set("(310) 555-1234".into()),
+            timezone: Patch::Set("America/Los_Angeles".into()),
+            task_type: Patch::Set("collections".into()),
+            street_address1: Patch::Set("1 Main St".into()),
+            street_address2: Patch::Keep,
+            city: Patch::Set("Los Angeles".into()),
+            state: Patch::Set("ca".into()),
+            zip_code: Patch::Set("90001".into()),
+            do_not_call: Patch::Keep,
+            is_test: Patch::Keep,
+            external_metadata: Patch::Set(json!({"a": 1})),
+        }
+    }
+
+    fn create(patch: &CustomerPatch) -> Result<CustomerRecord, ValidationError> {
+        let types = task_types();
+        let rules = CustomerRules { today: today(), task_types: &types };
+        apply_patch(None, patch, &rules, REQUIRED_FIELDS)
+    }
+
+    fn field_of(result: Result<CustomerRecord, ValidationError>) -> String {
+        result.expect_err("should be rejected").field
+    }
+
+    #[test]
+    fn a_full_valid_customer_is_normalised() {
+        let record = create(&full_patch()).unwrap();
+        assert_eq!(record.phone_number.as_deref(), Some("+13105551234"));
+        assert_eq!(record.state.as_deref(), Some("CA"));
+        assert_eq!(record.birthday, NaiveDate::from_ymd_opt(1990, 12, 10));
+        assert!(!record.do_not_call);
+    }
+
+    #[test]
+    fn each_required_field_missing_is_named() {
+        for field in REQUIRED_FIELDS {
+            let mut patch = full_patch();
+            match *field {
+                "firstName" => patch.first_name = Patch::Keep,
+                "lastName" => patch.last_name = Patch::Keep,
+                "email" => patch.email = Patch::Keep,
+                "birthday" => patch.birthday = Patch::Keep,
+                "phoneNumber" => patch.phone_number = Patch::Keep,
+                "timezone" => patch.timezone = Patch::Keep,
+                "taskType" => patch.task_type = Patch::Keep,
+                "streetAddress1" => patch.street_address1 = Patch::Keep,
+                "city" => patch.city = Patch::Keep,
+                "state" => patch.state = Patch::Keep,
+                "zipCode" => patch.zip_code = Patch::Keep,
+                _ => unreachable!(),
+            }
+            assert_eq!(field_of(create(&patch)), *field);
+        }
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut CustomerPatch)>)> = vec![
+            ("id", Box::new(|p| p.external_id = "  ".into())),
+            ("firstName", Box::new(|p| p.first_name = Patch::Set(" ".into()))),
+            ("email", Box::new(|p| p.email = Patch::Set("not-an-email".into()))),
+            ("birthday", Box::new(|p| p.birthday = Patch::Set("1990-02-30".into()))),
+            ("birthday", Box::new(|p| p.birthday = Patch::Set("2030-01-01".into()))),
+            ("birthday", Box::new(|p| p.birthday = Patch::Set("1990/01/01".into()))),
+            ("ssnLastFour", Box::new(|p| p.ssn_last_four = Patch::Set("12a4".into()))),
+            ("ssnLastFour", Box::new(|p| p.ssn_last_four = Patch::Set("12345".into()))),
+            ("phoneNumber", Box::new(|p| p.phone_number = Patch::Set("555".into()))),
+            ("phoneNumber", Box::new(|p| p.phone_number = Patch::Set("+1 000 000 0000".into()))),
+            ("timezone", Box::new(|p| p.timezone = Patch::Set("Mars/Olympus".into()))),
+            ("taskType", Box::new(|p| p.task_type = Patch::Set("sales".into()))),
+            ("state", Box::new(|p| p.state = Patch::Set("XX".into()))),
+            ("zipCode", Box::new(|p| p.zip_code = Patch::Set("1234".into()))),
+            ("zipCode", Box::new(|p| p.zip_code = Patch::Set("12345-67".into()))),
+            ("externalMetadata", Box::new(|p| p.external_metadata = Patch::Set(json!([1, 2])))),
+            (
+                "externalMetadata",
+                Box::new(|p| p.external_metadata = Patch::Set(json!({"big": "x".repeat(70_000)}))),
+            ),
+        ];
+        for (field, mutate) in cases {
+            let mut patch = full_patch();
+            mutate(&mut patch);
+            assert_eq!(field_of(create(&patch)), field);
+        }
+    }
+
+    #[test]
+    fn unknown_task_type_lists_the_valid_ones() {
+        let mut patch = full_patch();
+        patch.task_type = Patch::Set("sales".into());
+        let err = create(&patch).unwrap_err();
+        assert_eq!(err.valid_task_types, Some(task_types()));
+    }
+
+    #[test]
+    fn phone_numbers_are_e164() {
+        for (raw, e164) in [
+            ("3105551234", "+13105551234"),
+            ("+1 (310) 555-1234", "+13105551234"),
+            ("+44 20 7946 0958", "+442079460958"),
+        ] {
+            assert_eq!(normalize_phone("phoneNumber", raw).unwrap(), e164);
+        }
+    }
+
+    #[test]
+    fn update_keeps_absent_fields_and_merges_metadata() {
+        let first = create(&full_patch()).unwrap();
+        let update = CustomerPatch {
+            external_id: "cust-1".into(),
+            first_name: Patch::Set("Augusta".into()),
+            email: Patch::Set("augusta@example.com".into()),
+            external_metadata: Patch::Set(json!({"b": 2, "a": 3})),
+            ..Default::default()
+        };
+        let types = task_types();
+        let rules = CustomerRules { today: today(), task_types: &types };
+        let second = apply_patch(Some(&first), &update, &rules, REQUIRED_FIELDS).unwrap();
+        assert_eq!(second.first_name.as_deref(), Some("Augusta"));
+        assert_eq!(second.email.as_deref(), Some("augusta@example.com"));
+        assert_eq!(second.last_name, first.last_name);
+        assert_eq!(second.phone_number, first.phone_number);
+        assert_eq!(
+            Value::Object(second.external_metadata.unwrap()),
+            json!({"a": 3, "b": 2})
+        );
+    }
+
+    #[test]
+    fn update_may_clear_optional_but_not_required_fields() {
+        let mut patch = full_patch();
+        patch.street_address2 = Patch::Set("Apt 4".into());
+        let first = create(&patch).unwrap();
+        let types = task_types();
+        let rules = CustomerRules { today: today(), task_types: &types };
+        let clear_optional = CustomerPatch {
+            external_id: "cust-1".into(),
+            street_address2: Patch::Clear,
+            ssn_last_four: Patch::Clear,
+            external_metadata: Patch::Clear,
+            ..Default::default()
+        };
+        let second = apply_patch(Some(&first), &clear_optional, &rules, REQUIRED_FIELDS).unwrap();
+        assert_eq!(second.street_address2, None);
+        assert_eq!(second.ssn_last_four, None);
+        assert_eq!(second.external_metadata, None);
+
+        let clear_required = CustomerPatch {
+            external_id: "cust-1".into(),
+            city: Patch::Clear,
+            ..Default::default()
+        };
+        let err = apply_patch(Some(&first), &clear_required, &rules, REQUIRED_FIELDS).unwrap_err();
+        assert_eq!(err.field, "city");
+    }
+
+    proptest! {
+        #[test]
+        fn any_ten_digit_us_number_with_valid_area_code_normalises_to_e164(
+            area in 201u32..990, exchange in 200u32..999, line in 0u32..10_000
+        ) {
+            let raw = format!("{area}{exchange}{line:04}");
+            if let Ok(e164) = normalize_phone("phoneNumber", &raw) {
+                prop_assert!(e164.starts_with('+'));
+                prop_assert!(e164.len() <= 16);
+                // Normalising is idempotent.
+                prop_assert_eq!(normalize_phone("phoneNumber", &e164).unwrap(), e164.clone());
+            }
+        }
+
+        #[test]
+        fn zip_codes_accept_exactly_the_two_forms(s in "[0-9-]{0,11}") {
+            let five = s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
+            let plus4 = s.len() == 10 && s[..5].bytes().all(|b| b.is_ascii_digit())
+                && &s[5..6] == "-" && s[6..].bytes().all(|b| b.is_ascii_digit());
+            prop_assert_eq!(validate_zip_code("zipCode", &s).is_ok(), five || plus4);
+        }
+
+        #[test]
+        fn birthdays_must_be_real_past_dates(y in 1850i32..2100, m in 1u32..13, d in 1u32..32) {
+            let raw = format!("{y:04}-{m:02}-{d:02}");
+            let real = NaiveDate::from_ymd_opt(y, m, d);
+            let ok = matches!(real, Some(date) if date < today() && y >= 1900);
+            prop_assert_eq!(validate_birthday("birthday", &raw, today()).is_ok(), ok);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Pure business rules: no I/O, no clock (callers pass `now`/`today`).
+
+pub mod company;
+pub mod customer;
+pub mod schedule;
+pub mod us_states;
+
+use thiserror::Error;
+
+/// A rejected input value. `field` is the GraphQL input field's name, so clients can point at it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: String,
+    pub message: String,
+    /// Set when the value was an unknown task type: the company's valid ones.
+    pub valid_task_types: Option<Vec<String>>,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+            valid_task_types: None,
+        }
+    }
+
+    pub fn required(field: &str) -> Self {
+        Self::new(field, format!("{field} is required"))
+    }
+}
+
+/// How an input field relates to the stored value: absent keeps it, null clears it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Patch<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Patch::Keep)
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Patch<U> {
+        match self {
+            Patch::Keep => Patch::Keep,
+            Patch::Clear => Patch::Clear,
+            Patch::Set(v) => Patch::Set(f(v)),
+        }
+    }
+}
+
+impl<T> From<Option<T>> for Patch<T> {
+    /// A plain `Option` input: absent keeps, a value sets (null is treated as absent).
+    fn from(value: Option<T>) -> Self {
+        match value {
+            Some(v) => Patch::Set(v),
+            None => Patch::Keep,
+        }
+    }
+}
+
+/// Longest free-text field accepted (names, addresses, ids).
+pub const MAX_TEXT_LEN: usize = 255;
+
+/// Trims `value` and checks it is non-empty and not too long.
+pub fn required_text(field: &str, value: &str, max_len: usize) -> Result<String, ValidationError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(ValidationError::required(field));
+    }
+    if trimmed.chars().count() > max_len {
+        return Err(ValidationError::new(
+            field,
+            format!("{field} must be at most {max_len} characters"),
+        ));
+    }
+    Ok(trimmed.to_string())
+}

@@ -1,0 +1,291 @@
+//! Customers: queries, createCustomer, upsertCustomer.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::error::{ApiError, GqlResult};
+use super::scalars::Date;
+use super::{db, page_size, patch, tenant, today, wants_total, OrderDirection, TotalCount};
+use crate::domain::customer::{self, CustomerPatch};
+use crate::domain::Patch;
+use crate::store::customers::{self as store, CustomerCursor, CustomerOrder, CustomerRow, MatchOn};
+
+pub struct Customer(pub CustomerRow);
+
+#[Object]
+impl Customer {
+    /// The integration's own reference id.
+    async fn id(&self) -> ID {
+        ID(self.0.external_id.clone())
+    }
+    async fn first_name(&self) -> Option<&str> {
+        self.0.first_name.as_deref()
+    }
+    async fn last_name(&self) -> Option<&str> {
+        self.0.last_name.as_deref()
+    }
+    async fn email(&self) -> Option<&str> {
+        self.0.email.as_deref()
+    }
+    async fn birthday(&self) -> Option<Date> {
+        self.0.birthday.map(Date::from)
+    }
+    async fn ssn_last_four(&self) -> Option<&str> {
+        self.0.ssn_last_four.as_deref()
+    }
+    /// E.164, e.g. "+13105551234".
+    async fn phone_number(&self) -> Option<&str> {
+        self.0.phone_number.as_deref()
+    }
+    /// IANA time zone name.
+    async fn timezone(&self) -> Option<&str> {
+        self.0.timezone.as_deref()
+    }
+    async fn street_address1(&self) -> Option<&str> {
+        self.0.street_address1.as_deref()
+    }
+    async fn street_address2(&self) -> Option<&str> {
+        self.0.street_address2.as_deref()
+    }
+    async fn city(&self) -> Option<&str> {
+        self.0.city.as_deref()
+    }
+    async fn state(&self) -> Option<&str> {
+        self.0.state.as_deref()
+    }
+    async fn zip_code(&self) -> Option<&str> {
+        self.0.zip_code.as_deref()
+    }
+    async fn task_type(&self) -> Option<&str> {
+        self.0.task_type.as_deref()
+    }
+    async fn do_not_call(&self) -> bool {
+        self.0.do_not_call
+    }
+    async fn is_test(&self) -> bool {
+        self.0.is_test
+    }
+    async fn external_metadata(&self) -> Option<Json<Value>> {
+        self.0.external_metadata.clone().map(Json)
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// A customer as an integration sends it. On update, an omitted field keeps its value and an
+/// explicit null clears it.
+#[derive(InputObject)]
+pub struct CustomerInput {
+    /// The integration's own reference id.
+    id: ID,
+    first_name: MaybeUndefined<String>,
+    last_name: MaybeUndefined<String>,
+    email: MaybeUndefined<String>,
+    birthday: MaybeUndefined<Date>,
+    /// Exactly 4 digits.
+    ssn_last_four: MaybeUndefined<String>,
+    /// Any valid number; without a country code it is read as US. Stored as E.164.
+    phone_number: MaybeUndefined<String>,
+    /// IANA time zone name, e.g. America/New_York.
+    timezone: MaybeUndefined<String>,
+    /// One of the company's schedules' task types.
+    task_type: MaybeUndefined<String>,
+    street_address1: MaybeUndefined<String>,
+    street_address2: MaybeUndefined<String>,
+    city: MaybeUndefined<String>,
+    /// US state, DC or territory code.
+    state: MaybeUndefined<String>,
+    /// 5 digits or ZIP+4.
+    zip_code: MaybeUndefined<String>,
+    do_not_call: MaybeUndefined<bool>,
+    is_test: MaybeUndefined<bool>,
+    /// Alias of isTest.
+    test: MaybeUndefined<bool>,
+    /// A JSON object of at most 64 KiB; merged key by key on update.
+    external_metadata: MaybeUndefined<Json<Value>>,
+}
+
+impl CustomerInput {
+    pub fn into_patch(self) -> Result<CustomerPatch, ApiError> {
+        let is_test = match (patch(self.is_test), patch(self.test)) {
+            (Patch::Set(a), Patch::Set(b)) if a != b => {
+                return Err(ApiError::bad_input("test", "test and isTest disagree (test is an alias of isTest)"))
+            }
+            (Patch::Keep, alias) => alias,
+            (is_test, _) => is_test,
+        };
+        Ok(CustomerPatch {
+            external_id: self.id.0,
+            first_name: patch(self.first_name),
+            last_name: patch(self.last_name),
+            email: patch(self.email),
+            birthday: patch(self.birthday).map(|d| d.0),
+            ssn_last_four: patch(self.ssn_last_four),
+            phone_number: patch(self.phone_number),
+            timezone: patch(self.timezone),
+            task_type: patch(self.task_type),
+            street_address1: patch(self.street_address1),
+            street_address2: patch(self.street_address2),
+            city: patch(self.city),
+            state: patch(self.state),
+            zip_code: patch(self.zip_code),
+            do_not_call: patch(self.do_not_call),
+            is_test,
+            external_metadata: patch(self.external_metadata).map(|j| j.0),
+        })
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct CustomerFilter {
+    is_test: Option<bool>,
+    do_not_call: Option<bool>,
+    task_type: Option<String>,
+    state: Option<String>,
+    /// Case-insensitive substring of the id, first or last name, e-mail or phone number.
+    search: Option<String>,
+    /// Inclusive.
+    created_at_from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    created_at_to: Option<DateTime<Utc>>,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CustomerOrderField {
+    #[default]
+    CreatedAt,
+    UpdatedAt,
+    LastName,
+    Id,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CustomerKey {
+    #[default]
+    Id,
+    PhoneNumber,
+}
+
+#[derive(SimpleObject)]
+pub struct UpsertCustomerPayload {
+    customer: Customer,
+    /// True when the customer was created (HTTP 201), false when updated (200).
+    created: bool,
+}
+
+pub type CustomerConnection = Connection<String, Customer, TotalCount>;
+
+#[derive(Default)]
+pub struct CustomerQuery;
+
+#[Object]
+impl CustomerQuery {
+    /// A customer by the integration's reference id.
+    async fn customer(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Customer>> {
+        let company_id = tenant(ctx)?;
+        let row = db(ctx).read(move |conn| store::by_external_id(conn, company_id, &id)).await.gql()?;
+        Ok(row.map(Customer))
+    }
+
+    /// The customer with this phone number (any format; if several share it, the latest updated).
+    async fn customer_by_phone(
+        &self,
+        ctx: &Context<'_>,
+        phone_number: String,
+    ) -> async_graphql::Result<Option<Customer>> {
+        let company_id = tenant(ctx)?;
+        let e164 = customer::normalize_phone("phoneNumber", &phone_number).gql()?;
+        let row = db(ctx).read(move |conn| store::by_phone(conn, company_id, &e164)).await.gql()?;
+        Ok(row.map(Customer))
+    }
+
+    async fn customers(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<CustomerFilter>,
+        #[graphql(default)] order_by: CustomerOrderField,
+        #[graphql(default)] order_direction: OrderDirection,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<CustomerConnection> {
+        let company_id = tenant(ctx)?;
+        let first = page_size(first).gql()?;
+        let order = match order_by {
+            CustomerOrderField::CreatedAt => CustomerOrder::CreatedAt,
+            CustomerOrderField::UpdatedAt => CustomerOrder::UpdatedAt,
+            CustomerOrderField::LastName => CustomerOrder::LastName,
+            CustomerOrderField::Id => CustomerOrder::Id,
+        };
+        let desc = order_direction == OrderDirection::Desc;
+        let cursor = match &after {
+            Some(text) => Some(
+                CustomerCursor::decode(text).ok_or_else(|| ApiError::bad_input("after", "invalid cursor")).gql()?,
+            ),
+            None => None,
+        };
+        let f = filter.unwrap_or_default();
+        let filter = store::CustomerFilter {
+            is_test: f.is_test,
+            do_not_call: f.do_not_call,
+            task_type: f.task_type,
+            state: f.state,
+            search: f.search,
+            created_at_from: f.created_at_from,
+            created_at_to: f.created_at_to,
+        };
+        let with_total = wants_total(ctx);
+        let page = db(ctx)
+            .read(move |conn| store::list(conn, company_id, &filter, order, desc, cursor.as_ref(), first, with_total))
+            .await
+            .gql()?;
+        let mut connection = Connection::with_additional_fields(
+            after.is_some(),
+            page.has_next_page,
+            TotalCount { total_count: page.total_count.unwrap_or(0) },
+        );
+        connection.edges.extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursor, Customer(row))));
+        Ok(connection)
+    }
+}
+
+#[derive(Default)]
+pub struct CustomerMutation;
+
+#[Object]
+impl CustomerMutation {
+    /// Creates a customer; `CONFLICT` if the id exists. Every required field must be present.
+    async fn create_customer(&self, ctx: &Context<'_>, input: CustomerInput) -> async_graphql::Result<Customer> {
+        let company_id = tenant(ctx)?;
+        let patch = input.into_patch().gql()?;
+        let today = today();
+        let row = db(ctx).write(move |conn| store::create(conn, company_id, &patch, today)).await.gql()?;
+        Ok(Customer(row))
+    }
+
+    /// Creates the customer, or updates only the fields the input carries.
+    async fn upsert_customer(
+        &self,
+        ctx: &Context<'_>,
+        input: CustomerInput,
+        #[graphql(default)] match_on: CustomerKey,
+    ) -> async_graphql::Result<UpsertCustomerPayload> {
+        let company_id = tenant(ctx)?;
+        let patch = input.into_patch().gql()?;
+        let match_on = match match_on {
+            CustomerKey::Id => MatchOn::Id,
+            CustomerKey::PhoneNumber => MatchOn::PhoneNumber,
+        };
+        let today = today();
+        let (row, created) = db(ctx)
+            .write(move |conn| store::upsert(conn, company_id, &patch, match_on, today))
+            .await
+            .gql()?;
+        Ok(UpsertCustomerPayload { customer: Customer(row), created })
+    }
+}

@@ -1,0 +1,90 @@
+//! The API's errors: every one carries `extensions.code` (API.md), and input errors the field.
+
+use async_graphql::ErrorExtensions;
+
+use crate::domain::ValidationError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("a valid API key is required (X-API-Key header or Authorization: Bearer)")]
+    Unauthenticated,
+    #[error("{0}")]
+    BadUserInput(ValidationError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict { field: String, message: String },
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "UNAUTHENTICATED",
+            ApiError::BadUserInput(_) => "BAD_USER_INPUT",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::Conflict { .. } => "CONFLICT",
+            ApiError::Internal => "INTERNAL",
+        }
+    }
+
+    pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
+        ApiError::BadUserInput(ValidationError::new(field, message))
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ApiError::BadUserInput(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound("record"),
+            StoreError::Conflict { field, message } => ApiError::Conflict { field, message },
+            StoreError::Invalid(v) => ApiError::BadUserInput(v),
+            // Logged with the database's message only: Postgres keeps row values in the detail.
+            other => {
+                tracing::error!(error = %other, "request failed inside the store");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl ErrorExtensions for ApiError {
+    fn extend(&self) -> async_graphql::Error {
+        let message = match self {
+            ApiError::BadUserInput(v) => v.message.clone(),
+            other => other.to_string(),
+        };
+        async_graphql::Error::new(message).extend_with(|_, ext| {
+            ext.set("code", self.code());
+            match self {
+                ApiError::BadUserInput(v) => {
+                    ext.set("field", v.field.as_str());
+                    if let Some(valid) = &v.valid_task_types {
+                        ext.set("validTaskTypes", valid.clone());
+                    }
+                }
+                ApiError::Conflict { field, .. } => ext.set("field", field.as_str()),
+                _ => {}
+            }
+        })
+    }
+}
+
+/// `?`-friendly conversion of layer errors into GraphQL errors with extensions.
+pub trait GqlResult<T> {
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T, E: Into<ApiError>> GqlResult<T> for Result<T, E> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|e| e.into().extend())
+    }
+}

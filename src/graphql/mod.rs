@@ -1,0 +1,105 @@
+//! The GraphQL schema: thin resolvers that parse input, call domain and store, map errors.
+
+pub mod company;
+pub mod customers;
+pub mod error;
+pub mod scalars;
+pub mod schedules;
+pub mod suppressed;
+
+use async_graphql::{Context, EmptySubscription, MaybeUndefined, MergedObject, Schema};
+use uuid::Uuid;
+
+use crate::domain::Patch;
+use crate::store::Db;
+use error::ApiError;
+
+#[derive(MergedObject, Default)]
+pub struct Query(company::CompanyQuery, customers::CustomerQuery, schedules::ScheduleQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    customers::CustomerMutation,
+    schedules::ScheduleMutation,
+    suppressed::SuppressedMutation,
+    company::CompanyMutation,
+);
+
+pub type CallsyncSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The company of the request's API key; absent when the request carried no key.
+#[derive(Debug, Clone, Copy)]
+pub struct Tenant(pub Uuid);
+
+/// Deepest query accepted (a connection of customers with nested pages is ~8).
+pub const MAX_DEPTH: usize = 16;
+/// Upper bound on the cost of one query (each field counts 1).
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+/// The schema, built once per process and cloned into each HTTP worker.
+pub fn build_schema(db: Db) -> CallsyncSchema {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .data(db)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The SDL that `callsync schema` prints and `schema.graphql` holds.
+pub fn sdl() -> String {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .finish()
+        .sdl()
+}
+
+pub(crate) fn tenant(ctx: &Context<'_>) -> async_graphql::Result<Uuid> {
+    use async_graphql::ErrorExtensions;
+    ctx.data_opt::<Tenant>().map(|t| t.0).ok_or_else(|| ApiError::Unauthenticated.extend())
+}
+
+pub(crate) fn db<'a>(ctx: &Context<'a>) -> &'a Db {
+    ctx.data_unchecked::<Db>()
+}
+
+pub(crate) fn patch<T>(value: MaybeUndefined<T>) -> Patch<T> {
+    match value {
+        MaybeUndefined::Undefined => Patch::Keep,
+        MaybeUndefined::Null => Patch::Clear,
+        MaybeUndefined::Value(v) => Patch::Set(v),
+    }
+}
+
+pub const DEFAULT_PAGE_SIZE: i32 = 50;
+pub const MAX_PAGE_SIZE: i32 = 500;
+
+/// `first` for a connection: 50 when omitted, at most 500.
+pub(crate) fn page_size(first: Option<i32>) -> Result<i64, ApiError> {
+    match first.unwrap_or(DEFAULT_PAGE_SIZE) {
+        n if (0..=MAX_PAGE_SIZE).contains(&n) => Ok(i64::from(n)),
+        _ => Err(ApiError::bad_input("first", format!("first must be between 0 and {MAX_PAGE_SIZE}"))),
+    }
+}
+
+/// Whether the client selected `totalCount` (it costs a COUNT query).
+pub(crate) fn wants_total(ctx: &Context<'_>) -> bool {
+    ctx.look_ahead().field("totalCount").exists()
+}
+
+/// Extra fields on every connection.
+#[derive(async_graphql::SimpleObject)]
+pub struct TotalCount {
+    /// How many records match the filter, across all pages.
+    pub total_count: i64,
+}
+
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderDirection {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// Today's date for validation (birthdays must be in the past).
+pub(crate) fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}

@@ -1,0 +1,11 @@
+//! callsync: the system of record for lenders' customers and the compliant call schedules
+//! that AI voice agents work through.
+//!
+//! - [`domain`]: pure rules (validation, schedules), no I/O.
+//! - [`store`]: Postgres through Diesel, the only place SQL lives.
+//! - [`graphql`]: the API schema, thin resolvers over domain and store.
+//! - [`http`], [`cli`], [`config`]: the edges.
+
+pub mod domain;
+pub mod store;
+pub mod graphql;

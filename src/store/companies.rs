@@ -1,0 +1,139 @@
+//! Companies (tenants), their settings and their API keys.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::schema::{api_keys, companies, schedules};
+use super::StoreError;
+use crate::domain::company::CompanySettingsPatch;
+use crate::domain::Patch;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = companies, check_for_backend(diesel::pg::Pg))]
+pub struct CompanyRow {
+    pub id: Uuid,
+    pub name: String,
+    pub calls_per_second_limit: i32,
+    pub call_webhook_url: Option<String>,
+    pub lms_base_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new API key: the secret is returned once and only its hash is stored.
+pub struct IssuedKey {
+    pub api_key: String,
+}
+
+const KEY_PREFIX: &str = "csk_";
+const VISIBLE_PREFIX_LEN: usize = 12;
+
+pub fn hash_key(api_key: &str) -> Vec<u8> {
+    Sha256::digest(api_key.as_bytes()).to_vec()
+}
+
+fn generate_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("{KEY_PREFIX}{}", hex::encode(bytes))
+}
+
+pub fn create_company(conn: &mut PgConnection, name: &str) -> Result<(CompanyRow, IssuedKey), StoreError> {
+    let company: CompanyRow = diesel::insert_into(companies::table)
+        .values(companies::name.eq(name))
+        .returning(CompanyRow::as_returning())
+        .get_result(conn)?;
+    let key = create_api_key(conn, company.id, Some("initial"))?;
+    Ok((company, key))
+}
+
+pub fn create_api_key(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    label: Option<&str>,
+) -> Result<IssuedKey, StoreError> {
+    get_company(conn, company_id)?.ok_or(StoreError::NotFound)?;
+    let api_key = generate_key();
+    diesel::insert_into(api_keys::table)
+        .values((
+            api_keys::company_id.eq(company_id),
+            api_keys::key_hash.eq(hash_key(&api_key)),
+            api_keys::prefix.eq(&api_key[..VISIBLE_PREFIX_LEN]),
+            api_keys::label.eq(label),
+        ))
+        .execute(conn)?;
+    Ok(IssuedKey { api_key })
+}
+
+/// The company a (non-revoked) key belongs to.
+pub fn company_for_key(conn: &mut PgConnection, api_key: &str) -> Result<Option<Uuid>, StoreError> {
+    Ok(api_keys::table
+        .filter(api_keys::key_hash.eq(hash_key(api_key)))
+        .filter(api_keys::revoked_at.is_null())
+        .select(api_keys::company_id)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn get_company(conn: &mut PgConnection, company_id: Uuid) -> Result<Option<CompanyRow>, StoreError> {
+    Ok(companies::table
+        .find(company_id)
+        .select(CompanyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn count_companies(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    Ok(companies::table.count().get_result(conn)?)
+}
+
+/// The company's task types: the task types of its (not deleted) schedules, sorted.
+pub fn task_types(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<String>, StoreError> {
+    Ok(schedules::table
+        .filter(schedules::company_id.eq(company_id))
+        .filter(schedules::deleted_at.is_null())
+        .select(schedules::task_type)
+        .order(schedules::task_type.asc())
+        .load(conn)?)
+}
+
+pub fn update_settings(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    patch: &CompanySettingsPatch,
+) -> Result<CompanyRow, StoreError> {
+    #[derive(AsChangeset)]
+    #[diesel(table_name = companies)]
+    struct Changes<'a> {
+        name: Option<&'a str>,
+        calls_per_second_limit: Option<i32>,
+        call_webhook_url: Option<Option<&'a str>>,
+        lms_base_url: Option<Option<&'a str>>,
+        lms_api_key: Option<Option<&'a str>>,
+        updated_at: DateTime<Utc>,
+    }
+    fn nullable(p: &Patch<String>) -> Option<Option<&str>> {
+        match p {
+            Patch::Keep => None,
+            Patch::Clear => Some(None),
+            Patch::Set(v) => Some(Some(v.as_str())),
+        }
+    }
+    let changes = Changes {
+        name: patch.name.as_deref(),
+        calls_per_second_limit: patch.calls_per_second_limit,
+        call_webhook_url: nullable(&patch.call_webhook_url),
+        lms_base_url: nullable(&patch.lms_base_url),
+        lms_api_key: nullable(&patch.lms_api_key),
+        updated_at: Utc::now(),
+    };
+    diesel::update(companies::table.find(company_id))
+        .set(&changes)
+        .returning(CompanyRow::as_returning())
+        .get_result(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound)
+}

@@ -1,0 +1,433 @@
+//! Customers: lookups, the filtered and keyset-paged list, create and upsert.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::dsl::sql;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text, Timestamptz};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::schema::customers;
+use super::{companies, is_unique_violation, like_pattern, StoreError};
+use crate::domain::customer::{self, CustomerPatch, CustomerRecord, CustomerRules, REQUIRED_FIELDS};
+use crate::domain::{Patch, ValidationError};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = customers, check_for_backend(Pg))]
+pub struct CustomerRow {
+    pub id: i64,
+    pub company_id: Uuid,
+    pub external_id: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub birthday: Option<NaiveDate>,
+    pub ssn_last_four: Option<String>,
+    pub phone_number: Option<String>,
+    pub timezone: Option<String>,
+    pub task_type: Option<String>,
+    pub street_address1: Option<String>,
+    pub street_address2: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip_code: Option<String>,
+    pub do_not_call: bool,
+    pub is_test: bool,
+    pub external_metadata: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CustomerRow {
+    pub fn record(&self) -> CustomerRecord {
+        CustomerRecord {
+            external_id: self.external_id.clone(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            email: self.email.clone(),
+            birthday: self.birthday,
+            ssn_last_four: self.ssn_last_four.clone(),
+            phone_number: self.phone_number.clone(),
+            timezone: self.timezone.clone(),
+            task_type: self.task_type.clone(),
+            street_address1: self.street_address1.clone(),
+            street_address2: self.street_address2.clone(),
+            city: self.city.clone(),
+            state: self.state.clone(),
+            zip_code: self.zip_code.clone(),
+            do_not_call: self.do_not_call,
+            is_test: self.is_test,
+            external_metadata: match &self.external_metadata {
+                Some(Value::Object(map)) => Some(map.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// The stored columns of a customer record (`None` writes NULL).
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = customers, treat_none_as_null = true)]
+struct CustomerValues<'a> {
+    company_id: Uuid,
+    external_id: &'a str,
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+    email: Option<&'a str>,
+    birthday: Option<NaiveDate>,
+    ssn_last_four: Option<&'a str>,
+    phone_number: Option<&'a str>,
+    timezone: Option<&'a str>,
+    task_type: Option<&'a str>,
+    street_address1: Option<&'a str>,
+    street_address2: Option<&'a str>,
+    city: Option<&'a str>,
+    state: Option<&'a str>,
+    zip_code: Option<&'a str>,
+    do_not_call: bool,
+    is_test: bool,
+    external_metadata: Option<Value>,
+    updated_at: DateTime<Utc>,
+}
+
+impl<'a> CustomerValues<'a> {
+    fn new(company_id: Uuid, r: &'a CustomerRecord, now: DateTime<Utc>) -> Self {
+        CustomerValues {
+            company_id,
+            external_id: &r.external_id,
+            first_name: r.first_name.as_deref(),
+            last_name: r.last_name.as_deref(),
+            email: r.email.as_deref(),
+            birthday: r.birthday,
+            ssn_last_four: r.ssn_last_four.as_deref(),
+            phone_number: r.phone_number.as_deref(),
+            timezone: r.timezone.as_deref(),
+            task_type: r.task_type.as_deref(),
+            street_address1: r.street_address1.as_deref(),
+            street_address2: r.street_address2.as_deref(),
+            city: r.city.as_deref(),
+            state: r.state.as_deref(),
+            zip_code: r.zip_code.as_deref(),
+            do_not_call: r.do_not_call,
+            is_test: r.is_test,
+            external_metadata: r.external_metadata.clone().map(Value::Object),
+            updated_at: now,
+        }
+    }
+}
+
+pub fn by_external_id(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    external_id: &str,
+) -> Result<Option<CustomerRow>, StoreError> {
+    Ok(customers::table
+        .filter(customers::company_id.eq(company_id))
+        .filter(customers::external_id.eq(external_id))
+        .select(CustomerRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The customer with this E.164 number; if several share it, the most recently updated.
+pub fn by_phone(conn: &mut PgConnection, company_id: Uuid, e164: &str) -> Result<Option<CustomerRow>, StoreError> {
+    Ok(customers::table
+        .filter(customers::company_id.eq(company_id))
+        .filter(customers::phone_number.eq(e164))
+        .order((customers::updated_at.desc(), customers::id.desc()))
+        .select(CustomerRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn by_ids(conn: &mut PgConnection, company_id: Uuid, ids: &[i64]) -> Result<Vec<CustomerRow>, StoreError> {
+    Ok(customers::table
+        .filter(customers::company_id.eq(company_id))
+        .filter(customers::id.eq_any(ids))
+        .select(CustomerRow::as_select())
+        .load(conn)?)
+}
+
+/// Inserts a new customer; an existing id is a conflict.
+pub fn create(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    patch: &CustomerPatch,
+    today: NaiveDate,
+) -> Result<CustomerRow, StoreError> {
+    let task_types = task_types_for(conn, company_id, patch)?;
+    let rules = CustomerRules { today, task_types: &task_types };
+    let record = customer::apply_patch(None, patch, &rules, REQUIRED_FIELDS)?;
+    diesel::insert_into(customers::table)
+        .values(CustomerValues::new(company_id, &record, Utc::now()))
+        .returning(CustomerRow::as_returning())
+        .get_result(conn)
+        .map_err(|e| {
+            if is_unique_violation(&e, "customers_company_id_external_id_key") {
+                StoreError::conflict("id", format!("a customer with id {:?} already exists", record.external_id))
+            } else {
+                e.into()
+            }
+        })
+}
+
+/// Which stored customer an upsert updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchOn {
+    Id,
+    PhoneNumber,
+}
+
+/// Creates or updates a customer, locking the existing row so concurrent upserts of one
+/// customer serialise. Returns the row and whether it was created.
+pub fn upsert(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    patch: &CustomerPatch,
+    match_on: MatchOn,
+    today: NaiveDate,
+) -> Result<(CustomerRow, bool), StoreError> {
+    let task_types = task_types_for(conn, company_id, patch)?;
+    let rules = CustomerRules { today, task_types: &task_types };
+    let match_phone = match (match_on, &patch.phone_number) {
+        (MatchOn::Id, _) => None,
+        (MatchOn::PhoneNumber, Patch::Set(raw)) => Some(customer::normalize_phone("phoneNumber", raw)?),
+        (MatchOn::PhoneNumber, _) => {
+            return Err(ValidationError::new("phoneNumber", "phoneNumber is required when matching on PHONE_NUMBER").into())
+        }
+    };
+    // Two rounds at most: a concurrent insert of the same id makes ours a no-op, then we update it.
+    for _ in 0..2 {
+        let existing = lock_existing(conn, company_id, &patch.external_id, match_phone.as_deref())?;
+        if let Some(existing) = existing {
+            let record = customer::apply_patch(Some(&existing.record()), patch, &rules, REQUIRED_FIELDS)?;
+            let updated = diesel::update(customers::table.find(existing.id))
+                .set(CustomerValues::new(company_id, &record, Utc::now()))
+                .returning(CustomerRow::as_returning())
+                .get_result(conn)
+                .map_err(|e| {
+                    if is_unique_violation(&e, "customers_company_id_external_id_key") {
+                        StoreError::conflict("id", "another customer already has this id")
+                    } else {
+                        e.into()
+                    }
+                })?;
+            return Ok((updated, false));
+        }
+        let record = customer::apply_patch(None, patch, &rules, REQUIRED_FIELDS)?;
+        let inserted = diesel::insert_into(customers::table)
+            .values(CustomerValues::new(company_id, &record, Utc::now()))
+            .on_conflict((customers::company_id, customers::external_id))
+            .do_nothing()
+            .returning(CustomerRow::as_returning())
+            .get_result(conn)
+            .optional()?;
+        if let Some(row) = inserted {
+            return Ok((row, true));
+        }
+    }
+    Err(StoreError::conflict("id", "the customer changed concurrently; retry"))
+}
+
+fn lock_existing(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    external_id: &str,
+    phone: Option<&str>,
+) -> Result<Option<CustomerRow>, StoreError> {
+    let found = match phone {
+        Some(phone) => {
+            let mut rows = customers::table
+                .filter(customers::company_id.eq(company_id))
+                .filter(customers::phone_number.eq(phone))
+                .order(customers::id.asc())
+                .limit(2)
+                .select(CustomerRow::as_select())
+                .for_update()
+                .load(conn)?;
+            if rows.len() > 1 {
+                return Err(StoreError::conflict(
+                    "phoneNumber",
+                    "more than one customer has this phone number; match on ID instead",
+                ));
+            }
+            rows.pop()
+        }
+        None => customers::table
+            .filter(customers::company_id.eq(company_id))
+            .filter(customers::external_id.eq(external_id.trim()))
+            .select(CustomerRow::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?,
+    };
+    Ok(found)
+}
+
+/// The company's task types, loaded only when the input names one.
+fn task_types_for(conn: &mut PgConnection, company_id: Uuid, patch: &CustomerPatch) -> Result<Vec<String>, StoreError> {
+    if matches!(patch.task_type, Patch::Set(_)) {
+        companies::task_types(conn, company_id)
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    pub is_test: Option<bool>,
+    pub do_not_call: Option<bool>,
+    pub task_type: Option<String>,
+    pub state: Option<String>,
+    pub search: Option<String>,
+    pub created_at_from: Option<DateTime<Utc>>,
+    pub created_at_to: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CustomerOrder {
+    CreatedAt,
+    UpdatedAt,
+    LastName,
+    Id,
+}
+
+/// Where a page starts: after the row with this sort key. Opaque to clients (base64 JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustomerCursor {
+    order: CustomerOrder,
+    desc: bool,
+    /// The sort key: microseconds for timestamps, text otherwise.
+    key: Value,
+    id: i64,
+}
+
+impl CustomerCursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(text).ok()?).ok()
+    }
+
+    fn of(row: &CustomerRow, order: CustomerOrder, desc: bool) -> Self {
+        let key = match order {
+            CustomerOrder::CreatedAt => Value::from(row.created_at.timestamp_micros()),
+            CustomerOrder::UpdatedAt => Value::from(row.updated_at.timestamp_micros()),
+            CustomerOrder::LastName => Value::from(row.last_name.clone().unwrap_or_default()),
+            CustomerOrder::Id => Value::from(row.external_id.clone()),
+        };
+        CustomerCursor { order, desc, key, id: row.id }
+    }
+}
+
+pub struct CustomerPage {
+    pub rows: Vec<(String, CustomerRow)>,
+    pub has_next_page: bool,
+    pub total_count: Option<i64>,
+}
+
+type Boxed<'a> = customers::BoxedQuery<'a, Pg>;
+
+fn filtered<'a>(company_id: Uuid, f: &'a CustomerFilter) -> Boxed<'a> {
+    let mut q = customers::table.filter(customers::company_id.eq(company_id)).into_boxed();
+    if let Some(v) = f.is_test {
+        q = q.filter(customers::is_test.eq(v));
+    }
+    if let Some(v) = f.do_not_call {
+        q = q.filter(customers::do_not_call.eq(v));
+    }
+    if let Some(v) = &f.task_type {
+        q = q.filter(customers::task_type.eq(v));
+    }
+    if let Some(v) = &f.state {
+        q = q.filter(customers::state.eq(v.trim().to_ascii_uppercase()));
+    }
+    if let Some(search) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let pattern = like_pattern(search);
+        // "(310) 555-12" should find +13105551234: also match the digits alone against the phone.
+        let digits: String = search.chars().filter(char::is_ascii_digit).collect();
+        let phone_pattern = if digits.len() >= 3 { like_pattern(&digits) } else { pattern.clone() };
+        q = q.filter(
+            customers::external_id
+                .ilike(pattern.clone())
+                .or(customers::first_name.ilike(pattern.clone()).assume_not_null())
+                .or(customers::last_name.ilike(pattern.clone()).assume_not_null())
+                .or(customers::email.ilike(pattern.clone()).assume_not_null())
+                .or(customers::phone_number.ilike(pattern).assume_not_null())
+                .or(customers::phone_number.like(phone_pattern).assume_not_null()),
+        );
+    }
+    if let Some(from) = f.created_at_from {
+        q = q.filter(customers::created_at.ge(from));
+    }
+    if let Some(to) = f.created_at_to {
+        q = q.filter(customers::created_at.lt(to));
+    }
+    q
+}
+
+/// One page of the company's customers in the given order, after `cursor`.
+pub fn list(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    filter: &CustomerFilter,
+    order: CustomerOrder,
+    desc: bool,
+    after: Option<&CustomerCursor>,
+    first: i64,
+    with_total: bool,
+) -> Result<CustomerPage, StoreError> {
+    let total_count = if with_total {
+        Some(filtered(company_id, filter).count().get_result(conn)?)
+    } else {
+        None
+    };
+    let (column, dir) = (
+        match order {
+            CustomerOrder::CreatedAt => "customers.created_at",
+            CustomerOrder::UpdatedAt => "customers.updated_at",
+            // NULL last names sort as empty, so the keyset comparison stays total.
+            CustomerOrder::LastName => "coalesce(customers.last_name, '')",
+            CustomerOrder::Id => "customers.external_id",
+        },
+        if desc { "DESC" } else { "ASC" },
+    );
+    let mut q = filtered(company_id, filter);
+    if let Some(c) = after {
+        if c.order != order || c.desc != desc {
+            return Err(ValidationError::new("after", "the cursor belongs to another ordering").into());
+        }
+        let bad_cursor = || StoreError::from(ValidationError::new("after", "invalid cursor"));
+        let op = if desc { "<" } else { ">" };
+        let head = format!("({column}, customers.id) {op} (");
+        q = match order {
+            CustomerOrder::CreatedAt | CustomerOrder::UpdatedAt => {
+                let micros = c.key.as_i64().ok_or_else(bad_cursor)?;
+                let ts = DateTime::<Utc>::from_timestamp_micros(micros).ok_or_else(bad_cursor)?;
+                q.filter(sql::<Bool>(&head).bind::<Timestamptz, _>(ts).sql(", ").bind::<BigInt, _>(c.id).sql(")"))
+            }
+            CustomerOrder::LastName | CustomerOrder::Id => {
+                let text = c.key.as_str().ok_or_else(bad_cursor)?.to_string();
+                q.filter(sql::<Bool>(&head).bind::<Text, _>(text).sql(", ").bind::<BigInt, _>(c.id).sql(")"))
+            }
+        };
+    }
+    let mut rows: Vec<CustomerRow> = q
+        .order(sql::<Text>(&format!("{column} {dir}, customers.id {dir}")))
+        .limit(first + 1)
+        .select(CustomerRow::as_select())
+        .load(conn)?;
+    let has_next_page = rows.len() as i64 > first;
+    rows.truncate(first as usize);
+    let rows = rows
+        .into_iter()
+        .map(|row| (CustomerCursor::of(&row, order, desc).encode(), row))
+        .collect();
+    Ok(CustomerPage { rows, has_next_page, total_count })
+}

@@ -1,0 +1,176 @@
+//! Postgres through Diesel: the only place SQL lives. Every function takes the tenant's
+//! `company_id` and filters on it; every write runs inside one transaction (see [`Db::write`]).
+
+pub mod companies;
+pub mod customers;
+pub mod events;
+pub mod schedules;
+pub mod schema;
+pub mod suppressed;
+
+use std::time::Duration;
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, Pool};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use thiserror::Error;
+
+use crate::domain::ValidationError;
+
+pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Serialises migrations across instances starting at once (an arbitrary, fixed key).
+const MIGRATION_LOCK_KEY: i64 = 0x00ca_115e_u64 as i64;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("{message}")]
+    Conflict { field: String, message: String },
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("database error: {0}")]
+    Database(#[from] DieselError),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl StoreError {
+    pub fn conflict(field: &str, message: impl Into<String>) -> Self {
+        StoreError::Conflict { field: field.to_string(), message: message.into() }
+    }
+}
+
+/// Whether a Diesel error is the unique violation of the named constraint or index.
+pub(crate) fn is_unique_violation(err: &DieselError, constraint: &str) -> bool {
+    matches!(err, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
+        if info.constraint_name() == Some(constraint))
+}
+
+/// The pool plus the rule that blocking Diesel work never runs on an async worker thread.
+#[derive(Clone)]
+pub struct Db {
+    pool: PgPool,
+}
+
+impl Db {
+    pub fn new(pool: PgPool) -> Self {
+        Db { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Runs `f` in one transaction on a blocking thread: it all commits or none of it does.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.blocking(move |conn| conn.transaction(f)).await
+    }
+
+    /// Runs read-only `f` on a blocking thread, without the cost of a transaction.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.blocking(f).await
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+    }
+}
+
+/// A pool that opens connections lazily (so many test servers can share one Postgres).
+pub fn connect_pool(database_url: &str, max_size: u32) -> Result<PgPool, StoreError> {
+    let manager = ConnectionManager::<PgConnection>::new(database_url);
+    Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(10))
+        .build(manager)
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// Applies pending migrations under an advisory lock; returns the versions applied.
+pub fn run_migrations(conn: &mut PgConnection) -> Result<Vec<String>, StoreError> {
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_KEY)
+        .execute(conn)?;
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map(|versions| versions.iter().map(|v| v.to_string()).collect())
+        .map_err(|e| StoreError::Migration(e.to_string()));
+    diesel::sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_KEY)
+        .execute(conn)?;
+    applied
+}
+
+/// Creates database `name` on the server at `admin_url` unless it exists.
+pub fn create_database_if_missing(admin_url: &str, name: &str) -> Result<bool, StoreError> {
+    let mut conn =
+        PgConnection::establish(admin_url).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        #[allow(dead_code)]
+        one: i32,
+    }
+    let exists = diesel::sql_query("SELECT 1 AS one FROM pg_database WHERE datname = $1")
+        .bind::<diesel::sql_types::Text, _>(name)
+        .get_result::<Found>(&mut conn)
+        .optional()?
+        .is_some();
+    if exists {
+        return Ok(false);
+    }
+    let quoted = name.replace('"', "\"\"");
+    match diesel::sql_query(format!("CREATE DATABASE \"{quoted}\"")).execute(&mut conn) {
+        Ok(_) => Ok(true),
+        // Another process created it between the check and here.
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally inside an ILIKE pattern.
+pub(crate) fn like_pattern(search: &str) -> String {
+    let mut pattern = String::with_capacity(search.len() + 2);
+    pattern.push('%');
+    for c in search.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// `SELECT 1`, for readiness checks.
+pub fn ping(conn: &mut PgConnection) -> Result<(), StoreError> {
+    diesel::sql_query("SELECT 1").execute(conn)?;
+    Ok(())
+}

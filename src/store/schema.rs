@@ -1,0 +1,169 @@
+//! Diesel table definitions, matching `migrations/` (what `diesel print-schema` prints).
+
+diesel::table! {
+    companies (id) {
+        id -> Uuid,
+        name -> Text,
+        calls_per_second_limit -> Int4,
+        call_webhook_url -> Nullable<Text>,
+        lms_base_url -> Nullable<Text>,
+        lms_api_key -> Nullable<Text>,
+        state_rules -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Uuid,
+        company_id -> Uuid,
+        key_hash -> Bytea,
+        prefix -> Text,
+        label -> Nullable<Text>,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    schedules (id) {
+        id -> Uuid,
+        company_id -> Uuid,
+        name -> Text,
+        description -> Nullable<Text>,
+        task_type -> Text,
+        paused -> Bool,
+        time_zone -> Nullable<Text>,
+        calling_hours_start -> Text,
+        calling_hours_end -> Text,
+        use_do_not_call -> Bool,
+        cadence -> Jsonb,
+        max_attempts_per_7_days -> Int4,
+        sortable_order -> Nullable<Float8>,
+        lead_duplicate_timeframe_seconds -> Nullable<Int4>,
+        calls_count -> Int4,
+        last_call_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> Int8,
+        company_id -> Uuid,
+        external_id -> Text,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        birthday -> Nullable<Date>,
+        ssn_last_four -> Nullable<Text>,
+        phone_number -> Nullable<Text>,
+        timezone -> Nullable<Text>,
+        task_type -> Nullable<Text>,
+        street_address1 -> Nullable<Text>,
+        street_address2 -> Nullable<Text>,
+        city -> Nullable<Text>,
+        state -> Nullable<Text>,
+        zip_code -> Nullable<Text>,
+        do_not_call -> Bool,
+        is_test -> Bool,
+        external_metadata -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    loans (id) {
+        id -> Int8,
+        company_id -> Uuid,
+        customer_id -> Int8,
+        loan_id -> Text,
+        amount -> Nullable<Float8>,
+        installment_amount -> Nullable<Float8>,
+        period_months -> Nullable<Int4>,
+        current_installment -> Nullable<Int4>,
+        due_date -> Nullable<Date>,
+        payment_status -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> Uuid,
+        company_id -> Uuid,
+        customer_id -> Int8,
+        schedule_id -> Uuid,
+        task_type -> Text,
+        status -> Text,
+        attempt -> Int4,
+        scheduled_for -> Timestamptz,
+        time_zone -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    calls (id) {
+        id -> Uuid,
+        company_id -> Uuid,
+        customer_id -> Nullable<Int8>,
+        schedule_id -> Nullable<Uuid>,
+        task_id -> Nullable<Uuid>,
+        to_number -> Text,
+        status -> Text,
+        agent_id -> Nullable<Text>,
+        disposition -> Nullable<Text>,
+        duration_seconds -> Nullable<Int4>,
+        data -> Nullable<Jsonb>,
+        started_at -> Nullable<Timestamptz>,
+        ended_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    suppressed_numbers (company_id, phone_number) {
+        company_id -> Uuid,
+        phone_number -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Int8,
+        company_id -> Uuid,
+        kind -> Text,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(api_keys -> companies (company_id));
+diesel::joinable!(schedules -> companies (company_id));
+diesel::joinable!(customers -> companies (company_id));
+diesel::joinable!(loans -> customers (customer_id));
+diesel::joinable!(tasks -> customers (customer_id));
+diesel::joinable!(tasks -> schedules (schedule_id));
+diesel::joinable!(calls -> tasks (task_id));
+diesel::joinable!(events -> companies (company_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    companies,
+    api_keys,
+    schedules,
+    customers,
+    loans,
+    tasks,
+    calls,
+    suppressed_numbers,
+    events,
+);

@@ -1,0 +1,40 @@
+//! The company-wide Do-Not-Call list.
+
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::schema::suppressed_numbers;
+use super::StoreError;
+
+/// Adds E.164 numbers; returns how many were not already on the list.
+pub fn add(conn: &mut PgConnection, company_id: Uuid, numbers: &[String]) -> Result<i64, StoreError> {
+    let rows: Vec<_> = numbers
+        .iter()
+        .map(|n| (suppressed_numbers::company_id.eq(company_id), suppressed_numbers::phone_number.eq(n)))
+        .collect();
+    let added = diesel::insert_into(suppressed_numbers::table)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(added as i64)
+}
+
+/// Removes E.164 numbers; returns how many were on the list.
+pub fn remove(conn: &mut PgConnection, company_id: Uuid, numbers: &[String]) -> Result<i64, StoreError> {
+    let removed = diesel::delete(
+        suppressed_numbers::table
+            .filter(suppressed_numbers::company_id.eq(company_id))
+            .filter(suppressed_numbers::phone_number.eq_any(numbers)),
+    )
+    .execute(conn)?;
+    Ok(removed as i64)
+}
+
+pub fn is_suppressed(conn: &mut PgConnection, company_id: Uuid, number: &str) -> Result<bool, StoreError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        suppressed_numbers::table
+            .filter(suppressed_numbers::company_id.eq(company_id))
+            .filter(suppressed_numbers::phone_number.eq(number)),
+    ))
+    .get_result(conn)?)
+}
