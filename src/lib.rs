@@ -6,6 +6,11 @@
 //! - [`graphql`]: the API schema, thin resolvers over domain and store.
 //! - [`http`], [`cli`], [`config`]: the edges.
 
+pub mod cli;
+pub mod config;
 pub mod domain;
-pub mod store;
 pub mod graphql;
+pub mod http;
+pub mod metrics;
+pub mod pg_cluster;
+pub mod store;

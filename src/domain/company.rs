@@ -30,7 +30,10 @@ pub fn validate_settings(
     let calls_per_second_limit = match calls_per_second_limit {
         Patch::Keep => None,
         Patch::Clear => {
-            return Err(ValidationError::new("callsPerSecondLimit", "callsPerSecondLimit cannot be null"))
+            return Err(ValidationError::new(
+                "callsPerSecondLimit",
+                "callsPerSecondLimit cannot be null",
+            ))
         }
         Patch::Set(n) if (1..=MAX_CALLS_PER_SECOND).contains(&n) => Some(n),
         Patch::Set(_) => {
@@ -43,7 +46,10 @@ pub fn validate_settings(
     let lms_api_key = match lms_api_key {
         Patch::Set(key) if key.trim().is_empty() => Patch::Clear,
         Patch::Set(key) if key.len() > 4096 => {
-            return Err(ValidationError::new("lmsApiKey", "lmsApiKey must be at most 4096 characters"))
+            return Err(ValidationError::new(
+                "lmsApiKey",
+                "lmsApiKey must be at most 4096 characters",
+            ))
         }
         other => other,
     };
@@ -102,7 +108,13 @@ mod tests {
         assert_eq!(cps(0).unwrap_err().field, "callsPerSecondLimit");
         assert_eq!(cps(1001).unwrap_err().field, "callsPerSecondLimit");
         assert_eq!(cps(10).unwrap().calls_per_second_limit, Some(10));
-        let name = validate_settings(Patch::Set(" ".into()), Patch::Keep, Patch::Keep, Patch::Keep, Patch::Keep);
+        let name = validate_settings(
+            Patch::Set(" ".into()),
+            Patch::Keep,
+            Patch::Keep,
+            Patch::Keep,
+            Patch::Keep,
+        );
         assert_eq!(name.unwrap_err().field, "name");
         let null_name = validate_settings(Patch::Clear, Patch::Keep, Patch::Keep, Patch::Keep, Patch::Keep);
         assert_eq!(null_name.unwrap_err().field, "name");

@@ -114,7 +114,12 @@ pub fn apply_patch(
         "phoneNumber",
         normalize_phone,
     )?;
-    merge(&mut record.timezone, &patch.timezone, "timezone", validate_timezone)?;
+    merge(
+        &mut record.timezone,
+        &patch.timezone,
+        "timezone",
+        validate_timezone,
+    )?;
     merge(&mut record.task_type, &patch.task_type, "taskType", |f, v| {
         validate_task_type(f, v, rules.task_types)
     })?;
@@ -132,7 +137,12 @@ pub fn apply_patch(
     )?;
     merge(&mut record.city, &patch.city, "city", text)?;
     merge(&mut record.state, &patch.state, "state", validate_state)?;
-    merge(&mut record.zip_code, &patch.zip_code, "zipCode", validate_zip_code)?;
+    merge(
+        &mut record.zip_code,
+        &patch.zip_code,
+        "zipCode",
+        validate_zip_code,
+    )?;
     match patch.do_not_call {
         Patch::Set(v) => record.do_not_call = v,
         Patch::Clear => return Err(ValidationError::new("doNotCall", "doNotCall cannot be null")),
@@ -272,8 +282,7 @@ pub fn normalize_phone(field: &str, value: &str) -> Result<String, ValidationErr
     if trimmed.len() > 32 {
         return Err(invalid());
     }
-    let number =
-        phonenumber::parse(Some(phonenumber::country::Id::US), trimmed).map_err(|_| invalid())?;
+    let number = phonenumber::parse(Some(phonenumber::country::Id::US), trimmed).map_err(|_| invalid())?;
     if !phonenumber::is_valid(&number) {
         return Err(invalid());
     }
@@ -310,7 +319,10 @@ pub fn validate_zip_code(field: &str, value: &str) -> Result<String, ValidationE
     if ok {
         Ok(trimmed.to_string())
     } else {
-        Err(ValidationError::new(field, "must be 5 digits or ZIP+4 (12345-6789)"))
+        Err(ValidationError::new(
+            field,
+            "must be 5 digits or ZIP+4 (12345-6789)",
+        ))
     }
 }
 
@@ -393,7 +405,10 @@ mod tests {
 
     fn create(patch: &CustomerPatch) -> Result<CustomerRecord, ValidationError> {
         let types = task_types();
-        let rules = CustomerRules { today: today(), task_types: &types };
+        let rules = CustomerRules {
+            today: today(),
+            task_types: &types,
+        };
         apply_patch(None, patch, &rules, REQUIRED_FIELDS)
     }
 
@@ -434,23 +449,54 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut CustomerPatch)>)> = vec![
+        type Mutate = Box<dyn Fn(&mut CustomerPatch)>;
+        let cases: Vec<(&str, Mutate)> = vec![
             ("id", Box::new(|p| p.external_id = "  ".into())),
             ("firstName", Box::new(|p| p.first_name = Patch::Set(" ".into()))),
             ("email", Box::new(|p| p.email = Patch::Set("not-an-email".into()))),
-            ("birthday", Box::new(|p| p.birthday = Patch::Set("1990-02-30".into()))),
-            ("birthday", Box::new(|p| p.birthday = Patch::Set("2030-01-01".into()))),
-            ("birthday", Box::new(|p| p.birthday = Patch::Set("1990/01/01".into()))),
-            ("ssnLastFour", Box::new(|p| p.ssn_last_four = Patch::Set("12a4".into()))),
-            ("ssnLastFour", Box::new(|p| p.ssn_last_four = Patch::Set("12345".into()))),
-            ("phoneNumber", Box::new(|p| p.phone_number = Patch::Set("555".into()))),
-            ("phoneNumber", Box::new(|p| p.phone_number = Patch::Set("+1 000 000 0000".into()))),
-            ("timezone", Box::new(|p| p.timezone = Patch::Set("Mars/Olympus".into()))),
+            (
+                "birthday",
+                Box::new(|p| p.birthday = Patch::Set("1990-02-30".into())),
+            ),
+            (
+                "birthday",
+                Box::new(|p| p.birthday = Patch::Set("2030-01-01".into())),
+            ),
+            (
+                "birthday",
+                Box::new(|p| p.birthday = Patch::Set("1990/01/01".into())),
+            ),
+            (
+                "ssnLastFour",
+                Box::new(|p| p.ssn_last_four = Patch::Set("12a4".into())),
+            ),
+            (
+                "ssnLastFour",
+                Box::new(|p| p.ssn_last_four = Patch::Set("12345".into())),
+            ),
+            (
+                "phoneNumber",
+                Box::new(|p| p.phone_number = Patch::Set("555".into())),
+            ),
+            (
+                "phoneNumber",
+                Box::new(|p| p.phone_number = Patch::Set("+1 000 000 0000".into())),
+            ),
+            (
+                "timezone",
+                Box::new(|p| p.timezone = Patch::Set("Mars/Olympus".into())),
+            ),
             ("taskType", Box::new(|p| p.task_type = Patch::Set("sales".into()))),
             ("state", Box::new(|p| p.state = Patch::Set("XX".into()))),
             ("zipCode", Box::new(|p| p.zip_code = Patch::Set("1234".into()))),
-            ("zipCode", Box::new(|p| p.zip_code = Patch::Set("12345-67".into()))),
-            ("externalMetadata", Box::new(|p| p.external_metadata = Patch::Set(json!([1, 2])))),
+            (
+                "zipCode",
+                Box::new(|p| p.zip_code = Patch::Set("12345-67".into())),
+            ),
+            (
+                "externalMetadata",
+                Box::new(|p| p.external_metadata = Patch::Set(json!([1, 2]))),
+            ),
             (
                 "externalMetadata",
                 Box::new(|p| p.external_metadata = Patch::Set(json!({"big": "x".repeat(70_000)}))),
@@ -493,7 +539,10 @@ mod tests {
             ..Default::default()
         };
         let types = task_types();
-        let rules = CustomerRules { today: today(), task_types: &types };
+        let rules = CustomerRules {
+            today: today(),
+            task_types: &types,
+        };
         let second = apply_patch(Some(&first), &update, &rules, REQUIRED_FIELDS).unwrap();
         assert_eq!(second.first_name.as_deref(), Some("Augusta"));
         assert_eq!(second.email.as_deref(), Some("augusta@example.com"));
@@ -511,7 +560,10 @@ mod tests {
         patch.street_address2 = Patch::Set("Apt 4".into());
         let first = create(&patch).unwrap();
         let types = task_types();
-        let rules = CustomerRules { today: today(), task_types: &types };
+        let rules = CustomerRules {
+            today: today(),
+            task_types: &types,
+        };
         let clear_optional = CustomerPatch {
             external_id: "cust-1".into(),
             street_address2: Patch::Clear,

@@ -22,7 +22,10 @@ impl Company {
     /// The task types of the company's schedules: the valid `taskType` values for customers.
     async fn task_types(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
         let company_id = self.0.id;
-        db(ctx).read(move |conn| companies::task_types(conn, company_id)).await.gql()
+        db(ctx)
+            .read(move |conn| companies::task_types(conn, company_id))
+            .await
+            .gql()
     }
     async fn calls_per_second_limit(&self) -> i32 {
         self.0.calls_per_second_limit

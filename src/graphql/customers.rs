@@ -11,6 +11,7 @@ use super::{db, page_size, patch, tenant, today, wants_total, OrderDirection, To
 use crate::domain::customer::{self, CustomerPatch};
 use crate::domain::Patch;
 use crate::store::customers::{self as store, CustomerCursor, CustomerOrder, CustomerRow, MatchOn};
+use crate::store::PageRequest;
 
 pub struct Customer(pub CustomerRow);
 
@@ -115,7 +116,10 @@ impl CustomerInput {
     pub fn into_patch(self) -> Result<CustomerPatch, ApiError> {
         let is_test = match (patch(self.is_test), patch(self.test)) {
             (Patch::Set(a), Patch::Set(b)) if a != b => {
-                return Err(ApiError::bad_input("test", "test and isTest disagree (test is an alias of isTest)"))
+                return Err(ApiError::bad_input(
+                    "test",
+                    "test and isTest disagree (test is an alias of isTest)",
+                ))
             }
             (Patch::Keep, alias) => alias,
             (is_test, _) => is_test,
@@ -189,7 +193,10 @@ impl CustomerQuery {
     /// A customer by the integration's reference id.
     async fn customer(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Customer>> {
         let company_id = tenant(ctx)?;
-        let row = db(ctx).read(move |conn| store::by_external_id(conn, company_id, &id)).await.gql()?;
+        let row = db(ctx)
+            .read(move |conn| store::by_external_id(conn, company_id, &id))
+            .await
+            .gql()?;
         Ok(row.map(Customer))
     }
 
@@ -201,7 +208,10 @@ impl CustomerQuery {
     ) -> async_graphql::Result<Option<Customer>> {
         let company_id = tenant(ctx)?;
         let e164 = customer::normalize_phone("phoneNumber", &phone_number).gql()?;
-        let row = db(ctx).read(move |conn| store::by_phone(conn, company_id, &e164)).await.gql()?;
+        let row = db(ctx)
+            .read(move |conn| store::by_phone(conn, company_id, &e164))
+            .await
+            .gql()?;
         Ok(row.map(Customer))
     }
 
@@ -209,23 +219,25 @@ impl CustomerQuery {
         &self,
         ctx: &Context<'_>,
         filter: Option<CustomerFilter>,
-        #[graphql(default)] order_by: CustomerOrderField,
-        #[graphql(default)] order_direction: OrderDirection,
+        #[graphql(default_with = "Some(CustomerOrderField::CreatedAt)")] order_by: Option<CustomerOrderField>,
+        #[graphql(default_with = "Some(OrderDirection::Asc)")] order_direction: Option<OrderDirection>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<CustomerConnection> {
         let company_id = tenant(ctx)?;
         let first = page_size(first).gql()?;
-        let order = match order_by {
+        let order = match order_by.unwrap_or_default() {
             CustomerOrderField::CreatedAt => CustomerOrder::CreatedAt,
             CustomerOrderField::UpdatedAt => CustomerOrder::UpdatedAt,
             CustomerOrderField::LastName => CustomerOrder::LastName,
             CustomerOrderField::Id => CustomerOrder::Id,
         };
-        let desc = order_direction == OrderDirection::Desc;
+        let desc = order_direction == Some(OrderDirection::Desc);
         let cursor = match &after {
             Some(text) => Some(
-                CustomerCursor::decode(text).ok_or_else(|| ApiError::bad_input("after", "invalid cursor")).gql()?,
+                CustomerCursor::decode(text)
+                    .ok_or_else(|| ApiError::bad_input("after", "invalid cursor"))
+                    .gql()?,
             ),
             None => None,
         };
@@ -239,17 +251,29 @@ impl CustomerQuery {
             created_at_from: f.created_at_from,
             created_at_to: f.created_at_to,
         };
-        let with_total = wants_total(ctx);
+        let request = PageRequest {
+            order,
+            desc,
+            after: cursor,
+            first,
+            with_total: wants_total(ctx),
+        };
         let page = db(ctx)
-            .read(move |conn| store::list(conn, company_id, &filter, order, desc, cursor.as_ref(), first, with_total))
+            .read(move |conn| store::list(conn, company_id, &filter, &request))
             .await
             .gql()?;
         let mut connection = Connection::with_additional_fields(
             after.is_some(),
             page.has_next_page,
-            TotalCount { total_count: page.total_count.unwrap_or(0) },
+            TotalCount {
+                total_count: page.total_count.unwrap_or(0),
+            },
         );
-        connection.edges.extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursor, Customer(row))));
+        connection.edges.extend(
+            page.rows
+                .into_iter()
+                .map(|(cursor, row)| Edge::new(cursor, Customer(row))),
+        );
         Ok(connection)
     }
 }
@@ -260,11 +284,18 @@ pub struct CustomerMutation;
 #[Object]
 impl CustomerMutation {
     /// Creates a customer; `CONFLICT` if the id exists. Every required field must be present.
-    async fn create_customer(&self, ctx: &Context<'_>, input: CustomerInput) -> async_graphql::Result<Customer> {
+    async fn create_customer(
+        &self,
+        ctx: &Context<'_>,
+        input: CustomerInput,
+    ) -> async_graphql::Result<Customer> {
         let company_id = tenant(ctx)?;
         let patch = input.into_patch().gql()?;
         let today = today();
-        let row = db(ctx).write(move |conn| store::create(conn, company_id, &patch, today)).await.gql()?;
+        let row = db(ctx)
+            .write(move |conn| store::create(conn, company_id, &patch, today))
+            .await
+            .gql()?;
         Ok(Customer(row))
     }
 
@@ -273,11 +304,11 @@ impl CustomerMutation {
         &self,
         ctx: &Context<'_>,
         input: CustomerInput,
-        #[graphql(default)] match_on: CustomerKey,
+        #[graphql(default_with = "Some(CustomerKey::Id)")] match_on: Option<CustomerKey>,
     ) -> async_graphql::Result<UpsertCustomerPayload> {
         let company_id = tenant(ctx)?;
         let patch = input.into_patch().gql()?;
-        let match_on = match match_on {
+        let match_on = match match_on.unwrap_or_default() {
             CustomerKey::Id => MatchOn::Id,
             CustomerKey::PhoneNumber => MatchOn::PhoneNumber,
         };
@@ -286,6 +317,9 @@ impl CustomerMutation {
             .write(move |conn| store::upsert(conn, company_id, &patch, match_on, today))
             .await
             .gql()?;
-        Ok(UpsertCustomerPayload { customer: Customer(row), created })
+        Ok(UpsertCustomerPayload {
+            customer: Customer(row),
+            created,
+        })
     }
 }

@@ -15,7 +15,11 @@ use crate::store::Db;
 use error::ApiError;
 
 #[derive(MergedObject, Default)]
-pub struct Query(company::CompanyQuery, customers::CustomerQuery, schedules::ScheduleQuery);
+pub struct Query(
+    company::CompanyQuery,
+    customers::CustomerQuery,
+    schedules::ScheduleQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
@@ -36,13 +40,13 @@ pub const MAX_DEPTH: usize = 16;
 /// Upper bound on the cost of one query (each field counts 1).
 pub const MAX_COMPLEXITY: usize = 2_000;
 
-/// The schema, built once per process and cloned into each HTTP worker.
-pub fn build_schema(db: Db) -> CallsyncSchema {
+/// The schema with its limits and data; the caller adds extensions and calls `finish` once
+/// per process (the result is cloned into each HTTP worker).
+pub fn schema_builder(db: Db) -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(db)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
-        .finish()
 }
 
 /// The SDL that `callsync schema` prints and `schema.graphql` holds.
@@ -54,7 +58,9 @@ pub fn sdl() -> String {
 
 pub(crate) fn tenant(ctx: &Context<'_>) -> async_graphql::Result<Uuid> {
     use async_graphql::ErrorExtensions;
-    ctx.data_opt::<Tenant>().map(|t| t.0).ok_or_else(|| ApiError::Unauthenticated.extend())
+    ctx.data_opt::<Tenant>()
+        .map(|t| t.0)
+        .ok_or_else(|| ApiError::Unauthenticated.extend())
 }
 
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> &'a Db {
@@ -76,7 +82,10 @@ pub const MAX_PAGE_SIZE: i32 = 500;
 pub(crate) fn page_size(first: Option<i32>) -> Result<i64, ApiError> {
     match first.unwrap_or(DEFAULT_PAGE_SIZE) {
         n if (0..=MAX_PAGE_SIZE).contains(&n) => Ok(i64::from(n)),
-        _ => Err(ApiError::bad_input("first", format!("first must be between 0 and {MAX_PAGE_SIZE}"))),
+        _ => Err(ApiError::bad_input(
+            "first",
+            format!("first must be between 0 and {MAX_PAGE_SIZE}"),
+        )),
     }
 }
 

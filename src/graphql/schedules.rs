@@ -9,6 +9,7 @@ use super::error::{ApiError, GqlResult};
 use super::{db, page_size, patch, tenant, wants_total, OrderDirection, TotalCount};
 use crate::domain::schedule::{self, CadenceStep as DomainStep, SchedulePatch};
 use crate::store::schedules::{self as store, ScheduleOrder, ScheduleRow};
+use crate::store::PageRequest;
 
 pub struct Schedule(pub ScheduleRow);
 
@@ -22,7 +23,10 @@ pub struct CadenceStep {
 
 impl From<DomainStep> for CadenceStep {
     fn from(s: DomainStep) -> Self {
-        CadenceStep { day_offset: s.day_offset, local_time: s.local_time }
+        CadenceStep {
+            day_offset: s.day_offset,
+            local_time: s.local_time,
+        }
     }
 }
 
@@ -79,7 +83,10 @@ impl Schedule {
     }
     async fn pending_tasks_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         let (company_id, id) = (self.0.company_id, self.0.id);
-        db(ctx).read(move |conn| store::pending_tasks_count(conn, company_id, id)).await.gql()
+        db(ctx)
+            .read(move |conn| store::pending_tasks_count(conn, company_id, id))
+            .await
+            .gql()
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -126,7 +133,13 @@ impl From<ScheduleInput> for SchedulePatch {
             calling_hours_end: patch(i.calling_hours_end),
             use_do_not_call: patch(i.use_do_not_call),
             cadence: patch(i.cadence).map(|steps| {
-                steps.into_iter().map(|s| DomainStep { day_offset: s.day_offset, local_time: s.local_time }).collect()
+                steps
+                    .into_iter()
+                    .map(|s| DomainStep {
+                        day_offset: s.day_offset,
+                        local_time: s.local_time,
+                    })
+                    .collect()
             }),
             max_attempts_per_7_days: patch(i.max_attempts_per_7_days),
             sortable_order: patch(i.sortable_order),
@@ -192,8 +205,13 @@ pub struct ScheduleQuery;
 impl ScheduleQuery {
     async fn schedule(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Schedule>> {
         let company_id = tenant(ctx)?;
-        let Some(id) = schedule_id(&id) else { return Ok(None) };
-        let row = db(ctx).read(move |conn| store::get(conn, company_id, id)).await.gql()?;
+        let Some(id) = schedule_id(&id) else {
+            return Ok(None);
+        };
+        let row = db(ctx)
+            .read(move |conn| store::get(conn, company_id, id))
+            .await
+            .gql()?;
         Ok(row.map(Schedule))
     }
 
@@ -201,8 +219,8 @@ impl ScheduleQuery {
         &self,
         ctx: &Context<'_>,
         filter: Option<ScheduleFilter>,
-        #[graphql(default)] order_by: ScheduleOrderField,
-        #[graphql(default)] order_direction: OrderDirection,
+        #[graphql(default_with = "Some(ScheduleOrderField::CreatedAt)")] order_by: Option<ScheduleOrderField>,
+        #[graphql(default_with = "Some(OrderDirection::Asc)")] order_direction: Option<OrderDirection>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<ScheduleConnection> {
@@ -212,7 +230,7 @@ impl ScheduleQuery {
             Some(cursor) => store::decode_offset_cursor(cursor).gql()?,
             None => 0,
         };
-        let order = match order_by {
+        let order = match order_by.unwrap_or_default() {
             ScheduleOrderField::CreatedAt => ScheduleOrder::CreatedAt,
             ScheduleOrderField::UpdatedAt => ScheduleOrder::UpdatedAt,
             ScheduleOrderField::Name => ScheduleOrder::Name,
@@ -222,7 +240,7 @@ impl ScheduleQuery {
             ScheduleOrderField::CallsCount => ScheduleOrder::CallsCount,
             ScheduleOrderField::LastCallAt => ScheduleOrder::LastCallAt,
         };
-        let desc = order_direction == OrderDirection::Desc;
+        let desc = order_direction == Some(OrderDirection::Desc);
         let f = filter.unwrap_or_default();
         let filter = store::ScheduleFilter {
             search: f.search,
@@ -231,17 +249,29 @@ impl ScheduleQuery {
             created_at_from: f.created_at_from,
             created_at_to: f.created_at_to,
         };
-        let with_total = wants_total(ctx);
+        let request = PageRequest {
+            order,
+            desc,
+            after: Some(offset),
+            first,
+            with_total: wants_total(ctx),
+        };
         let page = db(ctx)
-            .read(move |conn| store::list(conn, company_id, &filter, order, desc, offset, first, with_total))
+            .read(move |conn| store::list(conn, company_id, &filter, &request))
             .await
             .gql()?;
         let mut connection = Connection::with_additional_fields(
             offset > 0,
             page.has_next_page,
-            TotalCount { total_count: page.total_count.unwrap_or(0) },
+            TotalCount {
+                total_count: page.total_count.unwrap_or(0),
+            },
         );
-        connection.edges.extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursor, Schedule(row))));
+        connection.edges.extend(
+            page.rows
+                .into_iter()
+                .map(|(cursor, row)| Edge::new(cursor, Schedule(row))),
+        );
         Ok(connection)
     }
 
@@ -265,10 +295,17 @@ pub struct ScheduleMutation;
 #[Object]
 impl ScheduleMutation {
     /// Creates a schedule; its `taskType` must be new to the company (`CONFLICT` otherwise).
-    async fn create_schedule(&self, ctx: &Context<'_>, input: ScheduleInput) -> async_graphql::Result<Schedule> {
+    async fn create_schedule(
+        &self,
+        ctx: &Context<'_>,
+        input: ScheduleInput,
+    ) -> async_graphql::Result<Schedule> {
         let company_id = tenant(ctx)?;
         let patch = SchedulePatch::from(input);
-        let row = db(ctx).write(move |conn| store::create(conn, company_id, &patch)).await.gql()?;
+        let row = db(ctx)
+            .write(move |conn| store::create(conn, company_id, &patch))
+            .await
+            .gql()?;
         Ok(Schedule(row))
     }
 
@@ -282,15 +319,28 @@ impl ScheduleMutation {
         let company_id = tenant(ctx)?;
         let id = schedule_id(&id).ok_or(ApiError::NotFound("schedule")).gql()?;
         let patch = SchedulePatch::from(input);
-        let row = db(ctx).write(move |conn| store::update(conn, company_id, id, &patch)).await.gql()?;
+        let row = db(ctx)
+            .write(move |conn| store::update(conn, company_id, id, &patch))
+            .await
+            .gql()?;
         Ok(Schedule(row))
     }
 
     /// Hides the schedule, cancels its pending tasks and frees its task type.
-    async fn delete_schedule(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<DeleteSchedulePayload> {
+    async fn delete_schedule(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<DeleteSchedulePayload> {
         let company_id = tenant(ctx)?;
         let uuid = schedule_id(&id).ok_or(ApiError::NotFound("schedule")).gql()?;
-        let tasks_cancelled = db(ctx).write(move |conn| store::delete(conn, company_id, uuid)).await.gql()?;
-        Ok(DeleteSchedulePayload { deleted_schedule_id: id, tasks_cancelled })
+        let tasks_cancelled = db(ctx)
+            .write(move |conn| store::delete(conn, company_id, uuid))
+            .await
+            .gql()?;
+        Ok(DeleteSchedulePayload {
+            deleted_schedule_id: id,
+            tasks_cancelled,
+        })
     }
 }

@@ -13,14 +13,21 @@ pub const MAX_NUMBERS: usize = 10_000;
 /// Every number normalised to E.164, or the whole call refused.
 fn normalize_all(numbers: &[String]) -> Result<Vec<String>, ApiError> {
     if numbers.len() > MAX_NUMBERS {
-        return Err(ApiError::bad_input("phoneNumbers", format!("at most {MAX_NUMBERS} numbers per call")));
+        return Err(ApiError::bad_input(
+            "phoneNumbers",
+            format!("at most {MAX_NUMBERS} numbers per call"),
+        ));
     }
     let mut out = numbers
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            normalize_phone("phoneNumbers", n)
-                .map_err(|_| ApiError::bad_input("phoneNumbers", format!("phoneNumbers[{i}] is not a valid phone number")))
+            normalize_phone("phoneNumbers", n).map_err(|_| {
+                ApiError::bad_input(
+                    "phoneNumbers",
+                    format!("phoneNumbers[{i}] is not a valid phone number"),
+                )
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     out.sort();
@@ -34,10 +41,17 @@ pub struct SuppressedMutation;
 #[Object]
 impl SuppressedMutation {
     /// Adds numbers to the company's Do-Not-Call list; returns how many were new.
-    async fn add_suppressed_numbers(&self, ctx: &Context<'_>, phone_numbers: Vec<String>) -> async_graphql::Result<i64> {
+    async fn add_suppressed_numbers(
+        &self,
+        ctx: &Context<'_>,
+        phone_numbers: Vec<String>,
+    ) -> async_graphql::Result<i64> {
         let company_id = tenant(ctx)?;
         let numbers = normalize_all(&phone_numbers).gql()?;
-        db(ctx).write(move |conn| suppressed::add(conn, company_id, &numbers)).await.gql()
+        db(ctx)
+            .write(move |conn| suppressed::add(conn, company_id, &numbers))
+            .await
+            .gql()
     }
 
     /// Removes numbers from the list; returns how many were on it.
@@ -48,6 +62,9 @@ impl SuppressedMutation {
     ) -> async_graphql::Result<i64> {
         let company_id = tenant(ctx)?;
         let numbers = normalize_all(&phone_numbers).gql()?;
-        db(ctx).write(move |conn| suppressed::remove(conn, company_id, &numbers)).await.gql()
+        db(ctx)
+            .write(move |conn| suppressed::remove(conn, company_id, &numbers))
+            .await
+            .gql()
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::schema::customers;
-use super::{companies, is_unique_violation, like_pattern, StoreError};
+use super::{companies, is_unique_violation, like_pattern, PageRequest, StoreError};
 use crate::domain::customer::{self, CustomerPatch, CustomerRecord, CustomerRules, REQUIRED_FIELDS};
 use crate::domain::{Patch, ValidationError};
 
@@ -134,7 +134,11 @@ pub fn by_external_id(
 }
 
 /// The customer with this E.164 number; if several share it, the most recently updated.
-pub fn by_phone(conn: &mut PgConnection, company_id: Uuid, e164: &str) -> Result<Option<CustomerRow>, StoreError> {
+pub fn by_phone(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    e164: &str,
+) -> Result<Option<CustomerRow>, StoreError> {
     Ok(customers::table
         .filter(customers::company_id.eq(company_id))
         .filter(customers::phone_number.eq(e164))
@@ -144,7 +148,11 @@ pub fn by_phone(conn: &mut PgConnection, company_id: Uuid, e164: &str) -> Result
         .optional()?)
 }
 
-pub fn by_ids(conn: &mut PgConnection, company_id: Uuid, ids: &[i64]) -> Result<Vec<CustomerRow>, StoreError> {
+pub fn by_ids(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    ids: &[i64],
+) -> Result<Vec<CustomerRow>, StoreError> {
     Ok(customers::table
         .filter(customers::company_id.eq(company_id))
         .filter(customers::id.eq_any(ids))
@@ -160,7 +168,10 @@ pub fn create(
     today: NaiveDate,
 ) -> Result<CustomerRow, StoreError> {
     let task_types = task_types_for(conn, company_id, patch)?;
-    let rules = CustomerRules { today, task_types: &task_types };
+    let rules = CustomerRules {
+        today,
+        task_types: &task_types,
+    };
     let record = customer::apply_patch(None, patch, &rules, REQUIRED_FIELDS)?;
     diesel::insert_into(customers::table)
         .values(CustomerValues::new(company_id, &record, Utc::now()))
@@ -168,7 +179,10 @@ pub fn create(
         .get_result(conn)
         .map_err(|e| {
             if is_unique_violation(&e, "customers_company_id_external_id_key") {
-                StoreError::conflict("id", format!("a customer with id {:?} already exists", record.external_id))
+                StoreError::conflict(
+                    "id",
+                    format!("a customer with id {:?} already exists", record.external_id),
+                )
             } else {
                 e.into()
             }
@@ -192,12 +206,19 @@ pub fn upsert(
     today: NaiveDate,
 ) -> Result<(CustomerRow, bool), StoreError> {
     let task_types = task_types_for(conn, company_id, patch)?;
-    let rules = CustomerRules { today, task_types: &task_types };
+    let rules = CustomerRules {
+        today,
+        task_types: &task_types,
+    };
     let match_phone = match (match_on, &patch.phone_number) {
         (MatchOn::Id, _) => None,
         (MatchOn::PhoneNumber, Patch::Set(raw)) => Some(customer::normalize_phone("phoneNumber", raw)?),
         (MatchOn::PhoneNumber, _) => {
-            return Err(ValidationError::new("phoneNumber", "phoneNumber is required when matching on PHONE_NUMBER").into())
+            return Err(ValidationError::new(
+                "phoneNumber",
+                "phoneNumber is required when matching on PHONE_NUMBER",
+            )
+            .into())
         }
     };
     // Two rounds at most: a concurrent insert of the same id makes ours a no-op, then we update it.
@@ -230,7 +251,10 @@ pub fn upsert(
             return Ok((row, true));
         }
     }
-    Err(StoreError::conflict("id", "the customer changed concurrently; retry"))
+    Err(StoreError::conflict(
+        "id",
+        "the customer changed concurrently; retry",
+    ))
 }
 
 fn lock_existing(
@@ -269,7 +293,11 @@ fn lock_existing(
 }
 
 /// The company's task types, loaded only when the input names one.
-fn task_types_for(conn: &mut PgConnection, company_id: Uuid, patch: &CustomerPatch) -> Result<Vec<String>, StoreError> {
+fn task_types_for(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    patch: &CustomerPatch,
+) -> Result<Vec<String>, StoreError> {
     if matches!(patch.task_type, Patch::Set(_)) {
         companies::task_types(conn, company_id)
     } else {
@@ -322,7 +350,12 @@ impl CustomerCursor {
             CustomerOrder::LastName => Value::from(row.last_name.clone().unwrap_or_default()),
             CustomerOrder::Id => Value::from(row.external_id.clone()),
         };
-        CustomerCursor { order, desc, key, id: row.id }
+        CustomerCursor {
+            order,
+            desc,
+            key,
+            id: row.id,
+        }
     }
 }
 
@@ -335,7 +368,9 @@ pub struct CustomerPage {
 type Boxed<'a> = customers::BoxedQuery<'a, Pg>;
 
 fn filtered<'a>(company_id: Uuid, f: &'a CustomerFilter) -> Boxed<'a> {
-    let mut q = customers::table.filter(customers::company_id.eq(company_id)).into_boxed();
+    let mut q = customers::table
+        .filter(customers::company_id.eq(company_id))
+        .into_boxed();
     if let Some(v) = f.is_test {
         q = q.filter(customers::is_test.eq(v));
     }
@@ -352,7 +387,11 @@ fn filtered<'a>(company_id: Uuid, f: &'a CustomerFilter) -> Boxed<'a> {
         let pattern = like_pattern(search);
         // "(310) 555-12" should find +13105551234: also match the digits alone against the phone.
         let digits: String = search.chars().filter(char::is_ascii_digit).collect();
-        let phone_pattern = if digits.len() >= 3 { like_pattern(&digits) } else { pattern.clone() };
+        let phone_pattern = if digits.len() >= 3 {
+            like_pattern(&digits)
+        } else {
+            pattern.clone()
+        };
         q = q.filter(
             customers::external_id
                 .ilike(pattern.clone())
@@ -377,13 +416,10 @@ pub fn list(
     conn: &mut PgConnection,
     company_id: Uuid,
     filter: &CustomerFilter,
-    order: CustomerOrder,
-    desc: bool,
-    after: Option<&CustomerCursor>,
-    first: i64,
-    with_total: bool,
+    page: &PageRequest<CustomerOrder, CustomerCursor>,
 ) -> Result<CustomerPage, StoreError> {
-    let total_count = if with_total {
+    let (order, desc, first) = (page.order, page.desc, page.first);
+    let total_count = if page.with_total {
         Some(filtered(company_id, filter).count().get_result(conn)?)
     } else {
         None
@@ -399,7 +435,7 @@ pub fn list(
         if desc { "DESC" } else { "ASC" },
     );
     let mut q = filtered(company_id, filter);
-    if let Some(c) = after {
+    if let Some(c) = &page.after {
         if c.order != order || c.desc != desc {
             return Err(ValidationError::new("after", "the cursor belongs to another ordering").into());
         }
@@ -410,11 +446,23 @@ pub fn list(
             CustomerOrder::CreatedAt | CustomerOrder::UpdatedAt => {
                 let micros = c.key.as_i64().ok_or_else(bad_cursor)?;
                 let ts = DateTime::<Utc>::from_timestamp_micros(micros).ok_or_else(bad_cursor)?;
-                q.filter(sql::<Bool>(&head).bind::<Timestamptz, _>(ts).sql(", ").bind::<BigInt, _>(c.id).sql(")"))
+                q.filter(
+                    sql::<Bool>(&head)
+                        .bind::<Timestamptz, _>(ts)
+                        .sql(", ")
+                        .bind::<BigInt, _>(c.id)
+                        .sql(")"),
+                )
             }
             CustomerOrder::LastName | CustomerOrder::Id => {
                 let text = c.key.as_str().ok_or_else(bad_cursor)?.to_string();
-                q.filter(sql::<Bool>(&head).bind::<Text, _>(text).sql(", ").bind::<BigInt, _>(c.id).sql(")"))
+                q.filter(
+                    sql::<Bool>(&head)
+                        .bind::<Text, _>(text)
+                        .sql(", ")
+                        .bind::<BigInt, _>(c.id)
+                        .sql(")"),
+                )
             }
         };
     }
@@ -429,5 +477,9 @@ pub fn list(
         .into_iter()
         .map(|row| (CustomerCursor::of(&row, order, desc).encode(), row))
         .collect();
-    Ok(CustomerPage { rows, has_next_page, total_count })
+    Ok(CustomerPage {
+        rows,
+        has_next_page,
+        total_count,
+    })
 }

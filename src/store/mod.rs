@@ -44,7 +44,10 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn conflict(field: &str, message: impl Into<String>) -> Self {
-        StoreError::Conflict { field: field.to_string(), message: message.into() }
+        StoreError::Conflict {
+            field: field.to_string(),
+            message: message.into(),
+        }
     }
 }
 
@@ -102,12 +105,13 @@ impl Db {
     }
 }
 
-/// A pool that opens connections lazily (so many test servers can share one Postgres).
+/// The connection pool (lazy: many test servers can share one Postgres).
 pub fn connect_pool(database_url: &str, max_size: u32) -> Result<PgPool, StoreError> {
     let manager = ConnectionManager::<PgConnection>::new(database_url);
     Pool::builder()
         .max_size(max_size)
-        .min_idle(Some(1))
+        // Connections open on demand and close when idle, so an idle server holds few.
+        .min_idle(Some(0))
         .connection_timeout(Duration::from_secs(10))
         .build(manager)
         .map_err(|e| StoreError::Unavailable(e.to_string()))
@@ -130,8 +134,7 @@ pub fn run_migrations(conn: &mut PgConnection) -> Result<Vec<String>, StoreError
 
 /// Creates database `name` on the server at `admin_url` unless it exists.
 pub fn create_database_if_missing(admin_url: &str, name: &str) -> Result<bool, StoreError> {
-    let mut conn =
-        PgConnection::establish(admin_url).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let mut conn = PgConnection::establish(admin_url).map_err(|e| StoreError::Unavailable(e.to_string()))?;
     #[derive(QueryableByName)]
     struct Found {
         #[diesel(sql_type = diesel::sql_types::Integer)]
@@ -153,6 +156,18 @@ pub fn create_database_if_missing(admin_url: &str, name: &str) -> Result<bool, S
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Which page of a list: its order, direction, where it starts and how long it is.
+#[derive(Debug, Clone)]
+pub struct PageRequest<Order, Start> {
+    pub order: Order,
+    pub desc: bool,
+    /// Where the page starts (a cursor or offset); `None` for the first page.
+    pub after: Option<Start>,
+    pub first: i64,
+    /// Whether to count all matching rows (a second query).
+    pub with_total: bool,
 }
 
 /// Escapes `%`, `_` and `\` so user text matches literally inside an ILIKE pattern.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::schema::{schedules, tasks};
-use super::{events, is_unique_violation, like_pattern, StoreError};
+use super::{events, is_unique_violation, like_pattern, PageRequest, StoreError};
 use crate::domain::schedule::{self, CadenceStep, SchedulePatch, ScheduleSettings};
 use crate::domain::ValidationError;
 
@@ -103,7 +103,10 @@ const TASK_TYPE_INDEX: &str = "schedules_company_task_type";
 
 fn task_type_conflict(err: diesel::result::Error, task_type: &str) -> StoreError {
     if is_unique_violation(&err, TASK_TYPE_INDEX) {
-        StoreError::conflict("taskType", format!("a schedule with task type {task_type:?} already exists"))
+        StoreError::conflict(
+            "taskType",
+            format!("a schedule with task type {task_type:?} already exists"),
+        )
     } else {
         err.into()
     }
@@ -124,7 +127,11 @@ pub fn get(conn: &mut PgConnection, company_id: Uuid, id: Uuid) -> Result<Option
         .optional()?)
 }
 
-pub fn by_ids(conn: &mut PgConnection, company_id: Uuid, ids: &[Uuid]) -> Result<Vec<ScheduleRow>, StoreError> {
+pub fn by_ids(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<ScheduleRow>, StoreError> {
     // Deleted schedules still resolve here: a task or call keeps showing where it came from.
     Ok(schedules::table
         .filter(schedules::company_id.eq(company_id))
@@ -133,7 +140,11 @@ pub fn by_ids(conn: &mut PgConnection, company_id: Uuid, ids: &[Uuid]) -> Result
         .load(conn)?)
 }
 
-pub fn by_task_type(conn: &mut PgConnection, company_id: Uuid, task_type: &str) -> Result<Option<ScheduleRow>, StoreError> {
+pub fn by_task_type(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    task_type: &str,
+) -> Result<Option<ScheduleRow>, StoreError> {
     Ok(live(company_id)
         .filter(schedules::task_type.eq(task_type))
         .select(ScheduleRow::as_select())
@@ -141,7 +152,11 @@ pub fn by_task_type(conn: &mut PgConnection, company_id: Uuid, task_type: &str) 
         .optional()?)
 }
 
-pub fn create(conn: &mut PgConnection, company_id: Uuid, patch: &SchedulePatch) -> Result<ScheduleRow, StoreError> {
+pub fn create(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    patch: &SchedulePatch,
+) -> Result<ScheduleRow, StoreError> {
     let settings = schedule::apply_patch(None, patch)?;
     diesel::insert_into(schedules::table)
         .values(ScheduleValues::new(company_id, &settings))
@@ -150,7 +165,12 @@ pub fn create(conn: &mut PgConnection, company_id: Uuid, patch: &SchedulePatch) 
         .map_err(|e| task_type_conflict(e, &settings.task_type))
 }
 
-pub fn update(conn: &mut PgConnection, company_id: Uuid, id: Uuid, patch: &SchedulePatch) -> Result<ScheduleRow, StoreError> {
+pub fn update(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    id: Uuid,
+    patch: &SchedulePatch,
+) -> Result<ScheduleRow, StoreError> {
     let existing = schedules::table
         .filter(schedules::company_id.eq(company_id))
         .filter(schedules::id.eq(id))
@@ -178,8 +198,8 @@ pub fn delete(conn: &mut PgConnection, company_id: Uuid, id: Uuid) -> Result<i64
             .filter(schedules::id.eq(id))
             .filter(schedules::deleted_at.is_null()),
     )
-        .set(schedules::deleted_at.eq(now))
-        .execute(conn)?;
+    .set(schedules::deleted_at.eq(now))
+    .execute(conn)?;
     if deleted == 0 {
         return Err(StoreError::NotFound);
     }
@@ -235,7 +255,10 @@ pub fn decode_offset_cursor(text: &str) -> Result<i64, ValidationError> {
     let bad = || ValidationError::new("after", "invalid cursor");
     let raw = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
     let raw = String::from_utf8(raw).map_err(|_| bad())?;
-    raw.strip_prefix("offset:").and_then(|n| n.parse::<i64>().ok()).filter(|n| *n >= 0).ok_or_else(bad)
+    raw.strip_prefix("offset:")
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(bad)
 }
 
 pub struct SchedulePage {
@@ -273,14 +296,11 @@ pub fn list(
     conn: &mut PgConnection,
     company_id: Uuid,
     filter: &ScheduleFilter,
-    order: ScheduleOrder,
-    desc: bool,
-    offset: i64,
-    first: i64,
-    with_total: bool,
+    page: &PageRequest<ScheduleOrder, i64>,
 ) -> Result<SchedulePage, StoreError> {
+    let (desc, first, offset) = (page.desc, page.first, page.after.unwrap_or(0));
     use diesel::expression::expression_types::NotSelectable;
-    let total_count = if with_total {
+    let total_count = if page.with_total {
         Some(filtered(company_id, filter).count().get_result(conn)?)
     } else {
         None
@@ -289,10 +309,14 @@ pub fn list(
     // Nulls last in both directions: schedules without a value sort after those with one.
     macro_rules! by {
         ($col:expr) => {
-            if desc { Box::new($col.desc().nulls_last()) as Order } else { Box::new($col.asc().nulls_last()) as Order }
+            if desc {
+                Box::new($col.desc().nulls_last()) as Order
+            } else {
+                Box::new($col.asc().nulls_last()) as Order
+            }
         };
     }
-    let primary: Order = match order {
+    let primary: Order = match page.order {
         ScheduleOrder::CreatedAt => by!(schedules::created_at),
         ScheduleOrder::UpdatedAt => by!(schedules::updated_at),
         ScheduleOrder::Name => by!(schedules::name),
@@ -302,10 +326,10 @@ pub fn list(
         ScheduleOrder::CallsCount => by!(schedules::calls_count),
         ScheduleOrder::LastCallAt => by!(schedules::last_call_at),
     };
-    let tie: Order = if desc { Box::new(schedules::id.desc()) } else { Box::new(schedules::id.asc()) };
+    // Ties stay in creation order whichever the direction, so pages are stable and unsurprising.
     let mut rows: Vec<ScheduleRow> = filtered(company_id, filter)
         .order(primary)
-        .then_order_by(tie)
+        .then_order_by((schedules::created_at.asc(), schedules::id.asc()))
         .offset(offset)
         .limit(first + 1)
         .select(ScheduleRow::as_select())
@@ -317,5 +341,9 @@ pub fn list(
         .enumerate()
         .map(|(i, row)| (encode_offset_cursor(offset + i as i64 + 1), row))
         .collect();
-    Ok(SchedulePage { rows, has_next_page, total_count })
+    Ok(SchedulePage {
+        rows,
+        has_next_page,
+        total_count,
+    })
 }

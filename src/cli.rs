@@ -1,0 +1,200 @@
+//! The `callsync` command line: serve, migrate, company create, api-key create, schema.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use diesel::Connection;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::config::{self, Database};
+use crate::store::{self, companies, Db};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "callsync",
+    version,
+    about = "Customers and compliant call schedules for AI voice agents"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DbArgs {
+    /// Postgres URL. Without it, a local cluster is started under --data-dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Where the local cluster lives when there is no DATABASE_URL.
+    #[arg(long, env = "CALLSYNC_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Apply pending migrations, then serve HTTP and WebSocket.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "CALLSYNC_BIND", default_value = config::DEFAULT_BIND)]
+        bind: String,
+        /// Database connections in the pool.
+        #[arg(long, env = "CALLSYNC_DB_POOL_SIZE", default_value_t = config::DEFAULT_POOL_SIZE)]
+        pool_size: u32,
+        /// HTTP worker threads (default: one per core).
+        #[arg(long, env = "CALLSYNC_WORKERS")]
+        workers: Option<usize>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Apply pending migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Companies (tenants).
+    Company {
+        #[command(subcommand)]
+        command: CompanyCommand,
+    },
+    /// API keys.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CompanyCommand {
+    /// Create a company and its first API key; prints {"companyId","apiKey"}.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApiKeyCommand {
+    /// Create another API key for a company; prints {"apiKey"}.
+    Create {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        label: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+pub type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+pub fn run(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+            Ok(())
+        }
+        Command::Migrate { db } => {
+            let database = Database::resolve(db.database_url, &db.data_dir)?;
+            let applied = migrate(&database.url)?;
+            eprintln!("{} migration(s) applied", applied.len());
+            Ok(())
+        }
+        Command::Company {
+            command: CompanyCommand::Create { name, db },
+        } => {
+            let name = crate::domain::required_text("name", &name, 200)?;
+            let database = Database::resolve(db.database_url, &db.data_dir)?;
+            migrate(&database.url)?;
+            let mut conn = diesel::PgConnection::establish(&database.url)?;
+            let (company, key) = conn.transaction(|conn| companies::create_company(conn, &name))?;
+            println!(
+                "{}",
+                json!({"companyId": company.id.to_string(), "apiKey": key.api_key})
+            );
+            Ok(())
+        }
+        Command::ApiKey {
+            command: ApiKeyCommand::Create { company, label, db },
+        } => {
+            let company_id = Uuid::parse_str(company.trim())
+                .map_err(|_| format!("--company {company:?} is not a company id"))?;
+            let database = Database::resolve(db.database_url, &db.data_dir)?;
+            migrate(&database.url)?;
+            let mut conn = diesel::PgConnection::establish(&database.url)?;
+            let key =
+                companies::create_api_key(&mut conn, company_id, label.as_deref()).map_err(|e| match e {
+                    store::StoreError::NotFound => format!("no company with id {company_id}").into(),
+                    other => Box::<dyn std::error::Error>::from(other),
+                })?;
+            println!("{}", json!({"apiKey": key.api_key}));
+            Ok(())
+        }
+        Command::Serve {
+            bind,
+            pool_size,
+            workers,
+            db,
+        } => serve(bind, pool_size, workers, db),
+    }
+}
+
+fn migrate(url: &str) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let mut conn = diesel::PgConnection::establish(url)?;
+    Ok(store::run_migrations(&mut conn)?)
+}
+
+fn serve(bind: String, pool_size: u32, workers: Option<usize>, db: DbArgs) -> CliResult {
+    let database = Database::resolve(db.database_url, &db.data_dir)?;
+    if let Some(cluster) = &database.local_cluster {
+        tracing::info!(data_dir = %cluster.data_dir().display(), port = cluster.port(), "using the local Postgres cluster");
+    }
+    let applied = migrate(&database.url)?;
+    if !applied.is_empty() {
+        tracing::info!(count = applied.len(), "migrations applied");
+    }
+    let pool = store::connect_pool(&database.url, pool_size)?;
+    if database.local_cluster.is_some() {
+        create_demo_company(&pool, &bind)?;
+    }
+    let listener = TcpListener::bind(&bind).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    actix_web::rt::System::new().block_on(async move {
+        let state = crate::http::AppState::new(Db::new(pool));
+        let (server, addr) = crate::http::serve(listener, state, workers)?;
+        tracing::info!(%addr, "callsync listening: GraphiQL at http://{addr}/, API at http://{addr}/graphql");
+        server.await
+    })?;
+    Ok(())
+}
+
+/// On a fresh local cluster, a company to try things with; its key is printed once.
+fn create_demo_company(pool: &store::PgPool, bind: &str) -> CliResult {
+    let mut conn = pool.get()?;
+    let created = conn.transaction(|conn| {
+        if companies::count_companies(conn)? > 0 {
+            return Ok::<_, store::StoreError>(None);
+        }
+        companies::create_company(conn, "Demo Company").map(Some)
+    })?;
+    if let Some((company, key)) = created {
+        // Written with writeln!: a closed stdout must not take the server down.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "Created a demo company on the local database.");
+        let _ = writeln!(out, "  companyId: {}", company.id);
+        let _ = writeln!(out, "  apiKey:    {}   (shown once; keep it)", key.api_key);
+        let _ = writeln!(
+            out,
+            "Try: curl -s http://{bind}/graphql -H 'X-API-Key: {}' -H 'Content-Type: application/json' -d '{{\"query\":\"{{ viewer {{ id name }} }}\"}}'",
+            key.api_key
+        );
+        let _ = out.flush();
+    }
+    Ok(())
+}

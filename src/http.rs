@@ -1,0 +1,218 @@
+//! The HTTP edge: POST /graphql, GraphiQL, health, readiness and metrics.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Server;
+use actix_web::http::header;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{BatchRequest, ErrorExtensions, Response, ServerError};
+use uuid::Uuid;
+
+use crate::graphql::error::ApiError;
+use crate::graphql::{CallsyncSchema, Tenant};
+use crate::metrics::{Metrics, MetricsExtension};
+use crate::store::{companies, Db, StoreError};
+
+/// Largest request body: a 10,000-record bulk request fits with room to spare.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// How long a verified API key is trusted without asking the database again.
+const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
+const KEY_CACHE_MAX: usize = 10_000;
+
+/// Everything the handlers share; built once and cloned into every worker.
+#[derive(Clone)]
+pub struct AppState {
+    schema: CallsyncSchema,
+    db: Db,
+    metrics: Arc<Metrics>,
+    keys: Arc<KeyCache>,
+}
+
+/// Verified keys (by SHA-256) and their company, trusted for [`KEY_CACHE_TTL`].
+#[derive(Default)]
+struct KeyCache(Mutex<HashMap<Vec<u8>, (Uuid, Instant)>>);
+
+impl KeyCache {
+    fn get(&self, hash: &[u8]) -> Option<Uuid> {
+        let keys = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        keys.get(hash)
+            .filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL)
+            .map(|(company, _)| *company)
+    }
+
+    fn insert(&self, hash: Vec<u8>, company: Uuid) {
+        let mut keys = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if keys.len() >= KEY_CACHE_MAX {
+            keys.clear();
+        }
+        keys.insert(hash, (company, Instant::now()));
+    }
+}
+
+impl AppState {
+    pub fn new(db: Db) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let schema = crate::graphql::schema_builder(db.clone())
+            .extension(MetricsExtension(metrics.clone()))
+            .finish();
+        AppState {
+            schema,
+            db,
+            metrics,
+            keys: Arc::new(KeyCache::default()),
+        }
+    }
+
+    /// The company of `api_key`, from the cache or the database.
+    async fn authenticate(&self, api_key: &str) -> Result<Option<Uuid>, StoreError> {
+        let hash = companies::hash_key(api_key);
+        if let Some(company) = self.keys.get(&hash) {
+            return Ok(Some(company));
+        }
+        let key = api_key.to_string();
+        let company = self
+            .db
+            .read(move |conn| companies::company_for_key(conn, &key))
+            .await?;
+        if let Some(company) = company {
+            self.keys.insert(hash, company);
+        }
+        Ok(company)
+    }
+}
+
+/// The API key of a request: `X-API-Key`, else `Authorization: Bearer`.
+fn api_key(req: &HttpRequest) -> Option<String> {
+    let headers = req.headers();
+    if let Some(v) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(v.trim().to_string());
+    }
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = auth.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+fn error_response(status: actix_web::http::StatusCode, error: async_graphql::Error) -> HttpResponse {
+    let response = Response::from_errors(vec![error.into_server_error(Default::default())]);
+    HttpResponse::build(status).json(response)
+}
+
+async fn graphql(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            let err = async_graphql::Error::new(format!("the body is not a GraphQL request: {e}"))
+                .extend_with(|_, ext| ext.set("code", "BAD_USER_INPUT"));
+            return error_response(actix_web::http::StatusCode::BAD_REQUEST, err);
+        }
+    };
+    let tenant = match api_key(&req) {
+        None => None,
+        Some(key) => match state.authenticate(&key).await {
+            Ok(Some(company)) => Some(Tenant(company)),
+            Ok(None) => {
+                return error_response(
+                    actix_web::http::StatusCode::OK,
+                    ApiError::Unauthenticated.extend(),
+                )
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "API key lookup failed");
+                return error_response(
+                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                    ApiError::Internal.extend(),
+                );
+            }
+        },
+    };
+    let batch = match tenant {
+        Some(t) => batch.data(t),
+        None => batch,
+    };
+    let mut response = state.schema.execute_batch(batch).await;
+    match &mut response {
+        async_graphql::BatchResponse::Single(r) => label_errors(&mut r.errors),
+        async_graphql::BatchResponse::Batch(rs) => rs.iter_mut().for_each(|r| label_errors(&mut r.errors)),
+    }
+    HttpResponse::Ok().json(response)
+}
+
+/// Errors raised before any resolver ran (syntax, unknown field, wrong variable type) carry
+/// no code of ours: they are the client's input, so they get `BAD_USER_INPUT`.
+fn label_errors(errors: &mut [ServerError]) {
+    for e in errors {
+        let has_code = e.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some());
+        if !has_code {
+            e.extensions
+                .get_or_insert_with(Default::default)
+                .set("code", "BAD_USER_INPUT");
+        }
+    }
+}
+
+async fn graphiql() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
+            .finish(),
+    )
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let check = state.db.read(crate::store::ping);
+    match tokio::time::timeout(Duration::from_secs(3), check).await {
+        Ok(Ok(())) => HttpResponse::Ok().content_type("text/plain").body("ready\n"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("database unavailable\n")
+        }
+        Err(_) => HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("database timed out\n"),
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let pool = state.db.pool();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(&pool.state(), pool.max_size()))
+}
+
+/// Binds the HTTP server to `listener`; the caller awaits (or spawns) the returned server.
+pub fn serve(
+    listener: TcpListener,
+    state: AppState,
+    workers: usize,
+) -> std::io::Result<(Server, SocketAddr)> {
+    let addr = listener.local_addr()?;
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            .route("/graphql", web::post().to(graphql))
+            .route("/", web::get().to(graphiql))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics))
+    })
+    .workers(workers.max(1))
+    .listen(listener)?
+    .run();
+    Ok((server, addr))
+}

@@ -1,0 +1,167 @@
+//! Prometheus metrics: GraphQL request counts and latencies per operation, and pool state.
+//!
+//! The operation label is `<query|mutation|subscription> <first root field>`: bounded by the
+//! schema, unlike client-chosen operation names.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType, Selection};
+use async_graphql::{Response, ServerResult, Variables};
+
+const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Default)]
+struct Histogram {
+    count: u64,
+    sum: f64,
+    buckets: [u64; BUCKETS.len()],
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, &'static str), Histogram>>,
+}
+
+impl Metrics {
+    pub fn record(&self, operation: &str, outcome: &'static str, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let h = requests.entry((operation.to_string(), outcome)).or_default();
+        h.count += 1;
+        h.sum += seconds;
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if seconds <= *le {
+                h.buckets[i] += 1;
+            }
+        }
+    }
+
+    /// The Prometheus text exposition, with the pool's current state.
+    pub fn render(&self, pool: &diesel::r2d2::State, pool_max: u32) -> String {
+        let mut out = String::new();
+        let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        out.push_str("# HELP callsync_graphql_requests_total GraphQL requests by operation and outcome.\n");
+        out.push_str("# TYPE callsync_graphql_requests_total counter\n");
+        for ((op, outcome), h) in requests.iter() {
+            let _ = writeln!(
+                out,
+                "callsync_graphql_requests_total{{operation=\"{op}\",outcome=\"{outcome}\"}} {}",
+                h.count
+            );
+        }
+        out.push_str(
+            "# HELP callsync_graphql_request_duration_seconds GraphQL request latency by operation.\n",
+        );
+        out.push_str("# TYPE callsync_graphql_request_duration_seconds histogram\n");
+        for ((op, outcome), h) in requests.iter() {
+            let labels = format!("operation=\"{op}\",outcome=\"{outcome}\"");
+            for (i, le) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "callsync_graphql_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {}",
+                    h.buckets[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "callsync_graphql_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "callsync_graphql_request_duration_seconds_sum{{{labels}}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "callsync_graphql_request_duration_seconds_count{{{labels}}} {}",
+                h.count
+            );
+        }
+        out.push_str("# HELP callsync_db_pool_connections Open database connections.\n");
+        out.push_str("# TYPE callsync_db_pool_connections gauge\n");
+        let _ = writeln!(out, "callsync_db_pool_connections {}", pool.connections);
+        out.push_str("# HELP callsync_db_pool_idle_connections Idle database connections.\n");
+        out.push_str("# TYPE callsync_db_pool_idle_connections gauge\n");
+        let _ = writeln!(out, "callsync_db_pool_idle_connections {}", pool.idle_connections);
+        out.push_str("# HELP callsync_db_pool_max_connections Pool size limit.\n");
+        out.push_str("# TYPE callsync_db_pool_max_connections gauge\n");
+        let _ = writeln!(out, "callsync_db_pool_max_connections {pool_max}");
+        out
+    }
+}
+
+/// Records every GraphQL request into [`Metrics`].
+pub struct MetricsExtension(pub Arc<Metrics>);
+
+impl ExtensionFactory for MetricsExtension {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RequestMetrics {
+            metrics: self.0.clone(),
+            operation: Mutex::new(None),
+        })
+    }
+}
+
+struct RequestMetrics {
+    metrics: Arc<Metrics>,
+    operation: Mutex<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl Extension for RequestMetrics {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let started = Instant::now();
+        let response = next.run(ctx).await;
+        let operation = self
+            .operation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_else(|| "unparsable".to_string());
+        let outcome = if response.is_ok() { "ok" } else { "error" };
+        self.metrics.record(&operation, outcome, started.elapsed());
+        response
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        *self.operation.lock().unwrap_or_else(|e| e.into_inner()) = Some(operation_label(&document));
+        Ok(document)
+    }
+}
+
+fn operation_label(document: &ExecutableDocument) -> String {
+    let operation = match &document.operations {
+        DocumentOperations::Single(op) => op,
+        DocumentOperations::Multiple(ops) if ops.len() == 1 => ops.values().next().expect("one operation"),
+        DocumentOperations::Multiple(_) => return "multiple".to_string(),
+    };
+    let kind = match operation.node.ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    };
+    let field = operation
+        .node
+        .selection_set
+        .node
+        .items
+        .iter()
+        .find_map(|s| match &s.node {
+            Selection::Field(f) => Some(f.node.name.node.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "fragment".to_string());
+    format!("{kind} {field}")
+}

@@ -1,0 +1,704 @@
+//! A local PostgreSQL cluster for running without `DATABASE_URL`.
+//!
+//! * [`LocalCluster::ensure_running`]: a persistent cluster in a data directory
+//!   (e.g. `./.callsync/pgdata`) for `callsync serve`. Created on first use and
+//!   deliberately left running when the process exits, so later runs reuse it.
+//! * [`LocalCluster::start_temporary`]: a throwaway cluster for tests in a fresh
+//!   temp directory. A detached watchdog shell stops it and deletes the directory
+//!   once this process exits, because test binaries exit without dropping statics.
+//!
+//! Uses the machine's server binaries (`initdb`, `pg_ctl`, `postgres`). They refuse
+//! to run as root, so when we are root they run as the `postgres` OS user (via
+//! `runuser`, else `su`) and the data directory is handed over to that user.
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Server settings for `callsync serve`.
+const PERSISTENT_SETTINGS: &str = "-c max_connections=200";
+/// Tests run many servers in parallel, each with a pool, and never need durability.
+const TEMPORARY_SETTINGS: &str = "-c max_connections=300 -c fsync=off \
+    -c synchronous_commit=off -c full_page_writes=off";
+/// How long to wait for the server to accept TCP connections after `pg_ctl -w`.
+const TCP_WAIT: Duration = Duration::from_secs(10);
+/// The postmaster may lose the race for the port we picked; retry with a new one.
+const START_ATTEMPTS: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(
+        "PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or under \
+         /usr/lib/postgresql/*/bin; install them (Debian/Ubuntu: `apt-get install postgresql`; \
+         macOS: `brew install postgresql@16`) or set DATABASE_URL"
+    )]
+    BinariesNotFound,
+
+    #[error(
+        "running as root, which PostgreSQL refuses, and there is no `postgres` OS user to run \
+         it as; install the `postgres` user (Debian/Ubuntu: `apt-get install postgresql` creates \
+         it), run as a non-root user, or set DATABASE_URL"
+    )]
+    NoPostgresUser,
+
+    #[error(
+        "running as root, which PostgreSQL refuses, and neither `runuser` nor `su` is available \
+         to run it as the `postgres` user; install util-linux, run as a non-root user, or set \
+         DATABASE_URL"
+    )]
+    NoUserSwitch,
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("`{command}` failed ({status}):\n{output}")]
+    CommandFailed {
+        command: String,
+        status: String,
+        output: String,
+    },
+
+    #[error("PostgreSQL in {data_dir} failed to start: {reason}\n--- end of {log} ---\n{log_tail}")]
+    StartFailed {
+        data_dir: PathBuf,
+        reason: String,
+        log: PathBuf,
+        log_tail: String,
+    },
+
+    #[error(
+        "PostgreSQL in {data_dir} is running but did not accept connections on 127.0.0.1:{port} \
+         within {}s; check {data_dir}/server.log, or stop it (`pg_ctl stop -D {data_dir}`, as the \
+         `postgres` user if you are root) and retry",
+        TCP_WAIT.as_secs()
+    )]
+    NotAccepting { data_dir: PathBuf, port: u16 },
+
+    #[error(
+        "cannot read the port of the running PostgreSQL from {path}: {reason}; stop it \
+         (`pg_ctl stop -D {data_dir}`, as the `postgres` user if you are root) and retry"
+    )]
+    BadPidFile {
+        path: PathBuf,
+        data_dir: PathBuf,
+        reason: String,
+    },
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> ClusterError {
+    let context = context.into();
+    move |source| ClusterError::Io { context, source }
+}
+
+/// A running local PostgreSQL server listening on 127.0.0.1, superuser `postgres`,
+/// trust authentication.
+#[derive(Debug)]
+pub struct LocalCluster {
+    pg: Pg,
+    data_dir: PathBuf,
+    port: u16,
+    /// Set for throwaway clusters: stopped and deleted on drop.
+    temp: Option<TempDir>,
+}
+
+#[derive(Debug)]
+struct TempDir {
+    root: PathBuf,
+    watchdog: Option<Child>,
+}
+
+impl LocalCluster {
+    /// Persistent cluster in `data_dir`: initdb on first use, start if not running, reuse if running.
+    ///
+    /// The server is left running when this value is dropped or the process exits.
+    pub fn ensure_running(data_dir: &Path) -> Result<LocalCluster, ClusterError> {
+        let pg = Pg::detect()?;
+        fs::create_dir_all(data_dir).map_err(io_err(format!("cannot create {}", data_dir.display())))?;
+        // Absolute, because it is passed to the server and used as its socket directory.
+        let data_dir =
+            fs::canonicalize(data_dir).map_err(io_err(format!("cannot resolve {}", data_dir.display())))?;
+        pg.make_accessible(&data_dir)?;
+
+        if !data_dir.join("PG_VERSION").exists() {
+            pg.prepare_dir(&data_dir)?;
+            pg.initdb(&data_dir, false)?;
+        }
+
+        let mut cluster = LocalCluster {
+            pg,
+            data_dir,
+            port: 0,
+            temp: None,
+        };
+        if cluster.data_dir.join("postmaster.pid").exists() && cluster.pg.is_running(&cluster.data_dir)? {
+            cluster.port = read_port(&cluster.data_dir)?;
+            match wait_for_tcp(&cluster.data_dir, cluster.port) {
+                Ok(()) => return Ok(cluster),
+                // It was shutting down (or was a not-yet-reaped zombie); start it below.
+                Err(_) if !cluster.pg.is_running(&cluster.data_dir)? => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // A stale postmaster.pid (server gone) is handled by `pg_ctl start` itself.
+        cluster.port = cluster.pg.start(&cluster.data_dir, PERSISTENT_SETTINGS)?;
+        Ok(cluster)
+    }
+
+    /// Throwaway cluster in a new temp dir; stopped and removed when this process exits (watchdog) or when dropped.
+    pub fn start_temporary() -> Result<LocalCluster, ClusterError> {
+        let pg = Pg::detect()?;
+        let root = create_temp_root()?;
+        let data_dir = root.join("data");
+        // Arm the watchdog first so nothing leaks if this process dies mid-setup.
+        let watchdog = match spawn_watchdog(&pg, &root, &data_dir) {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&root);
+                return Err(e);
+            }
+        };
+        // From here on, Drop cleans up if a later step fails.
+        let mut cluster = LocalCluster {
+            pg,
+            data_dir,
+            port: 0,
+            temp: Some(TempDir {
+                root: root.clone(),
+                watchdog: Some(watchdog),
+            }),
+        };
+        cluster.pg.make_accessible(&root)?;
+        cluster.pg.prepare_dir(&root)?;
+        fs::create_dir(&cluster.data_dir)
+            .map_err(io_err(format!("cannot create {}", cluster.data_dir.display())))?;
+        cluster.pg.prepare_dir(&cluster.data_dir)?;
+        cluster.pg.initdb(&cluster.data_dir, true)?;
+        cluster.port = cluster.pg.start(&cluster.data_dir, TEMPORARY_SETTINGS)?;
+        Ok(cluster)
+    }
+
+    /// postgres://postgres@127.0.0.1:{port}/{database}
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Stops the server (fast shutdown: disconnects clients, then checkpoints).
+    /// Does nothing if it is not running.
+    pub fn stop(&self) -> Result<(), ClusterError> {
+        self.pg.stop(&self.data_dir, "fast")
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        // Persistent clusters stay up between runs by design.
+        let Some(temp) = self.temp.as_mut() else {
+            return;
+        };
+        // Best effort: the watchdog retries both steps when the process exits.
+        let _ = self.pg.stop(&self.data_dir, "immediate");
+        let _ = fs::remove_dir_all(&temp.root);
+        if let Some(mut watchdog) = temp.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+    }
+}
+
+/// The server binaries and how to invoke them.
+#[derive(Debug)]
+struct Pg {
+    bin_dir: PathBuf,
+    /// `Some` when we are root and must run them as the `postgres` user.
+    as_user: Option<PostgresUser>,
+}
+
+#[derive(Debug)]
+struct PostgresUser {
+    uid: u32,
+    gid: u32,
+    switch: UserSwitch,
+}
+
+#[derive(Debug)]
+enum UserSwitch {
+    Runuser(PathBuf),
+    Su(PathBuf),
+}
+
+impl Pg {
+    fn detect() -> Result<Pg, ClusterError> {
+        let bin_dir = find_bin_dir().ok_or(ClusterError::BinariesNotFound)?;
+        let as_user = if effective_uid() == Some(0) {
+            Some(PostgresUser::detect()?)
+        } else {
+            None
+        };
+        Ok(Pg { bin_dir, as_user })
+    }
+
+    /// The full command line for `tool args`, wrapped to run as `postgres` if needed.
+    fn argv(&self, tool: &str, args: Vec<OsString>) -> Vec<OsString> {
+        let mut cmd: Vec<OsString> = vec![self.bin_dir.join(tool).into()];
+        cmd.extend(args);
+        match self.as_user.as_ref().map(|u| &u.switch) {
+            None => cmd,
+            Some(UserSwitch::Runuser(runuser)) => {
+                let mut wrapped: Vec<OsString> =
+                    vec![runuser.into(), "-u".into(), "postgres".into(), "--".into()];
+                wrapped.extend(cmd);
+                wrapped
+            }
+            Some(UserSwitch::Su(su)) => {
+                let script = cmd
+                    .iter()
+                    .map(|a| sh_quote(a))
+                    .collect::<Vec<_>>()
+                    .join(OsStr::new(" "));
+                vec![
+                    su.into(),
+                    "-s".into(),
+                    "/bin/sh".into(),
+                    "postgres".into(),
+                    "-c".into(),
+                    script,
+                ]
+            }
+        }
+    }
+
+    fn run(&self, tool: &str, args: Vec<OsString>) -> Result<Output, ClusterError> {
+        exec(&self.argv(tool, args))
+    }
+
+    /// Like [`Pg::run`], but a non-zero exit is an error carrying the output.
+    fn run_ok(&self, tool: &str, args: Vec<OsString>) -> Result<Output, ClusterError> {
+        let argv = self.argv(tool, args);
+        let out = exec(&argv)?;
+        if out.status.success() {
+            Ok(out)
+        } else {
+            Err(ClusterError::CommandFailed {
+                command: display_argv(&argv),
+                status: out.status.to_string(),
+                output: combined_output(&out),
+            })
+        }
+    }
+
+    /// Hands a directory we created to the `postgres` user (no-op when not root).
+    fn prepare_dir(&self, dir: &Path) -> Result<(), ClusterError> {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(io_err(format!("cannot chmod {}", dir.display())))?;
+        if let Some(user) = &self.as_user {
+            std::os::unix::fs::chown(dir, Some(user.uid), Some(user.gid))
+                .map_err(io_err(format!("cannot chown {} to postgres", dir.display())))?;
+        }
+        Ok(())
+    }
+
+    /// When root, makes every ancestor of `dir` traversable (o+x) so the `postgres`
+    /// user can reach it (e.g. a project under /root). No-op when not root.
+    fn make_accessible(&self, dir: &Path) -> Result<(), ClusterError> {
+        if self.as_user.is_none() {
+            return Ok(());
+        }
+        for ancestor in dir.ancestors().skip(1) {
+            let mode = fs::metadata(ancestor)
+                .map_err(io_err(format!("cannot stat {}", ancestor.display())))?
+                .permissions()
+                .mode();
+            if mode & 0o001 == 0 {
+                fs::set_permissions(ancestor, fs::Permissions::from_mode(mode | 0o001)).map_err(io_err(
+                    format!(
+                        "cannot make {} traversable for the postgres user",
+                        ancestor.display()
+                    ),
+                ))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn initdb(&self, data_dir: &Path, temporary: bool) -> Result<(), ClusterError> {
+        let args = |locale: &str| {
+            let mut args: Vec<OsString> = vec![
+                "-D".into(),
+                data_dir.into(),
+                "-U".into(),
+                "postgres".into(),
+                "--auth=trust".into(),
+                "-E".into(),
+                "UTF8".into(),
+                locale.into(),
+            ];
+            if temporary {
+                args.push("--no-sync".into());
+            }
+            args
+        };
+        match self.run_ok("initdb", args("--locale=C.UTF-8")) {
+            // C.UTF-8 is missing on some systems (older macOS, minimal images).
+            Err(ClusterError::CommandFailed { output, .. }) if output.contains("locale") => {
+                self.run_ok("initdb", args("--no-locale")).map(drop)
+            }
+            other => other.map(drop),
+        }
+    }
+
+    fn is_running(&self, data_dir: &Path) -> Result<bool, ClusterError> {
+        // Exit 0: running; 3: not running; 4: not a data directory.
+        let out = self.run("pg_ctl", vec!["status".into(), "-D".into(), data_dir.into()])?;
+        Ok(out.status.success())
+    }
+
+    /// Starts the server on a free port and returns that port.
+    fn start(&self, data_dir: &Path, settings: &str) -> Result<u16, ClusterError> {
+        let log = data_dir.join("server.log");
+        let mut attempt = 1;
+        loop {
+            let port = free_port()?;
+            let log_start = fs::metadata(&log).map_or(0, |m| m.len());
+            // `-o` is passed through a shell by pg_ctl, hence the quoting.
+            let mut opts = OsString::from(format!("-p {port} -h 127.0.0.1 -k "));
+            opts.push(socket_dir(data_dir));
+            opts.push(format!(" {settings}"));
+            let out = self.run(
+                "pg_ctl",
+                vec![
+                    "start".into(),
+                    "-w".into(),
+                    "-D".into(),
+                    data_dir.into(),
+                    "-l".into(),
+                    log.clone().into(),
+                    "-o".into(),
+                    opts,
+                ],
+            )?;
+            if out.status.success() {
+                wait_for_tcp(data_dir, port)?;
+                return Ok(port);
+            }
+            let log_tail = read_tail(&log, log_start, 30);
+            if attempt < START_ATTEMPTS && log_tail.contains("Address already in use") {
+                attempt += 1;
+                continue;
+            }
+            return Err(ClusterError::StartFailed {
+                data_dir: data_dir.to_path_buf(),
+                reason: combined_output(&out),
+                log,
+                log_tail,
+            });
+        }
+    }
+
+    fn stop(&self, data_dir: &Path, mode: &str) -> Result<(), ClusterError> {
+        if !data_dir.join("postmaster.pid").exists() {
+            return Ok(());
+        }
+        let args = vec![
+            "stop".into(),
+            "-w".into(),
+            "-m".into(),
+            mode.into(),
+            "-D".into(),
+            data_dir.into(),
+        ];
+        self.run_ok("pg_ctl", args).map(drop)
+    }
+}
+
+impl PostgresUser {
+    fn detect() -> Result<PostgresUser, ClusterError> {
+        let id = |flag: &str| -> Option<u32> {
+            let out = Command::new("id").args([flag, "postgres"]).output().ok()?;
+            String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+        };
+        let (Some(uid), Some(gid)) = (id("-u"), id("-g")) else {
+            return Err(ClusterError::NoPostgresUser);
+        };
+        let switch = if let Some(runuser) = find_program("runuser") {
+            UserSwitch::Runuser(runuser)
+        } else if let Some(su) = find_program("su") {
+            UserSwitch::Su(su)
+        } else {
+            return Err(ClusterError::NoUserSwitch);
+        };
+        Ok(PostgresUser { uid, gid, switch })
+    }
+}
+
+/// A directory holding `initdb`, `pg_ctl` and `postgres`: the one `initdb` on PATH
+/// lives in, else the highest version in the usual package locations.
+fn find_bin_dir() -> Option<PathBuf> {
+    let complete = |dir: &Path| {
+        ["initdb", "pg_ctl", "postgres"]
+            .iter()
+            .all(|t| is_executable(&dir.join(t)))
+    };
+    // Resolve symlinks (e.g. /usr/local/bin/initdb -> /usr/lib/postgresql/15/bin/initdb):
+    // the tools expect `postgres` next to their real location.
+    let on_path = find_in_path("initdb")
+        .and_then(|p| fs::canonicalize(p).ok())
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    if let Some(dir) = on_path.filter(|d| complete(d)) {
+        return Some(dir);
+    }
+    // (parent, entry-name prefix before the version): Debian/Ubuntu, PGDG RPMs, Homebrew.
+    let layouts = [
+        ("/usr/lib/postgresql", ""),
+        ("/usr", "pgsql-"),
+        ("/opt/homebrew/opt", "postgresql@"),
+        ("/usr/local/opt", "postgresql@"),
+    ];
+    let mut best: Option<(Vec<u32>, PathBuf)> = None;
+    for (parent, prefix) in layouts {
+        let Ok(entries) = fs::read_dir(parent) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(version) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+                continue;
+            };
+            let Ok(version) = version
+                .split('.')
+                .map(str::parse)
+                .collect::<Result<Vec<u32>, _>>()
+            else {
+                continue;
+            };
+            let dir = entry.path().join("bin");
+            if complete(&dir) && best.as_ref().is_none_or(|(v, _)| version > *v) {
+                best = Some((version, dir));
+            }
+        }
+    }
+    best.map(|(_, dir)| dir)
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+}
+
+/// Like [`find_in_path`], but also looks in sbin dirs, which a non-login PATH may lack.
+fn find_program(name: &str) -> Option<PathBuf> {
+    find_in_path(name).or_else(|| {
+        ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+            .iter()
+            .map(|dir| Path::new(dir).join(name))
+            .find(|p| is_executable(p))
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The effective uid, from /proc (Linux) or `id -u` (elsewhere).
+fn effective_uid() -> Option<u32> {
+    if let Ok(status) = fs::read_to_string("/proc/self/status") {
+        // "Uid:\treal\teffective\tsaved\tfs"
+        if let Some(line) = status.lines().find_map(|l| l.strip_prefix("Uid:")) {
+            return line.split_whitespace().nth(1)?.parse().ok();
+        }
+    }
+    let out = Command::new("id").arg("-u").output().ok()?;
+    String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+}
+
+fn create_temp_root() -> Result<PathBuf, ClusterError> {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let name = format!(
+        "callsync-pg-{}-{}-{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let root = std::env::temp_dir().join(name);
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&root)
+        .map_err(io_err(format!("cannot create {}", root.display())))?;
+    Ok(root)
+}
+
+/// Spawns a shell that waits for this process to exit, then stops the cluster in
+/// `data_dir` and deletes `root`. It runs in its own process group so a Ctrl-C
+/// aimed at the test run does not kill it before it has cleaned up.
+fn spawn_watchdog(pg: &Pg, root: &Path, data_dir: &Path) -> Result<Child, ClusterError> {
+    const SCRIPT: &str = r#"
+parent=$1 root=$2 data=$3
+shift 3
+while kill -0 "$parent" 2>/dev/null; do sleep 1; done
+"$@" >/dev/null 2>&1
+# If pg_ctl could not stop it, SIGQUIT the postmaster (immediate shutdown).
+if [ -f "$data/postmaster.pid" ]; then
+    kill -QUIT "$(head -n 1 "$data/postmaster.pid")" 2>/dev/null
+    sleep 1
+fi
+rm -rf "$root"
+"#;
+    let stop = pg.argv(
+        "pg_ctl",
+        vec![
+            "stop".into(),
+            "-w".into(),
+            "-m".into(),
+            "immediate".into(),
+            "-D".into(),
+            data_dir.into(),
+        ],
+    );
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg("callsync-pg-watchdog")
+        .arg(std::process::id().to_string())
+        .arg(root)
+        .arg(data_dir)
+        .args(stop)
+        .current_dir("/")
+        // Must not hold our stdout/stderr open, or whoever reads them would wait for it.
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(io_err("cannot spawn the cleanup watchdog (/bin/sh)"))
+}
+
+/// The `-k` value: the data dir, shell-quoted. Unix socket paths are limited to
+/// ~100 bytes, so for deep data dirs we disable the socket (we only use TCP).
+fn socket_dir(data_dir: &Path) -> OsString {
+    const MAX_SOCKET_DIR: usize = 100 - ".s.PGSQL.65535".len() - 1;
+    if data_dir.as_os_str().len() > MAX_SOCKET_DIR {
+        OsString::from("''")
+    } else {
+        sh_quote(data_dir.as_os_str())
+    }
+}
+
+fn sh_quote(s: &OsStr) -> OsString {
+    let mut out = vec![b'\''];
+    for &b in s.as_bytes() {
+        if b == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(b);
+        }
+    }
+    out.push(b'\'');
+    OsString::from_vec(out)
+}
+
+/// A currently free port. Another process could take it before the server binds;
+/// [`Pg::start`] retries in that case.
+fn free_port() -> Result<u16, ClusterError> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(io_err("cannot find a free TCP port on 127.0.0.1"))
+}
+
+fn wait_for_tcp(data_dir: &Path, port: u16) -> Result<(), ClusterError> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = Instant::now() + TCP_WAIT;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(ClusterError::NotAccepting {
+        data_dir: data_dir.to_path_buf(),
+        port,
+    })
+}
+
+/// The port from line 4 of postmaster.pid.
+fn read_port(data_dir: &Path) -> Result<u16, ClusterError> {
+    let path = data_dir.join("postmaster.pid");
+    let bad = |reason: String| ClusterError::BadPidFile {
+        path: path.clone(),
+        data_dir: data_dir.to_path_buf(),
+        reason,
+    };
+    let text = fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+    let line = text
+        .lines()
+        .nth(3)
+        .ok_or_else(|| bad("it has no port line".into()))?;
+    line.trim()
+        .parse()
+        .map_err(|_| bad(format!("invalid port {line:?}")))
+}
+
+/// The last `lines` lines of `path` written after byte `from`.
+fn read_tail(path: &Path, from: u64, lines: usize) -> String {
+    let mut bytes = Vec::new();
+    let read = fs::File::open(path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(from))?;
+        f.read_to_end(&mut bytes)
+    });
+    if let Err(e) = read {
+        return format!("(cannot read {}: {e})", path.display());
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn combined_output(out: &Output) -> String {
+    let mut text = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !stdout.trim().is_empty() {
+        text = format!("{}\n{text}", stdout.trim()).trim().to_string();
+    }
+    text
+}
+
+fn exec(argv: &[OsString]) -> Result<Output, ClusterError> {
+    Command::new(&argv[0])
+        .args(&argv[1..])
+        // The `postgres` user may not be able to access our working directory.
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(io_err(format!("cannot run `{}`", display_argv(argv))))
+}
+
+fn display_argv(argv: &[OsString]) -> String {
+    argv.iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

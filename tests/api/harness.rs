@@ -1,0 +1,216 @@
+//! Starts the real server on a random loopback port against a fresh database per test.
+//!
+//! The Postgres server is `DATABASE_URL` when set (a role that may CREATE DATABASE), else a
+//! throwaway local cluster started once for this test binary and removed when it exits.
+
+use std::net::TcpListener;
+use std::sync::OnceLock;
+
+use callsync::pg_cluster::LocalCluster;
+use callsync::store::{self, companies, Db};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// The admin URL of the Postgres server the tests create their databases on.
+pub fn admin_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    static CLUSTER: OnceLock<LocalCluster> = OnceLock::new();
+    URL.get_or_init(|| match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => {
+            let cluster = CLUSTER
+                .get_or_init(|| LocalCluster::start_temporary().expect("start a throwaway Postgres cluster"));
+            cluster.url("postgres")
+        }
+    })
+}
+
+/// `admin_url` with its database replaced by `name`.
+pub fn database_url(name: &str) -> String {
+    let mut url = url::Url::parse(admin_url()).expect("DATABASE_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// A fresh, migrated database, dropped (with its connections) when this value is dropped.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub fn create() -> TestDatabase {
+        let name = format!("callsync_test_{}", Uuid::new_v4().simple());
+        store::create_database_if_missing(admin_url(), &name).expect("create test database");
+        let url = database_url(&name);
+        let mut conn = PgConnection::establish(&url).expect("connect to test database");
+        store::run_migrations(&mut conn).expect("migrate test database");
+        TestDatabase { name, url }
+    }
+
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connect to test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(admin_url()) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
+                .execute(&mut conn);
+        }
+    }
+}
+
+/// A running server with its own database and one company ("Acme") with an API key.
+pub struct TestApp {
+    pub base_url: String,
+    pub api_key: String,
+    pub company_id: Uuid,
+    pub client: reqwest::Client,
+    pub handle: actix_web::dev::ServerHandle,
+    // Dropped last: the database goes once the server is done with it.
+    pub db: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let db = TestDatabase::create();
+        let (company_id, api_key) = create_company(&db.url, "Acme");
+        let pool = store::connect_pool(&db.url, 8).expect("pool");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
+        let state = callsync::http::AppState::new(Db::new(pool));
+        let (server, addr) = callsync::http::serve(listener, state, 2).expect("start server");
+        let handle = server.handle();
+        tokio::spawn(server);
+        TestApp {
+            base_url: format!("http://{addr}"),
+            api_key,
+            company_id,
+            client: reqwest::Client::new(),
+            handle,
+            db,
+        }
+    }
+
+    /// Another company on the same server: (company id, API key).
+    pub fn new_company(&self, name: &str) -> (Uuid, String) {
+        create_company(&self.db.url, name)
+    }
+
+    /// POSTs a GraphQL request with `api_key` (None: no key) and returns the JSON body.
+    pub async fn gql_as(&self, api_key: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.base_url))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(key) = api_key {
+            req = req.header("X-API-Key", key);
+        }
+        let resp = req.send().await.expect("POST /graphql");
+        resp.json().await.expect("a JSON body")
+    }
+
+    /// As the test company.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.gql_as(Some(&self.api_key), query, variables).await
+    }
+
+    /// As the test company; panics on any error and returns `data`.
+    pub async fn gql_ok(&self, query: &str, variables: Value) -> Value {
+        let body = self.gql(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base_url))
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// Runs SQL against the test database and returns the first column of the first row.
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.db.connect();
+        diesel::sql_query(sql)
+            .get_result::<Count>(&mut conn)
+            .expect("count query")
+            .n
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stops accepting and lets workers finish; the database is dropped after this.
+        let stop = self.handle.stop(false);
+        drop(stop);
+    }
+}
+
+pub fn create_company(db_url: &str, name: &str) -> (Uuid, String) {
+    let mut conn = PgConnection::establish(db_url).expect("connect");
+    let (company, key) = conn
+        .transaction(|conn| companies::create_company(conn, name))
+        .expect("create company");
+    (company.id, key.api_key)
+}
+
+/// Asserts the body holds exactly one error with `code` (and `field`, when given).
+#[track_caller]
+pub fn assert_error(body: &Value, code: &str, field: Option<&str>) {
+    let errors = body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("expected an error, got {body:#}"));
+    assert_eq!(errors.len(), 1, "expected one error: {body:#}");
+    assert_eq!(errors[0]["extensions"]["code"], code, "{body:#}");
+    if let Some(field) = field {
+        assert_eq!(errors[0]["extensions"]["field"], field, "{body:#}");
+    }
+}
+
+/// A complete, valid customer input for task type `collections`.
+pub fn customer_input(id: &str) -> Value {
+    json!({
+        "id": id,
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+        "email": "ada@example.com",
+        "birthday": "1985-12-10",
+        "ssnLastFour": "1234",
+        "phoneNumber": "(310) 555-1234",
+        "timezone": "America/Los_Angeles",
+        "taskType": "collections",
+        "streetAddress1": "1 Main St",
+        "city": "Los Angeles",
+        "state": "CA",
+        "zipCode": "90001",
+        "externalMetadata": {"source": "test"}
+    })
+}
+
+pub const CREATE_SCHEDULE: &str =
+    "mutation($input: ScheduleInput!) { createSchedule(input: $input) { id name taskType } }";
+pub const CREATE_CUSTOMER: &str =
+    "mutation($input: CustomerInput!) { createCustomer(input: $input) { id phoneNumber state } }";
+
+/// Creates a schedule with `task_type` and returns its id.
+pub async fn create_schedule(app: &TestApp, task_type: &str) -> String {
+    let data = app
+        .gql_ok(
+            CREATE_SCHEDULE,
+            json!({"input": {"name": format!("{task_type} schedule"), "taskType": task_type}}),
+        )
+        .await;
+    data["createSchedule"]["id"]
+        .as_str()
+        .expect("schedule id")
+        .to_string()
+}

@@ -1,0 +1,136 @@
+//! The HTTP surface: health, readiness, metrics, GraphiQL, auth, limits.
+
+use serde_json::json;
+
+use crate::harness::{assert_error, TestApp};
+
+#[tokio::test]
+async fn health_readiness_graphiql_and_metrics() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let graphiql = app.get("/").await;
+    assert_eq!(graphiql.status(), 200);
+    assert!(graphiql.text().await.unwrap().to_lowercase().contains("graphiql"));
+
+    app.gql_ok("{ viewer { id } }", json!({})).await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"callsync_graphql_requests_total{operation="query viewer",outcome="ok"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("callsync_graphql_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("callsync_db_pool_connections"), "{metrics}");
+}
+
+#[tokio::test]
+async fn readiness_fails_while_the_database_is_gone() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    // Drop the database under the running server (terminating its connections).
+    {
+        use diesel::{Connection, RunQueryDsl};
+        let mut admin = diesel::PgConnection::establish(crate::harness::admin_url()).unwrap();
+        diesel::sql_query(format!("DROP DATABASE \"{}\" WITH (FORCE)", app.db.name))
+            .execute(&mut admin)
+            .unwrap();
+    }
+    assert_eq!(app.get("/readyz").await.status(), 503);
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn api_keys_are_required_and_checked() {
+    let app = TestApp::spawn().await;
+    let missing = app.gql_as(None, "{ viewer { id } }", json!({})).await;
+    assert_error(&missing, "UNAUTHENTICATED", None);
+    let unknown = app
+        .gql_as(Some("csk_not_a_key"), "{ viewer { id } }", json!({}))
+        .await;
+    assert_error(&unknown, "UNAUTHENTICATED", None);
+
+    let bearer: serde_json::Value = app
+        .client
+        .post(format!("{}/graphql", app.base_url))
+        .header("Authorization", format!("Bearer {}", app.api_key))
+        .json(&json!({"query": "{ viewer { id name } }"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bearer["data"]["viewer"]["id"], app.company_id.to_string());
+    assert_eq!(bearer["data"]["viewer"]["name"], "Acme");
+
+    // The schema itself is public: introspection needs no key.
+    let intro = app
+        .gql_as(None, "{ __schema { queryType { name } } }", json!({}))
+        .await;
+    assert_eq!(intro["data"]["__schema"]["queryType"]["name"], "Query");
+}
+
+#[tokio::test]
+async fn malformed_requests_get_clear_errors() {
+    let app = TestApp::spawn().await;
+    let not_json = app
+        .client
+        .post(format!("{}/graphql", app.base_url))
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 400);
+    let body: serde_json::Value = not_json.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+
+    let unknown_field = app.gql("{ viewer { nope } }", json!({})).await;
+    assert_error(&unknown_field, "BAD_USER_INPUT", None);
+
+    let wrong_type = app
+        .gql(
+            "query($n: Int) { customers(first: $n) { totalCount } }",
+            json!({"n": "ten"}),
+        )
+        .await;
+    assert_error(&wrong_type, "BAD_USER_INPUT", None);
+}
+
+#[tokio::test]
+async fn depth_and_body_size_are_limited() {
+    let app = TestApp::spawn().await;
+    let mut deep = String::from("__typename");
+    for _ in 0..20 {
+        deep = format!("ofType {{ {deep} }}");
+    }
+    let deep_query = format!("{{ __type(name: \"Query\") {{ fields {{ type {{ {deep} }} }} }} }}");
+    let body = app.gql(&deep_query, json!({})).await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep"),
+        "{body}"
+    );
+
+    // 17 MiB is over the 16 MiB limit.
+    let big = "x".repeat(17 * 1024 * 1024);
+    let resp = app
+        .client
+        .post(format!("{}/graphql", app.base_url))
+        .header("X-API-Key", &app.api_key)
+        .json(&json!({"query": "{ viewer { id } }", "variables": {"pad": big}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+
+    // ~10 MiB (the size of a 10,000-record bulk request) is accepted.
+    let fits = "x".repeat(10 * 1024 * 1024);
+    let ok = app.gql_ok("{ viewer { id } }", json!({"pad": fits})).await;
+    assert_eq!(ok["viewer"]["id"], app.company_id.to_string());
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real server over real HTTP on loopback, against real Postgres.
+
+mod cli;
+mod customers;
+mod harness;
+mod http_surface;
+mod schedules;
+mod settings;
+mod tenancy;
