@@ -1,8 +1,11 @@
 //! Pure business rules: no I/O, no clock (callers pass `now`/`today`).
 
+pub mod calling_rules;
 pub mod company;
 pub mod customer;
+pub mod holidays;
 pub mod schedule;
+pub mod schedule_builder;
 pub mod us_states;
 
 use thiserror::Error;

@@ -119,7 +119,34 @@ async fn every_validation_rule_names_its_field_and_writes_nothing() {
         let body = app.gql(CREATE_CUSTOMER, json!({"input": input})).await;
         assert_error(&body, "BAD_USER_INPUT", Some(field));
     }
+    // Booleans cannot be null; `test` must agree with its alias isTest.
+    for (field, patch) in [
+        ("doNotCall", json!({"doNotCall": null})),
+        ("isTest", json!({"isTest": null})),
+        ("test", json!({"isTest": true, "test": false})),
+    ] {
+        let mut input = customer_input("bad-1");
+        input
+            .as_object_mut()
+            .unwrap()
+            .extend(patch.as_object().unwrap().clone());
+        let body = app.gql(CREATE_CUSTOMER, json!({"input": input})).await;
+        assert_error(&body, "BAD_USER_INPUT", Some(field));
+    }
     assert_eq!(app.count("SELECT count(*) AS n FROM customers"), 0);
+}
+
+#[tokio::test]
+async fn concurrent_creates_of_one_id_give_one_customer_and_conflicts() {
+    let app = app_with_schedule().await;
+    let requests = (0..8).map(|_| app.gql(CREATE_CUSTOMER, json!({"input": customer_input("twin")})));
+    let results = futures::future::join_all(requests).await;
+    let ok = results.iter().filter(|r| r.get("errors").is_none()).count();
+    assert_eq!(ok, 1, "{results:#?}");
+    for r in results.iter().filter(|r| r.get("errors").is_some()) {
+        assert_error(r, "CONFLICT", Some("id"));
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM customers"), 1);
 }
 
 #[tokio::test]

@@ -30,7 +30,8 @@ async fn health_readiness_graphiql_and_metrics() {
 async fn readiness_fails_while_the_database_is_gone() {
     let app = TestApp::spawn().await;
     assert_eq!(app.get("/readyz").await.status(), 200);
-    // Drop the database under the running server (terminating its connections).
+    app.gql_ok("{ viewer { id } }", json!({})).await; // the key is now cached
+                                                      // Drop the database under the running server (terminating its connections).
     {
         use diesel::{Connection, RunQueryDsl};
         let mut admin = diesel::PgConnection::establish(crate::harness::admin_url()).unwrap();
@@ -40,6 +41,10 @@ async fn readiness_fails_while_the_database_is_gone() {
     }
     assert_eq!(app.get("/readyz").await.status(), 503);
     assert_eq!(app.get("/healthz").await.status(), 200);
+    // A request that reaches the store fails as INTERNAL, with nothing of the database in it.
+    let body = app.gql("{ customers { totalCount } }", json!({})).await;
+    assert_error(&body, "INTERNAL", None);
+    assert_eq!(body["errors"][0]["message"], "internal error");
 }
 
 #[tokio::test]
@@ -114,6 +119,16 @@ async fn depth_and_body_size_are_limited() {
             .as_str()
             .unwrap()
             .contains("nested too deep"),
+        "{body}"
+    );
+
+    let wide: String = (0..2_100).map(|i| format!("f{i}: __typename ")).collect();
+    let body = app.gql(&format!("{{ {wide} }}"), json!({})).await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too complex"),
         "{body}"
     );
 

@@ -1,0 +1,507 @@
+//! When a consumer may be called: the federal window, the built-in state rules
+//! (`state_rules.json`, each row citing its source), company overrides, and the calling window
+//! evaluated in one or several time zones.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, TimeZone, Timelike, Utc, Weekday};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::schedule::parse_hhmm;
+use super::{holidays, us_states, ValidationError};
+
+/// FDCPA 15 U.S.C. 1692c(a)(1) and TCPA 47 CFR 64.1200(c)(1): after 08:00 and before 21:00 at
+/// the consumer's location. Minutes after local midnight; the end is exclusive.
+pub const FEDERAL_EARLIEST: u32 = 8 * 60;
+pub const FEDERAL_LATEST: u32 = 21 * 60;
+
+/// One row of the state table: a restriction with its source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StateRule {
+    /// The state code (in `state_rules.json`; in overrides the map key says it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// "HH:MM": no call before this local time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earliest: Option<String>,
+    /// "HH:MM": no call at or after this local time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest: Option<String>,
+    #[serde(default)]
+    pub no_sunday: bool,
+    /// No calls on (federal) holidays.
+    #[serde(default)]
+    pub no_holidays: bool,
+    /// At most this many calls in any 7 consecutive local calendar days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_7_days: Option<u32>,
+    /// At most this many calls in any rolling 24 hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_24_hours: Option<u32>,
+    /// "collections", "telemarketing" or "all": which calls the law addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Where the rule comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// All rows for one state combined, strictest wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EffectiveRule {
+    pub earliest: u32,
+    pub latest: u32,
+    pub no_sunday: bool,
+    pub no_holidays: bool,
+    pub max_per_7_days: Option<u32>,
+    pub max_per_24_hours: Option<u32>,
+}
+
+impl Default for EffectiveRule {
+    fn default() -> Self {
+        EffectiveRule {
+            earliest: FEDERAL_EARLIEST,
+            latest: FEDERAL_LATEST,
+            no_sunday: false,
+            no_holidays: false,
+            max_per_7_days: None,
+            max_per_24_hours: None,
+        }
+    }
+}
+
+/// The state rules in force for a company: the built-in table with the company's overrides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateRuleTable {
+    rows: BTreeMap<String, Vec<StateRule>>,
+}
+
+fn min_opt(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl StateRuleTable {
+    /// The table shipped in `state_rules.json`.
+    pub fn builtin() -> &'static StateRuleTable {
+        static TABLE: OnceLock<StateRuleTable> = OnceLock::new();
+        TABLE.get_or_init(|| {
+            let rows: Vec<StateRule> =
+                serde_json::from_str(include_str!("state_rules.json")).expect("state_rules.json is valid");
+            let mut by_state: BTreeMap<String, Vec<StateRule>> = BTreeMap::new();
+            for row in rows {
+                let state = row.state.clone().expect("every built-in row names its state");
+                by_state.entry(state).or_default().push(row);
+            }
+            StateRuleTable { rows: by_state }
+        })
+    }
+
+    /// The built-in table with `overrides` (see [`validate_overrides`]) replacing whole states.
+    pub fn with_overrides(overrides: &BTreeMap<String, Vec<StateRule>>) -> StateRuleTable {
+        let mut table = Self::builtin().clone();
+        for (state, rows) in overrides {
+            table.rows.insert(state.clone(), rows.clone());
+        }
+        table
+    }
+
+    /// Every row in force, by state.
+    pub fn rows(&self) -> impl Iterator<Item = (&str, &StateRule)> {
+        self.rows
+            .iter()
+            .flat_map(|(state, rows)| rows.iter().map(move |r| (state.as_str(), r)))
+    }
+
+    pub fn effective(&self, state: Option<&str>) -> EffectiveRule {
+        let mut rule = EffectiveRule::default();
+        let Some(rows) = state.and_then(|s| self.rows.get(s)) else {
+            return rule;
+        };
+        for row in rows {
+            if let Some((m, _)) = row
+                .earliest
+                .as_deref()
+                .and_then(|t| parse_hhmm("earliest", t).ok())
+            {
+                rule.earliest = rule.earliest.max(m);
+            }
+            if let Some((m, _)) = row.latest.as_deref().and_then(|t| parse_hhmm("latest", t).ok()) {
+                rule.latest = rule.latest.min(m);
+            }
+            rule.no_sunday |= row.no_sunday;
+            rule.no_holidays |= row.no_holidays;
+            rule.max_per_7_days = min_opt(rule.max_per_7_days, row.max_per_7_days);
+            rule.max_per_24_hours = min_opt(rule.max_per_24_hours, row.max_per_24_hours);
+        }
+        rule
+    }
+}
+
+/// Checks a company's `stateRules` override: `{"FL": [], "MA": [{"maxPer7Days": 3, ...}]}`.
+/// Each listed state's rows replace the built-in ones (an empty list lifts them).
+pub fn validate_overrides(value: &Value) -> Result<BTreeMap<String, Vec<StateRule>>, ValidationError> {
+    let err = |m: String| ValidationError::new("stateRules", m);
+    let Value::Object(map) = value else {
+        return Err(err(
+            "stateRules must be an object of state code to a list of rules".into(),
+        ));
+    };
+    let mut out = BTreeMap::new();
+    for (key, rows) in map {
+        let state =
+            us_states::normalize(key).ok_or_else(|| err(format!("{key:?} is not a US state code")))?;
+        let mut rows: Vec<StateRule> =
+            serde_json::from_value(rows.clone()).map_err(|e| err(format!("stateRules.{state}: {e}")))?;
+        for row in &mut rows {
+            row.state = Some(state.to_string());
+            let earliest = match &row.earliest {
+                Some(t) => {
+                    parse_hhmm("stateRules", t)
+                        .map_err(|_| err(format!("stateRules.{state}: earliest must be HH:MM")))?
+                        .0
+                }
+                None => FEDERAL_EARLIEST,
+            };
+            let latest = match &row.latest {
+                Some(t) => {
+                    parse_hhmm("stateRules", t)
+                        .map_err(|_| err(format!("stateRules.{state}: latest must be HH:MM")))?
+                        .0
+                }
+                None => FEDERAL_LATEST,
+            };
+            if earliest >= latest {
+                return Err(err(format!("stateRules.{state}: earliest must be before latest")));
+            }
+            if row.max_per_7_days == Some(0) || row.max_per_24_hours == Some(0) {
+                return Err(err(format!("stateRules.{state}: caps must be at least 1")));
+            }
+        }
+        out.insert(state.to_string(), rows);
+    }
+    Ok(out)
+}
+
+/// The IANA zones a consumer in `state` may be in (a zone outside these is a conflicting location).
+pub fn state_zones(state: &str) -> &'static [&'static str] {
+    const ET: &str = "America/New_York";
+    const CT: &str = "America/Chicago";
+    const MT: &str = "America/Denver";
+    const PT: &str = "America/Los_Angeles";
+    match state {
+        "CT" | "DE" | "DC" | "GA" | "ME" | "MD" | "MA" | "NH" | "NJ" | "NY" | "NC" | "PA" | "RI" | "SC"
+        | "VT" | "VA" | "WV" => &[ET],
+        "OH" => &[ET, "America/Detroit"],
+        "AL" | "AR" | "IL" | "IA" | "LA" | "MN" | "MS" | "MO" | "OK" | "WI" => &[CT],
+        "CO" | "MT" | "NM" | "UT" | "WY" => &[MT],
+        "CA" | "WA" => &[PT],
+        "NV" => &[PT, MT],
+        "OR" => &[PT, "America/Boise"],
+        "ID" => &["America/Boise", PT],
+        "AZ" => &["America/Phoenix", MT],
+        "FL" => &[ET, CT],
+        "TN" => &[CT, ET],
+        "KY" => &[
+            ET,
+            "America/Kentucky/Louisville",
+            "America/Kentucky/Monticello",
+            CT,
+        ],
+        "MI" => &["America/Detroit", ET, CT, "America/Menominee"],
+        "IN" => &[
+            "America/Indiana/Indianapolis",
+            ET,
+            CT,
+            "America/Indiana/Knox",
+            "America/Indiana/Marengo",
+            "America/Indiana/Petersburg",
+            "America/Indiana/Tell_City",
+            "America/Indiana/Vevay",
+            "America/Indiana/Vincennes",
+            "America/Indiana/Winamac",
+        ],
+        "KS" | "NE" | "SD" => &[CT, MT],
+        "ND" => &[
+            CT,
+            MT,
+            "America/North_Dakota/Center",
+            "America/North_Dakota/New_Salem",
+            "America/North_Dakota/Beulah",
+        ],
+        "TX" => &[CT, MT],
+        "AK" => &[
+            "America/Anchorage",
+            "America/Juneau",
+            "America/Sitka",
+            "America/Yakutat",
+            "America/Nome",
+            "America/Metlakatla",
+            "America/Adak",
+        ],
+        "HI" => &["Pacific/Honolulu"],
+        "PR" => &["America/Puerto_Rico"],
+        "VI" => &["America/St_Thomas"],
+        "GU" => &["Pacific/Guam"],
+        "MP" => &["Pacific/Saipan"],
+        "AS" => &["Pacific/Pago_Pago"],
+        _ => &[],
+    }
+}
+
+/// Allowed calling time: each day `[open, close)` minutes local, in every zone at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallingWindow {
+    pub zones: Vec<Tz>,
+    pub open: u32,
+    pub close: u32,
+    pub no_sunday: bool,
+    pub no_holidays: bool,
+}
+
+impl CallingWindow {
+    /// Whether `t` is inside the window in every zone.
+    pub fn allows(&self, t: DateTime<Utc>) -> bool {
+        self.zones.iter().all(|tz| self.allows_in(t, *tz))
+    }
+
+    fn day_allowed(&self, date: NaiveDate) -> bool {
+        let banned_sunday = self.no_sunday && date.weekday() == Weekday::Sun;
+        let banned_holiday = self.no_holidays && holidays::is_federal_holiday(date);
+        !(banned_sunday || banned_holiday)
+    }
+
+    fn allows_in(&self, t: DateTime<Utc>, tz: Tz) -> bool {
+        let local = t.with_timezone(&tz);
+        let seconds = local.num_seconds_from_midnight();
+        self.day_allowed(local.date_naive()) && seconds >= self.open * 60 && seconds < self.close * 60
+    }
+
+    /// The first instant at or after `t` allowed in `tz` alone.
+    fn next_in(&self, t: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+        if self.allows_in(t, tz) {
+            return t;
+        }
+        let local = t.with_timezone(&tz);
+        let mut date = local.date_naive();
+        if !(self.day_allowed(date) && local.num_seconds_from_midnight() < self.open * 60) {
+            date = date.succ_opt().expect("date in range");
+        }
+        // Sundays and holidays never run more than a few days in a row.
+        while !self.day_allowed(date) {
+            date = date.succ_opt().expect("date in range");
+        }
+        local_instant(tz, date, self.open)
+    }
+
+    /// The first instant at or after `t` allowed in every zone, if there is one before `horizon`.
+    pub fn next_allowed(&self, t: DateTime<Utc>, horizon: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let mut t = t;
+        while t <= horizon {
+            let next = self
+                .zones
+                .iter()
+                .map(|tz| self.next_in(t, *tz))
+                .max()
+                .unwrap_or(t);
+            if next == t {
+                return Some(t);
+            }
+            t = next;
+        }
+        None
+    }
+}
+
+/// The instant of local `minutes` after midnight on `date` in `tz`. A local time that a DST
+/// change skips moves forward to the first instant that exists; an ambiguous one (the repeated
+/// hour) takes the earlier instant.
+pub fn local_instant(tz: Tz, date: NaiveDate, minutes: u32) -> DateTime<Utc> {
+    let start = date
+        .and_hms_opt(minutes / 60, minutes % 60, 0)
+        .expect("valid time");
+    let mut naive = start;
+    // Gaps are at most a few hours; walk forward minute by minute to the first that exists.
+    for _ in 0..=24 * 60 {
+        match tz.from_local_datetime(&naive) {
+            LocalResult::Single(t) => return t.with_timezone(&Utc),
+            LocalResult::Ambiguous(earlier, _) => return earlier.with_timezone(&Utc),
+            LocalResult::None => naive += Duration::minutes(1),
+        }
+    }
+    // Unreachable for real zones; fall back to reading the local time as UTC offset-free.
+    Utc.from_utc_datetime(&start)
+}
+
+pub fn parse_zone(name: &str) -> Option<Tz> {
+    Tz::from_str(name).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn builtin_table_parses_and_every_row_cites_a_source() {
+        let table = StateRuleTable::builtin();
+        assert!(table.rows().count() >= 10);
+        for (state, row) in table.rows() {
+            assert!(us_states::normalize(state).is_some(), "{state}");
+            assert!(
+                row.source.as_deref().is_some_and(|s| s.contains("http")),
+                "{state} has no source"
+            );
+        }
+    }
+
+    #[test]
+    fn effective_rules_take_the_strictest_row() {
+        let table = StateRuleTable::builtin();
+        let wa = table.effective(Some("WA"));
+        assert_eq!(
+            (wa.earliest, wa.latest, wa.max_per_7_days),
+            (8 * 60, 20 * 60, Some(3))
+        );
+        let ma = table.effective(Some("MA"));
+        assert_eq!(
+            (ma.earliest, ma.latest, ma.max_per_7_days),
+            (8 * 60, 21 * 60, Some(2))
+        );
+        assert_eq!(table.effective(Some("NY")), EffectiveRule::default());
+        assert_eq!(table.effective(None), EffectiveRule::default());
+        let tx = table.effective(Some("TX"));
+        assert_eq!(tx.earliest, 9 * 60);
+    }
+
+    #[test]
+    fn overrides_replace_whole_states() {
+        let overrides =
+            validate_overrides(&json!({"fl": [], "NY": [{"maxPer7Days": 2, "source": "6 RCNY 5-77"}]}))
+                .unwrap();
+        let table = StateRuleTable::with_overrides(&overrides);
+        assert_eq!(table.effective(Some("FL")), EffectiveRule::default());
+        assert_eq!(table.effective(Some("NY")).max_per_7_days, Some(2));
+        assert_eq!(table.effective(Some("MA")).max_per_7_days, Some(2));
+    }
+
+    #[test]
+    fn bad_overrides_are_refused() {
+        for bad in [
+            json!([]),
+            json!({"XX": []}),
+            json!({"FL": {}}),
+            json!({"FL": [{"earliest": "9am"}]}),
+            json!({"FL": [{"earliest": "20:00", "latest": "09:00"}]}),
+            json!({"FL": [{"maxPer7Days": 0}]}),
+            json!({"FL": [{"unknown": true}]}),
+        ] {
+            assert_eq!(validate_overrides(&bad).unwrap_err().field, "stateRules", "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_state_zone_exists() {
+        for state in us_states::CODES {
+            for zone in state_zones(state) {
+                assert!(parse_zone(zone).is_some(), "{state}: {zone}");
+            }
+        }
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn dst_gaps_move_forward_and_repeats_take_the_earlier_instant() {
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let spring = NaiveDate::from_ymd_opt(2026, 3, 8).unwrap();
+        assert_eq!(
+            local_instant(ny, spring, 2 * 60 + 30),
+            utc("2026-03-08T07:00:00Z")
+        ); // 03:00 EDT
+        let fall = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        assert_eq!(local_instant(ny, fall, 60 + 30), utc("2026-11-01T05:30:00Z")); // 01:30 EDT
+        let lord_howe: Tz = "Australia/Lord_Howe".parse().unwrap();
+        // DST starts 2026-10-04 02:00 -> 02:30 (+10:30 -> +11).
+        let start = NaiveDate::from_ymd_opt(2026, 10, 4).unwrap();
+        assert_eq!(
+            local_instant(lord_howe, start, 2 * 60 + 10),
+            utc("2026-10-03T15:30:00Z")
+        );
+    }
+
+    #[test]
+    fn overlap_of_two_zones() {
+        let window = CallingWindow {
+            zones: vec![
+                "America/Los_Angeles".parse().unwrap(),
+                "America/New_York".parse().unwrap(),
+            ],
+            open: FEDERAL_EARLIEST,
+            close: FEDERAL_LATEST,
+            no_sunday: false,
+            no_holidays: false,
+        };
+        // 06:00 PT is 09:00 ET: not yet 08:00 in LA.
+        let t = utc("2026-11-24T14:00:00Z");
+        assert!(!window.allows(t));
+        assert_eq!(
+            window.next_allowed(t, t + Duration::days(3)),
+            Some(utc("2026-11-24T16:00:00Z"))
+        );
+        // 18:30 PT is 21:30 ET: closed in New York until tomorrow's 08:00 PT.
+        let late = utc("2026-11-25T02:30:00Z");
+        assert_eq!(
+            window.next_allowed(late, late + Duration::days(3)),
+            Some(utc("2026-11-25T16:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn no_overlap_gives_nothing() {
+        let window = CallingWindow {
+            zones: vec![
+                "Europe/London".parse().unwrap(),
+                "Pacific/Honolulu".parse().unwrap(),
+            ],
+            open: 9 * 60,
+            close: 12 * 60,
+            no_sunday: false,
+            no_holidays: false,
+        };
+        let t = utc("2026-11-24T00:00:00Z");
+        assert_eq!(window.next_allowed(t, t + Duration::days(14)), None);
+    }
+
+    #[test]
+    fn sundays_and_holidays_are_skipped() {
+        let window = CallingWindow {
+            zones: vec!["America/Chicago".parse().unwrap()],
+            open: FEDERAL_EARLIEST,
+            close: 20 * 60,
+            no_sunday: true,
+            no_holidays: true,
+        };
+        // Saturday 2026-11-21 20:30 CST -> Sunday skipped -> Monday 08:00.
+        let t = utc("2026-11-22T02:30:00Z");
+        assert_eq!(
+            window.next_allowed(t, t + Duration::days(14)),
+            Some(utc("2026-11-23T14:00:00Z"))
+        );
+        // Wednesday before Thanksgiving 21:00 -> Thursday is a holiday -> Friday 08:00.
+        let t = utc("2026-11-26T03:00:00Z");
+        assert_eq!(
+            window.next_allowed(t, t + Duration::days(14)),
+            Some(utc("2026-11-27T14:00:00Z"))
+        );
+    }
+}
