@@ -122,7 +122,9 @@ async fn depth_and_body_size_are_limited() {
         "{body}"
     );
 
-    let wide: String = (0..2_100).map(|i| format!("f{i}: __typename ")).collect();
+    let wide: String = (0..1_100)
+        .map(|i| format!("f{i}: scheduleDefaults {{ paused }} "))
+        .collect();
     let body = app.gql(&format!("{{ {wide} }}"), json!({})).await;
     assert!(
         body["errors"][0]["message"]
