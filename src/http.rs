@@ -133,7 +133,9 @@ async fn graphql(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         },
     };
     let batch = match tenant {
-        Some(t) => batch.data(t),
+        Some(t) => batch
+            .data(t)
+            .data(crate::graphql::loaders::loaders(state.db.clone(), t.0)),
         None => batch,
     };
     let mut response = state.schema.execute_batch(batch).await;
@@ -190,7 +192,11 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.db.pool();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&pool.state(), pool.max_size()))
+        .body(
+            state
+                .metrics
+                .render(&pool.state(), pool.max_size(), state.db.calls()),
+        )
 }
 
 /// Binds the HTTP server to `listener`; the caller awaits (or spawns) the returned server.

@@ -41,7 +41,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the pool's current state.
-    pub fn render(&self, pool: &diesel::r2d2::State, pool_max: u32) -> String {
+    pub fn render(&self, pool: &diesel::r2d2::State, pool_max: u32, db_calls: u64) -> String {
         let mut out = String::new();
         let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         out.push_str("# HELP callsync_graphql_requests_total GraphQL requests by operation and outcome.\n");
@@ -91,6 +91,9 @@ impl Metrics {
         out.push_str("# HELP callsync_db_pool_max_connections Pool size limit.\n");
         out.push_str("# TYPE callsync_db_pool_max_connections gauge\n");
         let _ = writeln!(out, "callsync_db_pool_max_connections {pool_max}");
+        out.push_str("# HELP callsync_db_calls_total Blocking database calls (connection checkouts).\n");
+        out.push_str("# TYPE callsync_db_calls_total counter\n");
+        let _ = writeln!(out, "callsync_db_calls_total {db_calls}");
         out
     }
 }

@@ -1,6 +1,20 @@
 //! Company settings validation.
 
+use serde_json::Value;
+
+use super::calling_rules::validate_overrides;
 use super::{required_text, Patch, ValidationError};
+
+/// Settings as received: absent keeps, null clears.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompanySettingsInput {
+    pub name: Patch<String>,
+    pub calls_per_second_limit: Patch<i32>,
+    pub call_webhook_url: Patch<String>,
+    pub lms_base_url: Patch<String>,
+    pub lms_api_key: Patch<String>,
+    pub state_rules: Patch<Value>,
+}
 
 /// Validated changes to a company's settings.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -10,18 +24,22 @@ pub struct CompanySettingsPatch {
     pub call_webhook_url: Patch<String>,
     pub lms_base_url: Patch<String>,
     pub lms_api_key: Patch<String>,
+    /// The normalised overrides of the state rules (`{}` when cleared).
+    pub state_rules: Option<Value>,
 }
 
 pub const MAX_CALLS_PER_SECOND: i32 = 1000;
 
 /// Checks raw settings input; `name` and `callsPerSecondLimit` cannot be cleared.
-pub fn validate_settings(
-    name: Patch<String>,
-    calls_per_second_limit: Patch<i32>,
-    call_webhook_url: Patch<String>,
-    lms_base_url: Patch<String>,
-    lms_api_key: Patch<String>,
-) -> Result<CompanySettingsPatch, ValidationError> {
+pub fn validate_settings(input: CompanySettingsInput) -> Result<CompanySettingsPatch, ValidationError> {
+    let CompanySettingsInput {
+        name,
+        calls_per_second_limit,
+        call_webhook_url,
+        lms_base_url,
+        lms_api_key,
+        state_rules,
+    } = input;
     let name = match name {
         Patch::Keep => None,
         Patch::Clear => return Err(ValidationError::new("name", "name cannot be null")),
@@ -53,7 +71,13 @@ pub fn validate_settings(
         }
         other => other,
     };
+    let state_rules = match state_rules {
+        Patch::Keep => None,
+        Patch::Clear => Some(Value::Object(Default::default())),
+        Patch::Set(v) => Some(serde_json::to_value(validate_overrides(&v)?).unwrap_or_default()),
+    };
     Ok(CompanySettingsPatch {
+        state_rules,
         name,
         calls_per_second_limit,
         call_webhook_url: http_url("callWebhookUrl", call_webhook_url)?,
@@ -85,8 +109,14 @@ mod tests {
     fn only_url(field: &str, v: &str) -> Result<CompanySettingsPatch, ValidationError> {
         let set = Patch::Set(v.to_string());
         match field {
-            "callWebhookUrl" => validate_settings(Patch::Keep, Patch::Keep, set, Patch::Keep, Patch::Keep),
-            _ => validate_settings(Patch::Keep, Patch::Keep, Patch::Keep, set, Patch::Keep),
+            "callWebhookUrl" => validate_settings(CompanySettingsInput {
+                call_webhook_url: set,
+                ..Default::default()
+            }),
+            _ => validate_settings(CompanySettingsInput {
+                lms_base_url: set,
+                ..Default::default()
+            }),
         }
     }
 
@@ -104,19 +134,38 @@ mod tests {
 
     #[test]
     fn limits_and_names() {
-        let cps = |n| validate_settings(Patch::Keep, Patch::Set(n), Patch::Keep, Patch::Keep, Patch::Keep);
+        let cps = |n| {
+            validate_settings(CompanySettingsInput {
+                calls_per_second_limit: Patch::Set(n),
+                ..Default::default()
+            })
+        };
         assert_eq!(cps(0).unwrap_err().field, "callsPerSecondLimit");
         assert_eq!(cps(1001).unwrap_err().field, "callsPerSecondLimit");
         assert_eq!(cps(10).unwrap().calls_per_second_limit, Some(10));
-        let name = validate_settings(
-            Patch::Set(" ".into()),
-            Patch::Keep,
-            Patch::Keep,
-            Patch::Keep,
-            Patch::Keep,
-        );
+        let name = validate_settings(CompanySettingsInput {
+            name: Patch::Set(" ".into()),
+            ..Default::default()
+        });
         assert_eq!(name.unwrap_err().field, "name");
-        let null_name = validate_settings(Patch::Clear, Patch::Keep, Patch::Keep, Patch::Keep, Patch::Keep);
+        let null_name = validate_settings(CompanySettingsInput {
+            name: Patch::Clear,
+            ..Default::default()
+        });
         assert_eq!(null_name.unwrap_err().field, "name");
+        let rules = |v| {
+            validate_settings(CompanySettingsInput {
+                state_rules: Patch::Set(v),
+                ..Default::default()
+            })
+        };
+        assert_eq!(
+            rules(serde_json::json!({"ZZ": []})).unwrap_err().field,
+            "stateRules"
+        );
+        assert_eq!(
+            rules(serde_json::json!({"fl": []})).unwrap().state_rules,
+            Some(serde_json::json!({"FL": []}))
+        );
     }
 }

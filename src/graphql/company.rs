@@ -1,11 +1,13 @@
 //! `viewer`, `updateCompanySettings`, and the Company type.
 
-use async_graphql::{Context, InputObject, MaybeUndefined, Object, ID};
+use async_graphql::{Context, InputObject, Json, MaybeUndefined, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 use super::error::GqlResult;
 use super::{db, patch, tenant};
-use crate::domain::company::validate_settings;
+use crate::domain::calling_rules::StateRuleTable;
+use crate::domain::company::{validate_settings, CompanySettingsInput as RawSettings};
 use crate::store::companies::{self, CompanyRow};
 use crate::store::StoreError;
 
@@ -36,6 +38,10 @@ impl Company {
     async fn lms_base_url(&self) -> Option<&str> {
         self.0.lms_base_url.as_deref()
     }
+    /// The company's overrides of the built-in state calling rules.
+    async fn state_rules(&self) -> Json<Value> {
+        Json(self.0.state_rules.clone())
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -53,6 +59,29 @@ pub struct CompanySettingsInput {
     lms_base_url: MaybeUndefined<String>,
     /// Stored for the LMS connector; never returned by any query.
     lms_api_key: MaybeUndefined<String>,
+    /// Overrides of the built-in state calling rules, by state code; each listed state's rules
+    /// replace the built-in ones (an empty list lifts them). See `stateCallingRules`.
+    /// Example: `{"FL": [], "NY": [{"maxPer7Days": 2, "source": "6 RCNY 5-77"}]}`. Null clears.
+    state_rules: MaybeUndefined<Json<Value>>,
+}
+
+/// One state calling rule in force for the company.
+#[derive(SimpleObject)]
+pub struct StateCallingRule {
+    state: String,
+    /// "HH:MM": no call before this local time.
+    earliest: Option<String>,
+    /// "HH:MM": no call at or after this local time.
+    latest: Option<String>,
+    no_sunday: bool,
+    no_holidays: bool,
+    #[graphql(name = "maxPer7Days")]
+    max_per_7_days: Option<i32>,
+    max_per_24_hours: Option<i32>,
+    scope: Option<String>,
+    source: Option<String>,
+    /// True when the row comes from the company's override, not the built-in table.
+    overridden: bool,
 }
 
 #[derive(Default)]
@@ -69,6 +98,31 @@ impl CompanyQuery {
             .gql()?;
         Ok(Company(row))
     }
+
+    /// The state calling rules in force for the company (built-in table plus overrides).
+    async fn state_calling_rules(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StateCallingRule>> {
+        let company_id = tenant(ctx)?;
+        let overrides = db(ctx)
+            .read(move |conn| companies::state_rule_overrides(conn, company_id))
+            .await
+            .gql()?;
+        let table = StateRuleTable::with_overrides(&overrides);
+        Ok(table
+            .rows()
+            .map(|(state, row)| StateCallingRule {
+                state: state.to_string(),
+                earliest: row.earliest.clone(),
+                latest: row.latest.clone(),
+                no_sunday: row.no_sunday,
+                no_holidays: row.no_holidays,
+                max_per_7_days: row.max_per_7_days.map(|n| n as i32),
+                max_per_24_hours: row.max_per_24_hours.map(|n| n as i32),
+                scope: row.scope.clone(),
+                source: row.source.clone(),
+                overridden: overrides.contains_key(state),
+            })
+            .collect())
+    }
 }
 
 #[derive(Default)]
@@ -82,13 +136,14 @@ impl CompanyMutation {
         input: CompanySettingsInput,
     ) -> async_graphql::Result<Company> {
         let company_id = tenant(ctx)?;
-        let changes = validate_settings(
-            patch(input.name),
-            patch(input.calls_per_second_limit),
-            patch(input.call_webhook_url),
-            patch(input.lms_base_url),
-            patch(input.lms_api_key),
-        )
+        let changes = validate_settings(RawSettings {
+            name: patch(input.name),
+            calls_per_second_limit: patch(input.calls_per_second_limit),
+            call_webhook_url: patch(input.call_webhook_url),
+            lms_base_url: patch(input.lms_base_url),
+            lms_api_key: patch(input.lms_api_key),
+            state_rules: patch(input.state_rules).map(|j| j.0),
+        })
         .gql()?;
         let row = db(ctx)
             .write(move |conn| companies::update_settings(conn, company_id, &changes))

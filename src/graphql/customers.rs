@@ -7,10 +7,14 @@ use serde_json::Value;
 
 use super::error::{ApiError, GqlResult};
 use super::scalars::Date;
+use super::tasks::{statuses, task_page, Task, TaskConnection, TaskStatus};
 use super::{db, page_size, patch, tenant, today, wants_total, OrderDirection, TotalCount};
 use crate::domain::customer::{self, CustomerPatch};
+use crate::domain::schedule_builder::SkipReason;
 use crate::domain::Patch;
 use crate::store::customers::{self as store, CustomerCursor, CustomerOrder, CustomerRow, MatchOn};
+use crate::store::sync::{self, SyncSkip};
+use crate::store::tasks::TaskFilter;
 use crate::store::PageRequest;
 
 pub struct Customer(pub CustomerRow);
@@ -70,6 +74,21 @@ impl Customer {
     }
     async fn external_metadata(&self) -> Option<Json<Value>> {
         self.0.external_metadata.clone().map(Json)
+    }
+    /// The customer's tasks, ordered by `scheduledFor`.
+    async fn tasks(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<Vec<TaskStatus>>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<TaskConnection> {
+        let filter = TaskFilter {
+            customer_row_id: Some(self.0.id),
+            statuses: statuses(status),
+            ..Default::default()
+        };
+        task_page(ctx, filter, first, after).await
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -181,6 +200,51 @@ pub struct UpsertCustomerPayload {
     customer: Customer,
     /// True when the customer was created (HTTP 201), false when updated (200).
     created: bool,
+}
+
+/// Why a sync built no tasks.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleSkipReason {
+    /// The customer's task type has no schedule.
+    NoSchedule,
+    DoNotCall,
+    /// The number is on the company's Do-Not-Call list (and the schedule uses it).
+    SuppressedNumber,
+    MissingPhoneNumber,
+    MissingTimezone,
+    /// The calling windows of the consumer's possible locations never overlap.
+    NoCallingWindow,
+    /// Every cadence step is already past.
+    NoFutureSteps,
+}
+
+impl From<SyncSkip> for ScheduleSkipReason {
+    fn from(skip: SyncSkip) -> Self {
+        match skip {
+            SyncSkip::NoSchedule => Self::NoSchedule,
+            SyncSkip::Builder(SkipReason::DoNotCall) => Self::DoNotCall,
+            SyncSkip::Builder(SkipReason::SuppressedNumber) => Self::SuppressedNumber,
+            SyncSkip::Builder(SkipReason::MissingPhoneNumber) => Self::MissingPhoneNumber,
+            SyncSkip::Builder(SkipReason::MissingTimezone) => Self::MissingTimezone,
+            SyncSkip::Builder(SkipReason::NoCallingWindow) => Self::NoCallingWindow,
+            SyncSkip::Builder(SkipReason::NoFutureSteps) => Self::NoFutureSteps,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct SyncCustomerSchedulePayload {
+    customer: Customer,
+    /// True when the customer was created by this sync.
+    created: bool,
+    /// True when tasks were planned; `skippedReason` says why not otherwise.
+    schedule_created: bool,
+    tasks_created: i32,
+    /// Pending tasks of the customer cancelled by this sync.
+    existing_tasks_removed: i32,
+    /// The new tasks, in order.
+    tasks: Vec<Task>,
+    skipped_reason: Option<ScheduleSkipReason>,
 }
 
 pub type CustomerConnection = Connection<String, Customer, TotalCount>;
@@ -320,6 +384,32 @@ impl CustomerMutation {
         Ok(UpsertCustomerPayload {
             customer: Customer(row),
             created,
+        })
+    }
+
+    /// Upserts the customer and rebuilds its call schedule in one transaction: cancels every
+    /// pending task and plans the schedule's cadence inside the legal calling window.
+    async fn sync_customer_schedule(
+        &self,
+        ctx: &Context<'_>,
+        input: CustomerInput,
+    ) -> async_graphql::Result<SyncCustomerSchedulePayload> {
+        let company_id = tenant(ctx)?;
+        let patch = input.into_patch().gql()?;
+        let now = chrono::Utc::now();
+        let today = today();
+        let outcome = db(ctx)
+            .write(move |conn| sync::sync_customer_schedule(conn, company_id, &patch, now, today))
+            .await
+            .gql()?;
+        Ok(SyncCustomerSchedulePayload {
+            customer: Customer(outcome.customer),
+            created: outcome.created,
+            schedule_created: !outcome.tasks.is_empty(),
+            tasks_created: outcome.tasks.len() as i32,
+            existing_tasks_removed: outcome.existing_tasks_removed as i32,
+            tasks: outcome.tasks.into_iter().map(Task).collect(),
+            skipped_reason: outcome.skipped.map(ScheduleSkipReason::from),
         })
     }
 }

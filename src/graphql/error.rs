@@ -15,6 +15,8 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{message}")]
     Conflict { field: String, message: String },
+    #[error("the customer is on the Do-Not-Call list; send doNotCall: false to clear it")]
+    DoNotCall,
     #[error("internal error")]
     Internal,
 }
@@ -26,6 +28,7 @@ impl ApiError {
             ApiError::BadUserInput(_) => "BAD_USER_INPUT",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Conflict { .. } => "CONFLICT",
+            ApiError::DoNotCall => "DO_NOT_CALL",
             ApiError::Internal => "INTERNAL",
         }
     }
@@ -47,9 +50,23 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound("record"),
             StoreError::Conflict { field, message } => ApiError::Conflict { field, message },
             StoreError::Invalid(v) => ApiError::BadUserInput(v),
+            StoreError::DoNotCall => ApiError::DoNotCall,
             // Logged with the database's message only: Postgres keeps row values in the detail.
             other => {
                 tracing::error!(error = %other, "request failed inside the store");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+/// DataLoader errors are shared between the fields that asked for the same key.
+impl From<std::sync::Arc<StoreError>> for ApiError {
+    fn from(e: std::sync::Arc<StoreError>) -> Self {
+        match std::sync::Arc::try_unwrap(e) {
+            Ok(e) => e.into(),
+            Err(shared) => {
+                tracing::error!(error = %shared, "batched load failed inside the store");
                 ApiError::Internal
             }
         }

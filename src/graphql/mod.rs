@@ -3,9 +3,11 @@
 pub mod company;
 pub mod customers;
 pub mod error;
+pub mod loaders;
 pub mod scalars;
 pub mod schedules;
 pub mod suppressed;
+pub mod tasks;
 
 use async_graphql::{Context, EmptySubscription, MaybeUndefined, MergedObject, Schema};
 use uuid::Uuid;
@@ -19,6 +21,7 @@ pub struct Query(
     company::CompanyQuery,
     customers::CustomerQuery,
     schedules::ScheduleQuery,
+    tasks::TaskQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -60,6 +63,13 @@ pub(crate) fn tenant(ctx: &Context<'_>) -> async_graphql::Result<Uuid> {
     use async_graphql::ErrorExtensions;
     ctx.data_opt::<Tenant>()
         .map(|t| t.0)
+        .ok_or_else(|| ApiError::Unauthenticated.extend())
+}
+
+/// The request's DataLoaders (present whenever the request is authenticated).
+pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a loaders::Loaders> {
+    use async_graphql::ErrorExtensions;
+    ctx.data_opt::<loaders::Loaders>()
         .ok_or_else(|| ApiError::Unauthenticated.extend())
 }
 

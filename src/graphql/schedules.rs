@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::error::{ApiError, GqlResult};
-use super::{db, page_size, patch, tenant, wants_total, OrderDirection, TotalCount};
+use super::loaders::PendingTasksKey;
+use super::{db, loaders, page_size, patch, tenant, wants_total, OrderDirection, TotalCount};
 use crate::domain::schedule::{self, CadenceStep as DomainStep, SchedulePatch};
 use crate::store::schedules::{self as store, ScheduleOrder, ScheduleRow};
 use crate::store::PageRequest;
@@ -82,11 +83,8 @@ impl Schedule {
         self.0.last_call_at
     }
     async fn pending_tasks_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        let (company_id, id) = (self.0.company_id, self.0.id);
-        db(ctx)
-            .read(move |conn| store::pending_tasks_count(conn, company_id, id))
-            .await
-            .gql()
+        let count = loaders(ctx)?.load_one(PendingTasksKey(self.0.id)).await.gql()?;
+        Ok(count.unwrap_or(0))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -1,5 +1,7 @@
 //! Companies (tenants), their settings and their API keys.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use rand::RngCore;
@@ -8,6 +10,7 @@ use uuid::Uuid;
 
 use super::schema::{api_keys, companies, schedules};
 use super::StoreError;
+use crate::domain::calling_rules::{self, StateRule};
 use crate::domain::company::CompanySettingsPatch;
 use crate::domain::Patch;
 
@@ -19,6 +22,7 @@ pub struct CompanyRow {
     pub calls_per_second_limit: i32,
     pub call_webhook_url: Option<String>,
     pub lms_base_url: Option<String>,
+    pub state_rules: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -113,6 +117,7 @@ pub fn update_settings(
         call_webhook_url: Option<Option<&'a str>>,
         lms_base_url: Option<Option<&'a str>>,
         lms_api_key: Option<Option<&'a str>>,
+        state_rules: Option<&'a serde_json::Value>,
         updated_at: DateTime<Utc>,
     }
     fn nullable(p: &Patch<String>) -> Option<Option<&str>> {
@@ -128,6 +133,7 @@ pub fn update_settings(
         call_webhook_url: nullable(&patch.call_webhook_url),
         lms_base_url: nullable(&patch.lms_base_url),
         lms_api_key: nullable(&patch.lms_api_key),
+        state_rules: patch.state_rules.as_ref(),
         updated_at: Utc::now(),
     };
     diesel::update(companies::table.find(company_id))
@@ -136,4 +142,17 @@ pub fn update_settings(
         .get_result(conn)
         .optional()?
         .ok_or(StoreError::NotFound)
+}
+
+/// The company's overrides of the built-in state calling rules.
+pub fn state_rule_overrides(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+) -> Result<BTreeMap<String, Vec<StateRule>>, StoreError> {
+    let stored: serde_json::Value = companies::table
+        .find(company_id)
+        .select(companies::state_rules)
+        .first(conn)?;
+    // Validated when written; a row that no longer parses is an error, never silently ignored.
+    Ok(calling_rules::validate_overrides(&stored)?)
 }

@@ -205,6 +205,18 @@ pub fn upsert(
     match_on: MatchOn,
     today: NaiveDate,
 ) -> Result<(CustomerRow, bool), StoreError> {
+    upsert_checked(conn, company_id, patch, match_on, today, |_| Ok(()))
+}
+
+/// [`upsert`], with `check` run on the locked stored customer (None: new) before any write.
+pub fn upsert_checked(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    patch: &CustomerPatch,
+    match_on: MatchOn,
+    today: NaiveDate,
+    check: impl Fn(Option<&CustomerRow>) -> Result<(), StoreError>,
+) -> Result<(CustomerRow, bool), StoreError> {
     let task_types = task_types_for(conn, company_id, patch)?;
     let rules = CustomerRules {
         today,
@@ -224,6 +236,7 @@ pub fn upsert(
     // Two rounds at most: a concurrent insert of the same id makes ours a no-op, then we update it.
     for _ in 0..2 {
         let existing = lock_existing(conn, company_id, &patch.external_id, match_phone.as_deref())?;
+        check(existing.as_ref())?;
         if let Some(existing) = existing {
             let record = customer::apply_patch(Some(&existing.record()), patch, &rules, REQUIRED_FIELDS)?;
             let updated = diesel::update(customers::table.find(existing.id))

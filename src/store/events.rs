@@ -5,6 +5,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::schema::events;
+use super::tasks::TaskRow;
 use super::StoreError;
 
 pub const TASK_CREATED: &str = "TASK_CREATED";
@@ -33,6 +34,31 @@ pub fn tasks_status_changed(
                     "scheduleId": schedule_id,
                     "status": status,
                     "previousStatus": previous,
+                })),
+            )
+        })
+        .collect();
+    diesel::insert_into(events::table).values(rows).execute(conn)?;
+    Ok(())
+}
+
+/// Records that each task was created (status PENDING).
+pub fn tasks_created(conn: &mut PgConnection, company_id: Uuid, tasks: &[TaskRow]) -> Result<(), StoreError> {
+    if tasks.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = tasks
+        .iter()
+        .map(|t| {
+            (
+                events::company_id.eq(company_id),
+                events::kind.eq(TASK_CREATED),
+                events::payload.eq(json!({
+                    "taskId": t.id,
+                    "customerId": t.customer_id,
+                    "scheduleId": t.schedule_id,
+                    "status": t.status,
+                    "previousStatus": null,
                 })),
             )
         })

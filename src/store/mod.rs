@@ -7,6 +7,8 @@ pub mod events;
 pub mod schedules;
 pub mod schema;
 pub mod suppressed;
+pub mod sync;
+pub mod tasks;
 
 use std::time::Duration;
 
@@ -30,6 +32,8 @@ const MIGRATION_LOCK_KEY: i64 = 0x00ca_115e_u64 as i64;
 pub enum StoreError {
     #[error("not found")]
     NotFound,
+    #[error("the customer is on the Do-Not-Call list; send doNotCall: false to clear it")]
+    DoNotCall,
     #[error("{message}")]
     Conflict { field: String, message: String },
     #[error(transparent)]
@@ -61,11 +65,21 @@ pub(crate) fn is_unique_violation(err: &DieselError, constraint: &str) -> bool {
 #[derive(Clone)]
 pub struct Db {
     pool: PgPool,
+    /// Blocking database calls made (for metrics, and to prove batching in tests).
+    calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Db {
     pub fn new(pool: PgPool) -> Self {
-        Db { pool }
+        Db {
+            pool,
+            calls: Default::default(),
+        }
+    }
+
+    /// How many blocking database calls (each one checkout of a connection) were made.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -96,6 +110,7 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
             f(&mut conn)

@@ -216,15 +216,6 @@ pub fn delete(conn: &mut PgConnection, company_id: Uuid, id: Uuid) -> Result<i64
     Ok(cancelled.len() as i64)
 }
 
-pub fn pending_tasks_count(conn: &mut PgConnection, company_id: Uuid, id: Uuid) -> Result<i64, StoreError> {
-    Ok(tasks::table
-        .filter(tasks::company_id.eq(company_id))
-        .filter(tasks::schedule_id.eq(id))
-        .filter(tasks::status.eq("PENDING"))
-        .count()
-        .get_result(conn)?)
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct ScheduleFilter {
     pub search: Option<String>,

@@ -6,4 +6,5 @@ mod harness;
 mod http_surface;
 mod schedules;
 mod settings;
+mod sync;
 mod tenancy;

@@ -1,0 +1,90 @@
+//! DataLoaders for nested fields: a page of tasks with their customers and schedules is a
+//! constant number of queries. One loader per request, scoped to the request's company.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use uuid::Uuid;
+
+use crate::store::customers::{self, CustomerRow};
+use crate::store::schedules::{self, ScheduleRow};
+use crate::store::{tasks, Db, StoreError};
+
+/// A customer by internal row id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CustomerKey(pub i64);
+/// A schedule by id (deleted ones included: tasks keep showing where they came from).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ScheduleKey(pub Uuid);
+/// The number of pending tasks of a schedule.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PendingTasksKey(pub Uuid);
+
+pub struct DbLoader {
+    db: Db,
+    company_id: Uuid,
+}
+
+/// Shared per request (batched requests clone their data). Cached for the request only, so a
+/// key asked for again in a later resolution round is not loaded twice.
+pub type Loaders = Arc<DataLoader<DbLoader, HashMapCache>>;
+
+pub fn loaders(db: Db, company_id: Uuid) -> Loaders {
+    Arc::new(DataLoader::with_cache(
+        DbLoader { db, company_id },
+        tokio::spawn,
+        HashMapCache::default(),
+    ))
+}
+
+impl Loader<CustomerKey> for DbLoader {
+    type Value = CustomerRow;
+    type Error = Arc<StoreError>;
+
+    async fn load(&self, keys: &[CustomerKey]) -> Result<HashMap<CustomerKey, CustomerRow>, Self::Error> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let company_id = self.company_id;
+        let rows = self
+            .db
+            .read(move |conn| customers::by_ids(conn, company_id, &ids))
+            .await
+            .map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (CustomerKey(r.id), r)).collect())
+    }
+}
+
+impl Loader<ScheduleKey> for DbLoader {
+    type Value = ScheduleRow;
+    type Error = Arc<StoreError>;
+
+    async fn load(&self, keys: &[ScheduleKey]) -> Result<HashMap<ScheduleKey, ScheduleRow>, Self::Error> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let company_id = self.company_id;
+        let rows = self
+            .db
+            .read(move |conn| schedules::by_ids(conn, company_id, &ids))
+            .await
+            .map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (ScheduleKey(r.id), r)).collect())
+    }
+}
+
+impl Loader<PendingTasksKey> for DbLoader {
+    type Value = i64;
+    type Error = Arc<StoreError>;
+
+    async fn load(&self, keys: &[PendingTasksKey]) -> Result<HashMap<PendingTasksKey, i64>, Self::Error> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let company_id = self.company_id;
+        let counts = self
+            .db
+            .read(move |conn| tasks::pending_counts(conn, company_id, &ids))
+            .await
+            .map_err(Arc::new)?;
+        Ok(counts
+            .into_iter()
+            .map(|(id, n)| (PendingTasksKey(id), n))
+            .collect())
+    }
+}

@@ -1,0 +1,232 @@
+//! Tasks: `task`, `tasks`, and the Task type.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, InputObject, Object, ID};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::customers::Customer;
+use super::error::{ApiError, GqlResult};
+use super::loaders::{CustomerKey, PendingTasksKey, ScheduleKey};
+use super::schedules::Schedule;
+use super::{db, loaders, page_size, tenant, wants_total, TotalCount};
+use crate::store::tasks::{self as store, TaskCursor, TaskRow};
+use crate::store::PageRequest;
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TaskStatus {
+    Pending,
+    InProgress,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub fn as_db(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "PENDING",
+            TaskStatus::InProgress => "IN_PROGRESS",
+            TaskStatus::Completed => "COMPLETED",
+            TaskStatus::Failed => "FAILED",
+            TaskStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Option<TaskStatus> {
+        [
+            Self::Pending,
+            Self::InProgress,
+            Self::Completed,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|t| t.as_db() == s)
+    }
+}
+
+pub struct Task(pub TaskRow);
+
+#[Object]
+impl Task {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn customer(&self, ctx: &Context<'_>) -> async_graphql::Result<Customer> {
+        let row = loaders(ctx)?
+            .load_one(CustomerKey(self.0.customer_id))
+            .await
+            .gql()?;
+        row.map(Customer).ok_or(ApiError::NotFound("customer")).gql()
+    }
+    async fn schedule(&self, ctx: &Context<'_>) -> async_graphql::Result<Schedule> {
+        let row = loaders(ctx)?
+            .load_one(ScheduleKey(self.0.schedule_id))
+            .await
+            .gql()?;
+        row.map(Schedule).ok_or(ApiError::NotFound("schedule")).gql()
+    }
+    async fn task_type(&self) -> &str {
+        &self.0.task_type
+    }
+    async fn status(&self) -> TaskStatus {
+        TaskStatus::from_db(&self.0.status).unwrap_or(TaskStatus::Pending)
+    }
+    /// 1-based position in the customer's schedule.
+    async fn attempt(&self) -> i32 {
+        self.0.attempt
+    }
+    async fn scheduled_for(&self) -> DateTime<Utc> {
+        self.0.scheduled_for
+    }
+    /// `scheduledFor` in the customer's time zone, with its offset (RFC 3339).
+    async fn local_scheduled_for(&self) -> String {
+        self.0.local_scheduled_for()
+    }
+    /// The IANA zone the task was planned in.
+    async fn time_zone(&self) -> &str {
+        &self.0.time_zone
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct TaskFilter {
+    /// The customer's id (the integration's reference).
+    customer_id: Option<ID>,
+    schedule_id: Option<ID>,
+    status: Option<Vec<TaskStatus>>,
+    /// Inclusive.
+    scheduled_from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    scheduled_to: Option<DateTime<Utc>>,
+}
+
+pub type TaskConnection = Connection<String, Task, TotalCount>;
+
+pub(crate) fn statuses(status: Option<Vec<TaskStatus>>) -> Option<Vec<String>> {
+    status.map(|s| s.into_iter().map(|s| s.as_db().to_string()).collect())
+}
+
+/// One page of tasks for `filter`, as a connection.
+pub(crate) async fn task_page(
+    ctx: &Context<'_>,
+    filter: store::TaskFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<TaskConnection> {
+    let company_id = tenant(ctx)?;
+    let first = page_size(first).gql()?;
+    let cursor = after.as_deref().map(TaskCursor::decode).transpose().gql()?;
+    let request = PageRequest {
+        order: (),
+        desc: false,
+        after: cursor,
+        first,
+        with_total: wants_total(ctx),
+    };
+    let page = db(ctx)
+        .read(move |conn| store::list(conn, company_id, &filter, &request))
+        .await
+        .gql()?;
+    prefetch_relations(ctx, page.rows.iter().map(|(_, row)| row)).await?;
+    let mut connection = Connection::with_additional_fields(
+        after.is_some(),
+        page.has_next_page,
+        TotalCount {
+            total_count: page.total_count.unwrap_or(0),
+        },
+    );
+    connection.edges.extend(
+        page.rows
+            .into_iter()
+            .map(|(cursor, row)| Edge::new(cursor, Task(row))),
+    );
+    Ok(connection)
+}
+
+/// Loads the customers, schedules and pending counts a page's selection asks for, one batch
+/// each, into the request's DataLoader cache. Without it, the resolution of a long list (which
+/// yields every few dozen items) would spread the same keys over several batches.
+async fn prefetch_relations<'a>(
+    ctx: &Context<'_>,
+    rows: impl Iterator<Item = &'a TaskRow> + Clone,
+) -> async_graphql::Result<()> {
+    let look = ctx.look_ahead();
+    let selects = |path: &[&str]| {
+        let in_nodes = path.iter().fold(look.field("nodes"), |l, f| l.field(f));
+        let in_edges = path
+            .iter()
+            .fold(look.field("edges").field("node"), |l, f| l.field(f));
+        in_nodes.exists() || in_edges.exists()
+    };
+    let loaders = loaders(ctx)?;
+    if selects(&["customer"]) {
+        loaders
+            .load_many(rows.clone().map(|r| CustomerKey(r.customer_id)))
+            .await
+            .gql()?;
+    }
+    if selects(&["schedule"]) {
+        loaders
+            .load_many(rows.clone().map(|r| ScheduleKey(r.schedule_id)))
+            .await
+            .gql()?;
+    }
+    if selects(&["schedule", "pendingTasksCount"]) {
+        loaders
+            .load_many(rows.map(|r| PendingTasksKey(r.schedule_id)))
+            .await
+            .gql()?;
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+pub struct TaskQuery;
+
+#[Object]
+impl TaskQuery {
+    async fn task(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Task>> {
+        let company_id = tenant(ctx)?;
+        let Ok(id) = Uuid::parse_str(id.as_str()) else {
+            return Ok(None);
+        };
+        let row = db(ctx)
+            .read(move |conn| store::get(conn, company_id, id))
+            .await
+            .gql()?;
+        Ok(row.map(Task))
+    }
+
+    /// Tasks ordered by `scheduledFor`.
+    async fn tasks(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TaskFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<TaskConnection> {
+        let f = filter.unwrap_or_default();
+        // An id that is not a schedule of ours matches nothing.
+        let schedule_id = f
+            .schedule_id
+            .as_ref()
+            .map(|id| Uuid::parse_str(id.as_str()).unwrap_or(Uuid::nil()));
+        let filter = store::TaskFilter {
+            customer_id: f.customer_id.map(|id| id.0),
+            customer_row_id: None,
+            schedule_id,
+            statuses: statuses(f.status),
+            scheduled_from: f.scheduled_from,
+            scheduled_to: f.scheduled_to,
+        };
+        task_page(ctx, filter, first, after).await
+    }
+}

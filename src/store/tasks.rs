@@ -1,0 +1,276 @@
+//! Tasks: the planned call attempts of a customer's schedule.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::schema::{customers, tasks};
+use super::{events, PageRequest, StoreError};
+use crate::domain::ValidationError;
+
+pub const PENDING: &str = "PENDING";
+pub const CANCELLED: &str = "CANCELLED";
+/// Statuses of tasks that were (or are being) dialled: they count toward frequency caps.
+pub const ATTEMPTED: [&str; 3] = ["IN_PROGRESS", "COMPLETED", "FAILED"];
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tasks, check_for_backend(Pg))]
+pub struct TaskRow {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub customer_id: i64,
+    pub schedule_id: Uuid,
+    pub task_type: String,
+    pub status: String,
+    pub attempt: i32,
+    pub scheduled_for: DateTime<Utc>,
+    pub time_zone: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TaskRow {
+    /// `scheduled_for` in the zone the task was built in, with its offset (RFC 3339).
+    pub fn local_scheduled_for(&self) -> String {
+        match crate::domain::calling_rules::parse_zone(&self.time_zone) {
+            Some(tz) => self.scheduled_for.with_timezone(&tz).to_rfc3339(),
+            None => self.scheduled_for.to_rfc3339(),
+        }
+    }
+}
+
+pub fn get(conn: &mut PgConnection, company_id: Uuid, id: Uuid) -> Result<Option<TaskRow>, StoreError> {
+    Ok(tasks::table
+        .filter(tasks::company_id.eq(company_id))
+        .filter(tasks::id.eq(id))
+        .select(TaskRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Cancels every pending task of the customer, with an event each; returns them.
+pub fn cancel_pending_for_customer(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    customer_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<TaskRow>, StoreError> {
+    let cancelled: Vec<TaskRow> = diesel::update(
+        tasks::table
+            .filter(tasks::company_id.eq(company_id))
+            .filter(tasks::customer_id.eq(customer_id))
+            .filter(tasks::status.eq(PENDING)),
+    )
+    .set((tasks::status.eq(CANCELLED), tasks::updated_at.eq(now)))
+    .returning(TaskRow::as_returning())
+    .get_results(conn)?;
+    let changed: Vec<_> = cancelled
+        .iter()
+        .map(|t| (t.id, t.customer_id, t.schedule_id))
+        .collect();
+    events::tasks_status_changed(conn, company_id, &changed, PENDING, CANCELLED)?;
+    Ok(cancelled)
+}
+
+/// A task to insert.
+pub struct NewTask {
+    pub attempt: i32,
+    pub scheduled_for: DateTime<Utc>,
+}
+
+/// Inserts pending tasks for the customer (one statement) with a CREATED event each.
+pub fn insert_pending(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    customer_id: i64,
+    schedule_id: Uuid,
+    task_type: &str,
+    time_zone: &str,
+    new_tasks: &[NewTask],
+) -> Result<Vec<TaskRow>, StoreError> {
+    if new_tasks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<_> = new_tasks
+        .iter()
+        .map(|t| {
+            (
+                tasks::company_id.eq(company_id),
+                tasks::customer_id.eq(customer_id),
+                tasks::schedule_id.eq(schedule_id),
+                tasks::task_type.eq(task_type),
+                tasks::status.eq(PENDING),
+                tasks::attempt.eq(t.attempt),
+                tasks::scheduled_for.eq(t.scheduled_for),
+                tasks::time_zone.eq(time_zone),
+            )
+        })
+        .collect();
+    let mut inserted: Vec<TaskRow> = diesel::insert_into(tasks::table)
+        .values(rows)
+        .returning(TaskRow::as_returning())
+        .get_results(conn)?;
+    inserted.sort_by_key(|t| (t.scheduled_for, t.attempt));
+    events::tasks_created(conn, company_id, &inserted)?;
+    Ok(inserted)
+}
+
+/// When the customer was dialled since `since` (tasks in progress, completed or failed).
+pub fn prior_attempts(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    customer_id: i64,
+    since: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, StoreError> {
+    Ok(tasks::table
+        .filter(tasks::company_id.eq(company_id))
+        .filter(tasks::customer_id.eq(customer_id))
+        .filter(tasks::status.eq_any(ATTEMPTED))
+        .filter(tasks::scheduled_for.ge(since))
+        .select(tasks::scheduled_for)
+        .load(conn)?)
+}
+
+/// Pending task counts per schedule.
+pub fn pending_counts(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    schedule_ids: &[Uuid],
+) -> Result<HashMap<Uuid, i64>, StoreError> {
+    let rows: Vec<(Uuid, i64)> = tasks::table
+        .filter(tasks::company_id.eq(company_id))
+        .filter(tasks::schedule_id.eq_any(schedule_ids))
+        .filter(tasks::status.eq(PENDING))
+        .group_by(tasks::schedule_id)
+        .select((tasks::schedule_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    let mut counts: HashMap<Uuid, i64> = schedule_ids.iter().map(|id| (*id, 0)).collect();
+    counts.extend(rows);
+    Ok(counts)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    /// The customer's external id.
+    pub customer_id: Option<String>,
+    /// Internal customer id (for `Customer.tasks`).
+    pub customer_row_id: Option<i64>,
+    pub schedule_id: Option<Uuid>,
+    pub statuses: Option<Vec<String>>,
+    pub scheduled_from: Option<DateTime<Utc>>,
+    pub scheduled_to: Option<DateTime<Utc>>,
+}
+
+/// After this task in (scheduledFor, id) order. Opaque to clients.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskCursor {
+    at: i64,
+    id: Uuid,
+}
+
+impl TaskCursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    pub fn decode(text: &str) -> Result<Self, ValidationError> {
+        URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| ValidationError::new("after", "invalid cursor"))
+    }
+}
+
+pub struct TaskPage {
+    pub rows: Vec<(String, TaskRow)>,
+    pub has_next_page: bool,
+    pub total_count: Option<i64>,
+}
+
+fn filtered<'a>(company_id: Uuid, f: &'a TaskFilter) -> tasks::BoxedQuery<'a, Pg> {
+    let mut q = tasks::table.filter(tasks::company_id.eq(company_id)).into_boxed();
+    if let Some(external_id) = &f.customer_id {
+        let customer = customers::table
+            .filter(customers::company_id.eq(company_id))
+            .filter(customers::external_id.eq(external_id))
+            .select(customers::id)
+            .single_value();
+        q = q.filter(tasks::customer_id.nullable().eq(customer));
+    }
+    if let Some(id) = f.customer_row_id {
+        q = q.filter(tasks::customer_id.eq(id));
+    }
+    if let Some(id) = f.schedule_id {
+        q = q.filter(tasks::schedule_id.eq(id));
+    }
+    if let Some(statuses) = &f.statuses {
+        q = q.filter(tasks::status.eq_any(statuses));
+    }
+    if let Some(from) = f.scheduled_from {
+        q = q.filter(tasks::scheduled_for.ge(from));
+    }
+    if let Some(to) = f.scheduled_to {
+        q = q.filter(tasks::scheduled_for.lt(to));
+    }
+    q
+}
+
+/// A page of tasks ordered by `scheduled_for` (then id).
+pub fn list(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    filter: &TaskFilter,
+    page: &PageRequest<(), TaskCursor>,
+) -> Result<TaskPage, StoreError> {
+    let total_count = if page.with_total {
+        Some(filtered(company_id, filter).count().get_result(conn)?)
+    } else {
+        None
+    };
+    let mut q = filtered(company_id, filter);
+    if let Some(c) = &page.after {
+        let at = DateTime::<Utc>::from_timestamp_micros(c.at)
+            .ok_or_else(|| StoreError::from(ValidationError::new("after", "invalid cursor")))?;
+        q = q.filter(
+            sql::<Bool>("(tasks.scheduled_for, tasks.id) > (")
+                .bind::<Timestamptz, _>(at)
+                .sql(", ")
+                .bind::<SqlUuid, _>(c.id)
+                .sql(")"),
+        );
+    }
+    let mut rows: Vec<TaskRow> = q
+        .order((tasks::scheduled_for.asc(), tasks::id.asc()))
+        .limit(page.first + 1)
+        .select(TaskRow::as_select())
+        .load(conn)?;
+    let has_next_page = rows.len() as i64 > page.first;
+    rows.truncate(page.first as usize);
+    let rows = rows
+        .into_iter()
+        .map(|row| {
+            (
+                TaskCursor {
+                    at: row.scheduled_for.timestamp_micros(),
+                    id: row.id,
+                }
+                .encode(),
+                row,
+            )
+        })
+        .collect();
+    Ok(TaskPage {
+        rows,
+        has_next_page,
+        total_count,
+    })
+}
