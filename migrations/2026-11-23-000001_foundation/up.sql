@@ -120,7 +120,9 @@ CREATE TABLE tasks (
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX tasks_company_scheduled ON tasks (company_id, scheduled_for, id);
-CREATE INDEX tasks_customer_status ON tasks (customer_id, status);
+-- Serves cancelling a customer's pending tasks and reading its recent attempts (with the time,
+-- so the planner never prefers scanning the company's whole schedule).
+CREATE INDEX tasks_customer_status ON tasks (customer_id, status, scheduled_for);
 CREATE INDEX tasks_schedule_status ON tasks (schedule_id, status);
 CREATE INDEX tasks_due ON tasks (scheduled_for) WHERE status = 'PENDING';
 
