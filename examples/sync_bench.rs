@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use callsync::pg_cluster::LocalCluster;
-use callsync::store::{self, companies, Db};
+use callsync::store::{self, companies};
 use chrono::{Duration as ChronoDuration, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Text, Timestamptz, Uuid as SqlUuid};
@@ -27,17 +27,10 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        requests: 3000,
-        concurrency: 16,
-        rounds: 2,
-    };
+    let mut a = Args { requests: 3000, concurrency: 16, rounds: 2 };
     let argv: Vec<String> = std::env::args().collect();
     for pair in argv[1..].chunks(2) {
-        let value = pair
-            .get(1)
-            .and_then(|v| v.parse().ok())
-            .expect("flags take a number");
+        let value = pair.get(1).and_then(|v| v.parse().ok()).expect("flags take a number");
         match pair[0].as_str() {
             "--requests" => a.requests = value,
             "--concurrency" => a.concurrency = value,
@@ -221,14 +214,8 @@ fn raw_phase(url: &str, company_id: Uuid, phase: &str, args: &Args) -> Phase {
             })
         })
         .collect();
-    let latencies = handles
-        .into_iter()
-        .flat_map(|h| h.join().expect("worker"))
-        .collect();
-    Phase {
-        elapsed: started.elapsed(),
-        latencies,
-    }
+    let latencies = handles.into_iter().flat_map(|h| h.join().expect("worker")).collect();
+    Phase { elapsed: started.elapsed(), latencies }
 }
 
 async fn http_phase(base_url: &str, api_key: &str, phase: &str, args: &Args) -> Phase {
@@ -268,10 +255,7 @@ async fn http_phase(base_url: &str, api_key: &str, phase: &str, args: &Args) -> 
     for w in workers {
         latencies.extend(w.await.expect("worker"));
     }
-    Phase {
-        elapsed: started.elapsed(),
-        latencies,
-    }
+    Phase { elapsed: started.elapsed(), latencies }
 }
 
 fn main() {
@@ -293,9 +277,7 @@ fn main() {
     let url = url.to_string();
     let mut conn = PgConnection::establish(&url).expect("connect");
     store::run_migrations(&mut conn).expect("migrate");
-    let (company, key) = conn
-        .transaction(|c| companies::create_company(c, "Bench"))
-        .expect("company");
+    let (company, key) = conn.transaction(|c| companies::create_company(c, "Bench")).expect("company");
     diesel::sql_query(
         "INSERT INTO schedules (company_id, name, task_type, calling_hours_start, calling_hours_end, cadence)
          VALUES ($1, 'Collections', 'collections', '08:00', '21:00',
@@ -306,18 +288,14 @@ fn main() {
     .execute(&mut conn)
     .expect("schedule");
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let pool_size = (args.concurrency as u32).clamp(4, 32);
     let pool = store::connect_pool(&url, pool_size).expect("pool");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     let server = runtime.block_on(async {
         let (server, _) =
-            callsync::http::serve(listener, callsync::http::AppState::new(Db::new(pool)), 2).unwrap();
+            callsync::http::serve(listener, callsync::http::AppState::new(pool, &url, callsync::events::HubConfig::default()), 2).unwrap();
         let handle = server.handle();
         tokio::spawn(server);
         handle
@@ -332,12 +310,7 @@ fn main() {
         println!("round {}:", round + 1);
         let raw = raw_phase(&url, company.id, &format!("raw{round}"), &args);
         raw.report("raw");
-        let http = runtime.block_on(http_phase(
-            &base_url,
-            &key.api_key,
-            &format!("http{round}"),
-            &args,
-        ));
+        let http = runtime.block_on(http_phase(&base_url, &key.api_key, &format!("http{round}"), &args));
         http.report("http");
         let ratio = http.throughput() / raw.throughput();
         println!("  http / raw throughput: {:.0}%", ratio * 100.0);

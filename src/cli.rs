@@ -10,14 +10,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::config::{self, Database};
-use crate::store::{self, companies, Db};
+use crate::events::HubConfig;
+use crate::store::{self, companies};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "callsync",
-    version,
-    about = "Customers and compliant call schedules for AI voice agents"
-)]
+#[command(name = "callsync", version, about = "Customers and compliant call schedules for AI voice agents")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -46,6 +43,9 @@ pub enum Command {
         /// HTTP worker threads (default: one per core).
         #[arg(long, env = "CALLSYNC_WORKERS")]
         workers: Option<usize>,
+        /// Days events are kept for subscribers resuming with afterEventId.
+        #[arg(long, env = "CALLSYNC_EVENT_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
+        event_retention_days: u32,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -106,23 +106,16 @@ pub fn run(cli: Cli) -> CliResult {
             eprintln!("{} migration(s) applied", applied.len());
             Ok(())
         }
-        Command::Company {
-            command: CompanyCommand::Create { name, db },
-        } => {
+        Command::Company { command: CompanyCommand::Create { name, db } } => {
             let name = crate::domain::required_text("name", &name, 200)?;
             let database = Database::resolve(db.database_url, &db.data_dir)?;
             migrate(&database.url)?;
             let mut conn = diesel::PgConnection::establish(&database.url)?;
             let (company, key) = conn.transaction(|conn| companies::create_company(conn, &name))?;
-            println!(
-                "{}",
-                json!({"companyId": company.id.to_string(), "apiKey": key.api_key})
-            );
+            println!("{}", json!({"companyId": company.id.to_string(), "apiKey": key.api_key}));
             Ok(())
         }
-        Command::ApiKey {
-            command: ApiKeyCommand::Create { company, label, db },
-        } => {
+        Command::ApiKey { command: ApiKeyCommand::Create { company, label, db } } => {
             let company_id = Uuid::parse_str(company.trim())
                 .map_err(|_| format!("--company {company:?} is not a company id"))?;
             let database = Database::resolve(db.database_url, &db.data_dir)?;
@@ -136,12 +129,9 @@ pub fn run(cli: Cli) -> CliResult {
             println!("{}", json!({"apiKey": key.api_key}));
             Ok(())
         }
-        Command::Serve {
-            bind,
-            pool_size,
-            workers,
-            db,
-        } => serve(bind, pool_size, workers, db),
+        Command::Serve { bind, pool_size, workers, event_retention_days, db } => {
+            serve(bind, pool_size, workers, event_retention_days, db)
+        }
     }
 }
 
@@ -150,7 +140,7 @@ fn migrate(url: &str) -> Result<Vec<String>, Box<dyn std::error::Error>> {
     Ok(store::run_migrations(&mut conn)?)
 }
 
-fn serve(bind: String, pool_size: u32, workers: Option<usize>, db: DbArgs) -> CliResult {
+fn serve(bind: String, pool_size: u32, workers: Option<usize>, event_retention_days: u32, db: DbArgs) -> CliResult {
     let database = Database::resolve(db.database_url, &db.data_dir)?;
     if let Some(cluster) = &database.local_cluster {
         tracing::info!(data_dir = %cluster.data_dir().display(), port = cluster.port(), "using the local Postgres cluster");
@@ -166,7 +156,11 @@ fn serve(bind: String, pool_size: u32, workers: Option<usize>, db: DbArgs) -> Cl
     let listener = TcpListener::bind(&bind).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     actix_web::rt::System::new().block_on(async move {
-        let state = crate::http::AppState::new(Db::new(pool));
+        let hub = HubConfig {
+            retention: std::time::Duration::from_secs(u64::from(event_retention_days) * 24 * 3600),
+            ..HubConfig::default()
+        };
+        let state = crate::http::AppState::new(pool, &database.url, hub);
         let (server, addr) = crate::http::serve(listener, state, workers)?;
         tracing::info!(%addr, "callsync listening: GraphiQL at http://{addr}/, API at http://{addr}/graphql");
         server.await

@@ -31,17 +31,11 @@ impl Database {
     /// `data_dir/pgdata` and its `callsync` database.
     pub fn resolve(url: Option<String>, data_dir: &Path) -> Result<Database, ConfigError> {
         if let Some(url) = url.filter(|u| !u.trim().is_empty()) {
-            return Ok(Database {
-                url,
-                local_cluster: None,
-            });
+            return Ok(Database { url, local_cluster: None });
         }
         let cluster = LocalCluster::ensure_running(&data_dir.join("pgdata"))?;
         store::create_database_if_missing(&cluster.url("postgres"), LOCAL_DATABASE)?;
-        Ok(Database {
-            url: cluster.url(LOCAL_DATABASE),
-            local_cluster: Some(cluster),
-        })
+        Ok(Database { url: cluster.url(LOCAL_DATABASE), local_cluster: Some(cluster) })
     }
 }
 

@@ -71,16 +71,8 @@ impl Metrics {
                 "callsync_graphql_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
                 h.count
             );
-            let _ = writeln!(
-                out,
-                "callsync_graphql_request_duration_seconds_sum{{{labels}}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "callsync_graphql_request_duration_seconds_count{{{labels}}} {}",
-                h.count
-            );
+            let _ = writeln!(out, "callsync_graphql_request_duration_seconds_sum{{{labels}}} {}", h.sum);
+            let _ = writeln!(out, "callsync_graphql_request_duration_seconds_count{{{labels}}} {}", h.count);
         }
         out.push_str("# HELP callsync_db_pool_connections Open database connections.\n");
         out.push_str("# TYPE callsync_db_pool_connections gauge\n");
@@ -103,10 +95,7 @@ pub struct MetricsExtension(pub Arc<Metrics>);
 
 impl ExtensionFactory for MetricsExtension {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestMetrics {
-            metrics: self.0.clone(),
-            operation: Mutex::new(None),
-        })
+        Arc::new(RequestMetrics { metrics: self.0.clone(), operation: Mutex::new(None) })
     }
 }
 

@@ -64,19 +64,10 @@ pub enum ClusterError {
     },
 
     #[error("`{command}` failed ({status}):\n{output}")]
-    CommandFailed {
-        command: String,
-        status: String,
-        output: String,
-    },
+    CommandFailed { command: String, status: String, output: String },
 
     #[error("PostgreSQL in {data_dir} failed to start: {reason}\n--- end of {log} ---\n{log_tail}")]
-    StartFailed {
-        data_dir: PathBuf,
-        reason: String,
-        log: PathBuf,
-        log_tail: String,
-    },
+    StartFailed { data_dir: PathBuf, reason: String, log: PathBuf, log_tail: String },
 
     #[error(
         "PostgreSQL in {data_dir} is running but did not accept connections on 127.0.0.1:{port} \
@@ -90,11 +81,7 @@ pub enum ClusterError {
         "cannot read the port of the running PostgreSQL from {path}: {reason}; stop it \
          (`pg_ctl stop -D {data_dir}`, as the `postgres` user if you are root) and retry"
     )]
-    BadPidFile {
-        path: PathBuf,
-        data_dir: PathBuf,
-        reason: String,
-    },
+    BadPidFile { path: PathBuf, data_dir: PathBuf, reason: String },
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> ClusterError {
@@ -136,12 +123,7 @@ impl LocalCluster {
             pg.initdb(&data_dir, false)?;
         }
 
-        let mut cluster = LocalCluster {
-            pg,
-            data_dir,
-            port: 0,
-            temp: None,
-        };
+        let mut cluster = LocalCluster { pg, data_dir, port: 0, temp: None };
         if cluster.data_dir.join("postmaster.pid").exists() && cluster.pg.is_running(&cluster.data_dir)? {
             cluster.port = read_port(&cluster.data_dir)?;
             match wait_for_tcp(&cluster.data_dir, cluster.port) {
@@ -174,10 +156,7 @@ impl LocalCluster {
             pg,
             data_dir,
             port: 0,
-            temp: Some(TempDir {
-                root: root.clone(),
-                watchdog: Some(watchdog),
-            }),
+            temp: Some(TempDir { root: root.clone(), watchdog: Some(watchdog) }),
         };
         cluster.pg.make_accessible(&root)?;
         cluster.pg.prepare_dir(&root)?;
@@ -249,11 +228,7 @@ enum UserSwitch {
 impl Pg {
     fn detect() -> Result<Pg, ClusterError> {
         let bin_dir = find_bin_dir().ok_or(ClusterError::BinariesNotFound)?;
-        let as_user = if effective_uid() == Some(0) {
-            Some(PostgresUser::detect()?)
-        } else {
-            None
-        };
+        let as_user = if effective_uid() == Some(0) { Some(PostgresUser::detect()?) } else { None };
         Ok(Pg { bin_dir, as_user })
     }
 
@@ -270,19 +245,8 @@ impl Pg {
                 wrapped
             }
             Some(UserSwitch::Su(su)) => {
-                let script = cmd
-                    .iter()
-                    .map(|a| sh_quote(a))
-                    .collect::<Vec<_>>()
-                    .join(OsStr::new(" "));
-                vec![
-                    su.into(),
-                    "-s".into(),
-                    "/bin/sh".into(),
-                    "postgres".into(),
-                    "-c".into(),
-                    script,
-                ]
+                let script = cmd.iter().map(|a| sh_quote(a)).collect::<Vec<_>>().join(OsStr::new(" "));
+                vec![su.into(), "-s".into(), "/bin/sh".into(), "postgres".into(), "-c".into(), script]
             }
         }
     }
@@ -330,10 +294,7 @@ impl Pg {
                 .mode();
             if mode & 0o001 == 0 {
                 fs::set_permissions(ancestor, fs::Permissions::from_mode(mode | 0o001)).map_err(io_err(
-                    format!(
-                        "cannot make {} traversable for the postgres user",
-                        ancestor.display()
-                    ),
+                    format!("cannot make {} traversable for the postgres user", ancestor.display()),
                 ))?;
             }
         }
@@ -418,14 +379,7 @@ impl Pg {
         if !data_dir.join("postmaster.pid").exists() {
             return Ok(());
         }
-        let args = vec![
-            "stop".into(),
-            "-w".into(),
-            "-m".into(),
-            mode.into(),
-            "-D".into(),
-            data_dir.into(),
-        ];
+        let args = vec!["stop".into(), "-w".into(), "-m".into(), mode.into(), "-D".into(), data_dir.into()];
         self.run_ok("pg_ctl", args).map(drop)
     }
 }
@@ -453,11 +407,7 @@ impl PostgresUser {
 /// A directory holding `initdb`, `pg_ctl` and `postgres`: the one `initdb` on PATH
 /// lives in, else the highest version in the usual package locations.
 fn find_bin_dir() -> Option<PathBuf> {
-    let complete = |dir: &Path| {
-        ["initdb", "pg_ctl", "postgres"]
-            .iter()
-            .all(|t| is_executable(&dir.join(t)))
-    };
+    let complete = |dir: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|t| is_executable(&dir.join(t)));
     // Resolve symlinks (e.g. /usr/local/bin/initdb -> /usr/lib/postgresql/15/bin/initdb):
     // the tools expect `postgres` next to their real location.
     let on_path = find_in_path("initdb")
@@ -483,11 +433,7 @@ fn find_bin_dir() -> Option<PathBuf> {
             let Some(version) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
                 continue;
             };
-            let Ok(version) = version
-                .split('.')
-                .map(str::parse)
-                .collect::<Result<Vec<u32>, _>>()
-            else {
+            let Ok(version) = version.split('.').map(str::parse).collect::<Result<Vec<u32>, _>>() else {
                 continue;
             };
             let dir = entry.path().join("bin");
@@ -501,9 +447,7 @@ fn find_bin_dir() -> Option<PathBuf> {
 
 fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| is_executable(p))
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
 }
 
 /// Like [`find_in_path`], but also looks in sbin dirs, which a non-login PATH may lack.
@@ -534,15 +478,9 @@ fn effective_uid() -> Option<u32> {
 
 fn create_temp_root() -> Result<PathBuf, ClusterError> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let name = format!(
-        "callsync-pg-{}-{}-{}",
-        std::process::id(),
-        nanos,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let name =
+        format!("callsync-pg-{}-{}-{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed));
     let root = std::env::temp_dir().join(name);
     fs::DirBuilder::new()
         .mode(0o700)
@@ -569,14 +507,7 @@ rm -rf "$root"
 "#;
     let stop = pg.argv(
         "pg_ctl",
-        vec![
-            "stop".into(),
-            "-w".into(),
-            "-m".into(),
-            "immediate".into(),
-            "-D".into(),
-            data_dir.into(),
-        ],
+        vec!["stop".into(), "-w".into(), "-m".into(), "immediate".into(), "-D".into(), data_dir.into()],
     );
     Command::new("/bin/sh")
         .arg("-c")
@@ -638,10 +569,7 @@ fn wait_for_tcp(data_dir: &Path, port: u16) -> Result<(), ClusterError> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(ClusterError::NotAccepting {
-        data_dir: data_dir.to_path_buf(),
-        port,
-    })
+    Err(ClusterError::NotAccepting { data_dir: data_dir.to_path_buf(), port })
 }
 
 /// The port from line 4 of postmaster.pid.
@@ -653,13 +581,8 @@ fn read_port(data_dir: &Path) -> Result<u16, ClusterError> {
         reason,
     };
     let text = fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
-    let line = text
-        .lines()
-        .nth(3)
-        .ok_or_else(|| bad("it has no port line".into()))?;
-    line.trim()
-        .parse()
-        .map_err(|_| bad(format!("invalid port {line:?}")))
+    let line = text.lines().nth(3).ok_or_else(|| bad("it has no port line".into()))?;
+    line.trim().parse().map_err(|_| bad(format!("invalid port {line:?}")))
 }
 
 /// The last `lines` lines of `path` written after byte `from`.
@@ -697,8 +620,5 @@ fn exec(argv: &[OsString]) -> Result<Output, ClusterError> {
 }
 
 fn display_argv(argv: &[OsString]) -> String {
-    argv.iter()
-        .map(|a| a.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ")
+    argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
 }

@@ -160,12 +160,17 @@ CREATE TABLE suppressed_numbers (
 );
 
 -- The outbox: every task and call status change, written in the same transaction as the change.
+-- Ids are taken at insert, not at commit, so a later id can commit first. Events are therefore
+-- read in (tx_id, id) order and only once every transaction below tx_id has finished
+-- (tx_id < pg_snapshot_xmin(pg_current_snapshot())): from then on that prefix never changes.
 CREATE TABLE events (
     id         bigserial PRIMARY KEY,
+    tx_id      bigint NOT NULL DEFAULT (pg_current_xact_id()::text)::bigint,
     company_id uuid NOT NULL REFERENCES companies (id) ON DELETE CASCADE,
     kind       text NOT NULL CHECK (kind IN ('TASK_CREATED', 'TASK_STATUS_CHANGED', 'CALL_CREATED', 'CALL_STATUS_CHANGED')),
     payload    jsonb NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX events_company_id ON events (company_id, id);
+CREATE INDEX events_position ON events (tx_id, id);
+CREATE INDEX events_company_position ON events (company_id, tx_id, id);
 CREATE INDEX events_created_at ON events (created_at);

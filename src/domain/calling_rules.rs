@@ -115,9 +115,7 @@ impl StateRuleTable {
 
     /// Every row in force, by state.
     pub fn rows(&self) -> impl Iterator<Item = (&str, &StateRule)> {
-        self.rows
-            .iter()
-            .flat_map(|(state, rows)| rows.iter().map(move |r| (state.as_str(), r)))
+        self.rows.iter().flat_map(|(state, rows)| rows.iter().map(move |r| (state.as_str(), r)))
     }
 
     pub fn effective(&self, state: Option<&str>) -> EffectiveRule {
@@ -126,11 +124,7 @@ impl StateRuleTable {
             return rule;
         };
         for row in rows {
-            if let Some((m, _)) = row
-                .earliest
-                .as_deref()
-                .and_then(|t| parse_hhmm("earliest", t).ok())
-            {
+            if let Some((m, _)) = row.earliest.as_deref().and_then(|t| parse_hhmm("earliest", t).ok()) {
                 rule.earliest = rule.earliest.max(m);
             }
             if let Some((m, _)) = row.latest.as_deref().and_then(|t| parse_hhmm("latest", t).ok()) {
@@ -150,9 +144,7 @@ impl StateRuleTable {
 pub fn validate_overrides(value: &Value) -> Result<BTreeMap<String, Vec<StateRule>>, ValidationError> {
     let err = |m: String| ValidationError::new("stateRules", m);
     let Value::Object(map) = value else {
-        return Err(err(
-            "stateRules must be an object of state code to a list of rules".into(),
-        ));
+        return Err(err("stateRules must be an object of state code to a list of rules".into()));
     };
     let mut out = BTreeMap::new();
     for (key, rows) in map {
@@ -209,12 +201,7 @@ pub fn state_zones(state: &str) -> &'static [&'static str] {
         "AZ" => &["America/Phoenix", MT],
         "FL" => &[ET, CT],
         "TN" => &[CT, ET],
-        "KY" => &[
-            ET,
-            "America/Kentucky/Louisville",
-            "America/Kentucky/Monticello",
-            CT,
-        ],
+        "KY" => &[ET, "America/Kentucky/Louisville", "America/Kentucky/Monticello", CT],
         "MI" => &["America/Detroit", ET, CT, "America/Menominee"],
         "IN" => &[
             "America/Indiana/Indianapolis",
@@ -305,12 +292,7 @@ impl CallingWindow {
     pub fn next_allowed(&self, t: DateTime<Utc>, horizon: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let mut t = t;
         while t <= horizon {
-            let next = self
-                .zones
-                .iter()
-                .map(|tz| self.next_in(t, *tz))
-                .max()
-                .unwrap_or(t);
+            let next = self.zones.iter().map(|tz| self.next_in(t, *tz)).max().unwrap_or(t);
             if next == t {
                 return Some(t);
             }
@@ -324,9 +306,7 @@ impl CallingWindow {
 /// change skips moves forward to the first instant that exists; an ambiguous one (the repeated
 /// hour) takes the earlier instant.
 pub fn local_instant(tz: Tz, date: NaiveDate, minutes: u32) -> DateTime<Utc> {
-    let start = date
-        .and_hms_opt(minutes / 60, minutes % 60, 0)
-        .expect("valid time");
+    let start = date.and_hms_opt(minutes / 60, minutes % 60, 0).expect("valid time");
     let mut naive = start;
     // Gaps are at most a few hours; walk forward minute by minute to the first that exists.
     for _ in 0..=24 * 60 {
@@ -355,10 +335,7 @@ mod tests {
         assert!(table.rows().count() >= 10);
         for (state, row) in table.rows() {
             assert!(us_states::normalize(state).is_some(), "{state}");
-            assert!(
-                row.source.as_deref().is_some_and(|s| s.contains("http")),
-                "{state} has no source"
-            );
+            assert!(row.source.as_deref().is_some_and(|s| s.contains("http")), "{state} has no source");
         }
     }
 
@@ -366,15 +343,9 @@ mod tests {
     fn effective_rules_take_the_strictest_row() {
         let table = StateRuleTable::builtin();
         let wa = table.effective(Some("WA"));
-        assert_eq!(
-            (wa.earliest, wa.latest, wa.max_per_7_days),
-            (8 * 60, 20 * 60, Some(3))
-        );
+        assert_eq!((wa.earliest, wa.latest, wa.max_per_7_days), (8 * 60, 20 * 60, Some(3)));
         let ma = table.effective(Some("MA"));
-        assert_eq!(
-            (ma.earliest, ma.latest, ma.max_per_7_days),
-            (8 * 60, 21 * 60, Some(2))
-        );
+        assert_eq!((ma.earliest, ma.latest, ma.max_per_7_days), (8 * 60, 21 * 60, Some(2)));
         assert_eq!(table.effective(Some("NY")), EffectiveRule::default());
         assert_eq!(table.effective(None), EffectiveRule::default());
         let tx = table.effective(Some("TX"));
@@ -424,28 +395,19 @@ mod tests {
     fn dst_gaps_move_forward_and_repeats_take_the_earlier_instant() {
         let ny: Tz = "America/New_York".parse().unwrap();
         let spring = NaiveDate::from_ymd_opt(2026, 3, 8).unwrap();
-        assert_eq!(
-            local_instant(ny, spring, 2 * 60 + 30),
-            utc("2026-03-08T07:00:00Z")
-        ); // 03:00 EDT
+        assert_eq!(local_instant(ny, spring, 2 * 60 + 30), utc("2026-03-08T07:00:00Z")); // 03:00 EDT
         let fall = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
         assert_eq!(local_instant(ny, fall, 60 + 30), utc("2026-11-01T05:30:00Z")); // 01:30 EDT
         let lord_howe: Tz = "Australia/Lord_Howe".parse().unwrap();
         // DST starts 2026-10-04 02:00 -> 02:30 (+10:30 -> +11).
         let start = NaiveDate::from_ymd_opt(2026, 10, 4).unwrap();
-        assert_eq!(
-            local_instant(lord_howe, start, 2 * 60 + 10),
-            utc("2026-10-03T15:30:00Z")
-        );
+        assert_eq!(local_instant(lord_howe, start, 2 * 60 + 10), utc("2026-10-03T15:30:00Z"));
     }
 
     #[test]
     fn overlap_of_two_zones() {
         let window = CallingWindow {
-            zones: vec![
-                "America/Los_Angeles".parse().unwrap(),
-                "America/New_York".parse().unwrap(),
-            ],
+            zones: vec!["America/Los_Angeles".parse().unwrap(), "America/New_York".parse().unwrap()],
             open: FEDERAL_EARLIEST,
             close: FEDERAL_LATEST,
             no_sunday: false,
@@ -454,25 +416,16 @@ mod tests {
         // 06:00 PT is 09:00 ET: not yet 08:00 in LA.
         let t = utc("2026-11-24T14:00:00Z");
         assert!(!window.allows(t));
-        assert_eq!(
-            window.next_allowed(t, t + Duration::days(3)),
-            Some(utc("2026-11-24T16:00:00Z"))
-        );
+        assert_eq!(window.next_allowed(t, t + Duration::days(3)), Some(utc("2026-11-24T16:00:00Z")));
         // 18:30 PT is 21:30 ET: closed in New York until tomorrow's 08:00 PT.
         let late = utc("2026-11-25T02:30:00Z");
-        assert_eq!(
-            window.next_allowed(late, late + Duration::days(3)),
-            Some(utc("2026-11-25T16:00:00Z"))
-        );
+        assert_eq!(window.next_allowed(late, late + Duration::days(3)), Some(utc("2026-11-25T16:00:00Z")));
     }
 
     #[test]
     fn no_overlap_gives_nothing() {
         let window = CallingWindow {
-            zones: vec![
-                "Europe/London".parse().unwrap(),
-                "Pacific/Honolulu".parse().unwrap(),
-            ],
+            zones: vec!["Europe/London".parse().unwrap(), "Pacific/Honolulu".parse().unwrap()],
             open: 9 * 60,
             close: 12 * 60,
             no_sunday: false,
@@ -493,15 +446,9 @@ mod tests {
         };
         // Saturday 2026-11-21 20:30 CST -> Sunday skipped -> Monday 08:00.
         let t = utc("2026-11-22T02:30:00Z");
-        assert_eq!(
-            window.next_allowed(t, t + Duration::days(14)),
-            Some(utc("2026-11-23T14:00:00Z"))
-        );
+        assert_eq!(window.next_allowed(t, t + Duration::days(14)), Some(utc("2026-11-23T14:00:00Z")));
         // Wednesday before Thanksgiving 21:00 -> Thursday is a holiday -> Friday 08:00.
         let t = utc("2026-11-26T03:00:00Z");
-        assert_eq!(
-            window.next_allowed(t, t + Duration::days(14)),
-            Some(utc("2026-11-27T14:00:00Z"))
-        );
+        assert_eq!(window.next_allowed(t, t + Duration::days(14)), Some(utc("2026-11-27T14:00:00Z")));
     }
 }

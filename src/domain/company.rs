@@ -48,10 +48,7 @@ pub fn validate_settings(input: CompanySettingsInput) -> Result<CompanySettingsP
     let calls_per_second_limit = match calls_per_second_limit {
         Patch::Keep => None,
         Patch::Clear => {
-            return Err(ValidationError::new(
-                "callsPerSecondLimit",
-                "callsPerSecondLimit cannot be null",
-            ))
+            return Err(ValidationError::new("callsPerSecondLimit", "callsPerSecondLimit cannot be null"))
         }
         Patch::Set(n) if (1..=MAX_CALLS_PER_SECOND).contains(&n) => Some(n),
         Patch::Set(_) => {
@@ -64,10 +61,7 @@ pub fn validate_settings(input: CompanySettingsInput) -> Result<CompanySettingsP
     let lms_api_key = match lms_api_key {
         Patch::Set(key) if key.trim().is_empty() => Patch::Clear,
         Patch::Set(key) if key.len() > 4096 => {
-            return Err(ValidationError::new(
-                "lmsApiKey",
-                "lmsApiKey must be at most 4096 characters",
-            ))
+            return Err(ValidationError::new("lmsApiKey", "lmsApiKey must be at most 4096 characters"))
         }
         other => other,
     };
@@ -109,14 +103,10 @@ mod tests {
     fn only_url(field: &str, v: &str) -> Result<CompanySettingsPatch, ValidationError> {
         let set = Patch::Set(v.to_string());
         match field {
-            "callWebhookUrl" => validate_settings(CompanySettingsInput {
-                call_webhook_url: set,
-                ..Default::default()
-            }),
-            _ => validate_settings(CompanySettingsInput {
-                lms_base_url: set,
-                ..Default::default()
-            }),
+            "callWebhookUrl" => {
+                validate_settings(CompanySettingsInput { call_webhook_url: set, ..Default::default() })
+            }
+            _ => validate_settings(CompanySettingsInput { lms_base_url: set, ..Default::default() }),
         }
     }
 
@@ -143,26 +133,14 @@ mod tests {
         assert_eq!(cps(0).unwrap_err().field, "callsPerSecondLimit");
         assert_eq!(cps(1001).unwrap_err().field, "callsPerSecondLimit");
         assert_eq!(cps(10).unwrap().calls_per_second_limit, Some(10));
-        let name = validate_settings(CompanySettingsInput {
-            name: Patch::Set(" ".into()),
-            ..Default::default()
-        });
+        let name =
+            validate_settings(CompanySettingsInput { name: Patch::Set(" ".into()), ..Default::default() });
         assert_eq!(name.unwrap_err().field, "name");
-        let null_name = validate_settings(CompanySettingsInput {
-            name: Patch::Clear,
-            ..Default::default()
-        });
+        let null_name = validate_settings(CompanySettingsInput { name: Patch::Clear, ..Default::default() });
         assert_eq!(null_name.unwrap_err().field, "name");
-        let rules = |v| {
-            validate_settings(CompanySettingsInput {
-                state_rules: Patch::Set(v),
-                ..Default::default()
-            })
-        };
-        assert_eq!(
-            rules(serde_json::json!({"ZZ": []})).unwrap_err().field,
-            "stateRules"
-        );
+        let rules =
+            |v| validate_settings(CompanySettingsInput { state_rules: Patch::Set(v), ..Default::default() });
+        assert_eq!(rules(serde_json::json!({"ZZ": []})).unwrap_err().field, "stateRules");
         assert_eq!(
             rules(serde_json::json!({"fl": []})).unwrap().state_rules,
             Some(serde_json::json!({"FL": []}))

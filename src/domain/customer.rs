@@ -99,50 +99,18 @@ pub fn apply_patch(
     merge(&mut record.first_name, &patch.first_name, "firstName", text)?;
     merge(&mut record.last_name, &patch.last_name, "lastName", text)?;
     merge(&mut record.email, &patch.email, "email", validate_email)?;
-    merge(&mut record.birthday, &patch.birthday, "birthday", |f, v| {
-        validate_birthday(f, v, rules.today)
-    })?;
-    merge(
-        &mut record.ssn_last_four,
-        &patch.ssn_last_four,
-        "ssnLastFour",
-        validate_ssn_last_four,
-    )?;
-    merge(
-        &mut record.phone_number,
-        &patch.phone_number,
-        "phoneNumber",
-        normalize_phone,
-    )?;
-    merge(
-        &mut record.timezone,
-        &patch.timezone,
-        "timezone",
-        validate_timezone,
-    )?;
+    merge(&mut record.birthday, &patch.birthday, "birthday", |f, v| validate_birthday(f, v, rules.today))?;
+    merge(&mut record.ssn_last_four, &patch.ssn_last_four, "ssnLastFour", validate_ssn_last_four)?;
+    merge(&mut record.phone_number, &patch.phone_number, "phoneNumber", normalize_phone)?;
+    merge(&mut record.timezone, &patch.timezone, "timezone", validate_timezone)?;
     merge(&mut record.task_type, &patch.task_type, "taskType", |f, v| {
         validate_task_type(f, v, rules.task_types)
     })?;
-    merge(
-        &mut record.street_address1,
-        &patch.street_address1,
-        "streetAddress1",
-        text,
-    )?;
-    merge(
-        &mut record.street_address2,
-        &patch.street_address2,
-        "streetAddress2",
-        text,
-    )?;
+    merge(&mut record.street_address1, &patch.street_address1, "streetAddress1", text)?;
+    merge(&mut record.street_address2, &patch.street_address2, "streetAddress2", text)?;
     merge(&mut record.city, &patch.city, "city", text)?;
     merge(&mut record.state, &patch.state, "state", validate_state)?;
-    merge(
-        &mut record.zip_code,
-        &patch.zip_code,
-        "zipCode",
-        validate_zip_code,
-    )?;
+    merge(&mut record.zip_code, &patch.zip_code, "zipCode", validate_zip_code)?;
     match patch.do_not_call {
         Patch::Set(v) => record.do_not_call = v,
         Patch::Clear => return Err(ValidationError::new("doNotCall", "doNotCall cannot be null")),
@@ -319,10 +287,7 @@ pub fn validate_zip_code(field: &str, value: &str) -> Result<String, ValidationE
     if ok {
         Ok(trimmed.to_string())
     } else {
-        Err(ValidationError::new(
-            field,
-            "must be 5 digits or ZIP+4 (12345-6789)",
-        ))
+        Err(ValidationError::new(field, "must be 5 digits or ZIP+4 (12345-6789)"))
     }
 }
 
@@ -405,10 +370,7 @@ mod tests {
 
     fn create(patch: &CustomerPatch) -> Result<CustomerRecord, ValidationError> {
         let types = task_types();
-        let rules = CustomerRules {
-            today: today(),
-            task_types: &types,
-        };
+        let rules = CustomerRules { today: today(), task_types: &types };
         apply_patch(None, patch, &rules, REQUIRED_FIELDS)
     }
 
@@ -454,49 +416,19 @@ mod tests {
             ("id", Box::new(|p| p.external_id = "  ".into())),
             ("firstName", Box::new(|p| p.first_name = Patch::Set(" ".into()))),
             ("email", Box::new(|p| p.email = Patch::Set("not-an-email".into()))),
-            (
-                "birthday",
-                Box::new(|p| p.birthday = Patch::Set("1990-02-30".into())),
-            ),
-            (
-                "birthday",
-                Box::new(|p| p.birthday = Patch::Set("2030-01-01".into())),
-            ),
-            (
-                "birthday",
-                Box::new(|p| p.birthday = Patch::Set("1990/01/01".into())),
-            ),
-            (
-                "ssnLastFour",
-                Box::new(|p| p.ssn_last_four = Patch::Set("12a4".into())),
-            ),
-            (
-                "ssnLastFour",
-                Box::new(|p| p.ssn_last_four = Patch::Set("12345".into())),
-            ),
-            (
-                "phoneNumber",
-                Box::new(|p| p.phone_number = Patch::Set("555".into())),
-            ),
-            (
-                "phoneNumber",
-                Box::new(|p| p.phone_number = Patch::Set("+1 000 000 0000".into())),
-            ),
-            (
-                "timezone",
-                Box::new(|p| p.timezone = Patch::Set("Mars/Olympus".into())),
-            ),
+            ("birthday", Box::new(|p| p.birthday = Patch::Set("1990-02-30".into()))),
+            ("birthday", Box::new(|p| p.birthday = Patch::Set("2030-01-01".into()))),
+            ("birthday", Box::new(|p| p.birthday = Patch::Set("1990/01/01".into()))),
+            ("ssnLastFour", Box::new(|p| p.ssn_last_four = Patch::Set("12a4".into()))),
+            ("ssnLastFour", Box::new(|p| p.ssn_last_four = Patch::Set("12345".into()))),
+            ("phoneNumber", Box::new(|p| p.phone_number = Patch::Set("555".into()))),
+            ("phoneNumber", Box::new(|p| p.phone_number = Patch::Set("+1 000 000 0000".into()))),
+            ("timezone", Box::new(|p| p.timezone = Patch::Set("Mars/Olympus".into()))),
             ("taskType", Box::new(|p| p.task_type = Patch::Set("sales".into()))),
             ("state", Box::new(|p| p.state = Patch::Set("XX".into()))),
             ("zipCode", Box::new(|p| p.zip_code = Patch::Set("1234".into()))),
-            (
-                "zipCode",
-                Box::new(|p| p.zip_code = Patch::Set("12345-67".into())),
-            ),
-            (
-                "externalMetadata",
-                Box::new(|p| p.external_metadata = Patch::Set(json!([1, 2]))),
-            ),
+            ("zipCode", Box::new(|p| p.zip_code = Patch::Set("12345-67".into()))),
+            ("externalMetadata", Box::new(|p| p.external_metadata = Patch::Set(json!([1, 2])))),
             (
                 "externalMetadata",
                 Box::new(|p| p.external_metadata = Patch::Set(json!({"big": "x".repeat(70_000)}))),
@@ -539,19 +471,13 @@ mod tests {
             ..Default::default()
         };
         let types = task_types();
-        let rules = CustomerRules {
-            today: today(),
-            task_types: &types,
-        };
+        let rules = CustomerRules { today: today(), task_types: &types };
         let second = apply_patch(Some(&first), &update, &rules, REQUIRED_FIELDS).unwrap();
         assert_eq!(second.first_name.as_deref(), Some("Augusta"));
         assert_eq!(second.email.as_deref(), Some("augusta@example.com"));
         assert_eq!(second.last_name, first.last_name);
         assert_eq!(second.phone_number, first.phone_number);
-        assert_eq!(
-            Value::Object(second.external_metadata.unwrap()),
-            json!({"a": 3, "b": 2})
-        );
+        assert_eq!(Value::Object(second.external_metadata.unwrap()), json!({"a": 3, "b": 2}));
     }
 
     #[test]
@@ -560,10 +486,7 @@ mod tests {
         patch.street_address2 = Patch::Set("Apt 4".into());
         let first = create(&patch).unwrap();
         let types = task_types();
-        let rules = CustomerRules {
-            today: today(),
-            task_types: &types,
-        };
+        let rules = CustomerRules { today: today(), task_types: &types };
         let clear_optional = CustomerPatch {
             external_id: "cust-1".into(),
             street_address2: Patch::Clear,
@@ -576,11 +499,8 @@ mod tests {
         assert_eq!(second.ssn_last_four, None);
         assert_eq!(second.external_metadata, None);
 
-        let clear_required = CustomerPatch {
-            external_id: "cust-1".into(),
-            city: Patch::Clear,
-            ..Default::default()
-        };
+        let clear_required =
+            CustomerPatch { external_id: "cust-1".into(), city: Patch::Clear, ..Default::default() };
         let err = apply_patch(Some(&first), &clear_required, &rules, REQUIRED_FIELDS).unwrap_err();
         assert_eq!(err.field, "city");
     }

@@ -34,13 +34,7 @@ pub fn federal_holidays(year: i32) -> Vec<NaiveDate> {
         nth_weekday(year, 10, Weekday::Mon, 2), // Columbus Day
         nth_weekday(year, 11, Weekday::Thu, 4), // Thanksgiving Day
     ];
-    for day in [
-        fixed(1, 1),
-        fixed(6, 19),
-        fixed(7, 4),
-        fixed(11, 11),
-        fixed(12, 25),
-    ] {
+    for day in [fixed(1, 1), fixed(6, 19), fixed(7, 4), fixed(11, 11), fixed(12, 25)] {
         days.push(day);
         match day.weekday() {
             Weekday::Sat => days.push(day.pred_opt().expect("valid date")),

@@ -22,11 +22,7 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-            valid_task_types: None,
-        }
+        Self { field: field.into(), message: message.into(), valid_task_types: None }
     }
 
     pub fn required(field: &str) -> Self {
@@ -77,10 +73,7 @@ pub fn required_text(field: &str, value: &str, max_len: usize) -> Result<String,
         return Err(ValidationError::required(field));
     }
     if trimmed.chars().count() > max_len {
-        return Err(ValidationError::new(
-            field,
-            format!("{field} must be at most {max_len} characters"),
-        ));
+        return Err(ValidationError::new(field, format!("{field} must be at most {max_len} characters")));
     }
     Ok(trimmed.to_string())
 }

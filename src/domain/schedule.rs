@@ -62,21 +62,13 @@ pub struct ScheduleDefaults {
 }
 
 pub fn defaults() -> ScheduleDefaults {
-    let step = |day_offset, local_time: &str| CadenceStep {
-        day_offset,
-        local_time: local_time.to_string(),
-    };
+    let step = |day_offset, local_time: &str| CadenceStep { day_offset, local_time: local_time.to_string() };
     ScheduleDefaults {
         // FDCPA §1692c(a)(1): 08:00-21:00 at the consumer's location.
         calling_hours_start: "08:00",
         calling_hours_end: "21:00",
         use_do_not_call: true,
-        cadence: vec![
-            step(0, "10:00"),
-            step(1, "14:00"),
-            step(3, "11:00"),
-            step(7, "16:00"),
-        ],
+        cadence: vec![step(0, "10:00"), step(1, "14:00"), step(3, "11:00"), step(7, "16:00")],
         max_attempts_per_7_days: 7,
         paused: false,
     }
@@ -161,53 +153,25 @@ pub fn apply_patch(
         Patch::Clear => s.time_zone = None,
         Patch::Set(tz) => {
             let parsed = chrono_tz::Tz::from_str(tz.trim()).map_err(|_| {
-                ValidationError::new(
-                    "timeZone",
-                    "must be an IANA time zone name such as America/Chicago",
-                )
+                ValidationError::new("timeZone", "must be an IANA time zone name such as America/Chicago")
             })?;
             s.time_zone = Some(parsed.name().to_string());
         }
     }
-    if not_null(
-        &mut s.calling_hours_start,
-        &patch.calling_hours_start,
-        "callingHoursStart",
-        false,
-        is_new,
-    )? {
+    if not_null(&mut s.calling_hours_start, &patch.calling_hours_start, "callingHoursStart", false, is_new)? {
         s.calling_hours_start = parse_hhmm("callingHoursStart", &s.calling_hours_start)?.1;
     }
-    if not_null(
-        &mut s.calling_hours_end,
-        &patch.calling_hours_end,
-        "callingHoursEnd",
-        false,
-        is_new,
-    )? {
+    if not_null(&mut s.calling_hours_end, &patch.calling_hours_end, "callingHoursEnd", false, is_new)? {
         s.calling_hours_end = parse_hhmm("callingHoursEnd", &s.calling_hours_end)?.1;
     }
     // Compared on the merged result: an update may move one end only.
     let (start, _) = parse_hhmm("callingHoursStart", &s.calling_hours_start)?;
     let (end, _) = parse_hhmm("callingHoursEnd", &s.calling_hours_end)?;
     if start >= end {
-        let field = if patch.calling_hours_end.is_keep() {
-            "callingHoursStart"
-        } else {
-            "callingHoursEnd"
-        };
-        return Err(ValidationError::new(
-            field,
-            "callingHoursStart must be before callingHoursEnd",
-        ));
+        let field = if patch.calling_hours_end.is_keep() { "callingHoursStart" } else { "callingHoursEnd" };
+        return Err(ValidationError::new(field, "callingHoursStart must be before callingHoursEnd"));
     }
-    not_null(
-        &mut s.use_do_not_call,
-        &patch.use_do_not_call,
-        "useDoNotCall",
-        false,
-        is_new,
-    )?;
+    not_null(&mut s.use_do_not_call, &patch.use_do_not_call, "useDoNotCall", false, is_new)?;
     if not_null(&mut s.cadence, &patch.cadence, "cadence", false, is_new)? {
         s.cadence = validate_cadence(&s.cadence)?;
     }
@@ -235,10 +199,7 @@ pub fn apply_patch(
         Patch::Clear => s.lead_duplicate_timeframe_seconds = None,
         Patch::Set(v) if v >= 0 => s.lead_duplicate_timeframe_seconds = Some(v),
         Patch::Set(_) => {
-            return Err(ValidationError::new(
-                "leadDuplicateTimeframeSeconds",
-                "must be zero or more seconds",
-            ))
+            return Err(ValidationError::new("leadDuplicateTimeframeSeconds", "must be zero or more seconds"))
         }
     }
     Ok(s)
@@ -279,24 +240,15 @@ pub fn validate_cadence(steps: &[CadenceStep]) -> Result<Vec<CadenceStep>, Valid
             ));
         }
         let (_, local_time) = parse_hhmm("cadence", &step.local_time).map_err(|_| {
-            ValidationError::new(
-                "cadence",
-                format!("cadence[{i}].localTime must be HH:MM (24-hour)"),
-            )
+            ValidationError::new("cadence", format!("cadence[{i}].localTime must be HH:MM (24-hour)"))
         })?;
-        sorted.push(CadenceStep {
-            day_offset: step.day_offset,
-            local_time,
-        });
+        sorted.push(CadenceStep { day_offset: step.day_offset, local_time });
     }
     sorted.sort();
     if let Some(pair) = sorted.windows(2).find(|w| w[0] == w[1]) {
         return Err(ValidationError::new(
             "cadence",
-            format!(
-                "cadence has the step day {} at {} twice",
-                pair[0].day_offset, pair[0].local_time
-            ),
+            format!("cadence has the step day {} at {} twice", pair[0].day_offset, pair[0].local_time),
         ));
     }
     Ok(sorted)
@@ -316,10 +268,7 @@ mod tests {
     }
 
     fn step(day_offset: i32, local_time: &str) -> CadenceStep {
-        CadenceStep {
-            day_offset,
-            local_time: local_time.into(),
-        }
+        CadenceStep { day_offset, local_time: local_time.into() }
     }
 
     #[test]
@@ -348,18 +297,9 @@ mod tests {
     fn bad_values_are_named() {
         type Mutate = Box<dyn Fn(&mut SchedulePatch)>;
         let cases: Vec<(&str, Mutate)> = vec![
-            (
-                "callingHoursStart",
-                Box::new(|p| p.calling_hours_start = Patch::Set("8:00".into())),
-            ),
-            (
-                "callingHoursStart",
-                Box::new(|p| p.calling_hours_start = Patch::Set("24:00".into())),
-            ),
-            (
-                "callingHoursEnd",
-                Box::new(|p| p.calling_hours_end = Patch::Set("21:60".into())),
-            ),
+            ("callingHoursStart", Box::new(|p| p.calling_hours_start = Patch::Set("8:00".into()))),
+            ("callingHoursStart", Box::new(|p| p.calling_hours_start = Patch::Set("24:00".into()))),
+            ("callingHoursEnd", Box::new(|p| p.calling_hours_end = Patch::Set("21:60".into()))),
             (
                 "callingHoursEnd",
                 Box::new(|p| {
@@ -368,34 +308,16 @@ mod tests {
                 }),
             ),
             ("cadence", Box::new(|p| p.cadence = Patch::Set(vec![]))),
-            (
-                "cadence",
-                Box::new(|p| p.cadence = Patch::Set(vec![step(-1, "10:00")])),
-            ),
-            (
-                "cadence",
-                Box::new(|p| p.cadence = Patch::Set(vec![step(1, "25:00")])),
-            ),
-            (
-                "cadence",
-                Box::new(|p| p.cadence = Patch::Set(vec![step(1, "10:00"), step(1, "10:00")])),
-            ),
-            (
-                "maxAttemptsPer7Days",
-                Box::new(|p| p.max_attempts_per_7_days = Patch::Set(0)),
-            ),
-            (
-                "timeZone",
-                Box::new(|p| p.time_zone = Patch::Set("Nowhere/Land".into())),
-            ),
+            ("cadence", Box::new(|p| p.cadence = Patch::Set(vec![step(-1, "10:00")]))),
+            ("cadence", Box::new(|p| p.cadence = Patch::Set(vec![step(1, "25:00")]))),
+            ("cadence", Box::new(|p| p.cadence = Patch::Set(vec![step(1, "10:00"), step(1, "10:00")]))),
+            ("maxAttemptsPer7Days", Box::new(|p| p.max_attempts_per_7_days = Patch::Set(0))),
+            ("timeZone", Box::new(|p| p.time_zone = Patch::Set("Nowhere/Land".into()))),
             (
                 "leadDuplicateTimeframeSeconds",
                 Box::new(|p| p.lead_duplicate_timeframe_seconds = Patch::Set(-1)),
             ),
-            (
-                "sortableOrder",
-                Box::new(|p| p.sortable_order = Patch::Set(f64::NAN)),
-            ),
+            ("sortableOrder", Box::new(|p| p.sortable_order = Patch::Set(f64::NAN))),
             ("paused", Box::new(|p| p.paused = Patch::Clear)),
             ("name", Box::new(|p| p.name = Patch::Set("x".repeat(201)))),
         ];
@@ -411,10 +333,7 @@ mod tests {
         let mut p = new_patch();
         p.cadence = Patch::Set(vec![step(3, "09:00"), step(0, "17:00"), step(0, "09:30")]);
         let s = apply_patch(None, &p).unwrap();
-        assert_eq!(
-            s.cadence,
-            vec![step(0, "09:30"), step(0, "17:00"), step(3, "09:00")]
-        );
+        assert_eq!(s.cadence, vec![step(0, "09:30"), step(0, "17:00"), step(3, "09:00")]);
     }
 
     #[test]
@@ -434,14 +353,8 @@ mod tests {
         assert_eq!(updated.calling_hours_end, "20:00");
         assert_eq!(updated.name, created.name);
         // Moving the start past the stored end is caught on the merged result.
-        let bad = SchedulePatch {
-            calling_hours_start: Patch::Set("20:30".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            apply_patch(Some(&updated), &bad).unwrap_err().field,
-            "callingHoursStart"
-        );
+        let bad = SchedulePatch { calling_hours_start: Patch::Set("20:30".into()), ..Default::default() };
+        assert_eq!(apply_patch(Some(&updated), &bad).unwrap_err().field, "callingHoursStart");
     }
 
     proptest! {

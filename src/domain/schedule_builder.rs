@@ -81,10 +81,7 @@ impl Caps {
         let day = |x: DateTime<Utc>| x.with_timezone(&self.zone).date_naive();
         let count_in = |last: NaiveDate| {
             let first = last - Duration::days(6);
-            placed
-                .iter()
-                .filter(|p| (first..=last).contains(&day(**p)))
-                .count() as u32
+            placed.iter().filter(|p| (first..=last).contains(&day(**p))).count() as u32
         };
         let d = day(t);
         if count_in(d) >= self.per_7_days {
@@ -107,10 +104,7 @@ impl Caps {
 
 /// The calling window for a customer, or why there is none.
 pub fn calling_window(input: &BuildInput<'_>) -> Result<(Tz, CallingWindow), SkipReason> {
-    let zone = input
-        .timezone
-        .and_then(parse_zone)
-        .ok_or(SkipReason::MissingTimezone)?;
+    let zone = input.timezone.and_then(parse_zone).ok_or(SkipReason::MissingTimezone)?;
     let rule = input.rules.effective(input.state);
     let mut zones = vec![zone];
     if let Some(state) = input.state {
@@ -125,16 +119,7 @@ pub fn calling_window(input: &BuildInput<'_>) -> Result<(Tz, CallingWindow), Ski
     if open >= close {
         return Err(SkipReason::NoCallingWindow);
     }
-    Ok((
-        zone,
-        CallingWindow {
-            zones,
-            open,
-            close,
-            no_sunday: rule.no_sunday,
-            no_holidays: rule.no_holidays,
-        },
-    ))
+    Ok((zone, CallingWindow { zones, open, close, no_sunday: rule.no_sunday, no_holidays: rule.no_holidays }))
 }
 
 /// Plans the customer's tasks. The same input on the same local day gives the same instants.
@@ -157,18 +142,13 @@ pub fn build(input: &BuildInput<'_>) -> Result<Plan, SkipReason> {
     let rule = input.rules.effective(input.state);
     let caps = Caps {
         zone,
-        per_7_days: rule.max_per_7_days.map_or(input.max_attempts_per_7_days, |c| {
-            c.min(input.max_attempts_per_7_days)
-        }),
+        per_7_days: rule
+            .max_per_7_days
+            .map_or(input.max_attempts_per_7_days, |c| c.min(input.max_attempts_per_7_days)),
         per_24_hours: rule.max_per_24_hours,
     };
 
-    let mut placed: Vec<DateTime<Utc>> = input
-        .prior_attempts
-        .iter()
-        .copied()
-        .filter(|p| *p <= now)
-        .collect();
+    let mut placed: Vec<DateTime<Utc>> = input.prior_attempts.iter().copied().filter(|p| *p <= now).collect();
     placed.sort();
     let today = now.with_timezone(&zone).date_naive();
     let mut tasks = Vec::new();
@@ -201,10 +181,7 @@ pub fn build(input: &BuildInput<'_>) -> Result<Plan, SkipReason> {
             }
         }
         placed.push(t);
-        tasks.push(PlannedTask {
-            attempt: tasks.len() as i32 + 1,
-            scheduled_for: t,
-        });
+        tasks.push(PlannedTask { attempt: tasks.len() as i32 + 1, scheduled_for: t });
     }
     if tasks.is_empty() {
         return Err(SkipReason::NoFutureSteps);
@@ -223,12 +200,7 @@ mod tests {
     }
 
     fn steps(spec: &[(i32, &str)]) -> Vec<CadenceStep> {
-        spec.iter()
-            .map(|(d, t)| CadenceStep {
-                day_offset: *d,
-                local_time: t.to_string(),
-            })
-            .collect()
+        spec.iter().map(|(d, t)| CadenceStep { day_offset: *d, local_time: t.to_string() }).collect()
     }
 
     fn input<'a>(
@@ -254,55 +226,29 @@ mod tests {
 
     /// The planned instants, rendered in the customer's zone.
     fn local(plan: &Plan) -> Vec<String> {
-        plan.tasks
-            .iter()
-            .map(|t| t.scheduled_for.with_timezone(&plan.zone).to_rfc3339())
-            .collect()
+        plan.tasks.iter().map(|t| t.scheduled_for.with_timezone(&plan.zone).to_rfc3339()).collect()
     }
 
     #[test]
     fn new_york_steps_land_at_their_local_times() {
         let cadence = steps(&[(0, "10:00"), (1, "14:00"), (3, "09:30")]);
         // Monday 2026-11-23 08:00 EST.
-        let plan = build(&input(
-            &cadence,
-            "America/New_York",
-            Some("NY"),
-            "2026-11-23T13:00:00Z",
-        ))
-        .unwrap();
+        let plan = build(&input(&cadence, "America/New_York", Some("NY"), "2026-11-23T13:00:00Z")).unwrap();
         assert_eq!(
             local(&plan),
-            [
-                "2026-11-23T10:00:00-05:00",
-                "2026-11-24T14:00:00-05:00",
-                "2026-11-26T09:30:00-05:00"
-            ]
+            ["2026-11-23T10:00:00-05:00", "2026-11-24T14:00:00-05:00", "2026-11-26T09:30:00-05:00"]
         );
-        assert_eq!(
-            plan.tasks.iter().map(|t| t.attempt).collect::<Vec<_>>(),
-            [1, 2, 3]
-        );
+        assert_eq!(plan.tasks.iter().map(|t| t.attempt).collect::<Vec<_>>(), [1, 2, 3]);
     }
 
     #[test]
     fn past_steps_are_dropped_and_late_ones_move_to_the_next_opening() {
         let cadence = steps(&[(0, "09:00"), (0, "22:30"), (1, "06:00"), (2, "12:00")]);
         // 2026-11-23 11:00 EST: 09:00 is past; 22:30 -> tomorrow 08:00; 06:00 tomorrow -> 08:30 (gap).
-        let plan = build(&input(
-            &cadence,
-            "America/New_York",
-            Some("NY"),
-            "2026-11-23T16:00:00Z",
-        ))
-        .unwrap();
+        let plan = build(&input(&cadence, "America/New_York", Some("NY"), "2026-11-23T16:00:00Z")).unwrap();
         assert_eq!(
             local(&plan),
-            [
-                "2026-11-24T08:00:00-05:00",
-                "2026-11-24T08:30:00-05:00",
-                "2026-11-25T12:00:00-05:00"
-            ]
+            ["2026-11-24T08:00:00-05:00", "2026-11-24T08:30:00-05:00", "2026-11-25T12:00:00-05:00"]
         );
     }
 
@@ -323,14 +269,10 @@ mod tests {
             let now =
                 local_instant(zone, NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(), 6 * 60).to_rfc3339();
             let plan = build(&input(&cadence, tz, state, &now)).unwrap();
-            let expected: Vec<String> = [
-                "2026-11-23T08:00:00",
-                "2026-11-24T20:30:00",
-                "2026-11-25T12:15:00",
-            ]
-            .iter()
-            .map(|t| format!("{t}{offset}"))
-            .collect();
+            let expected: Vec<String> = ["2026-11-23T08:00:00", "2026-11-24T20:30:00", "2026-11-25T12:15:00"]
+                .iter()
+                .map(|t| format!("{t}{offset}"))
+                .collect();
             assert_eq!(local(&plan), expected, "{tz}");
         }
     }
@@ -339,43 +281,18 @@ mod tests {
     fn dst_transition_days() {
         // New York springs forward on 2026-03-08: 02:30 does not exist; the window opens at 08:00 EDT.
         let cadence = steps(&[(0, "02:30"), (0, "08:00"), (1, "08:00")]);
-        let plan = build(&input(
-            &cadence,
-            "America/New_York",
-            Some("NY"),
-            "2026-03-08T05:00:00Z",
-        ))
-        .unwrap();
+        let plan = build(&input(&cadence, "America/New_York", Some("NY"), "2026-03-08T05:00:00Z")).unwrap();
         assert_eq!(
             local(&plan),
-            [
-                "2026-03-08T08:00:00-04:00",
-                "2026-03-08T08:30:00-04:00",
-                "2026-03-09T08:00:00-04:00"
-            ]
+            ["2026-03-08T08:00:00-04:00", "2026-03-08T08:30:00-04:00", "2026-03-09T08:00:00-04:00"]
         );
         // And falls back on 2026-11-01: the day has 25 hours but 10:00 is still 10:00.
         let cadence = steps(&[(0, "10:00"), (1, "10:00")]);
-        let plan = build(&input(
-            &cadence,
-            "America/New_York",
-            Some("NY"),
-            "2026-11-01T04:30:00Z",
-        ))
-        .unwrap();
-        assert_eq!(
-            local(&plan),
-            ["2026-11-01T10:00:00-05:00", "2026-11-02T10:00:00-05:00"]
-        );
+        let plan = build(&input(&cadence, "America/New_York", Some("NY"), "2026-11-01T04:30:00Z")).unwrap();
+        assert_eq!(local(&plan), ["2026-11-01T10:00:00-05:00", "2026-11-02T10:00:00-05:00"]);
         // Lord Howe moves 30 minutes on 2026-10-04 (02:00 -> 02:30).
         let cadence = steps(&[(0, "09:00")]);
-        let plan = build(&input(
-            &cadence,
-            "Australia/Lord_Howe",
-            None,
-            "2026-10-03T14:00:00Z",
-        ))
-        .unwrap();
+        let plan = build(&input(&cadence, "Australia/Lord_Howe", None, "2026-10-03T14:00:00Z")).unwrap();
         assert_eq!(local(&plan), ["2026-10-04T09:00:00+11:00"]);
     }
 
@@ -383,13 +300,7 @@ mod tests {
     fn weekly_caps_move_steps_to_the_first_day_allowed() {
         // Massachusetts: 2 calls per 7 consecutive days.
         let cadence = steps(&[(0, "10:00"), (1, "10:00"), (2, "10:00"), (3, "10:00")]);
-        let plan = build(&input(
-            &cadence,
-            "America/New_York",
-            Some("MA"),
-            "2026-11-23T13:00:00Z",
-        ))
-        .unwrap();
+        let plan = build(&input(&cadence, "America/New_York", Some("MA"), "2026-11-23T13:00:00Z")).unwrap();
         assert_eq!(
             local(&plan),
             [
@@ -405,29 +316,14 @@ mod tests {
         let prior = [utc("2026-11-20T15:00:00Z"), utc("2026-11-21T15:00:00Z")];
         i.prior_attempts = &prior;
         let plan = build(&i).unwrap();
-        assert_eq!(
-            local(&plan)[..2],
-            ["2026-11-23T10:00:00-05:00", "2026-11-27T10:00:00-05:00"]
-        );
+        assert_eq!(local(&plan)[..2], ["2026-11-23T10:00:00-05:00", "2026-11-27T10:00:00-05:00"]);
     }
 
     #[test]
     fn daily_caps_and_state_hours() {
         // Florida: 3 per 24 h and 08:00-20:00.
-        let cadence = steps(&[
-            (0, "09:00"),
-            (0, "11:00"),
-            (0, "13:00"),
-            (0, "19:30"),
-            (0, "20:30"),
-        ]);
-        let plan = build(&input(
-            &cadence,
-            "America/New_York",
-            Some("FL"),
-            "2026-11-23T13:00:00Z",
-        ))
-        .unwrap();
+        let cadence = steps(&[(0, "09:00"), (0, "11:00"), (0, "13:00"), (0, "19:30"), (0, "20:30")]);
+        let plan = build(&input(&cadence, "America/New_York", Some("FL"), "2026-11-23T13:00:00Z")).unwrap();
         assert_eq!(
             local(&plan),
             [
@@ -440,13 +336,7 @@ mod tests {
         );
         // Texas (telemarketing rows apply by default): not before 09:00.
         let cadence = steps(&[(1, "08:15")]);
-        let plan = build(&input(
-            &cadence,
-            "America/Chicago",
-            Some("TX"),
-            "2026-11-23T13:00:00Z",
-        ))
-        .unwrap();
+        let plan = build(&input(&cadence, "America/Chicago", Some("TX"), "2026-11-23T13:00:00Z")).unwrap();
         assert_eq!(local(&plan), ["2026-11-24T09:00:00-06:00"]);
     }
 
@@ -454,13 +344,7 @@ mod tests {
     fn no_sunday_states_skip_to_monday() {
         // Alabama: Saturday 2026-11-21 19:00 -> 20:00 closes, Sunday is out -> Monday 08:00.
         let cadence = steps(&[(0, "20:15")]);
-        let plan = build(&input(
-            &cadence,
-            "America/Chicago",
-            Some("AL"),
-            "2026-11-21T18:00:00Z",
-        ))
-        .unwrap();
+        let plan = build(&input(&cadence, "America/Chicago", Some("AL"), "2026-11-21T18:00:00Z")).unwrap();
         assert_eq!(local(&plan), ["2026-11-23T08:00:00-06:00"]);
     }
 
@@ -468,18 +352,10 @@ mod tests {
     fn conflicting_location_uses_the_overlap() {
         // A Los Angeles number with a New York address: 08:00-21:00 in both = 08:00-18:00 PT.
         let cadence = steps(&[(1, "07:00"), (1, "19:00")]);
-        let plan = build(&input(
-            &cadence,
-            "America/Los_Angeles",
-            Some("NY"),
-            "2026-11-23T13:00:00Z",
-        ))
-        .unwrap();
+        let plan =
+            build(&input(&cadence, "America/Los_Angeles", Some("NY"), "2026-11-23T13:00:00Z")).unwrap();
         assert_eq!(plan.window.zones.len(), 2);
-        assert_eq!(
-            local(&plan),
-            ["2026-11-24T08:00:00-08:00", "2026-11-25T08:00:00-08:00"]
-        );
+        assert_eq!(local(&plan), ["2026-11-24T08:00:00-08:00", "2026-11-25T08:00:00-08:00"]);
     }
 
     #[test]
@@ -495,67 +371,33 @@ mod tests {
         let cadence = steps(&[(1, "10:00")]);
         let base = input(&cadence, "America/New_York", Some("NY"), "2026-11-23T13:00:00Z");
         assert_eq!(
-            build(&BuildInput {
-                do_not_call: true,
-                ..base.clone()
-            })
-            .unwrap_err(),
+            build(&BuildInput { do_not_call: true, ..base.clone() }).unwrap_err(),
             SkipReason::DoNotCall
         );
         assert_eq!(
-            build(&BuildInput {
-                suppressed: true,
-                ..base.clone()
-            })
-            .unwrap_err(),
+            build(&BuildInput { suppressed: true, ..base.clone() }).unwrap_err(),
             SkipReason::SuppressedNumber
         );
         assert_eq!(
-            build(&BuildInput {
-                has_phone: false,
-                ..base.clone()
-            })
-            .unwrap_err(),
+            build(&BuildInput { has_phone: false, ..base.clone() }).unwrap_err(),
             SkipReason::MissingPhoneNumber
         );
         assert_eq!(
-            build(&BuildInput {
-                timezone: None,
-                ..base.clone()
-            })
-            .unwrap_err(),
+            build(&BuildInput { timezone: None, ..base.clone() }).unwrap_err(),
             SkipReason::MissingTimezone
         );
         let past = steps(&[(0, "07:00")]);
-        let all_past = BuildInput {
-            cadence: &past,
-            ..base.clone()
-        };
+        let all_past = BuildInput { cadence: &past, ..base.clone() };
         assert_eq!(build(&all_past).unwrap_err(), SkipReason::NoFutureSteps);
-        let narrow = BuildInput {
-            calling_hours: (21 * 60, 22 * 60),
-            ..base
-        };
+        let narrow = BuildInput { calling_hours: (21 * 60, 22 * 60), ..base };
         assert_eq!(build(&narrow).unwrap_err(), SkipReason::NoCallingWindow);
     }
 
     #[test]
     fn the_same_input_on_the_same_local_day_gives_the_same_instants() {
         let cadence = steps(&[(0, "18:00"), (1, "10:00"), (4, "12:00")]);
-        let a = build(&input(
-            &cadence,
-            "America/Denver",
-            Some("CO"),
-            "2026-11-23T15:00:00Z",
-        ))
-        .unwrap();
-        let b = build(&input(
-            &cadence,
-            "America/Denver",
-            Some("CO"),
-            "2026-11-23T22:00:00Z",
-        ))
-        .unwrap();
+        let a = build(&input(&cadence, "America/Denver", Some("CO"), "2026-11-23T15:00:00Z")).unwrap();
+        let b = build(&input(&cadence, "America/Denver", Some("CO"), "2026-11-23T22:00:00Z")).unwrap();
         assert_eq!(a.tasks, b.tasks);
     }
 
@@ -611,19 +453,12 @@ mod tests {
 
     fn arb_cadence() -> impl Strategy<Value = Vec<CadenceStep>> {
         proptest::collection::btree_set(
-            (
-                0i32..21,
-                0u32..24,
-                prop_oneof![Just(0u32), Just(15), Just(30), Just(45), 0u32..60],
-            ),
+            (0i32..21, 0u32..24, prop_oneof![Just(0u32), Just(15), Just(30), Just(45), 0u32..60]),
             1..12,
         )
         .prop_map(|set| {
             set.into_iter()
-                .map(|(d, h, m)| CadenceStep {
-                    day_offset: d,
-                    local_time: format!("{h:02}:{m:02}"),
-                })
+                .map(|(d, h, m)| CadenceStep { day_offset: d, local_time: format!("{h:02}:{m:02}") })
                 .collect()
         })
     }

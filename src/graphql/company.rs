@@ -24,10 +24,7 @@ impl Company {
     /// The task types of the company's schedules: the valid `taskType` values for customers.
     async fn task_types(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
         let company_id = self.0.id;
-        db(ctx)
-            .read(move |conn| companies::task_types(conn, company_id))
-            .await
-            .gql()
+        db(ctx).read(move |conn| companies::task_types(conn, company_id)).await.gql()
     }
     async fn calls_per_second_limit(&self) -> i32 {
         self.0.calls_per_second_limit
@@ -102,10 +99,8 @@ impl CompanyQuery {
     /// The state calling rules in force for the company (built-in table plus overrides).
     async fn state_calling_rules(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StateCallingRule>> {
         let company_id = tenant(ctx)?;
-        let overrides = db(ctx)
-            .read(move |conn| companies::state_rule_overrides(conn, company_id))
-            .await
-            .gql()?;
+        let overrides =
+            db(ctx).read(move |conn| companies::state_rule_overrides(conn, company_id)).await.gql()?;
         let table = StateRuleTable::with_overrides(&overrides);
         Ok(table
             .rows()
@@ -145,10 +140,8 @@ impl CompanyMutation {
             state_rules: patch(input.state_rules).map(|j| j.0),
         })
         .gql()?;
-        let row = db(ctx)
-            .write(move |conn| companies::update_settings(conn, company_id, &changes))
-            .await
-            .gql()?;
+        let row =
+            db(ctx).write(move |conn| companies::update_settings(conn, company_id, &changes)).await.gql()?;
         Ok(Company(row))
     }
 }

@@ -83,11 +83,8 @@ impl Customer {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<TaskConnection> {
-        let filter = TaskFilter {
-            customer_row_id: Some(self.0.id),
-            statuses: statuses(status),
-            ..Default::default()
-        };
+        let filter =
+            TaskFilter { customer_row_id: Some(self.0.id), statuses: statuses(status), ..Default::default() };
         task_page(ctx, filter, first, after).await
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -257,10 +254,7 @@ impl CustomerQuery {
     /// A customer by the integration's reference id.
     async fn customer(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Customer>> {
         let company_id = tenant(ctx)?;
-        let row = db(ctx)
-            .read(move |conn| store::by_external_id(conn, company_id, &id))
-            .await
-            .gql()?;
+        let row = db(ctx).read(move |conn| store::by_external_id(conn, company_id, &id)).await.gql()?;
         Ok(row.map(Customer))
     }
 
@@ -272,10 +266,7 @@ impl CustomerQuery {
     ) -> async_graphql::Result<Option<Customer>> {
         let company_id = tenant(ctx)?;
         let e164 = customer::normalize_phone("phoneNumber", &phone_number).gql()?;
-        let row = db(ctx)
-            .read(move |conn| store::by_phone(conn, company_id, &e164))
-            .await
-            .gql()?;
+        let row = db(ctx).read(move |conn| store::by_phone(conn, company_id, &e164)).await.gql()?;
         Ok(row.map(Customer))
     }
 
@@ -315,29 +306,14 @@ impl CustomerQuery {
             created_at_from: f.created_at_from,
             created_at_to: f.created_at_to,
         };
-        let request = PageRequest {
-            order,
-            desc,
-            after: cursor,
-            first,
-            with_total: wants_total(ctx),
-        };
-        let page = db(ctx)
-            .read(move |conn| store::list(conn, company_id, &filter, &request))
-            .await
-            .gql()?;
+        let request = PageRequest { order, desc, after: cursor, first, with_total: wants_total(ctx) };
+        let page = db(ctx).read(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
         let mut connection = Connection::with_additional_fields(
             after.is_some(),
             page.has_next_page,
-            TotalCount {
-                total_count: page.total_count.unwrap_or(0),
-            },
+            TotalCount { total_count: page.total_count.unwrap_or(0) },
         );
-        connection.edges.extend(
-            page.rows
-                .into_iter()
-                .map(|(cursor, row)| Edge::new(cursor, Customer(row))),
-        );
+        connection.edges.extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursor, Customer(row))));
         Ok(connection)
     }
 }
@@ -356,10 +332,7 @@ impl CustomerMutation {
         let company_id = tenant(ctx)?;
         let patch = input.into_patch().gql()?;
         let today = today();
-        let row = db(ctx)
-            .write(move |conn| store::create(conn, company_id, &patch, today))
-            .await
-            .gql()?;
+        let row = db(ctx).write(move |conn| store::create(conn, company_id, &patch, today)).await.gql()?;
         Ok(Customer(row))
     }
 
@@ -381,10 +354,7 @@ impl CustomerMutation {
             .write(move |conn| store::upsert(conn, company_id, &patch, match_on, today))
             .await
             .gql()?;
-        Ok(UpsertCustomerPayload {
-            customer: Customer(row),
-            created,
-        })
+        Ok(UpsertCustomerPayload { customer: Customer(row), created })
     }
 
     /// Upserts the customer and rebuilds its call schedule in one transaction: cancels every

@@ -31,11 +31,7 @@ pub struct DbLoader {
 pub type Loaders = Arc<DataLoader<DbLoader, HashMapCache>>;
 
 pub fn loaders(db: Db, company_id: Uuid) -> Loaders {
-    Arc::new(DataLoader::with_cache(
-        DbLoader { db, company_id },
-        tokio::spawn,
-        HashMapCache::default(),
-    ))
+    Arc::new(DataLoader::with_cache(DbLoader { db, company_id }, tokio::spawn, HashMapCache::default()))
 }
 
 impl Loader<CustomerKey> for DbLoader {
@@ -45,11 +41,8 @@ impl Loader<CustomerKey> for DbLoader {
     async fn load(&self, keys: &[CustomerKey]) -> Result<HashMap<CustomerKey, CustomerRow>, Self::Error> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let company_id = self.company_id;
-        let rows = self
-            .db
-            .read(move |conn| customers::by_ids(conn, company_id, &ids))
-            .await
-            .map_err(Arc::new)?;
+        let rows =
+            self.db.read(move |conn| customers::by_ids(conn, company_id, &ids)).await.map_err(Arc::new)?;
         Ok(rows.into_iter().map(|r| (CustomerKey(r.id), r)).collect())
     }
 }
@@ -61,11 +54,8 @@ impl Loader<ScheduleKey> for DbLoader {
     async fn load(&self, keys: &[ScheduleKey]) -> Result<HashMap<ScheduleKey, ScheduleRow>, Self::Error> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let company_id = self.company_id;
-        let rows = self
-            .db
-            .read(move |conn| schedules::by_ids(conn, company_id, &ids))
-            .await
-            .map_err(Arc::new)?;
+        let rows =
+            self.db.read(move |conn| schedules::by_ids(conn, company_id, &ids)).await.map_err(Arc::new)?;
         Ok(rows.into_iter().map(|r| (ScheduleKey(r.id), r)).collect())
     }
 }
@@ -82,9 +72,6 @@ impl Loader<PendingTasksKey> for DbLoader {
             .read(move |conn| tasks::pending_counts(conn, company_id, &ids))
             .await
             .map_err(Arc::new)?;
-        Ok(counts
-            .into_iter()
-            .map(|(id, n)| (PendingTasksKey(id), n))
-            .collect())
+        Ok(counts.into_iter().map(|(id, n)| (PendingTasksKey(id), n)).collect())
     }
 }

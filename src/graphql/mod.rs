@@ -6,23 +6,20 @@ pub mod error;
 pub mod loaders;
 pub mod scalars;
 pub mod schedules;
+pub mod subscriptions;
 pub mod suppressed;
 pub mod tasks;
 
-use async_graphql::{Context, EmptySubscription, MaybeUndefined, MergedObject, Schema};
+use async_graphql::{Context, MaybeUndefined, MergedObject, Schema};
 use uuid::Uuid;
 
 use crate::domain::Patch;
+use crate::events::EventHub;
 use crate::store::Db;
 use error::ApiError;
 
 #[derive(MergedObject, Default)]
-pub struct Query(
-    company::CompanyQuery,
-    customers::CustomerQuery,
-    schedules::ScheduleQuery,
-    tasks::TaskQuery,
-);
+pub struct Query(company::CompanyQuery, customers::CustomerQuery, schedules::ScheduleQuery, tasks::TaskQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
@@ -32,7 +29,7 @@ pub struct Mutation(
     company::CompanyMutation,
 );
 
-pub type CallsyncSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type CallsyncSchema = Schema<Query, Mutation, subscriptions::Subscription>;
 
 /// The company of the request's API key; absent when the request carried no key.
 #[derive(Debug, Clone, Copy)]
@@ -45,32 +42,31 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 
 /// The schema with its limits and data; the caller adds extensions and calls `finish` once
 /// per process (the result is cloned into each HTTP worker).
-pub fn schema_builder(db: Db) -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+pub fn schema_builder(
+    db: Db,
+    hub: EventHub,
+) -> async_graphql::SchemaBuilder<Query, Mutation, subscriptions::Subscription> {
+    Schema::build(Query::default(), Mutation::default(), subscriptions::Subscription)
         .data(db)
+        .data(hub)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }
 
 /// The SDL that `callsync schema` prints and `schema.graphql` holds.
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .finish()
-        .sdl()
+    Schema::build(Query::default(), Mutation::default(), subscriptions::Subscription).finish().sdl()
 }
 
 pub(crate) fn tenant(ctx: &Context<'_>) -> async_graphql::Result<Uuid> {
     use async_graphql::ErrorExtensions;
-    ctx.data_opt::<Tenant>()
-        .map(|t| t.0)
-        .ok_or_else(|| ApiError::Unauthenticated.extend())
+    ctx.data_opt::<Tenant>().map(|t| t.0).ok_or_else(|| ApiError::Unauthenticated.extend())
 }
 
 /// The request's DataLoaders (present whenever the request is authenticated).
 pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a loaders::Loaders> {
     use async_graphql::ErrorExtensions;
-    ctx.data_opt::<loaders::Loaders>()
-        .ok_or_else(|| ApiError::Unauthenticated.extend())
+    ctx.data_opt::<loaders::Loaders>().ok_or_else(|| ApiError::Unauthenticated.extend())
 }
 
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> &'a Db {
@@ -92,10 +88,7 @@ pub const MAX_PAGE_SIZE: i32 = 500;
 pub(crate) fn page_size(first: Option<i32>) -> Result<i64, ApiError> {
     match first.unwrap_or(DEFAULT_PAGE_SIZE) {
         n if (0..=MAX_PAGE_SIZE).contains(&n) => Ok(i64::from(n)),
-        _ => Err(ApiError::bad_input(
-            "first",
-            format!("first must be between 0 and {MAX_PAGE_SIZE}"),
-        )),
+        _ => Err(ApiError::bad_input("first", format!("first must be between 0 and {MAX_PAGE_SIZE}"))),
     }
 }
 

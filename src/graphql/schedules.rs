@@ -24,10 +24,7 @@ pub struct CadenceStep {
 
 impl From<DomainStep> for CadenceStep {
     fn from(s: DomainStep) -> Self {
-        CadenceStep {
-            day_offset: s.day_offset,
-            local_time: s.local_time,
-        }
+        CadenceStep { day_offset: s.day_offset, local_time: s.local_time }
     }
 }
 
@@ -133,10 +130,7 @@ impl From<ScheduleInput> for SchedulePatch {
             cadence: patch(i.cadence).map(|steps| {
                 steps
                     .into_iter()
-                    .map(|s| DomainStep {
-                        day_offset: s.day_offset,
-                        local_time: s.local_time,
-                    })
+                    .map(|s| DomainStep { day_offset: s.day_offset, local_time: s.local_time })
                     .collect()
             }),
             max_attempts_per_7_days: patch(i.max_attempts_per_7_days),
@@ -206,10 +200,7 @@ impl ScheduleQuery {
         let Some(id) = schedule_id(&id) else {
             return Ok(None);
         };
-        let row = db(ctx)
-            .read(move |conn| store::get(conn, company_id, id))
-            .await
-            .gql()?;
+        let row = db(ctx).read(move |conn| store::get(conn, company_id, id)).await.gql()?;
         Ok(row.map(Schedule))
     }
 
@@ -247,29 +238,14 @@ impl ScheduleQuery {
             created_at_from: f.created_at_from,
             created_at_to: f.created_at_to,
         };
-        let request = PageRequest {
-            order,
-            desc,
-            after: Some(offset),
-            first,
-            with_total: wants_total(ctx),
-        };
-        let page = db(ctx)
-            .read(move |conn| store::list(conn, company_id, &filter, &request))
-            .await
-            .gql()?;
+        let request = PageRequest { order, desc, after: Some(offset), first, with_total: wants_total(ctx) };
+        let page = db(ctx).read(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
         let mut connection = Connection::with_additional_fields(
             offset > 0,
             page.has_next_page,
-            TotalCount {
-                total_count: page.total_count.unwrap_or(0),
-            },
+            TotalCount { total_count: page.total_count.unwrap_or(0) },
         );
-        connection.edges.extend(
-            page.rows
-                .into_iter()
-                .map(|(cursor, row)| Edge::new(cursor, Schedule(row))),
-        );
+        connection.edges.extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursor, Schedule(row))));
         Ok(connection)
     }
 
@@ -300,10 +276,7 @@ impl ScheduleMutation {
     ) -> async_graphql::Result<Schedule> {
         let company_id = tenant(ctx)?;
         let patch = SchedulePatch::from(input);
-        let row = db(ctx)
-            .write(move |conn| store::create(conn, company_id, &patch))
-            .await
-            .gql()?;
+        let row = db(ctx).write(move |conn| store::create(conn, company_id, &patch)).await.gql()?;
         Ok(Schedule(row))
     }
 
@@ -317,10 +290,7 @@ impl ScheduleMutation {
         let company_id = tenant(ctx)?;
         let id = schedule_id(&id).ok_or(ApiError::NotFound("schedule")).gql()?;
         let patch = SchedulePatch::from(input);
-        let row = db(ctx)
-            .write(move |conn| store::update(conn, company_id, id, &patch))
-            .await
-            .gql()?;
+        let row = db(ctx).write(move |conn| store::update(conn, company_id, id, &patch)).await.gql()?;
         Ok(Schedule(row))
     }
 
@@ -332,13 +302,7 @@ impl ScheduleMutation {
     ) -> async_graphql::Result<DeleteSchedulePayload> {
         let company_id = tenant(ctx)?;
         let uuid = schedule_id(&id).ok_or(ApiError::NotFound("schedule")).gql()?;
-        let tasks_cancelled = db(ctx)
-            .write(move |conn| store::delete(conn, company_id, uuid))
-            .await
-            .gql()?;
-        Ok(DeleteSchedulePayload {
-            deleted_schedule_id: id,
-            tasks_cancelled,
-        })
+        let tasks_cancelled = db(ctx).write(move |conn| store::delete(conn, company_id, uuid)).await.gql()?;
+        Ok(DeleteSchedulePayload { deleted_schedule_id: id, tasks_cancelled })
     }
 }

@@ -13,20 +13,14 @@ pub const MAX_NUMBERS: usize = 10_000;
 /// Every number normalised to E.164, or the whole call refused.
 fn normalize_all(numbers: &[String]) -> Result<Vec<String>, ApiError> {
     if numbers.len() > MAX_NUMBERS {
-        return Err(ApiError::bad_input(
-            "phoneNumbers",
-            format!("at most {MAX_NUMBERS} numbers per call"),
-        ));
+        return Err(ApiError::bad_input("phoneNumbers", format!("at most {MAX_NUMBERS} numbers per call")));
     }
     let mut out = numbers
         .iter()
         .enumerate()
         .map(|(i, n)| {
             normalize_phone("phoneNumbers", n).map_err(|_| {
-                ApiError::bad_input(
-                    "phoneNumbers",
-                    format!("phoneNumbers[{i}] is not a valid phone number"),
-                )
+                ApiError::bad_input("phoneNumbers", format!("phoneNumbers[{i}] is not a valid phone number"))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -48,10 +42,7 @@ impl SuppressedMutation {
     ) -> async_graphql::Result<i64> {
         let company_id = tenant(ctx)?;
         let numbers = normalize_all(&phone_numbers).gql()?;
-        db(ctx)
-            .write(move |conn| suppressed::add(conn, company_id, &numbers))
-            .await
-            .gql()
+        db(ctx).write(move |conn| suppressed::add(conn, company_id, &numbers)).await.gql()
     }
 
     /// Removes numbers from the list; returns how many were on it.
@@ -62,9 +53,6 @@ impl SuppressedMutation {
     ) -> async_graphql::Result<i64> {
         let company_id = tenant(ctx)?;
         let numbers = normalize_all(&phone_numbers).gql()?;
-        db(ctx)
-            .write(move |conn| suppressed::remove(conn, company_id, &numbers))
-            .await
-            .gql()
+        db(ctx).write(move |conn| suppressed::remove(conn, company_id, &numbers)).await.gql()
     }
 }

@@ -34,15 +34,9 @@ impl TaskStatus {
     }
 
     pub fn from_db(s: &str) -> Option<TaskStatus> {
-        [
-            Self::Pending,
-            Self::InProgress,
-            Self::Completed,
-            Self::Failed,
-            Self::Cancelled,
-        ]
-        .into_iter()
-        .find(|t| t.as_db() == s)
+        [Self::Pending, Self::InProgress, Self::Completed, Self::Failed, Self::Cancelled]
+            .into_iter()
+            .find(|t| t.as_db() == s)
     }
 }
 
@@ -54,17 +48,11 @@ impl Task {
         ID(self.0.id.to_string())
     }
     async fn customer(&self, ctx: &Context<'_>) -> async_graphql::Result<Customer> {
-        let row = loaders(ctx)?
-            .load_one(CustomerKey(self.0.customer_id))
-            .await
-            .gql()?;
+        let row = loaders(ctx)?.load_one(CustomerKey(self.0.customer_id)).await.gql()?;
         row.map(Customer).ok_or(ApiError::NotFound("customer")).gql()
     }
     async fn schedule(&self, ctx: &Context<'_>) -> async_graphql::Result<Schedule> {
-        let row = loaders(ctx)?
-            .load_one(ScheduleKey(self.0.schedule_id))
-            .await
-            .gql()?;
+        let row = loaders(ctx)?.load_one(ScheduleKey(self.0.schedule_id)).await.gql()?;
         row.map(Schedule).ok_or(ApiError::NotFound("schedule")).gql()
     }
     async fn task_type(&self) -> &str {
@@ -124,30 +112,15 @@ pub(crate) async fn task_page(
     let company_id = tenant(ctx)?;
     let first = page_size(first).gql()?;
     let cursor = after.as_deref().map(TaskCursor::decode).transpose().gql()?;
-    let request = PageRequest {
-        order: (),
-        desc: false,
-        after: cursor,
-        first,
-        with_total: wants_total(ctx),
-    };
-    let page = db(ctx)
-        .read(move |conn| store::list(conn, company_id, &filter, &request))
-        .await
-        .gql()?;
+    let request = PageRequest { order: (), desc: false, after: cursor, first, with_total: wants_total(ctx) };
+    let page = db(ctx).read(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
     prefetch_relations(ctx, page.rows.iter().map(|(_, row)| row)).await?;
     let mut connection = Connection::with_additional_fields(
         after.is_some(),
         page.has_next_page,
-        TotalCount {
-            total_count: page.total_count.unwrap_or(0),
-        },
+        TotalCount { total_count: page.total_count.unwrap_or(0) },
     );
-    connection.edges.extend(
-        page.rows
-            .into_iter()
-            .map(|(cursor, row)| Edge::new(cursor, Task(row))),
-    );
+    connection.edges.extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursor, Task(row))));
     Ok(connection)
 }
 
@@ -161,29 +134,18 @@ async fn prefetch_relations<'a>(
     let look = ctx.look_ahead();
     let selects = |path: &[&str]| {
         let in_nodes = path.iter().fold(look.field("nodes"), |l, f| l.field(f));
-        let in_edges = path
-            .iter()
-            .fold(look.field("edges").field("node"), |l, f| l.field(f));
+        let in_edges = path.iter().fold(look.field("edges").field("node"), |l, f| l.field(f));
         in_nodes.exists() || in_edges.exists()
     };
     let loaders = loaders(ctx)?;
     if selects(&["customer"]) {
-        loaders
-            .load_many(rows.clone().map(|r| CustomerKey(r.customer_id)))
-            .await
-            .gql()?;
+        loaders.load_many(rows.clone().map(|r| CustomerKey(r.customer_id))).await.gql()?;
     }
     if selects(&["schedule"]) {
-        loaders
-            .load_many(rows.clone().map(|r| ScheduleKey(r.schedule_id)))
-            .await
-            .gql()?;
+        loaders.load_many(rows.clone().map(|r| ScheduleKey(r.schedule_id))).await.gql()?;
     }
     if selects(&["schedule", "pendingTasksCount"]) {
-        loaders
-            .load_many(rows.map(|r| PendingTasksKey(r.schedule_id)))
-            .await
-            .gql()?;
+        loaders.load_many(rows.map(|r| PendingTasksKey(r.schedule_id))).await.gql()?;
     }
     Ok(())
 }
@@ -198,10 +160,7 @@ impl TaskQuery {
         let Ok(id) = Uuid::parse_str(id.as_str()) else {
             return Ok(None);
         };
-        let row = db(ctx)
-            .read(move |conn| store::get(conn, company_id, id))
-            .await
-            .gql()?;
+        let row = db(ctx).read(move |conn| store::get(conn, company_id, id)).await.gql()?;
         Ok(row.map(Task))
     }
 
@@ -215,10 +174,8 @@ impl TaskQuery {
     ) -> async_graphql::Result<TaskConnection> {
         let f = filter.unwrap_or_default();
         // An id that is not a schedule of ours matches nothing.
-        let schedule_id = f
-            .schedule_id
-            .as_ref()
-            .map(|id| Uuid::parse_str(id.as_str()).unwrap_or(Uuid::nil()));
+        let schedule_id =
+            f.schedule_id.as_ref().map(|id| Uuid::parse_str(id.as_str()).unwrap_or(Uuid::nil()));
         let filter = store::TaskFilter {
             customer_id: f.customer_id.map(|id| id.0),
             customer_row_id: None,

@@ -83,11 +83,7 @@ pub fn company_for_key(conn: &mut PgConnection, api_key: &str) -> Result<Option<
 }
 
 pub fn get_company(conn: &mut PgConnection, company_id: Uuid) -> Result<Option<CompanyRow>, StoreError> {
-    Ok(companies::table
-        .find(company_id)
-        .select(CompanyRow::as_select())
-        .first(conn)
-        .optional()?)
+    Ok(companies::table.find(company_id).select(CompanyRow::as_select()).first(conn).optional()?)
 }
 
 pub fn count_companies(conn: &mut PgConnection) -> Result<i64, StoreError> {
@@ -149,10 +145,8 @@ pub fn state_rule_overrides(
     conn: &mut PgConnection,
     company_id: Uuid,
 ) -> Result<BTreeMap<String, Vec<StateRule>>, StoreError> {
-    let stored: serde_json::Value = companies::table
-        .find(company_id)
-        .select(companies::state_rules)
-        .first(conn)?;
+    let stored: serde_json::Value =
+        companies::table.find(company_id).select(companies::state_rules).first(conn)?;
     // Validated when written; a row that no longer parses is an error, never silently ignored.
     Ok(calling_rules::validate_overrides(&stored)?)
 }

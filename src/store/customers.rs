@@ -168,10 +168,7 @@ pub fn create(
     today: NaiveDate,
 ) -> Result<CustomerRow, StoreError> {
     let task_types = task_types_for(conn, company_id, patch)?;
-    let rules = CustomerRules {
-        today,
-        task_types: &task_types,
-    };
+    let rules = CustomerRules { today, task_types: &task_types };
     let record = customer::apply_patch(None, patch, &rules, REQUIRED_FIELDS)?;
     diesel::insert_into(customers::table)
         .values(CustomerValues::new(company_id, &record, Utc::now()))
@@ -218,10 +215,7 @@ pub fn upsert_checked(
     check: impl Fn(Option<&CustomerRow>) -> Result<(), StoreError>,
 ) -> Result<(CustomerRow, bool), StoreError> {
     let task_types = task_types_for(conn, company_id, patch)?;
-    let rules = CustomerRules {
-        today,
-        task_types: &task_types,
-    };
+    let rules = CustomerRules { today, task_types: &task_types };
     let match_phone = match (match_on, &patch.phone_number) {
         (MatchOn::Id, _) => None,
         (MatchOn::PhoneNumber, Patch::Set(raw)) => Some(customer::normalize_phone("phoneNumber", raw)?),
@@ -264,10 +258,7 @@ pub fn upsert_checked(
             return Ok((row, true));
         }
     }
-    Err(StoreError::conflict(
-        "id",
-        "the customer changed concurrently; retry",
-    ))
+    Err(StoreError::conflict("id", "the customer changed concurrently; retry"))
 }
 
 fn lock_existing(
@@ -363,12 +354,7 @@ impl CustomerCursor {
             CustomerOrder::LastName => Value::from(row.last_name.clone().unwrap_or_default()),
             CustomerOrder::Id => Value::from(row.external_id.clone()),
         };
-        CustomerCursor {
-            order,
-            desc,
-            key,
-            id: row.id,
-        }
+        CustomerCursor { order, desc, key, id: row.id }
     }
 }
 
@@ -381,9 +367,7 @@ pub struct CustomerPage {
 type Boxed<'a> = customers::BoxedQuery<'a, Pg>;
 
 fn filtered<'a>(company_id: Uuid, f: &'a CustomerFilter) -> Boxed<'a> {
-    let mut q = customers::table
-        .filter(customers::company_id.eq(company_id))
-        .into_boxed();
+    let mut q = customers::table.filter(customers::company_id.eq(company_id)).into_boxed();
     if let Some(v) = f.is_test {
         q = q.filter(customers::is_test.eq(v));
     }
@@ -400,11 +384,7 @@ fn filtered<'a>(company_id: Uuid, f: &'a CustomerFilter) -> Boxed<'a> {
         let pattern = like_pattern(search);
         // "(310) 555-12" should find +13105551234: also match the digits alone against the phone.
         let digits: String = search.chars().filter(char::is_ascii_digit).collect();
-        let phone_pattern = if digits.len() >= 3 {
-            like_pattern(&digits)
-        } else {
-            pattern.clone()
-        };
+        let phone_pattern = if digits.len() >= 3 { like_pattern(&digits) } else { pattern.clone() };
         q = q.filter(
             customers::external_id
                 .ilike(pattern.clone())
@@ -432,11 +412,8 @@ pub fn list(
     page: &PageRequest<CustomerOrder, CustomerCursor>,
 ) -> Result<CustomerPage, StoreError> {
     let (order, desc, first) = (page.order, page.desc, page.first);
-    let total_count = if page.with_total {
-        Some(filtered(company_id, filter).count().get_result(conn)?)
-    } else {
-        None
-    };
+    let total_count =
+        if page.with_total { Some(filtered(company_id, filter).count().get_result(conn)?) } else { None };
     let (column, dir) = (
         match order {
             CustomerOrder::CreatedAt => "customers.created_at",
@@ -460,22 +437,12 @@ pub fn list(
                 let micros = c.key.as_i64().ok_or_else(bad_cursor)?;
                 let ts = DateTime::<Utc>::from_timestamp_micros(micros).ok_or_else(bad_cursor)?;
                 q.filter(
-                    sql::<Bool>(&head)
-                        .bind::<Timestamptz, _>(ts)
-                        .sql(", ")
-                        .bind::<BigInt, _>(c.id)
-                        .sql(")"),
+                    sql::<Bool>(&head).bind::<Timestamptz, _>(ts).sql(", ").bind::<BigInt, _>(c.id).sql(")"),
                 )
             }
             CustomerOrder::LastName | CustomerOrder::Id => {
                 let text = c.key.as_str().ok_or_else(bad_cursor)?.to_string();
-                q.filter(
-                    sql::<Bool>(&head)
-                        .bind::<Text, _>(text)
-                        .sql(", ")
-                        .bind::<BigInt, _>(c.id)
-                        .sql(")"),
-                )
+                q.filter(sql::<Bool>(&head).bind::<Text, _>(text).sql(", ").bind::<BigInt, _>(c.id).sql(")"))
             }
         };
     }
@@ -486,13 +453,6 @@ pub fn list(
         .load(conn)?;
     let has_next_page = rows.len() as i64 > first;
     rows.truncate(first as usize);
-    let rows = rows
-        .into_iter()
-        .map(|row| (CustomerCursor::of(&row, order, desc).encode(), row))
-        .collect();
-    Ok(CustomerPage {
-        rows,
-        has_next_page,
-        total_count,
-    })
+    let rows = rows.into_iter().map(|row| (CustomerCursor::of(&row, order, desc).encode(), row)).collect();
+    Ok(CustomerPage { rows, has_next_page, total_count })
 }

@@ -1,7 +1,13 @@
-//! The outbox: one row per task or call status change, written in the changing transaction.
+//! The outbox: one row per task or call status change, written in the changing transaction,
+//! and the reads that deliver them (see `crate::events`).
 
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use serde_json::json;
+use diesel::sql_types::{BigInt, Bool};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::schema::events;
@@ -11,58 +17,149 @@ use super::StoreError;
 pub const TASK_CREATED: &str = "TASK_CREATED";
 pub const TASK_STATUS_CHANGED: &str = "TASK_STATUS_CHANGED";
 
-/// Records that each task `(id, customer_id, schedule_id)` moved from `previous` to `status`.
-pub fn tasks_status_changed(
+/// Where an event stands in delivery order: `(tx_id, id)`.
+pub type Position = (i64, i64);
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
+pub struct EventRow {
+    pub id: i64,
+    pub tx_id: i64,
+    pub company_id: Uuid,
+    pub kind: String,
+    pub payload: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+impl EventRow {
+    pub fn position(&self) -> Position {
+        (self.tx_id, self.id)
+    }
+}
+
+/// What a task event carries: the task as it was right after the change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskEventPayload {
+    pub task: TaskRow,
+    /// The customer's external id at the time (for subscription filters).
+    pub customer_ref: String,
+    pub previous_status: Option<String>,
+}
+
+/// Records one event of `kind` per task; `tasks` pairs each task with its customer's external id.
+pub fn record_task_events(
     conn: &mut PgConnection,
     company_id: Uuid,
-    tasks: &[(Uuid, i64, Uuid)],
-    previous: &str,
-    status: &str,
+    kind: &str,
+    previous_status: Option<&str>,
+    tasks: &[(&TaskRow, &str)],
 ) -> Result<(), StoreError> {
     if tasks.is_empty() {
         return Ok(());
     }
     let rows: Vec<_> = tasks
         .iter()
-        .map(|(task_id, customer_id, schedule_id)| {
-            (
-                events::company_id.eq(company_id),
-                events::kind.eq(TASK_STATUS_CHANGED),
-                events::payload.eq(json!({
-                    "taskId": task_id,
-                    "customerId": customer_id,
-                    "scheduleId": schedule_id,
-                    "status": status,
-                    "previousStatus": previous,
-                })),
-            )
+        .map(|(task, customer_ref)| {
+            let payload =
+                json!({"task": task, "customerRef": customer_ref, "previousStatus": previous_status});
+            (events::company_id.eq(company_id), events::kind.eq(kind), events::payload.eq(payload))
         })
         .collect();
     diesel::insert_into(events::table).values(rows).execute(conn)?;
     Ok(())
 }
 
-/// Records that each task was created (status PENDING).
-pub fn tasks_created(conn: &mut PgConnection, company_id: Uuid, tasks: &[TaskRow]) -> Result<(), StoreError> {
-    if tasks.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<_> = tasks
-        .iter()
-        .map(|t| {
-            (
-                events::company_id.eq(company_id),
-                events::kind.eq(TASK_CREATED),
-                events::payload.eq(json!({
-                    "taskId": t.id,
-                    "customerId": t.customer_id,
-                    "scheduleId": t.schedule_id,
-                    "status": t.status,
-                    "previousStatus": null,
-                })),
-            )
-        })
-        .collect();
-    diesel::insert_into(events::table).values(rows).execute(conn)?;
-    Ok(())
+type Condition = Box<dyn BoxableExpression<events::table, Pg, SqlType = Bool>>;
+
+/// `tx_id < pg_snapshot_xmin(pg_current_snapshot())`: the event's transaction and every one
+/// before it have finished, so nothing will ever appear before it in delivery order.
+fn settled() -> Condition {
+    Box::new(sql::<Bool>("events.tx_id < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"))
+}
+
+/// After `position` in delivery order (a row comparison, so the (tx_id, id) index serves it).
+fn after(position: Position) -> Condition {
+    Box::new(
+        sql::<Bool>("(events.tx_id, events.id) > (")
+            .bind::<BigInt, _>(position.0)
+            .sql(", ")
+            .bind::<BigInt, _>(position.1)
+            .sql(")"),
+    )
+}
+
+/// Events of every company after `position`, in delivery order, each with whether it is settled.
+/// Settledness is monotonic in that order, so the caller delivers up to the first unsettled one.
+pub fn after_with_settled(
+    conn: &mut PgConnection,
+    position: Position,
+    limit: i64,
+) -> Result<Vec<(EventRow, bool)>, StoreError> {
+    Ok(events::table
+        .into_boxed()
+        .filter(after(position))
+        .order((events::tx_id.asc(), events::id.asc()))
+        .limit(limit)
+        .select((
+            EventRow::as_select(),
+            sql::<Bool>("events.tx_id < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"),
+        ))
+        .load(conn)?)
+}
+
+/// Settled events of one company after `position`, of the given kinds, in delivery order.
+pub fn company_settled_after(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    kinds: &[&str],
+    position: Position,
+    limit: i64,
+) -> Result<Vec<EventRow>, StoreError> {
+    Ok(events::table
+        .into_boxed()
+        .filter(events::company_id.eq(company_id))
+        .filter(events::kind.eq_any(kinds))
+        .filter(after(position))
+        .filter(settled())
+        .order((events::tx_id.asc(), events::id.asc()))
+        .limit(limit)
+        .select(EventRow::as_select())
+        .load(conn)?)
+}
+
+/// The position of the company's event `id`, if it is still retained.
+pub fn position_of(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    id: i64,
+) -> Result<Option<Position>, StoreError> {
+    Ok(events::table
+        .filter(events::company_id.eq(company_id))
+        .filter(events::id.eq(id))
+        .select((events::tx_id, events::id))
+        .first(conn)
+        .optional()?)
+}
+
+/// The position of the newest settled event (where a live-only reader starts).
+pub fn settled_head(conn: &mut PgConnection) -> Result<Position, StoreError> {
+    Ok(events::table
+        .into_boxed()
+        .filter(settled())
+        .order((events::tx_id.desc(), events::id.desc()))
+        .select((events::tx_id, events::id))
+        .first(conn)
+        .optional()?
+        .unwrap_or((0, 0)))
+}
+
+/// Deletes events created before `cutoff`, at most `batch` at a time; returns how many.
+pub fn prune(conn: &mut PgConnection, cutoff: DateTime<Utc>, batch: i64) -> Result<usize, StoreError> {
+    Ok(diesel::sql_query(
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < $1 ORDER BY id LIMIT $2)",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+    .bind::<BigInt, _>(batch)
+    .execute(conn)?)
 }

@@ -48,10 +48,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn conflict(field: &str, message: impl Into<String>) -> Self {
-        StoreError::Conflict {
-            field: field.to_string(),
-            message: message.into(),
-        }
+        StoreError::Conflict { field: field.to_string(), message: message.into() }
     }
 }
 
@@ -67,14 +64,20 @@ pub struct Db {
     pool: PgPool,
     /// Blocking database calls made (for metrics, and to prove batching in tests).
     calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    on_commit: Option<CommitHook>,
 }
+
+/// Called after each committed write transaction (the event hub's wake-up).
+pub type CommitHook = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 impl Db {
     pub fn new(pool: PgPool) -> Self {
-        Db {
-            pool,
-            calls: Default::default(),
-        }
+        Db { pool, calls: Default::default(), on_commit: None }
+    }
+
+    /// The same pool, calling `hook` after every committed write.
+    pub fn with_commit_hook(self, hook: CommitHook) -> Self {
+        Db { on_commit: Some(hook), ..self }
     }
 
     /// How many blocking database calls (each one checkout of a connection) were made.
@@ -92,7 +95,11 @@ impl Db {
         F: FnOnce(&mut PgConnection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        self.blocking(move |conn| conn.transaction(f)).await
+        let result = self.blocking(move |conn| conn.transaction(f)).await;
+        if let (Ok(_), Some(hook)) = (&result, &self.on_commit) {
+            hook();
+        }
+        result
     }
 
     /// Runs read-only `f` on a blocking thread, without the cost of a transaction.

@@ -8,7 +8,8 @@ use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::schema::{schedules, tasks};
+use super::schema::{customers, schedules, tasks};
+use super::tasks::TaskRow;
 use super::{events, is_unique_violation, like_pattern, PageRequest, StoreError};
 use crate::domain::schedule::{self, CadenceStep, SchedulePatch, ScheduleSettings};
 use crate::domain::ValidationError;
@@ -103,10 +104,7 @@ const TASK_TYPE_INDEX: &str = "schedules_company_task_type";
 
 fn task_type_conflict(err: diesel::result::Error, task_type: &str) -> StoreError {
     if is_unique_violation(&err, TASK_TYPE_INDEX) {
-        StoreError::conflict(
-            "taskType",
-            format!("a schedule with task type {task_type:?} already exists"),
-        )
+        StoreError::conflict("taskType", format!("a schedule with task type {task_type:?} already exists"))
     } else {
         err.into()
     }
@@ -203,16 +201,25 @@ pub fn delete(conn: &mut PgConnection, company_id: Uuid, id: Uuid) -> Result<i64
     if deleted == 0 {
         return Err(StoreError::NotFound);
     }
-    let cancelled: Vec<(Uuid, i64, Uuid)> = diesel::update(
+    let cancelled: Vec<TaskRow> = diesel::update(
         tasks::table
             .filter(tasks::company_id.eq(company_id))
             .filter(tasks::schedule_id.eq(id))
             .filter(tasks::status.eq("PENDING")),
     )
     .set((tasks::status.eq("CANCELLED"), tasks::updated_at.eq(now)))
-    .returning((tasks::id, tasks::customer_id, tasks::schedule_id))
+    .returning(TaskRow::as_returning())
     .get_results(conn)?;
-    events::tasks_status_changed(conn, company_id, &cancelled, "PENDING", "CANCELLED")?;
+    let customer_ids: Vec<i64> = cancelled.iter().map(|t| t.customer_id).collect();
+    let refs: std::collections::HashMap<i64, String> = customers::table
+        .filter(customers::id.eq_any(&customer_ids))
+        .select((customers::id, customers::external_id))
+        .load(conn)?
+        .into_iter()
+        .collect();
+    let with_ref: Vec<_> =
+        cancelled.iter().map(|t| (t, refs.get(&t.customer_id).map_or("", String::as_str))).collect();
+    events::record_task_events(conn, company_id, events::TASK_STATUS_CHANGED, Some("PENDING"), &with_ref)?;
     Ok(cancelled.len() as i64)
 }
 
@@ -246,10 +253,7 @@ pub fn decode_offset_cursor(text: &str) -> Result<i64, ValidationError> {
     let bad = || ValidationError::new("after", "invalid cursor");
     let raw = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
     let raw = String::from_utf8(raw).map_err(|_| bad())?;
-    raw.strip_prefix("offset:")
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n >= 0)
-        .ok_or_else(bad)
+    raw.strip_prefix("offset:").and_then(|n| n.parse::<i64>().ok()).filter(|n| *n >= 0).ok_or_else(bad)
 }
 
 pub struct SchedulePage {
@@ -291,11 +295,8 @@ pub fn list(
 ) -> Result<SchedulePage, StoreError> {
     let (desc, first, offset) = (page.desc, page.first, page.after.unwrap_or(0));
     use diesel::expression::expression_types::NotSelectable;
-    let total_count = if page.with_total {
-        Some(filtered(company_id, filter).count().get_result(conn)?)
-    } else {
-        None
-    };
+    let total_count =
+        if page.with_total { Some(filtered(company_id, filter).count().get_result(conn)?) } else { None };
     type Order = Box<dyn BoxableExpression<schedules::table, Pg, SqlType = NotSelectable>>;
     // Nulls last in both directions: schedules without a value sort after those with one.
     macro_rules! by {
@@ -332,9 +333,5 @@ pub fn list(
         .enumerate()
         .map(|(i, row)| (encode_offset_cursor(offset + i as i64 + 1), row))
         .collect();
-    Ok(SchedulePage {
-        rows,
-        has_next_page,
-        total_count,
-    })
+    Ok(SchedulePage { rows, has_next_page, total_count })
 }

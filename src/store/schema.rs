@@ -140,6 +140,7 @@ diesel::table! {
 diesel::table! {
     events (id) {
         id -> Int8,
+        tx_id -> Int8,
         company_id -> Uuid,
         kind -> Text,
         payload -> Jsonb,

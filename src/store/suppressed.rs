@@ -10,17 +10,10 @@ use super::StoreError;
 pub fn add(conn: &mut PgConnection, company_id: Uuid, numbers: &[String]) -> Result<i64, StoreError> {
     let rows: Vec<_> = numbers
         .iter()
-        .map(|n| {
-            (
-                suppressed_numbers::company_id.eq(company_id),
-                suppressed_numbers::phone_number.eq(n),
-            )
-        })
+        .map(|n| (suppressed_numbers::company_id.eq(company_id), suppressed_numbers::phone_number.eq(n)))
         .collect();
-    let added = diesel::insert_into(suppressed_numbers::table)
-        .values(rows)
-        .on_conflict_do_nothing()
-        .execute(conn)?;
+    let added =
+        diesel::insert_into(suppressed_numbers::table).values(rows).on_conflict_do_nothing().execute(conn)?;
     Ok(added as i64)
 }
 

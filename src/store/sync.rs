@@ -46,7 +46,8 @@ pub fn sync_customer_schedule(
     };
     let (customer, created) =
         customers::upsert_checked(conn, company_id, patch, MatchOn::Id, today, dnc_check)?;
-    let cancelled = tasks::cancel_pending_for_customer(conn, company_id, customer.id, now)?;
+    let cancelled =
+        tasks::cancel_pending_for_customer(conn, company_id, customer.id, &customer.external_id, now)?;
     let existing_tasks_removed = cancelled.len() as i64;
 
     let schedule = match &customer.task_type {
@@ -91,27 +92,17 @@ pub fn sync_customer_schedule(
         Ok(plan) => (plan.tasks, None, plan.zone.name().to_string()),
         Err(reason) => (Vec::new(), Some(SyncSkip::Builder(reason)), String::new()),
     };
-    let new_tasks: Vec<NewTask> = planned
-        .iter()
-        .map(|t| NewTask {
-            attempt: t.attempt,
-            scheduled_for: t.scheduled_for,
-        })
-        .collect();
+    let new_tasks: Vec<NewTask> =
+        planned.iter().map(|t| NewTask { attempt: t.attempt, scheduled_for: t.scheduled_for }).collect();
     let tasks = tasks::insert_pending(
         conn,
         company_id,
         customer.id,
+        &customer.external_id,
         schedule.id,
         &schedule.task_type,
         &zone,
         &new_tasks,
     )?;
-    Ok(SyncOutcome {
-        customer,
-        created,
-        existing_tasks_removed,
-        tasks,
-        skipped,
-    })
+    Ok(SyncOutcome { customer, created, existing_tasks_removed, tasks, skipped })
 }

@@ -21,7 +21,7 @@ pub const CANCELLED: &str = "CANCELLED";
 /// Statuses of tasks that were (or are being) dialled: they count toward frequency caps.
 pub const ATTEMPTED: [&str; 3] = ["IN_PROGRESS", "COMPLETED", "FAILED"];
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize)]
 #[diesel(table_name = tasks, check_for_backend(Pg))]
 pub struct TaskRow {
     pub id: Uuid,
@@ -61,6 +61,7 @@ pub fn cancel_pending_for_customer(
     conn: &mut PgConnection,
     company_id: Uuid,
     customer_id: i64,
+    customer_ref: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<TaskRow>, StoreError> {
     let cancelled: Vec<TaskRow> = diesel::update(
@@ -72,11 +73,8 @@ pub fn cancel_pending_for_customer(
     .set((tasks::status.eq(CANCELLED), tasks::updated_at.eq(now)))
     .returning(TaskRow::as_returning())
     .get_results(conn)?;
-    let changed: Vec<_> = cancelled
-        .iter()
-        .map(|t| (t.id, t.customer_id, t.schedule_id))
-        .collect();
-    events::tasks_status_changed(conn, company_id, &changed, PENDING, CANCELLED)?;
+    let with_ref: Vec<_> = cancelled.iter().map(|t| (t, customer_ref)).collect();
+    events::record_task_events(conn, company_id, events::TASK_STATUS_CHANGED, Some(PENDING), &with_ref)?;
     Ok(cancelled)
 }
 
@@ -91,6 +89,7 @@ pub fn insert_pending(
     conn: &mut PgConnection,
     company_id: Uuid,
     customer_id: i64,
+    customer_ref: &str,
     schedule_id: Uuid,
     task_type: &str,
     time_zone: &str,
@@ -119,7 +118,8 @@ pub fn insert_pending(
         .returning(TaskRow::as_returning())
         .get_results(conn)?;
     inserted.sort_by_key(|t| (t.scheduled_for, t.attempt));
-    events::tasks_created(conn, company_id, &inserted)?;
+    let with_ref: Vec<_> = inserted.iter().map(|t| (t, customer_ref)).collect();
+    events::record_task_events(conn, company_id, events::TASK_CREATED, None, &with_ref)?;
     Ok(inserted)
 }
 
@@ -231,11 +231,8 @@ pub fn list(
     filter: &TaskFilter,
     page: &PageRequest<(), TaskCursor>,
 ) -> Result<TaskPage, StoreError> {
-    let total_count = if page.with_total {
-        Some(filtered(company_id, filter).count().get_result(conn)?)
-    } else {
-        None
-    };
+    let total_count =
+        if page.with_total { Some(filtered(company_id, filter).count().get_result(conn)?) } else { None };
     let mut q = filtered(company_id, filter);
     if let Some(c) = &page.after {
         let at = DateTime::<Utc>::from_timestamp_micros(c.at)
@@ -257,20 +254,7 @@ pub fn list(
     rows.truncate(page.first as usize);
     let rows = rows
         .into_iter()
-        .map(|row| {
-            (
-                TaskCursor {
-                    at: row.scheduled_for.timestamp_micros(),
-                    id: row.id,
-                }
-                .encode(),
-                row,
-            )
-        })
+        .map(|row| (TaskCursor { at: row.scheduled_for.timestamp_micros(), id: row.id }.encode(), row))
         .collect();
-    Ok(TaskPage {
-        rows,
-        has_next_page,
-        total_count,
-    })
+    Ok(TaskPage { rows, has_next_page, total_count })
 }

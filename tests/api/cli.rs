@@ -39,10 +39,7 @@ async fn company_and_api_key_commands_print_working_keys() {
     let company_id = line["companyId"].as_str().unwrap().to_string();
     let key = line["apiKey"].as_str().unwrap().to_string();
     let viewer = app.gql_as(Some(&key), "{ viewer { id name } }", json!({})).await;
-    assert_eq!(
-        viewer["data"]["viewer"],
-        json!({"id": company_id, "name": "Beta Lending"})
-    );
+    assert_eq!(viewer["data"]["viewer"], json!({"id": company_id, "name": "Beta Lending"}));
 
     let out = callsync()
         .args(["api-key", "create", "--company", &company_id, "--label", "dialer"])
@@ -84,14 +81,7 @@ fn concurrent_migrations_are_safe() {
     callsync::store::create_database_if_missing(crate::harness::admin_url(), &name).unwrap();
     let url = database_url(&name);
     let children: Vec<_> = (0..3)
-        .map(|_| {
-            callsync()
-                .arg("migrate")
-                .env("DATABASE_URL", &url)
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| callsync().arg("migrate").env("DATABASE_URL", &url).stderr(Stdio::piped()).spawn().unwrap())
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
@@ -105,11 +95,7 @@ fn concurrent_migrations_are_safe() {
 #[tokio::test]
 async fn first_run_without_database_url_is_complete() {
     let dir = std::env::temp_dir().join(format!("callsync-first-run-{}", uuid::Uuid::new_v4().simple()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = callsync()
         .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(&dir)
@@ -117,10 +103,7 @@ async fn first_run_without_database_url_is_complete() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut guard = FirstRun {
-        child,
-        dir: dir.clone(),
-    };
+    let mut guard = FirstRun { child, dir: dir.clone() };
     let stdout = guard.child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     // Reads stdout to the end, so the server never writes into a closed pipe.

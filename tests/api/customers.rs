@@ -28,9 +28,7 @@ async fn app_with_schedule() -> TestApp {
 #[tokio::test]
 async fn create_normalises_and_reads_back() {
     let app = app_with_schedule().await;
-    let created = app
-        .gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")}))
-        .await;
+    let created = app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")})).await;
     assert_eq!(created["createCustomer"]["phoneNumber"], "+13105551234");
     let c = get_customer(&app, "c-1").await;
     assert_eq!(c["firstName"], "Ada");
@@ -49,8 +47,7 @@ async fn create_normalises_and_reads_back() {
 #[tokio::test]
 async fn create_twice_is_a_conflict_and_changes_nothing() {
     let app = app_with_schedule().await;
-    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")}))
-        .await;
+    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")})).await;
     let mut again = customer_input("c-1");
     again["firstName"] = json!("Changed");
     let body = app.gql(CREATE_CUSTOMER, json!({"input": again})).await;
@@ -126,10 +123,7 @@ async fn every_validation_rule_names_its_field_and_writes_nothing() {
         ("test", json!({"isTest": true, "test": false})),
     ] {
         let mut input = customer_input("bad-1");
-        input
-            .as_object_mut()
-            .unwrap()
-            .extend(patch.as_object().unwrap().clone());
+        input.as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
         let body = app.gql(CREATE_CUSTOMER, json!({"input": input})).await;
         assert_error(&body, "BAD_USER_INPUT", Some(field));
     }
@@ -157,19 +151,14 @@ async fn unknown_task_type_lists_the_valid_ones() {
     input["taskType"] = json!("sales");
     let body = app.gql(CREATE_CUSTOMER, json!({"input": input})).await;
     assert_error(&body, "BAD_USER_INPUT", Some("taskType"));
-    assert_eq!(
-        body["errors"][0]["extensions"]["validTaskTypes"],
-        json!(["collections", "reminders"])
-    );
+    assert_eq!(body["errors"][0]["extensions"]["validTaskTypes"], json!(["collections", "reminders"]));
 }
 
 /// The Sonar example: a second upsert carrying only firstName and email changes only those.
 #[tokio::test]
 async fn upsert_updates_only_the_fields_it_carries() {
     let app = app_with_schedule().await;
-    let first = app
-        .gql_ok(&upsert_query(), json!({"input": customer_input("sonar-1")}))
-        .await;
+    let first = app.gql_ok(&upsert_query(), json!({"input": customer_input("sonar-1")})).await;
     assert_eq!(first["upsertCustomer"]["created"], true);
     let before = first["upsertCustomer"]["customer"].clone();
 
@@ -213,30 +202,20 @@ async fn upsert_null_clears_and_metadata_merges_key_by_key() {
     assert_eq!(c["city"], "Los Angeles");
 
     // A required field cannot be cleared; nothing changes.
-    let body = app
-        .gql(
-            &upsert_query(),
-            json!({"input": {"id": "m-1", "city": null, "firstName": "X"}}),
-        )
-        .await;
+    let body =
+        app.gql(&upsert_query(), json!({"input": {"id": "m-1", "city": null, "firstName": "X"}})).await;
     assert_error(&body, "BAD_USER_INPUT", Some("city"));
     assert_eq!(get_customer(&app, "m-1").await["firstName"], "Ada");
 
     // A new customer through upsert must be complete.
-    let body = app
-        .gql(
-            &upsert_query(),
-            json!({"input": {"id": "m-2", "firstName": "Only"}}),
-        )
-        .await;
+    let body = app.gql(&upsert_query(), json!({"input": {"id": "m-2", "firstName": "Only"}})).await;
     assert_error(&body, "BAD_USER_INPUT", Some("lastName"));
 }
 
 #[tokio::test]
 async fn upsert_can_match_on_phone_number() {
     let app = app_with_schedule().await;
-    app.gql_ok(&upsert_query(), json!({"input": customer_input("old-ref")}))
-        .await;
+    app.gql_ok(&upsert_query(), json!({"input": customer_input("old-ref")})).await;
     let data = app
         .gql_ok(
             &upsert_query(),
@@ -269,10 +248,7 @@ async fn concurrent_upserts_of_one_customer_create_it_once() {
         handles.push(app.gql(&query, json!({"input": input})));
     }
     let results = futures::future::join_all(handles).await;
-    let created = results
-        .iter()
-        .filter(|r| r["data"]["upsertCustomer"]["created"] == true)
-        .count();
+    let created = results.iter().filter(|r| r["data"]["upsertCustomer"]["created"] == true).count();
     let errors = results.iter().filter(|r| r.get("errors").is_some()).count();
     assert_eq!((created, errors), (1, 0), "{results:#?}");
     assert_eq!(app.count("SELECT count(*) AS n FROM customers"), 1);
@@ -281,27 +257,16 @@ async fn concurrent_upserts_of_one_customer_create_it_once() {
 #[tokio::test]
 async fn customer_by_phone_accepts_any_format() {
     let app = app_with_schedule().await;
-    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("p-1")}))
-        .await;
+    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("p-1")})).await;
     for format in ["+13105551234", "310-555-1234", "(310) 555 1234", "1 310 555 1234"] {
         let data = app
-            .gql_ok(
-                "query($p: String!) { customerByPhone(phoneNumber: $p) { id } }",
-                json!({"p": format}),
-            )
+            .gql_ok("query($p: String!) { customerByPhone(phoneNumber: $p) { id } }", json!({"p": format}))
             .await;
         assert_eq!(data["customerByPhone"]["id"], "p-1", "{format}");
     }
-    let none = app
-        .gql_ok(
-            "{ customerByPhone(phoneNumber: \"+14155550100\") { id } }",
-            json!({}),
-        )
-        .await;
+    let none = app.gql_ok("{ customerByPhone(phoneNumber: \"+14155550100\") { id } }", json!({})).await;
     assert_eq!(none["customerByPhone"], Value::Null);
-    let bad = app
-        .gql("{ customerByPhone(phoneNumber: \"12\") { id } }", json!({}))
-        .await;
+    let bad = app.gql("{ customerByPhone(phoneNumber: \"12\") { id } }", json!({})).await;
     assert_error(&bad, "BAD_USER_INPUT", Some("phoneNumber"));
 }
 
@@ -333,40 +298,23 @@ fn ids(data: &Value) -> Vec<String> {
 #[tokio::test]
 async fn paging_through_customers_with_cursors() {
     let app = app_with_schedule().await;
-    let people: Vec<(String, String)> = (0..7)
-        .map(|i| (format!("id-{i}"), format!("Last{}", 6 - i)))
-        .collect();
+    let people: Vec<(String, String)> =
+        (0..7).map(|i| (format!("id-{i}"), format!("Last{}", 6 - i))).collect();
     for (id, last) in &people {
         seed(&app, &[(id, last, "CA", false)]).await;
     }
     for (order, dir, expected) in [
-        (
-            "CREATED_AT",
-            "ASC",
-            (0..7).map(|i| format!("id-{i}")).collect::<Vec<_>>(),
-        ),
-        (
-            "CREATED_AT",
-            "DESC",
-            (0..7).rev().map(|i| format!("id-{i}")).collect(),
-        ),
-        (
-            "LAST_NAME",
-            "ASC",
-            (0..7).rev().map(|i| format!("id-{i}")).collect(),
-        ),
+        ("CREATED_AT", "ASC", (0..7).map(|i| format!("id-{i}")).collect::<Vec<_>>()),
+        ("CREATED_AT", "DESC", (0..7).rev().map(|i| format!("id-{i}")).collect()),
+        ("LAST_NAME", "ASC", (0..7).rev().map(|i| format!("id-{i}")).collect()),
         ("ID", "DESC", (0..7).rev().map(|i| format!("id-{i}")).collect()),
         ("UPDATED_AT", "ASC", (0..7).map(|i| format!("id-{i}")).collect()),
     ] {
         let mut seen = Vec::new();
         let mut after: Option<String> = None;
         for page in 0.. {
-            let data = app
-                .gql_ok(
-                    LIST,
-                    json!({"orderBy": order, "dir": dir, "first": 3, "after": after}),
-                )
-                .await;
+            let data =
+                app.gql_ok(LIST, json!({"orderBy": order, "dir": dir, "first": 3, "after": after})).await;
             let conn = &data["customers"];
             assert_eq!(conn["totalCount"], 7);
             assert_eq!(conn["pageInfo"]["hasPreviousPage"], page > 0);
@@ -384,9 +332,7 @@ async fn paging_through_customers_with_cursors() {
     assert_error(&bad_cursor, "BAD_USER_INPUT", Some("after"));
     let first_page = app.gql_ok(LIST, json!({"first": 2})).await;
     let cursor = first_page["customers"]["pageInfo"]["endCursor"].clone();
-    let other_order = app
-        .gql(LIST, json!({"first": 2, "after": cursor, "orderBy": "LAST_NAME"}))
-        .await;
+    let other_order = app.gql(LIST, json!({"first": 2, "after": cursor, "orderBy": "LAST_NAME"})).await;
     assert_error(&other_order, "BAD_USER_INPUT", Some("after"));
     // Default page size is 50.
     assert_eq!(ids(&app.gql_ok(LIST, json!({})).await).len(), 7);
@@ -397,11 +343,7 @@ async fn customer_filters() {
     let app = app_with_schedule().await;
     seed(
         &app,
-        &[
-            ("a-1", "Smith", "NY", false),
-            ("b-2", "Jones", "NY", true),
-            ("c-3", "Smithers", "TX", false),
-        ],
+        &[("a-1", "Smith", "NY", false), ("b-2", "Jones", "NY", true), ("c-3", "Smithers", "TX", false)],
     )
     .await;
     let mut input = customer_input("d-4");
@@ -415,10 +357,7 @@ async fn customer_filters() {
         (json!({"doNotCall": true}), vec!["d-4"]),
         (json!({"state": "NY"}), vec!["a-1", "b-2"]),
         (json!({"state": "tx", "isTest": false}), vec!["c-3", "d-4"]),
-        (
-            json!({"taskType": "collections"}),
-            vec!["a-1", "b-2", "c-3", "d-4"],
-        ),
+        (json!({"taskType": "collections"}), vec!["a-1", "b-2", "c-3", "d-4"]),
         (json!({"taskType": "other"}), vec![]),
         (json!({"search": "smith"}), vec!["a-1", "c-3"]),
         (json!({"search": "B-2@EXAMPLE"}), vec!["b-2"]),
@@ -432,13 +371,9 @@ async fn customer_filters() {
         assert_eq!(data["customers"]["totalCount"], expected.len(), "{filter}");
     }
     // createdAtFrom is inclusive, createdAtTo exclusive.
-    let all = app
-        .gql_ok("{ customers { nodes { id createdAt } } }", json!({}))
-        .await;
+    let all = app.gql_ok("{ customers { nodes { id createdAt } } }", json!({})).await;
     let third = all["customers"]["nodes"][2]["createdAt"].clone();
-    let from = app
-        .gql_ok(LIST, json!({"filter": {"createdAtFrom": third}}))
-        .await;
+    let from = app.gql_ok(LIST, json!({"filter": {"createdAtFrom": third}})).await;
     assert_eq!(ids(&from), vec!["c-3", "d-4"]);
     let to = app.gql_ok(LIST, json!({"filter": {"createdAtTo": third}})).await;
     assert_eq!(ids(&to), vec!["a-1", "b-2"]);

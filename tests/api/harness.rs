@@ -7,7 +7,8 @@ use std::net::TcpListener;
 use std::sync::OnceLock;
 
 use callsync::pg_cluster::LocalCluster;
-use callsync::store::{self, companies, Db};
+use callsync::events::HubConfig;
+use callsync::store::{self, companies};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -80,7 +81,7 @@ impl TestApp {
         let (company_id, api_key) = create_company(&db.url, "Acme");
         let pool = store::connect_pool(&db.url, 8).expect("pool");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
-        let state = callsync::http::AppState::new(Db::new(pool));
+        let state = callsync::http::AppState::new(pool, &db.url, HubConfig::default());
         let (server, addr) = callsync::http::serve(listener, state, 2).expect("start server");
         let handle = server.handle();
         tokio::spawn(server);
@@ -125,11 +126,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.base_url))
-            .send()
-            .await
-            .expect("GET")
+        self.client.get(format!("{}{path}", self.base_url)).send().await.expect("GET")
     }
 
     /// Runs SQL against the test database and returns the first column of the first row.
@@ -140,10 +137,7 @@ impl TestApp {
             n: i64,
         }
         let mut conn = self.db.connect();
-        diesel::sql_query(sql)
-            .get_result::<Count>(&mut conn)
-            .expect("count query")
-            .n
+        diesel::sql_query(sql).get_result::<Count>(&mut conn).expect("count query").n
     }
 }
 
@@ -157,18 +151,15 @@ impl Drop for TestApp {
 
 pub fn create_company(db_url: &str, name: &str) -> (Uuid, String) {
     let mut conn = PgConnection::establish(db_url).expect("connect");
-    let (company, key) = conn
-        .transaction(|conn| companies::create_company(conn, name))
-        .expect("create company");
+    let (company, key) =
+        conn.transaction(|conn| companies::create_company(conn, name)).expect("create company");
     (company.id, key.api_key)
 }
 
 /// Asserts the body holds exactly one error with `code` (and `field`, when given).
 #[track_caller]
 pub fn assert_error(body: &Value, code: &str, field: Option<&str>) {
-    let errors = body["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("expected an error, got {body:#}"));
+    let errors = body["errors"].as_array().unwrap_or_else(|| panic!("expected an error, got {body:#}"));
     assert_eq!(errors.len(), 1, "expected one error: {body:#}");
     assert_eq!(errors[0]["extensions"]["code"], code, "{body:#}");
     if let Some(field) = field {
@@ -209,8 +200,5 @@ pub async fn create_schedule(app: &TestApp, task_type: &str) -> String {
             json!({"input": {"name": format!("{task_type} schedule"), "taskType": task_type}}),
         )
         .await;
-    data["createSchedule"]["id"]
-        .as_str()
-        .expect("schedule id")
-        .to_string()
+    data["createSchedule"]["id"].as_str().expect("schedule id").to_string()
 }

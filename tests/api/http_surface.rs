@@ -19,10 +19,7 @@ async fn health_readiness_graphiql_and_metrics() {
         metrics.contains(r#"callsync_graphql_requests_total{operation="query viewer",outcome="ok"} 1"#),
         "{metrics}"
     );
-    assert!(
-        metrics.contains("callsync_graphql_request_duration_seconds_bucket"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("callsync_graphql_request_duration_seconds_bucket"), "{metrics}");
     assert!(metrics.contains("callsync_db_pool_connections"), "{metrics}");
 }
 
@@ -52,9 +49,7 @@ async fn api_keys_are_required_and_checked() {
     let app = TestApp::spawn().await;
     let missing = app.gql_as(None, "{ viewer { id } }", json!({})).await;
     assert_error(&missing, "UNAUTHENTICATED", None);
-    let unknown = app
-        .gql_as(Some("csk_not_a_key"), "{ viewer { id } }", json!({}))
-        .await;
+    let unknown = app.gql_as(Some("csk_not_a_key"), "{ viewer { id } }", json!({})).await;
     assert_error(&unknown, "UNAUTHENTICATED", None);
 
     let bearer: serde_json::Value = app
@@ -72,9 +67,7 @@ async fn api_keys_are_required_and_checked() {
     assert_eq!(bearer["data"]["viewer"]["name"], "Acme");
 
     // The schema itself is public: introspection needs no key.
-    let intro = app
-        .gql_as(None, "{ __schema { queryType { name } } }", json!({}))
-        .await;
+    let intro = app.gql_as(None, "{ __schema { queryType { name } } }", json!({})).await;
     assert_eq!(intro["data"]["__schema"]["queryType"]["name"], "Query");
 }
 
@@ -96,12 +89,8 @@ async fn malformed_requests_get_clear_errors() {
     let unknown_field = app.gql("{ viewer { nope } }", json!({})).await;
     assert_error(&unknown_field, "BAD_USER_INPUT", None);
 
-    let wrong_type = app
-        .gql(
-            "query($n: Int) { customers(first: $n) { totalCount } }",
-            json!({"n": "ten"}),
-        )
-        .await;
+    let wrong_type =
+        app.gql("query($n: Int) { customers(first: $n) { totalCount } }", json!({"n": "ten"})).await;
     assert_error(&wrong_type, "BAD_USER_INPUT", None);
 }
 
@@ -114,25 +103,11 @@ async fn depth_and_body_size_are_limited() {
     }
     let deep_query = format!("{{ __type(name: \"Query\") {{ fields {{ type {{ {deep} }} }} }} }}");
     let body = app.gql(&deep_query, json!({})).await;
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("nested too deep"),
-        "{body}"
-    );
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("nested too deep"), "{body}");
 
-    let wide: String = (0..1_100)
-        .map(|i| format!("f{i}: scheduleDefaults {{ paused }} "))
-        .collect();
+    let wide: String = (0..1_100).map(|i| format!("f{i}: scheduleDefaults {{ paused }} ")).collect();
     let body = app.gql(&format!("{{ {wide} }}"), json!({})).await;
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("too complex"),
-        "{body}"
-    );
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("too complex"), "{body}");
 
     // 17 MiB is over the 16 MiB limit.
     let big = "x".repeat(17 * 1024 * 1024);

@@ -27,20 +27,12 @@ async fn create_fills_the_defaults_it_advertises() {
         .clone();
     assert_eq!(defaults["maxAttemptsPer7Days"], 7);
     let created = app
-        .gql_ok(
-            &create_query(),
-            json!({"input": {"name": "Collections", "taskType": "collections"}}),
-        )
+        .gql_ok(&create_query(), json!({"input": {"name": "Collections", "taskType": "collections"}}))
         .await;
     let s = &created["createSchedule"];
-    for key in [
-        "callingHoursStart",
-        "callingHoursEnd",
-        "useDoNotCall",
-        "cadence",
-        "maxAttemptsPer7Days",
-        "paused",
-    ] {
+    for key in
+        ["callingHoursStart", "callingHoursEnd", "useDoNotCall", "cadence", "maxAttemptsPer7Days", "paused"]
+    {
         assert_eq!(s[key], defaults[key], "{key}");
     }
     assert_eq!(s["callsCount"], 0);
@@ -74,18 +66,9 @@ async fn every_schedule_rule_names_its_field_and_writes_nothing() {
         ("name", json!({"name": "  ", "taskType": "t"})),
         ("taskType", json!({"name": "S"})),
         ("taskType", json!({"name": "S", "taskType": "x".repeat(65)})),
-        (
-            "callingHoursStart",
-            json!({"name": "S", "taskType": "t", "callingHoursStart": "8am"}),
-        ),
-        (
-            "callingHoursStart",
-            json!({"name": "S", "taskType": "t", "callingHoursStart": "24:00"}),
-        ),
-        (
-            "callingHoursEnd",
-            json!({"name": "S", "taskType": "t", "callingHoursEnd": "21:75"}),
-        ),
+        ("callingHoursStart", json!({"name": "S", "taskType": "t", "callingHoursStart": "8am"})),
+        ("callingHoursStart", json!({"name": "S", "taskType": "t", "callingHoursStart": "24:00"})),
+        ("callingHoursEnd", json!({"name": "S", "taskType": "t", "callingHoursEnd": "21:75"})),
         (
             "callingHoursEnd",
             json!({"name": "S", "taskType": "t", "callingHoursStart": "18:00", "callingHoursEnd": "09:00"}),
@@ -103,14 +86,8 @@ async fn every_schedule_rule_names_its_field_and_writes_nothing() {
             "cadence",
             json!({"name": "S", "taskType": "t", "cadence": [{"dayOffset": 1, "localTime": "10:00"}, {"dayOffset": 1, "localTime": "10:00"}]}),
         ),
-        (
-            "maxAttemptsPer7Days",
-            json!({"name": "S", "taskType": "t", "maxAttemptsPer7Days": 0}),
-        ),
-        (
-            "timeZone",
-            json!({"name": "S", "taskType": "t", "timeZone": "Eastern"}),
-        ),
+        ("maxAttemptsPer7Days", json!({"name": "S", "taskType": "t", "maxAttemptsPer7Days": 0})),
+        ("timeZone", json!({"name": "S", "taskType": "t", "timeZone": "Eastern"})),
         (
             "leadDuplicateTimeframeSeconds",
             json!({"name": "S", "taskType": "t", "leadDuplicateTimeframeSeconds": -5}),
@@ -128,20 +105,10 @@ async fn every_schedule_rule_names_its_field_and_writes_nothing() {
 async fn a_task_type_belongs_to_one_schedule() {
     let app = TestApp::spawn().await;
     create_schedule(&app, "collections").await;
-    let body = app
-        .gql(
-            CREATE_SCHEDULE,
-            json!({"input": {"name": "Again", "taskType": "collections"}}),
-        )
-        .await;
+    let body = app.gql(CREATE_SCHEDULE, json!({"input": {"name": "Again", "taskType": "collections"}})).await;
     assert_error(&body, "CONFLICT", Some("taskType"));
     let other = create_schedule(&app, "reminders").await;
-    let body = app
-        .gql(
-            &update_query(),
-            json!({"id": other, "input": {"taskType": "collections"}}),
-        )
-        .await;
+    let body = app.gql(&update_query(), json!({"id": other, "input": {"taskType": "collections"}})).await;
     assert_error(&body, "CONFLICT", Some("taskType"));
 }
 
@@ -166,41 +133,22 @@ async fn update_keeps_omitted_fields_and_clears_nulls() {
     assert_eq!(updated["description"], Value::Null);
     assert_eq!(updated["callingHoursEnd"], "20:00");
     assert_eq!(updated["paused"], true);
-    for key in [
-        "name",
-        "taskType",
-        "timeZone",
-        "sortableOrder",
-        "cadence",
-        "callingHoursStart",
-        "createdAt",
-    ] {
+    for key in ["name", "taskType", "timeZone", "sortableOrder", "cadence", "callingHoursStart", "createdAt"]
+    {
         assert_eq!(updated[key], created[key], "{key}");
     }
     // Validated against the merged result; nothing written on error.
     let body = app
-        .gql(
-            &update_query(),
-            json!({"id": id, "input": {"callingHoursStart": "20:30", "name": "New"}}),
-        )
+        .gql(&update_query(), json!({"id": id, "input": {"callingHoursStart": "20:30", "name": "New"}}))
         .await;
     assert_error(&body, "BAD_USER_INPUT", Some("callingHoursStart"));
-    let body = app
-        .gql(&update_query(), json!({"id": id, "input": {"name": null}}))
-        .await;
+    let body = app.gql(&update_query(), json!({"id": id, "input": {"name": null}})).await;
     assert_error(&body, "BAD_USER_INPUT", Some("name"));
-    let now = app
-        .gql_ok(
-            "query($id: ID!) { schedule(id: $id) { name } }",
-            json!({"id": id}),
-        )
-        .await;
+    let now = app.gql_ok("query($id: ID!) { schedule(id: $id) { name } }", json!({"id": id})).await;
     assert_eq!(now["schedule"]["name"], "S");
 
     for missing in ["00000000-0000-0000-0000-000000000000", "not-a-uuid"] {
-        let body = app
-            .gql(&update_query(), json!({"id": missing, "input": {"name": "x"}}))
-            .await;
+        let body = app.gql(&update_query(), json!({"id": missing, "input": {"name": "x"}})).await;
         assert_error(&body, "NOT_FOUND", None);
     }
 }
@@ -209,8 +157,7 @@ async fn update_keeps_omitted_fields_and_clears_nulls() {
 async fn delete_hides_cancels_pending_tasks_and_frees_the_task_type() {
     let app = TestApp::spawn().await;
     let id = create_schedule(&app, "collections").await;
-    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")}))
-        .await;
+    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")})).await;
     // Tasks as the sync builds them: two pending, one completed.
     app.count(&format!(
         "WITH ins AS (INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone)
@@ -218,12 +165,8 @@ async fn delete_hides_cancels_pending_tasks_and_frees_the_task_type() {
          FROM customers, (VALUES ('PENDING', 1), ('PENDING', 2), ('COMPLETED', 3)) AS s(status, n) RETURNING 1)
          SELECT count(*) AS n FROM ins"
     ));
-    let pending = app
-        .gql_ok(
-            "query($id: ID!) { schedule(id: $id) { pendingTasksCount } }",
-            json!({"id": id}),
-        )
-        .await;
+    let pending =
+        app.gql_ok("query($id: ID!) { schedule(id: $id) { pendingTasksCount } }", json!({"id": id})).await;
     assert_eq!(pending["schedule"]["pendingTasksCount"], 2);
 
     let deleted = app
@@ -232,20 +175,11 @@ async fn delete_hides_cancels_pending_tasks_and_frees_the_task_type() {
             json!({"id": id}),
         )
         .await;
+    assert_eq!(deleted["deleteSchedule"], json!({"deletedScheduleId": id, "tasksCancelled": 2}));
+    assert_eq!(app.count("SELECT count(*) AS n FROM tasks WHERE status = 'CANCELLED'"), 2);
+    assert_eq!(app.count("SELECT count(*) AS n FROM tasks WHERE status = 'COMPLETED'"), 1);
     assert_eq!(
-        deleted["deleteSchedule"],
-        json!({"deletedScheduleId": id, "tasksCancelled": 2})
-    );
-    assert_eq!(
-        app.count("SELECT count(*) AS n FROM tasks WHERE status = 'CANCELLED'"),
-        2
-    );
-    assert_eq!(
-        app.count("SELECT count(*) AS n FROM tasks WHERE status = 'COMPLETED'"),
-        1
-    );
-    assert_eq!(
-        app.count("SELECT count(*) AS n FROM events WHERE kind = 'TASK_STATUS_CHANGED' AND payload->>'status' = 'CANCELLED' AND payload->>'previousStatus' = 'PENDING'"),
+        app.count("SELECT count(*) AS n FROM events WHERE kind = 'TASK_STATUS_CHANGED' AND payload->'task'->>'status' = 'CANCELLED' AND payload->>'previousStatus' = 'PENDING'"),
         2
     );
 
@@ -258,12 +192,8 @@ async fn delete_hides_cancels_pending_tasks_and_frees_the_task_type() {
     assert_eq!(gone["schedule"], Value::Null);
     assert_eq!(gone["schedules"]["totalCount"], 0);
     assert_eq!(gone["viewer"]["taskTypes"], json!([]));
-    let again = app
-        .gql(
-            "mutation($id: ID!) { deleteSchedule(id: $id) { tasksCancelled } }",
-            json!({"id": id}),
-        )
-        .await;
+    let again =
+        app.gql("mutation($id: ID!) { deleteSchedule(id: $id) { tasksCancelled } }", json!({"id": id})).await;
     assert_error(&again, "NOT_FOUND", None);
     // The task type is free again.
     create_schedule(&app, "collections").await;
@@ -309,9 +239,7 @@ async fn schedule_lists_filter_order_and_page() {
         (json!({"taskType": "c"}), "NAME", "ASC", vec!["c"]),
     ];
     for (filter, order, dir, expected) in cases {
-        let data = app
-            .gql_ok(LIST, json!({"filter": filter, "orderBy": order, "dir": dir}))
-            .await;
+        let data = app.gql_ok(LIST, json!({"filter": filter, "orderBy": order, "dir": dir})).await;
         assert_eq!(task_types(&data), expected, "{filter} {order} {dir}");
         assert_eq!(data["schedules"]["totalCount"], expected.len());
     }
@@ -329,13 +257,9 @@ async fn schedule_lists_filter_order_and_page() {
     assert_eq!(page2["schedules"]["pageInfo"]["hasNextPage"], false);
     assert_eq!(page2["schedules"]["pageInfo"]["hasPreviousPage"], true);
     // createdAt range: from inclusive, to exclusive.
-    let all = app
-        .gql_ok("{ schedules { nodes { taskType createdAt } } }", json!({}))
-        .await;
+    let all = app.gql_ok("{ schedules { nodes { taskType createdAt } } }", json!({})).await;
     let second = all["schedules"]["nodes"][1]["createdAt"].clone();
-    let from = app
-        .gql_ok(LIST, json!({"filter": {"createdAtFrom": second}}))
-        .await;
+    let from = app.gql_ok(LIST, json!({"filter": {"createdAtFrom": second}})).await;
     assert_eq!(task_types(&from), vec!["a", "c"]);
     let to = app.gql_ok(LIST, json!({"filter": {"createdAtTo": second}})).await;
     assert_eq!(task_types(&to), vec!["b"]);

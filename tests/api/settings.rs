@@ -23,9 +23,7 @@ async fn settings_update_validates_and_keeps_omitted_fields() {
     assert_eq!(c["callsPerSecondLimit"], 20);
     assert_eq!(c["lmsBaseUrl"], "http://127.0.0.1:9/lms");
 
-    let data = app
-        .gql_ok(UPDATE, json!({"input": {"callWebhookUrl": null}}))
-        .await;
+    let data = app.gql_ok(UPDATE, json!({"input": {"callWebhookUrl": null}})).await;
     assert_eq!(data["updateCompanySettings"]["callWebhookUrl"], Value::Null);
     assert_eq!(data["updateCompanySettings"]["callsPerSecondLimit"], 20);
 
@@ -40,37 +38,19 @@ async fn settings_update_validates_and_keeps_omitted_fields() {
         let body = app.gql(UPDATE, json!({"input": {field: value, "callsPerSecondLimit": if field == "callsPerSecondLimit" { value.clone() } else { json!(7) }}})).await;
         assert_error(&body, "BAD_USER_INPUT", Some(field));
     }
-    let viewer = app
-        .gql_ok("{ viewer { name callsPerSecondLimit } }", json!({}))
-        .await;
-    assert_eq!(
-        viewer["viewer"],
-        json!({"name": "Acme Collections", "callsPerSecondLimit": 20})
-    );
+    let viewer = app.gql_ok("{ viewer { name callsPerSecondLimit } }", json!({})).await;
+    assert_eq!(viewer["viewer"], json!({"name": "Acme Collections", "callsPerSecondLimit": 20}));
 }
 
 #[tokio::test]
 async fn the_lms_api_key_is_never_returned() {
     let app = TestApp::spawn().await;
-    app.gql_ok(UPDATE, json!({"input": {"lmsApiKey": "secret-lms-key"}}))
-        .await;
-    assert_eq!(
-        app.count("SELECT count(*) AS n FROM companies WHERE lms_api_key = 'secret-lms-key'"),
-        1
-    );
-    let fields = app
-        .gql_ok("{ __type(name: \"Company\") { fields { name } } }", json!({}))
-        .await;
-    let names: Vec<&str> = fields["__type"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap())
-        .collect();
-    assert!(
-        !names.iter().any(|n| n.to_lowercase().contains("apikey")),
-        "{names:?}"
-    );
+    app.gql_ok(UPDATE, json!({"input": {"lmsApiKey": "secret-lms-key"}})).await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM companies WHERE lms_api_key = 'secret-lms-key'"), 1);
+    let fields = app.gql_ok("{ __type(name: \"Company\") { fields { name } } }", json!({})).await;
+    let names: Vec<&str> =
+        fields["__type"]["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert!(!names.iter().any(|n| n.to_lowercase().contains("apikey")), "{names:?}");
     let body = app.gql("{ viewer { lmsApiKey } }", json!({})).await;
     assert_error(&body, "BAD_USER_INPUT", None);
 }
@@ -80,12 +60,7 @@ async fn suppressed_numbers_are_normalised_counted_and_all_or_nothing() {
     let app = TestApp::spawn().await;
     let add = "mutation($n: [String!]!) { addSuppressedNumbers(phoneNumbers: $n) }";
     let remove = "mutation($n: [String!]!) { removeSuppressedNumbers(phoneNumbers: $n) }";
-    let data = app
-        .gql_ok(
-            add,
-            json!({"n": ["(310) 555-1234", "+13105551234", "212-555-0199"]}),
-        )
-        .await;
+    let data = app.gql_ok(add, json!({"n": ["(310) 555-1234", "+13105551234", "212-555-0199"]})).await;
     assert_eq!(data["addSuppressedNumbers"], 2);
     let data = app.gql_ok(add, json!({"n": ["+1 212 555 0199"]})).await;
     assert_eq!(data["addSuppressedNumbers"], 0);
@@ -94,9 +69,7 @@ async fn suppressed_numbers_are_normalised_counted_and_all_or_nothing() {
     assert_error(&body, "BAD_USER_INPUT", Some("phoneNumbers"));
     assert_eq!(app.count("SELECT count(*) AS n FROM suppressed_numbers"), 2);
 
-    let data = app
-        .gql_ok(remove, json!({"n": ["310.555.1234", "+14155550100"]}))
-        .await;
+    let data = app.gql_ok(remove, json!({"n": ["310.555.1234", "+14155550100"]})).await;
     assert_eq!(data["removeSuppressedNumbers"], 1);
     assert_eq!(
         app.count("SELECT count(*) AS n FROM suppressed_numbers WHERE phone_number = '+12125550199'"),

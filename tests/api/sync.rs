@@ -67,14 +67,8 @@ fn assert_legal(payload: &Value, zone: &str, hours: (u32, u32)) {
         );
         assert!(at > now, "{at} is in the past");
         let minute = local.hour() * 60 + local.minute();
-        assert!(
-            (8 * 60..21 * 60).contains(&minute),
-            "{zone}: {local} outside 08:00-21:00"
-        );
-        assert!(
-            minute >= hours.0 && minute < hours.1,
-            "{zone}: {local} outside the schedule's hours"
-        );
+        assert!((8 * 60..21 * 60).contains(&minute), "{zone}: {local} outside 08:00-21:00");
+        assert!(minute >= hours.0 && minute < hours.1, "{zone}: {local} outside the schedule's hours");
         assert_eq!(task["timeZone"], zone);
     }
 }
@@ -90,13 +84,7 @@ async fn sync_creates_the_customer_and_plans_the_cadence() {
     assert_eq!(payload["existingTasksRemoved"], 0);
     assert_eq!(payload["skippedReason"], Value::Null);
     let tasks = payload["tasks"].as_array().unwrap();
-    assert_eq!(
-        tasks
-            .iter()
-            .map(|t| t["attempt"].as_i64().unwrap())
-            .collect::<Vec<_>>(),
-        [1, 2, 3]
-    );
+    assert_eq!(tasks.iter().map(|t| t["attempt"].as_i64().unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
     for t in tasks {
         assert_eq!(t["status"], "PENDING");
         assert_eq!(t["taskType"], "collections");
@@ -105,10 +93,7 @@ async fn sync_creates_the_customer_and_plans_the_cadence() {
     }
     assert_legal(&payload, "America/New_York", (8 * 60, 21 * 60));
     // The local times are the cadence's.
-    let locals: Vec<&str> = tasks
-        .iter()
-        .map(|t| &t["localScheduledFor"].as_str().unwrap()[11..16])
-        .collect();
+    let locals: Vec<&str> = tasks.iter().map(|t| &t["localScheduledFor"].as_str().unwrap()[11..16]).collect();
     assert_eq!(locals, ["10:00", "14:00", "11:30"]);
 }
 
@@ -123,10 +108,7 @@ async fn do_not_call_four_cases() {
     let marked = sync_ok(&app, flagged.clone()).await;
     assert_eq!(marked["customer"]["doNotCall"], true);
     assert_eq!(
-        (
-            marked["tasksCreated"].clone(),
-            marked["existingTasksRemoved"].clone()
-        ),
+        (marked["tasksCreated"].clone(), marked["existingTasksRemoved"].clone()),
         (json!(0), json!(3))
     );
     assert_eq!(marked["skippedReason"], "DO_NOT_CALL");
@@ -138,9 +120,7 @@ async fn do_not_call_four_cases() {
     assert_error(&sync(&app, omitted).await, "DO_NOT_CALL", None);
     // 2. Stored DNC, doNotCall: true: refused too.
     assert_error(&sync(&app, flagged).await, "DO_NOT_CALL", None);
-    let still = app
-        .gql_ok("{ customer(id: \"dnc\") { firstName doNotCall } }", json!({}))
-        .await;
+    let still = app.gql_ok("{ customer(id: \"dnc\") { firstName doNotCall } }", json!({})).await;
     assert_eq!(still["customer"], json!({"firstName": "Ada", "doNotCall": true}));
     // 3. Stored DNC, doNotCall: false: clears the flag and builds the schedule.
     let mut cleared = customer_input("dnc");
@@ -152,10 +132,7 @@ async fn do_not_call_four_cases() {
     let mut new_dnc = customer_input("dnc-new");
     new_dnc["doNotCall"] = json!(true);
     let saved = sync_ok(&app, new_dnc).await;
-    assert_eq!(
-        (saved["created"].clone(), saved["tasksCreated"].clone()),
-        (json!(true), json!(0))
-    );
+    assert_eq!((saved["created"].clone(), saved["tasksCreated"].clone()), (json!(true), json!(0)));
     assert_eq!(saved["skippedReason"], "DO_NOT_CALL");
 }
 
@@ -168,14 +145,8 @@ async fn the_same_input_twice_gives_the_same_instants() {
     assert_eq!(instants(&first), instants(&second));
     assert_eq!(second["existingTasksRemoved"], first["tasksCreated"]);
     assert_eq!(second["created"], false);
-    assert_eq!(
-        app.count("SELECT count(*) AS n FROM tasks WHERE status = 'PENDING'"),
-        3
-    );
-    assert_eq!(
-        app.count("SELECT count(*) AS n FROM tasks WHERE status = 'CANCELLED'"),
-        3
-    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM tasks WHERE status = 'PENDING'"), 3);
+    assert_eq!(app.count("SELECT count(*) AS n FROM tasks WHERE status = 'CANCELLED'"), 3);
 }
 
 #[tokio::test]
@@ -184,11 +155,7 @@ async fn a_failing_sync_changes_nothing() {
     create_collections_schedule(&app).await;
     let first = sync_ok(&app, customer_in("atomic", "America/New_York", "NY")).await;
     let events_before = app.count("SELECT count(*) AS n FROM events");
-    for (field, value) in [
-        ("email", json!("broken")),
-        ("zipCode", json!("1")),
-        ("taskType", json!("nope")),
-    ] {
+    for (field, value) in [("email", json!("broken")), ("zipCode", json!("1")), ("taskType", json!("nope"))] {
         let mut bad = customer_input("atomic");
         bad["firstName"] = json!("Changed");
         bad[field] = value;
@@ -209,10 +176,7 @@ async fn a_failing_sync_changes_nothing() {
         .collect();
     assert_eq!(pending, instants(&first));
     assert_eq!(app.count("SELECT count(*) AS n FROM events"), events_before);
-    assert_eq!(
-        app.count("SELECT count(*) AS n FROM tasks WHERE status = 'CANCELLED'"),
-        0
-    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM tasks WHERE status = 'CANCELLED'"), 0);
 }
 
 #[tokio::test]
@@ -228,30 +192,17 @@ async fn concurrent_syncs_of_one_customer_leave_one_schedule() {
     for r in &results {
         assert!(r.get("errors").is_none(), "{r}");
     }
-    let created = results
-        .iter()
-        .filter(|r| r["data"]["syncCustomerSchedule"]["created"] == true)
-        .count();
+    let created = results.iter().filter(|r| r["data"]["syncCustomerSchedule"]["created"] == true).count();
     assert_eq!(created, 1);
     assert_eq!(app.count("SELECT count(*) AS n FROM customers"), 1);
-    assert_eq!(
-        app.count("SELECT count(*) AS n FROM tasks WHERE status = 'PENDING'"),
-        3
-    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM tasks WHERE status = 'PENDING'"), 3);
     // Every sync after the first cancelled exactly the previous one's tasks.
     let removed: i64 = results
         .iter()
-        .map(|r| {
-            r["data"]["syncCustomerSchedule"]["existingTasksRemoved"]
-                .as_i64()
-                .unwrap()
-        })
+        .map(|r| r["data"]["syncCustomerSchedule"]["existingTasksRemoved"].as_i64().unwrap())
         .sum();
     assert_eq!(removed, 31 * 3);
-    assert_eq!(
-        app.count("SELECT count(*) AS n FROM tasks WHERE status = 'CANCELLED'"),
-        31 * 3
-    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM tasks WHERE status = 'CANCELLED'"), 31 * 3);
 }
 
 #[tokio::test]
@@ -274,10 +225,7 @@ async fn tasks_are_legal_in_every_kind_of_zone() {
     }
     // Zones outside the US: the address's state zone is a conflicting location, so the window is
     // the overlap; each task is still legal in the customer's own zone.
-    for (i, zone) in ["Asia/Kathmandu", "America/St_Johns", "Australia/Lord_Howe"]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, zone) in ["Asia/Kathmandu", "America/St_Johns", "Australia/Lord_Howe"].into_iter().enumerate() {
         let payload = sync_ok(&app, customer_in(&format!("w-{i}"), zone, "NY")).await;
         assert_legal(&payload, zone, (8 * 60, 21 * 60));
         assert_legal_in(&payload, "America/New_York");
@@ -290,10 +238,7 @@ fn assert_legal_in(payload: &Value, zone: &str) {
         let at: DateTime<Utc> = task["scheduledFor"].as_str().unwrap().parse().unwrap();
         let local = at.with_timezone(&tz);
         let minute = local.hour() * 60 + local.minute();
-        assert!(
-            (8 * 60..21 * 60).contains(&minute),
-            "{local} outside 08:00-21:00 in {zone}"
-        );
+        assert!((8 * 60..21 * 60).contains(&minute), "{local} outside 08:00-21:00 in {zone}");
     }
 }
 
@@ -343,24 +288,12 @@ async fn weekly_state_caps_hold() {
     let payload = sync_ok(&app, customer_in("nyc", "America/New_York", "NY")).await;
     let at: Vec<DateTime<Utc>> = instants(&payload).iter().map(|s| s.parse().unwrap()).collect();
     for pair in at.windows(2) {
-        let (a, b) = (
-            pair[0].with_timezone(&tz).date_naive(),
-            pair[1].with_timezone(&tz).date_naive(),
-        );
+        let (a, b) = (pair[0].with_timezone(&tz).date_naive(), pair[1].with_timezone(&tz).date_naive());
         assert!(b - a >= Duration::days(7), "{at:?}");
     }
-    let rules = app
-        .gql_ok(
-            "{ stateCallingRules { state maxPer7Days overridden source } }",
-            json!({}),
-        )
-        .await;
-    let ny: Vec<&Value> = rules["stateCallingRules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["state"] == "NY")
-        .collect();
+    let rules = app.gql_ok("{ stateCallingRules { state maxPer7Days overridden source } }", json!({})).await;
+    let ny: Vec<&Value> =
+        rules["stateCallingRules"].as_array().unwrap().iter().filter(|r| r["state"] == "NY").collect();
     assert_eq!(ny.len(), 1);
     assert_eq!(ny[0]["overridden"], true);
     assert!(rules["stateCallingRules"]
@@ -368,12 +301,8 @@ async fn weekly_state_caps_hold() {
         .unwrap()
         .iter()
         .any(|r| r["state"] == "MA" && r["overridden"] == false));
-    let bad = app
-        .gql(
-            "mutation { updateCompanySettings(input: {stateRules: {ZZ: []}}) { id } }",
-            json!({}),
-        )
-        .await;
+    let bad =
+        app.gql("mutation { updateCompanySettings(input: {stateRules: {ZZ: []}}) { id } }", json!({})).await;
     assert_error(&bad, "BAD_USER_INPUT", Some("stateRules"));
 }
 
@@ -381,11 +310,7 @@ async fn weekly_state_caps_hold() {
 async fn suppressed_numbers_and_missing_fields_get_no_tasks() {
     let app = TestApp::spawn().await;
     create_collections_schedule(&app).await;
-    app.gql_ok(
-        "mutation { addSuppressedNumbers(phoneNumbers: [\"310-555-1234\"]) }",
-        json!({}),
-    )
-    .await;
+    app.gql_ok("mutation { addSuppressedNumbers(phoneNumbers: [\"310-555-1234\"]) }", json!({})).await;
     let payload = sync_ok(&app, customer_input("supp")).await;
     assert_eq!(payload["tasksCreated"], 0);
     assert_eq!(payload["skippedReason"], "SUPPRESSED_NUMBER");
@@ -413,12 +338,9 @@ async fn events_are_written_for_created_and_cancelled_tasks() {
     create_collections_schedule(&app).await;
     let first = sync_ok(&app, customer_in("ev", "America/New_York", "NY")).await;
     sync_ok(&app, customer_in("ev", "America/New_York", "NY")).await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM events WHERE kind = 'TASK_CREATED'"), 6);
     assert_eq!(
-        app.count("SELECT count(*) AS n FROM events WHERE kind = 'TASK_CREATED'"),
-        6
-    );
-    assert_eq!(
-        app.count("SELECT count(*) AS n FROM events WHERE kind = 'TASK_STATUS_CHANGED' AND payload->>'previousStatus' = 'PENDING' AND payload->>'status' = 'CANCELLED'"),
+        app.count("SELECT count(*) AS n FROM events WHERE kind = 'TASK_STATUS_CHANGED' AND payload->>'previousStatus' = 'PENDING' AND payload->'task'->>'status' = 'CANCELLED'"),
         3
     );
     // The cancellations are exactly the first sync's tasks, and come before the new tasks.
@@ -426,7 +348,7 @@ async fn events_are_written_for_created_and_cancelled_tasks() {
         let id = task["id"].as_str().unwrap();
         assert_eq!(
             app.count(&format!(
-                "SELECT count(*) AS n FROM events WHERE kind = 'TASK_STATUS_CHANGED' AND payload->>'taskId' = '{id}'
+                "SELECT count(*) AS n FROM events WHERE kind = 'TASK_STATUS_CHANGED' AND payload->'task'->>'id' = '{id}'
                  AND id < (SELECT max(id) FROM events WHERE kind = 'TASK_CREATED')"
             )),
             1
@@ -438,8 +360,7 @@ async fn events_are_written_for_created_and_cancelled_tasks() {
 async fn create_and_upsert_do_not_build_schedules() {
     let app = TestApp::spawn().await;
     create_collections_schedule(&app).await;
-    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("plain")}))
-        .await;
+    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("plain")})).await;
     app.gql_ok(
         "mutation($i: CustomerInput!) { upsertCustomer(input: $i) { created } }",
         json!({"i": customer_input("plain-2")}),
@@ -464,10 +385,7 @@ async fn task_queries_filters_and_schedule_counts() {
         )
         .await;
     assert_eq!(one["task"]["customer"]["id"], "qa");
-    assert_eq!(
-        app.gql_ok("{ task(id: \"nope\") { id } }", json!({})).await["task"],
-        Value::Null
-    );
+    assert_eq!(app.gql_ok("{ task(id: \"nope\") { id } }", json!({})).await["task"], Value::Null);
 
     let q = "query($f: TaskFilter, $first: Int, $after: String) { tasks(filter: $f, first: $first, after: $after) {
         totalCount nodes { scheduledFor status customer { id } } pageInfo { hasNextPage endCursor } } }";
@@ -509,22 +427,13 @@ async fn task_queries_filters_and_schedule_counts() {
         if page["tasks"]["pageInfo"]["hasNextPage"] == false {
             break;
         }
-        after = page["tasks"]["pageInfo"]["endCursor"]
-            .as_str()
-            .map(str::to_string);
+        after = page["tasks"]["pageInfo"]["endCursor"].as_str().map(str::to_string);
     }
     assert_eq!(seen, times);
-    assert_error(
-        &app.gql(q, json!({"after": "garbage"})).await,
-        "BAD_USER_INPUT",
-        Some("after"),
-    );
+    assert_error(&app.gql(q, json!({"after": "garbage"})).await, "BAD_USER_INPUT", Some("after"));
 
     let counts = app
-        .gql_ok(
-            "query($id: ID!) { schedule(id: $id) { pendingTasksCount } }",
-            json!({"id": schedule_id}),
-        )
+        .gql_ok("query($id: ID!) { schedule(id: $id) { pendingTasksCount } }", json!({"id": schedule_id}))
         .await;
     assert_eq!(counts["schedule"]["pendingTasksCount"], 6);
     // updateSchedule keeps existing tasks; deleteSchedule cancels the pending ones.
@@ -533,10 +442,7 @@ async fn task_queries_filters_and_schedule_counts() {
         json!({"id": schedule_id}),
     )
     .await;
-    assert_eq!(
-        app.count("SELECT count(*) AS n FROM tasks WHERE status = 'PENDING'"),
-        6
-    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM tasks WHERE status = 'PENDING'"), 6);
     let deleted = app
         .gql_ok(
             "mutation($id: ID!) { deleteSchedule(id: $id) { tasksCancelled } }",
@@ -546,10 +452,7 @@ async fn task_queries_filters_and_schedule_counts() {
     assert_eq!(deleted["deleteSchedule"]["tasksCancelled"], 6);
     // Tasks keep pointing at their (deleted) schedule.
     let still = app
-        .gql_ok(
-            "query($id: ID!) { task(id: $id) { status schedule { id } } }",
-            json!({"id": task_id}),
-        )
+        .gql_ok("query($id: ID!) { task(id: $id) { status schedule { id } } }", json!({"id": task_id}))
         .await;
     assert_eq!(still["task"]["status"], "CANCELLED");
     assert_eq!(still["task"]["schedule"]["id"], schedule_id);
@@ -557,12 +460,7 @@ async fn task_queries_filters_and_schedule_counts() {
 
 async fn db_calls(app: &TestApp) -> i64 {
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("callsync_db_calls_total "))
-        .unwrap()
-        .parse()
-        .unwrap()
+    metrics.lines().find_map(|l| l.strip_prefix("callsync_db_calls_total ")).unwrap().parse().unwrap()
 }
 
 #[tokio::test]
@@ -570,9 +468,8 @@ async fn a_page_of_500_tasks_with_customers_is_a_constant_number_of_queries() {
     let app = TestApp::spawn().await;
     create_collections_schedule(&app).await;
     // 170 customers x 3 tasks = 510 tasks.
-    let requests: Vec<_> = (0..170)
-        .map(|i| customer_in(&format!("bulk-{i}"), "America/New_York", "NY"))
-        .collect();
+    let requests: Vec<_> =
+        (0..170).map(|i| customer_in(&format!("bulk-{i}"), "America/New_York", "NY")).collect();
     for chunk in requests.chunks(10) {
         let results =
             futures::future::join_all(chunk.iter().map(|input| app.gql(SYNC, json!({"input": input})))).await;
@@ -589,9 +486,5 @@ async fn a_page_of_500_tasks_with_customers_is_a_constant_number_of_queries() {
     assert_eq!(data["tasks"]["nodes"].as_array().unwrap().len(), 500);
     assert_eq!(data["tasks"]["totalCount"], 510);
     // tasks page, customers batch, schedules batch, pending counts batch.
-    assert!(
-        after - before <= 4,
-        "{} database calls for one page",
-        after - before
-    );
+    assert!(after - before <= 4, "{} database calls for one page", after - before);
 }

@@ -8,13 +8,8 @@ use crate::harness::{assert_error, create_schedule, customer_input, TestApp, CRE
 async fn another_company_sees_nothing_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let schedule_id = create_schedule(&app, "collections").await;
-    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")}))
-        .await;
-    app.gql_ok(
-        "mutation { addSuppressedNumbers(phoneNumbers: [\"+14155550100\"]) }",
-        json!({}),
-    )
-    .await;
+    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")})).await;
+    app.gql_ok("mutation { addSuppressedNumbers(phoneNumbers: [\"+14155550100\"]) }", json!({})).await;
 
     let (_, other_key) = app.new_company("Intruder");
     let other = Some(other_key.as_str());
@@ -78,11 +73,7 @@ async fn another_company_sees_nothing_and_changes_nothing() {
         .await;
     assert_error(&by_phone, "BAD_USER_INPUT", Some("lastName"));
     let removed = app
-        .gql_as(
-            other,
-            "mutation { removeSuppressedNumbers(phoneNumbers: [\"+14155550100\"]) }",
-            json!({}),
-        )
+        .gql_as(other, "mutation { removeSuppressedNumbers(phoneNumbers: [\"+14155550100\"]) }", json!({}))
         .await;
     assert_eq!(removed["data"]["removeSuppressedNumbers"], 0);
 
@@ -94,10 +85,7 @@ async fn another_company_sees_nothing_and_changes_nothing() {
         )
         .await;
     assert_eq!(mine["customer"]["firstName"], "Ada");
-    assert_eq!(
-        mine["schedule"],
-        json!({"name": "collections schedule", "paused": false})
-    );
+    assert_eq!(mine["schedule"], json!({"name": "collections schedule", "paused": false}));
     assert_eq!(app.count("SELECT count(*) AS n FROM suppressed_numbers"), 1);
     assert_eq!(app.count("SELECT count(*) AS n FROM customers"), 1);
 }
@@ -106,8 +94,7 @@ async fn another_company_sees_nothing_and_changes_nothing() {
 async fn the_same_reference_id_is_separate_per_company() {
     let app = TestApp::spawn().await;
     create_schedule(&app, "collections").await;
-    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("shared-id")}))
-        .await;
+    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("shared-id")})).await;
 
     let (other_id, other_key) = app.new_company("Other");
     let other = Some(other_key.as_str());
@@ -124,18 +111,9 @@ async fn the_same_reference_id_is_separate_per_company() {
     let created = app.gql_as(other, CREATE_CUSTOMER, json!({"input": input})).await;
     assert!(created.get("errors").is_none(), "{created}");
 
-    let mine = app
-        .gql_ok("{ customer(id: \"shared-id\") { firstName } }", json!({}))
-        .await;
+    let mine = app.gql_ok("{ customer(id: \"shared-id\") { firstName } }", json!({})).await;
     assert_eq!(mine["customer"]["firstName"], "Ada");
-    let theirs = app
-        .gql_as(other, "{ customer(id: \"shared-id\") { firstName } }", json!({}))
-        .await;
+    let theirs = app.gql_as(other, "{ customer(id: \"shared-id\") { firstName } }", json!({})).await;
     assert_eq!(theirs["data"]["customer"]["firstName"], "Other's");
-    assert_eq!(
-        app.count(&format!(
-            "SELECT count(*) AS n FROM customers WHERE company_id = '{other_id}'"
-        )),
-        1
-    );
+    assert_eq!(app.count(&format!("SELECT count(*) AS n FROM customers WHERE company_id = '{other_id}'")), 1);
 }

@@ -1,4 +1,6 @@
-//! The HTTP edge: POST /graphql, GraphiQL, health, readiness and metrics.
+//! The HTTP edge: POST /graphql, the GraphQL WebSocket, GraphiQL, health, readiness, metrics.
+
+mod websocket;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -15,7 +17,8 @@ use uuid::Uuid;
 use crate::graphql::error::ApiError;
 use crate::graphql::{CallsyncSchema, Tenant};
 use crate::metrics::{Metrics, MetricsExtension};
-use crate::store::{companies, Db, StoreError};
+use crate::events::{EventHub, HubConfig};
+use crate::store::{companies, Db, PgPool, StoreError};
 
 /// Largest request body: a 10,000-record bulk request fits with room to spare.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -29,6 +32,7 @@ const KEY_CACHE_MAX: usize = 10_000;
 pub struct AppState {
     schema: CallsyncSchema,
     db: Db,
+    hub: EventHub,
     metrics: Arc<Metrics>,
     keys: Arc<KeyCache>,
 }
@@ -40,9 +44,7 @@ struct KeyCache(Mutex<HashMap<Vec<u8>, (Uuid, Instant)>>);
 impl KeyCache {
     fn get(&self, hash: &[u8]) -> Option<Uuid> {
         let keys = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        keys.get(hash)
-            .filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL)
-            .map(|(company, _)| *company)
+        keys.get(hash).filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL).map(|(company, _)| *company)
     }
 
     fn insert(&self, hash: Vec<u8>, company: Uuid) {
@@ -55,17 +57,19 @@ impl KeyCache {
 }
 
 impl AppState {
-    pub fn new(db: Db) -> Self {
+    /// Starts this instance's event hub on `database_url` and builds the schema once.
+    pub fn new(pool: PgPool, database_url: &str, hub_config: HubConfig) -> Self {
+        let hub = EventHub::start(database_url, hub_config);
+        let waker = hub.clone();
+        let db = Db::new(pool).with_commit_hook(Arc::new(move || waker.wake()));
         let metrics = Arc::new(Metrics::default());
-        let schema = crate::graphql::schema_builder(db.clone())
-            .extension(MetricsExtension(metrics.clone()))
-            .finish();
-        AppState {
-            schema,
-            db,
-            metrics,
-            keys: Arc::new(KeyCache::default()),
-        }
+        let schema =
+            crate::graphql::schema_builder(db.clone(), hub.clone()).extension(MetricsExtension(metrics.clone())).finish();
+        AppState { schema, db, hub, metrics, keys: Arc::new(KeyCache::default()) }
+    }
+
+    pub fn hub(&self) -> &EventHub {
+        &self.hub
     }
 
     /// The company of `api_key`, from the cache or the database.
@@ -75,10 +79,7 @@ impl AppState {
             return Ok(Some(company));
         }
         let key = api_key.to_string();
-        let company = self
-            .db
-            .read(move |conn| companies::company_for_key(conn, &key))
-            .await?;
+        let company = self.db.read(move |conn| companies::company_for_key(conn, &key)).await?;
         if let Some(company) = company {
             self.keys.insert(hash, company);
         }
@@ -94,9 +95,7 @@ fn api_key(req: &HttpRequest) -> Option<String> {
     }
     let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, token) = auth.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }
 
 fn error_response(status: actix_web::http::StatusCode, error: async_graphql::Error) -> HttpResponse {
@@ -118,10 +117,7 @@ async fn graphql(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         Some(key) => match state.authenticate(&key).await {
             Ok(Some(company)) => Some(Tenant(company)),
             Ok(None) => {
-                return error_response(
-                    actix_web::http::StatusCode::OK,
-                    ApiError::Unauthenticated.extend(),
-                )
+                return error_response(actix_web::http::StatusCode::OK, ApiError::Unauthenticated.extend())
             }
             Err(e) => {
                 tracing::error!(error = %e, "API key lookup failed");
@@ -133,9 +129,7 @@ async fn graphql(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         },
     };
     let batch = match tenant {
-        Some(t) => batch
-            .data(t)
-            .data(crate::graphql::loaders::loaders(state.db.clone(), t.0)),
+        Some(t) => batch.data(t).data(crate::graphql::loaders::loaders(state.db.clone(), t.0)),
         None => batch,
     };
     let mut response = state.schema.execute_batch(batch).await;
@@ -152,20 +146,15 @@ fn label_errors(errors: &mut [ServerError]) {
     for e in errors {
         let has_code = e.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some());
         if !has_code {
-            e.extensions
-                .get_or_insert_with(Default::default)
-                .set("code", "BAD_USER_INPUT");
+            e.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
         }
     }
 }
 
 async fn graphiql() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .finish(),
-    )
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
 }
 
 async fn healthz() -> HttpResponse {
@@ -178,25 +167,19 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(Ok(())) => HttpResponse::Ok().content_type("text/plain").body("ready\n"),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable()
-                .content_type("text/plain")
-                .body("database unavailable\n")
+            HttpResponse::ServiceUnavailable().content_type("text/plain").body("database unavailable\n")
         }
-        Err(_) => HttpResponse::ServiceUnavailable()
-            .content_type("text/plain")
-            .body("database timed out\n"),
+        Err(_) => HttpResponse::ServiceUnavailable().content_type("text/plain").body("database timed out\n"),
     }
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.db.pool();
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(
-            state
-                .metrics
-                .render(&pool.state(), pool.max_size(), state.db.calls()),
-        )
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render(
+        &pool.state(),
+        pool.max_size(),
+        state.db.calls(),
+    ))
 }
 
 /// Binds the HTTP server to `listener`; the caller awaits (or spawns) the returned server.
@@ -212,6 +195,7 @@ pub fn serve(
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .route("/graphql", web::post().to(graphql))
+            .route("/graphql", web::get().to(websocket::graphql_ws))
             .route("/", web::get().to(graphiql))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))

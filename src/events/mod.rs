@@ -1,0 +1,242 @@
+//! Live events: the outbox rows (written in the same transaction as each change) delivered to
+//! subscribers of every server instance, in order, with nothing lost.
+//!
+//! Each instance runs one [`EventHub`] thread with its own connection. It LISTENs for wake-ups,
+//! reads the settled outbox rows after the last one it delivered (see `store::events`), and
+//! fans them out in-process through one bounded broadcast channel per company. A local commit
+//! wakes it directly and it then NOTIFYs the other instances (outside the write transaction,
+//! at most once per loop, so commits never queue on NOTIFY's lock). A slow periodic read is the
+//! safety net for a lost wake-up; a dropped connection is re-opened and reading resumes from
+//! the last delivered position, so subscribers see a delay, never a gap.
+
+pub mod stream;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::store::events::{self as outbox, EventRow, Position};
+
+/// The NOTIFY channel instances wake each other on.
+pub const CHANNEL: &str = "callsync_events";
+
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Read the outbox at least this often, wake-up or not.
+    pub safety_poll: Duration,
+    /// How often to look for NOTIFYs from other instances.
+    pub listen_poll: Duration,
+    /// Events kept for resuming; older ones are pruned.
+    pub retention: Duration,
+    /// Events buffered per company for slow subscribers before they catch up from the table.
+    pub channel_capacity: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            safety_poll: Duration::from_secs(1),
+            listen_poll: Duration::from_millis(5),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            channel_capacity: 1024,
+        }
+    }
+}
+
+struct Shared {
+    channels: Mutex<HashMap<Uuid, broadcast::Sender<Arc<EventRow>>>>,
+    /// The position of the last event broadcast.
+    head: Mutex<Position>,
+    /// Set by local commits; the hub thread waits on it.
+    woken: Mutex<bool>,
+    wake: Condvar,
+    config: HubConfig,
+}
+
+/// One per server instance; cheap to clone.
+#[derive(Clone)]
+pub struct EventHub {
+    shared: Arc<Shared>,
+}
+
+impl EventHub {
+    /// Starts the hub thread on its own connection to `database_url`. It stops by itself once
+    /// every clone of the hub is dropped.
+    pub fn start(database_url: &str, config: HubConfig) -> EventHub {
+        let shared = Arc::new(Shared {
+            channels: Mutex::new(HashMap::new()),
+            head: Mutex::new((0, 0)),
+            woken: Mutex::new(false),
+            wake: Condvar::new(),
+            config,
+        });
+        let weak = Arc::downgrade(&shared);
+        let url = database_url.to_string();
+        std::thread::Builder::new()
+            .name("callsync-events".into())
+            .spawn(move || run(weak, url))
+            .expect("spawn the event hub thread");
+        EventHub { shared }
+    }
+
+    /// A receiver of the company's events from now on, and the position it starts after.
+    pub fn subscribe(&self, company_id: Uuid) -> (broadcast::Receiver<Arc<EventRow>>, Position) {
+        let mut channels = lock(&self.shared.channels);
+        let sender = channels
+            .entry(company_id)
+            .or_insert_with(|| broadcast::channel(self.shared.config.channel_capacity).0);
+        let receiver = sender.subscribe();
+        // Read under the channels lock: the hub broadcasts under it too, so nothing falls
+        // between this position and the receiver.
+        let head = *lock(&self.shared.head);
+        (receiver, head)
+    }
+
+    /// Tells the hub that a local transaction committed (possibly with events).
+    pub fn wake(&self) {
+        *lock(&self.shared.woken) = true;
+        self.shared.wake.notify_one();
+    }
+
+    /// Subscribers currently attached, across companies.
+    pub fn subscriber_count(&self) -> usize {
+        lock(&self.shared.channels).values().map(|s| s.receiver_count()).sum()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The listener connection, with the backend pid so our own NOTIFYs can be told apart.
+struct Listener {
+    conn: PgConnection,
+    pid: i32,
+}
+
+fn connect(url: &str) -> Result<Listener, String> {
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let mut conn = PgConnection::establish(url).map_err(|e| e.to_string())?;
+    diesel::sql_query("SET application_name = 'callsync-events'")
+        .execute(&mut conn)
+        .map_err(|e| e.to_string())?;
+    diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn).map_err(|e| e.to_string())?;
+    let pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result::<Pid>(&mut conn)
+        .map_err(|e| e.to_string())?
+        .pid;
+    Ok(Listener { conn, pid })
+}
+
+fn run(weak: Weak<Shared>, url: String) {
+    let mut listener: Option<Listener> = None;
+    let mut backoff = Duration::from_millis(100);
+    let mut last_read = Instant::now();
+    let mut last_prune: Option<Instant> = None;
+    let mut unsettled_pending = false;
+    // Start from the newest settled event: subscribers replay older ones from the table.
+    let mut started = false;
+    loop {
+        let Some(shared) = weak.upgrade() else { return };
+        let config = shared.config.clone();
+        if listener.is_none() {
+            match connect(&url) {
+                Ok(l) => {
+                    tracing::info!(pid = l.pid, "event listener connected");
+                    listener = Some(l);
+                    backoff = Duration::from_millis(100);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "event listener cannot connect; retrying");
+                    drop(shared);
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+            }
+        }
+        let Some(l) = listener.as_mut() else { continue };
+        if !started {
+            match outbox::settled_head(&mut l.conn) {
+                Ok(head) => *lock(&shared.head) = head,
+                Err(e) => {
+                    tracing::warn!(error = %e, "event listener lost its connection");
+                    listener = None;
+                    continue;
+                }
+            }
+            started = true;
+        }
+
+        // Wait for a local commit, or the listen poll interval.
+        let local = {
+            let woken = lock(&shared.woken);
+            let wait = if unsettled_pending { config.listen_poll } else { config.listen_poll };
+            let (mut woken, _) =
+                shared.wake.wait_timeout_while(woken, wait, |w| !*w).unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *woken, false)
+        };
+        let result = (|| -> Result<(), String> {
+            let mut remote = false;
+            for n in l.conn.notifications_iter() {
+                let n = n.map_err(|e| e.to_string())?;
+                remote |= n.process_id != l.pid;
+            }
+            if local {
+                diesel::sql_query(format!("NOTIFY {CHANNEL}"))
+                    .execute(&mut l.conn)
+                    .map_err(|e| e.to_string())?;
+            }
+            if local || remote || unsettled_pending || last_read.elapsed() >= config.safety_poll {
+                last_read = Instant::now();
+                unsettled_pending = deliver(&shared, &mut l.conn)?;
+            }
+            if last_prune.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
+                last_prune = Some(Instant::now());
+                let cutoff = Utc::now() - chrono::Duration::from_std(config.retention).unwrap_or_default();
+                let pruned = outbox::prune(&mut l.conn, cutoff, 10_000).map_err(|e| e.to_string())?;
+                if pruned > 0 {
+                    tracing::info!(pruned, "old events pruned");
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "event listener lost its connection; reconnecting");
+            listener = None;
+        }
+    }
+}
+
+/// Broadcasts every settled event after the head; returns whether unsettled ones wait behind.
+fn deliver(shared: &Shared, conn: &mut PgConnection) -> Result<bool, String> {
+    const BATCH: i64 = 1000;
+    loop {
+        let head = *lock(&shared.head);
+        let rows = outbox::after_with_settled(conn, head, BATCH).map_err(|e| e.to_string())?;
+        let full = rows.len() as i64 == BATCH;
+        let channels = lock(&shared.channels);
+        let mut head = lock(&shared.head);
+        for (row, settled) in rows {
+            if !settled {
+                return Ok(true);
+            }
+            *head = row.position();
+            if let Some(sender) = channels.get(&row.company_id) {
+                let _ = sender.send(Arc::new(row));
+            }
+        }
+        if !full {
+            return Ok(false);
+        }
+    }
+}

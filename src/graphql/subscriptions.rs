@@ -1,0 +1,117 @@
+//! Subscriptions: `taskEvents` (and, with calls, `callEvents`), served from the outbox.
+
+use async_graphql::{Context, Enum, InputObject, Object, Subscription, ID};
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+use serde_json::Value;
+
+use super::error::{ApiError, GqlResult};
+use super::tasks::{Task, TaskStatus};
+use super::{db, tenant};
+use crate::events::stream::{self, Selection};
+use crate::events::EventHub;
+use crate::store::events::{self as outbox, EventRow, TaskEventPayload, TASK_CREATED, TASK_STATUS_CHANGED};
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum TaskEventKind {
+    Created,
+    StatusChanged,
+}
+
+/// A task was created or changed status. `task` is the task as it was right after the change.
+pub struct TaskEvent {
+    row: std::sync::Arc<EventRow>,
+    payload: TaskEventPayload,
+}
+
+#[Object]
+impl TaskEvent {
+    /// Pass the last one received as `afterEventId` to resume after a disconnect.
+    async fn event_id(&self) -> ID {
+        ID(self.row.id.to_string())
+    }
+    async fn kind(&self) -> TaskEventKind {
+        if self.row.kind == TASK_CREATED {
+            TaskEventKind::Created
+        } else {
+            TaskEventKind::StatusChanged
+        }
+    }
+    async fn task(&self) -> Task {
+        Task(self.payload.task.clone())
+    }
+    async fn previous_status(&self) -> Option<TaskStatus> {
+        self.payload.previous_status.as_deref().and_then(TaskStatus::from_db)
+    }
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.row.created_at
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct TaskEventFilter {
+    /// The customer's id (the integration's reference).
+    customer_id: Option<ID>,
+    schedule_id: Option<ID>,
+    /// The status the task has after the event.
+    status: Option<Vec<TaskStatus>>,
+}
+
+/// The position to resume after, checked to be one of the company's retained events.
+async fn resume_position(
+    ctx: &Context<'_>,
+    after_event_id: Option<ID>,
+) -> async_graphql::Result<Option<outbox::Position>> {
+    let Some(id) = after_event_id else { return Ok(None) };
+    let company_id = tenant(ctx)?;
+    let not_retained = || {
+        ApiError::bad_input(
+            "afterEventId",
+            "this event is not retained (events are kept for a limited time) or is not yours; \
+             resubscribe without afterEventId and re-read the current state",
+        )
+    };
+    let id: i64 = id.parse().map_err(|_| not_retained()).gql()?;
+    let position = db(ctx).read(move |conn| outbox::position_of(conn, company_id, id)).await.gql()?;
+    position.ok_or_else(not_retained).gql().map(Some)
+}
+
+#[derive(Default)]
+pub struct Subscription;
+
+#[Subscription]
+impl Subscription {
+    /// Task events of the company, in order: replayed after `afterEventId` when given, then live.
+    async fn task_events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TaskEventFilter>,
+        after_event_id: Option<ID>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<TaskEvent>>> {
+        let company_id = tenant(ctx)?;
+        let after = resume_position(ctx, after_event_id).await?;
+        let f = filter.unwrap_or_default();
+        let customer = f.customer_id.map(|id| id.0);
+        let schedule = f.schedule_id.map(|id| id.0);
+        let statuses: Option<Vec<&'static str>> =
+            f.status.map(|s| s.into_iter().map(TaskStatus::as_db).collect());
+        let matches = move |event: &EventRow| {
+            let p = &event.payload;
+            let field = |v: &Value| v.as_str().map(str::to_string);
+            customer.as_ref().is_none_or(|c| field(&p["customerRef"]).as_ref() == Some(c))
+                && schedule.as_ref().is_none_or(|s| field(&p["task"]["schedule_id"]).as_ref() == Some(s))
+                && statuses
+                    .as_ref()
+                    .is_none_or(|st| p["task"]["status"].as_str().is_some_and(|x| st.contains(&x)))
+        };
+        let selection = Selection { kinds: &[TASK_CREATED, TASK_STATUS_CHANGED], matches: Box::new(matches) };
+        let hub = ctx.data_unchecked::<EventHub>();
+        let events = stream::subscribe(hub, db(ctx).clone(), company_id, selection, after);
+        Ok(events.map(|event| {
+            let row = event.gql()?;
+            let payload: TaskEventPayload =
+                serde_json::from_value(row.payload.clone()).map_err(|_| ApiError::Internal).gql()?;
+            Ok(TaskEvent { row, payload })
+        }))
+    }
+}

@@ -1,0 +1,208 @@
+//! GraphQL over WebSocket on `/graphql`: `graphql-transport-ws` and the legacy `graphql-ws`.
+//!
+//! async-graphql speaks the protocols; this adds what it leaves to the host: the API key from
+//! `connection_init` (`apiKey` or `X-API-Key`) or the upgrade request's header, close code 4403
+//! for a bad or missing key (clients treat it as "don't retry"), a connection-init timeout
+//! (4408), WebSocket pings to keep idle connections alive and to drop dead ones, and a limit on
+//! subscriptions per connection.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_ws::{CloseCode, CloseReason, Message};
+use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
+use async_graphql::Data;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::{api_key, AppState};
+use crate::graphql::loaders::loaders;
+use crate::graphql::Tenant;
+
+/// Close code for a bad or missing API key.
+pub const CLOSE_FORBIDDEN: u16 = 4403;
+/// graphql-transport-ws: no `connection_init` in time.
+pub const CLOSE_INIT_TIMEOUT: u16 = 4408;
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const PING_INTERVAL: Duration = Duration::from_secs(20);
+/// A connection silent (no message, no pong) this long is dropped.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 100;
+
+const FORBIDDEN: &str = "Forbidden: a valid API key is required (connection_init payload apiKey, or X-API-Key)";
+
+pub async fn graphql_ws(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> actix_web::Result<HttpResponse> {
+    let offered = req.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let protocol = offered
+        .split(',')
+        .find_map(|p| WebSocketProtocols::from_str(p.trim()).ok())
+        .ok_or_else(|| actix_web::error::ErrorBadRequest("use subprotocol graphql-transport-ws or graphql-ws"))?;
+    let (response, session, messages) =
+        actix_ws::handle_with_protocols(&req, body, &[protocol.sec_websocket_protocol()])?;
+    let header_key = api_key(&req);
+    actix_web::rt::spawn(run(state.into_inner(), protocol, header_key, session, messages));
+    Ok(response)
+}
+
+/// Ids of the subscriptions running on one connection.
+type Active = Arc<Mutex<HashSet<String>>>;
+
+async fn run(
+    state: Arc<AppState>,
+    protocol: WebSocketProtocols,
+    header_key: Option<String>,
+    session: actix_ws::Session,
+    mut messages: actix_ws::MessageStream,
+) {
+    let (input_tx, input_rx) = mpsc::unbounded_channel::<String>();
+    let active: Active = Arc::default();
+    let initialised = Arc::new(AtomicBool::new(false));
+    let forbidden = Arc::new(AtomicBool::new(false));
+    let last_heard = Arc::new(Mutex::new(Instant::now()));
+
+    // Reads the client: answers pings, enforces the subscription limit, feeds async-graphql.
+    let reader = {
+        let (mut session, active, initialised, last_heard) =
+            (session.clone(), active.clone(), initialised.clone(), last_heard.clone());
+        actix_web::rt::spawn(async move {
+            while let Some(Ok(message)) = messages.next().await {
+                *last_heard.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                match message {
+                    Message::Text(text) => {
+                        let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                        let id = parsed["id"].as_str().unwrap_or_default().to_string();
+                        match parsed["type"].as_str() {
+                            Some("connection_init") => initialised.store(true, Ordering::Relaxed),
+                            Some("subscribe" | "start") => {
+                                let mut ids = active.lock().unwrap_or_else(|e| e.into_inner());
+                                if !ids.contains(&id) && ids.len() >= MAX_SUBSCRIPTIONS_PER_CONNECTION {
+                                    drop(ids);
+                                    let error = too_many_subscriptions(protocol, &id);
+                                    if session.text(error.to_string()).await.is_err() {
+                                        break;
+                                    }
+                                    continue;
+                                }
+                                ids.insert(id);
+                            }
+                            Some("complete" | "stop") => {
+                                active.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                            }
+                            _ => {}
+                        }
+                        if input_tx.send(text.to_string()).is_err() {
+                            break;
+                        }
+                    }
+                    Message::Ping(bytes) => {
+                        if session.pong(&bytes).await.is_err() {
+                            break;
+                        }
+                    }
+                    Message::Close(_) => break,
+                    _ => {}
+                }
+            }
+            // Dropping input_tx ends the GraphQL stream, which ends the connection.
+        })
+    };
+
+    let on_init = {
+        let (state, forbidden) = (state.clone(), forbidden.clone());
+        move |payload: Value| async move {
+            let key = ["apiKey", "X-API-Key", "x-api-key"]
+                .iter()
+                .find_map(|k| payload.get(*k).and_then(Value::as_str).map(str::to_string))
+                .or(header_key);
+            let company = match key {
+                Some(key) => state.authenticate(&key).await.ok().flatten(),
+                None => None,
+            };
+            match company {
+                Some(company) => {
+                    let mut data = Data::default();
+                    data.insert(Tenant(company));
+                    data.insert(loaders(state.db.clone(), company));
+                    Ok(data)
+                }
+                None => {
+                    forbidden.store(true, Ordering::Relaxed);
+                    Err(async_graphql::Error::new(FORBIDDEN))
+                }
+            }
+        }
+    };
+    let input = futures_util::stream::unfold(input_rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) });
+    let mut graphql = Box::pin(WebSocket::new(state.schema.clone(), input, protocol).on_connection_init(on_init));
+
+    let mut session = session;
+    let opened = Instant::now();
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    let mut last_ping = Instant::now();
+    let close = loop {
+        tokio::select! {
+            message = graphql.next() => match message {
+                Some(WsMessage::Text(text)) => {
+                    note_finished(&text, &active);
+                    if session.text(text).await.is_err() {
+                        break None;
+                    }
+                }
+                Some(WsMessage::Close(code, reason)) => {
+                    let code = if forbidden.load(Ordering::Relaxed) { CLOSE_FORBIDDEN } else { code };
+                    break Some((code, reason));
+                }
+                None if forbidden.load(Ordering::Relaxed) => break Some((CLOSE_FORBIDDEN, FORBIDDEN.to_string())),
+                None => break Some((1000, String::new())),
+            },
+            _ = ticks.tick() => {
+                if !initialised.load(Ordering::Relaxed) && opened.elapsed() >= INIT_TIMEOUT {
+                    break Some((CLOSE_INIT_TIMEOUT, "Connection initialisation timeout".to_string()));
+                }
+                if last_heard.lock().unwrap_or_else(|e| e.into_inner()).elapsed() >= IDLE_TIMEOUT {
+                    break Some((1001, "no pong or message within the idle timeout".to_string()));
+                }
+                if last_ping.elapsed() >= PING_INTERVAL {
+                    last_ping = Instant::now();
+                    if session.ping(b"").await.is_err() {
+                        break None;
+                    }
+                }
+            }
+        }
+    };
+    reader.abort();
+    if let Some((code, description)) = close {
+        let reason = CloseReason { code: CloseCode::from(code), description: Some(description) };
+        let _ = session.close(Some(reason)).await;
+    }
+}
+
+/// Forgets subscriptions the server finished (`complete` or `error` for an id).
+fn note_finished(text: &str, active: &Active) {
+    if text.starts_with(r#"{"type":"complete""#) || text.starts_with(r#"{"type":"error""#) {
+        if let Some(id) = serde_json::from_str::<Value>(text).ok().and_then(|v| v["id"].as_str().map(str::to_string)) {
+            active.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        }
+    }
+}
+
+fn too_many_subscriptions(protocol: WebSocketProtocols, id: &str) -> Value {
+    let error = json!({
+        "message": format!("at most {MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection"),
+        "extensions": {"code": "RATE_LIMITED"}
+    });
+    match protocol {
+        WebSocketProtocols::GraphQLWS => json!({"type": "error", "id": id, "payload": [error]}),
+        WebSocketProtocols::SubscriptionsTransportWS => json!({"type": "error", "id": id, "payload": error}),
+    }
+}
