@@ -294,8 +294,12 @@ fn main() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     let server = runtime.block_on(async {
-        let (server, _) =
-            callsync::http::serve(listener, callsync::http::AppState::new(pool, &url, callsync::events::HubConfig::default()), 2).unwrap();
+        let (server, _) = callsync::http::serve(
+            listener,
+            callsync::http::AppState::new(pool, &url, callsync::events::HubConfig::default()),
+            2,
+        )
+        .unwrap();
         let handle = server.handle();
         tokio::spawn(server);
         handle

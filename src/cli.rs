@@ -140,7 +140,13 @@ fn migrate(url: &str) -> Result<Vec<String>, Box<dyn std::error::Error>> {
     Ok(store::run_migrations(&mut conn)?)
 }
 
-fn serve(bind: String, pool_size: u32, workers: Option<usize>, event_retention_days: u32, db: DbArgs) -> CliResult {
+fn serve(
+    bind: String,
+    pool_size: u32,
+    workers: Option<usize>,
+    event_retention_days: u32,
+    db: DbArgs,
+) -> CliResult {
     let database = Database::resolve(db.database_url, &db.data_dir)?;
     if let Some(cluster) = &database.local_cluster {
         tracing::info!(data_dir = %cluster.data_dir().display(), port = cluster.port(), "using the local Postgres cluster");

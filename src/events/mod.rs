@@ -180,9 +180,10 @@ fn run(weak: Weak<Shared>, url: String) {
         // Wait for a local commit, or the listen poll interval.
         let local = {
             let woken = lock(&shared.woken);
-            let wait = if unsettled_pending { config.listen_poll } else { config.listen_poll };
-            let (mut woken, _) =
-                shared.wake.wait_timeout_while(woken, wait, |w| !*w).unwrap_or_else(|e| e.into_inner());
+            let (mut woken, _) = shared
+                .wake
+                .wait_timeout_while(woken, config.listen_poll, |w| !*w)
+                .unwrap_or_else(|e| e.into_inner());
             std::mem::replace(&mut *woken, false)
         };
         let result = (|| -> Result<(), String> {

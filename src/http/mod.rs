@@ -14,10 +14,10 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::{BatchRequest, ErrorExtensions, Response, ServerError};
 use uuid::Uuid;
 
+use crate::events::{EventHub, HubConfig};
 use crate::graphql::error::ApiError;
 use crate::graphql::{CallsyncSchema, Tenant};
 use crate::metrics::{Metrics, MetricsExtension};
-use crate::events::{EventHub, HubConfig};
 use crate::store::{companies, Db, PgPool, StoreError};
 
 /// Largest request body: a 10,000-record bulk request fits with room to spare.
@@ -63,8 +63,9 @@ impl AppState {
         let waker = hub.clone();
         let db = Db::new(pool).with_commit_hook(Arc::new(move || waker.wake()));
         let metrics = Arc::new(Metrics::default());
-        let schema =
-            crate::graphql::schema_builder(db.clone(), hub.clone()).extension(MetricsExtension(metrics.clone())).finish();
+        let schema = crate::graphql::schema_builder(db.clone(), hub.clone())
+            .extension(MetricsExtension(metrics.clone()))
+            .finish();
         AppState { schema, db, hub, metrics, keys: Arc::new(KeyCache::default()) }
     }
 

@@ -34,7 +34,8 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(20);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 100;
 
-const FORBIDDEN: &str = "Forbidden: a valid API key is required (connection_init payload apiKey, or X-API-Key)";
+const FORBIDDEN: &str =
+    "Forbidden: a valid API key is required (connection_init payload apiKey, or X-API-Key)";
 
 pub async fn graphql_ws(
     req: HttpRequest,
@@ -42,10 +43,10 @@ pub async fn graphql_ws(
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
     let offered = req.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let protocol = offered
-        .split(',')
-        .find_map(|p| WebSocketProtocols::from_str(p.trim()).ok())
-        .ok_or_else(|| actix_web::error::ErrorBadRequest("use subprotocol graphql-transport-ws or graphql-ws"))?;
+    let protocol =
+        offered.split(',').find_map(|p| WebSocketProtocols::from_str(p.trim()).ok()).ok_or_else(|| {
+            actix_web::error::ErrorBadRequest("use subprotocol graphql-transport-ws or graphql-ws")
+        })?;
     let (response, session, messages) =
         actix_ws::handle_with_protocols(&req, body, &[protocol.sec_websocket_protocol()])?;
     let header_key = api_key(&req);
@@ -82,17 +83,12 @@ async fn run(
                         let id = parsed["id"].as_str().unwrap_or_default().to_string();
                         match parsed["type"].as_str() {
                             Some("connection_init") => initialised.store(true, Ordering::Relaxed),
-                            Some("subscribe" | "start") => {
-                                let mut ids = active.lock().unwrap_or_else(|e| e.into_inner());
-                                if !ids.contains(&id) && ids.len() >= MAX_SUBSCRIPTIONS_PER_CONNECTION {
-                                    drop(ids);
-                                    let error = too_many_subscriptions(protocol, &id);
-                                    if session.text(error.to_string()).await.is_err() {
-                                        break;
-                                    }
-                                    continue;
+                            Some("subscribe" | "start") if !admit(&active, id.clone()) => {
+                                let error = too_many_subscriptions(protocol, &id);
+                                if session.text(error.to_string()).await.is_err() {
+                                    break;
                                 }
-                                ids.insert(id);
+                                continue;
                             }
                             Some("complete" | "stop") => {
                                 active.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
@@ -103,11 +99,7 @@ async fn run(
                             break;
                         }
                     }
-                    Message::Ping(bytes) => {
-                        if session.pong(&bytes).await.is_err() {
-                            break;
-                        }
-                    }
+                    Message::Ping(bytes) if session.pong(&bytes).await.is_err() => break,
                     Message::Close(_) => break,
                     _ => {}
                 }
@@ -141,8 +133,10 @@ async fn run(
             }
         }
     };
-    let input = futures_util::stream::unfold(input_rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) });
-    let mut graphql = Box::pin(WebSocket::new(state.schema.clone(), input, protocol).on_connection_init(on_init));
+    let input =
+        futures_util::stream::unfold(input_rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) });
+    let mut graphql =
+        Box::pin(WebSocket::new(state.schema.clone(), input, protocol).on_connection_init(on_init));
 
     let mut session = session;
     let opened = Instant::now();
@@ -187,10 +181,22 @@ async fn run(
     }
 }
 
+/// Records a new subscription id unless the connection is at its limit.
+fn admit(active: &Active, id: String) -> bool {
+    let mut ids = active.lock().unwrap_or_else(|e| e.into_inner());
+    if !ids.contains(&id) && ids.len() >= MAX_SUBSCRIPTIONS_PER_CONNECTION {
+        return false;
+    }
+    ids.insert(id);
+    true
+}
+
 /// Forgets subscriptions the server finished (`complete` or `error` for an id).
 fn note_finished(text: &str, active: &Active) {
     if text.starts_with(r#"{"type":"complete""#) || text.starts_with(r#"{"type":"error""#) {
-        if let Some(id) = serde_json::from_str::<Value>(text).ok().and_then(|v| v["id"].as_str().map(str::to_string)) {
+        if let Some(id) =
+            serde_json::from_str::<Value>(text).ok().and_then(|v| v["id"].as_str().map(str::to_string))
+        {
             active.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         }
     }

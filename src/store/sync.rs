@@ -94,15 +94,6 @@ pub fn sync_customer_schedule(
     };
     let new_tasks: Vec<NewTask> =
         planned.iter().map(|t| NewTask { attempt: t.attempt, scheduled_for: t.scheduled_for }).collect();
-    let tasks = tasks::insert_pending(
-        conn,
-        company_id,
-        customer.id,
-        &customer.external_id,
-        schedule.id,
-        &schedule.task_type,
-        &zone,
-        &new_tasks,
-    )?;
+    let tasks = tasks::insert_pending(conn, &customer, &schedule, &zone, &new_tasks)?;
     Ok(SyncOutcome { customer, created, existing_tasks_removed, tasks, skipped })
 }

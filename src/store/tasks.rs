@@ -12,6 +12,8 @@ use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::customers::CustomerRow;
+use super::schedules::ScheduleRow;
 use super::schema::{customers, tasks};
 use super::{events, PageRequest, StoreError};
 use crate::domain::ValidationError;
@@ -87,14 +89,12 @@ pub struct NewTask {
 /// Inserts pending tasks for the customer (one statement) with a CREATED event each.
 pub fn insert_pending(
     conn: &mut PgConnection,
-    company_id: Uuid,
-    customer_id: i64,
-    customer_ref: &str,
-    schedule_id: Uuid,
-    task_type: &str,
+    customer: &CustomerRow,
+    schedule: &ScheduleRow,
     time_zone: &str,
     new_tasks: &[NewTask],
 ) -> Result<Vec<TaskRow>, StoreError> {
+    let company_id = customer.company_id;
     if new_tasks.is_empty() {
         return Ok(Vec::new());
     }
@@ -103,9 +103,9 @@ pub fn insert_pending(
         .map(|t| {
             (
                 tasks::company_id.eq(company_id),
-                tasks::customer_id.eq(customer_id),
-                tasks::schedule_id.eq(schedule_id),
-                tasks::task_type.eq(task_type),
+                tasks::customer_id.eq(customer.id),
+                tasks::schedule_id.eq(schedule.id),
+                tasks::task_type.eq(&schedule.task_type),
                 tasks::status.eq(PENDING),
                 tasks::attempt.eq(t.attempt),
                 tasks::scheduled_for.eq(t.scheduled_for),
@@ -118,7 +118,7 @@ pub fn insert_pending(
         .returning(TaskRow::as_returning())
         .get_results(conn)?;
     inserted.sort_by_key(|t| (t.scheduled_for, t.attempt));
-    let with_ref: Vec<_> = inserted.iter().map(|t| (t, customer_ref)).collect();
+    let with_ref: Vec<_> = inserted.iter().map(|t| (t, customer.external_id.as_str())).collect();
     events::record_task_events(conn, company_id, events::TASK_CREATED, None, &with_ref)?;
     Ok(inserted)
 }

@@ -6,8 +6,8 @@
 use std::net::TcpListener;
 use std::sync::OnceLock;
 
-use callsync::pg_cluster::LocalCluster;
 use callsync::events::HubConfig;
+use callsync::pg_cluster::LocalCluster;
 use callsync::store::{self, companies};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use serde_json::{json, Value};
@@ -141,6 +141,40 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A second server instance on the same database (its own pool and event hub).
+    pub fn another_instance(&self) -> Instance {
+        let pool = store::connect_pool(&self.db.url, 8).expect("pool");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
+        let state = callsync::http::AppState::new(pool, &self.db.url, HubConfig::default());
+        let (server, addr) = callsync::http::serve(listener, state, 2).expect("start server");
+        let handle = server.handle();
+        tokio::spawn(server);
+        Instance { base_url: format!("http://{addr}"), handle }
+    }
+
+    pub fn ws_url(&self) -> String {
+        self.base_url.replacen("http://", "ws://", 1) + "/graphql"
+    }
+}
+
+pub struct Instance {
+    pub base_url: String,
+    pub handle: actix_web::dev::ServerHandle,
+}
+
+impl Instance {
+    pub fn ws_url(&self) -> String {
+        self.base_url.replacen("http://", "ws://", 1) + "/graphql"
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Stops accepting and lets workers finish; the database is dropped after this.
@@ -201,4 +235,83 @@ pub async fn create_schedule(app: &TestApp, task_type: &str) -> String {
         )
         .await;
     data["createSchedule"]["id"].as_str().expect("schedule id").to_string()
+}
+
+/// A GraphQL WebSocket client speaking `graphql-transport-ws` or the legacy `graphql-ws`.
+pub struct WsClient {
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    pub legacy: bool,
+}
+
+pub const TRANSPORT_WS: &str = "graphql-transport-ws";
+pub const LEGACY_WS: &str = "graphql-ws";
+
+impl WsClient {
+    pub async fn connect(url: &str, protocol: &str, header_key: Option<&str>) -> WsClient {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+        if let Some(key) = header_key {
+            request.headers_mut().insert("X-API-Key", key.parse().unwrap());
+        }
+        let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("WebSocket upgrade");
+        assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+        WsClient { socket, legacy: protocol == LEGACY_WS }
+    }
+
+    pub async fn send(&mut self, message: Value) {
+        use futures::SinkExt;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(message.to_string().into()))
+            .await
+            .unwrap();
+    }
+
+    /// Sends connection_init and returns the server's answer (or the close frame as
+    /// `{"close": code}`).
+    pub async fn init(&mut self, payload: Value) -> Value {
+        self.send(json!({"type": "connection_init", "payload": payload})).await;
+        self.receive(std::time::Duration::from_secs(10)).await.expect("an answer to connection_init")
+    }
+
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        let kind = if self.legacy { "start" } else { "subscribe" };
+        self.send(json!({"id": id, "type": kind, "payload": {"query": query, "variables": variables}})).await;
+    }
+
+    /// The next protocol message (keep-alives skipped), `{"close": code}` on close, None on timeout.
+    pub async fn receive(&mut self, wait: std::time::Duration) -> Option<Value> {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()?;
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    let v: Value = serde_json::from_str(&text).unwrap();
+                    if v["type"] == "ka" || v["type"] == "ping" || v["type"] == "pong" {
+                        continue;
+                    }
+                    return Some(v);
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Some(json!({"close": frame.map(|f| u16::from(f.code)), "reason": ""}));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Some(json!({"close": null})),
+            }
+        }
+    }
+
+    /// The payload of the next result for a subscription (`next` / legacy `data`).
+    pub async fn next_data(&mut self, wait: std::time::Duration) -> Option<Value> {
+        let message = self.receive(wait).await?;
+        let expected = if self.legacy { "data" } else { "next" };
+        assert_eq!(message["type"], expected, "{message}");
+        Some(message["payload"].clone())
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
 }

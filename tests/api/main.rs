@@ -6,5 +6,6 @@ mod harness;
 mod http_surface;
 mod schedules;
 mod settings;
+mod subscriptions;
 mod sync;
 mod tenancy;

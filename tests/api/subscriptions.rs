@@ -1,0 +1,222 @@
+//! Subscriptions over a real WebSocket: order, tenancy, auth, resume, two instances,
+//! a killed listener connection, both protocols.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::harness::{customer_input, TestApp, WsClient, LEGACY_WS, TRANSPORT_WS};
+use crate::sync::{create_collections_schedule, SYNC};
+
+const TASK_EVENTS: &str = "subscription($filter: TaskEventFilter, $after: ID) {
+    taskEvents(filter: $filter, afterEventId: $after) {
+        eventId kind previousStatus occurredAt task { id status attempt customer { id } } } }";
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn subscriber(app: &TestApp, url: &str, protocol: &str, variables: Value) -> WsClient {
+    let mut ws = WsClient::connect(url, protocol, None).await;
+    let ack = ws.init(json!({"apiKey": app.api_key})).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    ws.subscribe("1", TASK_EVENTS, variables).await;
+    // Let the server register the subscription before the test writes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ws
+}
+
+async fn sync(app: &TestApp, id: &str) -> Value {
+    app.gql_ok(SYNC, json!({"input": customer_input(id)})).await["syncCustomerSchedule"].clone()
+}
+
+/// The next `n` task events: (eventId, kind, task id, task status, previousStatus).
+async fn events(ws: &mut WsClient, n: usize) -> Vec<(i64, String, String, String, Value)> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let payload = ws.next_data(WAIT).await.expect("an event in time");
+        assert!(payload.get("errors").is_none(), "{payload}");
+        let e = &payload["data"]["taskEvents"];
+        out.push((
+            e["eventId"].as_str().unwrap().parse().unwrap(),
+            e["kind"].as_str().unwrap().to_string(),
+            e["task"]["id"].as_str().unwrap().to_string(),
+            e["task"]["status"].as_str().unwrap().to_string(),
+            e["previousStatus"].clone(),
+        ));
+    }
+    out
+}
+
+fn task_ids(sync: &Value) -> Vec<String> {
+    sync["tasks"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_sync_streams_created_then_cancelled_in_order_on_both_protocols() {
+    let app = TestApp::spawn().await;
+    create_collections_schedule(&app).await;
+    for protocol in [TRANSPORT_WS, LEGACY_WS] {
+        let id = format!("order-{protocol}");
+        let mut ws = subscriber(&app, &app.ws_url(), protocol, json!({"filter": {"customerId": id}})).await;
+        let first = sync(&app, &id).await;
+        let created = events(&mut ws, 3).await;
+        assert!(created.iter().all(|e| e.1 == "CREATED" && e.3 == "PENDING" && e.4.is_null()), "{created:?}");
+        assert_eq!(created.iter().map(|e| e.2.clone()).collect::<Vec<_>>(), task_ids(&first));
+
+        let second = sync(&app, &id).await;
+        let next = events(&mut ws, 6).await;
+        let (cancelled, recreated) = next.split_at(3);
+        for e in cancelled {
+            assert_eq!(
+                (e.1.as_str(), e.3.as_str(), e.4.clone()),
+                ("STATUS_CHANGED", "CANCELLED", json!("PENDING"))
+            );
+        }
+        assert_eq!(cancelled.iter().map(|e| e.2.clone()).collect::<Vec<_>>(), task_ids(&first));
+        assert_eq!(recreated.iter().map(|e| e.2.clone()).collect::<Vec<_>>(), task_ids(&second));
+        let ids: Vec<i64> = created.iter().chain(next.iter()).map(|e| e.0).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        ws.close().await;
+    }
+}
+
+#[tokio::test]
+async fn filters_and_other_companies() {
+    let app = TestApp::spawn().await;
+    create_collections_schedule(&app).await;
+    let (_, other_key) = app.new_company("Other");
+    let other = Some(other_key.as_str());
+    app.gql_as(
+        other,
+        "mutation { createSchedule(input: {name: \"Mine\", taskType: \"collections\"}) { id } }",
+        json!({}),
+    )
+    .await;
+
+    // The other company's subscriber, and a status-filtered one of ours.
+    let mut theirs = WsClient::connect(&app.ws_url(), TRANSPORT_WS, Some(&other_key)).await;
+    assert_eq!(
+        theirs.init(json!({})).await["type"],
+        "connection_ack",
+        "the upgrade header's key is accepted"
+    );
+    theirs.subscribe("1", TASK_EVENTS, json!({})).await;
+    let mut cancelled_only =
+        subscriber(&app, &app.ws_url(), TRANSPORT_WS, json!({"filter": {"status": ["CANCELLED"]}})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    sync(&app, "mine").await;
+    sync(&app, "mine").await;
+    let cancelled = events(&mut cancelled_only, 3).await;
+    assert!(cancelled.iter().all(|e| e.3 == "CANCELLED"));
+    // The other company sees only its own sync (a sentinel proving the stream is live).
+    let theirs_sync = app.gql_as(other, SYNC, json!({"input": customer_input("theirs")})).await;
+    let theirs_ids = task_ids(&theirs_sync["data"]["syncCustomerSchedule"]);
+    let seen = events(&mut theirs, theirs_ids.len()).await;
+    assert_eq!(seen.iter().map(|e| e.2.clone()).collect::<Vec<_>>(), theirs_ids);
+    assert!(theirs.receive(Duration::from_millis(500)).await.is_none(), "nothing else");
+}
+
+#[tokio::test]
+async fn bad_or_missing_keys_are_refused_with_4403() {
+    let app = TestApp::spawn().await;
+    for protocol in [TRANSPORT_WS, LEGACY_WS] {
+        for payload in [json!({"apiKey": "csk_wrong"}), json!({"X-API-Key": "nope"}), json!({})] {
+            let mut ws = WsClient::connect(&app.ws_url(), protocol, None).await;
+            let mut answer = ws.init(payload.clone()).await;
+            if protocol == LEGACY_WS {
+                assert_eq!(answer["type"], "connection_error", "{answer}");
+                answer = ws.receive(WAIT).await.unwrap();
+            }
+            assert_eq!(answer["close"], 4403, "{protocol} {payload}: {answer}");
+        }
+    }
+    // A valid key in the payload wins; in the header it is enough.
+    let mut ws = WsClient::connect(&app.ws_url(), TRANSPORT_WS, None).await;
+    assert_eq!(ws.init(json!({"X-API-Key": app.api_key})).await["type"], "connection_ack");
+}
+
+#[tokio::test]
+async fn resuming_after_a_disconnect_gets_exactly_what_was_missed() {
+    let app = TestApp::spawn().await;
+    create_collections_schedule(&app).await;
+    let mut ws = subscriber(&app, &app.ws_url(), TRANSPORT_WS, json!({})).await;
+    sync(&app, "r-1").await;
+    let seen = events(&mut ws, 3).await;
+    ws.close().await;
+
+    // Missed while away: cancellations and new tasks of r-1, and r-2's tasks.
+    let second = sync(&app, "r-1").await;
+    let third = sync(&app, "r-2").await;
+    let last = seen.last().unwrap().0.to_string();
+    let mut resumed = subscriber(&app, &app.ws_url(), TRANSPORT_WS, json!({"after": last})).await;
+    let missed = events(&mut resumed, 9).await;
+    let mut expected: Vec<String> = seen.iter().map(|e| e.2.clone()).collect();
+    expected.extend(task_ids(&second));
+    expected.extend(task_ids(&third));
+    assert_eq!(missed.iter().map(|e| e.2.clone()).collect::<Vec<_>>(), expected);
+    assert!(missed.iter().all(|e| e.0 > seen.last().unwrap().0));
+    // And then it is live, with no duplicate at the seam.
+    let fourth = sync(&app, "r-3").await;
+    let live = events(&mut resumed, 3).await;
+    assert_eq!(live.iter().map(|e| e.2.clone()).collect::<Vec<_>>(), task_ids(&fourth));
+    assert!(resumed.receive(Duration::from_millis(300)).await.is_none());
+
+    // An id that is not a retained event of ours is a clear error.
+    let mut bad = WsClient::connect(&app.ws_url(), TRANSPORT_WS, None).await;
+    bad.init(json!({"apiKey": app.api_key})).await;
+    bad.subscribe("1", TASK_EVENTS, json!({"after": "999999999"})).await;
+    let answer = bad.receive(WAIT).await.unwrap();
+    // Raised by the field resolver, so it arrives as a result with errors.
+    assert_eq!(answer["type"], "next", "{answer}");
+    let error = &answer["payload"]["errors"][0];
+    assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+    assert_eq!(error["extensions"]["field"], "afterEventId");
+}
+
+#[tokio::test]
+async fn a_mutation_on_one_instance_reaches_a_subscriber_on_another() {
+    let app = TestApp::spawn().await;
+    create_collections_schedule(&app).await;
+    let second = app.another_instance();
+    let mut ws = subscriber(&app, &second.ws_url(), TRANSPORT_WS, json!({})).await;
+    let synced = sync(&app, "cross").await;
+    let seen = events(&mut ws, 3).await;
+    assert_eq!(seen.iter().map(|e| e.2.clone()).collect::<Vec<_>>(), task_ids(&synced));
+}
+
+#[tokio::test]
+async fn the_listener_survives_a_killed_connection_without_losing_events() {
+    let app = TestApp::spawn().await;
+    create_collections_schedule(&app).await;
+    let second = app.another_instance();
+    let mut ws = subscriber(&app, &second.ws_url(), TRANSPORT_WS, json!({})).await;
+    let kill = format!(
+        "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+         WHERE datname = '{}' AND application_name = 'callsync-events'",
+        app.db.name
+    );
+    assert_eq!(app.count(&kill), 2, "both instances' listeners were connected");
+    // Written while the listeners reconnect: delivered once they are back.
+    let during = sync(&app, "k-1").await;
+    let after = sync(&app, "k-2").await;
+    let seen = events(&mut ws, 6).await;
+    let mut expected = task_ids(&during);
+    expected.extend(task_ids(&after));
+    assert_eq!(seen.iter().map(|e| e.2.clone()).collect::<Vec<_>>(), expected);
+    assert!(ws.receive(Duration::from_millis(300)).await.is_none(), "no duplicates");
+}
+
+#[tokio::test]
+async fn subscriptions_per_connection_are_limited() {
+    let app = TestApp::spawn().await;
+    let mut ws = WsClient::connect(&app.ws_url(), TRANSPORT_WS, None).await;
+    ws.init(json!({"apiKey": app.api_key})).await;
+    for i in 0..100 {
+        ws.subscribe(&i.to_string(), TASK_EVENTS, json!({})).await;
+    }
+    ws.subscribe("over", TASK_EVENTS, json!({})).await;
+    let refused = ws.receive(WAIT).await.unwrap();
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "over");
+    assert_eq!(refused["payload"][0]["extensions"]["code"], "RATE_LIMITED");
+}
