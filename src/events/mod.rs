@@ -22,6 +22,21 @@ use uuid::Uuid;
 
 use crate::store::events::{self as outbox, EventRow, Position};
 
+/// What a subscriber listens to: all of a company's events, or one customer's. Customer topics
+/// keep fan-out proportional to interest: an event wakes only the subscribers that may want it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Topic {
+    pub company_id: Uuid,
+    /// The customer's external id (`customerRef` in event payloads).
+    pub customer_ref: Option<String>,
+}
+
+impl Topic {
+    pub fn company(company_id: Uuid) -> Topic {
+        Topic { company_id, customer_ref: None }
+    }
+}
+
 /// The NOTIFY channel instances wake each other on.
 pub const CHANNEL: &str = "callsync_events";
 
@@ -49,7 +64,7 @@ impl Default for HubConfig {
 }
 
 struct Shared {
-    channels: Mutex<HashMap<Uuid, broadcast::Sender<Arc<EventRow>>>>,
+    channels: Mutex<HashMap<Topic, broadcast::Sender<Arc<EventRow>>>>,
     /// The position of the last event broadcast.
     head: Mutex<Position>,
     /// Set by local commits; the hub thread waits on it.
@@ -84,11 +99,11 @@ impl EventHub {
         EventHub { shared }
     }
 
-    /// A receiver of the company's events from now on, and the position it starts after.
-    pub fn subscribe(&self, company_id: Uuid) -> (broadcast::Receiver<Arc<EventRow>>, Position) {
+    /// A receiver of the topic's events from now on, and the position it starts after.
+    pub fn subscribe(&self, topic: Topic) -> (broadcast::Receiver<Arc<EventRow>>, Position) {
         let mut channels = lock(&self.shared.channels);
         let sender = channels
-            .entry(company_id)
+            .entry(topic)
             .or_insert_with(|| broadcast::channel(self.shared.config.channel_capacity).0);
         let receiver = sender.subscribe();
         // Read under the channels lock: the hub broadcasts under it too, so nothing falls
@@ -203,6 +218,7 @@ fn run(weak: Weak<Shared>, url: String) {
             }
             if last_prune.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
                 last_prune = Some(Instant::now());
+                lock(&shared.channels).retain(|_, sender| sender.receiver_count() > 0);
                 let cutoff = Utc::now() - chrono::Duration::from_std(config.retention).unwrap_or_default();
                 let pruned = outbox::prune(&mut l.conn, cutoff, 10_000).map_err(|e| e.to_string())?;
                 if pruned > 0 {
@@ -232,8 +248,16 @@ fn deliver(shared: &Shared, conn: &mut PgConnection) -> Result<bool, String> {
                 return Ok(true);
             }
             *head = row.position();
-            if let Some(sender) = channels.get(&row.company_id) {
-                let _ = sender.send(Arc::new(row));
+            let row = Arc::new(row);
+            let mut topic = Topic::company(row.company_id);
+            if let Some(sender) = channels.get(&topic) {
+                let _ = sender.send(row.clone());
+            }
+            topic.customer_ref = row.payload["customerRef"].as_str().map(str::to_string);
+            if topic.customer_ref.is_some() {
+                if let Some(sender) = channels.get(&topic) {
+                    let _ = sender.send(row);
+                }
             }
         }
         if !full {

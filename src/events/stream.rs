@@ -9,7 +9,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 use uuid::Uuid;
 
-use super::EventHub;
+use super::{EventHub, Topic};
 use crate::store::events::{self as outbox, EventRow, Position};
 use crate::store::{Db, StoreError};
 
@@ -33,16 +33,17 @@ struct State {
     catching_up: bool,
 }
 
-/// The company's events after `after` (replayed from the table first), or from now on.
+/// The topic's events after `after` (replayed from the table first), or from now on.
 pub fn subscribe(
     hub: &EventHub,
     db: Db,
-    company_id: Uuid,
+    topic: Topic,
     selection: Selection,
     after: Option<Position>,
 ) -> impl Stream<Item = Result<Arc<EventRow>, StoreError>> + Send {
     // Subscribe before reading the table, so every event after the replay reaches the receiver.
-    let (rx, head) = hub.subscribe(company_id);
+    let company_id = topic.company_id;
+    let (rx, head) = hub.subscribe(topic);
     let state = State {
         db,
         company_id,

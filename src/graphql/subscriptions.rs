@@ -9,7 +9,7 @@ use super::error::{ApiError, GqlResult};
 use super::tasks::{Task, TaskStatus};
 use super::{db, tenant};
 use crate::events::stream::{self, Selection};
-use crate::events::EventHub;
+use crate::events::{EventHub, Topic};
 use crate::store::events::{self as outbox, EventRow, TaskEventPayload, TASK_CREATED, TASK_STATUS_CHANGED};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +92,7 @@ impl Subscription {
         let after = resume_position(ctx, after_event_id).await?;
         let f = filter.unwrap_or_default();
         let customer = f.customer_id.map(|id| id.0);
+        let customer_topic = customer.clone();
         let schedule = f.schedule_id.map(|id| id.0);
         let statuses: Option<Vec<&'static str>> =
             f.status.map(|s| s.into_iter().map(TaskStatus::as_db).collect());
@@ -106,7 +107,8 @@ impl Subscription {
         };
         let selection = Selection { kinds: &[TASK_CREATED, TASK_STATUS_CHANGED], matches: Box::new(matches) };
         let hub = ctx.data_unchecked::<EventHub>();
-        let events = stream::subscribe(hub, db(ctx).clone(), company_id, selection, after);
+        let topic = Topic { company_id, customer_ref: customer_topic };
+        let events = stream::subscribe(hub, db(ctx).clone(), topic, selection, after);
         Ok(events.map(|event| {
             let row = event.gql()?;
             let payload: TaskEventPayload =

@@ -220,3 +220,52 @@ async fn subscriptions_per_connection_are_limited() {
     assert_eq!(refused["id"], "over");
     assert_eq!(refused["payload"][0]["extensions"]["code"], "RATE_LIMITED");
 }
+
+#[tokio::test]
+async fn a_lagging_subscriber_catches_up_from_the_table() {
+    use callsync::events::stream::{self, Selection};
+    use callsync::events::{EventHub, HubConfig, Topic};
+    use callsync::store::events::{TASK_CREATED, TASK_STATUS_CHANGED};
+    use futures::StreamExt;
+
+    let app = TestApp::spawn().await;
+    create_collections_schedule(&app).await;
+    // A hub whose buffer holds 2 events: 9 events unread make the subscriber lag.
+    let hub = EventHub::start(&app.db.url, HubConfig { channel_capacity: 2, ..HubConfig::default() });
+    let db = callsync::store::Db::new(callsync::store::connect_pool(&app.db.url, 2).unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let selection = Selection { kinds: &[TASK_CREATED, TASK_STATUS_CHANGED], matches: Box::new(|_| true) };
+    let mut events = Box::pin(stream::subscribe(&hub, db, Topic::company(app.company_id), selection, None));
+    let mut expected = Vec::new();
+    for id in ["lag-1", "lag-2", "lag-3"] {
+        expected.extend(task_ids(&sync(&app, id).await));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await; // the hub has broadcast them all
+    let mut seen = Vec::new();
+    while seen.len() < expected.len() {
+        let event = tokio::time::timeout(WAIT, events.next()).await.expect("in time").expect("open").unwrap();
+        seen.push(event.payload["task"]["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn pruned_events_cannot_be_resumed_from() {
+    let app = TestApp::spawn().await;
+    create_collections_schedule(&app).await;
+    let mut ws = subscriber(&app, &app.ws_url(), TRANSPORT_WS, json!({})).await;
+    sync(&app, "old").await;
+    let first = events(&mut ws, 3).await;
+    ws.close().await;
+    // Retention: everything created before tomorrow goes.
+    let mut conn = app.db.connect();
+    let pruned =
+        callsync::store::events::prune(&mut conn, chrono::Utc::now() + chrono::Duration::days(1), 1000)
+            .unwrap();
+    assert_eq!(pruned, 3);
+    let mut resumed = WsClient::connect(&app.ws_url(), TRANSPORT_WS, None).await;
+    resumed.init(json!({"apiKey": app.api_key})).await;
+    resumed.subscribe("1", TASK_EVENTS, json!({"after": first[0].0.to_string()})).await;
+    let answer = resumed.receive(WAIT).await.unwrap();
+    assert_eq!(answer["payload"]["errors"][0]["extensions"]["field"], "afterEventId", "{answer}");
+}
