@@ -10,14 +10,15 @@
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use callsync::pg_cluster::LocalCluster;
-use callsync::store::{self, companies};
+use callsync::store;
 use chrono::{Duration as ChronoDuration, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Text, Timestamptz, Uuid as SqlUuid};
-use serde_json::json;
+
+mod common;
+use common::{drive_syncs, BenchDb, Phase};
 use uuid::Uuid;
 
 struct Args {
@@ -44,41 +45,6 @@ fn args() -> Args {
 /// The customer of sync number `i` of a phase: every id is synced twice.
 fn customer_id(phase: &str, i: usize, requests: usize) -> String {
     format!("{phase}-{}", i % (requests / 2).max(1))
-}
-
-fn customer_input(id: &str) -> serde_json::Value {
-    json!({
-        "id": id, "firstName": "Bench", "lastName": "Mark", "email": "bench@example.com",
-        "birthday": "1980-01-01", "phoneNumber": "+12125550100", "timezone": "America/New_York",
-        "taskType": "collections", "streetAddress1": "1 Main St", "city": "New York", "state": "NY",
-        "zipCode": "10001"
-    })
-}
-
-struct Phase {
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-}
-
-impl Phase {
-    fn throughput(&self) -> f64 {
-        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
-    }
-    fn percentile(&self, p: f64) -> Duration {
-        let mut sorted = self.latencies.clone();
-        sorted.sort();
-        sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-    }
-    fn report(&self, name: &str) {
-        println!(
-            "  {name:<5} {:>8.0} syncs/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} syncs in {:.2} s)",
-            self.throughput(),
-            self.percentile(0.50).as_secs_f64() * 1e3,
-            self.percentile(0.99).as_secs_f64() * 1e3,
-            self.latencies.len(),
-            self.elapsed.as_secs_f64()
-        );
-    }
 }
 
 /// The sync transaction as plain SQL: lock or insert the customer, cancel its pending tasks
@@ -218,75 +184,11 @@ fn raw_phase(url: &str, company_id: Uuid, phase: &str, args: &Args) -> Phase {
     Phase { elapsed: started.elapsed(), latencies }
 }
 
-async fn http_phase(base_url: &str, api_key: &str, phase: &str, args: &Args) -> Phase {
-    const SYNC: &str = "mutation($input: CustomerInput!) { syncCustomerSchedule(input: $input) { tasksCreated existingTasksRemoved } }";
-    let client = reqwest::Client::new();
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..args.concurrency)
-        .map(|_| {
-            let (client, next, url, key, phase, requests) = (
-                client.clone(),
-                next.clone(),
-                format!("{base_url}/graphql"),
-                api_key.to_string(),
-                phase.to_string(),
-                args.requests,
-            );
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= requests {
-                        return latencies;
-                    }
-                    let body = json!({"query": SYNC, "variables": {"input": customer_input(&customer_id(&phase, i, requests))}});
-                    let t = Instant::now();
-                    let resp: serde_json::Value =
-                        client.post(&url).header("X-API-Key", &key).json(&body).send().await.unwrap().json().await.unwrap();
-                    latencies.push(t.elapsed());
-                    assert!(resp.get("errors").is_none(), "{resp}");
-                    assert_eq!(resp["data"]["syncCustomerSchedule"]["tasksCreated"], 5);
-                }
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for w in workers {
-        latencies.extend(w.await.expect("worker"));
-    }
-    Phase { elapsed: started.elapsed(), latencies }
-}
-
 fn main() {
     let args = args();
-    let mut _cluster = None;
-    let admin_url = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            let cluster = LocalCluster::start_temporary().expect("start a throwaway Postgres cluster");
-            let url = cluster.url("postgres");
-            _cluster = Some(cluster);
-            url
-        }
-    };
-    let name = format!("callsync_bench_{}", Uuid::new_v4().simple());
-    store::create_database_if_missing(&admin_url, &name).expect("create bench database");
-    let mut url = url::Url::parse(&admin_url).expect("DATABASE_URL is a URL");
-    url.set_path(&format!("/{name}"));
-    let url = url.to_string();
-    let mut conn = PgConnection::establish(&url).expect("connect");
-    store::run_migrations(&mut conn).expect("migrate");
-    let (company, key) = conn.transaction(|c| companies::create_company(c, "Bench")).expect("company");
-    diesel::sql_query(
-        "INSERT INTO schedules (company_id, name, task_type, calling_hours_start, calling_hours_end, cadence)
-         VALUES ($1, 'Collections', 'collections', '08:00', '21:00',
-           '[{\"dayOffset\":1,\"localTime\":\"10:00\"},{\"dayOffset\":2,\"localTime\":\"10:00\"},{\"dayOffset\":3,\"localTime\":\"10:00\"},
-             {\"dayOffset\":4,\"localTime\":\"10:00\"},{\"dayOffset\":5,\"localTime\":\"10:00\"}]')",
-    )
-    .bind::<SqlUuid, _>(company.id)
-    .execute(&mut conn)
-    .expect("schedule");
+    let db = BenchDb::create();
+    let url = db.url.clone();
+    let (company_id, api_key) = db.company();
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let pool_size = (args.concurrency as u32).clamp(4, 32);
@@ -312,9 +214,11 @@ fn main() {
     let mut ratios = Vec::new();
     for round in 0..args.rounds {
         println!("round {}:", round + 1);
-        let raw = raw_phase(&url, company.id, &format!("raw{round}"), &args);
+        let raw = raw_phase(&url, company_id, &format!("raw{round}"), &args);
         raw.report("raw");
-        let http = runtime.block_on(http_phase(&base_url, &key.api_key, &format!("http{round}"), &args));
+        let ids =
+            (0..args.requests).map(|i| customer_id(&format!("http{round}"), i, args.requests)).collect();
+        let http = runtime.block_on(drive_syncs(&base_url, &api_key, ids, args.concurrency));
         http.report("http");
         let ratio = http.throughput() / raw.throughput();
         println!("  http / raw throughput: {:.0}%", ratio * 100.0);
@@ -328,9 +232,4 @@ fn main() {
     );
 
     runtime.block_on(server.stop(true));
-    drop(conn);
-    if let Ok(mut admin) = PgConnection::establish(&admin_url) {
-        let _ =
-            diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin);
-    }
 }

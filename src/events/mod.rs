@@ -48,8 +48,11 @@ pub struct HubConfig {
     pub listen_poll: Duration,
     /// Events kept for resuming; older ones are pruned.
     pub retention: Duration,
-    /// Events buffered per company for slow subscribers before they catch up from the table.
+    /// Events buffered per company topic for slow subscribers before they catch up from the
+    /// table. A broadcast channel allocates all its slots up front (~50 bytes each).
     pub channel_capacity: usize,
+    /// The same for one customer's topic: few events each, and there may be tens of thousands.
+    pub customer_channel_capacity: usize,
 }
 
 impl Default for HubConfig {
@@ -59,6 +62,7 @@ impl Default for HubConfig {
             listen_poll: Duration::from_millis(5),
             retention: Duration::from_secs(7 * 24 * 3600),
             channel_capacity: 1024,
+            customer_channel_capacity: 16,
         }
     }
 }
@@ -102,9 +106,13 @@ impl EventHub {
     /// A receiver of the topic's events from now on, and the position it starts after.
     pub fn subscribe(&self, topic: Topic) -> (broadcast::Receiver<Arc<EventRow>>, Position) {
         let mut channels = lock(&self.shared.channels);
-        let sender = channels
-            .entry(topic)
-            .or_insert_with(|| broadcast::channel(self.shared.config.channel_capacity).0);
+        let config = &self.shared.config;
+        let capacity = if topic.customer_ref.is_some() {
+            config.customer_channel_capacity
+        } else {
+            config.channel_capacity
+        };
+        let sender = channels.entry(topic).or_insert_with(|| broadcast::channel(capacity).0);
         let receiver = sender.subscribe();
         // Read under the channels lock: the hub broadcasts under it too, so nothing falls
         // between this position and the receiver.

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -54,60 +54,18 @@ pub async fn graphql_ws(
     Ok(response)
 }
 
-/// Ids of the subscriptions running on one connection.
-type Active = Arc<Mutex<HashSet<String>>>;
-
+/// One connection, in one task: client frames in, GraphQL messages out, timers.
 async fn run(
     state: Arc<AppState>,
     protocol: WebSocketProtocols,
     header_key: Option<String>,
-    session: actix_ws::Session,
+    mut session: actix_ws::Session,
     mut messages: actix_ws::MessageStream,
 ) {
     let (input_tx, input_rx) = mpsc::unbounded_channel::<String>();
-    let active: Active = Arc::default();
-    let initialised = Arc::new(AtomicBool::new(false));
+    let mut input_tx = Some(input_tx);
+    let mut active: HashSet<String> = HashSet::new();
     let forbidden = Arc::new(AtomicBool::new(false));
-    let last_heard = Arc::new(Mutex::new(Instant::now()));
-
-    // Reads the client: answers pings, enforces the subscription limit, feeds async-graphql.
-    let reader = {
-        let (mut session, active, initialised, last_heard) =
-            (session.clone(), active.clone(), initialised.clone(), last_heard.clone());
-        actix_web::rt::spawn(async move {
-            while let Some(Ok(message)) = messages.next().await {
-                *last_heard.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-                match message {
-                    Message::Text(text) => {
-                        let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                        let id = parsed["id"].as_str().unwrap_or_default().to_string();
-                        match parsed["type"].as_str() {
-                            Some("connection_init") => initialised.store(true, Ordering::Relaxed),
-                            Some("subscribe" | "start") if !admit(&active, id.clone()) => {
-                                let error = too_many_subscriptions(protocol, &id);
-                                if session.text(error.to_string()).await.is_err() {
-                                    break;
-                                }
-                                continue;
-                            }
-                            Some("complete" | "stop") => {
-                                active.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-                            }
-                            _ => {}
-                        }
-                        if input_tx.send(text.to_string()).is_err() {
-                            break;
-                        }
-                    }
-                    Message::Ping(bytes) if session.pong(&bytes).await.is_err() => break,
-                    Message::Close(_) => break,
-                    _ => {}
-                }
-            }
-            // Dropping input_tx ends the GraphQL stream, which ends the connection.
-        })
-    };
-
     let on_init = {
         let (state, forbidden) = (state.clone(), forbidden.clone());
         move |payload: Value| async move {
@@ -138,15 +96,61 @@ async fn run(
     let mut graphql =
         Box::pin(WebSocket::new(state.schema.clone(), input, protocol).on_connection_init(on_init));
 
-    let mut session = session;
     let opened = Instant::now();
-    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    let mut initialised = false;
+    let mut last_heard = Instant::now();
     let mut last_ping = Instant::now();
     let close = loop {
+        // One timer per connection: the nearest of init timeout, next ping and idle timeout.
+        let mut deadline = (last_ping + PING_INTERVAL).min(last_heard + IDLE_TIMEOUT);
+        if !initialised {
+            deadline = deadline.min(opened + INIT_TIMEOUT);
+        }
         tokio::select! {
-            message = graphql.next() => match message {
+            incoming = messages.next(), if input_tx.is_some() => {
+                last_heard = Instant::now();
+                match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                        let id = parsed["id"].as_str().unwrap_or_default().to_string();
+                        match parsed["type"].as_str() {
+                            Some("connection_init") => initialised = true,
+                            Some("subscribe" | "start") => {
+                                if !active.contains(&id) && active.len() >= MAX_SUBSCRIPTIONS_PER_CONNECTION {
+                                    let error = too_many_subscriptions(protocol, &id);
+                                    if session.text(error.to_string()).await.is_err() {
+                                        break None;
+                                    }
+                                    continue;
+                                }
+                                active.insert(id);
+                            }
+                            Some("complete" | "stop") => {
+                                active.remove(&id);
+                            }
+                            _ => {}
+                        }
+                        if let Some(tx) = &input_tx {
+                            let _ = tx.send(text.to_string());
+                        }
+                    }
+                    Some(Ok(Message::Ping(bytes))) => {
+                        if session.pong(&bytes).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                        // Ends the GraphQL stream, which ends the loop below.
+                        input_tx = None;
+                    }
+                    Some(Ok(_)) => {}
+                }
+            }
+            outgoing = graphql.next() => match outgoing {
                 Some(WsMessage::Text(text)) => {
-                    note_finished(&text, &active);
+                    if let Some(id) = finished_id(&text) {
+                        active.remove(&id);
+                    }
                     if session.text(text).await.is_err() {
                         break None;
                     }
@@ -158,11 +162,11 @@ async fn run(
                 None if forbidden.load(Ordering::Relaxed) => break Some((CLOSE_FORBIDDEN, FORBIDDEN.to_string())),
                 None => break Some((1000, String::new())),
             },
-            _ = ticks.tick() => {
-                if !initialised.load(Ordering::Relaxed) && opened.elapsed() >= INIT_TIMEOUT {
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                if !initialised && opened.elapsed() >= INIT_TIMEOUT {
                     break Some((CLOSE_INIT_TIMEOUT, "Connection initialisation timeout".to_string()));
                 }
-                if last_heard.lock().unwrap_or_else(|e| e.into_inner()).elapsed() >= IDLE_TIMEOUT {
+                if last_heard.elapsed() >= IDLE_TIMEOUT {
                     break Some((1001, "no pong or message within the idle timeout".to_string()));
                 }
                 if last_ping.elapsed() >= PING_INTERVAL {
@@ -174,32 +178,18 @@ async fn run(
             }
         }
     };
-    reader.abort();
     if let Some((code, description)) = close {
         let reason = CloseReason { code: CloseCode::from(code), description: Some(description) };
         let _ = session.close(Some(reason)).await;
     }
 }
 
-/// Records a new subscription id unless the connection is at its limit.
-fn admit(active: &Active, id: String) -> bool {
-    let mut ids = active.lock().unwrap_or_else(|e| e.into_inner());
-    if !ids.contains(&id) && ids.len() >= MAX_SUBSCRIPTIONS_PER_CONNECTION {
-        return false;
+/// The id of a subscription the server finished (`complete` or `error`), if `text` is one.
+fn finished_id(text: &str) -> Option<String> {
+    if !(text.starts_with(r#"{"type":"complete""#) || text.starts_with(r#"{"type":"error""#)) {
+        return None;
     }
-    ids.insert(id);
-    true
-}
-
-/// Forgets subscriptions the server finished (`complete` or `error` for an id).
-fn note_finished(text: &str, active: &Active) {
-    if text.starts_with(r#"{"type":"complete""#) || text.starts_with(r#"{"type":"error""#) {
-        if let Some(id) =
-            serde_json::from_str::<Value>(text).ok().and_then(|v| v["id"].as_str().map(str::to_string))
-        {
-            active.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-        }
-    }
+    serde_json::from_str::<Value>(text).ok().and_then(|v| v["id"].as_str().map(str::to_string))
 }
 
 fn too_many_subscriptions(protocol: WebSocketProtocols, id: &str) -> Value {

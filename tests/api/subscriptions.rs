@@ -231,7 +231,10 @@ async fn a_lagging_subscriber_catches_up_from_the_table() {
     let app = TestApp::spawn().await;
     create_collections_schedule(&app).await;
     // A hub whose buffer holds 2 events: 9 events unread make the subscriber lag.
-    let hub = EventHub::start(&app.db.url, HubConfig { channel_capacity: 2, ..HubConfig::default() });
+    let hub = EventHub::start(
+        &app.db.url,
+        HubConfig { channel_capacity: 2, customer_channel_capacity: 2, ..HubConfig::default() },
+    );
     let db = callsync::store::Db::new(callsync::store::connect_pool(&app.db.url, 2).unwrap());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let selection = Selection { kinds: &[TASK_CREATED, TASK_STATUS_CHANGED], matches: Box::new(|_| true) };

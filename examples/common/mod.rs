@@ -1,0 +1,160 @@
+//! Shared by the benchmarks: a fresh database on DATABASE_URL or a throwaway cluster, a company
+//! with a 5-step schedule, and latency statistics.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use callsync::pg_cluster::LocalCluster;
+use callsync::store::{self, companies};
+use diesel::prelude::*;
+use diesel::sql_types::Uuid as SqlUuid;
+use serde_json::json;
+use uuid::Uuid;
+
+/// A migrated database, dropped with this value.
+pub struct BenchDb {
+    pub url: String,
+    admin_url: String,
+    name: String,
+    _cluster: Option<LocalCluster>,
+}
+
+impl BenchDb {
+    pub fn create() -> BenchDb {
+        let mut cluster = None;
+        let admin_url = match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                let c = LocalCluster::start_temporary().expect("start a throwaway Postgres cluster");
+                let url = c.url("postgres");
+                cluster = Some(c);
+                url
+            }
+        };
+        let name = format!("callsync_bench_{}", Uuid::new_v4().simple());
+        store::create_database_if_missing(&admin_url, &name).expect("create bench database");
+        let mut url = url::Url::parse(&admin_url).expect("DATABASE_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        let url = url.to_string();
+        let mut conn = PgConnection::establish(&url).expect("connect");
+        store::run_migrations(&mut conn).expect("migrate");
+        BenchDb { url, admin_url, name, _cluster: cluster }
+    }
+
+    /// A company with a "collections" schedule of 5 daily steps: (company id, API key).
+    pub fn company(&self) -> (Uuid, String) {
+        let mut conn = PgConnection::establish(&self.url).expect("connect");
+        let (company, key) = conn.transaction(|c| companies::create_company(c, "Bench")).expect("company");
+        diesel::sql_query(
+            "INSERT INTO schedules (company_id, name, task_type, calling_hours_start, calling_hours_end, cadence)
+             VALUES ($1, 'Collections', 'collections', '08:00', '21:00',
+               '[{\"dayOffset\":1,\"localTime\":\"10:00\"},{\"dayOffset\":2,\"localTime\":\"10:00\"},{\"dayOffset\":3,\"localTime\":\"10:00\"},
+                 {\"dayOffset\":4,\"localTime\":\"10:00\"},{\"dayOffset\":5,\"localTime\":\"10:00\"}]')",
+        )
+        .bind::<SqlUuid, _>(company.id)
+        .execute(&mut conn)
+        .expect("schedule");
+        (company.id, key.api_key)
+    }
+}
+
+impl Drop for BenchDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
+                .execute(&mut admin);
+        }
+    }
+}
+
+pub fn customer_input(id: &str) -> serde_json::Value {
+    json!({
+        "id": id, "firstName": "Bench", "lastName": "Mark", "email": "bench@example.com",
+        "birthday": "1980-01-01", "phoneNumber": "+12125550100", "timezone": "America/New_York",
+        "taskType": "collections", "streetAddress1": "1 Main St", "city": "New York", "state": "NY",
+        "zipCode": "10001"
+    })
+}
+
+pub const SYNC: &str =
+    "mutation($input: CustomerInput!) { syncCustomerSchedule(input: $input) { tasksCreated existingTasksRemoved } }";
+
+/// The `p`-quantile (0..=1) of `samples`, which it sorts.
+pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.sort();
+    samples[((samples.len() as f64 - 1.0) * p).round() as usize]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// A timed run of operations.
+pub struct Phase {
+    pub elapsed: Duration,
+    pub latencies: Vec<Duration>,
+}
+
+impl Phase {
+    pub fn throughput(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn report(&self, name: &str) {
+        let mut l = self.latencies.clone();
+        println!(
+            "  {name:<5} {:>8.0} syncs/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} syncs in {:.2} s)",
+            self.throughput(),
+            ms(percentile(&mut l, 0.50)),
+            ms(percentile(&mut l, 0.99)),
+            self.latencies.len(),
+            self.elapsed.as_secs_f64()
+        );
+    }
+}
+
+/// Syncs the customers `ids` over HTTP, `concurrency` requests in flight.
+pub async fn drive_syncs(base_url: &str, api_key: &str, ids: Vec<String>, concurrency: usize) -> Phase {
+    let client = reqwest::Client::new();
+    let ids = Arc::new(ids);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, ids, next) = (client.clone(), ids.clone(), next.clone());
+            let (url, key) = (format!("{base_url}/graphql"), api_key.to_string());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while let Some(id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let body = json!({"query": SYNC, "variables": {"input": customer_input(id)}});
+                    let t = Instant::now();
+                    let resp: serde_json::Value = client
+                        .post(&url)
+                        .header("X-API-Key", &key)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    latencies.push(t.elapsed());
+                    assert!(resp.get("errors").is_none(), "{resp}");
+                    assert_eq!(resp["data"]["syncCustomerSchedule"]["tasksCreated"], 5);
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for w in workers {
+        latencies.extend(w.await.expect("worker"));
+    }
+    Phase { elapsed: started.elapsed(), latencies }
+}
