@@ -10,6 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::config::{self, Database};
+use crate::dialer::DialerConfig;
 use crate::events::HubConfig;
 use crate::store::{self, companies};
 
@@ -43,6 +44,15 @@ pub enum Command {
         /// HTTP worker threads (default: one per core).
         #[arg(long, env = "CALLSYNC_WORKERS")]
         workers: Option<usize>,
+        /// Do not run the dialer worker in this instance.
+        #[arg(long, env = "CALLSYNC_NO_DIALER")]
+        no_dialer: bool,
+        /// Demo call provider: walk calls through RINGING, IN_PROGRESS, COMPLETED.
+        #[arg(long)]
+        simulate_calls: bool,
+        /// Calls with no final status after this many minutes are marked FAILED.
+        #[arg(long, env = "CALLSYNC_STUCK_CALL_MINUTES", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+        stuck_call_minutes: u32,
         /// Days events are kept for subscribers resuming with afterEventId.
         #[arg(long, env = "CALLSYNC_EVENT_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
         event_retention_days: u32,
@@ -129,8 +139,22 @@ pub fn run(cli: Cli) -> CliResult {
             println!("{}", json!({"apiKey": key.api_key}));
             Ok(())
         }
-        Command::Serve { bind, pool_size, workers, event_retention_days, db } => {
-            serve(bind, pool_size, workers, event_retention_days, db)
+        Command::Serve {
+            bind,
+            pool_size,
+            workers,
+            no_dialer,
+            simulate_calls,
+            stuck_call_minutes,
+            event_retention_days,
+            db,
+        } => {
+            let dialer = (!no_dialer).then(|| DialerConfig {
+                simulate_calls,
+                stuck_after: std::time::Duration::from_secs(u64::from(stuck_call_minutes) * 60),
+                ..DialerConfig::default()
+            });
+            serve(bind, pool_size, workers, event_retention_days, dialer, db)
         }
     }
 }
@@ -145,6 +169,7 @@ fn serve(
     pool_size: u32,
     workers: Option<usize>,
     event_retention_days: u32,
+    dialer: Option<DialerConfig>,
     db: DbArgs,
 ) -> CliResult {
     let database = Database::resolve(db.database_url, &db.data_dir)?;
@@ -167,6 +192,10 @@ fn serve(
             ..HubConfig::default()
         };
         let state = crate::http::AppState::new(pool, &database.url, hub);
+        let _dialer = dialer.map(|config| {
+            tracing::info!(simulate = config.simulate_calls, "dialer worker running");
+            crate::dialer::spawn(state.db().clone(), config)
+        });
         let (server, addr) = crate::http::serve(listener, state, workers)?;
         tracing::info!(%addr, "callsync listening: GraphiQL at http://{addr}/, API at http://{addr}/graphql");
         server.await

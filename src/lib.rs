@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dialer;
 pub mod domain;
 pub mod events;
 pub mod graphql;

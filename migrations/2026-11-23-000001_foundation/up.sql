@@ -6,6 +6,8 @@ CREATE TABLE companies (
     name                   text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
     calls_per_second_limit integer NOT NULL DEFAULT 5 CHECK (calls_per_second_limit BETWEEN 1 AND 1000),
     call_webhook_url       text,
+    -- Secret: signs webhook deliveries (HMAC-SHA256); never returned by any query.
+    call_webhook_secret    text,
     lms_base_url           text,
     -- Secret: stored for the LMS connector, never returned by any query.
     lms_api_key            text,
@@ -44,6 +46,8 @@ CREATE TABLE schedules (
     max_attempts_per_7_days          integer NOT NULL DEFAULT 7 CHECK (max_attempts_per_7_days BETWEEN 1 AND 100),
     sortable_order                   double precision,
     lead_duplicate_timeframe_seconds integer CHECK (lead_duplicate_timeframe_seconds >= 0),
+    -- Reg F 1006.14(b)(2)(ii): after a conversation, no call for 7 days (pending tasks move past it).
+    quiet_period_after_conversation  boolean NOT NULL DEFAULT true,
     -- Maintained by call creation so that CALLS_COUNT / LAST_CALL_AT ordering is an index scan.
     calls_count                      integer NOT NULL DEFAULT 0 CHECK (calls_count >= 0),
     last_call_at                     timestamptz,
@@ -142,6 +146,10 @@ CREATE TABLE calls (
     data             jsonb,
     started_at       timestamptz,
     ended_at         timestamptz,
+    -- Webhook hand-off to the company's call provider: pending while next_at is set.
+    webhook_attempts integer NOT NULL DEFAULT 0,
+    webhook_next_at  timestamptz,
+    webhook_last_error text,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
@@ -150,6 +158,8 @@ CREATE INDEX calls_customer ON calls (customer_id, created_at DESC);
 CREATE INDEX calls_schedule ON calls (schedule_id, created_at DESC);
 CREATE INDEX calls_task ON calls (task_id);
 CREATE INDEX calls_company_to_number ON calls (company_id, to_number, created_at DESC);
+CREATE INDEX calls_webhook_due ON calls (webhook_next_at) WHERE webhook_next_at IS NOT NULL;
+CREATE INDEX calls_open ON calls (created_at) WHERE status IN ('QUEUED', 'RINGING', 'IN_PROGRESS');
 
 -- The company-wide Do-Not-Call list.
 CREATE TABLE suppressed_numbers (
@@ -167,7 +177,8 @@ CREATE TABLE events (
     id         bigserial PRIMARY KEY,
     tx_id      bigint NOT NULL DEFAULT (pg_current_xact_id()::text)::bigint,
     company_id uuid NOT NULL REFERENCES companies (id) ON DELETE CASCADE,
-    kind       text NOT NULL CHECK (kind IN ('TASK_CREATED', 'TASK_STATUS_CHANGED', 'CALL_CREATED', 'CALL_STATUS_CHANGED')),
+    kind       text NOT NULL CHECK (kind IN ('TASK_CREATED', 'TASK_STATUS_CHANGED', 'TASK_RESCHEDULED',
+                                     'CALL_CREATED', 'CALL_STATUS_CHANGED')),
     payload    jsonb NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );

@@ -14,6 +14,7 @@ pub struct CompanySettingsInput {
     pub lms_base_url: Patch<String>,
     pub lms_api_key: Patch<String>,
     pub state_rules: Patch<Value>,
+    pub call_webhook_secret: Patch<String>,
 }
 
 /// Validated changes to a company's settings.
@@ -24,6 +25,8 @@ pub struct CompanySettingsPatch {
     pub call_webhook_url: Patch<String>,
     pub lms_base_url: Patch<String>,
     pub lms_api_key: Patch<String>,
+    /// Signs webhook deliveries; write-only.
+    pub call_webhook_secret: Patch<String>,
     /// The normalised overrides of the state rules (`{}` when cleared).
     pub state_rules: Option<Value>,
 }
@@ -39,6 +42,7 @@ pub fn validate_settings(input: CompanySettingsInput) -> Result<CompanySettingsP
         lms_base_url,
         lms_api_key,
         state_rules,
+        call_webhook_secret,
     } = input;
     let name = match name {
         Patch::Keep => None,
@@ -65,6 +69,15 @@ pub fn validate_settings(input: CompanySettingsInput) -> Result<CompanySettingsP
         }
         other => other,
     };
+    let call_webhook_secret = match call_webhook_secret {
+        Patch::Set(secret) if !(16..=256).contains(&secret.len()) => {
+            return Err(ValidationError::new(
+                "callWebhookSecret",
+                "callWebhookSecret must be 16 to 256 characters",
+            ))
+        }
+        other => other,
+    };
     let state_rules = match state_rules {
         Patch::Keep => None,
         Patch::Clear => Some(Value::Object(Default::default())),
@@ -77,6 +90,7 @@ pub fn validate_settings(input: CompanySettingsInput) -> Result<CompanySettingsP
         call_webhook_url: http_url("callWebhookUrl", call_webhook_url)?,
         lms_base_url: http_url("lmsBaseUrl", lms_base_url)?.map(|u| u.trim_end_matches('/').to_string()),
         lms_api_key,
+        call_webhook_secret,
     })
 }
 

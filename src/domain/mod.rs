@@ -1,6 +1,7 @@
 //! Pure business rules: no I/O, no clock (callers pass `now`/`today`).
 
 pub mod calling_rules;
+pub mod calls;
 pub mod company;
 pub mod customer;
 pub mod holidays;

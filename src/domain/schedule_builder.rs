@@ -102,20 +102,26 @@ impl Caps {
     }
 }
 
-/// The calling window for a customer, or why there is none.
-pub fn calling_window(input: &BuildInput<'_>) -> Result<(Tz, CallingWindow), SkipReason> {
-    let zone = input.timezone.and_then(parse_zone).ok_or(SkipReason::MissingTimezone)?;
-    let rule = input.rules.effective(input.state);
+/// The calling window for a consumer in `timezone` with an address in `state`, under the
+/// schedule's `hours`, or why there is none.
+pub fn calling_window(
+    hours: (u32, u32),
+    timezone: Option<&str>,
+    state: Option<&str>,
+    rules: &StateRuleTable,
+) -> Result<(Tz, CallingWindow), SkipReason> {
+    let zone = timezone.and_then(parse_zone).ok_or(SkipReason::MissingTimezone)?;
+    let rule = rules.effective(state);
     let mut zones = vec![zone];
-    if let Some(state) = input.state {
+    if let Some(state) = state {
         let candidates = state_zones(state);
         // Reg F 1006.6(b)(1)(i): with a conflicting location, a time must suit every one.
         if !candidates.is_empty() && !candidates.contains(&zone.name()) {
             zones.extend(candidates.iter().filter_map(|z| parse_zone(z)));
         }
     }
-    let open = input.calling_hours.0.max(FEDERAL_EARLIEST).max(rule.earliest);
-    let close = input.calling_hours.1.min(FEDERAL_LATEST).min(rule.latest);
+    let open = hours.0.max(FEDERAL_EARLIEST).max(rule.earliest);
+    let close = hours.1.min(FEDERAL_LATEST).min(rule.latest);
     if open >= close {
         return Err(SkipReason::NoCallingWindow);
     }
@@ -133,7 +139,7 @@ pub fn build(input: &BuildInput<'_>) -> Result<Plan, SkipReason> {
     if !input.has_phone {
         return Err(SkipReason::MissingPhoneNumber);
     }
-    let (zone, window) = calling_window(input)?;
+    let (zone, window) = calling_window(input.calling_hours, input.timezone, input.state, input.rules)?;
     let now = input.now;
     let horizon = now + Duration::days(HORIZON_DAYS);
     if window.next_allowed(now, now + Duration::days(14)).is_none() {

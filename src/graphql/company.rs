@@ -56,6 +56,9 @@ pub struct CompanySettingsInput {
     lms_base_url: MaybeUndefined<String>,
     /// Stored for the LMS connector; never returned by any query.
     lms_api_key: MaybeUndefined<String>,
+    /// Signs webhook deliveries (`X-Callsync-Signature: sha256=HMAC(secret, timestamp + "." + body)`);
+    /// required with callWebhookUrl; never returned by any query.
+    call_webhook_secret: MaybeUndefined<String>,
     /// Overrides of the built-in state calling rules, by state code; each listed state's rules
     /// replace the built-in ones (an empty list lifts them). See `stateCallingRules`.
     /// Example: `{"FL": [], "NY": [{"maxPer7Days": 2, "source": "6 RCNY 5-77"}]}`. Null clears.
@@ -137,6 +140,7 @@ impl CompanyMutation {
             call_webhook_url: patch(input.call_webhook_url),
             lms_base_url: patch(input.lms_base_url),
             lms_api_key: patch(input.lms_api_key),
+            call_webhook_secret: patch(input.call_webhook_secret),
             state_rules: patch(input.state_rules).map(|j| j.0),
         })
         .gql()?;

@@ -5,6 +5,7 @@ use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object, Si
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::calls::{call_page, CallConnection};
 use super::error::{ApiError, GqlResult};
 use super::scalars::Date;
 use super::tasks::{statuses, task_page, Task, TaskConnection, TaskStatus};
@@ -12,6 +13,7 @@ use super::{db, page_size, patch, tenant, today, wants_total, OrderDirection, To
 use crate::domain::customer::{self, CustomerPatch};
 use crate::domain::schedule_builder::SkipReason;
 use crate::domain::Patch;
+use crate::store::calls::CallFilter;
 use crate::store::customers::{self as store, CustomerCursor, CustomerOrder, CustomerRow, MatchOn};
 use crate::store::sync::{self, SyncSkip};
 use crate::store::tasks::TaskFilter;
@@ -86,6 +88,16 @@ impl Customer {
         let filter =
             TaskFilter { customer_row_id: Some(self.0.id), statuses: statuses(status), ..Default::default() };
         task_page(ctx, filter, first, after).await
+    }
+    /// The customer's calls, newest first.
+    async fn calls(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<CallConnection> {
+        let filter = CallFilter { customer_row_id: Some(self.0.id), ..Default::default() };
+        call_page(ctx, filter, first, after).await
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

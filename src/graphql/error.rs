@@ -15,8 +15,18 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{message}")]
     Conflict { field: String, message: String },
-    #[error("the customer is on the Do-Not-Call list; send doNotCall: false to clear it")]
-    DoNotCall,
+    #[error("{0}")]
+    DoNotCall(String),
+    #[error("the schedule is paused")]
+    SchedulePaused,
+    #[error("{0}")]
+    OutsideCallingHours(String),
+    #[error("{0}")]
+    RateLimited(String),
+    #[error("this number was dialled less than 30 seconds ago")]
+    RecentlyDialed,
+    #[error("{0}")]
+    InvalidTransition(String),
     #[error("internal error")]
     Internal,
 }
@@ -28,7 +38,12 @@ impl ApiError {
             ApiError::BadUserInput(_) => "BAD_USER_INPUT",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Conflict { .. } => "CONFLICT",
-            ApiError::DoNotCall => "DO_NOT_CALL",
+            ApiError::DoNotCall(_) => "DO_NOT_CALL",
+            ApiError::SchedulePaused => "SCHEDULE_PAUSED",
+            ApiError::OutsideCallingHours(_) => "OUTSIDE_CALLING_HOURS",
+            ApiError::RateLimited(_) => "RATE_LIMITED",
+            ApiError::RecentlyDialed => "RECENTLY_DIALED",
+            ApiError::InvalidTransition(_) => "INVALID_TRANSITION",
             ApiError::Internal => "INTERNAL",
         }
     }
@@ -50,7 +65,13 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound("record"),
             StoreError::Conflict { field, message } => ApiError::Conflict { field, message },
             StoreError::Invalid(v) => ApiError::BadUserInput(v),
-            StoreError::DoNotCall => ApiError::DoNotCall,
+            e @ StoreError::DoNotCall => ApiError::DoNotCall(e.to_string()),
+            StoreError::DoNotCallNumber(m) => ApiError::DoNotCall(m),
+            StoreError::SchedulePaused => ApiError::SchedulePaused,
+            StoreError::OutsideCallingHours(m) => ApiError::OutsideCallingHours(m),
+            StoreError::RateLimited(m) => ApiError::RateLimited(m),
+            StoreError::RecentlyDialed => ApiError::RecentlyDialed,
+            StoreError::InvalidTransition(m) => ApiError::InvalidTransition(m),
             // Logged with the database's message only: Postgres keeps row values in the detail.
             other => {
                 tracing::error!(error = %other, "request failed inside the store");

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use uuid::Uuid;
 
+use crate::store::calls::{self, CallRow};
 use crate::store::customers::{self, CustomerRow};
 use crate::store::schedules::{self, ScheduleRow};
+use crate::store::tasks::TaskRow;
 use crate::store::{tasks, Db, StoreError};
 
 /// A customer by internal row id.
@@ -17,6 +19,12 @@ pub struct CustomerKey(pub i64);
 /// A schedule by id (deleted ones included: tasks keep showing where they came from).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ScheduleKey(pub Uuid);
+/// A task by id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TaskKey(pub Uuid);
+/// The latest call of a task.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CallOfTaskKey(pub Uuid);
 /// The number of pending tasks of a schedule.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PendingTasksKey(pub Uuid);
@@ -73,5 +81,33 @@ impl Loader<PendingTasksKey> for DbLoader {
             .await
             .map_err(Arc::new)?;
         Ok(counts.into_iter().map(|(id, n)| (PendingTasksKey(id), n)).collect())
+    }
+}
+
+impl Loader<TaskKey> for DbLoader {
+    type Value = TaskRow;
+    type Error = Arc<StoreError>;
+
+    async fn load(&self, keys: &[TaskKey]) -> Result<HashMap<TaskKey, TaskRow>, Self::Error> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let company_id = self.company_id;
+        let rows = self.db.read(move |conn| tasks::by_ids(conn, company_id, &ids)).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|r| (TaskKey(r.id), r)).collect())
+    }
+}
+
+impl Loader<CallOfTaskKey> for DbLoader {
+    type Value = CallRow;
+    type Error = Arc<StoreError>;
+
+    async fn load(&self, keys: &[CallOfTaskKey]) -> Result<HashMap<CallOfTaskKey, CallRow>, Self::Error> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let company_id = self.company_id;
+        let rows = self
+            .db
+            .read(move |conn| calls::latest_for_tasks(conn, company_id, &ids))
+            .await
+            .map_err(Arc::new)?;
+        Ok(rows.into_iter().filter_map(|r| r.task_id.map(|t| (CallOfTaskKey(t), r))).collect())
     }
 }

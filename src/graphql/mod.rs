@@ -1,5 +1,6 @@
 //! The GraphQL schema: thin resolvers that parse input, call domain and store, map errors.
 
+pub mod calls;
 pub mod company;
 pub mod customers;
 pub mod error;
@@ -19,12 +20,19 @@ use crate::store::Db;
 use error::ApiError;
 
 #[derive(MergedObject, Default)]
-pub struct Query(company::CompanyQuery, customers::CustomerQuery, schedules::ScheduleQuery, tasks::TaskQuery);
+pub struct Query(
+    company::CompanyQuery,
+    customers::CustomerQuery,
+    schedules::ScheduleQuery,
+    tasks::TaskQuery,
+    calls::CallQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     customers::CustomerMutation,
     schedules::ScheduleMutation,
+    calls::CallMutation,
     suppressed::SuppressedMutation,
     company::CompanyMutation,
 );

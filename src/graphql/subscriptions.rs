@@ -5,17 +5,21 @@ use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 
+use super::calls::{Call, CallStatus};
 use super::error::{ApiError, GqlResult};
 use super::tasks::{Task, TaskStatus};
 use super::{db, tenant};
 use crate::events::stream::{self, Selection};
 use crate::events::{EventHub, Topic};
+use crate::store::calls::{CallEventPayload, CALL_CREATED, CALL_STATUS_CHANGED, TASK_RESCHEDULED};
 use crate::store::events::{self as outbox, EventRow, TaskEventPayload, TASK_CREATED, TASK_STATUS_CHANGED};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum TaskEventKind {
     Created,
     StatusChanged,
+    /// The task moved to another time (outside the window at dial time, or a Reg F quiet period).
+    Rescheduled,
 }
 
 /// A task was created or changed status. `task` is the task as it was right after the change.
@@ -31,10 +35,10 @@ impl TaskEvent {
         ID(self.row.id.to_string())
     }
     async fn kind(&self) -> TaskEventKind {
-        if self.row.kind == TASK_CREATED {
-            TaskEventKind::Created
-        } else {
-            TaskEventKind::StatusChanged
+        match self.row.kind.as_str() {
+            TASK_CREATED => TaskEventKind::Created,
+            TASK_RESCHEDULED => TaskEventKind::Rescheduled,
+            _ => TaskEventKind::StatusChanged,
         }
     }
     async fn task(&self) -> Task {
@@ -76,6 +80,39 @@ async fn resume_position(
     position.ok_or_else(not_retained).gql().map(Some)
 }
 
+/// A call was created or changed status. `call` is the call as it was right after the change.
+pub struct CallEvent {
+    row: std::sync::Arc<EventRow>,
+    payload: CallEventPayload,
+}
+
+#[Object]
+impl CallEvent {
+    /// Pass the last one received as `afterEventId` to resume after a disconnect.
+    async fn event_id(&self) -> ID {
+        ID(self.row.id.to_string())
+    }
+    async fn call(&self) -> Call {
+        Call(self.payload.call.clone())
+    }
+    async fn previous_status(&self) -> Option<CallStatus> {
+        self.payload.previous_status.as_deref().map(CallStatus::from_db)
+    }
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.row.created_at
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct CallEventFilter {
+    /// The customer's id (the integration's reference).
+    customer_id: Option<ID>,
+    schedule_id: Option<ID>,
+    call_id: Option<ID>,
+    /// The status the call has after the event.
+    status: Option<Vec<CallStatus>>,
+}
+
 #[derive(Default)]
 pub struct Subscription;
 
@@ -105,7 +142,10 @@ impl Subscription {
                     .as_ref()
                     .is_none_or(|st| p["task"]["status"].as_str().is_some_and(|x| st.contains(&x)))
         };
-        let selection = Selection { kinds: &[TASK_CREATED, TASK_STATUS_CHANGED], matches: Box::new(matches) };
+        let selection = Selection {
+            kinds: &[TASK_CREATED, TASK_STATUS_CHANGED, TASK_RESCHEDULED],
+            matches: Box::new(matches),
+        };
         let hub = ctx.data_unchecked::<EventHub>();
         let topic = Topic { company_id, customer_ref: customer_topic };
         let events = stream::subscribe(hub, db(ctx).clone(), topic, selection, after);
@@ -114,6 +154,44 @@ impl Subscription {
             let payload: TaskEventPayload =
                 serde_json::from_value(row.payload.clone()).map_err(|_| ApiError::Internal).gql()?;
             Ok(TaskEvent { row, payload })
+        }))
+    }
+
+    /// Call events of the company, in order: replayed after `afterEventId` when given, then live.
+    async fn call_events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<CallEventFilter>,
+        after_event_id: Option<ID>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<CallEvent>>> {
+        let company_id = tenant(ctx)?;
+        let after = resume_position(ctx, after_event_id).await?;
+        let f = filter.unwrap_or_default();
+        let customer = f.customer_id.map(|id| id.0);
+        let customer_topic = customer.clone();
+        let schedule = f.schedule_id.map(|id| id.0);
+        let call = f.call_id.map(|id| id.0);
+        let statuses: Option<Vec<&'static str>> =
+            f.status.map(|s| s.into_iter().map(|c| c.domain().as_str()).collect());
+        let matches = move |event: &EventRow| {
+            let p = &event.payload;
+            let text = |v: &Value| v.as_str().map(str::to_string);
+            customer.as_ref().is_none_or(|c| text(&p["customerRef"]).as_ref() == Some(c))
+                && schedule.as_ref().is_none_or(|s| text(&p["call"]["schedule_id"]).as_ref() == Some(s))
+                && call.as_ref().is_none_or(|c| text(&p["call"]["id"]).as_ref() == Some(c))
+                && statuses
+                    .as_ref()
+                    .is_none_or(|st| p["call"]["status"].as_str().is_some_and(|x| st.contains(&x)))
+        };
+        let selection = Selection { kinds: &[CALL_CREATED, CALL_STATUS_CHANGED], matches: Box::new(matches) };
+        let hub = ctx.data_unchecked::<EventHub>();
+        let topic = Topic { company_id, customer_ref: customer_topic };
+        let events = stream::subscribe(hub, db(ctx).clone(), topic, selection, after);
+        Ok(events.map(|event| {
+            let row = event.gql()?;
+            let payload: CallEventPayload =
+                serde_json::from_value(row.payload.clone()).map_err(|_| ApiError::Internal).gql()?;
+            Ok(CallEvent { row, payload })
         }))
     }
 }

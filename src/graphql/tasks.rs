@@ -5,9 +5,10 @@ use async_graphql::{Context, Enum, InputObject, Object, ID};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::calls::Call;
 use super::customers::Customer;
 use super::error::{ApiError, GqlResult};
-use super::loaders::{CustomerKey, PendingTasksKey, ScheduleKey};
+use super::loaders::{CallOfTaskKey, CustomerKey, PendingTasksKey, ScheduleKey};
 use super::schedules::Schedule;
 use super::{db, loaders, page_size, tenant, wants_total, TotalCount};
 use crate::store::tasks::{self as store, TaskCursor, TaskRow};
@@ -71,6 +72,10 @@ impl Task {
     /// `scheduledFor` in the customer's time zone, with its offset (RFC 3339).
     async fn local_scheduled_for(&self) -> String {
         self.0.local_scheduled_for()
+    }
+    /// The latest call placed for this task.
+    async fn call(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Call>> {
+        Ok(loaders(ctx)?.load_one(CallOfTaskKey(self.0.id)).await.gql()?.map(Call))
     }
     /// The IANA zone the task was planned in.
     async fn time_zone(&self) -> &str {

@@ -73,6 +73,11 @@ impl AppState {
         &self.hub
     }
 
+    /// The instance's database handle (its commits wake the event hub).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// The company of `api_key`, from the cache or the database.
     async fn authenticate(&self, api_key: &str) -> Result<Option<Uuid>, StoreError> {
         let hash = companies::hash_key(api_key);

@@ -113,6 +113,7 @@ pub fn update_settings(
         call_webhook_url: Option<Option<&'a str>>,
         lms_base_url: Option<Option<&'a str>>,
         lms_api_key: Option<Option<&'a str>>,
+        call_webhook_secret: Option<Option<&'a str>>,
         state_rules: Option<&'a serde_json::Value>,
         updated_at: DateTime<Utc>,
     }
@@ -129,15 +130,27 @@ pub fn update_settings(
         call_webhook_url: nullable(&patch.call_webhook_url),
         lms_base_url: nullable(&patch.lms_base_url),
         lms_api_key: nullable(&patch.lms_api_key),
+        call_webhook_secret: nullable(&patch.call_webhook_secret),
         state_rules: patch.state_rules.as_ref(),
         updated_at: Utc::now(),
     };
-    diesel::update(companies::table.find(company_id))
+    let row = diesel::update(companies::table.find(company_id))
         .set(&changes)
         .returning(CompanyRow::as_returning())
         .get_result(conn)
         .optional()?
-        .ok_or(StoreError::NotFound)
+        .ok_or(StoreError::NotFound)?;
+    // Deliveries are always signed: a webhook needs its secret.
+    let secret: Option<String> =
+        companies::table.find(company_id).select(companies::call_webhook_secret).first(conn)?;
+    if row.call_webhook_url.is_some() && secret.is_none() {
+        return Err(crate::domain::ValidationError::new(
+            "callWebhookSecret",
+            "callWebhookSecret is required with callWebhookUrl: deliveries are signed with it",
+        )
+        .into());
+    }
+    Ok(row)
 }
 
 /// The company's overrides of the built-in state calling rules.

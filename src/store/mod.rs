@@ -1,9 +1,11 @@
 //! Postgres through Diesel: the only place SQL lives. Every function takes the tenant's
 //! `company_id` and filters on it; every write runs inside one transaction (see [`Db::write`]).
 
+pub mod calls;
 pub mod companies;
 pub mod customers;
 pub mod events;
+pub mod loans;
 pub mod schedules;
 pub mod schema;
 pub mod suppressed;
@@ -34,6 +36,18 @@ pub enum StoreError {
     NotFound,
     #[error("the customer is on the Do-Not-Call list; send doNotCall: false to clear it")]
     DoNotCall,
+    #[error("{0}")]
+    DoNotCallNumber(String),
+    #[error("the schedule is paused")]
+    SchedulePaused,
+    #[error("{0}")]
+    OutsideCallingHours(String),
+    #[error("{0}")]
+    RateLimited(String),
+    #[error("this number was dialled less than 30 seconds ago")]
+    RecentlyDialed,
+    #[error("{0}")]
+    InvalidTransition(String),
     #[error("{message}")]
     Conflict { field: String, message: String },
     #[error(transparent)]

@@ -58,6 +58,14 @@ pub fn get(conn: &mut PgConnection, company_id: Uuid, id: Uuid) -> Result<Option
         .optional()?)
 }
 
+pub fn by_ids(conn: &mut PgConnection, company_id: Uuid, ids: &[Uuid]) -> Result<Vec<TaskRow>, StoreError> {
+    Ok(tasks::table
+        .filter(tasks::company_id.eq(company_id))
+        .filter(tasks::id.eq_any(ids))
+        .select(TaskRow::as_select())
+        .load(conn)?)
+}
+
 /// Cancels every pending task of the customer, with an event each; returns them.
 pub fn cancel_pending_for_customer(
     conn: &mut PgConnection,

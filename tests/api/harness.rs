@@ -66,6 +66,8 @@ impl Drop for TestDatabase {
 
 /// A running server with its own database and one company ("Acme") with an API key.
 pub struct TestApp {
+    /// The server's database handle (its commits wake the server's event hub).
+    pub store: callsync::store::Db,
     pub base_url: String,
     pub api_key: String,
     pub company_id: Uuid,
@@ -82,10 +84,12 @@ impl TestApp {
         let pool = store::connect_pool(&db.url, 8).expect("pool");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
         let state = callsync::http::AppState::new(pool, &db.url, HubConfig::default());
+        let store = state.db().clone();
         let (server, addr) = callsync::http::serve(listener, state, 2).expect("start server");
         let handle = server.handle();
         tokio::spawn(server);
         TestApp {
+            store,
             base_url: format!("http://{addr}"),
             api_key,
             company_id,

@@ -14,7 +14,8 @@ async fn settings_update_validates_and_keeps_omitted_fields() {
         .gql_ok(
             UPDATE,
             json!({"input": {"name": "Acme Collections", "callsPerSecondLimit": 20,
-                             "callWebhookUrl": "https://agent.example.com/calls", "lmsBaseUrl": "http://127.0.0.1:9/lms/",
+                             "callWebhookUrl": "https://agent.example.com/calls", "callWebhookSecret": "0123456789abcdef",
+                             "lmsBaseUrl": "http://127.0.0.1:9/lms/",
                              "lmsApiKey": "secret-lms-key"}}),
         )
         .await;
@@ -34,10 +35,16 @@ async fn settings_update_validates_and_keeps_omitted_fields() {
         ("callsPerSecondLimit", json!(5000)),
         ("callWebhookUrl", json!("ftp://example.com")),
         ("lmsBaseUrl", json!("not a url")),
+        ("callWebhookSecret", json!("short")),
     ] {
         let body = app.gql(UPDATE, json!({"input": {field: value, "callsPerSecondLimit": if field == "callsPerSecondLimit" { value.clone() } else { json!(7) }}})).await;
         assert_error(&body, "BAD_USER_INPUT", Some(field));
     }
+    // Deliveries are signed: a webhook URL needs a secret (this company's was cleared above).
+    let other = app.new_company("No secret").1;
+    let body =
+        app.gql_as(Some(&other), UPDATE, json!({"input": {"callWebhookUrl": "https://x.example.com"}})).await;
+    assert_error(&body, "BAD_USER_INPUT", Some("callWebhookSecret"));
     let viewer = app.gql_ok("{ viewer { name callsPerSecondLimit } }", json!({})).await;
     assert_eq!(viewer["viewer"], json!({"name": "Acme Collections", "callsPerSecondLimit": 20}));
 }

@@ -1,0 +1,118 @@
+//! The dialer worker (runs inside `serve`): turns due tasks into calls and hands them to the
+//! company's call provider.
+//!
+//! Each round claims due PENDING tasks one at a time with `FOR UPDATE SKIP LOCKED` (so several
+//! instances never dial one task twice), re-checks every guard at dial time (a task now outside
+//! the window moves to the next opening; a DNC customer's task is cancelled), paces companies
+//! at their calls-per-second limit, and queues the call. Providers: a signed webhook to the
+//! company's `callWebhookUrl` (retried with backoff), none (calls wait QUEUED for an external
+//! dialer), or `--simulate-calls`. Calls with no final status after a while are failed.
+
+pub mod webhook;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::domain::calls::CallStatus;
+use crate::store::calls::{self, DialOutcome, StatusReport};
+use crate::store::{Db, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct DialerConfig {
+    /// How often to look for due tasks and deliveries.
+    pub interval: Duration,
+    /// A call with no final status after this long is marked FAILED.
+    pub stuck_after: Duration,
+    /// Walk calls through RINGING → IN_PROGRESS → COMPLETED (a demo provider).
+    pub simulate_calls: bool,
+    pub webhook: webhook::WebhookConfig,
+}
+
+impl Default for DialerConfig {
+    fn default() -> Self {
+        DialerConfig {
+            interval: Duration::from_secs(1),
+            stuck_after: Duration::from_secs(2 * 3600),
+            simulate_calls: false,
+            webhook: webhook::WebhookConfig::default(),
+        }
+    }
+}
+
+/// Most tasks dialled by one instance in one round.
+const ROUND_LIMIT: usize = 200;
+
+/// Runs the worker until the returned handle is dropped (its task is aborted) or the process ends.
+pub fn spawn(db: Db, config: DialerConfig) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let client = webhook::client(&config.webhook);
+        let mut last_stuck_check = std::time::Instant::now() - Duration::from_secs(3600);
+        loop {
+            if let Err(e) = dial_round(&db, &config).await {
+                tracing::warn!(error = %e, "dialer round failed");
+            }
+            if let Err(e) = webhook::deliver_due(&db, &client, &config.webhook).await {
+                tracing::warn!(error = %e, "webhook round failed");
+            }
+            if last_stuck_check.elapsed() >= Duration::from_secs(30) {
+                last_stuck_check = std::time::Instant::now();
+                let after =
+                    chrono::Duration::from_std(config.stuck_after).unwrap_or(chrono::Duration::hours(2));
+                match db.write(move |conn| calls::fail_stuck(conn, after, Utc::now())).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(calls = n, "stuck calls marked FAILED"),
+                    Err(e) => tracing::warn!(error = %e, "stuck-call check failed"),
+                }
+            }
+            tokio::time::sleep(config.interval).await;
+        }
+    })
+}
+
+/// Dials due tasks until none is left (or the round's limit); returns the calls placed.
+pub async fn dial_round(db: &Db, config: &DialerConfig) -> Result<Vec<Uuid>, StoreError> {
+    let mut paced: Vec<Uuid> = Vec::new();
+    let mut placed = Vec::new();
+    for _ in 0..ROUND_LIMIT {
+        let skip = paced.clone();
+        let outcome = db.write(move |conn| calls::dial_next_due(conn, &skip, Utc::now())).await?;
+        match outcome {
+            DialOutcome::Idle => break,
+            DialOutcome::Dialled(call) => {
+                placed.push(call.id);
+                if config.simulate_calls {
+                    simulate(db.clone(), call.company_id, call.id);
+                }
+            }
+            DialOutcome::Paced(company) => paced.push(company),
+            DialOutcome::Cancelled | DialOutcome::Rescheduled => {}
+        }
+    }
+    Ok(placed)
+}
+
+/// The demo provider: a short, successful call.
+pub fn simulate(db: Db, company_id: Uuid, call_id: Uuid) {
+    tokio::spawn(async move {
+        for (delay, status) in
+            [(1, CallStatus::Ringing), (2, CallStatus::InProgress), (4, CallStatus::Completed)]
+        {
+            tokio::time::sleep(Duration::from_secs(delay)).await;
+            let report = StatusReport {
+                status,
+                disposition: (status == CallStatus::Completed).then(|| "simulated".to_string()),
+                duration_seconds: (status == CallStatus::Completed).then_some(4),
+                occurred_at: None,
+            };
+            let result = db
+                .write(move |conn| calls::report_status(conn, company_id, call_id, &report, Utc::now()))
+                .await;
+            if let Err(e) = result {
+                tracing::info!(error = %e, "simulated call stopped");
+                return;
+            }
+        }
+    });
+}

@@ -1,0 +1,259 @@
+//! Calls: `call`, `calls`, `makeCall`, `reportCallStatus`, and the Call type.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, InputObject, Json, Object, ID};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::customers::Customer;
+use super::error::{ApiError, GqlResult};
+use super::loaders::{CustomerKey, ScheduleKey, TaskKey};
+use super::schedules::Schedule;
+use super::tasks::Task;
+use super::{db, loaders, page_size, tenant, wants_total, TotalCount};
+use crate::domain::calls::CallStatus as DomainStatus;
+use crate::store::calls::{self as store, CallCursor, CallRequest, CallRow, StatusReport};
+use crate::store::PageRequest;
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CallStatus {
+    Queued,
+    Ringing,
+    InProgress,
+    Completed,
+    NoAnswer,
+    Busy,
+    Voicemail,
+    Failed,
+    Cancelled,
+}
+
+impl CallStatus {
+    pub fn domain(self) -> DomainStatus {
+        match self {
+            CallStatus::Queued => DomainStatus::Queued,
+            CallStatus::Ringing => DomainStatus::Ringing,
+            CallStatus::InProgress => DomainStatus::InProgress,
+            CallStatus::Completed => DomainStatus::Completed,
+            CallStatus::NoAnswer => DomainStatus::NoAnswer,
+            CallStatus::Busy => DomainStatus::Busy,
+            CallStatus::Voicemail => DomainStatus::Voicemail,
+            CallStatus::Failed => DomainStatus::Failed,
+            CallStatus::Cancelled => DomainStatus::Cancelled,
+        }
+    }
+
+    pub fn from_db(s: &str) -> CallStatus {
+        [
+            CallStatus::Queued,
+            CallStatus::Ringing,
+            CallStatus::InProgress,
+            CallStatus::Completed,
+            CallStatus::NoAnswer,
+            CallStatus::Busy,
+            CallStatus::Voicemail,
+            CallStatus::Failed,
+            CallStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|c| c.domain().as_str() == s)
+        .unwrap_or(CallStatus::Queued)
+    }
+}
+
+pub struct Call(pub CallRow);
+
+#[Object]
+impl Call {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn status(&self) -> CallStatus {
+        CallStatus::from_db(&self.0.status)
+    }
+    /// E.164.
+    async fn to(&self) -> &str {
+        &self.0.to_number
+    }
+    /// None for a one-off call to a number that is no customer's.
+    async fn customer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Customer>> {
+        let Some(id) = self.0.customer_id else { return Ok(None) };
+        Ok(loaders(ctx)?.load_one(CustomerKey(id)).await.gql()?.map(Customer))
+    }
+    async fn schedule(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Schedule>> {
+        let Some(id) = self.0.schedule_id else { return Ok(None) };
+        Ok(loaders(ctx)?.load_one(ScheduleKey(id)).await.gql()?.map(Schedule))
+    }
+    /// The task this call attempts, when the dialer placed it.
+    async fn task(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Task>> {
+        let Some(id) = self.0.task_id else { return Ok(None) };
+        Ok(loaders(ctx)?.load_one(TaskKey(id)).await.gql()?.map(Task))
+    }
+    async fn agent_id(&self) -> Option<&str> {
+        self.0.agent_id.as_deref()
+    }
+    async fn disposition(&self) -> Option<&str> {
+        self.0.disposition.as_deref()
+    }
+    async fn duration_seconds(&self) -> Option<i32> {
+        self.0.duration_seconds
+    }
+    /// Data for the agent, as given to makeCall.
+    async fn data(&self) -> Option<Json<Value>> {
+        self.0.data.clone().map(Json)
+    }
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
+    async fn ended_at(&self) -> Option<DateTime<Utc>> {
+        self.0.ended_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+#[derive(InputObject)]
+pub struct MakeCallInput {
+    /// Dial this customer's number through the schedule of its task type.
+    customer_id: Option<ID>,
+    /// With `to`: dial this number through this schedule.
+    schedule_id: Option<ID>,
+    to: Option<String>,
+    /// Passed to the agent.
+    data: Option<Json<Value>>,
+    agent_id: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct ReportCallStatusInput {
+    call_id: ID,
+    status: CallStatus,
+    disposition: Option<String>,
+    duration_seconds: Option<i32>,
+    /// When it happened (default: now).
+    occurred_at: Option<DateTime<Utc>>,
+}
+
+#[derive(InputObject, Default)]
+pub struct CallFilter {
+    /// The customer's id (the integration's reference).
+    customer_id: Option<ID>,
+    schedule_id: Option<ID>,
+    status: Option<Vec<CallStatus>>,
+}
+
+pub type CallConnection = Connection<String, Call, TotalCount>;
+
+/// One page of calls, newest first.
+pub(crate) async fn call_page(
+    ctx: &Context<'_>,
+    filter: store::CallFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<CallConnection> {
+    let company_id = tenant(ctx)?;
+    let first = page_size(first).gql()?;
+    let cursor = after.as_deref().map(CallCursor::decode).transpose().gql()?;
+    let request = PageRequest { order: (), desc: true, after: cursor, first, with_total: wants_total(ctx) };
+    let page = db(ctx).read(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
+    let mut connection = Connection::with_additional_fields(
+        after.is_some(),
+        page.has_next_page,
+        TotalCount { total_count: page.total_count.unwrap_or(0) },
+    );
+    connection.edges.extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursor, Call(row))));
+    Ok(connection)
+}
+
+pub(crate) fn call_statuses(status: Option<Vec<CallStatus>>) -> Option<Vec<String>> {
+    status.map(|s| s.into_iter().map(|s| s.domain().as_str().to_string()).collect())
+}
+
+#[derive(Default)]
+pub struct CallQuery;
+
+#[Object]
+impl CallQuery {
+    async fn call(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Call>> {
+        let company_id = tenant(ctx)?;
+        let Ok(id) = Uuid::parse_str(id.as_str()) else { return Ok(None) };
+        Ok(db(ctx).read(move |conn| store::get(conn, company_id, id)).await.gql()?.map(Call))
+    }
+
+    /// Calls, newest first.
+    async fn calls(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<CallFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<CallConnection> {
+        let f = filter.unwrap_or_default();
+        let filter = store::CallFilter {
+            customer_id: f.customer_id.map(|id| id.0),
+            customer_row_id: None,
+            schedule_id: f.schedule_id.map(|id| Uuid::parse_str(id.as_str()).unwrap_or(Uuid::nil())),
+            statuses: call_statuses(f.status),
+        };
+        call_page(ctx, filter, first, after).await
+    }
+}
+
+#[derive(Default)]
+pub struct CallMutation;
+
+#[Object]
+impl CallMutation {
+    /// Calls now, through every guard: paused schedule, invalid number, Do-Not-Call, calling
+    /// hours at the callee, the company's calls-per-second limit, a redial within 30 seconds.
+    async fn make_call(&self, ctx: &Context<'_>, input: MakeCallInput) -> async_graphql::Result<Call> {
+        let company_id = tenant(ctx)?;
+        let schedule_id = match &input.schedule_id {
+            Some(id) => Some(Uuid::parse_str(id.as_str()).map_err(|_| ApiError::NotFound("schedule")).gql()?),
+            None => None,
+        };
+        let request = CallRequest {
+            customer_external_id: input.customer_id.map(|id| id.0),
+            schedule_id,
+            to: input.to,
+            data: input.data.map(|j| j.0),
+            agent_id: input.agent_id,
+        };
+        if let Some(data) = &request.data {
+            if !data.is_object() {
+                return Err(ApiError::bad_input("data", "data must be a JSON object")).gql();
+            }
+        }
+        let now = Utc::now();
+        let row = db(ctx).write(move |conn| store::make_call(conn, company_id, &request, now)).await.gql()?;
+        Ok(Call(row))
+    }
+
+    /// Moves a call forward; the same status twice is not an error; a final call never changes.
+    async fn report_call_status(
+        &self,
+        ctx: &Context<'_>,
+        input: ReportCallStatusInput,
+    ) -> async_graphql::Result<Call> {
+        let company_id = tenant(ctx)?;
+        let call_id =
+            Uuid::parse_str(input.call_id.as_str()).map_err(|_| ApiError::NotFound("call")).gql()?;
+        let report = StatusReport {
+            status: input.status.domain(),
+            disposition: input.disposition,
+            duration_seconds: input.duration_seconds,
+            occurred_at: input.occurred_at,
+        };
+        let now = Utc::now();
+        let row = db(ctx)
+            .write(move |conn| store::report_status(conn, company_id, call_id, &report, now))
+            .await
+            .gql()?;
+        Ok(Call(row))
+    }
+}
