@@ -26,6 +26,8 @@ pub struct ScheduleSettings {
     pub calling_hours_start: String,
     pub calling_hours_end: String,
     pub use_do_not_call: bool,
+    /// Reg F: a completed call (a conversation) moves the customer's next 7 days of tasks past it.
+    pub quiet_period_after_conversation: bool,
     pub cadence: Vec<CadenceStep>,
     pub max_attempts_per_7_days: i32,
     pub sortable_order: Option<f64>,
@@ -43,6 +45,7 @@ pub struct SchedulePatch {
     pub calling_hours_start: Patch<String>,
     pub calling_hours_end: Patch<String>,
     pub use_do_not_call: Patch<bool>,
+    pub quiet_period_after_conversation: Patch<bool>,
     pub cadence: Patch<Vec<CadenceStep>>,
     pub max_attempts_per_7_days: Patch<i32>,
     pub sortable_order: Patch<f64>,
@@ -99,6 +102,7 @@ pub fn apply_patch(
                 calling_hours_start: d.calling_hours_start.to_string(),
                 calling_hours_end: d.calling_hours_end.to_string(),
                 use_do_not_call: d.use_do_not_call,
+                quiet_period_after_conversation: true,
                 cadence: d.cadence,
                 max_attempts_per_7_days: d.max_attempts_per_7_days,
                 sortable_order: None,
@@ -172,6 +176,13 @@ pub fn apply_patch(
         return Err(ValidationError::new(field, "callingHoursStart must be before callingHoursEnd"));
     }
     not_null(&mut s.use_do_not_call, &patch.use_do_not_call, "useDoNotCall", false, is_new)?;
+    not_null(
+        &mut s.quiet_period_after_conversation,
+        &patch.quiet_period_after_conversation,
+        "quietPeriodAfterConversation",
+        false,
+        is_new,
+    )?;
     if not_null(&mut s.cadence, &patch.cadence, "cadence", false, is_new)? {
         s.cadence = validate_cadence(&s.cadence)?;
     }

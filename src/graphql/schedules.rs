@@ -60,6 +60,10 @@ impl Schedule {
     async fn use_do_not_call(&self) -> bool {
         self.0.use_do_not_call
     }
+    /// Reg F: after a completed call, the customer's next 7 days of pending tasks move past it.
+    async fn quiet_period_after_conversation(&self) -> bool {
+        self.0.quiet_period_after_conversation
+    }
     async fn cadence(&self) -> Vec<CadenceStep> {
         self.0.cadence().into_iter().map(CadenceStep::from).collect()
     }
@@ -109,6 +113,8 @@ pub struct ScheduleInput {
     calling_hours_start: MaybeUndefined<String>,
     calling_hours_end: MaybeUndefined<String>,
     use_do_not_call: MaybeUndefined<bool>,
+    /// Default true.
+    quiet_period_after_conversation: MaybeUndefined<bool>,
     cadence: MaybeUndefined<Vec<CadenceStepInput>>,
     #[graphql(name = "maxAttemptsPer7Days")]
     max_attempts_per_7_days: MaybeUndefined<i32>,
@@ -127,6 +133,7 @@ impl From<ScheduleInput> for SchedulePatch {
             calling_hours_start: patch(i.calling_hours_start),
             calling_hours_end: patch(i.calling_hours_end),
             use_do_not_call: patch(i.use_do_not_call),
+            quiet_period_after_conversation: patch(i.quiet_period_after_conversation),
             cadence: patch(i.cadence).map(|steps| {
                 steps
                     .into_iter()

@@ -383,14 +383,8 @@ fn start_quiet_period(
         Some(id) => schedules::by_ids(conn, call.company_id, &[id])?.pop(),
         None => None,
     };
-    let quiet = match call.schedule_id {
-        Some(id) => schedules_table::table
-            .find(id)
-            .select(schedules_table::quiet_period_after_conversation)
-            .first(conn)?,
-        None => true,
-    };
-    if !quiet {
+    // A one-off call has no schedule: the federal rule applies as the default.
+    if schedule.as_ref().is_some_and(|s| !s.quiet_period_after_conversation) {
         return Ok(());
     }
     let customer: CustomerRow =

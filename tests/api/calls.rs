@@ -573,3 +573,52 @@ async fn a_webhook_that_never_answers_fails_the_call_and_stuck_calls_fail() {
         app.gql_ok("query($id: ID!) { call(id: $id) { status disposition } }", json!({"id": call})).await;
     assert_eq!(stuck["call"]["status"], "FAILED");
 }
+
+#[tokio::test]
+async fn the_quiet_period_is_a_schedule_setting() {
+    let app = TestApp::spawn().await;
+    let schedule = callable(&app).await;
+    let updated = app
+        .gql_ok(
+            "mutation($id: ID!) { updateSchedule(id: $id, input: {quietPeriodAfterConversation: false}) { quietPeriodAfterConversation } }",
+            json!({"id": schedule}),
+        )
+        .await;
+    assert_eq!(updated["updateSchedule"]["quietPeriodAfterConversation"], false);
+    app.count(
+        "WITH ins AS (INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone)
+         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', 1, now() + interval '2 days', c.timezone
+         FROM customers c JOIN schedules s ON s.company_id = c.company_id RETURNING 1) SELECT count(*) AS n FROM ins",
+    );
+    let call = make_call(&app, json!({"customerId": "c-1"})).await["data"]["makeCall"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.gql_ok(&report_query(), json!({"input": {"callId": call, "status": "COMPLETED"}})).await;
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM tasks WHERE scheduled_for < now() + interval '3 days'"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_simulated_provider_walks_a_call_to_completion() {
+    let app = TestApp::spawn().await;
+    callable(&app).await;
+    let call = make_call(&app, json!({"customerId": "c-1"})).await["data"]["makeCall"].clone();
+    let id: uuid::Uuid = call["id"].as_str().unwrap().parse().unwrap();
+    callsync::dialer::simulate(app.store.clone(), app.company_id, id);
+    let mut status = String::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let read = app
+            .gql_ok("query($id: ID!) { call(id: $id) { status disposition } }", json!({"id": call["id"]}))
+            .await;
+        status = read["call"]["status"].as_str().unwrap().to_string();
+        if status == "COMPLETED" {
+            assert_eq!(read["call"]["disposition"], "simulated");
+            break;
+        }
+    }
+    assert_eq!(status, "COMPLETED");
+}
