@@ -1,3 +1,4 @@
+DROP TABLE jobs;
 DROP TABLE events;
 DROP TABLE suppressed_numbers;
 DROP TABLE calls;

@@ -185,3 +185,19 @@ CREATE TABLE events (
 CREATE INDEX events_position ON events (tx_id, id);
 CREATE INDEX events_company_position ON events (company_id, tx_id, id);
 CREATE INDEX events_created_at ON events (created_at);
+
+-- Durable background work (e.g. building the schedules of a bulk import), run by the worker.
+CREATE TABLE jobs (
+    id         bigserial PRIMARY KEY,
+    company_id uuid NOT NULL REFERENCES companies (id) ON DELETE CASCADE,
+    kind       text NOT NULL CHECK (kind IN ('BUILD_SCHEDULES')),
+    payload    jsonb NOT NULL,
+    status     text NOT NULL DEFAULT 'PENDING' CHECK (status IN ('PENDING', 'DONE', 'FAILED')),
+    attempts   integer NOT NULL DEFAULT 0,
+    -- Not before this time: set to a lease while a worker runs the job.
+    run_after  timestamptz NOT NULL DEFAULT now(),
+    last_error text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX jobs_due ON jobs (run_after) WHERE status = 'PENDING';

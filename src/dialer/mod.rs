@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::domain::calls::CallStatus;
 use crate::store::calls::{self, DialOutcome, StatusReport};
-use crate::store::{Db, StoreError};
+use crate::store::{jobs, Db, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct DialerConfig {
@@ -52,6 +52,9 @@ pub fn spawn(db: Db, config: DialerConfig) -> tokio::task::JoinHandle<()> {
         loop {
             if let Err(e) = dial_round(&db, &config).await {
                 tracing::warn!(error = %e, "dialer round failed");
+            }
+            if let Err(e) = run_jobs(&db).await {
+                tracing::warn!(error = %e, "job round failed");
             }
             if let Err(e) = webhook::deliver_due(&db, &client, &config.webhook).await {
                 tracing::warn!(error = %e, "webhook round failed");
@@ -91,6 +94,26 @@ pub async fn dial_round(db: &Db, config: &DialerConfig) -> Result<Vec<Uuid>, Sto
         }
     }
     Ok(placed)
+}
+
+/// Runs due background jobs (e.g. a bulk import's schedules); returns how many ran.
+pub async fn run_jobs(db: &Db) -> Result<usize, StoreError> {
+    let mut done = 0;
+    for _ in 0..ROUND_LIMIT {
+        let lease = chrono::Duration::minutes(5);
+        let Some(job) = db.write(move |conn| jobs::claim(conn, Utc::now(), lease)).await? else { break };
+        let job = std::sync::Arc::new(job);
+        let running = job.clone();
+        match db.write(move |conn| jobs::run(conn, &running, Utc::now())).await {
+            Ok(()) => done += 1,
+            Err(e) => {
+                tracing::warn!(job = job.id, error = %e, "job failed; it is retried after its lease");
+                let (id, message) = (job.id, e.to_string());
+                db.write(move |conn| jobs::record_failure(conn, id, &message)).await?;
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// The demo provider: a short, successful call.

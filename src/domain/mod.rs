@@ -1,5 +1,6 @@
 //! Pure business rules: no I/O, no clock (callers pass `now`/`today`).
 
+pub mod bulk;
 pub mod calling_rules;
 pub mod calls;
 pub mod company;

@@ -111,8 +111,9 @@ impl Customer {
 /// explicit null clears it.
 #[derive(InputObject)]
 pub struct CustomerInput {
-    /// The integration's own reference id.
-    id: ID,
+    /// The integration's own reference id. Required: nullable in the type only so that a bulk
+    /// record without one is reported as that record's error, not the whole request's.
+    id: Option<ID>,
     first_name: MaybeUndefined<String>,
     last_name: MaybeUndefined<String>,
     email: MaybeUndefined<String>,
@@ -141,6 +142,10 @@ pub struct CustomerInput {
 }
 
 impl CustomerInput {
+    pub fn id_text(&self) -> Option<String> {
+        self.id.as_ref().map(|id| id.0.clone())
+    }
+
     pub fn into_patch(self) -> Result<CustomerPatch, ApiError> {
         let is_test = match (patch(self.is_test), patch(self.test)) {
             (Patch::Set(a), Patch::Set(b)) if a != b => {
@@ -153,7 +158,8 @@ impl CustomerInput {
             (is_test, _) => is_test,
         };
         Ok(CustomerPatch {
-            external_id: self.id.0,
+            // Missing: validation reports `id is required`.
+            external_id: self.id.map(|id| id.0).unwrap_or_default(),
             first_name: patch(self.first_name),
             last_name: patch(self.last_name),
             email: patch(self.email),

@@ -1,5 +1,6 @@
 //! The GraphQL schema: thin resolvers that parse input, call domain and store, map errors.
 
+pub mod bulk;
 pub mod calls;
 pub mod company;
 pub mod customers;
@@ -33,6 +34,7 @@ pub struct Mutation(
     customers::CustomerMutation,
     schedules::ScheduleMutation,
     calls::CallMutation,
+    bulk::BulkMutation,
     suppressed::SuppressedMutation,
     company::CompanyMutation,
 );

@@ -156,6 +156,19 @@ pub fn make_call(
     check_and_queue(conn, company_id, customer.as_ref(), &schedule, &number, None, request, now)
 }
 
+/// makeCall's guards but the rate limit (bulk calls are paced, not refused), then queues.
+pub fn queue_paced(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    customer: &CustomerRow,
+    schedule: &ScheduleRow,
+    number: &str,
+    request: &CallRequest,
+    now: DateTime<Utc>,
+) -> Result<CallRow, StoreError> {
+    queue_call(conn, company_id, Some(customer), schedule, number, None, request, now, false)
+}
+
 /// The guards shared by makeCall and the dialer; queues the call when they all pass.
 #[allow(clippy::too_many_arguments)]
 fn check_and_queue(
@@ -167,6 +180,21 @@ fn check_and_queue(
     task: Option<&TaskRow>,
     request: &CallRequest,
     now: DateTime<Utc>,
+) -> Result<CallRow, StoreError> {
+    queue_call(conn, company_id, customer, schedule, number, task, request, now, true)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn queue_call(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    customer: Option<&CustomerRow>,
+    schedule: &ScheduleRow,
+    number: &str,
+    task: Option<&TaskRow>,
+    request: &CallRequest,
+    now: DateTime<Utc>,
+    enforce_rate_limit: bool,
 ) -> Result<CallRow, StoreError> {
     if schedule.paused {
         return Err(StoreError::SchedulePaused);
@@ -185,7 +213,7 @@ fn check_and_queue(
     lock_company_dialing(conn, company_id)?;
     let limit: i32 =
         companies::table.find(company_id).select(companies::calls_per_second_limit).first(conn)?;
-    if !under_rate_limit(conn, company_id, limit)? {
+    if enforce_rate_limit && !under_rate_limit(conn, company_id, limit)? {
         let message = format!("the company's limit of {limit} calls per second is reached; retry shortly");
         return Err(StoreError::RateLimited(message));
     }

@@ -72,7 +72,7 @@ impl CustomerRow {
 /// The stored columns of a customer record (`None` writes NULL).
 #[derive(Insertable, AsChangeset)]
 #[diesel(table_name = customers, treat_none_as_null = true)]
-struct CustomerValues<'a> {
+pub(crate) struct CustomerValues<'a> {
     company_id: Uuid,
     external_id: &'a str,
     first_name: Option<&'a str>,
@@ -95,7 +95,7 @@ struct CustomerValues<'a> {
 }
 
 impl<'a> CustomerValues<'a> {
-    fn new(company_id: Uuid, r: &'a CustomerRecord, now: DateTime<Utc>) -> Self {
+    pub(crate) fn new(company_id: Uuid, r: &'a CustomerRecord, now: DateTime<Utc>) -> Self {
         CustomerValues {
             company_id,
             external_id: &r.external_id,
@@ -455,4 +455,19 @@ pub fn list(
     rows.truncate(first as usize);
     let rows = rows.into_iter().map(|row| (CustomerCursor::of(&row, order, desc).encode(), row)).collect();
     Ok(CustomerPage { rows, has_next_page, total_count })
+}
+
+/// Locks and returns the company's customer with internal id `id`.
+pub fn lock_by_id(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    id: i64,
+) -> Result<Option<CustomerRow>, StoreError> {
+    Ok(customers::table
+        .filter(customers::company_id.eq(company_id))
+        .filter(customers::id.eq(id))
+        .select(CustomerRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?)
 }

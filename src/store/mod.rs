@@ -1,10 +1,12 @@
 //! Postgres through Diesel: the only place SQL lives. Every function takes the tenant's
 //! `company_id` and filters on it; every write runs inside one transaction (see [`Db::write`]).
 
+pub mod bulk;
 pub mod calls;
 pub mod companies;
 pub mod customers;
 pub mod events;
+pub mod jobs;
 pub mod loans;
 pub mod schedules;
 pub mod schema;

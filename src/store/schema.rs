@@ -153,6 +153,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    jobs (id) {
+        id -> Int8,
+        company_id -> Uuid,
+        kind -> Text,
+        payload -> Jsonb,
+        status -> Text,
+        attempts -> Int4,
+        run_after -> Timestamptz,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(api_keys -> companies (company_id));
 diesel::joinable!(schedules -> companies (company_id));
 diesel::joinable!(customers -> companies (company_id));
@@ -172,4 +187,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     calls,
     suppressed_numbers,
     events,
+    jobs,
 );

@@ -46,6 +46,18 @@ pub fn sync_customer_schedule(
     };
     let (customer, created) =
         customers::upsert_checked(conn, company_id, patch, MatchOn::Id, today, dnc_check)?;
+    rebuild_schedule(conn, customer, created, now)
+}
+
+/// Cancels the customer's pending tasks and plans its schedule anew (the customer's row must
+/// be locked by the caller's transaction).
+pub fn rebuild_schedule(
+    conn: &mut PgConnection,
+    customer: CustomerRow,
+    created: bool,
+    now: DateTime<Utc>,
+) -> Result<SyncOutcome, StoreError> {
+    let company_id = customer.company_id;
     let cancelled =
         tasks::cancel_pending_for_customer(conn, company_id, customer.id, &customer.external_id, now)?;
     let existing_tasks_removed = cancelled.len() as i64;

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real server over real HTTP on loopback, against real Postgres.
 
+mod bulk;
 mod calls;
 mod cli;
 mod customers;

@@ -1,0 +1,272 @@
+//! bulkAddCustomers: up to 10,000 customers into a campaign (a schedule) in one request.
+
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::customers::CustomerInput;
+use super::error::{ApiError, GqlResult};
+use super::{db, tenant, today};
+use crate::domain::bulk::{validate_records, RecordError, MAX_RECORDS};
+use crate::store::bulk::{self, BATCH_SIZE};
+use crate::store::{jobs, schedules, StoreError};
+
+/// Customers per transaction when initiating calls.
+pub const CALL_BATCH_SIZE: usize = 500;
+
+#[derive(InputObject)]
+pub struct CallConfigInput {
+    agent_id: String,
+    disposition_id: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct BulkAddCustomersInput {
+    /// The campaign: its schedule gives every record's task type.
+    schedule_id: ID,
+    /// At most 10,000; each validated on its own with createCustomer's rules.
+    records: Vec<CustomerInput>,
+    /// Queue a call to each added customer (needs callConfig; not with useWorkflow).
+    #[graphql(default)]
+    initiate_call: bool,
+    call_config: Option<CallConfigInput>,
+    /// Build each added customer's call schedule in the background.
+    #[graphql(default)]
+    use_workflow: bool,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum BulkStatus {
+    Success,
+    Partial,
+    Failed,
+}
+
+#[derive(SimpleObject)]
+pub struct BulkRecordError {
+    index: i32,
+    id: Option<ID>,
+    field: Option<String>,
+    code: String,
+    message: String,
+}
+
+#[derive(SimpleObject)]
+pub struct BulkResults {
+    total: i32,
+    valid: i32,
+    invalid: i32,
+    successful: i32,
+    failed: i32,
+    batches_processed: i32,
+    errors: Vec<BulkRecordError>,
+}
+
+#[derive(SimpleObject)]
+pub struct BulkCallResults {
+    initiated: i32,
+    failed: i32,
+    batches: i32,
+}
+
+#[derive(SimpleObject)]
+pub struct BulkAddCustomersPayload {
+    /// False only when no record was added.
+    success: bool,
+    status: BulkStatus,
+    message: String,
+    results: BulkResults,
+    call_results: Option<BulkCallResults>,
+    workflow_triggered: Option<bool>,
+}
+
+impl From<RecordError> for BulkRecordError {
+    fn from(e: RecordError) -> Self {
+        BulkRecordError {
+            index: e.index as i32,
+            id: e.id.map(ID),
+            field: e.field,
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct BulkMutation;
+
+#[Object]
+impl BulkMutation {
+    /// Adds or updates (by id) up to 10,000 customers of a campaign, set-wise in batches. One
+    /// bad record never affects another; a batch lands whole or is reported failed.
+    async fn bulk_add_customers(
+        &self,
+        ctx: &Context<'_>,
+        input: BulkAddCustomersInput,
+    ) -> async_graphql::Result<BulkAddCustomersPayload> {
+        let company_id = tenant(ctx)?;
+        if input.records.len() > MAX_RECORDS {
+            return Err(ApiError::bad_input("records", format!("at most {MAX_RECORDS} records per request")))
+                .gql();
+        }
+        if input.initiate_call && input.use_workflow {
+            return Err(ApiError::bad_input(
+                "initiateCall",
+                "initiateCall and useWorkflow cannot be combined",
+            ))
+            .gql();
+        }
+        let agent_id = match (&input.call_config, input.initiate_call) {
+            (Some(config), true) => Some(config.agent_id.clone()),
+            (None, true) => {
+                return Err(ApiError::bad_input("callConfig", "initiateCall needs callConfig")).gql()
+            }
+            _ => None,
+        };
+        let schedule_id =
+            Uuid::parse_str(input.schedule_id.as_str()).map_err(|_| ApiError::NotFound("schedule")).gql()?;
+        let db = db(ctx).clone();
+        let schedule = db
+            .read(move |conn| schedules::get(conn, company_id, schedule_id)?.ok_or(StoreError::NotFound))
+            .await
+            .gql()?;
+
+        let total = input.records.len();
+        let mut errors: Vec<RecordError> = Vec::new();
+        let mut patches = Vec::with_capacity(total);
+        for (index, record) in input.records.into_iter().enumerate() {
+            let id = record_id(&record);
+            match record.into_patch() {
+                Ok(patch) => patches.push(patch),
+                Err(e) => {
+                    // Keep the index stable: an empty id fails validation below, so record the
+                    // real error here and skip.
+                    errors.push(api_error_to_record(index, id, e));
+                    patches.push(Default::default());
+                }
+            }
+        }
+        let (valid, mut invalid) = validate_records(patches, &schedule.task_type, today());
+        invalid.retain(|e| !errors.iter().any(|x| x.index == e.index));
+        errors.extend(invalid);
+        errors.sort_by_key(|e| e.index);
+        let valid_count = valid.len();
+
+        // Set-wise upserts, one transaction per batch.
+        let mut added: Vec<i64> = Vec::with_capacity(valid_count);
+        let mut batches = 0;
+        let valid = std::sync::Arc::new(valid);
+        for start in (0..valid_count).step_by(BATCH_SIZE) {
+            let end = (start + BATCH_SIZE).min(valid_count);
+            let records = valid.clone();
+            let result = db
+                .write(move |conn| {
+                    let batch: Vec<_> = records[start..end].iter().map(|(_, r)| r).collect();
+                    bulk::upsert_batch(conn, company_id, &batch, Utc::now())
+                })
+                .await;
+            batches += 1;
+            match result {
+                Ok(rows) => added.extend(rows.into_iter().map(|(id, _)| id)),
+                Err(e) => {
+                    tracing::error!(error = %e, "a bulk batch failed");
+                    for (index, record) in &valid[start..end] {
+                        errors.push(RecordError {
+                            index: *index,
+                            id: Some(record.external_id.clone()),
+                            field: None,
+                            code: "INTERNAL".into(),
+                            message: "this record's batch could not be written; retry it".into(),
+                        });
+                    }
+                }
+            }
+        }
+        errors.sort_by_key(|e| e.index);
+
+        let workflow_triggered = if input.use_workflow && !added.is_empty() {
+            let ids = added.clone();
+            db.write(move |conn| jobs::enqueue_build_schedules(conn, company_id, &ids)).await.gql()?;
+            Some(true)
+        } else {
+            input.use_workflow.then_some(false)
+        };
+
+        let call_results = match agent_id {
+            Some(agent_id) => {
+                let (mut initiated, mut failed, mut call_batches) = (0, 0, 0);
+                for chunk in added.chunks(CALL_BATCH_SIZE) {
+                    let (ids, schedule, agent) = (chunk.to_vec(), schedule.clone(), agent_id.clone());
+                    let result = db
+                        .write(move |conn| {
+                            bulk::initiate_calls(conn, company_id, &schedule, &ids, &agent, Utc::now())
+                        })
+                        .await;
+                    call_batches += 1;
+                    match result {
+                        Ok((ok, refused)) => {
+                            initiated += ok;
+                            failed += refused;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "a bulk call batch failed");
+                            failed += chunk.len();
+                        }
+                    }
+                }
+                Some(BulkCallResults {
+                    initiated: initiated as i32,
+                    failed: failed as i32,
+                    batches: call_batches,
+                })
+            }
+            None => None,
+        };
+
+        let successful = added.len();
+        let status = match successful {
+            0 => BulkStatus::Failed,
+            n if n == total => BulkStatus::Success,
+            _ => BulkStatus::Partial,
+        };
+        let message = match status {
+            BulkStatus::Success => format!("all {total} records added"),
+            BulkStatus::Partial => {
+                format!("{successful} of {total} records added; {} failed", total - successful)
+            }
+            BulkStatus::Failed => format!("no record added ({total} failed)"),
+        };
+        Ok(BulkAddCustomersPayload {
+            success: status != BulkStatus::Failed,
+            status,
+            message,
+            results: BulkResults {
+                total: total as i32,
+                valid: valid_count as i32,
+                invalid: (total - valid_count) as i32,
+                successful: successful as i32,
+                failed: (total - successful) as i32,
+                batches_processed: batches,
+                errors: errors.into_iter().map(BulkRecordError::from).collect(),
+            },
+            call_results,
+            workflow_triggered,
+        })
+    }
+}
+
+fn record_id(record: &CustomerInput) -> Option<String> {
+    record.id_text().filter(|s| !s.trim().is_empty())
+}
+
+fn api_error_to_record(index: usize, id: Option<String>, error: ApiError) -> RecordError {
+    let field = match &error {
+        ApiError::BadUserInput(v) => Some(v.field.clone()),
+        _ => None,
+    };
+    let message = match &error {
+        ApiError::BadUserInput(v) => v.message.clone(),
+        other => other.to_string(),
+    };
+    RecordError { index, id, field, code: error.code().to_string(), message }
+}

@@ -1,0 +1,210 @@
+//! bulkAddCustomers: statuses, per-record errors, refusals, upsert semantics, duplicates,
+//! background schedule building and batched call initiation.
+
+use serde_json::{json, Value};
+
+use crate::harness::{assert_error, customer_input, TestApp, CREATE_CUSTOMER};
+
+const BULK: &str = "mutation($input: BulkAddCustomersInput!) { bulkAddCustomers(input: $input) {
+    success status message workflowTriggered
+    results { total valid invalid successful failed batchesProcessed errors { index id field code message } }
+    callResults { initiated failed batches } } }";
+
+async fn campaign(app: &TestApp) -> String {
+    app.gql_ok(
+        "mutation { createSchedule(input: {name: \"Campaign\", taskType: \"campaign\", cadence: [{dayOffset: 1, localTime: \"10:00\"}, {dayOffset: 2, localTime: \"11:00\"}]}) { id } }",
+        json!({}),
+    )
+    .await["createSchedule"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn record(id: &str, phone_suffix: u32) -> Value {
+    let mut r = customer_input(id);
+    r.as_object_mut().unwrap().remove("taskType");
+    r["phoneNumber"] = json!(format!("+1212555{phone_suffix:04}"));
+    r["timezone"] = json!("America/New_York");
+    r["state"] = json!("NY");
+    r
+}
+
+async fn bulk(app: &TestApp, input: Value) -> Value {
+    app.gql(BULK, json!({"input": input})).await
+}
+
+#[tokio::test]
+async fn three_valid_records_succeed() {
+    let app = TestApp::spawn().await;
+    let schedule = campaign(&app).await;
+    let body = bulk(
+        &app,
+        json!({"scheduleId": schedule, "records": [record("a", 1001), record("b", 1002), record("c", 1003)]}),
+    )
+    .await;
+    let p = &body["data"]["bulkAddCustomers"];
+    assert_eq!((p["success"].clone(), p["status"].clone()), (json!(true), json!("SUCCESS")), "{body}");
+    assert_eq!(p["results"]["successful"], 3);
+    assert_eq!(p["results"]["batchesProcessed"], 1);
+    assert_eq!(p["results"]["errors"], json!([]));
+    assert_eq!(p["callResults"], Value::Null);
+    let c = app.gql_ok("{ customer(id: \"b\") { taskType phoneNumber } }", json!({})).await;
+    assert_eq!(c["customer"], json!({"taskType": "campaign", "phoneNumber": "+12125551002"}));
+    assert_eq!(app.count("SELECT count(*) AS n FROM tasks"), 0, "no workflow, no tasks");
+}
+
+#[tokio::test]
+async fn invalid_records_are_reported_each_with_its_index_and_field() {
+    let app = TestApp::spawn().await;
+    let schedule = campaign(&app).await;
+    let mut bad = record("b", 1002);
+    bad["zipCode"] = json!("12");
+    let mut no_id = record("x", 1004);
+    no_id.as_object_mut().unwrap().remove("id");
+    let body = bulk(&app, json!({"scheduleId": schedule, "records": [record("a", 1001), bad, record("c", 1003), no_id, record("a", 1005)]})).await;
+    let p = &body["data"]["bulkAddCustomers"];
+    assert_eq!((p["success"].clone(), p["status"].clone()), (json!(true), json!("PARTIAL")), "{body}");
+    assert_eq!(p["results"]["successful"], 2);
+    assert_eq!(p["results"]["invalid"], 3);
+    let errors = p["results"]["errors"].as_array().unwrap();
+    let summary: Vec<(i64, Value, Value)> =
+        errors.iter().map(|e| (e["index"].as_i64().unwrap(), e["id"].clone(), e["field"].clone())).collect();
+    assert_eq!(
+        summary,
+        vec![(1, json!("b"), json!("zipCode")), (3, Value::Null, json!("id")), (4, json!("a"), json!("id"))],
+        "{body}"
+    );
+    assert!(errors.iter().all(|e| e["code"] == "BAD_USER_INPUT"));
+    assert_eq!(app.count("SELECT count(*) AS n FROM customers"), 2);
+
+    let mut all_bad = record("z", 1009);
+    all_bad["email"] = json!("broken");
+    let body = bulk(&app, json!({"scheduleId": schedule, "records": [all_bad]})).await;
+    let p = &body["data"]["bulkAddCustomers"];
+    assert_eq!((p["success"].clone(), p["status"].clone()), (json!(false), json!("FAILED")));
+}
+
+#[tokio::test]
+async fn refusals_write_nothing() {
+    let app = TestApp::spawn().await;
+    let schedule = campaign(&app).await;
+    let one = vec![record("a", 1001)];
+    let too_many: Vec<Value> = (0..10_001).map(|i| json!({"id": format!("r{i}")})).collect();
+    assert_error(
+        &bulk(&app, json!({"scheduleId": schedule, "records": too_many})).await,
+        "BAD_USER_INPUT",
+        Some("records"),
+    );
+    assert_error(
+        &bulk(&app, json!({"scheduleId": schedule, "records": one, "initiateCall": true})).await,
+        "BAD_USER_INPUT",
+        Some("callConfig"),
+    );
+    assert_error(
+        &bulk(&app, json!({"scheduleId": schedule, "records": one, "initiateCall": true, "useWorkflow": true, "callConfig": {"agentId": "a"}}))
+            .await,
+        "BAD_USER_INPUT",
+        Some("initiateCall"),
+    );
+    assert_error(
+        &bulk(&app, json!({"scheduleId": "00000000-0000-0000-0000-000000000000", "records": one})).await,
+        "NOT_FOUND",
+        None,
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM customers"), 0);
+}
+
+#[tokio::test]
+async fn existing_customers_are_upserted_without_losing_what_the_record_omits() {
+    let app = TestApp::spawn().await;
+    let schedule = campaign(&app).await;
+    app.gql_ok(
+        "mutation { createSchedule(input: {name: \"Other\", taskType: \"collections\"}) { id } }",
+        json!({}),
+    )
+    .await;
+    let mut existing = customer_input("a");
+    existing["doNotCall"] = json!(true);
+    existing["streetAddress2"] = json!("Apt 4");
+    existing["externalMetadata"] = json!({"a": 1});
+    app.gql_ok(CREATE_CUSTOMER, json!({"input": existing})).await;
+    let mut again = record("a", 1001);
+    again["firstName"] = json!("Changed");
+    again["externalMetadata"] = json!({"b": 2});
+    let body = bulk(&app, json!({"scheduleId": schedule, "records": [again]})).await;
+    assert_eq!(body["data"]["bulkAddCustomers"]["status"], "SUCCESS", "{body}");
+    let c = app
+        .gql_ok(
+            "{ customer(id: \"a\") { firstName doNotCall streetAddress2 externalMetadata taskType } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        c["customer"],
+        json!({"firstName": "Changed", "doNotCall": true, "streetAddress2": "Apt 4", "externalMetadata": {"a": 1, "b": 2}, "taskType": "campaign"})
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM customers"), 1);
+}
+
+#[tokio::test]
+async fn use_workflow_builds_schedules_in_the_background() {
+    let app = TestApp::spawn().await;
+    let schedule = campaign(&app).await;
+    let records: Vec<Value> = (0..30).map(|i| record(&format!("w{i}"), 2000 + i)).collect();
+    let body = bulk(&app, json!({"scheduleId": schedule, "records": records, "useWorkflow": true})).await;
+    assert_eq!(body["data"]["bulkAddCustomers"]["workflowTriggered"], true, "{body}");
+    assert_eq!(app.count("SELECT count(*) AS n FROM jobs WHERE status = 'PENDING'"), 1);
+    let ran = callsync::dialer::run_jobs(&app.store).await.unwrap();
+    assert_eq!(ran, 1);
+    assert_eq!(app.count("SELECT count(*) AS n FROM tasks WHERE status = 'PENDING'"), 60);
+    assert_eq!(app.count("SELECT count(*) AS n FROM events WHERE kind = 'TASK_CREATED'"), 60);
+    assert_eq!(app.count("SELECT count(*) AS n FROM jobs WHERE status = 'DONE'"), 1);
+    assert_eq!(callsync::dialer::run_jobs(&app.store).await.unwrap(), 0, "done jobs do not run again");
+}
+
+#[tokio::test]
+async fn initiate_call_queues_calls_in_batches_of_500() {
+    let app = TestApp::spawn().await;
+    let schedule = campaign(&app).await;
+    // Calls must be inside calling hours at the callee: use a zone that is open now.
+    let zone = [
+        "America/New_York",
+        "America/Los_Angeles",
+        "Pacific/Honolulu",
+        "Pacific/Guam",
+        "America/Puerto_Rico",
+    ]
+    .into_iter()
+    .find(|z| {
+        use chrono::Timelike;
+        let tz: chrono_tz::Tz = z.parse().unwrap();
+        let local = chrono::Utc::now().with_timezone(&tz);
+        (8 * 60 + 30..20 * 60 + 30).contains(&(local.hour() * 60 + local.minute()))
+    })
+    .unwrap();
+    let state = match zone {
+        "America/New_York" => "NY",
+        "America/Los_Angeles" => "CA",
+        "Pacific/Honolulu" => "HI",
+        "Pacific/Guam" => "GU",
+        _ => "PR",
+    };
+    let records: Vec<Value> = (0..1200)
+        .map(|i| {
+            let mut r = record(&format!("call{i}"), 3000 + i);
+            r["timezone"] = json!(zone);
+            r["state"] = json!(state);
+            r
+        })
+        .collect();
+    let body = bulk(&app, json!({"scheduleId": schedule, "records": records, "initiateCall": true, "callConfig": {"agentId": "agent-9"}})).await;
+    let p = &body["data"]["bulkAddCustomers"];
+    assert_eq!(p["status"], "SUCCESS", "{body}");
+    assert_eq!(p["results"]["batchesProcessed"], 2);
+    assert_eq!(p["callResults"], json!({"initiated": 1200, "failed": 0, "batches": 3}));
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM calls WHERE agent_id = 'agent-9' AND status = 'QUEUED'"),
+        1200
+    );
+}
