@@ -13,6 +13,7 @@ pub mod domain;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod lms;
 pub mod metrics;
 pub mod pg_cluster;
 pub mod store;

@@ -54,6 +54,9 @@ pub struct CustomerPatch {
     pub do_not_call: Patch<bool>,
     pub is_test: Patch<bool>,
     pub external_metadata: Patch<Value>,
+    /// LMS enrichment (`sync: true`) may leave phone and timezone missing: the customer is saved
+    /// and simply gets no schedule.
+    pub contact_optional: bool,
 }
 
 /// What the rules need to know beyond the input.
@@ -138,7 +141,8 @@ pub fn apply_patch(
     for &field in REQUIRED_FIELDS {
         let present = field_present(&record, field);
         let cleared = field_patch_is_clear(patch, field);
-        if cleared || (is_new && required.contains(&field) && !present) {
+        let excused = patch.contact_optional && SCHEDULE_FIELDS.contains(&field);
+        if cleared || (is_new && required.contains(&field) && !present && !excused) {
             return Err(ValidationError::required(field));
         }
     }
@@ -365,7 +369,20 @@ mod tests {
             do_not_call: Patch::Keep,
             is_test: Patch::Keep,
             external_metadata: Patch::Set(json!({"a": 1})),
+            contact_optional: false,
         }
+    }
+
+    #[test]
+    fn lms_enrichment_may_leave_phone_and_timezone_missing_but_nothing_else() {
+        let mut patch = full_patch();
+        patch.phone_number = Patch::Keep;
+        patch.timezone = Patch::Keep;
+        assert_eq!(create(&patch).unwrap_err().field, "phoneNumber");
+        patch.contact_optional = true;
+        assert!(create(&patch).is_ok());
+        patch.city = Patch::Keep;
+        assert_eq!(create(&patch).unwrap_err().field, "city");
     }
 
     fn create(patch: &CustomerPatch) -> Result<CustomerRecord, ValidationError> {

@@ -6,6 +6,7 @@ pub mod calls;
 pub mod company;
 pub mod customer;
 pub mod holidays;
+pub mod lms;
 pub mod schedule;
 pub mod schedule_builder;
 pub mod us_states;

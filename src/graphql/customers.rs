@@ -7,14 +7,18 @@ use serde_json::Value;
 
 use super::calls::{call_page, CallConnection};
 use super::error::{ApiError, GqlResult};
+use super::loaders::LoansKey;
 use super::scalars::Date;
 use super::tasks::{statuses, task_page, Task, TaskConnection, TaskStatus};
 use super::{db, page_size, patch, tenant, today, wants_total, OrderDirection, TotalCount};
 use crate::domain::customer::{self, CustomerPatch};
+use crate::domain::lms::LoanRecord;
 use crate::domain::schedule_builder::SkipReason;
 use crate::domain::Patch;
+use crate::lms::LmsClient;
 use crate::store::calls::CallFilter;
 use crate::store::customers::{self as store, CustomerCursor, CustomerOrder, CustomerRow, MatchOn};
+use crate::store::loans::LoanRow;
 use crate::store::sync::{self, SyncSkip};
 use crate::store::tasks::TaskFilter;
 use crate::store::PageRequest;
@@ -89,6 +93,11 @@ impl Customer {
             TaskFilter { customer_row_id: Some(self.0.id), statuses: statuses(status), ..Default::default() };
         task_page(ctx, filter, first, after).await
     }
+    /// The customer's loans (stored inline or from the LMS).
+    async fn loans(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Loan>> {
+        let rows = super::loaders(ctx)?.load_one(LoansKey(self.0.id)).await.gql()?;
+        Ok(rows.unwrap_or_default().into_iter().map(Loan).collect())
+    }
     /// The customer's calls, newest first.
     async fn calls(
         &self,
@@ -104,6 +113,33 @@ impl Customer {
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+}
+
+pub struct Loan(pub LoanRow);
+
+#[Object]
+impl Loan {
+    async fn loan_id(&self) -> ID {
+        ID(self.0.loan_id.clone())
+    }
+    async fn amount(&self) -> Option<f64> {
+        self.0.amount
+    }
+    async fn installment_amount(&self) -> Option<f64> {
+        self.0.installment_amount
+    }
+    async fn period_months(&self) -> Option<i32> {
+        self.0.period_months
+    }
+    async fn current_installment(&self) -> Option<i32> {
+        self.0.current_installment
+    }
+    async fn due_date(&self) -> Option<Date> {
+        self.0.due_date.map(Date::from)
+    }
+    async fn payment_status(&self) -> Option<&str> {
+        self.0.payment_status.as_deref()
     }
 }
 
@@ -139,6 +175,104 @@ pub struct CustomerInput {
     test: MaybeUndefined<bool>,
     /// A JSON object of at most 64 KiB; merged key by key on update.
     external_metadata: MaybeUndefined<Json<Value>>,
+    /// With sync: the loan the customer is enriched for.
+    loan_id: Option<String>,
+    /// With sync: keep only these of the LMS's loans.
+    loan_ids: Option<Vec<String>>,
+    /// Fill the fields this input omits from the company's LMS first (phone and timezone may
+    /// then stay missing: the customer is saved without a schedule).
+    sync: Option<bool>,
+    /// Loans to store with the customer (they win over the LMS's of the same loanId).
+    loans: Option<Vec<LoanInput>>,
+}
+
+#[derive(InputObject, Clone)]
+pub struct LoanInput {
+    loan_id: ID,
+    amount: Option<f64>,
+    installment_amount: Option<f64>,
+    period_months: Option<i32>,
+    current_installment: Option<i32>,
+    due_date: Option<Date>,
+    payment_status: Option<String>,
+}
+
+impl LoanInput {
+    fn record(self) -> Result<LoanRecord, ApiError> {
+        let due_date = match self.due_date {
+            Some(d) => Some(
+                crate::domain::customer::parse_date(d.0.trim())
+                    .ok_or_else(|| ApiError::bad_input("loans", "a loan's dueDate must be YYYY-MM-DD"))?,
+            ),
+            None => None,
+        };
+        let loan = LoanRecord {
+            loan_id: self.loan_id.0,
+            amount: self.amount,
+            installment_amount: self.installment_amount,
+            period_months: self.period_months,
+            current_installment: self.current_installment,
+            due_date,
+            payment_status: self.payment_status,
+        };
+        crate::domain::lms::validate_loan(&loan)?;
+        Ok(loan)
+    }
+}
+
+/// A customer input made ready to write: LMS enrichment applied, loans chosen.
+pub struct PreparedCustomer {
+    pub patch: CustomerPatch,
+    pub loans: Vec<LoanRecord>,
+}
+
+impl CustomerInput {
+    /// Validates the loans and, with `sync: true`, enriches from the company's LMS. The LMS is
+    /// called before any transaction opens and never without `sync: true`.
+    pub async fn prepare(
+        self,
+        ctx: &Context<'_>,
+        company_id: uuid::Uuid,
+    ) -> async_graphql::Result<PreparedCustomer> {
+        let sync = self.sync == Some(true);
+        let (loan_id, loan_ids) = (self.loan_id.clone(), self.loan_ids.clone());
+        let inline = self
+            .loans
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(LoanInput::record)
+            .collect::<Result<Vec<_>, _>>()
+            .gql()?;
+        let mut patch = self.into_patch().gql()?;
+        if !sync {
+            return Ok(PreparedCustomer { patch, loans: inline });
+        }
+        let (base_url, api_key) =
+            db(ctx).read(move |conn| crate::store::companies::lms_settings(conn, company_id)).await.gql()?;
+        let base_url = base_url
+            .ok_or_else(|| {
+                ApiError::bad_input(
+                    "sync",
+                    "the company has no lmsBaseUrl (set it with updateCompanySettings)",
+                )
+            })
+            .gql()?;
+        let external_id = patch.external_id.trim().to_string();
+        let lms = ctx
+            .data_unchecked::<LmsClient>()
+            .fetch(&base_url, api_key.as_deref(), &external_id)
+            .await
+            .map_err(|e| ApiError::LmsUnavailable(e.to_string()))
+            .gql()?;
+        if let Some(fields) = &lms.fields {
+            crate::domain::lms::enrich(&mut patch, fields);
+        }
+        patch.contact_optional = true;
+        let loans =
+            crate::domain::lms::select_loans(lms.loans, inline, loan_ids.as_deref(), loan_id.as_deref());
+        Ok(PreparedCustomer { patch, loans })
+    }
 }
 
 impl CustomerInput {
@@ -176,6 +310,7 @@ impl CustomerInput {
             do_not_call: patch(self.do_not_call),
             is_test,
             external_metadata: patch(self.external_metadata).map(|j| j.0),
+            contact_optional: false,
         })
     }
 }
@@ -348,9 +483,16 @@ impl CustomerMutation {
         input: CustomerInput,
     ) -> async_graphql::Result<Customer> {
         let company_id = tenant(ctx)?;
-        let patch = input.into_patch().gql()?;
+        let PreparedCustomer { patch, loans } = input.prepare(ctx, company_id).await?;
         let today = today();
-        let row = db(ctx).write(move |conn| store::create(conn, company_id, &patch, today)).await.gql()?;
+        let row = db(ctx)
+            .write(move |conn| {
+                let row = store::create(conn, company_id, &patch, today)?;
+                crate::store::loans::upsert_for_customer(conn, company_id, row.id, &loans)?;
+                Ok(row)
+            })
+            .await
+            .gql()?;
         Ok(Customer(row))
     }
 
@@ -362,14 +504,18 @@ impl CustomerMutation {
         #[graphql(default_with = "Some(CustomerKey::Id)")] match_on: Option<CustomerKey>,
     ) -> async_graphql::Result<UpsertCustomerPayload> {
         let company_id = tenant(ctx)?;
-        let patch = input.into_patch().gql()?;
+        let PreparedCustomer { patch, loans } = input.prepare(ctx, company_id).await?;
         let match_on = match match_on.unwrap_or_default() {
             CustomerKey::Id => MatchOn::Id,
             CustomerKey::PhoneNumber => MatchOn::PhoneNumber,
         };
         let today = today();
         let (row, created) = db(ctx)
-            .write(move |conn| store::upsert(conn, company_id, &patch, match_on, today))
+            .write(move |conn| {
+                let (row, created) = store::upsert(conn, company_id, &patch, match_on, today)?;
+                crate::store::loans::upsert_for_customer(conn, company_id, row.id, &loans)?;
+                Ok((row, created))
+            })
             .await
             .gql()?;
         Ok(UpsertCustomerPayload { customer: Customer(row), created })
@@ -383,11 +529,15 @@ impl CustomerMutation {
         input: CustomerInput,
     ) -> async_graphql::Result<SyncCustomerSchedulePayload> {
         let company_id = tenant(ctx)?;
-        let patch = input.into_patch().gql()?;
+        let PreparedCustomer { patch, loans } = input.prepare(ctx, company_id).await?;
         let now = chrono::Utc::now();
         let today = today();
         let outcome = db(ctx)
-            .write(move |conn| sync::sync_customer_schedule(conn, company_id, &patch, now, today))
+            .write(move |conn| {
+                let outcome = sync::sync_customer_schedule(conn, company_id, &patch, now, today)?;
+                crate::store::loans::upsert_for_customer(conn, company_id, outcome.customer.id, &loans)?;
+                Ok(outcome)
+            })
             .await
             .gql()?;
         Ok(SyncCustomerSchedulePayload {

@@ -27,6 +27,8 @@ pub enum ApiError {
     RecentlyDialed,
     #[error("{0}")]
     InvalidTransition(String),
+    #[error("{0}")]
+    LmsUnavailable(String),
     #[error("internal error")]
     Internal,
 }
@@ -44,6 +46,7 @@ impl ApiError {
             ApiError::RateLimited(_) => "RATE_LIMITED",
             ApiError::RecentlyDialed => "RECENTLY_DIALED",
             ApiError::InvalidTransition(_) => "INVALID_TRANSITION",
+            ApiError::LmsUnavailable(_) => "LMS_UNAVAILABLE",
             ApiError::Internal => "INTERNAL",
         }
     }

@@ -25,6 +25,9 @@ pub struct TaskKey(pub Uuid);
 /// The latest call of a task.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CallOfTaskKey(pub Uuid);
+/// The loans of a customer (by internal id).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LoansKey(pub i64);
 /// The number of pending tasks of a schedule.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PendingTasksKey(pub Uuid);
@@ -109,5 +112,25 @@ impl Loader<CallOfTaskKey> for DbLoader {
             .await
             .map_err(Arc::new)?;
         Ok(rows.into_iter().filter_map(|r| r.task_id.map(|t| (CallOfTaskKey(t), r))).collect())
+    }
+}
+
+impl Loader<LoansKey> for DbLoader {
+    type Value = Vec<crate::store::loans::LoanRow>;
+    type Error = Arc<StoreError>;
+
+    async fn load(&self, keys: &[LoansKey]) -> Result<HashMap<LoansKey, Self::Value>, Self::Error> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let company_id = self.company_id;
+        let rows = self
+            .db
+            .read(move |conn| crate::store::loans::for_customers(conn, company_id, &ids))
+            .await
+            .map_err(Arc::new)?;
+        let mut out: HashMap<LoansKey, Self::Value> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for (customer_id, loan) in rows {
+            out.entry(LoansKey(customer_id)).or_default().push(loan);
+        }
+        Ok(out)
     }
 }

@@ -59,6 +59,7 @@ pub fn schema_builder(
     Schema::build(Query::default(), Mutation::default(), subscriptions::Subscription)
         .data(db)
         .data(hub)
+        .data(crate::lms::LmsClient::default())
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }

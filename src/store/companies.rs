@@ -153,6 +153,17 @@ pub fn update_settings(
     Ok(row)
 }
 
+/// The company's LMS base URL and API key.
+pub fn lms_settings(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+) -> Result<(Option<String>, Option<String>), StoreError> {
+    Ok(companies::table
+        .find(company_id)
+        .select((companies::lms_base_url, companies::lms_api_key))
+        .first(conn)?)
+}
+
 /// The company's overrides of the built-in state calling rules.
 pub fn state_rule_overrides(
     conn: &mut PgConnection,

@@ -4,8 +4,11 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use diesel::upsert::excluded;
+
 use super::schema::loans;
 use super::StoreError;
+use crate::domain::lms::LoanRecord;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = loans, check_for_backend(diesel::pg::Pg))]
@@ -18,6 +21,63 @@ pub struct LoanRow {
     pub current_installment: Option<i32>,
     pub due_date: Option<NaiveDate>,
     pub payment_status: Option<String>,
+}
+
+/// Stores the customer's loans (by loan id: new ones added, known ones updated).
+pub fn upsert_for_customer(
+    conn: &mut PgConnection,
+    company_id: uuid::Uuid,
+    customer_id: i64,
+    loans: &[LoanRecord],
+) -> Result<(), StoreError> {
+    if loans.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = loans
+        .iter()
+        .map(|l| {
+            (
+                loans::company_id.eq(company_id),
+                loans::customer_id.eq(customer_id),
+                loans::loan_id.eq(l.loan_id.trim()),
+                loans::amount.eq(l.amount),
+                loans::installment_amount.eq(l.installment_amount),
+                loans::period_months.eq(l.period_months),
+                loans::current_installment.eq(l.current_installment),
+                loans::due_date.eq(l.due_date),
+                loans::payment_status.eq(l.payment_status.as_deref()),
+            )
+        })
+        .collect();
+    diesel::insert_into(loans::table)
+        .values(rows)
+        .on_conflict((loans::customer_id, loans::loan_id))
+        .do_update()
+        .set((
+            loans::amount.eq(excluded(loans::amount)),
+            loans::installment_amount.eq(excluded(loans::installment_amount)),
+            loans::period_months.eq(excluded(loans::period_months)),
+            loans::current_installment.eq(excluded(loans::current_installment)),
+            loans::due_date.eq(excluded(loans::due_date)),
+            loans::payment_status.eq(excluded(loans::payment_status)),
+            loans::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Loans of several customers (for the DataLoader).
+pub fn for_customers(
+    conn: &mut PgConnection,
+    company_id: uuid::Uuid,
+    ids: &[i64],
+) -> Result<Vec<(i64, LoanRow)>, StoreError> {
+    Ok(loans::table
+        .filter(loans::company_id.eq(company_id))
+        .filter(loans::customer_id.eq_any(ids))
+        .order((loans::customer_id.asc(), loans::loan_id.asc()))
+        .select((loans::customer_id, LoanRow::as_select()))
+        .load(conn)?)
 }
 
 pub fn for_customer(conn: &mut PgConnection, customer_id: i64) -> Result<Vec<LoanRow>, StoreError> {

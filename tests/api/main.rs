@@ -6,6 +6,7 @@ mod cli;
 mod customers;
 mod harness;
 mod http_surface;
+mod lms;
 mod schedules;
 mod settings;
 mod subscriptions;
