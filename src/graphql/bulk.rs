@@ -8,6 +8,7 @@ use super::customers::CustomerInput;
 use super::error::{ApiError, GqlResult};
 use super::{db, tenant, today};
 use crate::domain::bulk::{validate_records, RecordError, MAX_RECORDS};
+use crate::domain::lms::LoanRecord;
 use crate::store::bulk::{self, BATCH_SIZE};
 use crate::store::{jobs, schedules, StoreError};
 
@@ -134,15 +135,22 @@ impl BulkMutation {
         let total = input.records.len();
         let mut errors: Vec<RecordError> = Vec::new();
         let mut patches = Vec::with_capacity(total);
-        for (index, record) in input.records.into_iter().enumerate() {
+        let mut loans: Vec<Vec<LoanRecord>> = Vec::with_capacity(total);
+        for (index, mut record) in input.records.into_iter().enumerate() {
             let id = record_id(&record);
-            match record.into_patch() {
-                Ok(patch) => patches.push(patch),
+            // Inline loans are stored with the record (bulk records never call the LMS).
+            let record_loans = record.take_loans();
+            match record_loans.and_then(|l| record.into_patch().map(|p| (p, l))) {
+                Ok((patch, record_loans)) => {
+                    patches.push(patch);
+                    loans.push(record_loans);
+                }
                 Err(e) => {
                     // Keep the index stable: an empty id fails validation below, so record the
                     // real error here and skip.
                     errors.push(api_error_to_record(index, id, e));
                     patches.push(Default::default());
+                    loans.push(Vec::new());
                 }
             }
         }
@@ -156,13 +164,22 @@ impl BulkMutation {
         let mut added: Vec<i64> = Vec::with_capacity(valid_count);
         let mut batches = 0;
         let valid = std::sync::Arc::new(valid);
+        let loans = std::sync::Arc::new(loans);
         for start in (0..valid_count).step_by(BATCH_SIZE) {
             let end = (start + BATCH_SIZE).min(valid_count);
-            let records = valid.clone();
+            let (records, loans) = (valid.clone(), loans.clone());
             let result = db
                 .write(move |conn| {
                     let batch: Vec<_> = records[start..end].iter().map(|(_, r)| r).collect();
-                    bulk::upsert_batch(conn, company_id, &batch, Utc::now())
+                    let rows = bulk::upsert_batch(conn, company_id, &batch, Utc::now())?;
+                    let with_loans: Vec<_> = records[start..end]
+                        .iter()
+                        .zip(&rows)
+                        .filter(|((index, _), _)| !loans[*index].is_empty())
+                        .map(|((index, _), (customer_id, _))| (*customer_id, loans[*index].as_slice()))
+                        .collect();
+                    crate::store::loans::upsert_for_customers(conn, company_id, &with_loans)?;
+                    Ok(rows)
                 })
                 .await;
             batches += 1;

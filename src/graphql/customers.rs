@@ -276,6 +276,11 @@ impl CustomerInput {
 }
 
 impl CustomerInput {
+    /// Takes the inline loans out of the input, validated.
+    pub fn take_loans(&mut self) -> Result<Vec<LoanRecord>, ApiError> {
+        self.loans.take().unwrap_or_default().into_iter().map(LoanInput::record).collect()
+    }
+
     pub fn id_text(&self) -> Option<String> {
         self.id.as_ref().map(|id| id.0.clone())
     }

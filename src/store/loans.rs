@@ -30,15 +30,44 @@ pub fn upsert_for_customer(
     customer_id: i64,
     loans: &[LoanRecord],
 ) -> Result<(), StoreError> {
+    upsert_for_customers(conn, company_id, &[(customer_id, loans)])
+}
+
+/// Stores several customers' loans in one statement per 2,000 loans.
+pub fn upsert_for_customers(
+    conn: &mut PgConnection,
+    company_id: uuid::Uuid,
+    customers: &[(i64, &[LoanRecord])],
+) -> Result<(), StoreError> {
+    // One row per (customer, loan): a repeated loan id keeps its last version (a statement may
+    // not update the same row twice).
+    let mut seen = std::collections::HashMap::new();
+    for (id, loans) in customers {
+        for loan in loans.iter() {
+            seen.insert((*id, loan.loan_id.trim().to_string()), (*id, loan));
+        }
+    }
+    let all: Vec<(i64, &LoanRecord)> = seen.into_values().collect();
+    for chunk in all.chunks(2000) {
+        upsert_rows(conn, company_id, chunk)?;
+    }
+    Ok(())
+}
+
+fn upsert_rows(
+    conn: &mut PgConnection,
+    company_id: uuid::Uuid,
+    loans: &[(i64, &LoanRecord)],
+) -> Result<(), StoreError> {
     if loans.is_empty() {
         return Ok(());
     }
     let rows: Vec<_> = loans
         .iter()
-        .map(|l| {
+        .map(|(customer_id, l)| {
             (
                 loans::company_id.eq(company_id),
-                loans::customer_id.eq(customer_id),
+                loans::customer_id.eq(*customer_id),
                 loans::loan_id.eq(l.loan_id.trim()),
                 loans::amount.eq(l.amount),
                 loans::installment_amount.eq(l.installment_amount),

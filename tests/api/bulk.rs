@@ -208,3 +208,23 @@ async fn initiate_call_queues_calls_in_batches_of_500() {
         1200
     );
 }
+
+#[tokio::test]
+async fn bulk_records_carry_inline_loans() {
+    let app = TestApp::spawn().await;
+    let schedule = campaign(&app).await;
+    let mut with_loans = record("l1", 4001);
+    with_loans["loans"] = json!([{"loanId": "A", "amount": 10.0}, {"loanId": "B", "dueDate": "2027-01-31"}, {"loanId": "A", "amount": 11.0}]);
+    let mut bad_loan = record("l2", 4002);
+    bad_loan["loans"] = json!([{"loanId": "C", "amount": -5.0}]);
+    let body = bulk(&app, json!({"scheduleId": schedule, "records": [with_loans, bad_loan]})).await;
+    let p = &body["data"]["bulkAddCustomers"];
+    assert_eq!(p["status"], "PARTIAL", "{body}");
+    assert_eq!(p["results"]["errors"][0]["field"], "loans");
+    assert_eq!(p["results"]["errors"][0]["index"], 1);
+    let c = app.gql_ok("{ customer(id: \"l1\") { loans { loanId amount dueDate } } }", json!({})).await;
+    assert_eq!(
+        c["customer"]["loans"],
+        json!([{"loanId": "A", "amount": 11.0, "dueDate": null}, {"loanId": "B", "amount": null, "dueDate": "2027-01-31"}])
+    );
+}
