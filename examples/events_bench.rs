@@ -10,7 +10,6 @@
 //! transaction's start, so slightly before the commit) to its arrival at the client: an upper
 //! bound of commit→delivery. Uses DATABASE_URL or a throwaway cluster.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,7 +21,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 mod common;
-use common::{drive_syncs, ms, percentile, BenchDb};
+use common::{drive_syncs, ms, percentile, BenchDb, Server};
 
 struct Args {
     subscribers: usize,
@@ -45,51 +44,6 @@ fn args() -> Args {
         }
     }
     a
-}
-
-/// The `callsync` server as its own process, so its memory is measured alone.
-struct Server {
-    child: Child,
-    base_url: String,
-}
-
-impl Server {
-    async fn start(database_url: &str) -> Server {
-        let exe = std::env::current_exe().expect("current exe");
-        let binary = exe.parent().and_then(|p| p.parent()).expect("target dir").join("callsync");
-        assert!(binary.exists(), "build the server first: cargo build --release --bins --examples");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(binary)
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--workers", "2", "--pool-size", "16"])
-            .env("DATABASE_URL", database_url)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start callsync serve");
-        let base_url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while reqwest::get(format!("{base_url}/readyz")).await.map(|r| r.status() != 200).unwrap_or(true) {
-            assert!(Instant::now() < deadline, "server did not become ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Server { child, base_url }
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[derive(Default)]

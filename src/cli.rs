@@ -194,7 +194,7 @@ fn serve(
         let state = crate::http::AppState::new(pool, &database.url, hub);
         let _dialer = dialer.map(|config| {
             tracing::info!(simulate = config.simulate_calls, "dialer worker running");
-            crate::dialer::spawn(state.db().clone(), config)
+            crate::dialer::spawn(state.db().clone(), config, state.work_signal().clone())
         });
         let (server, addr) = crate::http::serve(listener, state, workers)?;
         tracing::info!(%addr, "callsync listening: GraphiQL at http://{addr}/, API at http://{addr}/graphql");

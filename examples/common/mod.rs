@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -157,4 +158,62 @@ pub async fn drive_syncs(base_url: &str, api_key: &str, ids: Vec<String>, concur
         latencies.extend(w.await.expect("worker"));
     }
     Phase { elapsed: started.elapsed(), latencies }
+}
+
+/// The `callsync` server as its own process, so its memory is measured alone.
+pub struct Server {
+    child: Child,
+    pub base_url: String,
+}
+
+impl Server {
+    pub async fn start(database_url: &str) -> Server {
+        let exe = std::env::current_exe().expect("current exe");
+        let binary = exe.parent().and_then(|p| p.parent()).expect("target dir").join("callsync");
+        assert!(binary.exists(), "build the server first: cargo build --release --bins --examples");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(binary)
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--workers", "2", "--pool-size", "16"])
+            .env("DATABASE_URL", database_url)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start callsync serve");
+        let base_url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("{base_url}/readyz")).await.map(|r| r.status() != 200).unwrap_or(true) {
+            assert!(Instant::now() < deadline, "server did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Server { child, base_url }
+    }
+
+    /// Resident memory now.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Peak resident memory so far (VmHWM).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
 }

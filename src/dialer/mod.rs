@@ -44,8 +44,18 @@ impl Default for DialerConfig {
 /// Most tasks dialled by one instance in one round.
 const ROUND_LIMIT: usize = 200;
 
+/// Wakes the worker before its next round (e.g. when a bulk import queued jobs).
+#[derive(Clone, Default)]
+pub struct WorkSignal(pub std::sync::Arc<tokio::sync::Notify>);
+
+impl WorkSignal {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
 /// Runs the worker until the returned handle is dropped (its task is aborted) or the process ends.
-pub fn spawn(db: Db, config: DialerConfig) -> tokio::task::JoinHandle<()> {
+pub fn spawn(db: Db, config: DialerConfig, signal: WorkSignal) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let client = webhook::client(&config.webhook);
         let mut last_stuck_check = std::time::Instant::now() - Duration::from_secs(3600);
@@ -53,7 +63,10 @@ pub fn spawn(db: Db, config: DialerConfig) -> tokio::task::JoinHandle<()> {
             if let Err(e) = dial_round(&db, &config).await {
                 tracing::warn!(error = %e, "dialer round failed");
             }
-            if let Err(e) = run_jobs(&db).await {
+            // Two runners: jobs are independent (SKIP LOCKED splits them) and each is mostly
+            // waiting on Postgres.
+            let (a, b) = tokio::join!(run_jobs(&db), run_jobs(&db));
+            if let Err(e) = a.and(b) {
                 tracing::warn!(error = %e, "job round failed");
             }
             if let Err(e) = webhook::deliver_due(&db, &client, &config.webhook).await {
@@ -69,7 +82,10 @@ pub fn spawn(db: Db, config: DialerConfig) -> tokio::task::JoinHandle<()> {
                     Err(e) => tracing::warn!(error = %e, "stuck-call check failed"),
                 }
             }
-            tokio::time::sleep(config.interval).await;
+            tokio::select! {
+                _ = tokio::time::sleep(config.interval) => {}
+                _ = signal.0.notified() => {}
+            }
         }
     })
 }

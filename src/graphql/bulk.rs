@@ -163,6 +163,7 @@ impl BulkMutation {
         // Set-wise upserts, one transaction per batch.
         let mut added: Vec<i64> = Vec::with_capacity(valid_count);
         let mut batches = 0;
+        let use_workflow = input.use_workflow;
         let valid = std::sync::Arc::new(valid);
         let loans = std::sync::Arc::new(loans);
         for start in (0..valid_count).step_by(BATCH_SIZE) {
@@ -179,12 +180,24 @@ impl BulkMutation {
                         .map(|((index, _), (customer_id, _))| (*customer_id, loans[*index].as_slice()))
                         .collect();
                     crate::store::loans::upsert_for_customers(conn, company_id, &with_loans)?;
+                    // Queued with the batch: if the batch commits, building its schedules will happen.
+                    if use_workflow {
+                        let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+                        jobs::enqueue_build_schedules(conn, company_id, &ids)?;
+                    }
                     Ok(rows)
                 })
                 .await;
             batches += 1;
             match result {
-                Ok(rows) => added.extend(rows.into_iter().map(|(id, _)| id)),
+                Ok(rows) => {
+                    added.extend(rows.into_iter().map(|(id, _)| id));
+                    if use_workflow {
+                        if let Some(worker) = ctx.data_opt::<crate::dialer::WorkSignal>() {
+                            worker.wake();
+                        }
+                    }
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "a bulk batch failed");
                     for (index, record) in &valid[start..end] {
@@ -201,13 +214,7 @@ impl BulkMutation {
         }
         errors.sort_by_key(|e| e.index);
 
-        let workflow_triggered = if input.use_workflow && !added.is_empty() {
-            let ids = added.clone();
-            db.write(move |conn| jobs::enqueue_build_schedules(conn, company_id, &ids)).await.gql()?;
-            Some(true)
-        } else {
-            input.use_workflow.then_some(false)
-        };
+        let workflow_triggered = input.use_workflow.then_some(!added.is_empty());
 
         let call_results = match agent_id {
             Some(agent_id) => {

@@ -14,6 +14,7 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::{BatchRequest, ErrorExtensions, Response, ServerError};
 use uuid::Uuid;
 
+use crate::dialer::WorkSignal;
 use crate::events::{EventHub, HubConfig};
 use crate::graphql::error::ApiError;
 use crate::graphql::{CallsyncSchema, Tenant};
@@ -33,6 +34,7 @@ pub struct AppState {
     schema: CallsyncSchema,
     db: Db,
     hub: EventHub,
+    work: WorkSignal,
     metrics: Arc<Metrics>,
     keys: Arc<KeyCache>,
 }
@@ -63,14 +65,21 @@ impl AppState {
         let waker = hub.clone();
         let db = Db::new(pool).with_commit_hook(Arc::new(move || waker.wake()));
         let metrics = Arc::new(Metrics::default());
+        let work = WorkSignal::default();
         let schema = crate::graphql::schema_builder(db.clone(), hub.clone())
+            .data(work.clone())
             .extension(MetricsExtension(metrics.clone()))
             .finish();
-        AppState { schema, db, hub, metrics, keys: Arc::new(KeyCache::default()) }
+        AppState { schema, db, hub, work, metrics, keys: Arc::new(KeyCache::default()) }
     }
 
     pub fn hub(&self) -> &EventHub {
         &self.hub
+    }
+
+    /// Wakes this instance's worker.
+    pub fn work_signal(&self) -> &WorkSignal {
+        &self.work
     }
 
     /// The instance's database handle (its commits wake the event hub).

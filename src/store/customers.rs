@@ -457,17 +457,18 @@ pub fn list(
     Ok(CustomerPage { rows, has_next_page, total_count })
 }
 
-/// Locks and returns the company's customer with internal id `id`.
-pub fn lock_by_id(
+/// Locks the company's customers with these internal ids, in id order (a fixed lock order, so
+/// two callers locking overlapping sets cannot deadlock).
+pub fn lock_many(
     conn: &mut PgConnection,
     company_id: Uuid,
-    id: i64,
-) -> Result<Option<CustomerRow>, StoreError> {
+    ids: &[i64],
+) -> Result<Vec<CustomerRow>, StoreError> {
     Ok(customers::table
         .filter(customers::company_id.eq(company_id))
-        .filter(customers::id.eq(id))
+        .filter(customers::id.eq_any(ids))
+        .order(customers::id.asc())
         .select(CustomerRow::as_select())
         .for_update()
-        .first(conn)
-        .optional()?)
+        .load(conn)?)
 }

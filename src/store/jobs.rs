@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::schema::jobs;
-use super::{customers, sync, StoreError};
+use super::{sync, StoreError};
 
 pub const BUILD_SCHEDULES: &str = "BUILD_SCHEDULES";
 /// Customers per job: a job is one transaction.
@@ -71,11 +71,7 @@ pub fn claim(
 pub fn run(conn: &mut PgConnection, job: &Job, now: DateTime<Utc>) -> Result<(), StoreError> {
     if job.kind == BUILD_SCHEDULES {
         let ids: Vec<i64> = serde_json::from_value(job.payload["customerIds"].clone()).unwrap_or_default();
-        for customer_id in ids {
-            if let Some(customer) = customers::lock_by_id(conn, job.company_id, customer_id)? {
-                sync::rebuild_schedule(conn, customer, false, now)?;
-            }
-        }
+        sync::rebuild_schedules(conn, job.company_id, &ids, now)?;
     }
     diesel::update(jobs::table.find(job.id))
         .set((jobs::status.eq("DONE"), jobs::updated_at.eq(now)))

@@ -142,6 +142,11 @@ pub fn by_ids(
         .load(conn)?)
 }
 
+/// The company's live schedules.
+pub fn live_schedules(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<ScheduleRow>, StoreError> {
+    Ok(live(company_id).select(ScheduleRow::as_select()).load(conn)?)
+}
+
 pub fn by_task_type(
     conn: &mut PgConnection,
     company_id: Uuid,

@@ -88,6 +88,92 @@ pub fn cancel_pending_for_customer(
     Ok(cancelled)
 }
 
+/// Cancels every pending task of these customers, with an event each.
+pub fn cancel_pending_for_customers(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    customer_ids: &[i64],
+    refs: &std::collections::HashMap<i64, &str>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let cancelled: Vec<TaskRow> = diesel::update(
+        tasks::table
+            .filter(tasks::company_id.eq(company_id))
+            .filter(tasks::customer_id.eq_any(customer_ids))
+            .filter(tasks::status.eq(PENDING)),
+    )
+    .set((tasks::status.eq(CANCELLED), tasks::updated_at.eq(now)))
+    .returning(TaskRow::as_returning())
+    .get_results(conn)?;
+    let with_ref: Vec<_> =
+        cancelled.iter().map(|t| (t, refs.get(&t.customer_id).copied().unwrap_or(""))).collect();
+    for chunk in with_ref.chunks(5000) {
+        events::record_task_events(conn, company_id, events::TASK_STATUS_CHANGED, Some(PENDING), chunk)?;
+    }
+    Ok(cancelled.len())
+}
+
+/// A task of any customer to insert.
+pub struct NewTaskRow {
+    pub customer_id: i64,
+    pub schedule_id: Uuid,
+    pub task_type: String,
+    pub time_zone: String,
+    pub attempt: i32,
+    pub scheduled_for: DateTime<Utc>,
+}
+
+/// Inserts pending tasks of many customers (a statement per 5,000) with a CREATED event each;
+/// returns how many.
+pub fn insert_pending_many(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    new_tasks: &[NewTaskRow],
+    refs: &std::collections::HashMap<i64, &str>,
+) -> Result<usize, StoreError> {
+    for chunk in new_tasks.chunks(5000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|t| {
+                (
+                    tasks::company_id.eq(company_id),
+                    tasks::customer_id.eq(t.customer_id),
+                    tasks::schedule_id.eq(t.schedule_id),
+                    tasks::task_type.eq(&t.task_type),
+                    tasks::status.eq(PENDING),
+                    tasks::attempt.eq(t.attempt),
+                    tasks::scheduled_for.eq(t.scheduled_for),
+                    tasks::time_zone.eq(&t.time_zone),
+                )
+            })
+            .collect();
+        let inserted: Vec<TaskRow> = diesel::insert_into(tasks::table)
+            .values(rows)
+            .returning(TaskRow::as_returning())
+            .get_results(conn)?;
+        let with_ref: Vec<_> =
+            inserted.iter().map(|t| (t, refs.get(&t.customer_id).copied().unwrap_or(""))).collect();
+        events::record_task_events(conn, company_id, events::TASK_CREATED, None, &with_ref)?;
+    }
+    Ok(new_tasks.len())
+}
+
+/// When each of these customers was dialled since `since`.
+pub fn prior_attempts_of(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    customer_ids: &[i64],
+    since: DateTime<Utc>,
+) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError> {
+    Ok(tasks::table
+        .filter(tasks::company_id.eq(company_id))
+        .filter(tasks::customer_id.eq_any(customer_ids))
+        .filter(tasks::status.eq_any(ATTEMPTED))
+        .filter(tasks::scheduled_for.ge(since))
+        .select((tasks::customer_id, tasks::scheduled_for))
+        .load(conn)?)
+}
+
 /// A task to insert.
 pub struct NewTask {
     pub attempt: i32,
