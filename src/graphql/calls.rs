@@ -13,8 +13,9 @@ use super::schedules::Schedule;
 use super::tasks::Task;
 use super::{db, loaders, page_size, tenant, wants_total, TotalCount};
 use crate::domain::calls::CallStatus as DomainStatus;
-use crate::store::calls::{self as store, CallCursor, CallRequest, CallRow, StatusReport};
+use crate::store::calls::{self as store, CallRequest, CallRow, StatusReport};
 use crate::store::PageRequest;
+use crate::store::TimeCursor;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum CallStatus {
@@ -158,7 +159,7 @@ pub(crate) async fn call_page(
 ) -> async_graphql::Result<CallConnection> {
     let company_id = tenant(ctx)?;
     let first = page_size(first).gql()?;
-    let cursor = after.as_deref().map(CallCursor::decode).transpose().gql()?;
+    let cursor = after.as_deref().map(TimeCursor::decode).transpose().gql()?;
     let request = PageRequest { order: (), desc: true, after: cursor, first, with_total: wants_total(ctx) };
     let page = db(ctx).read(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
     let mut connection = Connection::with_additional_fields(

@@ -11,8 +11,9 @@ use super::error::{ApiError, GqlResult};
 use super::loaders::{CallOfTaskKey, CustomerKey, PendingTasksKey, ScheduleKey};
 use super::schedules::Schedule;
 use super::{db, loaders, page_size, tenant, wants_total, TotalCount};
-use crate::store::tasks::{self as store, TaskCursor, TaskRow};
+use crate::store::tasks::{self as store, TaskRow};
 use crate::store::PageRequest;
+use crate::store::TimeCursor;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum TaskStatus {
@@ -116,7 +117,7 @@ pub(crate) async fn task_page(
 ) -> async_graphql::Result<TaskConnection> {
     let company_id = tenant(ctx)?;
     let first = page_size(first).gql()?;
-    let cursor = after.as_deref().map(TaskCursor::decode).transpose().gql()?;
+    let cursor = after.as_deref().map(TimeCursor::decode).transpose().gql()?;
     let request = PageRequest { order: (), desc: false, after: cursor, first, with_total: wants_total(ctx) };
     let page = db(ctx).read(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
     prefetch_relations(ctx, page.rows.iter().map(|(_, row)| row)).await?;

@@ -1,8 +1,6 @@
 //! Calls: makeCall with its guards, status reports with the task following, the dialer's
 //! claims, webhook hand-off bookkeeping, and the queries.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use diesel::dsl::sql;
 use diesel::pg::Pg;
@@ -17,7 +15,7 @@ use super::events::{self, record_task_events};
 use super::schedules::{self, ScheduleRow};
 use super::schema::{calls, companies, customers as customers_table, schedules as schedules_table, tasks};
 use super::tasks::TaskRow;
-use super::{companies as company_store, suppressed, PageRequest, StoreError};
+use super::{companies as company_store, suppressed, Page, PageRequest, StoreError, TimeCursor};
 use crate::domain::calling_rules::StateRuleTable;
 use crate::domain::calls::{quiet_period_moves, task_status_for, transition, CallStatus, Transition};
 use crate::domain::schedule::parse_hhmm;
@@ -483,33 +481,6 @@ pub struct CallFilter {
     pub statuses: Option<Vec<String>>,
 }
 
-/// After this call in newest-first order. Opaque to clients.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CallCursor {
-    at: i64,
-    id: Uuid,
-}
-
-impl CallCursor {
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
-    }
-
-    pub fn decode(text: &str) -> Result<Self, ValidationError> {
-        URL_SAFE_NO_PAD
-            .decode(text)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or_else(|| ValidationError::new("after", "invalid cursor"))
-    }
-}
-
-pub struct CallPage {
-    pub rows: Vec<(String, CallRow)>,
-    pub has_next_page: bool,
-    pub total_count: Option<i64>,
-}
-
 fn filtered<'a>(company_id: Uuid, f: &'a CallFilter) -> calls::BoxedQuery<'a, Pg> {
     let mut q = calls::table.filter(calls::company_id.eq(company_id)).into_boxed();
     if let Some(external_id) = &f.customer_id {
@@ -537,19 +508,17 @@ pub fn list(
     conn: &mut PgConnection,
     company_id: Uuid,
     filter: &CallFilter,
-    page: &PageRequest<(), CallCursor>,
-) -> Result<CallPage, StoreError> {
+    page: &PageRequest<(), TimeCursor>,
+) -> Result<Page<CallRow>, StoreError> {
     let total_count =
         if page.with_total { Some(filtered(company_id, filter).count().get_result(conn)?) } else { None };
     let mut q = filtered(company_id, filter);
     if let Some(c) = &page.after {
-        let at = DateTime::<Utc>::from_timestamp_micros(c.at)
-            .ok_or_else(|| StoreError::from(ValidationError::new("after", "invalid cursor")))?;
         q = q.filter(
             sql::<Bool>("(calls.created_at, calls.id) < (")
-                .bind::<Timestamptz, _>(at)
+                .bind::<Timestamptz, _>(c.at()?)
                 .sql(", ")
-                .bind::<SqlUuid, _>(c.id)
+                .bind::<SqlUuid, _>(c.id())
                 .sql(")"),
         );
     }
@@ -560,11 +529,8 @@ pub fn list(
         .load(conn)?;
     let has_next_page = rows.len() as i64 > page.first;
     rows.truncate(page.first as usize);
-    let rows = rows
-        .into_iter()
-        .map(|row| (CallCursor { at: row.created_at.timestamp_micros(), id: row.id }.encode(), row))
-        .collect();
-    Ok(CallPage { rows, has_next_page, total_count })
+    let rows = rows.into_iter().map(|row| (TimeCursor::new(row.created_at, row.id).encode(), row)).collect();
+    Ok(Page { rows, has_next_page, total_count })
 }
 
 /// What the dialer did with one due task.

@@ -12,7 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::schema::customers;
-use super::{companies, is_unique_violation, like_pattern, PageRequest, StoreError};
+use super::{companies, is_unique_violation, like_pattern, Page, PageRequest, StoreError};
 use crate::domain::customer::{self, CustomerPatch, CustomerRecord, CustomerRules, REQUIRED_FIELDS};
 use crate::domain::{Patch, ValidationError};
 
@@ -358,12 +358,6 @@ impl CustomerCursor {
     }
 }
 
-pub struct CustomerPage {
-    pub rows: Vec<(String, CustomerRow)>,
-    pub has_next_page: bool,
-    pub total_count: Option<i64>,
-}
-
 type Boxed<'a> = customers::BoxedQuery<'a, Pg>;
 
 fn filtered<'a>(company_id: Uuid, f: &'a CustomerFilter) -> Boxed<'a> {
@@ -410,7 +404,7 @@ pub fn list(
     company_id: Uuid,
     filter: &CustomerFilter,
     page: &PageRequest<CustomerOrder, CustomerCursor>,
-) -> Result<CustomerPage, StoreError> {
+) -> Result<Page<CustomerRow>, StoreError> {
     let (order, desc, first) = (page.order, page.desc, page.first);
     let total_count =
         if page.with_total { Some(filtered(company_id, filter).count().get_result(conn)?) } else { None };
@@ -454,7 +448,7 @@ pub fn list(
     let has_next_page = rows.len() as i64 > first;
     rows.truncate(first as usize);
     let rows = rows.into_iter().map(|row| (CustomerCursor::of(&row, order, desc).encode(), row)).collect();
-    Ok(CustomerPage { rows, has_next_page, total_count })
+    Ok(Page { rows, has_next_page, total_count })
 }
 
 /// Locks the company's customers with these internal ids, in id order (a fixed lock order, so

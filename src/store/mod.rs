@@ -208,6 +208,50 @@ pub struct PageRequest<Order, Start> {
     pub with_total: bool,
 }
 
+/// One page of a list: each row with its cursor.
+pub struct Page<T> {
+    pub rows: Vec<(String, T)>,
+    pub has_next_page: bool,
+    /// Counted only when asked for.
+    pub total_count: Option<i64>,
+}
+
+/// A keyset cursor: after the row with this (time, id). Opaque to clients (base64 JSON).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TimeCursor {
+    at: i64,
+    id: uuid::Uuid,
+}
+
+impl TimeCursor {
+    pub fn new(at: chrono::DateTime<chrono::Utc>, id: uuid::Uuid) -> Self {
+        TimeCursor { at: at.timestamp_micros(), id }
+    }
+
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    pub fn decode(text: &str) -> Result<Self, ValidationError> {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| ValidationError::new("after", "invalid cursor"))
+    }
+
+    pub fn at(&self) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+        chrono::DateTime::from_timestamp_micros(self.at)
+            .ok_or_else(|| ValidationError::new("after", "invalid cursor").into())
+    }
+
+    pub fn id(&self) -> uuid::Uuid {
+        self.id
+    }
+}
+
 /// Escapes `%`, `_` and `\` so user text matches literally inside an ILIKE pattern.
 pub(crate) fn like_pattern(search: &str) -> String {
     let mut pattern = String::with_capacity(search.len() + 2);

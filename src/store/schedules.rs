@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::schema::{customers, schedules, tasks};
 use super::tasks::TaskRow;
-use super::{events, is_unique_violation, like_pattern, PageRequest, StoreError};
+use super::{events, is_unique_violation, like_pattern, Page, PageRequest, StoreError};
 use crate::domain::schedule::{self, CadenceStep, SchedulePatch, ScheduleSettings};
 use crate::domain::ValidationError;
 
@@ -265,12 +265,6 @@ pub fn decode_offset_cursor(text: &str) -> Result<i64, ValidationError> {
     raw.strip_prefix("offset:").and_then(|n| n.parse::<i64>().ok()).filter(|n| *n >= 0).ok_or_else(bad)
 }
 
-pub struct SchedulePage {
-    pub rows: Vec<(String, ScheduleRow)>,
-    pub has_next_page: bool,
-    pub total_count: Option<i64>,
-}
-
 fn filtered<'a>(company_id: Uuid, f: &'a ScheduleFilter) -> schedules::BoxedQuery<'a, Pg> {
     let mut q = live(company_id);
     if let Some(search) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -301,7 +295,7 @@ pub fn list(
     company_id: Uuid,
     filter: &ScheduleFilter,
     page: &PageRequest<ScheduleOrder, i64>,
-) -> Result<SchedulePage, StoreError> {
+) -> Result<Page<ScheduleRow>, StoreError> {
     let (desc, first, offset) = (page.desc, page.first, page.after.unwrap_or(0));
     use diesel::expression::expression_types::NotSelectable;
     let total_count =
@@ -342,5 +336,5 @@ pub fn list(
         .enumerate()
         .map(|(i, row)| (encode_offset_cursor(offset + i as i64 + 1), row))
         .collect();
-    Ok(SchedulePage { rows, has_next_page, total_count })
+    Ok(Page { rows, has_next_page, total_count })
 }

@@ -2,8 +2,6 @@
 
 use std::collections::HashMap;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::pg::Pg;
@@ -15,8 +13,7 @@ use uuid::Uuid;
 use super::customers::CustomerRow;
 use super::schedules::ScheduleRow;
 use super::schema::{customers, tasks};
-use super::{events, PageRequest, StoreError};
-use crate::domain::ValidationError;
+use super::{events, Page, PageRequest, StoreError, TimeCursor};
 
 pub const PENDING: &str = "PENDING";
 pub const CANCELLED: &str = "CANCELLED";
@@ -263,33 +260,6 @@ pub struct TaskFilter {
     pub scheduled_to: Option<DateTime<Utc>>,
 }
 
-/// After this task in (scheduledFor, id) order. Opaque to clients.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TaskCursor {
-    at: i64,
-    id: Uuid,
-}
-
-impl TaskCursor {
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
-    }
-
-    pub fn decode(text: &str) -> Result<Self, ValidationError> {
-        URL_SAFE_NO_PAD
-            .decode(text)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or_else(|| ValidationError::new("after", "invalid cursor"))
-    }
-}
-
-pub struct TaskPage {
-    pub rows: Vec<(String, TaskRow)>,
-    pub has_next_page: bool,
-    pub total_count: Option<i64>,
-}
-
 fn filtered<'a>(company_id: Uuid, f: &'a TaskFilter) -> tasks::BoxedQuery<'a, Pg> {
     let mut q = tasks::table.filter(tasks::company_id.eq(company_id)).into_boxed();
     if let Some(external_id) = &f.customer_id {
@@ -323,19 +293,17 @@ pub fn list(
     conn: &mut PgConnection,
     company_id: Uuid,
     filter: &TaskFilter,
-    page: &PageRequest<(), TaskCursor>,
-) -> Result<TaskPage, StoreError> {
+    page: &PageRequest<(), TimeCursor>,
+) -> Result<Page<TaskRow>, StoreError> {
     let total_count =
         if page.with_total { Some(filtered(company_id, filter).count().get_result(conn)?) } else { None };
     let mut q = filtered(company_id, filter);
     if let Some(c) = &page.after {
-        let at = DateTime::<Utc>::from_timestamp_micros(c.at)
-            .ok_or_else(|| StoreError::from(ValidationError::new("after", "invalid cursor")))?;
         q = q.filter(
             sql::<Bool>("(tasks.scheduled_for, tasks.id) > (")
-                .bind::<Timestamptz, _>(at)
+                .bind::<Timestamptz, _>(c.at()?)
                 .sql(", ")
-                .bind::<SqlUuid, _>(c.id)
+                .bind::<SqlUuid, _>(c.id())
                 .sql(")"),
         );
     }
@@ -346,9 +314,7 @@ pub fn list(
         .load(conn)?;
     let has_next_page = rows.len() as i64 > page.first;
     rows.truncate(page.first as usize);
-    let rows = rows
-        .into_iter()
-        .map(|row| (TaskCursor { at: row.scheduled_for.timestamp_micros(), id: row.id }.encode(), row))
-        .collect();
-    Ok(TaskPage { rows, has_next_page, total_count })
+    let rows =
+        rows.into_iter().map(|row| (TimeCursor::new(row.scheduled_for, row.id).encode(), row)).collect();
+    Ok(Page { rows, has_next_page, total_count })
 }
