@@ -149,6 +149,8 @@ CREATE TABLE calls (
     -- Webhook hand-off to the company's call provider: pending while next_at is set.
     webhook_attempts integer NOT NULL DEFAULT 0,
     webhook_next_at  timestamptz,
+    -- When the last delivery attempt started: paces deliveries to the company's calls per second.
+    webhook_sent_at  timestamptz,
     webhook_last_error text,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now()
@@ -159,6 +161,7 @@ CREATE INDEX calls_schedule ON calls (schedule_id, created_at DESC);
 CREATE INDEX calls_task ON calls (task_id);
 CREATE INDEX calls_company_to_number ON calls (company_id, to_number, created_at DESC);
 CREATE INDEX calls_webhook_due ON calls (webhook_next_at) WHERE webhook_next_at IS NOT NULL;
+CREATE INDEX calls_webhook_sent ON calls (company_id, webhook_sent_at) WHERE webhook_sent_at IS NOT NULL;
 CREATE INDEX calls_open ON calls (created_at) WHERE status IN ('QUEUED', 'RINGING', 'IN_PROGRESS');
 
 -- The company-wide Do-Not-Call list.

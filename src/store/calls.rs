@@ -635,8 +635,17 @@ pub fn lease_webhook(
     now: DateTime<Utc>,
     lease: Duration,
 ) -> Result<Option<WebhookDelivery>, StoreError> {
+    // Paced: a company's deliveries never exceed its calls per second (calls queued in bulk are
+    // paced here rather than refused).
+    let under_rate = sql::<Bool>(
+        "(SELECT count(*) FROM calls sent WHERE sent.company_id = calls.company_id
+            AND sent.webhook_sent_at > ",
+    )
+    .bind::<Timestamptz, _>(now - Duration::seconds(1))
+    .sql(") < (SELECT calls_per_second_limit FROM companies WHERE companies.id = calls.company_id)");
     let call: Option<CallRow> = calls::table
         .filter(calls::webhook_next_at.le(now))
+        .filter(under_rate)
         .order(calls::webhook_next_at.asc())
         .select(CallRow::as_select())
         .limit(1)
@@ -648,6 +657,7 @@ pub fn lease_webhook(
     let attempt: i32 = diesel::update(calls::table.find(call.id))
         .set((
             calls::webhook_next_at.eq(now + lease),
+            calls::webhook_sent_at.eq(now),
             calls::webhook_attempts.eq(calls::webhook_attempts + 1),
         ))
         .returning(calls::webhook_attempts)

@@ -128,6 +128,7 @@ diesel::table! {
         ended_at -> Nullable<Timestamptz>,
         webhook_attempts -> Int4,
         webhook_next_at -> Nullable<Timestamptz>,
+        webhook_sent_at -> Nullable<Timestamptz>,
         webhook_last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,

@@ -228,3 +228,39 @@ async fn bulk_records_carry_inline_loans() {
         json!([{"loanId": "A", "amount": 11.0, "dueDate": null}, {"loanId": "B", "amount": null, "dueDate": "2027-01-31"}])
     );
 }
+
+#[tokio::test]
+async fn bulk_calls_are_paced_to_the_calls_per_second_limit_not_refused() {
+    use callsync::dialer::webhook::{self, WebhookConfig};
+    let app = TestApp::spawn().await;
+    let schedule = campaign(&app).await;
+    let hook = crate::calls::receiver(0).await;
+    app.gql_ok(
+        "mutation($url: String!) { updateCompanySettings(input: {callsPerSecondLimit: 2, callWebhookUrl: $url, callWebhookSecret: \"0123456789abcdef\"}) { id } }",
+        json!({"url": hook.url}),
+    )
+    .await;
+    let (zone, state) = crate::calls::open_zone();
+    let records: Vec<Value> = (0..5)
+        .map(|i| {
+            let mut r = record(&format!("p{i}"), 5000 + i);
+            r["timezone"] = json!(zone);
+            r["state"] = json!(state);
+            r
+        })
+        .collect();
+    let body = bulk(&app, json!({"scheduleId": schedule, "records": records, "initiateCall": true, "callConfig": {"agentId": "a"}})).await;
+    assert_eq!(body["data"]["bulkAddCustomers"]["callResults"]["initiated"], 5, "{body}");
+    let config = WebhookConfig::default();
+    let client = webhook::client(&config);
+    webhook::deliver_due(&app.store, &client, &config).await.unwrap();
+    assert_eq!(hook.requests.lock().unwrap().len(), 2, "two per second");
+    let mut rounds = 1;
+    while hook.requests.lock().unwrap().len() < 5 {
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        webhook::deliver_due(&app.store, &client, &config).await.unwrap();
+        rounds += 1;
+        assert!(rounds <= 5, "all delivered within a few seconds");
+    }
+    assert!(rounds >= 3, "5 calls at 2 per second take at least 3 rounds");
+}

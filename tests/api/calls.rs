@@ -31,7 +31,7 @@ fn local_minute(zone: &str) -> u32 {
 }
 
 /// A zone (and state) where it is comfortably inside calling hours now.
-fn open_zone() -> (&'static str, &'static str) {
+pub(crate) fn open_zone() -> (&'static str, &'static str) {
     *ZONES
         .iter()
         .find(|(z, _)| (8 * 60 + 30..20 * 60 + 30).contains(&local_minute(z)))
@@ -432,13 +432,13 @@ async fn call_events_stream_each_change_in_order() {
 }
 
 /// A real local HTTP server standing in for the company's agent platform.
-struct Receiver {
-    url: String,
-    requests: Arc<Mutex<Vec<(actix_web::http::header::HeaderMap, String)>>>,
+pub(crate) struct Receiver {
+    pub url: String,
+    pub requests: Arc<Mutex<Vec<(actix_web::http::header::HeaderMap, String)>>>,
     _handle: actix_web::dev::ServerHandle,
 }
 
-async fn receiver(failures: usize) -> Receiver {
+pub(crate) async fn receiver(failures: usize) -> Receiver {
     use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
     let requests: Arc<Mutex<Vec<_>>> = Arc::default();
     let recorded = requests.clone();
