@@ -1,6 +1,6 @@
 //! Configuration from the environment, with command-line flags overriding (see `cli`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::pg_cluster::{ClusterError, LocalCluster};
 use crate::store::{self, StoreError};
@@ -37,8 +37,4 @@ impl Database {
         store::create_database_if_missing(&cluster.url("postgres"), LOCAL_DATABASE)?;
         Ok(Database { url: cluster.url(LOCAL_DATABASE), local_cluster: Some(cluster) })
     }
-}
-
-pub fn default_data_dir() -> PathBuf {
-    PathBuf::from(DEFAULT_DATA_DIR)
 }

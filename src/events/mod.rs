@@ -125,11 +125,6 @@ impl EventHub {
         *lock(&self.shared.woken) = true;
         self.shared.wake.notify_one();
     }
-
-    /// Subscribers currently attached, across companies.
-    pub fn subscriber_count(&self) -> usize {
-        lock(&self.shared.channels).values().map(|s| s.receiver_count()).sum()
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

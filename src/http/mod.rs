@@ -33,7 +33,6 @@ const KEY_CACHE_MAX: usize = 10_000;
 pub struct AppState {
     schema: CallsyncSchema,
     db: Db,
-    hub: EventHub,
     work: WorkSignal,
     metrics: Arc<Metrics>,
     keys: Arc<KeyCache>,
@@ -70,11 +69,7 @@ impl AppState {
             .data(work.clone())
             .extension(MetricsExtension(metrics.clone()))
             .finish();
-        AppState { schema, db, hub, work, metrics, keys: Arc::new(KeyCache::default()) }
-    }
-
-    pub fn hub(&self) -> &EventHub {
-        &self.hub
+        AppState { schema, db, work, metrics, keys: Arc::new(KeyCache::default()) }
     }
 
     /// Wakes this instance's worker.
