@@ -7,7 +7,7 @@ use diesel::sql_types::{Bool, Jsonb, Nullable, Text};
 use diesel::upsert::excluded;
 use uuid::Uuid;
 
-use super::calls::{self, CallRequest};
+use super::calls::{self, Dial};
 use super::customers::{self, CustomerValues};
 use super::schedules::ScheduleRow;
 use super::schema::customers as c;
@@ -81,14 +81,16 @@ pub fn initiate_calls(
             failed += 1;
             continue;
         };
-        let request = CallRequest {
-            customer_external_id: None,
-            schedule_id: None,
-            to: None,
+        let dial = Dial {
+            customer: Some(&customer),
+            schedule,
+            number: &number,
+            task: None,
+            agent_id: Some(agent_id),
             data: None,
-            agent_id: Some(agent_id.to_string()),
+            enforce_rate_limit: false,
         };
-        match calls::queue_paced(conn, company_id, &customer, schedule, &number, &request, now) {
+        match calls::queue_call(conn, company_id, &dial, now) {
             Ok(_) => initiated += 1,
             Err(
                 StoreError::DoNotCall

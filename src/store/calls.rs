@@ -151,49 +151,39 @@ pub fn make_call(
             return Err(ValidationError::new("customerId", "give customerId, or scheduleId and to").into())
         }
     };
-    check_and_queue(conn, company_id, customer.as_ref(), &schedule, &number, None, request, now)
+    let dial = Dial {
+        customer: customer.as_ref(),
+        schedule: &schedule,
+        number: &number,
+        task: None,
+        agent_id: request.agent_id.as_deref(),
+        data: request.data.as_ref(),
+        enforce_rate_limit: true,
+    };
+    queue_call(conn, company_id, &dial, now)
 }
 
-/// makeCall's guards but the rate limit (bulk calls are paced, not refused), then queues.
-pub fn queue_paced(
-    conn: &mut PgConnection,
-    company_id: Uuid,
-    customer: &CustomerRow,
-    schedule: &ScheduleRow,
-    number: &str,
-    request: &CallRequest,
-    now: DateTime<Utc>,
-) -> Result<CallRow, StoreError> {
-    queue_call(conn, company_id, Some(customer), schedule, number, None, request, now, false)
+/// A call about to be queued: who, through which schedule, for which task.
+pub struct Dial<'a> {
+    pub customer: Option<&'a CustomerRow>,
+    pub schedule: &'a ScheduleRow,
+    pub number: &'a str,
+    pub task: Option<&'a TaskRow>,
+    pub agent_id: Option<&'a str>,
+    pub data: Option<&'a Value>,
+    /// False for bulk calls: the limit paces their hand-off instead of refusing them.
+    pub enforce_rate_limit: bool,
 }
 
-/// The guards shared by makeCall and the dialer; queues the call when they all pass.
-#[allow(clippy::too_many_arguments)]
-fn check_and_queue(
+/// makeCall's guards, shared by makeCall, the dialer and bulk imports; queues the call when
+/// they all pass.
+pub fn queue_call(
     conn: &mut PgConnection,
     company_id: Uuid,
-    customer: Option<&CustomerRow>,
-    schedule: &ScheduleRow,
-    number: &str,
-    task: Option<&TaskRow>,
-    request: &CallRequest,
+    dial: &Dial<'_>,
     now: DateTime<Utc>,
 ) -> Result<CallRow, StoreError> {
-    queue_call(conn, company_id, customer, schedule, number, task, request, now, true)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn queue_call(
-    conn: &mut PgConnection,
-    company_id: Uuid,
-    customer: Option<&CustomerRow>,
-    schedule: &ScheduleRow,
-    number: &str,
-    task: Option<&TaskRow>,
-    request: &CallRequest,
-    now: DateTime<Utc>,
-    enforce_rate_limit: bool,
-) -> Result<CallRow, StoreError> {
+    let Dial { customer, schedule, number, task, agent_id, data, enforce_rate_limit } = *dial;
     if schedule.paused {
         return Err(StoreError::SchedulePaused);
     }
@@ -228,8 +218,8 @@ fn queue_call(
             calls::task_id.eq(task.map(|t| t.id)),
             calls::to_number.eq(number),
             calls::status.eq(CallStatus::Queued.as_str()),
-            calls::agent_id.eq(request.agent_id.as_deref()),
-            calls::data.eq(request.data.as_ref()),
+            calls::agent_id.eq(agent_id),
+            calls::data.eq(data),
             calls::webhook_next_at.eq(webhook.map(|_| now)),
         ))
         .returning(CallRow::as_returning())
@@ -578,9 +568,16 @@ pub fn dial_next_due(
         set_task_status(conn, company_id, task.id, "CANCELLED", now)?;
         return Ok(DialOutcome::Cancelled);
     };
-    let request =
-        CallRequest { customer_external_id: None, schedule_id: None, to: None, data: None, agent_id: None };
-    match check_and_queue(conn, company_id, Some(&customer), &schedule, &number, Some(&task), &request, now) {
+    let dial = Dial {
+        customer: Some(&customer),
+        schedule: &schedule,
+        number: &number,
+        task: Some(&task),
+        agent_id: None,
+        data: None,
+        enforce_rate_limit: true,
+    };
+    match queue_call(conn, company_id, &dial, now) {
         Ok(call) => {
             set_task_status(conn, company_id, task.id, "IN_PROGRESS", now)?;
             Ok(DialOutcome::Dialled(Box::new(call)))
