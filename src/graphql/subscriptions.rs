@@ -113,6 +113,21 @@ pub struct CallEventFilter {
     status: Option<Vec<CallStatus>>,
 }
 
+/// The topic's events (see `events::stream`), each with its payload decoded.
+fn decoded_events<P: serde::de::DeserializeOwned + Send + 'static>(
+    ctx: &Context<'_>,
+    topic: Topic,
+    selection: Selection,
+    after: Option<outbox::Position>,
+) -> impl Stream<Item = async_graphql::Result<(std::sync::Arc<EventRow>, P)>> {
+    let hub = ctx.data_unchecked::<EventHub>();
+    stream::subscribe(hub, db(ctx).clone(), topic, selection, after).map(|event| {
+        let row = event.gql()?;
+        let payload = serde_json::from_value(row.payload.clone()).map_err(|_| ApiError::Internal).gql()?;
+        Ok((row, payload))
+    })
+}
+
 #[derive(Default)]
 pub struct Subscription;
 
@@ -146,15 +161,9 @@ impl Subscription {
             kinds: &[TASK_CREATED, TASK_STATUS_CHANGED, TASK_RESCHEDULED],
             matches: Box::new(matches),
         };
-        let hub = ctx.data_unchecked::<EventHub>();
         let topic = Topic { company_id, customer_ref: customer_topic };
-        let events = stream::subscribe(hub, db(ctx).clone(), topic, selection, after);
-        Ok(events.map(|event| {
-            let row = event.gql()?;
-            let payload: TaskEventPayload =
-                serde_json::from_value(row.payload.clone()).map_err(|_| ApiError::Internal).gql()?;
-            Ok(TaskEvent { row, payload })
-        }))
+        Ok(decoded_events(ctx, topic, selection, after)
+            .map(|e| e.map(|(row, payload)| TaskEvent { row, payload })))
     }
 
     /// Call events of the company, in order: replayed after `afterEventId` when given, then live.
@@ -184,14 +193,8 @@ impl Subscription {
                     .is_none_or(|st| p["call"]["status"].as_str().is_some_and(|x| st.contains(&x)))
         };
         let selection = Selection { kinds: &[CALL_CREATED, CALL_STATUS_CHANGED], matches: Box::new(matches) };
-        let hub = ctx.data_unchecked::<EventHub>();
         let topic = Topic { company_id, customer_ref: customer_topic };
-        let events = stream::subscribe(hub, db(ctx).clone(), topic, selection, after);
-        Ok(events.map(|event| {
-            let row = event.gql()?;
-            let payload: CallEventPayload =
-                serde_json::from_value(row.payload.clone()).map_err(|_| ApiError::Internal).gql()?;
-            Ok(CallEvent { row, payload })
-        }))
+        Ok(decoded_events(ctx, topic, selection, after)
+            .map(|e| e.map(|(row, payload)| CallEvent { row, payload })))
     }
 }
