@@ -6,7 +6,9 @@
 //! - [`graphql`]: the API schema, thin resolvers over domain and store.
 //! - [`http`], [`cli`], [`config`]: the edges.
 
+pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod dialer;
 pub mod domain;

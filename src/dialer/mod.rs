@@ -12,7 +12,6 @@ pub mod webhook;
 
 use std::time::Duration;
 
-use chrono::Utc;
 use uuid::Uuid;
 
 use crate::domain::calls::CallStatus;
@@ -76,7 +75,8 @@ pub fn spawn(db: Db, config: DialerConfig, signal: WorkSignal) -> tokio::task::J
                 last_stuck_check = std::time::Instant::now();
                 let after =
                     chrono::Duration::from_std(config.stuck_after).unwrap_or(chrono::Duration::hours(2));
-                match db.write(move |conn| calls::fail_stuck(conn, after, Utc::now())).await {
+                let now = db.now();
+                match db.write(move |conn| calls::fail_stuck(conn, after, now)).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(calls = n, "stuck calls marked FAILED"),
                     Err(e) => tracing::warn!(error = %e, "stuck-call check failed"),
@@ -96,7 +96,8 @@ pub async fn dial_round(db: &Db, config: &DialerConfig) -> Result<Vec<Uuid>, Sto
     let mut placed = Vec::new();
     for _ in 0..ROUND_LIMIT {
         let skip = paced.clone();
-        let outcome = db.write(move |conn| calls::dial_next_due(conn, &skip, Utc::now())).await?;
+        let now = db.now();
+        let outcome = db.write(move |conn| calls::dial_next_due(conn, &skip, now)).await?;
         match outcome {
             DialOutcome::Idle => break,
             DialOutcome::Dialled(call) => {
@@ -117,10 +118,12 @@ pub async fn run_jobs(db: &Db) -> Result<usize, StoreError> {
     let mut done = 0;
     for _ in 0..ROUND_LIMIT {
         let lease = chrono::Duration::minutes(5);
-        let Some(job) = db.write(move |conn| jobs::claim(conn, Utc::now(), lease)).await? else { break };
+        let now = db.now();
+        let Some(job) = db.write(move |conn| jobs::claim(conn, now, lease)).await? else { break };
         let job = std::sync::Arc::new(job);
         let running = job.clone();
-        match db.write(move |conn| jobs::run(conn, &running, Utc::now())).await {
+        let now = db.now();
+        match db.write(move |conn| jobs::run(conn, &running, now)).await {
             Ok(()) => done += 1,
             Err(e) => {
                 tracing::warn!(job = job.id, error = %e, "job failed; it is retried after its lease");
@@ -145,9 +148,9 @@ pub fn simulate(db: Db, company_id: Uuid, call_id: Uuid) {
                 duration_seconds: (status == CallStatus::Completed).then_some(4),
                 occurred_at: None,
             };
-            let result = db
-                .write(move |conn| calls::report_status(conn, company_id, call_id, &report, Utc::now()))
-                .await;
+            let now = db.now();
+            let result =
+                db.write(move |conn| calls::report_status(conn, company_id, call_id, &report, now)).await;
             if let Err(e) = result {
                 tracing::info!(error = %e, "simulated call stopped");
                 return;

@@ -54,8 +54,8 @@ pub async fn deliver_due(
 ) -> Result<(), StoreError> {
     let lease = chrono::Duration::from_std(config.timeout * 2).unwrap_or(chrono::Duration::seconds(30));
     for _ in 0..100 {
-        let Some(delivery) = db.write(move |conn| calls::lease_webhook(conn, Utc::now(), lease)).await?
-        else {
+        let now = db.now();
+        let Some(delivery) = db.write(move |conn| calls::lease_webhook(conn, now, lease)).await? else {
             return Ok(());
         };
         let error = post(client, &delivery).await.err();
@@ -68,13 +68,16 @@ pub async fn deliver_due(
             tracing::warn!(call = %delivery.call.id, attempt = delivery.attempt, error = %e, "webhook delivery failed");
         }
         let call_id = delivery.call.id;
-        db.write(move |conn| calls::webhook_result(conn, call_id, error, retry_in, Utc::now())).await?;
+        let now = db.now();
+        db.write(move |conn| calls::webhook_result(conn, call_id, error, retry_in, now)).await?;
     }
     Ok(())
 }
 
 async fn post(client: &reqwest::Client, delivery: &WebhookDelivery) -> Result<(), String> {
     let body = serde_json::to_vec(&delivery.body).map_err(|e| e.to_string())?;
+    // The signature's timestamp is transport, not business time: the receiver checks it
+    // against its own wall clock.
     let timestamp = Utc::now().timestamp();
     let mut request = client
         .post(&delivery.url)

@@ -1,7 +1,6 @@
 //! bulkAddCustomers: up to 10,000 customers into a campaign (a schedule) in one request.
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
-use chrono::Utc;
 use uuid::Uuid;
 
 use super::customers::CustomerInput;
@@ -154,7 +153,7 @@ impl BulkMutation {
                 }
             }
         }
-        let (valid, mut invalid) = validate_records(patches, &schedule.task_type, today());
+        let (valid, mut invalid) = validate_records(patches, &schedule.task_type, today(ctx));
         invalid.retain(|e| !errors.iter().any(|x| x.index == e.index));
         errors.extend(invalid);
         errors.sort_by_key(|e| e.index);
@@ -169,10 +168,11 @@ impl BulkMutation {
         for start in (0..valid_count).step_by(BATCH_SIZE) {
             let end = (start + BATCH_SIZE).min(valid_count);
             let (records, loans) = (valid.clone(), loans.clone());
+            let at = db.now();
             let result = db
                 .write(move |conn| {
                     let batch: Vec<_> = records[start..end].iter().map(|(_, r)| r).collect();
-                    let rows = bulk::upsert_batch(conn, company_id, &batch, Utc::now())?;
+                    let rows = bulk::upsert_batch(conn, company_id, &batch, at)?;
                     let with_loans: Vec<_> = records[start..end]
                         .iter()
                         .zip(&rows)
@@ -221,9 +221,10 @@ impl BulkMutation {
                 let (mut initiated, mut failed, mut call_batches) = (0, 0, 0);
                 for chunk in added.chunks(CALL_BATCH_SIZE) {
                     let (ids, schedule, agent) = (chunk.to_vec(), schedule.clone(), agent_id.clone());
+                    let at = db.now();
                     let result = db
                         .write(move |conn| {
-                            bulk::initiate_calls(conn, company_id, &schedule, &ids, &agent, Utc::now())
+                            bulk::initiate_calls(conn, company_id, &schedule, &ids, &agent, at)
                         })
                         .await;
                     call_batches += 1;

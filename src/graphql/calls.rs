@@ -230,7 +230,7 @@ impl CallMutation {
                 return Err(ApiError::bad_input("data", "data must be a JSON object")).gql();
             }
         }
-        let now = Utc::now();
+        let now = super::now(ctx);
         let row = db(ctx).write(move |conn| store::make_call(conn, company_id, &request, now)).await.gql()?;
         Ok(Call(row))
     }
@@ -250,7 +250,7 @@ impl CallMutation {
             duration_seconds: input.duration_seconds,
             occurred_at: input.occurred_at,
         };
-        let now = Utc::now();
+        let now = super::now(ctx);
         let row = db(ctx)
             .write(move |conn| store::report_status(conn, company_id, call_id, &report, now))
             .await

@@ -10,7 +10,7 @@ use super::error::{ApiError, GqlResult};
 use super::loaders::LoansKey;
 use super::scalars::Date;
 use super::tasks::{statuses, task_page, Task, TaskConnection, TaskStatus};
-use super::{db, page_size, patch, tenant, today, wants_total, OrderDirection, TotalCount};
+use super::{db, now, page_size, patch, tenant, today, wants_total, OrderDirection, TotalCount};
 use crate::domain::customer::{self, CustomerPatch};
 use crate::domain::lms::LoanRecord;
 use crate::domain::schedule_builder::SkipReason;
@@ -489,7 +489,7 @@ impl CustomerMutation {
     ) -> async_graphql::Result<Customer> {
         let company_id = tenant(ctx)?;
         let PreparedCustomer { patch, loans } = input.prepare(ctx, company_id).await?;
-        let today = today();
+        let today = today(ctx);
         let row = db(ctx)
             .write(move |conn| {
                 let row = store::create(conn, company_id, &patch, today)?;
@@ -514,7 +514,7 @@ impl CustomerMutation {
             CustomerKey::Id => MatchOn::Id,
             CustomerKey::PhoneNumber => MatchOn::PhoneNumber,
         };
-        let today = today();
+        let today = today(ctx);
         let (row, created) = db(ctx)
             .write(move |conn| {
                 let (row, created) = store::upsert(conn, company_id, &patch, match_on, today)?;
@@ -535,8 +535,8 @@ impl CustomerMutation {
     ) -> async_graphql::Result<SyncCustomerSchedulePayload> {
         let company_id = tenant(ctx)?;
         let PreparedCustomer { patch, loans } = input.prepare(ctx, company_id).await?;
-        let now = chrono::Utc::now();
-        let today = today();
+        let now = now(ctx);
+        let today = today(ctx);
         let outcome = db(ctx)
             .write(move |conn| {
                 let outcome = sync::sync_customer_schedule(conn, company_id, &patch, now, today)?;

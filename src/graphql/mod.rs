@@ -122,7 +122,12 @@ pub enum OrderDirection {
     Desc,
 }
 
-/// Today's date for validation (birthdays must be in the past).
-pub(crate) fn today() -> chrono::NaiveDate {
-    chrono::Utc::now().date_naive()
+/// Today's date for validation (birthdays must be in the past), from the server's clock.
+pub(crate) fn today(ctx: &Context<'_>) -> chrono::NaiveDate {
+    db(ctx).clock().today()
+}
+
+/// "Now", from the server's clock.
+pub(crate) fn now(ctx: &Context<'_>) -> chrono::DateTime<chrono::Utc> {
+    db(ctx).now()
 }

@@ -60,9 +60,19 @@ impl KeyCache {
 impl AppState {
     /// Starts this instance's event hub on `database_url` and builds the schema once.
     pub fn new(pool: PgPool, database_url: &str, hub_config: HubConfig) -> Self {
+        Self::with_clock(pool, database_url, hub_config, crate::clock::Clock::system())
+    }
+
+    /// As [`AppState::new`], with every use-case reading time from `clock`.
+    pub fn with_clock(
+        pool: PgPool,
+        database_url: &str,
+        hub_config: HubConfig,
+        clock: crate::clock::Clock,
+    ) -> Self {
         let hub = EventHub::start(database_url, hub_config);
         let waker = hub.clone();
-        let db = Db::new(pool).with_commit_hook(Arc::new(move || waker.wake()));
+        let db = Db::new(pool).with_clock(clock).with_commit_hook(Arc::new(move || waker.wake()));
         let metrics = Arc::new(Metrics::default());
         let work = WorkSignal::default();
         let schema = crate::graphql::schema_builder(db.clone(), hub.clone())

@@ -81,6 +81,8 @@ pub struct Db {
     /// Blocking database calls made (for metrics, and to prove batching in tests).
     calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
     on_commit: Option<CommitHook>,
+    /// "Now" for every use-case that runs through this handle (settable in tests).
+    clock: crate::clock::Clock,
 }
 
 /// Called after each committed write transaction (the event hub's wake-up).
@@ -88,7 +90,20 @@ pub type CommitHook = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 impl Db {
     pub fn new(pool: PgPool) -> Self {
-        Db { pool, calls: Default::default(), on_commit: None }
+        Db { pool, calls: Default::default(), on_commit: None, clock: crate::clock::Clock::system() }
+    }
+
+    /// The same pool, reading time from `clock`.
+    pub fn with_clock(self, clock: crate::clock::Clock) -> Self {
+        Db { clock, ..self }
+    }
+
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.clock
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// The same pool, calling `hook` after every committed write.

@@ -64,8 +64,19 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Where every test server's clock starts unless the test picks another instant: Tuesday
+/// 2026-12-01 17:00 UTC = 12:00 in New York, 09:00 in Los Angeles, 07:00 in Honolulu and
+/// 03:00 (Wednesday) in Guam. Fixed, so that no test depends on the hour the suite runs at.
+pub const TEST_START: &str = "2026-12-01T17:00:00Z";
+
+pub fn utc(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text).expect("an RFC 3339 instant").with_timezone(&chrono::Utc)
+}
+
 /// A running server with its own database and one company ("Acme") with an API key.
 pub struct TestApp {
+    /// The server's clock: starts at [`TEST_START`] (or the test's instant) and runs on.
+    pub clock: callsync::clock::Clock,
     /// The server's database handle (its commits wake the server's event hub).
     pub store: callsync::store::Db,
     pub base_url: String,
@@ -78,17 +89,25 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// A server whose clock starts at [`TEST_START`].
     pub async fn spawn() -> TestApp {
+        TestApp::spawn_at(utc(TEST_START)).await
+    }
+
+    /// A server whose clock starts at `start` and runs on from there.
+    pub async fn spawn_at(start: chrono::DateTime<chrono::Utc>) -> TestApp {
+        let clock = callsync::clock::Clock::starting_at(start);
         let db = TestDatabase::create();
         let (company_id, api_key) = create_company(&db.url, "Acme");
         let pool = store::connect_pool(&db.url, 8).expect("pool");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
-        let state = callsync::http::AppState::new(pool, &db.url, HubConfig::default());
+        let state = callsync::http::AppState::with_clock(pool, &db.url, HubConfig::default(), clock.clone());
         let store = state.db().clone();
         let (server, addr) = callsync::http::serve(listener, state, 2).expect("start server");
         let handle = server.handle();
         tokio::spawn(server);
         TestApp {
+            clock,
             store,
             base_url: format!("http://{addr}"),
             api_key,
@@ -150,7 +169,12 @@ impl TestApp {
     pub fn another_instance(&self) -> Instance {
         let pool = store::connect_pool(&self.db.url, 8).expect("pool");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
-        let state = callsync::http::AppState::new(pool, &self.db.url, HubConfig::default());
+        let state = callsync::http::AppState::with_clock(
+            pool,
+            &self.db.url,
+            HubConfig::default(),
+            self.clock.clone(),
+        );
         let (server, addr) = callsync::http::serve(listener, state, 2).expect("start server");
         let handle = server.handle();
         tokio::spawn(server);
