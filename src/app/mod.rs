@@ -1,2 +1,54 @@
-//! The use-cases: each owns its transaction, loads what the contact policy needs, asks it, and
-//! writes. Every door (GraphQL, the dialer, background jobs) calls these.
+//! The use-cases: each owns its transaction (the caller runs it in one, e.g. with
+//! [`crate::store::Db::transaction`]), loads what the contact policy needs with few queries,
+//! asks the policy, and writes. Every door (GraphQL, the dialer, background jobs) calls these,
+//! so no rule is implemented twice.
+//!
+//! - [`contact`]: the policy's inputs (schedule terms, callee, state rules, contact history).
+//! - [`calls`]: makeCall, reportCallStatus, recordCallAttempts, callEligibility.
+//! - [`customers`]: syncCustomerSchedule, rebuilding schedules set-wise, Do Not Call at once.
+//! - [`bulk`]: the calls of a bulk import.
+//! - [`dialer`]: dial the next due task, fail stuck calls, webhook outcomes, background jobs.
+
+pub mod bulk;
+pub mod calls;
+pub mod contact;
+pub mod customers;
+pub mod dialer;
+
+use thiserror::Error;
+
+use crate::domain::contact_policy::Refusal;
+use crate::domain::ValidationError;
+use crate::store::StoreError;
+
+/// Why a use-case did not do what was asked.
+#[derive(Debug, Error)]
+pub enum AppError {
+    /// The contact policy refused the call (its code, reason and next allowed instant).
+    #[error("{}", .0.message)]
+    Refused(Refusal),
+    #[error("{0}")]
+    RateLimited(String),
+    #[error("{0}")]
+    InvalidTransition(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ValidationError> for AppError {
+    fn from(e: ValidationError) -> Self {
+        AppError::Store(StoreError::Invalid(e))
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        AppError::Store(StoreError::Database(e))
+    }
+}
+
+impl From<Refusal> for AppError {
+    fn from(r: Refusal) -> Self {
+        AppError::Refused(r)
+    }
+}

@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use crate::app::calls::{report_status, StatusReport};
+use crate::app::dialer::{self as use_case, DialOutcome};
+use crate::app::AppError;
 use crate::domain::calls::CallStatus;
-use crate::store::calls::{self, DialOutcome, StatusReport};
-use crate::store::{jobs, Db, StoreError};
+use crate::store::{jobs, Db};
 
 #[derive(Debug, Clone)]
 pub struct DialerConfig {
@@ -76,7 +78,7 @@ pub fn spawn(db: Db, config: DialerConfig, signal: WorkSignal) -> tokio::task::J
                 let after =
                     chrono::Duration::from_std(config.stuck_after).unwrap_or(chrono::Duration::hours(2));
                 let now = db.now();
-                match db.write(move |conn| calls::fail_stuck(conn, after, now)).await {
+                match db.transaction(move |conn| use_case::fail_stuck(conn, after, now)).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(calls = n, "stuck calls marked FAILED"),
                     Err(e) => tracing::warn!(error = %e, "stuck-call check failed"),
@@ -91,13 +93,13 @@ pub fn spawn(db: Db, config: DialerConfig, signal: WorkSignal) -> tokio::task::J
 }
 
 /// Dials due tasks until none is left (or the round's limit); returns the calls placed.
-pub async fn dial_round(db: &Db, config: &DialerConfig) -> Result<Vec<Uuid>, StoreError> {
+pub async fn dial_round(db: &Db, config: &DialerConfig) -> Result<Vec<Uuid>, AppError> {
     let mut paced: Vec<Uuid> = Vec::new();
     let mut placed = Vec::new();
     for _ in 0..ROUND_LIMIT {
         let skip = paced.clone();
         let now = db.now();
-        let outcome = db.write(move |conn| calls::dial_next_due(conn, &skip, now)).await?;
+        let outcome = db.transaction(move |conn| use_case::dial_next_due(conn, &skip, now)).await?;
         match outcome {
             DialOutcome::Idle => break,
             DialOutcome::Dialled(call) => {
@@ -107,14 +109,14 @@ pub async fn dial_round(db: &Db, config: &DialerConfig) -> Result<Vec<Uuid>, Sto
                 }
             }
             DialOutcome::Paced(company) => paced.push(company),
-            DialOutcome::Cancelled | DialOutcome::Rescheduled => {}
+            DialOutcome::Cancelled | DialOutcome::Rescheduled(_) => {}
         }
     }
     Ok(placed)
 }
 
 /// Runs due background jobs (e.g. a bulk import's schedules); returns how many ran.
-pub async fn run_jobs(db: &Db) -> Result<usize, StoreError> {
+pub async fn run_jobs(db: &Db) -> Result<usize, AppError> {
     let mut done = 0;
     for _ in 0..ROUND_LIMIT {
         let lease = chrono::Duration::minutes(5);
@@ -123,7 +125,7 @@ pub async fn run_jobs(db: &Db) -> Result<usize, StoreError> {
         let job = std::sync::Arc::new(job);
         let running = job.clone();
         let now = db.now();
-        match db.write(move |conn| jobs::run(conn, &running, now)).await {
+        match db.transaction(move |conn| use_case::run_job(conn, &running, now)).await {
             Ok(()) => done += 1,
             Err(e) => {
                 tracing::warn!(job = job.id, error = %e, "job failed; it is retried after its lease");
@@ -150,7 +152,7 @@ pub fn simulate(db: Db, company_id: Uuid, call_id: Uuid) {
             };
             let now = db.now();
             let result =
-                db.write(move |conn| calls::report_status(conn, company_id, call_id, &report, now)).await;
+                db.transaction(move |conn| report_status(conn, company_id, call_id, &report, now)).await;
             if let Err(e) = result {
                 tracing::info!(error = %e, "simulated call stopped");
                 return;

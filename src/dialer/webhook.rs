@@ -8,8 +8,10 @@ use chrono::Utc;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::app::dialer::webhook_outcome;
+use crate::app::AppError;
 use crate::store::calls::{self, WebhookDelivery};
-use crate::store::{Db, StoreError};
+use crate::store::Db;
 
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
@@ -47,11 +49,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 /// Delivers every due webhook; each is leased so other instances skip it meanwhile.
-pub async fn deliver_due(
-    db: &Db,
-    client: &reqwest::Client,
-    config: &WebhookConfig,
-) -> Result<(), StoreError> {
+pub async fn deliver_due(db: &Db, client: &reqwest::Client, config: &WebhookConfig) -> Result<(), AppError> {
     let lease = chrono::Duration::from_std(config.timeout * 2).unwrap_or(chrono::Duration::seconds(30));
     for _ in 0..100 {
         let now = db.now();
@@ -59,17 +57,20 @@ pub async fn deliver_due(
             return Ok(());
         };
         let error = post(client, &delivery).await.err();
-        let retry_in = (delivery.attempt < config.max_attempts).then(|| {
+        let now = db.now();
+        let retry_at = (delivery.attempt < config.max_attempts).then(|| {
             let factor = 2u32.saturating_pow(delivery.attempt.saturating_sub(1) as u32);
             let delay = config.first_retry.saturating_mul(factor).min(Duration::from_secs(300));
-            chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(300))
+            now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(300))
         });
         if let Some(e) = &error {
             tracing::warn!(call = %delivery.call.id, attempt = delivery.attempt, error = %e, "webhook delivery failed");
         }
-        let call_id = delivery.call.id;
-        let now = db.now();
-        db.write(move |conn| calls::webhook_result(conn, call_id, error, retry_in, now)).await?;
+        let (call_id, company_id) = (delivery.call.id, delivery.call.company_id);
+        db.transaction(move |conn| {
+            webhook_outcome(conn, call_id, company_id, error.as_deref(), retry_at, now)
+        })
+        .await?;
     }
     Ok(())
 }

@@ -1,11 +1,4 @@
-//! The call-status state machine, how a call's task follows it, and the Reg F quiet period
-//! after a conversation.
-
-use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
-
-use super::calling_rules::{local_instant, CallingWindow};
-use super::schedule_builder::MIN_GAP;
+//! The call-status state machine and how a call's task follows it.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CallStatus {
@@ -66,6 +59,36 @@ impl CallStatus {
     }
 }
 
+/// Which path placed a call. Every source counts toward the caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallSource {
+    /// `makeCall`.
+    MakeCall,
+    /// The dialer, for a due task.
+    Scheduled,
+    /// `bulkAddCustomers(initiateCall: true)`.
+    Bulk,
+    /// Recorded with `recordCallAttempts`: made outside callsync.
+    External,
+}
+
+impl CallSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallSource::MakeCall => "MAKE_CALL",
+            CallSource::Scheduled => "SCHEDULED",
+            CallSource::Bulk => "BULK",
+            CallSource::External => "EXTERNAL",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CallSource> {
+        [CallSource::MakeCall, CallSource::Scheduled, CallSource::Bulk, CallSource::External]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
 /// What reporting `to` on a call that is `from` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
@@ -98,38 +121,6 @@ pub fn task_status_for(status: CallStatus) -> Option<&'static str> {
             Some("FAILED")
         }
     }
-}
-
-/// Reg F 1006.14(b)(2)(ii): after a telephone conversation (its day counts as day 1) there is no
-/// call for 7 days. Returns the new instants for the `pending` tasks (sorted) that fall inside
-/// the quiet period: from the 8th local day on, at the window's openings, keeping their order
-/// and spacing.
-pub fn quiet_period_moves(
-    conversation_at: DateTime<Utc>,
-    zone: Tz,
-    window: &CallingWindow,
-    pending: &[DateTime<Utc>],
-) -> Vec<Option<DateTime<Utc>>> {
-    let first_day = conversation_at.with_timezone(&zone).date_naive() + Duration::days(7);
-    let quiet_until = local_instant(zone, first_day, 0);
-    let horizon = quiet_until + Duration::days(400);
-    let mut previous: Option<DateTime<Utc>> = None;
-    pending
-        .iter()
-        .map(|at| {
-            if *at >= quiet_until && previous.is_none_or(|p| *at >= p + MIN_GAP) {
-                previous = Some(*at);
-                return None;
-            }
-            let mut t = (*at).max(quiet_until);
-            if let Some(p) = previous {
-                t = t.max(p + MIN_GAP);
-            }
-            let moved = window.next_allowed(t, horizon);
-            previous = moved.or(previous);
-            moved
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -175,25 +166,5 @@ mod tests {
         assert_eq!(task_status_for(NoAnswer), Some("FAILED"));
         assert_eq!(task_status_for(Ringing), Some("IN_PROGRESS"));
         assert_eq!(task_status_for(Queued), None);
-    }
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    #[test]
-    fn a_conversation_moves_the_next_seven_days_of_tasks() {
-        let zone: Tz = "America/New_York".parse().unwrap();
-        let window = CallingWindow {
-            zones: vec![zone],
-            open: 8 * 60,
-            close: 21 * 60,
-            no_sunday: false,
-            no_holidays: false,
-        };
-        // Conversation Monday 2026-11-23 10:00 EST: quiet through Sunday the 29th.
-        let pending = [utc("2026-11-24T15:00:00Z"), utc("2026-11-26T15:00:00Z"), utc("2026-12-01T15:00:00Z")];
-        let moves = quiet_period_moves(utc("2026-11-23T15:00:00Z"), zone, &window, &pending);
-        assert_eq!(moves, vec![Some(utc("2026-11-30T13:00:00Z")), Some(utc("2026-11-30T13:30:00Z")), None]);
     }
 }

@@ -1,34 +1,29 @@
-//! The schedule builder: a customer's call tasks from the schedule's cadence, the calling
-//! window (schedule hours ∩ federal hours ∩ state rules, in every zone the consumer may be in),
-//! and the frequency caps. Pure: `now` and everything else is passed in.
+//! The schedule builder: a customer's call tasks from the schedule's cadence, placed through
+//! the contact policy (the calling window in every candidate zone, the quiet period after a
+//! conversation, the caps and the gap, counting every prior attempt), so a plan never holds a
+//! task the dialer would refuse. Pure: `now` and everything else is passed in.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
-use super::calling_rules::{local_instant, parse_zone, state_zones, CallingWindow, StateRuleTable};
-use super::calling_rules::{FEDERAL_EARLIEST, FEDERAL_LATEST};
+use super::calling_rules::{local_instant, StateRuleTable};
+use super::contact_policy::{Callee, ContactHistory, ContactPolicy, Refusal, RefusalCode, ScheduleTerms};
 use super::schedule::{parse_hhmm, CadenceStep};
 
-/// Two attempts are never closer than this (Reg F: quick repeated attempts can be harassment).
-pub const MIN_GAP: Duration = Duration::minutes(30);
-/// Nothing is planned further out than this.
-pub const HORIZON_DAYS: i64 = 400;
+pub use super::contact_policy::MIN_GAP;
 
 /// Everything the builder needs to know.
 #[derive(Debug, Clone)]
 pub struct BuildInput<'a> {
     pub cadence: &'a [CadenceStep],
-    /// The schedule's hours, minutes after local midnight, `[start, end)`.
-    pub calling_hours: (u32, u32),
-    pub max_attempts_per_7_days: u32,
-    pub timezone: Option<&'a str>,
-    pub state: Option<&'a str>,
+    pub schedule: &'a ScheduleTerms,
+    pub callee: &'a Callee,
     pub has_phone: bool,
-    pub do_not_call: bool,
-    pub suppressed: bool,
+    /// The customer has a (valid) timezone of its own: required for a schedule.
+    pub has_timezone: bool,
     pub rules: &'a StateRuleTable,
-    /// Attempts already made (they count toward the caps).
-    pub prior_attempts: &'a [DateTime<Utc>],
+    /// Calls already made and planned tasks kept (they count toward the caps and the gap).
+    pub history: &'a ContactHistory,
     pub now: DateTime<Utc>,
 }
 
@@ -45,6 +40,18 @@ pub enum SkipReason {
     NoFutureSteps,
 }
 
+impl SkipReason {
+    /// The reason a policy that refuses at any time gives the builder.
+    fn from_refusal(refusal: &Refusal, callee: &Callee) -> SkipReason {
+        match refusal.code {
+            RefusalCode::DoNotCall if callee.do_not_call => SkipReason::DoNotCall,
+            RefusalCode::DoNotCall => SkipReason::SuppressedNumber,
+            _ if refusal.zones.is_empty() => SkipReason::MissingTimezone,
+            _ => SkipReason::NoCallingWindow,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedTask {
     /// 1-based position in the plan.
@@ -56,149 +63,60 @@ pub struct PlannedTask {
 pub struct Plan {
     /// The customer's zone, for local renderings.
     pub zone: Tz,
-    /// Every zone the window was evaluated in (more than one for a conflicting location).
-    pub window: CallingWindow,
+    /// The policy the plan was placed through.
+    pub policy: ContactPolicy,
     pub tasks: Vec<PlannedTask>,
-}
-
-/// The frequency caps in force for one customer.
-#[derive(Debug, Clone)]
-struct Caps {
-    zone: Tz,
-    per_7_days: u32,
-    per_24_hours: Option<u32>,
-}
-
-impl Caps {
-    /// If `t` would break a cap given the `placed` attempts (sorted, all at or before `t`),
-    /// the earliest instant worth trying instead.
-    fn next_candidate(
-        &self,
-        placed: &[DateTime<Utc>],
-        t: DateTime<Utc>,
-        local_minutes: u32,
-    ) -> Option<DateTime<Utc>> {
-        let day = |x: DateTime<Utc>| x.with_timezone(&self.zone).date_naive();
-        let count_in = |last: NaiveDate| {
-            let first = last - Duration::days(6);
-            placed.iter().filter(|p| (first..=last).contains(&day(**p))).count() as u32
-        };
-        let d = day(t);
-        if count_in(d) >= self.per_7_days {
-            // Reg F counts 7 consecutive calendar days: move to the first day the cap allows.
-            let mut next = d.succ_opt()?;
-            while count_in(next) >= self.per_7_days {
-                next = next.succ_opt()?;
-            }
-            return Some(local_instant(self.zone, next, local_minutes).max(t));
-        }
-        if let Some(cap) = self.per_24_hours {
-            let recent: Vec<_> = placed.iter().filter(|p| **p > t - Duration::hours(24)).collect();
-            if recent.len() as u32 >= cap {
-                return Some(*recent[recent.len() - cap as usize] + Duration::hours(24));
-            }
-        }
-        None
-    }
-}
-
-/// The calling window for a consumer in `timezone` with an address in `state`, under the
-/// schedule's `hours`, or why there is none.
-pub fn calling_window(
-    hours: (u32, u32),
-    timezone: Option<&str>,
-    state: Option<&str>,
-    rules: &StateRuleTable,
-) -> Result<(Tz, CallingWindow), SkipReason> {
-    let zone = timezone.and_then(parse_zone).ok_or(SkipReason::MissingTimezone)?;
-    let rule = rules.effective(state);
-    let mut zones = vec![zone];
-    if let Some(state) = state {
-        let candidates = state_zones(state);
-        // Reg F 1006.6(b)(1)(i): with a conflicting location, a time must suit every one.
-        if !candidates.is_empty() && !candidates.contains(&zone.name()) {
-            zones.extend(candidates.iter().filter_map(|z| parse_zone(z)));
-        }
-    }
-    let open = hours.0.max(FEDERAL_EARLIEST).max(rule.earliest);
-    let close = hours.1.min(FEDERAL_LATEST).min(rule.latest);
-    if open >= close {
-        return Err(SkipReason::NoCallingWindow);
-    }
-    Ok((zone, CallingWindow { zones, open, close, no_sunday: rule.no_sunday, no_holidays: rule.no_holidays }))
 }
 
 /// Plans the customer's tasks. The same input on the same local day gives the same instants.
 pub fn build(input: &BuildInput<'_>) -> Result<Plan, SkipReason> {
-    if input.do_not_call {
+    let callee = input.callee;
+    if callee.do_not_call {
         return Err(SkipReason::DoNotCall);
     }
-    if input.suppressed {
+    if callee.suppressed && input.schedule.use_do_not_call {
         return Err(SkipReason::SuppressedNumber);
     }
     if !input.has_phone {
         return Err(SkipReason::MissingPhoneNumber);
     }
-    let (zone, window) = calling_window(input.calling_hours, input.timezone, input.state, input.rules)?;
+    if !input.has_timezone {
+        return Err(SkipReason::MissingTimezone);
+    }
+    let policy = ContactPolicy::new(input.schedule, callee, input.rules)
+        .map_err(|refusal| SkipReason::from_refusal(&refusal, callee))?;
+    let zone = policy.calendar();
     let now = input.now;
-    let horizon = now + Duration::days(HORIZON_DAYS);
-    if window.next_allowed(now, now + Duration::days(14)).is_none() {
-        return Err(SkipReason::NoCallingWindow);
-    }
-    let rule = input.rules.effective(input.state);
-    let caps = Caps {
-        zone,
-        per_7_days: rule
-            .max_per_7_days
-            .map_or(input.max_attempts_per_7_days, |c| c.min(input.max_attempts_per_7_days)),
-        per_24_hours: rule.max_per_24_hours,
-    };
-
-    let mut placed: Vec<DateTime<Utc>> = input.prior_attempts.iter().copied().filter(|p| *p <= now).collect();
-    placed.sort();
     let today = now.with_timezone(&zone).date_naive();
-    let mut tasks = Vec::new();
-    'steps: for step in input.cadence {
-        let Ok((minutes, _)) = parse_hhmm("localTime", &step.local_time) else {
-            continue;
-        };
-        let Some(date) = today.checked_add_signed(Duration::days(i64::from(step.day_offset))) else {
-            continue;
-        };
-        let nominal = local_instant(zone, date, minutes);
-        if nominal <= now {
-            continue; // already past: dropped, never squeezed in later the same day
-        }
-        let mut t = nominal;
-        loop {
-            let Some(open) = window.next_allowed(t, horizon) else {
-                break 'steps;
-            };
-            t = open;
-            if let Some(last) = placed.last() {
-                if t < *last + MIN_GAP {
-                    t = *last + MIN_GAP;
-                    continue;
-                }
-            }
-            match caps.next_candidate(&placed, t, minutes) {
-                Some(later) => t = later,
-                None => break,
-            }
-        }
-        placed.push(t);
-        tasks.push(PlannedTask { attempt: tasks.len() as i32 + 1, scheduled_for: t });
-    }
+    // Steps already past are dropped, never squeezed in later the same day.
+    let nominal: Vec<DateTime<Utc>> = input
+        .cadence
+        .iter()
+        .filter_map(|step| {
+            let (minutes, _) = parse_hhmm("localTime", &step.local_time).ok()?;
+            let date = today.checked_add_signed(Duration::days(i64::from(step.day_offset)))?;
+            Some(local_instant(zone, date, minutes))
+        })
+        .filter(|t| *t > now)
+        .collect();
+    let tasks: Vec<PlannedTask> = policy
+        .place(input.history, &nominal)
+        .into_iter()
+        .map_while(|t| t)
+        .enumerate()
+        .map(|(i, scheduled_for)| PlannedTask { attempt: i as i32 + 1, scheduled_for })
+        .collect();
     if tasks.is_empty() {
         return Err(SkipReason::NoFutureSteps);
     }
-    Ok(Plan { zone, window, tasks })
+    Ok(Plan { zone, policy, tasks })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{Datelike, Timelike, Weekday};
+    use crate::domain::contact_policy::Location;
+    use chrono::{Datelike, NaiveDate, Timelike, Weekday};
     use proptest::prelude::*;
 
     fn utc(s: &str) -> DateTime<Utc> {
@@ -209,24 +127,89 @@ mod tests {
         spec.iter().map(|(d, t)| CadenceStep { day_offset: *d, local_time: t.to_string() }).collect()
     }
 
-    fn input<'a>(
+    /// A customer and schedule to build for; `build()` assembles the builder's input.
+    #[derive(Clone)]
+    struct Case<'a> {
         cadence: &'a [CadenceStep],
-        tz: &'a str,
+        terms: ScheduleTerms,
+        timezone: Option<&'a str>,
         state: Option<&'a str>,
-        now: &str,
-    ) -> BuildInput<'a> {
-        BuildInput {
-            cadence,
+        zip: Option<&'a str>,
+        do_not_call: bool,
+        suppressed: bool,
+        has_phone: bool,
+        prior: Vec<DateTime<Utc>>,
+        conversation: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    }
+
+    fn terms() -> ScheduleTerms {
+        ScheduleTerms {
+            paused: false,
             calling_hours: (8 * 60, 21 * 60),
             max_attempts_per_7_days: 7,
+            quiet_period_after_conversation: true,
+            use_do_not_call: true,
+            time_zone: None,
+        }
+    }
+
+    /// A ZIP code in `tz` for the states the tests use (so only the zone and state matter).
+    fn zip_for(tz: &str, state: Option<&str>) -> Option<&'static str> {
+        Some(match (state?, tz) {
+            ("NY", "America/New_York") => "10001",
+            ("MA", "America/New_York") => "02108",
+            ("FL", "America/New_York") => "33101",
+            ("TX", "America/Chicago") => "75201",
+            ("AL", "America/Chicago") => "35203",
+            ("CO", "America/Denver") => "80202",
+            ("HI", "Pacific/Honolulu") => "96813",
+            ("AZ", "America/Phoenix") => "85004",
+            ("NY", _) => "10001",
+            _ => return None,
+        })
+    }
+
+    fn input<'a>(cadence: &'a [CadenceStep], tz: &'a str, state: Option<&'a str>, now: &str) -> Case<'a> {
+        Case {
+            cadence,
+            terms: terms(),
             timezone: Some(tz),
             state,
-            has_phone: true,
+            zip: zip_for(tz, state),
             do_not_call: false,
             suppressed: false,
-            rules: StateRuleTable::builtin(),
-            prior_attempts: &[],
+            has_phone: true,
+            prior: Vec::new(),
+            conversation: None,
             now: utc(now),
+        }
+    }
+
+    impl Case<'_> {
+        fn build(&self) -> Result<Plan, SkipReason> {
+            let location = Location {
+                timezone: self.timezone,
+                zip_code: self.zip,
+                state: self.state,
+                phone_number: None,
+            };
+            let callee = Callee::customer(&location, self.do_not_call, self.suppressed);
+            let history = ContactHistory {
+                attempts: self.prior.clone(),
+                planned: Vec::new(),
+                last_conversation: self.conversation,
+            };
+            build(&BuildInput {
+                cadence: self.cadence,
+                schedule: &self.terms,
+                callee: &callee,
+                has_phone: self.has_phone,
+                has_timezone: self.timezone.and_then(crate::domain::calling_rules::parse_zone).is_some(),
+                rules: StateRuleTable::builtin(),
+                history: &history,
+                now: self.now,
+            })
         }
     }
 
@@ -239,7 +222,7 @@ mod tests {
     fn new_york_steps_land_at_their_local_times() {
         let cadence = steps(&[(0, "10:00"), (1, "14:00"), (3, "09:30")]);
         // Monday 2026-11-23 08:00 EST.
-        let plan = build(&input(&cadence, "America/New_York", Some("NY"), "2026-11-23T13:00:00Z")).unwrap();
+        let plan = input(&cadence, "America/New_York", Some("NY"), "2026-11-23T13:00:00Z").build().unwrap();
         assert_eq!(
             local(&plan),
             ["2026-11-23T10:00:00-05:00", "2026-11-24T14:00:00-05:00", "2026-11-26T09:30:00-05:00"]
@@ -251,7 +234,7 @@ mod tests {
     fn past_steps_are_dropped_and_late_ones_move_to_the_next_opening() {
         let cadence = steps(&[(0, "09:00"), (0, "22:30"), (1, "06:00"), (2, "12:00")]);
         // 2026-11-23 11:00 EST: 09:00 is past; 22:30 -> tomorrow 08:00; 06:00 tomorrow -> 08:30 (gap).
-        let plan = build(&input(&cadence, "America/New_York", Some("NY"), "2026-11-23T16:00:00Z")).unwrap();
+        let plan = input(&cadence, "America/New_York", Some("NY"), "2026-11-23T16:00:00Z").build().unwrap();
         assert_eq!(
             local(&plan),
             ["2026-11-24T08:00:00-05:00", "2026-11-24T08:30:00-05:00", "2026-11-25T12:00:00-05:00"]
@@ -274,7 +257,7 @@ mod tests {
             let zone: Tz = tz.parse().unwrap();
             let now =
                 local_instant(zone, NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(), 6 * 60).to_rfc3339();
-            let plan = build(&input(&cadence, tz, state, &now)).unwrap();
+            let plan = input(&cadence, tz, state, &now).build().unwrap();
             let expected: Vec<String> = ["2026-11-23T08:00:00", "2026-11-24T20:30:00", "2026-11-25T12:15:00"]
                 .iter()
                 .map(|t| format!("{t}{offset}"))
@@ -287,18 +270,18 @@ mod tests {
     fn dst_transition_days() {
         // New York springs forward on 2026-03-08: 02:30 does not exist; the window opens at 08:00 EDT.
         let cadence = steps(&[(0, "02:30"), (0, "08:00"), (1, "08:00")]);
-        let plan = build(&input(&cadence, "America/New_York", Some("NY"), "2026-03-08T05:00:00Z")).unwrap();
+        let plan = input(&cadence, "America/New_York", Some("NY"), "2026-03-08T05:00:00Z").build().unwrap();
         assert_eq!(
             local(&plan),
             ["2026-03-08T08:00:00-04:00", "2026-03-08T08:30:00-04:00", "2026-03-09T08:00:00-04:00"]
         );
         // And falls back on 2026-11-01: the day has 25 hours but 10:00 is still 10:00.
         let cadence = steps(&[(0, "10:00"), (1, "10:00")]);
-        let plan = build(&input(&cadence, "America/New_York", Some("NY"), "2026-11-01T04:30:00Z")).unwrap();
+        let plan = input(&cadence, "America/New_York", Some("NY"), "2026-11-01T04:30:00Z").build().unwrap();
         assert_eq!(local(&plan), ["2026-11-01T10:00:00-05:00", "2026-11-02T10:00:00-05:00"]);
         // Lord Howe moves 30 minutes on 2026-10-04 (02:00 -> 02:30).
         let cadence = steps(&[(0, "09:00")]);
-        let plan = build(&input(&cadence, "Australia/Lord_Howe", None, "2026-10-03T14:00:00Z")).unwrap();
+        let plan = input(&cadence, "Australia/Lord_Howe", None, "2026-10-03T14:00:00Z").build().unwrap();
         assert_eq!(local(&plan), ["2026-10-04T09:00:00+11:00"]);
     }
 
@@ -306,7 +289,7 @@ mod tests {
     fn weekly_caps_move_steps_to_the_first_day_allowed() {
         // Massachusetts: 2 calls per 7 consecutive days.
         let cadence = steps(&[(0, "10:00"), (1, "10:00"), (2, "10:00"), (3, "10:00")]);
-        let plan = build(&input(&cadence, "America/New_York", Some("MA"), "2026-11-23T13:00:00Z")).unwrap();
+        let plan = input(&cadence, "America/New_York", Some("MA"), "2026-11-23T13:00:00Z").build().unwrap();
         assert_eq!(
             local(&plan),
             [
@@ -318,10 +301,10 @@ mod tests {
         );
         // The schedule's own cap, with two attempts already made this week.
         let mut i = input(&cadence, "America/New_York", Some("NY"), "2026-11-23T13:00:00Z");
-        i.max_attempts_per_7_days = 3;
+        i.terms.max_attempts_per_7_days = 3;
         let prior = [utc("2026-11-20T15:00:00Z"), utc("2026-11-21T15:00:00Z")];
-        i.prior_attempts = &prior;
-        let plan = build(&i).unwrap();
+        i.prior = prior.to_vec();
+        let plan = i.build().unwrap();
         assert_eq!(local(&plan)[..2], ["2026-11-23T10:00:00-05:00", "2026-11-27T10:00:00-05:00"]);
     }
 
@@ -329,20 +312,22 @@ mod tests {
     fn daily_caps_and_state_hours() {
         // Florida: 3 per 24 h and 08:00-20:00.
         let cadence = steps(&[(0, "09:00"), (0, "11:00"), (0, "13:00"), (0, "19:30"), (0, "20:30")]);
-        let plan = build(&input(&cadence, "America/New_York", Some("FL"), "2026-11-23T13:00:00Z")).unwrap();
+        let plan = input(&cadence, "America/New_York", Some("FL"), "2026-11-23T13:00:00Z").build().unwrap();
         assert_eq!(
             local(&plan),
             [
                 "2026-11-23T09:00:00-05:00",
                 "2026-11-23T11:00:00-05:00",
                 "2026-11-23T13:00:00-05:00",
-                "2026-11-24T09:00:00-05:00",
-                "2026-11-24T11:00:00-05:00"
+                // 24 hours after 09:00 the 19:30 step fits again, at its own local time...
+                "2026-11-24T19:30:00-05:00",
+                // ...and the 20:30 step, 30 minutes later, is past Florida's 20:00: next morning.
+                "2026-11-25T08:00:00-05:00"
             ]
         );
         // Texas (telemarketing rows apply by default): not before 09:00.
         let cadence = steps(&[(1, "08:15")]);
-        let plan = build(&input(&cadence, "America/Chicago", Some("TX"), "2026-11-23T13:00:00Z")).unwrap();
+        let plan = input(&cadence, "America/Chicago", Some("TX"), "2026-11-23T13:00:00Z").build().unwrap();
         assert_eq!(local(&plan), ["2026-11-24T09:00:00-06:00"]);
     }
 
@@ -350,7 +335,7 @@ mod tests {
     fn no_sunday_states_skip_to_monday() {
         // Alabama: Saturday 2026-11-21 19:00 -> 20:00 closes, Sunday is out -> Monday 08:00.
         let cadence = steps(&[(0, "20:15")]);
-        let plan = build(&input(&cadence, "America/Chicago", Some("AL"), "2026-11-21T18:00:00Z")).unwrap();
+        let plan = input(&cadence, "America/Chicago", Some("AL"), "2026-11-21T18:00:00Z").build().unwrap();
         assert_eq!(local(&plan), ["2026-11-23T08:00:00-06:00"]);
     }
 
@@ -359,8 +344,8 @@ mod tests {
         // A Los Angeles number with a New York address: 08:00-21:00 in both = 08:00-18:00 PT.
         let cadence = steps(&[(1, "07:00"), (1, "19:00")]);
         let plan =
-            build(&input(&cadence, "America/Los_Angeles", Some("NY"), "2026-11-23T13:00:00Z")).unwrap();
-        assert_eq!(plan.window.zones.len(), 2);
+            input(&cadence, "America/Los_Angeles", Some("NY"), "2026-11-23T13:00:00Z").build().unwrap();
+        assert_eq!(plan.policy.zones().len(), 2);
         assert_eq!(local(&plan), ["2026-11-24T08:00:00-08:00", "2026-11-25T08:00:00-08:00"]);
     }
 
@@ -368,42 +353,37 @@ mod tests {
     fn no_overlap_means_no_tasks() {
         let cadence = steps(&[(1, "10:00")]);
         let mut i = input(&cadence, "Europe/London", Some("HI"), "2026-11-23T13:00:00Z");
-        i.calling_hours = (9 * 60, 12 * 60);
-        assert_eq!(build(&i).unwrap_err(), SkipReason::NoCallingWindow);
+        i.terms.calling_hours = (9 * 60, 12 * 60);
+        assert_eq!(i.build().unwrap_err(), SkipReason::NoCallingWindow);
     }
 
     #[test]
     fn reasons_for_no_tasks() {
         let cadence = steps(&[(1, "10:00")]);
         let base = input(&cadence, "America/New_York", Some("NY"), "2026-11-23T13:00:00Z");
+        assert_eq!(Case { do_not_call: true, ..base.clone() }.build().unwrap_err(), SkipReason::DoNotCall);
         assert_eq!(
-            build(&BuildInput { do_not_call: true, ..base.clone() }).unwrap_err(),
-            SkipReason::DoNotCall
-        );
-        assert_eq!(
-            build(&BuildInput { suppressed: true, ..base.clone() }).unwrap_err(),
+            Case { suppressed: true, ..base.clone() }.build().unwrap_err(),
             SkipReason::SuppressedNumber
         );
         assert_eq!(
-            build(&BuildInput { has_phone: false, ..base.clone() }).unwrap_err(),
+            Case { has_phone: false, ..base.clone() }.build().unwrap_err(),
             SkipReason::MissingPhoneNumber
         );
-        assert_eq!(
-            build(&BuildInput { timezone: None, ..base.clone() }).unwrap_err(),
-            SkipReason::MissingTimezone
-        );
+        assert_eq!(Case { timezone: None, ..base.clone() }.build().unwrap_err(), SkipReason::MissingTimezone);
         let past = steps(&[(0, "07:00")]);
-        let all_past = BuildInput { cadence: &past, ..base.clone() };
-        assert_eq!(build(&all_past).unwrap_err(), SkipReason::NoFutureSteps);
-        let narrow = BuildInput { calling_hours: (21 * 60, 22 * 60), ..base };
-        assert_eq!(build(&narrow).unwrap_err(), SkipReason::NoCallingWindow);
+        let all_past = Case { cadence: &past, ..base.clone() };
+        assert_eq!(all_past.build().unwrap_err(), SkipReason::NoFutureSteps);
+        let mut narrow = base;
+        narrow.terms.calling_hours = (21 * 60, 22 * 60);
+        assert_eq!(narrow.build().unwrap_err(), SkipReason::NoCallingWindow);
     }
 
     #[test]
     fn the_same_input_on_the_same_local_day_gives_the_same_instants() {
         let cadence = steps(&[(0, "18:00"), (1, "10:00"), (4, "12:00")]);
-        let a = build(&input(&cadence, "America/Denver", Some("CO"), "2026-11-23T15:00:00Z")).unwrap();
-        let b = build(&input(&cadence, "America/Denver", Some("CO"), "2026-11-23T22:00:00Z")).unwrap();
+        let a = input(&cadence, "America/Denver", Some("CO"), "2026-11-23T15:00:00Z").build().unwrap();
+        let b = input(&cadence, "America/Denver", Some("CO"), "2026-11-23T22:00:00Z").build().unwrap();
         assert_eq!(a.tasks, b.tasks);
     }
 
@@ -482,31 +462,19 @@ mod tests {
             prior_hours in proptest::collection::vec(1i64..7 * 24, 0..6),
         ) {
             let prior: Vec<_> = prior_hours.iter().map(|h| now - Duration::hours(*h)).collect();
-            let input = BuildInput {
-                cadence: &cadence,
-                calling_hours: (start, (start + len).min(24 * 60 - 1)),
-                max_attempts_per_7_days: max_attempts,
-                timezone: Some(ZONES[zone]),
-                state: STATES[state],
-                has_phone: true,
-                do_not_call: false,
-                suppressed: false,
-                rules: StateRuleTable::builtin(),
-                prior_attempts: &prior,
-                now,
-            };
-            let Ok(plan) = build(&input) else { return Ok(()) };
-            let rule = input.rules.effective(input.state);
-            let open = input.calling_hours.0.max(8 * 60).max(rule.earliest);
-            let close = input.calling_hours.1.min(21 * 60).min(rule.latest);
+            let mut case = input(&cadence, ZONES[zone], STATES[state], "2026-01-01T00:00:00Z");
+            case.now = now;
+            case.terms.calling_hours = (start, (start + len).min(24 * 60 - 1));
+            case.terms.max_attempts_per_7_days = max_attempts;
+            case.prior = prior.clone();
+            let Ok(plan) = case.build() else { return Ok(()) };
+            let rule = StateRuleTable::builtin().effective(case.state);
+            let open = case.terms.calling_hours.0.max(8 * 60).max(rule.earliest);
+            let close = case.terms.calling_hours.1.min(21 * 60).min(rule.latest);
             let customer_zone: Tz = ZONES[zone].parse().unwrap();
-            let mut zones = vec![customer_zone];
-            if let Some(s) = input.state {
-                let cands = state_zones(s);
-                if !cands.is_empty() && !cands.contains(&ZONES[zone]) {
-                    zones.extend(cands.iter().map(|z| z.parse::<Tz>().unwrap()));
-                }
-            }
+            let location = Location { timezone: case.timezone, zip_code: case.zip, state: case.state, phone_number: None };
+            let zones = location.candidate_zones();
+            prop_assert!(zones.contains(&customer_zone));
             let mut all: Vec<DateTime<Utc>> = prior.clone();
             for (i, task) in plan.tasks.iter().enumerate() {
                 let t = task.scheduled_for;
@@ -530,7 +498,7 @@ mod tests {
                 all.push(t);
             }
             // Caps over every 7 consecutive local days and every 24 hours, prior attempts included.
-            let cap7 = rule.max_per_7_days.map_or(max_attempts, |c| c.min(max_attempts));
+            let cap7 = rule.max_per_7_days.map_or(max_attempts, |c| c.min(max_attempts)).min(7);
             let days: Vec<NaiveDate> = all.iter().map(|t| t.with_timezone(&customer_zone).date_naive()).collect();
             for task in &plan.tasks {
                 let d = task.scheduled_for.with_timezone(&customer_zone).date_naive();

@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::customers::CustomerInput;
 use super::error::{ApiError, GqlResult};
 use super::{db, tenant, today};
+use crate::app::bulk::{initiate_calls, BulkCalls};
 use crate::domain::bulk::{validate_records, RecordError, MAX_RECORDS};
 use crate::domain::lms::LoanRecord;
 use crate::store::bulk::{self, BATCH_SIZE};
@@ -63,10 +64,20 @@ pub struct BulkResults {
 }
 
 #[derive(SimpleObject)]
+pub struct BulkCallRefusal {
+    /// The code makeCall would have returned (DO_NOT_CALL, OUTSIDE_CALLING_HOURS, CONTACT_LIMIT…).
+    code: String,
+    count: i32,
+}
+
+#[derive(SimpleObject)]
 pub struct BulkCallResults {
     initiated: i32,
+    /// The sum of `refused` counts.
     failed: i32,
     batches: i32,
+    /// Calls the contact policy refused, counted per code.
+    refused: Vec<BulkCallRefusal>,
 }
 
 #[derive(SimpleObject)]
@@ -116,6 +127,7 @@ impl BulkMutation {
             ))
             .gql();
         }
+        let disposition_id = input.call_config.as_ref().and_then(|c| c.disposition_id.clone());
         let agent_id = match (&input.call_config, input.initiate_call) {
             (Some(config), true) => Some(config.agent_id.clone()),
             (None, true) => {
@@ -218,31 +230,43 @@ impl BulkMutation {
 
         let call_results = match agent_id {
             Some(agent_id) => {
-                let (mut initiated, mut failed, mut call_batches) = (0, 0, 0);
+                let mut outcome = BulkCalls::default();
+                let mut call_batches = 0;
                 for chunk in added.chunks(CALL_BATCH_SIZE) {
                     let (ids, schedule, agent) = (chunk.to_vec(), schedule.clone(), agent_id.clone());
+                    let disposition = disposition_id.clone();
                     let at = db.now();
                     let result = db
-                        .write(move |conn| {
-                            bulk::initiate_calls(conn, company_id, &schedule, &ids, &agent, at)
+                        .transaction(move |conn| {
+                            initiate_calls(
+                                conn,
+                                company_id,
+                                &schedule,
+                                &ids,
+                                &agent,
+                                disposition.as_deref(),
+                                at,
+                            )
                         })
                         .await;
                     call_batches += 1;
                     match result {
-                        Ok((ok, refused)) => {
-                            initiated += ok;
-                            failed += refused;
-                        }
+                        Ok(batch) => outcome.add(batch),
                         Err(e) => {
                             tracing::error!(error = %e, "a bulk call batch failed");
-                            failed += chunk.len();
+                            outcome.refuse("INTERNAL", chunk.len());
                         }
                     }
                 }
                 Some(BulkCallResults {
-                    initiated: initiated as i32,
-                    failed: failed as i32,
+                    initiated: outcome.initiated as i32,
+                    failed: outcome.failed() as i32,
                     batches: call_batches,
+                    refused: outcome
+                        .refused
+                        .into_iter()
+                        .map(|(code, count)| BulkCallRefusal { code, count: count as i32 })
+                        .collect(),
                 })
             }
             None => None,

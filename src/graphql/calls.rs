@@ -1,7 +1,7 @@
 //! Calls: `call`, `calls`, `makeCall`, `reportCallStatus`, and the Call type.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, Enum, InputObject, Json, Object, ID};
+use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
@@ -12,8 +12,9 @@ use super::loaders::{CustomerKey, ScheduleKey, TaskKey};
 use super::schedules::Schedule;
 use super::tasks::Task;
 use super::{db, loaders, page_size, tenant, wants_total, TotalCount};
-use crate::domain::calls::CallStatus as DomainStatus;
-use crate::store::calls::{self as store, CallRequest, CallRow, StatusReport};
+use crate::app::calls::{self as use_case, AttemptInput, CallTarget, MakeCall, StatusReport};
+use crate::domain::calls::{CallSource as DomainSource, CallStatus as DomainStatus};
+use crate::store::calls::{self as store, CallRow};
 use crate::store::PageRequest;
 use crate::store::TimeCursor;
 
@@ -63,6 +64,30 @@ impl CallStatus {
     }
 }
 
+/// Which path placed a call; every one counts toward the contact caps.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CallSource {
+    /// makeCall.
+    MakeCall,
+    /// The dialer, for a due task.
+    Scheduled,
+    /// bulkAddCustomers with initiateCall.
+    Bulk,
+    /// Recorded with recordCallAttempts: made outside callsync.
+    External,
+}
+
+impl CallSource {
+    fn from_db(s: &str) -> CallSource {
+        match DomainSource::parse(s) {
+            Some(DomainSource::Scheduled) => CallSource::Scheduled,
+            Some(DomainSource::Bulk) => CallSource::Bulk,
+            Some(DomainSource::External) => CallSource::External,
+            _ => CallSource::MakeCall,
+        }
+    }
+}
+
 pub struct Call(pub CallRow);
 
 #[Object]
@@ -93,6 +118,18 @@ impl Call {
     }
     async fn agent_id(&self) -> Option<&str> {
         self.0.agent_id.as_deref()
+    }
+    /// Which path placed the call.
+    async fn source(&self) -> CallSource {
+        CallSource::from_db(&self.0.source)
+    }
+    /// 1 when created, +1 with every change.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// The bulk import's callConfig.dispositionId.
+    async fn disposition_id(&self) -> Option<&str> {
+        self.0.disposition_id.as_deref()
     }
     async fn disposition(&self) -> Option<&str> {
         self.0.disposition.as_deref()
@@ -140,6 +177,44 @@ pub struct ReportCallStatusInput {
     occurred_at: Option<DateTime<Utc>>,
 }
 
+/// One attempt made outside callsync (another dialer, a person).
+#[derive(InputObject)]
+pub struct CallAttemptInput {
+    /// One of customerId (NOT_FOUND if unknown) or phoneNumber.
+    customer_id: Option<ID>,
+    phone_number: Option<String>,
+    /// In the past, at most 400 days ago.
+    occurred_at: DateTime<Utc>,
+    /// A final one: COMPLETED (a conversation), NO_ANSWER, BUSY, VOICEMAIL, FAILED.
+    status: CallStatus,
+    duration_seconds: Option<i32>,
+    agent_id: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct RecordCallAttemptsPayload {
+    recorded: i32,
+    calls: Vec<Call>,
+}
+
+/// What makeCall would decide at an instant, the company's calls-per-second limit aside.
+#[derive(SimpleObject)]
+pub struct CallEligibility {
+    allowed: bool,
+    /// The error code makeCall would return; null when allowed.
+    code: Option<String>,
+    /// CONTACT_LIMIT's reason: WEEKLY_CAP, DAILY_CAP, CONVERSATION_QUIET_PERIOD or MIN_GAP.
+    reason: Option<String>,
+    message: Option<String>,
+    /// The earliest instant >= at when a call is allowed; null if never.
+    next_allowed_at: Option<DateTime<Utc>>,
+    /// The candidate zones considered.
+    zones: Vec<String>,
+    /// Attempts counted on the 7 local days ending with at's day.
+    attempts_last_7_days: i32,
+    last_conversation_at: Option<DateTime<Utc>>,
+}
+
 #[derive(InputObject, Default)]
 pub struct CallFilter {
     /// The customer's id (the integration's reference).
@@ -175,11 +250,54 @@ pub(crate) fn call_statuses(status: Option<Vec<CallStatus>>) -> Option<Vec<Strin
     status.map(|s| s.into_iter().map(|s| s.domain().as_str().to_string()).collect())
 }
 
+fn schedule_uuid(id: Option<&ID>) -> async_graphql::Result<Option<Uuid>> {
+    id.map(|id| Uuid::parse_str(id.as_str()).map_err(|_| ApiError::NotFound("schedule")).gql()).transpose()
+}
+
 #[derive(Default)]
 pub struct CallQuery;
 
 #[Object]
 impl CallQuery {
+    /// What makeCall would decide at `at` (default now; not in the past), the company's
+    /// calls-per-second limit aside. customerId: that customer, through the schedule of its
+    /// task type unless scheduleId is given. phoneNumber + scheduleId: as makeCall(scheduleId, to).
+    async fn call_eligibility(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: Option<ID>,
+        phone_number: Option<String>,
+        schedule_id: Option<ID>,
+        at: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<CallEligibility> {
+        let company_id = tenant(ctx)?;
+        let now = super::now(ctx);
+        let at = at.unwrap_or(now);
+        // A minute of slack for clients whose clock runs a little behind.
+        if at < now - chrono::Duration::minutes(1) {
+            return Err(ApiError::bad_input("at", "at must not be in the past")).gql();
+        }
+        let target = CallTarget {
+            customer_external_id: customer_id.map(|id| id.0),
+            schedule_id: schedule_uuid(schedule_id.as_ref())?,
+            phone_number,
+        };
+        let e = db(ctx)
+            .transaction(move |conn| use_case::eligibility(conn, company_id, &target, at))
+            .await
+            .gql()?;
+        Ok(CallEligibility {
+            allowed: e.refusal.is_none(),
+            code: e.refusal.as_ref().map(|r| r.code.as_str().to_string()),
+            reason: e.refusal.as_ref().and_then(|r| r.reason).map(|r| r.as_str().to_string()),
+            message: e.refusal.map(|r| r.message),
+            next_allowed_at: e.next_allowed_at,
+            zones: e.zones,
+            attempts_last_7_days: e.attempts_last_7_days as i32,
+            last_conversation_at: e.last_conversation_at,
+        })
+    }
+
     async fn call(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Call>> {
         let company_id = tenant(ctx)?;
         let Ok(id) = Uuid::parse_str(id.as_str()) else { return Ok(None) };
@@ -210,28 +328,30 @@ pub struct CallMutation;
 
 #[Object]
 impl CallMutation {
-    /// Calls now, through every guard: paused schedule, invalid number, Do-Not-Call, calling
-    /// hours at the callee, the company's calls-per-second limit, a redial within 30 seconds.
+    /// Calls now, if the contact policy allows it (paused schedule, Do Not Call, calling hours
+    /// in every zone the callee may be in, the quiet period after a conversation, the caps, the
+    /// gap, a redial within 30 seconds) and the company's calls-per-second limit is not reached.
     async fn make_call(&self, ctx: &Context<'_>, input: MakeCallInput) -> async_graphql::Result<Call> {
         let company_id = tenant(ctx)?;
-        let schedule_id = match &input.schedule_id {
-            Some(id) => Some(Uuid::parse_str(id.as_str()).map_err(|_| ApiError::NotFound("schedule")).gql()?),
-            None => None,
-        };
-        let request = CallRequest {
-            customer_external_id: input.customer_id.map(|id| id.0),
-            schedule_id,
-            to: input.to,
-            data: input.data.map(|j| j.0),
-            agent_id: input.agent_id,
-        };
-        if let Some(data) = &request.data {
-            if !data.is_object() {
+        if let Some(data) = &input.data {
+            if !data.0.is_object() {
                 return Err(ApiError::bad_input("data", "data must be a JSON object")).gql();
             }
         }
+        let request = MakeCall {
+            target: CallTarget {
+                customer_external_id: input.customer_id.map(|id| id.0),
+                schedule_id: schedule_uuid(input.schedule_id.as_ref())?,
+                phone_number: input.to,
+            },
+            data: input.data.map(|j| j.0),
+            agent_id: input.agent_id,
+        };
         let now = super::now(ctx);
-        let row = db(ctx).write(move |conn| store::make_call(conn, company_id, &request, now)).await.gql()?;
+        let row = db(ctx)
+            .transaction(move |conn| use_case::make_call(conn, company_id, &request, now))
+            .await
+            .gql()?;
         Ok(Call(row))
     }
 
@@ -252,9 +372,39 @@ impl CallMutation {
         };
         let now = super::now(ctx);
         let row = db(ctx)
-            .write(move |conn| store::report_status(conn, company_id, call_id, &report, now))
+            .transaction(move |conn| use_case::report_status(conn, company_id, call_id, &report, now))
             .await
             .gql()?;
         Ok(Call(row))
+    }
+
+    /// Attempts made outside callsync (another dialer, a person): they count toward the caps
+    /// at once, and a conversation starts the quiet period. At most 1,000; all or nothing.
+    async fn record_call_attempts(
+        &self,
+        ctx: &Context<'_>,
+        attempts: Vec<CallAttemptInput>,
+    ) -> async_graphql::Result<RecordCallAttemptsPayload> {
+        let company_id = tenant(ctx)?;
+        let attempts: Vec<AttemptInput> = attempts
+            .into_iter()
+            .map(|a| AttemptInput {
+                customer_external_id: a.customer_id.map(|id| id.0),
+                phone_number: a.phone_number,
+                occurred_at: a.occurred_at,
+                status: a.status.domain(),
+                duration_seconds: a.duration_seconds,
+                agent_id: a.agent_id,
+            })
+            .collect();
+        let now = super::now(ctx);
+        let rows = db(ctx)
+            .transaction(move |conn| use_case::record_attempts(conn, company_id, &attempts, now))
+            .await
+            .gql()?;
+        Ok(RecordCallAttemptsPayload {
+            recorded: rows.len() as i32,
+            calls: rows.into_iter().map(Call).collect(),
+        })
     }
 }

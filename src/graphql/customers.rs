@@ -11,6 +11,7 @@ use super::loaders::LoansKey;
 use super::scalars::Date;
 use super::tasks::{statuses, task_page, Task, TaskConnection, TaskStatus};
 use super::{db, now, page_size, patch, tenant, today, wants_total, OrderDirection, TotalCount};
+use crate::app::customers::{self as use_case, SyncSkip};
 use crate::domain::customer::{self, CustomerPatch};
 use crate::domain::lms::LoanRecord;
 use crate::domain::schedule_builder::SkipReason;
@@ -19,7 +20,6 @@ use crate::lms::LmsClient;
 use crate::store::calls::CallFilter;
 use crate::store::customers::{self as store, CustomerCursor, CustomerOrder, CustomerRow, MatchOn};
 use crate::store::loans::LoanRow;
-use crate::store::sync::{self, SyncSkip};
 use crate::store::tasks::TaskFilter;
 use crate::store::PageRequest;
 
@@ -514,12 +514,13 @@ impl CustomerMutation {
             CustomerKey::Id => MatchOn::Id,
             CustomerKey::PhoneNumber => MatchOn::PhoneNumber,
         };
-        let today = today(ctx);
+        let (now, today) = (now(ctx), today(ctx));
         let (row, created) = db(ctx)
-            .write(move |conn| {
-                let (row, created) = store::upsert(conn, company_id, &patch, match_on, today)?;
+            .transaction(move |conn| {
+                let (row, created) =
+                    use_case::upsert_customer(conn, company_id, &patch, match_on, now, today)?;
                 crate::store::loans::upsert_for_customer(conn, company_id, row.id, &loans)?;
-                Ok((row, created))
+                Ok::<_, crate::app::AppError>((row, created))
             })
             .await
             .gql()?;
@@ -538,10 +539,10 @@ impl CustomerMutation {
         let now = now(ctx);
         let today = today(ctx);
         let outcome = db(ctx)
-            .write(move |conn| {
-                let outcome = sync::sync_customer_schedule(conn, company_id, &patch, now, today)?;
+            .transaction(move |conn| {
+                let outcome = use_case::sync_customer_schedule(conn, company_id, &patch, now, today)?;
                 crate::store::loans::upsert_for_customer(conn, company_id, outcome.customer.id, &loans)?;
-                Ok(outcome)
+                Ok::<_, crate::app::AppError>(outcome)
             })
             .await
             .gql()?;

@@ -2,6 +2,8 @@
 
 use async_graphql::ErrorExtensions;
 
+use crate::app::AppError;
+use crate::domain::contact_policy::{Refusal, RefusalCode};
 use crate::domain::ValidationError;
 use crate::store::StoreError;
 
@@ -17,14 +19,11 @@ pub enum ApiError {
     Conflict { field: String, message: String },
     #[error("{0}")]
     DoNotCall(String),
-    #[error("the schedule is paused")]
-    SchedulePaused,
-    #[error("{0}")]
-    OutsideCallingHours(String),
+    /// The contact policy refused a call: its code, and when it would allow one.
+    #[error("{}", .0.message)]
+    Refused(Refusal),
     #[error("{0}")]
     RateLimited(String),
-    #[error("this number was dialled less than 30 seconds ago")]
-    RecentlyDialed,
     #[error("{0}")]
     InvalidTransition(String),
     #[error("{0}")]
@@ -41,10 +40,8 @@ impl ApiError {
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Conflict { .. } => "CONFLICT",
             ApiError::DoNotCall(_) => "DO_NOT_CALL",
-            ApiError::SchedulePaused => "SCHEDULE_PAUSED",
-            ApiError::OutsideCallingHours(_) => "OUTSIDE_CALLING_HOURS",
+            ApiError::Refused(refusal) => refusal.code.as_str(),
             ApiError::RateLimited(_) => "RATE_LIMITED",
-            ApiError::RecentlyDialed => "RECENTLY_DIALED",
             ApiError::InvalidTransition(_) => "INVALID_TRANSITION",
             ApiError::LmsUnavailable(_) => "LMS_UNAVAILABLE",
             ApiError::Internal => "INTERNAL",
@@ -69,17 +66,22 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { field, message } => ApiError::Conflict { field, message },
             StoreError::Invalid(v) => ApiError::BadUserInput(v),
             e @ StoreError::DoNotCall => ApiError::DoNotCall(e.to_string()),
-            StoreError::DoNotCallNumber(m) => ApiError::DoNotCall(m),
-            StoreError::SchedulePaused => ApiError::SchedulePaused,
-            StoreError::OutsideCallingHours(m) => ApiError::OutsideCallingHours(m),
-            StoreError::RateLimited(m) => ApiError::RateLimited(m),
-            StoreError::RecentlyDialed => ApiError::RecentlyDialed,
-            StoreError::InvalidTransition(m) => ApiError::InvalidTransition(m),
             // Logged with the database's message only: Postgres keeps row values in the detail.
             other => {
                 tracing::error!(error = %other, "request failed inside the store");
                 ApiError::Internal
             }
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Refused(refusal) => ApiError::Refused(refusal),
+            AppError::RateLimited(m) => ApiError::RateLimited(m),
+            AppError::InvalidTransition(m) => ApiError::InvalidTransition(m),
+            AppError::Store(e) => e.into(),
         }
     }
 }
@@ -113,6 +115,23 @@ impl ErrorExtensions for ApiError {
                     }
                 }
                 ApiError::Conflict { field, .. } => ext.set("field", field.as_str()),
+                ApiError::Refused(refusal) => {
+                    // Never for DNC or a paused schedule: no time will do.
+                    if matches!(
+                        refusal.code,
+                        RefusalCode::OutsideCallingHours
+                            | RefusalCode::ContactLimit
+                            | RefusalCode::RecentlyDialed
+                    ) {
+                        ext.set("nextAllowedAt", refusal.next_allowed_at.map(|t| t.to_rfc3339()));
+                    }
+                    if refusal.code == RefusalCode::OutsideCallingHours {
+                        ext.set("zones", refusal.zones.clone());
+                    }
+                    if let Some(reason) = refusal.reason {
+                        ext.set("reason", reason.as_str());
+                    }
+                }
                 _ => {}
             }
         })

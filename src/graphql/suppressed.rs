@@ -4,6 +4,8 @@ use async_graphql::{Context, Object};
 
 use super::error::{ApiError, GqlResult};
 use super::{db, tenant};
+use crate::app::customers::stop_contact;
+use crate::app::AppError;
 use crate::domain::customer::normalize_phone;
 use crate::store::suppressed;
 
@@ -34,7 +36,9 @@ pub struct SuppressedMutation;
 
 #[Object]
 impl SuppressedMutation {
-    /// Adds numbers to the company's Do-Not-Call list; returns how many were new.
+    /// Adds numbers to the company's Do-Not-Call list; returns how many were new. At once, in
+    /// the same transaction, the pending tasks of customers with these numbers and the queued
+    /// calls to them not yet handed to a provider are cancelled, with an event each.
     async fn add_suppressed_numbers(
         &self,
         ctx: &Context<'_>,
@@ -42,7 +46,15 @@ impl SuppressedMutation {
     ) -> async_graphql::Result<i64> {
         let company_id = tenant(ctx)?;
         let numbers = normalize_all(&phone_numbers).gql()?;
-        db(ctx).write(move |conn| suppressed::add(conn, company_id, &numbers)).await.gql()
+        let now = super::now(ctx);
+        db(ctx)
+            .transaction(move |conn| {
+                let added = suppressed::add(conn, company_id, &numbers)?;
+                stop_contact(conn, company_id, &[], &numbers, now)?;
+                Ok::<_, AppError>(added)
+            })
+            .await
+            .gql()
     }
 
     /// Removes numbers from the list; returns how many were on it.

@@ -67,6 +67,10 @@ impl Task {
     async fn attempt(&self) -> i32 {
         self.0.attempt
     }
+    /// 1 when created, +1 with every change.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
     async fn scheduled_for(&self) -> DateTime<Utc> {
         self.0.scheduled_for
     }

@@ -1,4 +1,4 @@
-//! Bulk upserts of customers (set-wise, in batches) and the calls a bulk import initiates.
+//! Bulk upserts of customers (set-wise, in batches).
 
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
@@ -7,9 +7,7 @@ use diesel::sql_types::{Bool, Jsonb, Nullable, Text};
 use diesel::upsert::excluded;
 use uuid::Uuid;
 
-use super::calls::{self, Dial};
-use super::customers::{self, CustomerValues};
-use super::schedules::ScheduleRow;
+use super::customers::CustomerValues;
 use super::schema::customers as c;
 use super::StoreError;
 use crate::domain::customer::CustomerRecord;
@@ -62,45 +60,4 @@ pub fn upsert_batch(
     let by_id: std::collections::HashMap<&str, (i64, bool)> =
         rows.iter().map(|(id, ext, created)| (ext.as_str(), (*id, *created))).collect();
     records.iter().map(|r| by_id.get(r.external_id.as_str()).copied().ok_or(StoreError::NotFound)).collect()
-}
-
-/// Queues a call to each customer through makeCall's guards, except the calls-per-second
-/// limit (bulk calls are paced by the dialer, not refused). Returns (initiated, failed).
-pub fn initiate_calls(
-    conn: &mut PgConnection,
-    company_id: Uuid,
-    schedule: &ScheduleRow,
-    customer_ids: &[i64],
-    agent_id: &str,
-    now: DateTime<Utc>,
-) -> Result<(usize, usize), StoreError> {
-    let mut initiated = 0;
-    let mut failed = 0;
-    for customer in customers::by_ids(conn, company_id, customer_ids)? {
-        let Some(number) = customer.phone_number.clone() else {
-            failed += 1;
-            continue;
-        };
-        let dial = Dial {
-            customer: Some(&customer),
-            schedule,
-            number: &number,
-            task: None,
-            agent_id: Some(agent_id),
-            data: None,
-            enforce_rate_limit: false,
-        };
-        match calls::queue_call(conn, company_id, &dial, now) {
-            Ok(_) => initiated += 1,
-            Err(
-                StoreError::DoNotCall
-                | StoreError::DoNotCallNumber(_)
-                | StoreError::SchedulePaused
-                | StoreError::OutsideCallingHours(_)
-                | StoreError::RecentlyDialed,
-            ) => failed += 1,
-            Err(other) => return Err(other),
-        }
-    }
-    Ok((initiated, failed))
 }

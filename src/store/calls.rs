@@ -1,32 +1,25 @@
-//! Calls: makeCall with its guards, status reports with the task following, the dialer's
-//! claims, webhook hand-off bookkeeping, and the queries.
+//! Calls: rows, inserts with their events, status updates, the contact history a policy
+//! decision needs, the dialer's claims and the webhook hand-off bookkeeping. SQL only: the
+//! rules live in `crate::domain` and the use-cases in `crate::app`.
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::dsl::sql;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::customers::{self, CustomerRow};
-use super::events::{self, record_task_events};
-use super::schedules::{self, ScheduleRow};
+use super::customers;
+use super::events::record_task_events;
 use super::schema::{calls, companies, customers as customers_table, schedules as schedules_table, tasks};
 use super::tasks::TaskRow;
-use super::{companies as company_store, suppressed, Page, PageRequest, StoreError, TimeCursor};
-use crate::domain::calling_rules::StateRuleTable;
-use crate::domain::calls::{quiet_period_moves, task_status_for, transition, CallStatus, Transition};
-use crate::domain::schedule::parse_hhmm;
-use crate::domain::schedule_builder::{calling_window, SkipReason};
-use crate::domain::ValidationError;
+use super::{Page, PageRequest, StoreError, TimeCursor};
 
 pub const CALL_CREATED: &str = "CALL_CREATED";
 pub const CALL_STATUS_CHANGED: &str = "CALL_STATUS_CHANGED";
 pub const TASK_RESCHEDULED: &str = "TASK_RESCHEDULED";
-/// The same number is never dialled twice within this long.
-pub const REDIAL_GUARD: Duration = Duration::seconds(30);
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize)]
 #[diesel(table_name = calls, check_for_backend(Pg))]
@@ -44,8 +37,25 @@ pub struct CallRow {
     pub data: Option<Value>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// When the attempt was made (for a recorded external attempt: when it happened).
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// MAKE_CALL, SCHEDULED, BULK or EXTERNAL.
+    #[serde(default = "make_call_source")]
+    pub source: String,
+    /// 1 when created, +1 with every change.
+    #[serde(default = "first_version")]
+    pub version: i32,
+    #[serde(default)]
+    pub disposition_id: Option<String>,
+}
+
+fn make_call_source() -> String {
+    "MAKE_CALL".into()
+}
+
+pub(crate) fn first_version() -> i32 {
+    1
 }
 
 /// What a call event carries: the call right after the change.
@@ -57,31 +67,42 @@ pub struct CallEventPayload {
     pub previous_status: Option<String>,
 }
 
-fn record_call_event(
+/// Records one event of `kind` per call; `with_refs` pairs each call with its customer's
+/// external id (None for a one-off call).
+pub fn record_call_events(
     conn: &mut PgConnection,
-    call: &CallRow,
     kind: &str,
-    previous: Option<&str>,
+    with_refs: &[(&CallRow, Option<&str>, Option<&str>)],
 ) -> Result<(), StoreError> {
-    let customer_ref: Option<String> = match call.customer_id {
-        Some(id) => {
-            customers_table::table.find(id).select(customers_table::external_id).first(conn).optional()?
-        }
-        None => None,
-    };
-    let payload = json!({"call": call, "customerRef": customer_ref, "previousStatus": previous});
-    diesel::insert_into(super::schema::events::table)
-        .values((
-            super::schema::events::company_id.eq(call.company_id),
-            super::schema::events::kind.eq(kind),
-            super::schema::events::payload.eq(payload),
-        ))
-        .execute(conn)?;
+    for chunk in with_refs.chunks(5000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|(call, customer_ref, previous)| {
+                let payload = json!({"call": call, "customerRef": customer_ref, "previousStatus": previous});
+                (
+                    super::schema::events::company_id.eq(call.company_id),
+                    super::schema::events::kind.eq(kind),
+                    super::schema::events::payload.eq(payload),
+                )
+            })
+            .collect();
+        diesel::insert_into(super::schema::events::table).values(rows).execute(conn)?;
+    }
     Ok(())
 }
 
-/// Serialises dialling decisions of one company (rate limit, redial guard) across instances.
-fn lock_company_dialing(conn: &mut PgConnection, company_id: Uuid) -> Result<(), StoreError> {
+fn customer_ref_of(conn: &mut PgConnection, customer_id: Option<i64>) -> Result<Option<String>, StoreError> {
+    match customer_id {
+        Some(id) => {
+            Ok(customers_table::table.find(id).select(customers_table::external_id).first(conn).optional()?)
+        }
+        None => Ok(None),
+    }
+}
+
+/// Serialises the dialling decisions of one company (contact history, rate limit, redial
+/// guard) across requests and instances: held until the transaction ends.
+pub fn lock_company_dialing(conn: &mut PgConnection, company_id: Uuid) -> Result<(), StoreError> {
     // Two-key form: 7 namespaces callsync's dialling locks; hash collisions only over-serialise.
     diesel::sql_query("SELECT pg_advisory_xact_lock(7, hashtext($1::text))")
         .bind::<SqlUuid, _>(company_id)
@@ -89,255 +110,267 @@ fn lock_company_dialing(conn: &mut PgConnection, company_id: Uuid) -> Result<(),
     Ok(())
 }
 
-/// Whether the company may start another call now under its calls-per-second limit.
-fn under_rate_limit(conn: &mut PgConnection, company_id: Uuid, limit: i32) -> Result<bool, StoreError> {
-    let recent: i64 = calls::table
-        .filter(calls::company_id.eq(company_id))
-        .filter(sql::<Bool>("calls.created_at > clock_timestamp() - interval '1 second'"))
-        .count()
-        .get_result(conn)?;
-    Ok(recent < i64::from(limit))
-}
-
-fn recently_dialled(conn: &mut PgConnection, company_id: Uuid, number: &str) -> Result<bool, StoreError> {
-    Ok(diesel::select(diesel::dsl::exists(
-        calls::table
-            .filter(calls::company_id.eq(company_id))
-            .filter(calls::to_number.eq(number))
-            .filter(sql::<Bool>("calls.created_at > clock_timestamp() - interval '30 seconds'")),
-    ))
-    .get_result(conn)?)
-}
-
-/// A call to place now.
-pub struct CallRequest {
-    pub customer_external_id: Option<String>,
-    pub schedule_id: Option<Uuid>,
-    pub to: Option<String>,
-    pub data: Option<Value>,
-    pub agent_id: Option<String>,
-}
-
-/// makeCall: resolves the callee, applies every guard, and queues the call.
-pub fn make_call(
+/// The company's calls-per-second limit and how many calls it started in the second before `now`.
+pub fn rate_usage(
     conn: &mut PgConnection,
     company_id: Uuid,
-    request: &CallRequest,
     now: DateTime<Utc>,
-) -> Result<CallRow, StoreError> {
-    let (customer, schedule, number) = match (&request.customer_external_id, request.schedule_id) {
-        (Some(external_id), _) => {
-            let customer =
-                customers::by_external_id(conn, company_id, external_id)?.ok_or(StoreError::NotFound)?;
-            let schedule = match &customer.task_type {
-                Some(t) => schedules::by_task_type(conn, company_id, t)?,
-                None => None,
-            }
-            .ok_or_else(|| ValidationError::new("customerId", "the customer's task type has no schedule"))?;
-            let number = customer
-                .phone_number
-                .clone()
-                .ok_or_else(|| ValidationError::new("customerId", "the customer has no phone number"))?;
-            (Some(customer), schedule, number)
-        }
-        (None, Some(schedule_id)) => {
-            let schedule = schedules::get(conn, company_id, schedule_id)?.ok_or(StoreError::NotFound)?;
-            let raw = request.to.as_deref().ok_or_else(|| ValidationError::required("to"))?;
-            let number = crate::domain::customer::normalize_phone("to", raw)?;
-            let customer = customers::by_phone(conn, company_id, &number)?;
-            (customer, schedule, number)
-        }
-        (None, None) => {
-            return Err(ValidationError::new("customerId", "give customerId, or scheduleId and to").into())
-        }
-    };
-    let dial = Dial {
-        customer: customer.as_ref(),
-        schedule: &schedule,
-        number: &number,
-        task: None,
-        agent_id: request.agent_id.as_deref(),
-        data: request.data.as_ref(),
-        enforce_rate_limit: true,
-    };
-    queue_call(conn, company_id, &dial, now)
-}
-
-/// A call about to be queued: who, through which schedule, for which task.
-pub struct Dial<'a> {
-    pub customer: Option<&'a CustomerRow>,
-    pub schedule: &'a ScheduleRow,
-    pub number: &'a str,
-    pub task: Option<&'a TaskRow>,
-    pub agent_id: Option<&'a str>,
-    pub data: Option<&'a Value>,
-    /// False for bulk calls: the limit paces their hand-off instead of refusing them.
-    pub enforce_rate_limit: bool,
-}
-
-/// makeCall's guards, shared by makeCall, the dialer and bulk imports; queues the call when
-/// they all pass.
-pub fn queue_call(
-    conn: &mut PgConnection,
-    company_id: Uuid,
-    dial: &Dial<'_>,
-    now: DateTime<Utc>,
-) -> Result<CallRow, StoreError> {
-    let Dial { customer, schedule, number, task, agent_id, data, enforce_rate_limit } = *dial;
-    if schedule.paused {
-        return Err(StoreError::SchedulePaused);
-    }
-    if schedule.use_do_not_call {
-        if customer.is_some_and(|c| c.do_not_call) {
-            return Err(StoreError::DoNotCall);
-        }
-        if suppressed::is_suppressed(conn, company_id, number)? {
-            return Err(StoreError::DoNotCallNumber(
-                "this number is on the company's Do-Not-Call list".into(),
-            ));
-        }
-    }
-    check_calling_hours(conn, company_id, customer, schedule, now)?;
-    lock_company_dialing(conn, company_id)?;
+) -> Result<(i32, i64), StoreError> {
     let limit: i32 =
         companies::table.find(company_id).select(companies::calls_per_second_limit).first(conn)?;
-    if enforce_rate_limit && !under_rate_limit(conn, company_id, limit)? {
-        let message = format!("the company's limit of {limit} calls per second is reached; retry shortly");
-        return Err(StoreError::RateLimited(message));
-    }
-    if recently_dialled(conn, company_id, number)? {
-        return Err(StoreError::RecentlyDialed);
-    }
-    let webhook: Option<String> =
-        companies::table.find(company_id).select(companies::call_webhook_url).first(conn)?;
-    let call: CallRow = diesel::insert_into(calls::table)
-        .values((
-            calls::company_id.eq(company_id),
-            calls::customer_id.eq(customer.map(|c| c.id)),
-            calls::schedule_id.eq(schedule.id),
-            calls::task_id.eq(task.map(|t| t.id)),
-            calls::to_number.eq(number),
-            calls::status.eq(CallStatus::Queued.as_str()),
-            calls::agent_id.eq(agent_id),
-            calls::data.eq(data),
-            calls::webhook_next_at.eq(webhook.map(|_| now)),
-        ))
-        .returning(CallRow::as_returning())
+    let recent: i64 = calls::table
+        .filter(calls::company_id.eq(company_id))
+        .filter(calls::source.ne("EXTERNAL"))
+        // No upper bound: a request that read the clock before the lock must still see calls
+        // placed by the requests that held the lock before it.
+        .filter(calls::created_at.gt(now - Duration::seconds(1)))
+        .count()
         .get_result(conn)?;
-    diesel::update(schedules_table::table.find(schedule.id))
-        .set((
-            schedules_table::calls_count.eq(schedules_table::calls_count + 1),
-            schedules_table::last_call_at.eq(now),
-        ))
-        .execute(conn)?;
-    record_call_event(conn, &call, CALL_CREATED, None)?;
-    Ok(call)
+    Ok((limit, recent))
 }
 
-/// Refuses a call outside the calling window at the callee: the customer's zone, else the
-/// schedule's; with neither, the zone is unknown and the call is refused (never guessed).
-fn check_calling_hours(
+/// Whether the company hands calls to a webhook (then new calls wait for delivery).
+pub fn has_webhook(conn: &mut PgConnection, company_id: Uuid) -> Result<bool, StoreError> {
+    let url: Option<String> =
+        companies::table.find(company_id).select(companies::call_webhook_url).first(conn)?;
+    Ok(url.is_some())
+}
+
+/// A call to insert.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub company_id: Uuid,
+    pub customer_id: Option<i64>,
+    /// The customer's external id, for the event.
+    pub customer_ref: Option<String>,
+    pub schedule_id: Option<Uuid>,
+    pub task_id: Option<Uuid>,
+    pub to_number: String,
+    pub status: &'static str,
+    pub source: &'static str,
+    pub agent_id: Option<String>,
+    pub disposition_id: Option<String>,
+    pub data: Option<Value>,
+    pub duration_seconds: Option<i32>,
+    /// When the attempt is (or was) made.
+    pub at: DateTime<Utc>,
+    /// Set for a final status (a recorded attempt).
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Queue the webhook hand-off.
+    pub hand_off: bool,
+}
+
+/// Inserts calls (a statement per 1,000) with a CALL_CREATED event each, and counts them on
+/// their schedules. Returns them in input order.
+pub fn insert_calls(
+    conn: &mut PgConnection,
+    new_calls: &[NewCall],
+    now: DateTime<Utc>,
+) -> Result<Vec<CallRow>, StoreError> {
+    let mut out = Vec::with_capacity(new_calls.len());
+    for chunk in new_calls.chunks(1000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|c| {
+                (
+                    calls::company_id.eq(c.company_id),
+                    calls::customer_id.eq(c.customer_id),
+                    calls::schedule_id.eq(c.schedule_id),
+                    calls::task_id.eq(c.task_id),
+                    calls::to_number.eq(&c.to_number),
+                    calls::status.eq(c.status),
+                    calls::source.eq(c.source),
+                    calls::agent_id.eq(&c.agent_id),
+                    calls::disposition_id.eq(&c.disposition_id),
+                    calls::data.eq(&c.data),
+                    calls::duration_seconds.eq(c.duration_seconds),
+                    calls::started_at.eq(c.ended_at.map(|_| c.at)),
+                    calls::ended_at.eq(c.ended_at),
+                    calls::webhook_next_at.eq(c.hand_off.then_some(now)),
+                    calls::created_at.eq(c.at),
+                    calls::updated_at.eq(now),
+                )
+            })
+            .collect();
+        let inserted: Vec<CallRow> = diesel::insert_into(calls::table)
+            .values(rows)
+            .returning(CallRow::as_returning())
+            .get_results(conn)?;
+        // RETURNING follows VALUES order for a plain INSERT.
+        let with_refs: Vec<_> =
+            inserted.iter().zip(chunk).map(|(row, c)| (row, c.customer_ref.as_deref(), None)).collect();
+        record_call_events(conn, CALL_CREATED, &with_refs)?;
+        out.extend(inserted);
+    }
+    let mut per_schedule: std::collections::BTreeMap<Uuid, (i32, DateTime<Utc>)> = Default::default();
+    for c in new_calls {
+        if let Some(id) = c.schedule_id {
+            let entry = per_schedule.entry(id).or_insert((0, c.at));
+            entry.0 += 1;
+            entry.1 = entry.1.max(c.at);
+        }
+    }
+    for (id, (count, last)) in per_schedule {
+        diesel::update(schedules_table::table.find(id))
+            .set((
+                schedules_table::calls_count.eq(schedules_table::calls_count + count),
+                schedules_table::last_call_at.eq(sql::<Nullable<Timestamptz>>(
+                    "GREATEST(schedules.last_call_at, ",
+                )
+                .bind::<Timestamptz, _>(last)
+                .sql(")")),
+            ))
+            .execute(conn)?;
+    }
+    Ok(out)
+}
+
+/// One row of a contact history: a call (any status) or a pending task.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct HistoryRow {
+    #[diesel(sql_type = Bool)]
+    pub is_task: bool,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub customer_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub to_number: Option<String>,
+    /// A call's attempt time, or a task's scheduled time.
+    #[diesel(sql_type = Timestamptz)]
+    pub at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub ended_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub task_id: Option<Uuid>,
+}
+
+/// Everything a contact decision needs about these people, in one query: their calls since
+/// `since` (to the customers, or to the numbers, by any path) and their pending tasks.
+pub fn contact_history(
     conn: &mut PgConnection,
     company_id: Uuid,
-    customer: Option<&CustomerRow>,
-    schedule: &ScheduleRow,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let zone = customer.and_then(|c| c.timezone.clone()).or_else(|| schedule.time_zone.clone());
-    let Some(zone) = zone else {
-        return Err(StoreError::OutsideCallingHours(
-            "the callee's time zone is unknown (no customer zone, no schedule timeZone); refusing rather than guessing"
-                .into(),
-        ));
-    };
-    let rules = StateRuleTable::with_overrides(&company_store::state_rule_overrides(conn, company_id)?);
-    let hours = (
-        parse_hhmm("callingHoursStart", &schedule.calling_hours_start)?.0,
-        parse_hhmm("callingHoursEnd", &schedule.calling_hours_end)?.0,
-    );
-    let state = customer.and_then(|c| c.state.as_deref());
-    match calling_window(hours, Some(&zone), state, &rules) {
-        Ok((_, window)) if window.allows(now) => Ok(()),
-        Ok(_) | Err(SkipReason::NoCallingWindow) => Err(StoreError::OutsideCallingHours(format!(
-            "outside calling hours at the callee ({zone}, state {})",
-            state.unwrap_or("unknown")
-        ))),
-        Err(_) => Err(StoreError::OutsideCallingHours("the callee's time zone is not valid".into())),
-    }
+    customer_ids: &[i64],
+    numbers: &[String],
+    since: DateTime<Utc>,
+) -> Result<Vec<HistoryRow>, StoreError> {
+    Ok(diesel::sql_query(
+        "SELECT false AS is_task, customer_id, to_number, created_at AS at, status, ended_at, NULL::uuid AS task_id
+           FROM calls
+          WHERE company_id = $1 AND created_at >= $4
+            AND (customer_id = ANY($2) OR to_number = ANY($3))
+         UNION ALL
+         SELECT true, customer_id, NULL, scheduled_for, status, NULL, id
+           FROM tasks
+          WHERE company_id = $1 AND customer_id = ANY($2) AND status = 'PENDING'",
+    )
+    .bind::<SqlUuid, _>(company_id)
+    .bind::<Array<BigInt>, _>(customer_ids)
+    .bind::<Array<Text>, _>(numbers)
+    .bind::<Timestamptz, _>(since)
+    .load(conn)?)
 }
 
-/// A status report from the dialer or the agent platform.
-pub struct StatusReport {
-    pub status: CallStatus,
-    pub disposition: Option<String>,
+/// A call status change to write.
+pub struct StatusUpdate<'a> {
+    pub status: &'a str,
+    pub disposition: Option<&'a str>,
     pub duration_seconds: Option<i32>,
-    pub occurred_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
 }
 
-/// Moves a call forward (idempotently), with its event; the task follows; a completed call
-/// starts the Reg F quiet period when the schedule asks for it.
-pub fn report_status(
+/// Locks the company's call for a status change.
+pub fn lock_call(
     conn: &mut PgConnection,
     company_id: Uuid,
     call_id: Uuid,
-    report: &StatusReport,
-    now: DateTime<Utc>,
-) -> Result<CallRow, StoreError> {
-    let call: CallRow = calls::table
+) -> Result<Option<CallRow>, StoreError> {
+    Ok(calls::table
         .filter(calls::company_id.eq(company_id))
         .filter(calls::id.eq(call_id))
         .select(CallRow::as_select())
         .for_update()
         .first(conn)
-        .optional()?
-        .ok_or(StoreError::NotFound)?;
-    let from = CallStatus::parse(&call.status).unwrap_or(CallStatus::Queued);
-    match transition(from, report.status) {
-        Transition::Unchanged => return Ok(call),
-        Transition::Invalid => {
-            return Err(StoreError::InvalidTransition(format!(
-                "a {} call cannot become {}",
-                from.as_str(),
-                report.status.as_str()
-            )))
-        }
-        Transition::Advance => {}
-    }
-    if report.duration_seconds.is_some_and(|d| d < 0) {
-        return Err(ValidationError::new("durationSeconds", "durationSeconds must be zero or more").into());
-    }
-    let at = report.occurred_at.unwrap_or(now);
-    let started_at = match report.status {
-        CallStatus::InProgress => Some(at),
-        _ => call.started_at,
-    };
-    let ended_at = if report.status.is_final() { Some(at) } else { None };
+        .optional()?)
+}
+
+/// Writes a status change (the next version) with its event. A final status stops any
+/// pending webhook hand-off.
+pub fn update_status(
+    conn: &mut PgConnection,
+    call: &CallRow,
+    update: &StatusUpdate<'_>,
+    is_final: bool,
+    now: DateTime<Utc>,
+) -> Result<CallRow, StoreError> {
     let updated: CallRow = diesel::update(calls::table.find(call.id))
         .set((
-            calls::status.eq(report.status.as_str()),
-            calls::disposition.eq(report.disposition.as_deref().or(call.disposition.as_deref())),
-            calls::duration_seconds.eq(report.duration_seconds.or(call.duration_seconds)),
-            calls::started_at.eq(started_at),
-            calls::ended_at.eq(ended_at),
+            calls::status.eq(update.status),
+            calls::disposition.eq(update.disposition.or(call.disposition.as_deref())),
+            calls::duration_seconds.eq(update.duration_seconds.or(call.duration_seconds)),
+            calls::started_at.eq(update.started_at),
+            calls::ended_at.eq(update.ended_at),
             calls::updated_at.eq(now),
+            calls::version.eq(calls::version + 1),
         ))
         .returning(CallRow::as_returning())
         .get_result(conn)?;
-    record_call_event(conn, &updated, CALL_STATUS_CHANGED, Some(from.as_str()))?;
-    if let (Some(task_id), Some(task_status)) = (updated.task_id, task_status_for(report.status)) {
-        set_task_status(conn, company_id, task_id, task_status, now)?;
+    if is_final {
+        diesel::update(calls::table.find(call.id))
+            .set(calls::webhook_next_at.eq(None::<DateTime<Utc>>))
+            .execute(conn)?;
     }
-    if report.status == CallStatus::Completed {
-        start_quiet_period(conn, &updated, at, now)?;
-    }
+    let customer_ref = customer_ref_of(conn, updated.customer_id)?;
+    record_call_events(
+        conn,
+        CALL_STATUS_CHANGED,
+        &[(&updated, customer_ref.as_deref(), Some(&call.status))],
+    )?;
     Ok(updated)
+}
+
+/// Cancels the QUEUED calls not yet handed to a provider, of these customers or to these
+/// numbers, each with its event; returns them.
+pub fn cancel_queued(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    customer_ids: &[i64],
+    numbers: &[String],
+    now: DateTime<Utc>,
+) -> Result<Vec<CallRow>, StoreError> {
+    let cancelled: Vec<CallRow> = diesel::update(
+        calls::table
+            .filter(calls::company_id.eq(company_id))
+            .filter(calls::status.eq("QUEUED"))
+            .filter(calls::webhook_sent_at.is_null())
+            .filter(calls::customer_id.eq_any(customer_ids).or(calls::to_number.eq_any(numbers))),
+    )
+    .set((
+        calls::status.eq("CANCELLED"),
+        calls::disposition.eq("cancelled: Do Not Call"),
+        calls::ended_at.eq(now),
+        calls::updated_at.eq(now),
+        calls::webhook_next_at.eq(None::<DateTime<Utc>>),
+        calls::version.eq(calls::version + 1),
+    ))
+    .returning(CallRow::as_returning())
+    .get_results(conn)?;
+    let mut refs = Vec::with_capacity(cancelled.len());
+    for call in &cancelled {
+        refs.push(customer_ref_of(conn, call.customer_id)?);
+    }
+    let with_refs: Vec<_> =
+        cancelled.iter().zip(&refs).map(|(c, r)| (c, r.as_deref(), Some("QUEUED"))).collect();
+    record_call_events(conn, CALL_STATUS_CHANGED, &with_refs)?;
+    Ok(cancelled)
 }
 
 fn customer_ref(conn: &mut PgConnection, customer_id: i64) -> Result<String, StoreError> {
     Ok(customers_table::table.find(customer_id).select(customers_table::external_id).first(conn)?)
 }
 
-/// Sets a task's status (if it changes), with its event.
+/// Sets a task's status (if it changes; the next version), with its event.
 pub fn set_task_status(
     conn: &mut PgConnection,
     company_id: Uuid,
@@ -359,20 +392,20 @@ pub fn set_task_status(
         return Ok(());
     }
     let updated: TaskRow = diesel::update(tasks::table.find(task.id))
-        .set((tasks::status.eq(status), tasks::updated_at.eq(now)))
+        .set((tasks::status.eq(status), tasks::updated_at.eq(now), tasks::version.eq(tasks::version + 1)))
         .returning(TaskRow::as_returning())
         .get_result(conn)?;
     let reference = customer_ref(conn, updated.customer_id)?;
     record_task_events(
         conn,
         company_id,
-        events::TASK_STATUS_CHANGED,
+        super::events::TASK_STATUS_CHANGED,
         Some(&task.status),
         &[(&updated, &reference)],
     )
 }
 
-/// Moves the task to `at`, with a RESCHEDULED event.
+/// Moves the task to `at` (the next version), with a RESCHEDULED event.
 pub fn reschedule_task(
     conn: &mut PgConnection,
     task: &TaskRow,
@@ -380,63 +413,52 @@ pub fn reschedule_task(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let updated: TaskRow = diesel::update(tasks::table.find(task.id))
-        .set((tasks::scheduled_for.eq(at), tasks::updated_at.eq(now)))
+        .set((tasks::scheduled_for.eq(at), tasks::updated_at.eq(now), tasks::version.eq(tasks::version + 1)))
         .returning(TaskRow::as_returning())
         .get_result(conn)?;
     let reference = customer_ref(conn, updated.customer_id)?;
     record_task_events(conn, task.company_id, TASK_RESCHEDULED, Some(&task.status), &[(&updated, &reference)])
 }
 
-/// Reg F: after a conversation, the customer's pending tasks in the next 7 days move past it.
-fn start_quiet_period(
+/// The customer's PENDING tasks scheduled at or after `from`, locked, in time order.
+pub fn lock_pending_tasks(
     conn: &mut PgConnection,
-    call: &CallRow,
-    at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let Some(customer_id) = call.customer_id else { return Ok(()) };
-    let schedule = match call.schedule_id {
-        Some(id) => schedules::by_ids(conn, call.company_id, &[id])?.pop(),
-        None => None,
-    };
-    // A one-off call has no schedule: the federal rule applies as the default.
-    if schedule.as_ref().is_some_and(|s| !s.quiet_period_after_conversation) {
-        return Ok(());
-    }
-    let customer: CustomerRow =
-        customers::by_ids(conn, call.company_id, &[customer_id])?.pop().ok_or(StoreError::NotFound)?;
-    let pending: Vec<TaskRow> = tasks::table
-        .filter(tasks::company_id.eq(call.company_id))
+    company_id: Uuid,
+    customer_id: i64,
+    from: DateTime<Utc>,
+) -> Result<Vec<TaskRow>, StoreError> {
+    Ok(tasks::table
+        .filter(tasks::company_id.eq(company_id))
         .filter(tasks::customer_id.eq(customer_id))
         .filter(tasks::status.eq("PENDING"))
-        .filter(tasks::scheduled_for.lt(at + Duration::days(8)))
-        .order(tasks::scheduled_for.asc())
+        .filter(tasks::scheduled_for.ge(from))
+        .order((tasks::scheduled_for.asc(), tasks::id.asc()))
         .select(TaskRow::as_select())
         .for_update()
-        .load(conn)?;
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let rules = StateRuleTable::with_overrides(&company_store::state_rule_overrides(conn, call.company_id)?);
-    let hours = match &schedule {
-        Some(s) => (
-            parse_hhmm("callingHoursStart", &s.calling_hours_start)?.0,
-            parse_hhmm("callingHoursEnd", &s.calling_hours_end)?.0,
-        ),
-        None => (8 * 60, 21 * 60),
-    };
-    let Ok((zone, window)) =
-        calling_window(hours, customer.timezone.as_deref(), customer.state.as_deref(), &rules)
-    else {
-        return Ok(());
-    };
-    let instants: Vec<_> = pending.iter().map(|t| t.scheduled_for).collect();
-    for (task, moved) in pending.iter().zip(quiet_period_moves(at, zone, &window, &instants)) {
-        if let Some(new_at) = moved {
-            reschedule_task(conn, task, new_at, now)?;
-        }
-    }
-    Ok(())
+        .load(conn)?)
+}
+
+/// Claims one due PENDING task of a live, unpaused schedule (skipping ones another worker
+/// holds, and the companies in `skip`), locked until the transaction ends.
+pub fn claim_due_task(
+    conn: &mut PgConnection,
+    skip: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Option<TaskRow>, StoreError> {
+    Ok(tasks::table
+        .inner_join(schedules_table::table)
+        .filter(tasks::status.eq("PENDING"))
+        .filter(tasks::scheduled_for.le(now))
+        .filter(schedules_table::paused.eq(false))
+        .filter(schedules_table::deleted_at.is_null())
+        .filter(diesel::dsl::not(tasks::company_id.eq_any(skip)))
+        .order(tasks::scheduled_for.asc())
+        .select(TaskRow::as_select())
+        .limit(1)
+        .for_update()
+        .skip_locked()
+        .first(conn)
+        .optional()?)
 }
 
 pub fn get(conn: &mut PgConnection, company_id: Uuid, id: Uuid) -> Result<Option<CallRow>, StoreError> {
@@ -523,100 +545,6 @@ pub fn list(
     Ok(Page { rows, has_next_page, total_count })
 }
 
-/// What the dialer did with one due task.
-#[derive(Debug, Clone)]
-pub enum DialOutcome {
-    /// No due task was free to claim.
-    Idle,
-    Dialled(Box<CallRow>),
-    /// Cancelled: the customer is DNC or can no longer be called.
-    Cancelled,
-    /// Moved to a later time (outside the window now, or dialled moments ago).
-    Rescheduled,
-    /// The company is at its calls-per-second limit: left due for the next round.
-    Paced(Uuid),
-}
-
-/// Claims one due task (skipping ones another worker holds) and dials it through every guard,
-/// in the caller's transaction. `skip` lists companies already at their rate limit this round.
-pub fn dial_next_due(
-    conn: &mut PgConnection,
-    skip: &[Uuid],
-    now: DateTime<Utc>,
-) -> Result<DialOutcome, StoreError> {
-    let task: Option<TaskRow> = tasks::table
-        .inner_join(schedules_table::table)
-        .filter(tasks::status.eq("PENDING"))
-        .filter(tasks::scheduled_for.le(now))
-        .filter(schedules_table::paused.eq(false))
-        .filter(schedules_table::deleted_at.is_null())
-        .filter(diesel::dsl::not(tasks::company_id.eq_any(skip)))
-        .order(tasks::scheduled_for.asc())
-        .select(TaskRow::as_select())
-        .limit(1)
-        .for_update()
-        .skip_locked()
-        .first(conn)
-        .optional()?;
-    let Some(task) = task else { return Ok(DialOutcome::Idle) };
-    let company_id = task.company_id;
-    let customer =
-        customers::by_ids(conn, company_id, &[task.customer_id])?.pop().ok_or(StoreError::NotFound)?;
-    let schedule =
-        schedules::by_ids(conn, company_id, &[task.schedule_id])?.pop().ok_or(StoreError::NotFound)?;
-    let Some(number) = customer.phone_number.clone() else {
-        set_task_status(conn, company_id, task.id, "CANCELLED", now)?;
-        return Ok(DialOutcome::Cancelled);
-    };
-    let dial = Dial {
-        customer: Some(&customer),
-        schedule: &schedule,
-        number: &number,
-        task: Some(&task),
-        agent_id: None,
-        data: None,
-        enforce_rate_limit: true,
-    };
-    match queue_call(conn, company_id, &dial, now) {
-        Ok(call) => {
-            set_task_status(conn, company_id, task.id, "IN_PROGRESS", now)?;
-            Ok(DialOutcome::Dialled(Box::new(call)))
-        }
-        Err(StoreError::DoNotCall | StoreError::DoNotCallNumber(_)) => {
-            set_task_status(conn, company_id, task.id, "CANCELLED", now)?;
-            Ok(DialOutcome::Cancelled)
-        }
-        Err(StoreError::OutsideCallingHours(_)) => {
-            // Rules may have changed since planning: move to the next opening, never drop.
-            let rules =
-                StateRuleTable::with_overrides(&company_store::state_rule_overrides(conn, company_id)?);
-            let hours = (
-                parse_hhmm("callingHoursStart", &schedule.calling_hours_start)?.0,
-                parse_hhmm("callingHoursEnd", &schedule.calling_hours_end)?.0,
-            );
-            let next = calling_window(hours, customer.timezone.as_deref(), customer.state.as_deref(), &rules)
-                .ok()
-                .and_then(|(_, w)| w.next_allowed(now, now + Duration::days(30)));
-            match next {
-                Some(at) => {
-                    reschedule_task(conn, &task, at, now)?;
-                    Ok(DialOutcome::Rescheduled)
-                }
-                None => {
-                    set_task_status(conn, company_id, task.id, "CANCELLED", now)?;
-                    Ok(DialOutcome::Cancelled)
-                }
-            }
-        }
-        Err(StoreError::RecentlyDialed) => {
-            reschedule_task(conn, &task, now + REDIAL_GUARD, now)?;
-            Ok(DialOutcome::Rescheduled)
-        }
-        Err(StoreError::RateLimited(_)) => Ok(DialOutcome::Paced(company_id)),
-        Err(other) => Err(other),
-    }
-}
-
 /// A call whose hand-off to the company's webhook is due.
 pub struct WebhookDelivery {
     pub call: CallRow,
@@ -642,6 +570,8 @@ pub fn lease_webhook(
     .sql(") < (SELECT calls_per_second_limit FROM companies WHERE companies.id = calls.company_id)");
     let call: Option<CallRow> = calls::table
         .filter(calls::webhook_next_at.le(now))
+        // Only a call still waiting is handed over (a cancelled or failed one never is).
+        .filter(calls::status.eq("QUEUED"))
         .filter(under_rate)
         .order(calls::webhook_next_at.asc())
         .select(CallRow::as_select())
@@ -693,64 +623,33 @@ pub fn lease_webhook(
     Ok(Some(WebhookDelivery { call, attempt, url, secret, body }))
 }
 
-/// Records a delivery's outcome: done, or retried after `retry_in`, or given up (the call fails).
-pub fn webhook_result(
-    conn: &mut PgConnection,
-    call_id: Uuid,
-    error: Option<String>,
-    retry_in: Option<Duration>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    match (error, retry_in) {
-        (None, _) => {
-            diesel::update(calls::table.find(call_id))
-                .set((
-                    calls::webhook_next_at.eq(None::<DateTime<Utc>>),
-                    calls::webhook_last_error.eq(None::<String>),
-                ))
-                .execute(conn)?;
-        }
-        (Some(e), Some(delay)) => {
-            diesel::update(calls::table.find(call_id))
-                .set((calls::webhook_next_at.eq(now + delay), calls::webhook_last_error.eq(e)))
-                .execute(conn)?;
-        }
-        (Some(e), None) => {
-            diesel::update(calls::table.find(call_id))
-                .set((calls::webhook_next_at.eq(None::<DateTime<Utc>>), calls::webhook_last_error.eq(&e)))
-                .execute(conn)?;
-            let company_id: Uuid = calls::table.find(call_id).select(calls::company_id).first(conn)?;
-            let report = StatusReport {
-                status: CallStatus::Failed,
-                disposition: Some(format!("webhook delivery failed: {e}")),
-                duration_seconds: None,
-                occurred_at: None,
-            };
-            match report_status(conn, company_id, call_id, &report, now) {
-                Ok(_) | Err(StoreError::InvalidTransition(_)) => {}
-                Err(other) => return Err(other),
-            }
-        }
-    }
+/// A delivery succeeded: nothing more to send.
+pub fn webhook_delivered(conn: &mut PgConnection, call_id: Uuid) -> Result<(), StoreError> {
+    diesel::update(calls::table.find(call_id))
+        .set((calls::webhook_next_at.eq(None::<DateTime<Utc>>), calls::webhook_last_error.eq(None::<String>)))
+        .execute(conn)?;
     Ok(())
 }
 
-/// Calls with no final status after `after` are marked FAILED; returns how many.
-pub fn fail_stuck(conn: &mut PgConnection, after: Duration, now: DateTime<Utc>) -> Result<usize, StoreError> {
-    let stuck: Vec<(Uuid, Uuid)> = calls::table
+/// A delivery failed: try again at `next_at`, or (None) give up.
+pub fn webhook_failed(
+    conn: &mut PgConnection,
+    call_id: Uuid,
+    error: &str,
+    next_at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    diesel::update(calls::table.find(call_id))
+        .set((calls::webhook_next_at.eq(next_at), calls::webhook_last_error.eq(error)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Calls with no final status that started before `before`: (call, company), at most 500.
+pub fn stuck(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+    Ok(calls::table
         .filter(calls::status.eq_any(["QUEUED", "RINGING", "IN_PROGRESS"]))
-        .filter(calls::created_at.lt(now - after))
+        .filter(calls::created_at.lt(before))
         .select((calls::id, calls::company_id))
         .limit(500)
-        .load(conn)?;
-    for (id, company_id) in &stuck {
-        let report = StatusReport {
-            status: CallStatus::Failed,
-            disposition: Some("stuck: no final status reported in time".into()),
-            duration_seconds: None,
-            occurred_at: None,
-        };
-        report_status(conn, *company_id, *id, &report, now)?;
-    }
-    Ok(stuck.len())
+        .load(conn)?)
 }

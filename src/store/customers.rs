@@ -466,3 +466,19 @@ pub fn lock_many(
         .for_update()
         .load(conn)?)
 }
+
+/// The ids of the company's customers whose phone number is one of `numbers` (E.164).
+pub fn ids_with_phones(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    numbers: &[String],
+) -> Result<Vec<i64>, StoreError> {
+    if numbers.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(customers::table
+        .filter(customers::company_id.eq(company_id))
+        .filter(customers::phone_number.eq_any(numbers))
+        .select(customers::id)
+        .load(conn)?)
+}

@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::schema::jobs;
-use super::{sync, StoreError};
+use super::StoreError;
 
 pub const BUILD_SCHEDULES: &str = "BUILD_SCHEDULES";
 /// Customers per job: a job is one transaction.
@@ -34,9 +34,9 @@ pub fn enqueue_build_schedules(
 /// A claimed job.
 pub struct Job {
     pub id: i64,
-    company_id: Uuid,
-    kind: String,
-    payload: serde_json::Value,
+    pub company_id: Uuid,
+    pub kind: String,
+    pub payload: serde_json::Value,
 }
 
 /// Claims the next due job for `lease` (others skip it meanwhile; if this worker dies, it is
@@ -67,13 +67,9 @@ pub fn claim(
     Ok(Some(Job { id, company_id, kind, payload }))
 }
 
-/// Does the job's work and marks it done, all in the caller's transaction.
-pub fn run(conn: &mut PgConnection, job: &Job, now: DateTime<Utc>) -> Result<(), StoreError> {
-    if job.kind == BUILD_SCHEDULES {
-        let ids: Vec<i64> = serde_json::from_value(job.payload["customerIds"].clone()).unwrap_or_default();
-        sync::rebuild_schedules(conn, job.company_id, &ids, now)?;
-    }
-    diesel::update(jobs::table.find(job.id))
+/// Marks the job done.
+pub fn mark_done(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    diesel::update(jobs::table.find(id))
         .set((jobs::status.eq("DONE"), jobs::updated_at.eq(now)))
         .execute(conn)?;
     Ok(())

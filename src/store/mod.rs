@@ -11,7 +11,6 @@ pub mod loans;
 pub mod schedules;
 pub mod schema;
 pub mod suppressed;
-pub mod sync;
 pub mod tasks;
 
 use std::time::Duration;
@@ -38,18 +37,6 @@ pub enum StoreError {
     NotFound,
     #[error("the customer is on the Do-Not-Call list; send doNotCall: false to clear it")]
     DoNotCall,
-    #[error("{0}")]
-    DoNotCallNumber(String),
-    #[error("the schedule is paused")]
-    SchedulePaused,
-    #[error("{0}")]
-    OutsideCallingHours(String),
-    #[error("{0}")]
-    RateLimited(String),
-    #[error("this number was dialled less than 30 seconds ago")]
-    RecentlyDialed,
-    #[error("{0}")]
-    InvalidTransition(String),
     #[error("{message}")]
     Conflict { field: String, message: String },
     #[error(transparent)]
@@ -127,6 +114,28 @@ impl Db {
         T: Send + 'static,
     {
         let result = self.blocking(move |conn| conn.transaction(f)).await;
+        if let (Ok(_), Some(hook)) = (&result, &self.on_commit) {
+            hook();
+        }
+        result
+    }
+
+    /// [`Db::write`] for a use-case with an error type of its own.
+    pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + From<DieselError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let result = tokio::task::spawn_blocking(move || {
+            let mut pooled = pool.get().map_err(|e| E::from(StoreError::Unavailable(e.to_string())))?;
+            let conn: &mut PgConnection = &mut pooled;
+            conn.transaction(f)
+        })
+        .await
+        .map_err(|e| E::from(StoreError::Unavailable(format!("database task failed: {e}"))))?;
         if let (Ok(_), Some(hook)) = (&result, &self.on_commit) {
             hook();
         }

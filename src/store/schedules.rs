@@ -216,7 +216,7 @@ pub fn delete(conn: &mut PgConnection, company_id: Uuid, id: Uuid) -> Result<i64
             .filter(tasks::schedule_id.eq(id))
             .filter(tasks::status.eq("PENDING")),
     )
-    .set((tasks::status.eq("CANCELLED"), tasks::updated_at.eq(now)))
+    .set((tasks::status.eq("CANCELLED"), tasks::updated_at.eq(now), tasks::version.eq(tasks::version + 1)))
     .returning(TaskRow::as_returning())
     .get_results(conn)?;
     let customer_ids: Vec<i64> = cancelled.iter().map(|t| t.customer_id).collect();

@@ -108,6 +108,7 @@ diesel::table! {
         time_zone -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        version -> Int4,
     }
 }
 
@@ -132,6 +133,9 @@ diesel::table! {
         webhook_last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        source -> Text,
+        version -> Int4,
+        disposition_id -> Nullable<Text>,
     }
 }
 

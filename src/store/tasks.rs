@@ -34,6 +34,9 @@ pub struct TaskRow {
     pub time_zone: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// 1 when created, +1 with every change.
+    #[serde(default = "super::calls::first_version")]
+    pub version: i32,
 }
 
 impl TaskRow {
@@ -77,7 +80,7 @@ pub fn cancel_pending_for_customer(
             .filter(tasks::customer_id.eq(customer_id))
             .filter(tasks::status.eq(PENDING)),
     )
-    .set((tasks::status.eq(CANCELLED), tasks::updated_at.eq(now)))
+    .set((tasks::status.eq(CANCELLED), tasks::updated_at.eq(now), tasks::version.eq(tasks::version + 1)))
     .returning(TaskRow::as_returning())
     .get_results(conn)?;
     let with_ref: Vec<_> = cancelled.iter().map(|t| (t, customer_ref)).collect();
@@ -99,7 +102,7 @@ pub fn cancel_pending_for_customers(
             .filter(tasks::customer_id.eq_any(customer_ids))
             .filter(tasks::status.eq(PENDING)),
     )
-    .set((tasks::status.eq(CANCELLED), tasks::updated_at.eq(now)))
+    .set((tasks::status.eq(CANCELLED), tasks::updated_at.eq(now), tasks::version.eq(tasks::version + 1)))
     .returning(TaskRow::as_returning())
     .get_results(conn)?;
     let with_ref: Vec<_> =

@@ -3,6 +3,7 @@
 mod bulk;
 mod calls;
 mod cli;
+mod contact_policy;
 mod customers;
 mod harness;
 mod http_surface;

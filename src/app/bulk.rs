@@ -1,0 +1,105 @@
+//! The calls of `bulkAddCustomers(initiateCall: true)`: each added customer is decided by the
+//! contact policy like makeCall, set-wise (one history query and one insert per batch). The
+//! calls-per-second limit paces their hand-off instead of refusing them.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use diesel::PgConnection;
+use uuid::Uuid;
+
+use super::contact::{self, Person};
+use super::AppError;
+use crate::domain::calls::{CallSource, CallStatus};
+use crate::domain::contact_policy::{ContactPolicy, RefusalCode};
+use crate::store::calls::{self as store, NewCall};
+use crate::store::customers;
+use crate::store::schedules::ScheduleRow;
+use crate::store::suppressed;
+
+/// What a batch of bulk calls did: how many were queued, and the refusals by code.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BulkCalls {
+    pub initiated: usize,
+    pub refused: BTreeMap<String, usize>,
+}
+
+impl BulkCalls {
+    pub fn refuse(&mut self, code: &str, n: usize) {
+        *self.refused.entry(code.to_string()).or_default() += n;
+    }
+
+    pub fn add(&mut self, other: BulkCalls) {
+        self.initiated += other.initiated;
+        for (code, n) in other.refused {
+            self.refuse(&code, n);
+        }
+    }
+
+    pub fn failed(&self) -> usize {
+        self.refused.values().sum()
+    }
+}
+
+/// Queues a call to each customer the policy allows now, under the company's dialling lock.
+#[allow(clippy::too_many_arguments)]
+pub fn initiate_calls(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    schedule: &ScheduleRow,
+    customer_ids: &[i64],
+    agent_id: &str,
+    disposition_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<BulkCalls, AppError> {
+    let mut outcome = BulkCalls::default();
+    let customers = customers::by_ids(conn, company_id, customer_ids)?;
+    let phones: Vec<String> = customers.iter().filter_map(|c| c.phone_number.clone()).collect();
+    let suppressed = suppressed::which_suppressed(conn, company_id, &phones)?;
+    let terms = contact::schedule_terms(schedule)?;
+    let rules = contact::state_rules(conn, company_id)?;
+    store::lock_company_dialing(conn, company_id)?;
+    let people: Vec<Person> = customers.iter().map(Person::of).collect();
+    let histories = contact::histories(conn, company_id, &people, contact::history_since(now))?;
+    let hand_off = store::has_webhook(conn, company_id)?;
+    let mut dialled: HashSet<String> = HashSet::new();
+    let mut new_calls = Vec::new();
+    for (customer, mut history) in customers.iter().zip(histories) {
+        let Some(number) = customer.phone_number.clone() else {
+            outcome.refuse("BAD_USER_INPUT", 1);
+            continue;
+        };
+        let callee = contact::customer_callee(customer, suppressed.contains(&number));
+        history.planned.clear();
+        let decision =
+            ContactPolicy::new(&terms, &callee, &rules).and_then(|policy| policy.decide(&history, now));
+        if let Err(refusal) = decision {
+            outcome.refuse(refusal.code.as_str(), 1);
+            continue;
+        }
+        // Two customers sharing a number get one call.
+        if !dialled.insert(number.clone()) {
+            outcome.refuse(RefusalCode::RecentlyDialed.as_str(), 1);
+            continue;
+        }
+        new_calls.push(NewCall {
+            company_id,
+            customer_id: Some(customer.id),
+            customer_ref: Some(customer.external_id.clone()),
+            schedule_id: Some(schedule.id),
+            task_id: None,
+            to_number: number,
+            status: CallStatus::Queued.as_str(),
+            source: CallSource::Bulk.as_str(),
+            agent_id: Some(agent_id.to_string()),
+            disposition_id: disposition_id.map(str::to_string),
+            data: None,
+            duration_seconds: None,
+            at: now,
+            ended_at: None,
+            hand_off,
+        });
+    }
+    outcome.initiated = store::insert_calls(conn, &new_calls, now)?.len();
+    Ok(outcome)
+}

@@ -1,0 +1,420 @@
+//! Calls: place one now (makeCall), move one forward (reportCallStatus), record attempts made
+//! outside callsync, and say what makeCall would decide (callEligibility).
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::PgConnection;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::contact::{self, Person};
+use super::AppError;
+use crate::domain::calls::{task_status_for, transition, CallSource, CallStatus, Transition};
+use crate::domain::contact_policy::{Callee, ContactHistory, ContactPolicy, Refusal};
+use crate::domain::customer::normalize_phone;
+use crate::domain::ValidationError;
+use crate::store::calls::{self as store, CallRow, NewCall, StatusUpdate};
+use crate::store::customers::{self, CustomerRow};
+use crate::store::schedules::{self, ScheduleRow};
+use crate::store::{suppressed, StoreError};
+
+/// Who to call and through which schedule, as makeCall and callEligibility name it.
+#[derive(Debug, Clone, Default)]
+pub struct CallTarget {
+    /// The customer's external id: dial its number through the schedule of its task type
+    /// (or `schedule_id` when given, for callEligibility).
+    pub customer_external_id: Option<String>,
+    pub schedule_id: Option<Uuid>,
+    /// With `schedule_id`: this number (any format).
+    pub phone_number: Option<String>,
+}
+
+/// A resolved callee: the customer (if any), the schedule and the E.164 number.
+pub struct Resolved {
+    pub customer: Option<CustomerRow>,
+    pub schedule: ScheduleRow,
+    pub number: String,
+}
+
+/// Finds the customer, schedule and number a call would go to. `to_field` names the number's
+/// input field (`to` for makeCall, `phoneNumber` for callEligibility).
+pub fn resolve(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    target: &CallTarget,
+    to_field: &str,
+) -> Result<Resolved, AppError> {
+    match (&target.customer_external_id, target.schedule_id) {
+        (Some(external_id), schedule_id) => {
+            let customer =
+                customers::by_external_id(conn, company_id, external_id)?.ok_or(StoreError::NotFound)?;
+            let schedule = match (schedule_id, &customer.task_type) {
+                (Some(id), _) => schedules::get(conn, company_id, id)?,
+                (None, Some(task_type)) => schedules::by_task_type(conn, company_id, task_type)?,
+                (None, None) => None,
+            }
+            .ok_or_else(|| ValidationError::new("customerId", "the customer's task type has no schedule"))?;
+            let number = customer
+                .phone_number
+                .clone()
+                .ok_or_else(|| ValidationError::new("customerId", "the customer has no phone number"))?;
+            Ok(Resolved { customer: Some(customer), schedule, number })
+        }
+        (None, Some(schedule_id)) => {
+            let schedule = schedules::get(conn, company_id, schedule_id)?.ok_or(StoreError::NotFound)?;
+            let raw = target.phone_number.as_deref().ok_or_else(|| ValidationError::required(to_field))?;
+            let number = normalize_phone(to_field, raw)?;
+            let customer = customers::by_phone(conn, company_id, &number)?;
+            Ok(Resolved { customer, schedule, number })
+        }
+        (None, None) => {
+            Err(ValidationError::new("customerId", format!("give customerId, or scheduleId and {to_field}"))
+                .into())
+        }
+    }
+}
+
+impl Resolved {
+    fn person(&self) -> Person {
+        Person { customer_id: self.customer.as_ref().map(|c| c.id), number: Some(self.number.clone()) }
+    }
+
+    /// The policy for this callee under the schedule, or the refusal that holds at any time.
+    fn policy(
+        &self,
+        conn: &mut PgConnection,
+        company_id: Uuid,
+    ) -> Result<Result<ContactPolicy, Refusal>, AppError> {
+        let is_suppressed = suppressed::is_suppressed(conn, company_id, &self.number)?;
+        let callee = match &self.customer {
+            Some(c) => contact::customer_callee(c, is_suppressed),
+            None => Callee::one_off(&self.number, is_suppressed),
+        };
+        let terms = contact::schedule_terms(&self.schedule)?;
+        Ok(ContactPolicy::new(&terms, &callee, &contact::state_rules(conn, company_id)?))
+    }
+}
+
+/// What makeCall carries besides the target.
+#[derive(Debug, Clone, Default)]
+pub struct MakeCall {
+    pub target: CallTarget,
+    pub data: Option<Value>,
+    pub agent_id: Option<String>,
+}
+
+/// makeCall: the contact policy decides (under the company's dialling lock, so concurrent
+/// calls see each other), then the calls-per-second limit; the call is QUEUED.
+pub fn make_call(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    request: &MakeCall,
+    now: DateTime<Utc>,
+) -> Result<CallRow, AppError> {
+    let resolved = resolve(conn, company_id, &request.target, "to")?;
+    let policy = resolved.policy(conn, company_id)?.map_err(AppError::Refused)?;
+    store::lock_company_dialing(conn, company_id)?;
+    let mut history = contact::history(conn, company_id, &resolved.person(), contact::history_since(now))?;
+    // Plans are not calls: only a dial counts them (the builder does).
+    history.planned.clear();
+    policy.decide(&history, now)?;
+    let (limit, recent) = store::rate_usage(conn, company_id, now)?;
+    if recent >= i64::from(limit) {
+        let message = format!("the company's limit of {limit} calls per second is reached; retry shortly");
+        return Err(AppError::RateLimited(message));
+    }
+    let hand_off = store::has_webhook(conn, company_id)?;
+    let call = NewCall {
+        company_id,
+        customer_id: resolved.customer.as_ref().map(|c| c.id),
+        customer_ref: resolved.customer.as_ref().map(|c| c.external_id.clone()),
+        schedule_id: Some(resolved.schedule.id),
+        task_id: None,
+        to_number: resolved.number.clone(),
+        status: CallStatus::Queued.as_str(),
+        source: CallSource::MakeCall.as_str(),
+        agent_id: request.agent_id.clone(),
+        disposition_id: None,
+        data: request.data.clone(),
+        duration_seconds: None,
+        at: now,
+        ended_at: None,
+        hand_off,
+    };
+    Ok(store::insert_calls(conn, &[call], now)?.remove(0))
+}
+
+/// A status report from the dialer or the agent platform.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    pub status: CallStatus,
+    pub disposition: Option<String>,
+    pub duration_seconds: Option<i32>,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+/// reportCallStatus: moves a call forward (idempotently) with its event; the task follows;
+/// a conversation moves the customer's pending tasks out of the quiet period.
+pub fn report_status(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    call_id: Uuid,
+    report: &StatusReport,
+    now: DateTime<Utc>,
+) -> Result<CallRow, AppError> {
+    // The customer's row first, as syncs and Do-Not-Call changes lock it: one lock order.
+    let customer = match store::get(conn, company_id, call_id)?.and_then(|c| c.customer_id) {
+        Some(id) => customers::lock_many(conn, company_id, &[id])?.pop(),
+        None => None,
+    };
+    let call = store::lock_call(conn, company_id, call_id)?.ok_or(StoreError::NotFound)?;
+    let from = CallStatus::parse(&call.status).unwrap_or(CallStatus::Queued);
+    match transition(from, report.status) {
+        Transition::Unchanged => return Ok(call),
+        Transition::Invalid => {
+            return Err(AppError::InvalidTransition(format!(
+                "a {} call cannot become {}",
+                from.as_str(),
+                report.status.as_str()
+            )))
+        }
+        Transition::Advance => {}
+    }
+    if report.duration_seconds.is_some_and(|d| d < 0) {
+        return Err(ValidationError::new("durationSeconds", "durationSeconds must be zero or more").into());
+    }
+    let at = report.occurred_at.unwrap_or(now);
+    let update = StatusUpdate {
+        status: report.status.as_str(),
+        disposition: report.disposition.as_deref(),
+        duration_seconds: report.duration_seconds,
+        started_at: if report.status == CallStatus::InProgress { Some(at) } else { call.started_at },
+        ended_at: report.status.is_final().then_some(at),
+    };
+    let updated = store::update_status(conn, &call, &update, report.status.is_final(), now)?;
+    if let (Some(task_id), Some(task_status)) = (updated.task_id, task_status_for(report.status)) {
+        store::set_task_status(conn, company_id, task_id, task_status, now)?;
+    }
+    if let (CallStatus::Completed, Some(customer)) = (report.status, &customer) {
+        replan_pending(conn, customer, now)?;
+    }
+    Ok(updated)
+}
+
+/// Re-places the customer's future pending tasks through the policy, counting every attempt
+/// and the tasks before each one: a task the policy would now refuse (a conversation's quiet
+/// period, a cap reached by calls from any path) moves to the earliest instant it allows, with a
+/// RESCHEDULED event, or is cancelled when no time will do. Tasks still allowed stay put.
+pub fn replan_pending(
+    conn: &mut PgConnection,
+    customer: &CustomerRow,
+    now: DateTime<Utc>,
+) -> Result<usize, AppError> {
+    let company_id = customer.company_id;
+    let pending = store::lock_pending_tasks(conn, company_id, customer.id, now)?;
+    let Some(first) = pending.first() else { return Ok(0) };
+    let Some(schedule) = schedules::by_ids(conn, company_id, &[first.schedule_id])?.pop() else {
+        return Ok(0);
+    };
+    let is_suppressed = match &customer.phone_number {
+        Some(phone) => suppressed::is_suppressed(conn, company_id, phone)?,
+        None => false,
+    };
+    let terms = contact::schedule_terms(&schedule)?;
+    let callee = contact::customer_callee(customer, is_suppressed);
+    let mut history = contact::history(conn, company_id, &Person::of(customer), contact::history_since(now))?;
+    // The tasks being re-placed are not yet planned; overdue ones (the dialer's) still count.
+    history.planned.retain(|t| *t < now);
+    let placed = match ContactPolicy::new(&terms, &callee, &contact::state_rules(conn, company_id)?) {
+        Ok(policy) => {
+            let nominal: Vec<DateTime<Utc>> = pending.iter().map(|t| t.scheduled_for).collect();
+            keep_allowed(&policy, &history, &nominal)
+        }
+        Err(_) => vec![None; pending.len()],
+    };
+    let mut changed = 0;
+    for (task, new_at) in pending.iter().zip(placed) {
+        match new_at {
+            Some(at) if at == task.scheduled_for => {}
+            Some(at) => {
+                store::reschedule_task(conn, task, at, now)?;
+                changed += 1;
+            }
+            None => {
+                store::set_task_status(conn, company_id, task.id, "CANCELLED", now)?;
+                changed += 1;
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// [`ContactPolicy::place`], except that a plan the policy still allows as it stands is kept.
+fn keep_allowed(
+    policy: &ContactPolicy,
+    history: &ContactHistory,
+    nominal: &[DateTime<Utc>],
+) -> Vec<Option<DateTime<Utc>>> {
+    let mut check = history.clone();
+    let unchanged = nominal.iter().all(|t| {
+        let ok = policy.allows(&check, *t);
+        check.planned.push(*t);
+        ok
+    });
+    if unchanged {
+        nominal.iter().copied().map(Some).collect()
+    } else {
+        policy.place(history, nominal)
+    }
+}
+
+/// One attempt made outside callsync.
+#[derive(Debug, Clone)]
+pub struct AttemptInput {
+    pub customer_external_id: Option<String>,
+    pub phone_number: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub status: CallStatus,
+    pub duration_seconds: Option<i32>,
+    pub agent_id: Option<String>,
+}
+
+/// Most attempts in one recordCallAttempts.
+pub const MAX_ATTEMPTS_PER_REQUEST: usize = 1000;
+/// How far back an attempt may be recorded.
+pub const MAX_ATTEMPT_AGE_DAYS: i64 = 400;
+
+/// recordCallAttempts: all or nothing. Each attempt is a final call with source EXTERNAL at
+/// its own time; it counts toward caps at once, and a conversation moves pending tasks.
+pub fn record_attempts(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    attempts: &[AttemptInput],
+    now: DateTime<Utc>,
+) -> Result<Vec<CallRow>, AppError> {
+    if attempts.len() > MAX_ATTEMPTS_PER_REQUEST {
+        let message = format!("at most {MAX_ATTEMPTS_PER_REQUEST} attempts per request");
+        return Err(ValidationError::new("attempts", message).into());
+    }
+    let mut new_calls = Vec::with_capacity(attempts.len());
+    let mut touched: Vec<CustomerRow> = Vec::new();
+    for (i, attempt) in attempts.iter().enumerate() {
+        let field = |name: &str| format!("attempts.{i}.{name}");
+        if !attempt.status.is_final() || attempt.status == CallStatus::Cancelled {
+            let message = "status must be a final outcome: COMPLETED, NO_ANSWER, BUSY, VOICEMAIL or FAILED";
+            return Err(ValidationError::new(field("status"), message).into());
+        }
+        if attempt.occurred_at > now {
+            return Err(ValidationError::new(field("occurredAt"), "occurredAt must be in the past").into());
+        }
+        if attempt.occurred_at < now - Duration::days(MAX_ATTEMPT_AGE_DAYS) {
+            let message = format!("occurredAt must be at most {MAX_ATTEMPT_AGE_DAYS} days ago");
+            return Err(ValidationError::new(field("occurredAt"), message).into());
+        }
+        if attempt.duration_seconds.is_some_and(|d| d < 0) {
+            return Err(ValidationError::new(
+                field("durationSeconds"),
+                "durationSeconds must be zero or more",
+            )
+            .into());
+        }
+        let customer = match (&attempt.customer_external_id, &attempt.phone_number) {
+            (Some(id), _) => {
+                Some(customers::by_external_id(conn, company_id, id)?.ok_or(StoreError::NotFound)?)
+            }
+            (None, Some(raw)) => {
+                let number = normalize_phone(&field("phoneNumber"), raw)?;
+                customers::by_phone(conn, company_id, &number)?
+            }
+            (None, None) => {
+                return Err(ValidationError::new(field("customerId"), "give customerId or phoneNumber").into())
+            }
+        };
+        let number = match (&customer, &attempt.phone_number) {
+            (_, Some(raw)) => normalize_phone(&field("phoneNumber"), raw)?,
+            (Some(c), None) => c.phone_number.clone().ok_or_else(|| {
+                ValidationError::new(field("customerId"), "the customer has no phone number")
+            })?,
+            (None, None) => unreachable!("checked above"),
+        };
+        if let Some(c) = &customer {
+            if attempt.status == CallStatus::Completed && !touched.iter().any(|t| t.id == c.id) {
+                touched.push(c.clone());
+            }
+        }
+        new_calls.push(NewCall {
+            company_id,
+            customer_id: customer.as_ref().map(|c| c.id),
+            customer_ref: customer.as_ref().map(|c| c.external_id.clone()),
+            schedule_id: None,
+            task_id: None,
+            to_number: number,
+            status: attempt.status.as_str(),
+            source: CallSource::External.as_str(),
+            agent_id: attempt.agent_id.clone(),
+            disposition_id: None,
+            data: None,
+            duration_seconds: attempt.duration_seconds,
+            at: attempt.occurred_at,
+            ended_at: Some(attempt.occurred_at),
+            hand_off: false,
+        });
+    }
+    let rows = store::insert_calls(conn, &new_calls, now)?;
+    for customer in customers::lock_many(conn, company_id, &touched.iter().map(|c| c.id).collect::<Vec<_>>())?
+    {
+        replan_pending(conn, &customer, now)?;
+    }
+    Ok(rows)
+}
+
+/// What makeCall would decide at an instant (the calls-per-second limit aside).
+#[derive(Debug, Clone)]
+pub struct Eligibility {
+    pub refusal: Option<Refusal>,
+    pub zones: Vec<String>,
+    pub attempts_last_7_days: usize,
+    pub last_conversation_at: Option<DateTime<Utc>>,
+    pub next_allowed_at: Option<DateTime<Utc>>,
+}
+
+/// callEligibility: the same resolution, policy and history as makeCall, read-only.
+pub fn eligibility(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    target: &CallTarget,
+    at: DateTime<Utc>,
+) -> Result<Eligibility, AppError> {
+    let resolved = resolve(conn, company_id, target, "phoneNumber")?;
+    // A year back, so the last conversation shows even when it no longer binds.
+    let mut history =
+        contact::history(conn, company_id, &resolved.person(), at - Duration::days(MAX_ATTEMPT_AGE_DAYS))?;
+    history.planned.clear();
+    history.attempts.retain(|a| *a <= at);
+    let last_conversation_at = history.last_conversation;
+    match resolved.policy(conn, company_id)? {
+        Err(refusal) => Ok(Eligibility {
+            zones: refusal.zones.clone(),
+            refusal: Some(refusal),
+            attempts_last_7_days: 0,
+            last_conversation_at,
+            next_allowed_at: None,
+        }),
+        Ok(policy) => {
+            let attempts_last_7_days = policy.attempts_in_week_ending(&history, at);
+            let (refusal, next_allowed_at) = match policy.decide(&history, at) {
+                Ok(()) => (None, Some(at)),
+                Err(refusal) => {
+                    let next = refusal.next_allowed_at;
+                    (Some(refusal), next)
+                }
+            };
+            Ok(Eligibility {
+                refusal,
+                zones: policy.zone_names(),
+                attempts_last_7_days,
+                last_conversation_at,
+                next_allowed_at,
+            })
+        }
+    }
+}

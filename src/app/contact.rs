@@ -1,0 +1,140 @@
+//! What the contact policy needs, loaded from the store: the schedule's terms, the callee, the
+//! company's state rules, and contact histories (one query for one person or for a batch).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::calling_rules::{parse_zone, StateRuleTable};
+use crate::domain::calls::CallStatus;
+use crate::domain::contact_policy::{Callee, ContactHistory, Location, ScheduleTerms, QUIET_DAYS};
+use crate::domain::schedule::parse_hhmm;
+use crate::store::calls::{self, HistoryRow};
+use crate::store::customers::CustomerRow;
+use crate::store::schedules::ScheduleRow;
+use crate::store::{companies, StoreError};
+
+/// How far back a decision at `at` must look: the caps' 7 days and the quiet period's 8.
+pub fn history_since(at: DateTime<Utc>) -> DateTime<Utc> {
+    at - Duration::days(QUIET_DAYS + 3)
+}
+
+pub fn schedule_terms(schedule: &ScheduleRow) -> Result<ScheduleTerms, StoreError> {
+    Ok(ScheduleTerms {
+        paused: schedule.paused,
+        calling_hours: (
+            parse_hhmm("callingHoursStart", &schedule.calling_hours_start)?.0,
+            parse_hhmm("callingHoursEnd", &schedule.calling_hours_end)?.0,
+        ),
+        max_attempts_per_7_days: schedule.max_attempts_per_7_days.max(1) as u32,
+        quiet_period_after_conversation: schedule.quiet_period_after_conversation,
+        use_do_not_call: schedule.use_do_not_call,
+        time_zone: schedule.time_zone.as_deref().and_then(parse_zone),
+    })
+}
+
+pub fn location(customer: &CustomerRow) -> Location<'_> {
+    Location {
+        timezone: customer.timezone.as_deref(),
+        zip_code: customer.zip_code.as_deref(),
+        state: customer.state.as_deref(),
+        phone_number: customer.phone_number.as_deref(),
+    }
+}
+
+pub fn customer_callee(customer: &CustomerRow, suppressed: bool) -> Callee {
+    Callee::customer(&location(customer), customer.do_not_call, suppressed)
+}
+
+/// The built-in state rules with the company's overrides.
+pub fn state_rules(conn: &mut PgConnection, company_id: Uuid) -> Result<StateRuleTable, StoreError> {
+    Ok(StateRuleTable::with_overrides(&companies::state_rule_overrides(conn, company_id)?))
+}
+
+/// One person whose contact history is wanted: a customer, a number, or both.
+#[derive(Debug, Clone, Default)]
+pub struct Person {
+    pub customer_id: Option<i64>,
+    pub number: Option<String>,
+}
+
+impl Person {
+    pub fn of(customer: &CustomerRow) -> Person {
+        Person { customer_id: Some(customer.id), number: customer.phone_number.clone() }
+    }
+}
+
+/// The contact histories of `people` (in order), from one query: calls since `since` to the
+/// customer or its number by any path (cancelled ones never rang and do not count), and the
+/// customer's pending tasks as planned attempts.
+pub fn histories(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    people: &[Person],
+    since: DateTime<Utc>,
+) -> Result<Vec<ContactHistory>, StoreError> {
+    let ids: Vec<i64> = people.iter().filter_map(|p| p.customer_id).collect();
+    let numbers: Vec<String> = people.iter().filter_map(|p| p.number.clone()).collect();
+    let rows = calls::contact_history(conn, company_id, &ids, &numbers, since)?;
+    let mut by_customer: HashMap<i64, Vec<&HistoryRow>> = HashMap::new();
+    let mut by_number: HashMap<&str, Vec<&HistoryRow>> = HashMap::new();
+    for row in &rows {
+        if let Some(id) = row.customer_id {
+            by_customer.entry(id).or_default().push(row);
+        }
+        if let Some(number) = row.to_number.as_deref() {
+            by_number.entry(number).or_default().push(row);
+        }
+    }
+    Ok(people
+        .iter()
+        .map(|person| {
+            let mut mine: Vec<&HistoryRow> = Vec::new();
+            if let Some(id) = person.customer_id {
+                mine.extend(by_customer.get(&id).into_iter().flatten());
+            }
+            if let Some(number) = person.number.as_deref() {
+                for row in by_number.get(number).into_iter().flatten() {
+                    // A call to the customer's own number is already in.
+                    if row.customer_id.is_none() || row.customer_id != person.customer_id {
+                        mine.push(row);
+                    }
+                }
+            }
+            assemble(&mine)
+        })
+        .collect())
+}
+
+fn assemble(rows: &[&HistoryRow]) -> ContactHistory {
+    let mut history = ContactHistory::default();
+    for row in rows {
+        if row.is_task {
+            history.planned.push(row.at);
+            continue;
+        }
+        if row.status == CallStatus::Cancelled.as_str() {
+            continue;
+        }
+        history.attempts.push(row.at);
+        if row.status == CallStatus::Completed.as_str() {
+            let ended = row.ended_at.unwrap_or(row.at);
+            history.last_conversation = history.last_conversation.max(Some(ended));
+        }
+    }
+    history.attempts.sort();
+    history.planned.sort();
+    history
+}
+
+/// One person's contact history.
+pub fn history(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    person: &Person,
+    since: DateTime<Utc>,
+) -> Result<ContactHistory, StoreError> {
+    Ok(histories(conn, company_id, std::slice::from_ref(person), since)?.pop().unwrap_or_default())
+}

@@ -1,0 +1,200 @@
+//! Customers and their schedules: syncCustomerSchedule, rebuilding many schedules set-wise (a
+//! bulk import's workflow), upserts, and Do Not Call taking effect at once.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::PgConnection;
+use uuid::Uuid;
+
+use super::contact::{self, Person};
+use super::AppError;
+use crate::domain::calling_rules::parse_zone;
+use crate::domain::calling_rules::StateRuleTable;
+use crate::domain::contact_policy::ContactHistory;
+use crate::domain::customer::CustomerPatch;
+use crate::domain::schedule_builder::{self, BuildInput, PlannedTask, SkipReason};
+use crate::domain::Patch;
+use crate::store::calls as call_store;
+use crate::store::customers::{self, CustomerRow, MatchOn};
+use crate::store::schedules::{self, ScheduleRow};
+use crate::store::tasks::{self, NewTask, NewTaskRow, TaskRow};
+use crate::store::{suppressed, StoreError};
+
+/// Why a sync built no tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncSkip {
+    /// The customer's task type has no (live) schedule.
+    NoSchedule,
+    Builder(SkipReason),
+}
+
+pub struct SyncOutcome {
+    pub customer: CustomerRow,
+    pub created: bool,
+    pub existing_tasks_removed: i64,
+    pub tasks: Vec<TaskRow>,
+    pub skipped: Option<SyncSkip>,
+}
+
+/// syncCustomerSchedule, in the caller's one transaction: upsert the customer (a stored DNC
+/// customer is refused unless this sync clears the flag), cancel its pending tasks (and, when
+/// it is now DNC, its queued calls), and plan the schedule anew through the contact policy.
+/// Concurrent syncs of one customer serialise on the customer's row lock.
+pub fn sync_customer_schedule(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    patch: &CustomerPatch,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+) -> Result<SyncOutcome, AppError> {
+    let dnc_check = |stored: Option<&CustomerRow>| match stored {
+        Some(c) if c.do_not_call && patch.do_not_call != Patch::Set(false) => Err(StoreError::DoNotCall),
+        _ => Ok(()),
+    };
+    let (customer, created) =
+        customers::upsert_checked(conn, company_id, patch, MatchOn::Id, today, dnc_check)?;
+    let outcome = rebuild_schedule(conn, customer, created, now)?;
+    if outcome.customer.do_not_call {
+        // The rebuild cancelled the pending tasks; queued calls go too.
+        stop_contact(conn, company_id, &[outcome.customer.id], &[], now)?;
+    }
+    Ok(outcome)
+}
+
+/// upsertCustomer: creates or updates the fields the input carries; setting Do Not Call
+/// cancels the customer's pending tasks and queued calls in the same transaction.
+pub fn upsert_customer(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    patch: &CustomerPatch,
+    match_on: MatchOn,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+) -> Result<(CustomerRow, bool), AppError> {
+    let (customer, created) = customers::upsert(conn, company_id, patch, match_on, today)?;
+    if customer.do_not_call && patch.do_not_call == Patch::Set(true) {
+        stop_contact(conn, company_id, &[customer.id], &[], now)?;
+    }
+    Ok((customer, created))
+}
+
+/// Do Not Call at once: cancels the PENDING tasks of these customers (and of every customer
+/// with one of these numbers) and their QUEUED calls not yet handed to a provider, each with
+/// an event. Returns (tasks cancelled, calls cancelled).
+pub fn stop_contact(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    customer_ids: &[i64],
+    numbers: &[String],
+    now: DateTime<Utc>,
+) -> Result<(usize, usize), AppError> {
+    let mut ids: Vec<i64> = customer_ids.to_vec();
+    ids.extend(customers::ids_with_phones(conn, company_id, numbers)?);
+    ids.sort_unstable();
+    ids.dedup();
+    let refs: HashMap<i64, String> =
+        customers::by_ids(conn, company_id, &ids)?.into_iter().map(|c| (c.id, c.external_id)).collect();
+    let refs: HashMap<i64, &str> = refs.iter().map(|(id, r)| (*id, r.as_str())).collect();
+    let tasks_cancelled = tasks::cancel_pending_for_customers(conn, company_id, &ids, &refs, now)?;
+    let calls_cancelled = call_store::cancel_queued(conn, company_id, &ids, numbers, now)?.len();
+    Ok((tasks_cancelled, calls_cancelled))
+}
+
+/// Cancels the customer's pending tasks and plans its schedule anew (the customer's row must be
+/// locked by the caller's transaction).
+pub fn rebuild_schedule(
+    conn: &mut PgConnection,
+    customer: CustomerRow,
+    created: bool,
+    now: DateTime<Utc>,
+) -> Result<SyncOutcome, AppError> {
+    let company_id = customer.company_id;
+    let cancelled =
+        tasks::cancel_pending_for_customer(conn, company_id, customer.id, &customer.external_id, now)?;
+    let existing_tasks_removed = cancelled.len() as i64;
+    let schedule = match &customer.task_type {
+        Some(task_type) => schedules::by_task_type(conn, company_id, task_type)?,
+        None => None,
+    };
+    let Some(schedule) = schedule else {
+        let skipped = Some(SyncSkip::NoSchedule);
+        return Ok(SyncOutcome { customer, created, existing_tasks_removed, tasks: Vec::new(), skipped });
+    };
+    let is_suppressed = match &customer.phone_number {
+        Some(phone) => suppressed::is_suppressed(conn, company_id, phone)?,
+        None => false,
+    };
+    let history = contact::history(conn, company_id, &Person::of(&customer), contact::history_since(now))?;
+    let rules = contact::state_rules(conn, company_id)?;
+    let (planned, skipped, zone) = plan(&customer, &schedule, is_suppressed, &history, &rules, now)?;
+    let new_tasks: Vec<NewTask> =
+        planned.iter().map(|t| NewTask { attempt: t.attempt, scheduled_for: t.scheduled_for }).collect();
+    let tasks = tasks::insert_pending(conn, &customer, &schedule, &zone, &new_tasks)?;
+    Ok(SyncOutcome { customer, created, existing_tasks_removed, tasks, skipped })
+}
+
+/// The builder's plan for one customer under `schedule`: tasks, why none, and the zone.
+fn plan(
+    customer: &CustomerRow,
+    schedule: &ScheduleRow,
+    is_suppressed: bool,
+    history: &ContactHistory,
+    rules: &StateRuleTable,
+    now: DateTime<Utc>,
+) -> Result<(Vec<PlannedTask>, Option<SyncSkip>, String), StoreError> {
+    let cadence = schedule.cadence();
+    let terms = contact::schedule_terms(schedule)?;
+    let callee = contact::customer_callee(customer, is_suppressed);
+    let input = BuildInput {
+        cadence: &cadence,
+        schedule: &terms,
+        callee: &callee,
+        has_phone: customer.phone_number.is_some(),
+        has_timezone: customer.timezone.as_deref().and_then(parse_zone).is_some(),
+        rules,
+        history,
+        now,
+    };
+    Ok(match schedule_builder::build(&input) {
+        Ok(plan) => (plan.tasks, None, plan.zone.name().to_string()),
+        Err(reason) => (Vec::new(), Some(SyncSkip::Builder(reason)), String::new()),
+    })
+}
+
+/// [`rebuild_schedule`] for many customers at once, set-wise: a handful of statements for the
+/// whole set. Locks the customers (in id order, so concurrent callers cannot deadlock).
+/// Returns the number of tasks created.
+pub fn rebuild_schedules(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    customer_ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<usize, AppError> {
+    let customers = customers::lock_many(conn, company_id, customer_ids)?;
+    let ids: Vec<i64> = customers.iter().map(|c| c.id).collect();
+    let refs: HashMap<i64, &str> = customers.iter().map(|c| (c.id, c.external_id.as_str())).collect();
+    tasks::cancel_pending_for_customers(conn, company_id, &ids, &refs, now)?;
+    let schedules: HashMap<String, ScheduleRow> =
+        schedules::live_schedules(conn, company_id)?.into_iter().map(|s| (s.task_type.clone(), s)).collect();
+    let phones: Vec<String> = customers.iter().filter_map(|c| c.phone_number.clone()).collect();
+    let suppressed: HashSet<String> = suppressed::which_suppressed(conn, company_id, &phones)?;
+    let people: Vec<Person> = customers.iter().map(Person::of).collect();
+    let histories = contact::histories(conn, company_id, &people, contact::history_since(now))?;
+    let rules = contact::state_rules(conn, company_id)?;
+    let mut rows = Vec::new();
+    for (customer, history) in customers.iter().zip(&histories) {
+        let Some(schedule) = customer.task_type.as_ref().and_then(|t| schedules.get(t)) else { continue };
+        let is_suppressed = customer.phone_number.as_ref().is_some_and(|p| suppressed.contains(p));
+        let (planned, _, zone) = plan(customer, schedule, is_suppressed, history, &rules, now)?;
+        rows.extend(planned.into_iter().map(|t| NewTaskRow {
+            customer_id: customer.id,
+            schedule_id: schedule.id,
+            task_type: schedule.task_type.clone(),
+            time_zone: zone.clone(),
+            attempt: t.attempt,
+            scheduled_for: t.scheduled_for,
+        }));
+    }
+    Ok(tasks::insert_pending_many(conn, company_id, &rows, &refs)?)
+}

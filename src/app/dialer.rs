@@ -1,0 +1,154 @@
+//! The dialer's use-cases: dial the next due task through the contact policy, hand-off
+//! outcomes, stuck calls, and the background jobs the worker runs.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::PgConnection;
+use uuid::Uuid;
+
+use super::calls::{report_status, StatusReport};
+use super::contact::{self, Person};
+use super::AppError;
+use crate::domain::calls::{CallSource, CallStatus};
+use crate::domain::contact_policy::ContactPolicy;
+use crate::store::calls::{self as store, CallRow, NewCall};
+use crate::store::jobs::{self, Job};
+use crate::store::{customers, schedules, suppressed, StoreError};
+
+/// What the dialer did with one due task.
+#[derive(Debug, Clone)]
+pub enum DialOutcome {
+    /// No due task was free to claim.
+    Idle,
+    Dialled(Box<CallRow>),
+    /// Cancelled: no time will do (Do Not Call, no phone, no calling window).
+    Cancelled,
+    /// Moved to the earliest instant the contact policy allows, with a RESCHEDULED event.
+    Rescheduled(DateTime<Utc>),
+    /// The company is at its calls-per-second limit: left due for the next round.
+    Paced(Uuid),
+}
+
+/// Claims one due task (skipping ones another worker holds) and dials it if the contact
+/// policy allows it now; a refused task is never dialled: it moves to the policy's next
+/// allowed instant, or is cancelled when no time will do. `skip` lists companies already at
+/// their rate limit this round.
+pub fn dial_next_due(
+    conn: &mut PgConnection,
+    skip: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<DialOutcome, AppError> {
+    let Some(task) = store::claim_due_task(conn, skip, now)? else { return Ok(DialOutcome::Idle) };
+    let company_id = task.company_id;
+    let cancel = |conn: &mut PgConnection| -> Result<DialOutcome, AppError> {
+        store::set_task_status(conn, company_id, task.id, "CANCELLED", now)?;
+        Ok(DialOutcome::Cancelled)
+    };
+    let customer =
+        customers::by_ids(conn, company_id, &[task.customer_id])?.pop().ok_or(StoreError::NotFound)?;
+    let schedule =
+        schedules::by_ids(conn, company_id, &[task.schedule_id])?.pop().ok_or(StoreError::NotFound)?;
+    let Some(number) = customer.phone_number.clone() else { return cancel(conn) };
+    let callee = contact::customer_callee(&customer, suppressed::is_suppressed(conn, company_id, &number)?);
+    let terms = contact::schedule_terms(&schedule)?;
+    let Ok(policy) = ContactPolicy::new(&terms, &callee, &contact::state_rules(conn, company_id)?) else {
+        return cancel(conn);
+    };
+    store::lock_company_dialing(conn, company_id)?;
+    let mut history =
+        contact::history(conn, company_id, &Person::of(&customer), contact::history_since(now))?;
+    history.planned.clear();
+    if let Err(refusal) = policy.decide(&history, now) {
+        return match refusal.next_allowed_at {
+            Some(at) => {
+                store::reschedule_task(conn, &task, at, now)?;
+                Ok(DialOutcome::Rescheduled(at))
+            }
+            None => cancel(conn),
+        };
+    }
+    let (limit, recent) = store::rate_usage(conn, company_id, now)?;
+    if recent >= i64::from(limit) {
+        return Ok(DialOutcome::Paced(company_id));
+    }
+    let call = NewCall {
+        company_id,
+        customer_id: Some(customer.id),
+        customer_ref: Some(customer.external_id.clone()),
+        schedule_id: Some(schedule.id),
+        task_id: Some(task.id),
+        to_number: number,
+        status: CallStatus::Queued.as_str(),
+        source: CallSource::Scheduled.as_str(),
+        agent_id: None,
+        disposition_id: None,
+        data: None,
+        duration_seconds: None,
+        at: now,
+        ended_at: None,
+        hand_off: store::has_webhook(conn, company_id)?,
+    };
+    let call = store::insert_calls(conn, &[call], now)?.remove(0);
+    store::set_task_status(conn, company_id, task.id, "IN_PROGRESS", now)?;
+    Ok(DialOutcome::Dialled(Box::new(call)))
+}
+
+/// Records a hand-off's outcome: delivered (`error` None), retried at `retry_at`, or given up,
+/// which fails the call.
+pub fn webhook_outcome(
+    conn: &mut PgConnection,
+    call_id: Uuid,
+    company_id: Uuid,
+    error: Option<&str>,
+    retry_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let Some(error) = error else {
+        store::webhook_delivered(conn, call_id)?;
+        return Ok(());
+    };
+    store::webhook_failed(conn, call_id, error, retry_at)?;
+    if retry_at.is_none() {
+        let report = StatusReport {
+            status: CallStatus::Failed,
+            disposition: Some(format!("webhook delivery failed: {error}")),
+            duration_seconds: None,
+            occurred_at: None,
+        };
+        match report_status(conn, company_id, call_id, &report, now) {
+            Ok(_) | Err(AppError::InvalidTransition(_)) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
+}
+
+/// Calls with no final status `after` they started are marked FAILED; returns how many.
+pub fn fail_stuck(conn: &mut PgConnection, after: Duration, now: DateTime<Utc>) -> Result<usize, AppError> {
+    let stuck = store::stuck(conn, now - after)?;
+    let mut failed = 0;
+    for (id, company_id) in &stuck {
+        let report = StatusReport {
+            status: CallStatus::Failed,
+            disposition: Some("stuck: no final status reported in time".into()),
+            duration_seconds: None,
+            occurred_at: None,
+        };
+        // Finalised concurrently since the list was read: nothing to do for that one.
+        match report_status(conn, *company_id, *id, &report, now) {
+            Ok(_) => failed += 1,
+            Err(AppError::InvalidTransition(_)) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(failed)
+}
+
+/// Does a claimed job's work and marks it done, in the caller's transaction.
+pub fn run_job(conn: &mut PgConnection, job: &Job, now: DateTime<Utc>) -> Result<(), AppError> {
+    if job.kind == jobs::BUILD_SCHEDULES {
+        let ids: Vec<i64> = serde_json::from_value(job.payload["customerIds"].clone()).unwrap_or_default();
+        super::customers::rebuild_schedules(conn, job.company_id, &ids, now)?;
+    }
+    jobs::mark_done(conn, job.id, now)?;
+    Ok(())
+}

@@ -1,0 +1,884 @@
+//! The contact policy: may this callee be called at this instant? If not, why not, and when is
+//! the earliest instant at which every rule allows it?
+//!
+//! One policy decides every path that dials (makeCall, bulk calls, the dialer), the schedule
+//! builder and `callEligibility`. It is pure: the caller loads the contact history and passes
+//! `now`. Rules, in the order a refusal reports them (README, "How callsync decides"):
+//!
+//! 1. the schedule is paused (`SCHEDULE_PAUSED`, never);
+//! 2. Do Not Call: the customer's flag, or the number on the company's list while the schedule
+//!    uses it (`DO_NOT_CALL`, never);
+//! 3. the callee's location is known: at least one candidate zone (`OUTSIDE_CALLING_HOURS`,
+//!    never);
+//! 4. the calling window (schedule hours ∩ 08:00–21:00 ∩ the state's hours, Sundays and
+//!    holidays where the state bans them) in **every** candidate zone — Reg F
+//!    1006.6(b)(1)(i) (`OUTSIDE_CALLING_HOURS`);
+//! 5. the quiet period after a conversation: none on local days D+1…D+7 (Reg F 1006.14(b))
+//!    (`CONTACT_LIMIT` / `CONVERSATION_QUIET_PERIOD`);
+//! 6. at most 7 attempts (or fewer: schedule, state) in any 7 consecutive local days
+//!    (`CONTACT_LIMIT` / `WEEKLY_CAP`);
+//! 7. a state's cap per rolling 24 hours (`CONTACT_LIMIT` / `DAILY_CAP`);
+//! 8. the same number not within 30 seconds (`RECENTLY_DIALED`);
+//! 9. 30 minutes between two attempts to one person (`CONTACT_LIMIT` / `MIN_GAP`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use super::calling_rules::{local_instant, parse_zone, CallingWindow, StateRuleTable};
+use super::calling_rules::{FEDERAL_EARLIEST, FEDERAL_LATEST};
+use super::location;
+
+/// Reg F 12 CFR 1006.14(b)(2)(i): more than 7 calls within 7 consecutive days is presumed
+/// harassment, whatever a schedule allows.
+pub const REG_F_WEEKLY_CAP: u32 = 7;
+/// Reg F 1006.14(b)(2)(ii): no call within 7 days after a conversation (its day is day 1 of
+/// the count; the contract forbids local days D+1…D+7, so calls resume on D+8).
+pub const QUIET_DAYS: i64 = 7;
+/// Two attempts to one person are never closer than this (quick repeats can be harassment).
+pub const MIN_GAP: Duration = Duration::minutes(30);
+/// One number is never dialled twice within this long.
+pub const REDIAL_GUARD: Duration = Duration::seconds(30);
+/// No answer is searched (and nothing planned) further out than this.
+pub const HORIZON: Duration = Duration::days(400);
+
+/// The location signals of a callee, as stored.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Location<'a> {
+    /// The customer's IANA zone.
+    pub timezone: Option<&'a str>,
+    pub zip_code: Option<&'a str>,
+    /// The address state.
+    pub state: Option<&'a str>,
+    /// E.164.
+    pub phone_number: Option<&'a str>,
+}
+
+impl Location<'_> {
+    /// Every zone the callee may be in: the customer's zone, its ZIP code's zones (every zone
+    /// of the address state when the ZIP is unknown to callsync's data), and the zones of the
+    /// phone's area code (none for a non-geographic or non-US number). No duplicates.
+    pub fn candidate_zones(&self) -> Vec<Tz> {
+        let mut zones: Vec<Tz> = Vec::new();
+        let mut add = |more: &[Tz]| {
+            for z in more {
+                if !zones.contains(z) {
+                    zones.push(*z);
+                }
+            }
+        };
+        if let Some(tz) = self.timezone.and_then(parse_zone) {
+            add(&[tz]);
+        }
+        match self.zip_code.and_then(location::zip_zones) {
+            Some(zip) => add(zip),
+            None => add(self.state.map_or(&[][..], location::state_zones)),
+        }
+        if let Some(area) = self.phone_number.and_then(location::area_code_zones) {
+            add(area);
+        }
+        zones
+    }
+}
+
+/// Who is called: where they may be, and whether they may be called at all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Callee {
+    /// Candidate zones; empty when nothing says where the callee is.
+    pub zones: Vec<Tz>,
+    /// The zone whose calendar days count caps and the quiet period (the customer's zone).
+    pub calendar: Option<Tz>,
+    /// Whose state rules apply.
+    pub state: Option<String>,
+    pub do_not_call: bool,
+    /// The number is on the company's Do-Not-Call list.
+    pub suppressed: bool,
+}
+
+impl Callee {
+    /// A customer: zones from every location signal; state rules of the address state.
+    pub fn customer(location: &Location<'_>, do_not_call: bool, suppressed: bool) -> Callee {
+        let zones = location.candidate_zones();
+        let calendar = location.timezone.and_then(parse_zone).or_else(|| zones.first().copied());
+        let state = location.state.map(str::to_string);
+        Callee { zones, calendar, state, do_not_call, suppressed }
+    }
+
+    /// A number that is no customer's: its area code's zones and state.
+    pub fn one_off(phone_number: &str, suppressed: bool) -> Callee {
+        let zones = location::area_code_zones(phone_number).map(<[Tz]>::to_vec).unwrap_or_default();
+        let state = location::area_code_state(phone_number).map(str::to_string);
+        Callee { calendar: zones.first().copied(), zones, state, do_not_call: false, suppressed }
+    }
+}
+
+/// What a schedule says about calling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleTerms {
+    pub paused: bool,
+    /// Minutes after local midnight, `[start, end)`.
+    pub calling_hours: (u32, u32),
+    pub max_attempts_per_7_days: u32,
+    pub quiet_period_after_conversation: bool,
+    pub use_do_not_call: bool,
+    /// The zone for a callee nothing else locates.
+    pub time_zone: Option<Tz>,
+}
+
+/// Everything known about past and planned contact with one person.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactHistory {
+    /// Calls by every path (not cancelled ones) and attempts recorded from outside.
+    pub attempts: Vec<DateTime<Utc>>,
+    /// Planned attempts (pending tasks): the builder counts them, dialling does not.
+    pub planned: Vec<DateTime<Utc>>,
+    /// When the latest conversation (a COMPLETED call) ended.
+    pub last_conversation: Option<DateTime<Utc>>,
+}
+
+/// The error code a refusal maps to (API.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalCode {
+    SchedulePaused,
+    DoNotCall,
+    OutsideCallingHours,
+    ContactLimit,
+    RecentlyDialed,
+}
+
+impl RefusalCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalCode::SchedulePaused => "SCHEDULE_PAUSED",
+            RefusalCode::DoNotCall => "DO_NOT_CALL",
+            RefusalCode::OutsideCallingHours => "OUTSIDE_CALLING_HOURS",
+            RefusalCode::ContactLimit => "CONTACT_LIMIT",
+            RefusalCode::RecentlyDialed => "RECENTLY_DIALED",
+        }
+    }
+}
+
+/// Which frequency rule a `CONTACT_LIMIT` refusal is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitReason {
+    WeeklyCap,
+    DailyCap,
+    ConversationQuietPeriod,
+    MinGap,
+}
+
+impl LimitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitReason::WeeklyCap => "WEEKLY_CAP",
+            LimitReason::DailyCap => "DAILY_CAP",
+            LimitReason::ConversationQuietPeriod => "CONVERSATION_QUIET_PERIOD",
+            LimitReason::MinGap => "MIN_GAP",
+        }
+    }
+}
+
+/// Why a call may not be placed now, and the earliest instant it may (None: no time will do).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub code: RefusalCode,
+    pub reason: Option<LimitReason>,
+    pub message: String,
+    pub next_allowed_at: Option<DateTime<Utc>>,
+    /// The candidate zones considered (IANA names).
+    pub zones: Vec<String>,
+}
+
+/// The time-dependent rules, in report order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    Window,
+    QuietPeriod,
+    WeeklyCap,
+    DailyCap,
+    Redial,
+    Gap,
+}
+
+/// The rules in force for one callee under one schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactPolicy {
+    paused: bool,
+    window: CallingWindow,
+    calendar: Tz,
+    per_7_days: u32,
+    per_24_hours: Option<u32>,
+    quiet_period: bool,
+}
+
+fn zone_names(zones: &[Tz]) -> Vec<String> {
+    zones.iter().map(|z| z.name().to_string()).collect()
+}
+
+impl ContactPolicy {
+    /// The policy for `callee` under `schedule`, or the refusal that holds at any time (Do Not
+    /// Call, suppressed, unknown location, windows that never overlap). A paused schedule is
+    /// not refused here: plans are made while paused, only dialling waits ([`Self::decide`]).
+    pub fn new(schedule: &ScheduleTerms, callee: &Callee, rules: &StateRuleTable) -> Result<Self, Refusal> {
+        let never = |code, message: &str, zones: &[Tz]| Refusal {
+            code,
+            reason: None,
+            message: message.to_string(),
+            next_allowed_at: None,
+            zones: zone_names(zones),
+        };
+        let mut zones = callee.zones.clone();
+        if zones.is_empty() {
+            zones.extend(schedule.time_zone);
+        }
+        // The customer's own flag always holds; the company list when the schedule uses it.
+        if callee.do_not_call {
+            let message = "the customer is on the Do-Not-Call list";
+            return Err(never(RefusalCode::DoNotCall, message, &zones));
+        }
+        if callee.suppressed && schedule.use_do_not_call {
+            let message = "this number is on the company's Do-Not-Call list";
+            return Err(never(RefusalCode::DoNotCall, message, &zones));
+        }
+        let Some(calendar) = callee.calendar.or_else(|| zones.first().copied()) else {
+            let message = "the callee's time zone is unknown (no customer zone, ZIP, state or geographic area code, and no schedule timeZone); refusing rather than guessing";
+            return Err(never(RefusalCode::OutsideCallingHours, message, &zones));
+        };
+        let rule = rules.effective(callee.state.as_deref());
+        let open = schedule.calling_hours.0.max(FEDERAL_EARLIEST).max(rule.earliest);
+        let close = schedule.calling_hours.1.min(FEDERAL_LATEST).min(rule.latest);
+        let window =
+            CallingWindow { zones, open, close, no_sunday: rule.no_sunday, no_holidays: rule.no_holidays };
+        let no_window = || {
+            let message = "the calling windows of the callee's possible locations never overlap";
+            never(RefusalCode::OutsideCallingHours, message, &window.zones)
+        };
+        if open >= close {
+            return Err(no_window());
+        }
+        // Two weeks always hold an opening unless the zones' windows are disjoint.
+        let probe = DateTime::<Utc>::from_timestamp(1_790_000_000, 0).unwrap_or_default();
+        if window.next_allowed(probe, probe + Duration::days(14)).is_none() {
+            return Err(no_window());
+        }
+        let per_7_days =
+            [Some(REG_F_WEEKLY_CAP), Some(schedule.max_attempts_per_7_days.max(1)), rule.max_per_7_days]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(REG_F_WEEKLY_CAP);
+        Ok(ContactPolicy {
+            paused: schedule.paused,
+            window,
+            calendar,
+            per_7_days,
+            per_24_hours: rule.max_per_24_hours,
+            quiet_period: schedule.quiet_period_after_conversation,
+        })
+    }
+
+    /// The candidate zones, each of which must be inside the window.
+    pub fn zones(&self) -> &[Tz] {
+        &self.window.zones
+    }
+
+    pub fn zone_names(&self) -> Vec<String> {
+        zone_names(&self.window.zones)
+    }
+
+    /// The zone whose calendar days count caps and the quiet period.
+    pub fn calendar(&self) -> Tz {
+        self.calendar
+    }
+
+    pub fn window(&self) -> &CallingWindow {
+        &self.window
+    }
+
+    /// The most attempts in any 7 consecutive local days.
+    pub fn weekly_cap(&self) -> u32 {
+        self.per_7_days
+    }
+
+    fn day(&self, t: DateTime<Utc>) -> NaiveDate {
+        t.with_timezone(&self.calendar).date_naive()
+    }
+
+    /// The local midnight starting `day`.
+    fn day_start(&self, day: NaiveDate) -> DateTime<Utc> {
+        local_instant(self.calendar, day, 0)
+    }
+
+    /// When the quiet period of the last conversation ends (calls resume on local day D+8).
+    pub fn quiet_period_end(&self, history: &ContactHistory) -> Option<DateTime<Utc>> {
+        let conversation = history.last_conversation.filter(|_| self.quiet_period)?;
+        Some(self.day_start(self.day(conversation) + Duration::days(QUIET_DAYS + 1)))
+    }
+
+    /// Attempts (made and planned) on the 7 local days ending with `at`'s day.
+    pub fn attempts_in_week_ending(&self, history: &ContactHistory, at: DateTime<Utc>) -> usize {
+        let last = self.day(at);
+        let first = last - Duration::days(6);
+        history.attempts.iter().filter(|a| (first..=last).contains(&self.day(**a))).count()
+    }
+
+    /// The first rule `t` breaks, with the earliest instant that rule alone could allow
+    /// (None: never). Each such instant is a lower bound: nothing before it passes that rule.
+    fn violation(&self, history: &ContactHistory, t: DateTime<Utc>) -> Option<(Rule, Option<DateTime<Utc>>)> {
+        if !self.window.allows(t) {
+            return Some((Rule::Window, self.window.next_allowed(t, t + HORIZON)));
+        }
+        if let (Some(conversation), Some(end)) = (history.last_conversation, self.quiet_period_end(history)) {
+            if t >= conversation && t < end {
+                return Some((Rule::QuietPeriod, Some(end)));
+            }
+        }
+        let all: Vec<DateTime<Utc>> = {
+            let mut all: Vec<_> = history.attempts.iter().chain(&history.planned).copied().collect();
+            all.sort();
+            all
+        };
+        if let Some(escape) = self.weekly_cap_escape(&all, t) {
+            return Some((Rule::WeeklyCap, escape));
+        }
+        if let Some(cap) = self.per_24_hours {
+            // cap + 1 attempts (t among them) may not fit in less than 24 hours.
+            let cap = cap as usize;
+            let escape = all
+                .windows(cap)
+                .filter(|block| {
+                    let (first, last) = (block[0], block[cap - 1]);
+                    last - first < Duration::hours(24)
+                        && t > last - Duration::hours(24)
+                        && t < first + Duration::hours(24)
+                })
+                .map(|block| block[0] + Duration::hours(24))
+                .max();
+            if escape.is_some() {
+                return Some((Rule::DailyCap, escape));
+            }
+        }
+        let near = |list: &[DateTime<Utc>], gap: Duration| {
+            list.iter().filter(|a| (t - **a).abs() < gap).map(|a| *a + gap).max()
+        };
+        if let Some(escape) = near(&history.attempts, REDIAL_GUARD) {
+            return Some((Rule::Redial, Some(escape)));
+        }
+        if let Some(escape) = near(&all, MIN_GAP) {
+            return Some((Rule::Gap, Some(escape)));
+        }
+        None
+    }
+
+    /// With `all` attempts (sorted), whether a new one at `t` would put more than the cap in
+    /// some 7 consecutive local days; if so, the first local day (its midnight) that would not.
+    fn weekly_cap_escape(&self, all: &[DateTime<Utc>], t: DateTime<Utc>) -> Option<Option<DateTime<Utc>>> {
+        let mut per_day: BTreeMap<NaiveDate, u32> = BTreeMap::new();
+        for a in all {
+            *per_day.entry(self.day(*a)).or_default() += 1;
+        }
+        let in_days =
+            |first: NaiveDate, last: NaiveDate| per_day.range(first..=last).map(|(_, n)| n).sum::<u32>();
+        let full = |day: NaiveDate| {
+            (0..7).any(|k| {
+                let first = day - Duration::days(6 - k);
+                in_days(first, first + Duration::days(6)) >= self.per_7_days
+            })
+        };
+        let day = self.day(t);
+        if !full(day) {
+            return None;
+        }
+        let last_day = day + Duration::days(HORIZON.num_days());
+        let mut next = day.succ_opt()?;
+        while full(next) {
+            if next > last_day {
+                return Some(None);
+            }
+            next = next.succ_opt()?;
+        }
+        Some(Some(self.day_start(next)))
+    }
+
+    /// Whether every time rule allows a call at `t` (pause and Do Not Call aside).
+    pub fn allows(&self, history: &ContactHistory, t: DateTime<Utc>) -> bool {
+        self.violation(history, t).is_none()
+    }
+
+    /// The earliest instant at or after `from` that every time rule allows, within the horizon.
+    pub fn next_allowed(&self, history: &ContactHistory, from: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let horizon = from + HORIZON;
+        let mut t = from;
+        while t <= horizon {
+            match self.violation(history, t) {
+                None => return Some(t),
+                Some((_, None)) => return None,
+                Some((_, Some(escape))) => t = escape.max(t + Duration::seconds(1)),
+            }
+        }
+        None
+    }
+
+    /// May a call be placed at `at`?
+    pub fn decide(&self, history: &ContactHistory, at: DateTime<Utc>) -> Result<(), Refusal> {
+        if self.paused {
+            return Err(Refusal {
+                code: RefusalCode::SchedulePaused,
+                reason: None,
+                message: "the schedule is paused".into(),
+                next_allowed_at: None,
+                zones: self.zone_names(),
+            });
+        }
+        let Some((rule, _)) = self.violation(history, at) else { return Ok(()) };
+        let next_allowed_at = self.next_allowed(history, at);
+        let (code, reason, message) = match rule {
+            Rule::Window => (
+                RefusalCode::OutsideCallingHours,
+                None,
+                format!(
+                    "outside calling hours in at least one of the callee's possible time zones ({})",
+                    self.zone_names().join(", ")
+                ),
+            ),
+            Rule::QuietPeriod => (
+                RefusalCode::ContactLimit,
+                Some(LimitReason::ConversationQuietPeriod),
+                "no calls for 7 days after a conversation (Reg F 12 CFR 1006.14(b))".to_string(),
+            ),
+            Rule::WeeklyCap => (
+                RefusalCode::ContactLimit,
+                Some(LimitReason::WeeklyCap),
+                format!("at most {} attempts in 7 consecutive days", self.per_7_days),
+            ),
+            Rule::DailyCap => (
+                RefusalCode::ContactLimit,
+                Some(LimitReason::DailyCap),
+                format!(
+                    "at most {} attempts in 24 hours under the state's rules",
+                    self.per_24_hours.unwrap_or(0)
+                ),
+            ),
+            Rule::Redial => (
+                RefusalCode::RecentlyDialed,
+                None,
+                "this number was dialled less than 30 seconds ago".to_string(),
+            ),
+            Rule::Gap => (
+                RefusalCode::ContactLimit,
+                Some(LimitReason::MinGap),
+                "at least 30 minutes between two attempts to one person".to_string(),
+            ),
+        };
+        Err(Refusal { code, reason, message, next_allowed_at, zones: self.zone_names() })
+    }
+
+    /// Places planned attempts (each a nominal instant, in order) one after another through the
+    /// policy: each lands at the first allowed instant at or after its nominal time and at
+    /// least [`MIN_GAP`] after the one before, counting the history and the ones already
+    /// placed. A step moved to a later local day keeps its local time of day where allowed.
+    /// A conversation's quiet period pauses the plan: the steps from the first one inside it
+    /// move back together by the days needed, keeping their spacing (never stacked on one day).
+    /// None for a step no time will do (and every step after it).
+    pub fn place(&self, history: &ContactHistory, nominal: &[DateTime<Utc>]) -> Vec<Option<DateTime<Utc>>> {
+        let mut history = history.clone();
+        let quiet = history.last_conversation.zip(self.quiet_period_end(&history));
+        let mut shift = Duration::zero();
+        let mut previous: Option<DateTime<Utc>> = None;
+        let mut out = Vec::with_capacity(nominal.len());
+        for at in nominal {
+            let local = at.with_timezone(&self.calendar);
+            let shifted = |shift: Duration| {
+                local_instant(self.calendar, local.date_naive() + shift, minutes_of(&local))
+            };
+            let mut from = shifted(shift);
+            if let Some((conversation, end)) = quiet {
+                if from >= conversation && from < end {
+                    shift += Duration::days((self.day(end) - self.day(from)).num_days());
+                    from = shifted(shift);
+                }
+            }
+            if let Some(p) = previous {
+                from = from.max(p + MIN_GAP);
+            }
+            let Some(mut t) = self.next_allowed(&history, from) else {
+                out.resize(nominal.len(), None);
+                return out;
+            };
+            if self.day(t) > self.day(from) {
+                let same_time = local_instant(self.calendar, self.day(t), minutes_of(&local));
+                if same_time > t && self.allows(&history, same_time) {
+                    t = same_time;
+                }
+            }
+            history.planned.push(t);
+            previous = Some(t);
+            out.push(Some(t));
+        }
+        out
+    }
+}
+
+fn minutes_of(local: &DateTime<Tz>) -> u32 {
+    use chrono::Timelike;
+    local.hour() * 60 + local.minute()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Datelike, DurationRound, Timelike, Weekday};
+    use proptest::prelude::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn terms() -> ScheduleTerms {
+        ScheduleTerms {
+            paused: false,
+            calling_hours: (8 * 60, 21 * 60),
+            max_attempts_per_7_days: 7,
+            quiet_period_after_conversation: true,
+            use_do_not_call: true,
+            time_zone: None,
+        }
+    }
+
+    fn customer(tz: &str, zip: &str, state: &str, phone: &str) -> Callee {
+        let location = Location {
+            timezone: Some(tz),
+            zip_code: Some(zip),
+            state: Some(state),
+            phone_number: Some(phone),
+        };
+        Callee::customer(&location, false, false)
+    }
+
+    fn new_york() -> Callee {
+        customer("America/New_York", "10001", "NY", "+12125550100")
+    }
+
+    fn policy(callee: &Callee) -> ContactPolicy {
+        ContactPolicy::new(&terms(), callee, StateRuleTable::builtin()).unwrap()
+    }
+
+    fn history(attempts: &[&str]) -> ContactHistory {
+        ContactHistory { attempts: attempts.iter().map(|a| utc(a)).collect(), ..Default::default() }
+    }
+
+    #[track_caller]
+    fn refused(policy: &ContactPolicy, h: &ContactHistory, at: &str) -> Refusal {
+        policy.decide(h, utc(at)).expect_err("refused")
+    }
+
+    #[test]
+    fn the_window_opens_at_eight_and_closes_at_nine_local() {
+        let p = policy(&new_york());
+        let h = ContactHistory::default();
+        // Tuesday 2026-12-01: 07:59 EST.
+        let r = refused(&p, &h, "2026-12-01T12:59:00Z");
+        assert_eq!(
+            (r.code, r.next_allowed_at),
+            (RefusalCode::OutsideCallingHours, Some(utc("2026-12-01T13:00:00Z")))
+        );
+        assert!(p.decide(&h, utc("2026-12-01T13:00:00Z")).is_ok());
+        assert!(p.decide(&h, utc("2026-12-02T01:59:00Z")).is_ok()); // 20:59
+        let r = refused(&p, &h, "2026-12-02T02:00:00Z"); // 21:00
+        assert_eq!(r.next_allowed_at, Some(utc("2026-12-02T13:00:00Z")));
+        assert_eq!(r.zones, ["America/New_York"]);
+    }
+
+    #[test]
+    fn conflicting_timezone_and_area_code_use_the_overlap() {
+        // A New York address and zone with a Los Angeles cell number: 08:00 PT = 11:00 ET.
+        let p = policy(&customer("America/New_York", "10001", "NY", "+13105550100"));
+        assert_eq!(p.zone_names(), ["America/New_York", "America/Los_Angeles"]);
+        let r = refused(&p, &ContactHistory::default(), "2026-12-01T14:00:00Z"); // 09:00 ET, 06:00 PT
+        assert_eq!(r.code, RefusalCode::OutsideCallingHours);
+        assert_eq!(r.next_allowed_at, Some(utc("2026-12-01T16:00:00Z")));
+    }
+
+    #[test]
+    fn a_one_off_number_is_located_by_its_area_code() {
+        // Guam (+1 671) at 04:17 local, whatever the schedule's zone says.
+        let callee = Callee::one_off("+16715550100", false);
+        let mut t = terms();
+        t.time_zone = Some(chrono_tz::America::New_York);
+        let p = ContactPolicy::new(&t, &callee, StateRuleTable::builtin()).unwrap();
+        assert_eq!(p.zone_names(), ["Pacific/Guam"]);
+        let r = p.decide(&ContactHistory::default(), utc("2026-12-01T18:17:00Z")).unwrap_err();
+        assert_eq!(r.code, RefusalCode::OutsideCallingHours);
+        assert_eq!(r.next_allowed_at, Some(utc("2026-12-01T22:00:00Z"))); // 08:00 ChST
+                                                                          // A number nothing locates falls back on the schedule's zone, else is refused.
+        let unknown = Callee::one_off("+442071234567", false);
+        let p = ContactPolicy::new(&t, &unknown, StateRuleTable::builtin()).unwrap();
+        assert_eq!(p.zone_names(), ["America/New_York"]);
+        let r = ContactPolicy::new(&terms(), &unknown, StateRuleTable::builtin()).unwrap_err();
+        assert_eq!((r.code, r.next_allowed_at), (RefusalCode::OutsideCallingHours, None));
+    }
+
+    #[test]
+    fn an_eighth_attempt_in_seven_days_waits_for_the_oldest_to_drop_out() {
+        let p = policy(&new_york());
+        // Seven calls, one a day, Wednesday 11-25 to Tuesday 12-01, 10:00 EST.
+        let days: Vec<String> = (0..7)
+            .map(|d| {
+                format!(
+                    "2026-{}T15:00:00Z",
+                    ["11-25", "11-26", "11-27", "11-28", "11-29", "11-30", "12-01"][d]
+                )
+            })
+            .collect();
+        let h = history(&days.iter().map(String::as_str).collect::<Vec<_>>());
+        let r = refused(&p, &h, "2026-12-01T20:00:00Z");
+        assert_eq!((r.code, r.reason), (RefusalCode::ContactLimit, Some(LimitReason::WeeklyCap)));
+        // 11-25 leaves the window of 7 days on 12-02: its opening.
+        assert_eq!(r.next_allowed_at, Some(utc("2026-12-02T13:00:00Z")));
+        assert_eq!(p.attempts_in_week_ending(&h, utc("2026-12-01T20:00:00Z")), 7);
+    }
+
+    #[test]
+    fn massachusetts_allows_two_calls_per_seven_days() {
+        let p = policy(&customer("America/New_York", "02108", "MA", "+16175550100"));
+        let h = history(&["2026-11-30T15:00:00Z", "2026-12-01T15:00:00Z"]);
+        let r = refused(&p, &h, "2026-12-02T15:00:00Z");
+        assert_eq!(r.reason, Some(LimitReason::WeeklyCap));
+        // 11-30 drops out on 12-07.
+        assert_eq!(r.next_allowed_at, Some(utc("2026-12-07T13:00:00Z")));
+    }
+
+    #[test]
+    fn the_quiet_period_ends_on_the_eighth_day() {
+        let p = policy(&new_york());
+        // A conversation on Tuesday 12-01 at 10:00 EST: quiet through Tuesday 12-08.
+        let h = ContactHistory {
+            attempts: vec![utc("2026-12-01T15:00:00Z")],
+            last_conversation: Some(utc("2026-12-01T15:05:00Z")),
+            ..Default::default()
+        };
+        for at in ["2026-12-01T19:00:00Z", "2026-12-02T15:00:00Z", "2026-12-09T01:00:00Z"] {
+            let r = refused(&p, &h, at);
+            assert_eq!(r.reason, Some(LimitReason::ConversationQuietPeriod), "{at}");
+            assert_eq!(r.next_allowed_at, Some(utc("2026-12-09T13:00:00Z")), "{at}");
+        }
+        assert!(p.decide(&h, utc("2026-12-09T13:00:00Z")).is_ok());
+        let mut off = terms();
+        off.quiet_period_after_conversation = false;
+        let p = ContactPolicy::new(&off, &new_york(), StateRuleTable::builtin()).unwrap();
+        assert!(p.decide(&h, utc("2026-12-02T15:00:00Z")).is_ok());
+    }
+
+    #[test]
+    fn thirty_seconds_between_dials_and_thirty_minutes_between_attempts() {
+        let p = policy(&new_york());
+        let h = history(&["2026-12-01T15:00:00Z"]);
+        let r = refused(&p, &h, "2026-12-01T15:00:10Z");
+        assert_eq!(
+            (r.code, r.next_allowed_at),
+            (RefusalCode::RecentlyDialed, Some(utc("2026-12-01T15:30:00Z")))
+        );
+        let r = refused(&p, &h, "2026-12-01T15:10:00Z");
+        assert_eq!((r.code, r.reason), (RefusalCode::ContactLimit, Some(LimitReason::MinGap)));
+        assert_eq!(r.next_allowed_at, Some(utc("2026-12-01T15:30:00Z")));
+        assert!(p.decide(&h, utc("2026-12-01T15:30:00Z")).is_ok());
+    }
+
+    #[test]
+    fn florida_three_per_24_hours() {
+        let p = policy(&customer("America/New_York", "33101", "FL", "+13055550100"));
+        let h = history(&["2026-12-01T14:00:00Z", "2026-12-01T16:00:00Z", "2026-12-01T18:00:00Z"]);
+        let r = refused(&p, &h, "2026-12-01T20:00:00Z");
+        assert_eq!(r.reason, Some(LimitReason::DailyCap));
+        assert_eq!(r.next_allowed_at, Some(utc("2026-12-02T14:00:00Z")));
+    }
+
+    #[test]
+    fn do_not_call_and_pause_have_no_next_time() {
+        let mut dnc = new_york();
+        dnc.do_not_call = true;
+        let r = ContactPolicy::new(&terms(), &dnc, StateRuleTable::builtin()).unwrap_err();
+        assert_eq!((r.code, r.next_allowed_at), (RefusalCode::DoNotCall, None));
+        let mut suppressed = new_york();
+        suppressed.suppressed = true;
+        assert_eq!(
+            ContactPolicy::new(&terms(), &suppressed, StateRuleTable::builtin()).unwrap_err().code,
+            RefusalCode::DoNotCall
+        );
+        let mut no_dnc = terms();
+        no_dnc.use_do_not_call = false;
+        assert!(ContactPolicy::new(&no_dnc, &suppressed, StateRuleTable::builtin()).is_ok());
+        let mut paused = terms();
+        paused.paused = true;
+        let p = ContactPolicy::new(&paused, &new_york(), StateRuleTable::builtin()).unwrap();
+        let r = p.decide(&ContactHistory::default(), utc("2026-12-01T17:00:00Z")).unwrap_err();
+        assert_eq!((r.code, r.next_allowed_at), (RefusalCode::SchedulePaused, None));
+    }
+
+    #[test]
+    fn a_quiet_period_pauses_a_plan_instead_of_stacking_it() {
+        let p = policy(&new_york());
+        let h = ContactHistory { last_conversation: Some(utc("2026-12-01T15:00:00Z")), ..Default::default() };
+        // Steps on 12-02, 12-04, 12-06 and 12-10 at 10:00 EST move back together by 7 days.
+        let steps =
+            ["2026-12-02T15:00:00Z", "2026-12-04T15:00:00Z", "2026-12-06T15:00:00Z", "2026-12-10T15:00:00Z"];
+        let placed = p.place(&h, &steps.map(utc));
+        let expected =
+            ["2026-12-09T15:00:00Z", "2026-12-11T15:00:00Z", "2026-12-13T15:00:00Z", "2026-12-17T15:00:00Z"];
+        assert_eq!(placed, expected.map(|t| Some(utc(t))));
+    }
+
+    // ---- property: the policy agrees with an independent reading of every rule ----
+
+    /// (timezone, zip, state, phone): consistent places and conflicting ones.
+    const PLACES: &[(&str, &str, &str, &str)] = &[
+        ("America/New_York", "10001", "NY", "+12125550100"),
+        ("America/New_York", "10001", "NY", "+13105550100"),
+        ("America/New_York", "32501", "FL", "+18505550100"),
+        ("America/Chicago", "60601", "IL", "+13125550100"),
+        ("America/Denver", "80202", "CO", "+17205550100"),
+        ("America/Phoenix", "85004", "AZ", "+16025550100"),
+        ("America/Los_Angeles", "90001", "CA", "+13105550100"),
+        ("America/Los_Angeles", "02108", "MA", "+16175550100"),
+        ("Pacific/Honolulu", "96813", "HI", "+18085550100"),
+        ("Pacific/Guam", "96910", "GU", "+16715550100"),
+        ("America/Anchorage", "99501", "AK", "+19075550100"),
+        ("America/Chicago", "35203", "AL", "+12055550100"),
+        ("America/Indiana/Indianapolis", "46204", "IN", "+13175550100"),
+        ("America/Chicago", "75201", "TX", "+12145550100"),
+        ("Europe/London", "98101", "WA", "+442071234567"),
+    ];
+    const TRANSITIONS: &[&str] = &[
+        "2026-03-08T07:00:00Z",
+        "2026-11-01T06:00:00Z",
+        "2027-03-14T07:00:00Z",
+        "2026-12-01T13:00:00Z",
+        "2026-12-02T02:00:00Z",
+    ];
+
+    fn arb_instant() -> impl Strategy<Value = DateTime<Utc>> {
+        prop_oneof![
+            (0i64..400 * 24 * 60).prop_map(|m| utc("2026-06-01T00:00:00Z") + Duration::minutes(m)),
+            (0..TRANSITIONS.len(), -2 * 24 * 60i64..2 * 24 * 60)
+                .prop_map(|(i, m)| utc(TRANSITIONS[i]) + Duration::minutes(m)),
+            // Window edges: whole hours and a minute either side.
+            (0..TRANSITIONS.len(), -48i64..48, -1i64..=1)
+                .prop_map(|(i, h, m)| utc(TRANSITIONS[i]) + Duration::hours(h) + Duration::minutes(m)),
+        ]
+    }
+
+    /// Every rule read independently of the policy's code.
+    fn independently_allowed(
+        place: (&str, &str, &str, &str),
+        terms: &ScheduleTerms,
+        h: &ContactHistory,
+        t: DateTime<Utc>,
+    ) -> Result<(), String> {
+        let (tz, zip, state, phone) = place;
+        let location = Location {
+            timezone: Some(tz),
+            zip_code: Some(zip),
+            state: Some(state),
+            phone_number: Some(phone),
+        };
+        let rule = StateRuleTable::builtin().effective(Some(state));
+        let open = terms.calling_hours.0.max(8 * 60).max(rule.earliest);
+        let close = terms.calling_hours.1.min(21 * 60).min(rule.latest);
+        let zones = location.candidate_zones();
+        if !zones.iter().any(|z| z.name() == tz) {
+            return Err(format!("{tz} is not a candidate zone"));
+        }
+        for z in &zones {
+            let local = t.with_timezone(z);
+            let minute = local.hour() * 60 + local.minute();
+            if minute < open || minute >= close {
+                return Err(format!("{t} is {local} in {z}, outside {open}..{close}"));
+            }
+            if rule.no_sunday && local.weekday() == Weekday::Sun {
+                return Err(format!("{t} is a Sunday in {z}"));
+            }
+            if rule.no_holidays && crate::domain::holidays::is_federal_holiday(local.date_naive()) {
+                return Err(format!("{t} is a holiday in {z}"));
+            }
+        }
+        let home: Tz = tz.parse().unwrap();
+        let day = |x: DateTime<Utc>| x.with_timezone(&home).date_naive();
+        if let Some(c) = h.last_conversation.filter(|_| terms.quiet_period_after_conversation) {
+            if t >= c && (day(t) - day(c)).num_days() <= QUIET_DAYS {
+                return Err(format!("{t} is in the quiet period after {c}"));
+            }
+        }
+        let cap = rule.max_per_7_days.unwrap_or(7).min(terms.max_attempts_per_7_days).min(7);
+        let mut all: Vec<_> = h.attempts.iter().chain(&h.planned).copied().collect();
+        all.push(t);
+        for k in 0..7 {
+            let first = day(t) - Duration::days(6 - k);
+            let n = all.iter().filter(|a| (first..=first + Duration::days(6)).contains(&day(**a))).count();
+            if n as u32 > cap {
+                return Err(format!("{n} attempts in the 7 days from {first}, cap {cap}"));
+            }
+        }
+        if let Some(cap24) = rule.max_per_24_hours {
+            all.sort();
+            for w in all.windows(cap24 as usize + 1) {
+                if w.contains(&t) && w[w.len() - 1] - w[0] < Duration::hours(24) {
+                    return Err(format!("{} attempts within 24 hours", w.len()));
+                }
+            }
+        }
+        if let Some(a) = h.attempts.iter().chain(&h.planned).find(|a| (t - **a).abs() < MIN_GAP) {
+            return Err(format!("{t} is within 30 minutes of {a}"));
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        #[test]
+        fn allowed_means_legal_and_next_allowed_is_the_earliest(
+            place in 0..PLACES.len(),
+            at in arb_instant(),
+            attempt_minutes in proptest::collection::vec(1i64..9 * 24 * 60, 0..10),
+            conversation in proptest::option::of(0usize..10),
+            (start, len) in (0u32..20 * 60, 30u32..16 * 60),
+            max_attempts in 1u32..9,
+            quiet in any::<bool>(),
+        ) {
+            let (tz, zip, state, phone) = PLACES[place];
+            let callee = customer(tz, zip, state, phone);
+            let mut terms = terms();
+            terms.calling_hours = (start, (start + len).min(24 * 60 - 1));
+            terms.max_attempts_per_7_days = max_attempts;
+            terms.quiet_period_after_conversation = quiet;
+            let Ok(policy) = ContactPolicy::new(&terms, &callee, StateRuleTable::builtin()) else { return Ok(()) };
+            let mut attempts: Vec<_> = attempt_minutes.iter().map(|m| at - Duration::minutes(*m)).collect();
+            attempts.sort();
+            let last_conversation = conversation.and_then(|i| attempts.get(i).copied());
+            let h = ContactHistory { attempts, planned: Vec::new(), last_conversation };
+            match policy.decide(&h, at) {
+                Ok(()) => {
+                    if let Err(why) = independently_allowed(PLACES[place], &terms, &h, at) {
+                        prop_assert!(false, "allowed at {at} but {why}");
+                    }
+                }
+                Err(refusal) => {
+                    prop_assert!(independently_allowed(PLACES[place], &terms, &h, at).is_err(), "refused at {at} ({refusal:?}) but every rule allows it");
+                    if let Some(next) = refusal.next_allowed_at {
+                        prop_assert!(next > at);
+                        prop_assert!(policy.decide(&h, next).is_ok(), "next {next} is refused");
+                        if let Err(why) = independently_allowed(PLACES[place], &terms, &h, next) {
+                            prop_assert!(false, "next {next} breaks a rule: {why}");
+                        }
+                        // No earlier instant on the minute grid is allowed.
+                        let mut m = at.duration_trunc(Duration::minutes(1)).unwrap() + Duration::minutes(1);
+                        while m < next {
+                            prop_assert!(policy.decide(&h, m).is_err(), "{m} is allowed, before next {next}");
+                            m += Duration::minutes(1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,483 @@
+//! Candidate time zones of a US consumer from location signals: the ZIP code's 3-digit prefix,
+//! the phone number's area code, the state.
+//!
+//! Each signal gives a *set* of zones, every zone the signal may stand for (the Florida panhandle
+//! prefix 324 is both Central and Eastern, area code 850 likewise). How the sets are combined is
+//! left to the caller; a call is compliant only if it is legal in every candidate zone.
+//!
+//! The data lives in two CSV files next to this module, each citing its sources in its header:
+//! - `data/zip3_zones.csv`: `prefix,zone1;zone2;...,STATE`, one row per 3-digit ZIP prefix in
+//!   use (military APO/FPO prefixes are left out: unknown), plus a few 5-digit rows for ZIPs that
+//!   lie in another state or territory than the rest of their prefix (e.g. `96799` American
+//!   Samoa inside Hawaii's `967`); a 5-digit row wins over its prefix's row.
+//! - `data/area_codes.csv`: `npa,zone1;zone2;...,STATE`, geographic NANP area codes of the US and
+//!   its territories only; toll-free, other non-geographic, Canadian and Caribbean codes are
+//!   absent, i.e. unknown.
+//!
+//! Both files are compiled in and parsed once. Unknown or malformed input gives `None` (or an
+//! empty slice): no zone from that signal.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use chrono_tz::Tz;
+
+use super::{calling_rules, us_states};
+
+const ZIP_CSV: &str = include_str!("data/zip3_zones.csv");
+const AREA_CODE_CSV: &str = include_str!("data/area_codes.csv");
+
+/// One data row: the zones of a place and its state or territory code.
+#[derive(Debug)]
+struct Place {
+    zones: Vec<Tz>,
+    state: &'static str,
+}
+
+struct Tables {
+    /// 3-digit ZIP prefix -> place.
+    zip3: HashMap<&'static str, Place>,
+    /// 5-digit ZIPs that override their prefix (another state or territory).
+    zip5: HashMap<&'static str, Place>,
+    /// Area code (3 digits) -> place.
+    area_codes: HashMap<&'static str, Place>,
+    /// State code -> every zone of the state (see [`state_zones`]).
+    states: HashMap<&'static str, Vec<Tz>>,
+}
+
+/// One parsed CSV line: key, zones, state.
+type Row = (&'static str, Vec<Tz>, &'static str);
+
+/// Parses the rows of one of the data files. The files are compiled in and checked by the tests,
+/// so a malformed row is a bug in the data: panic rather than silently lose a zone.
+fn parse_rows(file: &str, csv: &'static str) -> Vec<Row> {
+    csv.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let line = line.trim();
+            !line.is_empty() && !line.starts_with('#')
+        })
+        .map(|(index, line)| match parse_row(line.trim()) {
+            Ok(row) => row,
+            Err(error) => panic!("{file} line {}: {error}: {line:?}", index + 1),
+        })
+        .collect()
+}
+
+fn parse_row(line: &'static str) -> Result<Row, String> {
+    let fields: Vec<&'static str> = line.split(',').map(str::trim).collect();
+    let [key, zones, state] = fields[..] else {
+        return Err(format!("expected 3 fields, found {}", fields.len()));
+    };
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("key {key:?} is not all digits"));
+    }
+    if state.len() != 2 || !state.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(format!("state {state:?} is not a 2-letter code"));
+    }
+    let mut parsed = Vec::new();
+    for name in zones.split(';').map(str::trim) {
+        let zone = calling_rules::parse_zone(name).ok_or_else(|| format!("unknown time zone {name:?}"))?;
+        if !parsed.contains(&zone) {
+            parsed.push(zone);
+        }
+    }
+    Ok((key, parsed, state))
+}
+
+/// Adds `zones` to `into`, keeping the order and skipping ones already there.
+fn add_zones(into: &mut Vec<Tz>, zones: impl IntoIterator<Item = Tz>) {
+    for zone in zones {
+        if !into.contains(&zone) {
+            into.push(zone);
+        }
+    }
+}
+
+fn insert_unique(map: &mut HashMap<&'static str, Place>, file: &str, row: Row) {
+    let (key, zones, state) = row;
+    if map.insert(key, Place { zones, state }).is_some() {
+        panic!("{file}: duplicate key {key}");
+    }
+}
+
+fn build() -> Tables {
+    let mut zip3 = HashMap::new();
+    let mut zip5 = HashMap::new();
+    for row in parse_rows("zip3_zones.csv", ZIP_CSV) {
+        match row.0.len() {
+            3 => insert_unique(&mut zip3, "zip3_zones.csv", row),
+            5 => insert_unique(&mut zip5, "zip3_zones.csv", row),
+            _ => panic!("zip3_zones.csv: key {} is neither a 3-digit prefix nor a ZIP", row.0),
+        }
+    }
+    let mut area_codes = HashMap::new();
+    for row in parse_rows("area_codes.csv", AREA_CODE_CSV) {
+        if row.0.len() != 3 {
+            panic!("area_codes.csv: key {} is not a 3-digit area code", row.0);
+        }
+        insert_unique(&mut area_codes, "area_codes.csv", row);
+    }
+
+    // Every zone of a state: the built-in list first (it keeps its order), then each zone that a
+    // ZIP or an area code of the state has in the tables.
+    let mut states: HashMap<&'static str, Vec<Tz>> = HashMap::new();
+    let codes = us_states::CODES.iter().copied();
+    let places = zip3.values().chain(zip5.values()).chain(area_codes.values());
+    for code in codes.chain(places.clone().map(|place| place.state)) {
+        if !states.contains_key(code) {
+            let known =
+                calling_rules::state_zones(code).iter().filter_map(|name| calling_rules::parse_zone(name));
+            states.insert(code, known.collect());
+        }
+    }
+    // Sorted so that the order of the extra zones does not depend on hash order.
+    let mut places: Vec<&Place> = places.collect();
+    places.sort_by_key(|place| (place.state, place.zones.iter().map(|zone| zone.name()).collect::<Vec<_>>()));
+    for place in places {
+        if let Some(zones) = states.get_mut(place.state) {
+            add_zones(zones, place.zones.iter().copied());
+        }
+    }
+    states.retain(|_, zones| !zones.is_empty());
+
+    Tables { zip3, zip5, area_codes, states }
+}
+
+fn tables() -> &'static Tables {
+    static TABLES: OnceLock<Tables> = OnceLock::new();
+    TABLES.get_or_init(build)
+}
+
+/// The 5 digits of a ZIP or ZIP+4 (`"32501"`, `"32501-1234"`, `"325011234"`), surrounding
+/// whitespace allowed.
+fn zip5_of(zip: &str) -> Option<&str> {
+    let zip = zip.trim();
+    let bytes = zip.as_bytes();
+    let digits = |range: &[u8]| range.iter().all(u8::is_ascii_digit);
+    let well_formed = match bytes.len() {
+        5 => digits(bytes),
+        9 => digits(bytes),
+        10 => digits(&bytes[..5]) && bytes[5] == b'-' && digits(&bytes[6..]),
+        _ => false,
+    };
+    well_formed.then(|| &zip[..5])
+}
+
+fn zip_place(zip: &str) -> Option<&'static Place> {
+    let zip5 = zip5_of(zip)?;
+    let tables = tables();
+    tables.zip5.get(zip5).or_else(|| tables.zip3.get(&zip5[..3]))
+}
+
+/// The area code of a `+1` E.164 number (`"+18505551234"` -> `"850"`).
+fn area_code_of(e164: &str) -> Option<&str> {
+    let national = e164.trim().strip_prefix("+1")?;
+    (national.len() == 10 && national.bytes().all(|b| b.is_ascii_digit())).then(|| &national[..3])
+}
+
+fn area_code_place(e164: &str) -> Option<&'static Place> {
+    tables().area_codes.get(area_code_of(e164)?)
+}
+
+/// Every zone the ZIP's area may be in, by its 3-digit prefix (or the ZIP itself where it lies in
+/// another state than its prefix). Accepts `"32501"`, `"32501-1234"` and `"325011234"`. `None`
+/// for a malformed ZIP, an unused prefix or a military (APO/FPO/DPO) one.
+pub fn zip_zones(zip: &str) -> Option<&'static [Tz]> {
+    zip_place(zip).map(|place| place.zones.as_slice())
+}
+
+/// The state or territory code of the ZIP's prefix (see [`zip_zones`]), if known. ZIPs of the
+/// freely associated states that share Guam's prefix give `"FM"`, `"MH"` or `"PW"`.
+pub fn zip_state(zip: &str) -> Option<&'static str> {
+    zip_place(zip).map(|place| place.state)
+}
+
+/// Every zone served by the area code of a `+1` E.164 number (`"+18505551234"` -> 850 -> Central
+/// and Eastern). `None` for other country codes, malformed numbers, non-geographic codes
+/// (toll-free, 5XX, 900, ...), Canadian and Caribbean codes and unknown codes.
+pub fn area_code_zones(e164: &str) -> Option<&'static [Tz]> {
+    area_code_place(e164).map(|place| place.zones.as_slice())
+}
+
+/// The state or territory code of the number's area code (see [`area_code_zones`]), if known.
+pub fn area_code_state(e164: &str) -> Option<&'static str> {
+    area_code_place(e164).map(|place| place.state)
+}
+
+/// Every zone of a state or territory code (the 50 states, DC, PR, VI, GU, MP, AS; case and
+/// surrounding whitespace ignored): the zones of [`calling_rules::state_zones`] plus every zone
+/// any ZIP prefix or area code of the state has in the tables, so it is a superset of what
+/// [`zip_zones`] and [`area_code_zones`] give for that state. Empty for an unknown code.
+///
+/// Note: built on first use from [`calling_rules::state_zones`], which must therefore not call
+/// this function.
+pub fn state_zones(state: &str) -> &'static [Tz] {
+    let code = state.trim().to_ascii_uppercase();
+    tables().states.get(code.as_str()).map_or(&[], Vec::as_slice)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tz(name: &str) -> Tz {
+        calling_rules::parse_zone(name).unwrap_or_else(|| panic!("{name}"))
+    }
+
+    fn names(zones: &[Tz]) -> Vec<&'static str> {
+        zones.iter().map(|zone| zone.name()).collect()
+    }
+
+    fn zip(zip: &str) -> Vec<&'static str> {
+        names(zip_zones(zip).unwrap_or_else(|| panic!("no zones for ZIP {zip}")))
+    }
+
+    fn area(npa: &str) -> Vec<&'static str> {
+        let number = format!("+1{npa}5550123");
+        names(area_code_zones(&number).unwrap_or_else(|| panic!("no zones for area code {npa}")))
+    }
+
+    fn area_state(npa: &str) -> Option<&'static str> {
+        area_code_state(&format!("+1{npa}5550123"))
+    }
+
+    #[test]
+    fn every_row_parses_into_valid_zones() {
+        for (file, csv) in [("zip3_zones.csv", ZIP_CSV), ("area_codes.csv", AREA_CODE_CSV)] {
+            let rows = parse_rows(file, csv);
+            assert!(!rows.is_empty(), "{file}");
+            for (key, zones, state) in rows {
+                assert!(!zones.is_empty(), "{file} {key}");
+                assert!([3, 5].contains(&key.len()), "{file} {key}");
+                assert_eq!(state.len(), 2, "{file} {key}");
+                for zone in zones {
+                    // A real IANA zone that round-trips by name.
+                    assert_eq!(tz(zone.name()), zone, "{file} {key}");
+                }
+            }
+        }
+        // Building the tables checks for duplicate keys and key lengths.
+        let tables = tables();
+        assert!(tables.zip3.keys().all(|key| key.len() == 3));
+        assert!(tables.zip5.keys().all(|key| key.len() == 5));
+    }
+
+    #[test]
+    fn tables_are_large_enough() {
+        let tables = tables();
+        assert!(tables.zip3.len() >= 880, "{} ZIP prefixes", tables.zip3.len());
+        assert!(tables.area_codes.len() >= 300, "{} area codes", tables.area_codes.len());
+    }
+
+    #[test]
+    fn every_state_and_territory_is_covered() {
+        let tables = tables();
+        for code in us_states::CODES.iter().copied().filter(|code| *code != "UM") {
+            assert!(!state_zones(code).is_empty(), "{code}");
+            assert!(tables.area_codes.values().any(|place| place.state == code), "no area code for {code}");
+            let in_zips = tables.zip3.values().chain(tables.zip5.values()).any(|place| place.state == code);
+            assert!(in_zips, "no ZIP for {code}");
+        }
+    }
+
+    #[test]
+    fn zip_spot_checks() {
+        assert_eq!(zip("10001"), ["America/New_York"]);
+        assert_eq!(zip_state("10001"), Some("NY"));
+        assert!(zip("32501").contains(&"America/Chicago"), "Pensacola");
+        assert_eq!(zip_state("32501"), Some("FL"));
+        let panama_city = zip("32401");
+        assert!(panama_city.contains(&"America/Chicago") && panama_city.contains(&"America/New_York"));
+        assert_eq!(zip("33101"), ["America/New_York"], "Miami");
+        assert_eq!(zip("79901"), ["America/Denver"], "El Paso");
+        assert_eq!(zip("88510"), ["America/Denver"], "El Paso PO boxes");
+        assert!(zip("79855").contains(&"America/Denver") && zip("79855").contains(&"America/Chicago"));
+        assert_eq!(zip("96701"), ["Pacific/Honolulu"]);
+        assert_eq!(zip("96813"), ["Pacific/Honolulu"]);
+        assert_eq!(zip_state("96813"), Some("HI"));
+        assert!(zip("96910").contains(&"Pacific/Guam"));
+        assert_eq!(zip_state("96910"), Some("GU"));
+        assert_eq!(zip("96950"), ["Pacific/Saipan"]);
+        assert_eq!(zip_state("96950"), Some("MP"));
+        assert_eq!(zip("96799"), ["Pacific/Pago_Pago"]);
+        assert_eq!(zip_state("96799"), Some("AS"));
+        for pr in ["00601", "00725", "00901"] {
+            assert_eq!(zip(pr), ["America/Puerto_Rico"], "{pr}");
+            assert_eq!(zip_state(pr), Some("PR"), "{pr}");
+        }
+        assert_eq!(zip("00802"), ["America/St_Thomas"]);
+        assert_eq!(zip_state("00802"), Some("VI"));
+        for alaska in ["99501", "99603", "99701", "99801", "99901"] {
+            assert_eq!(zip_state(alaska), Some("AK"), "{alaska}");
+            assert!(zip(alaska).iter().any(|zone| zone.starts_with("America/")), "{alaska}");
+        }
+        assert!(zip("99546").contains(&"America/Adak"));
+        assert!(zip("83814").contains(&"America/Los_Angeles"), "Coeur d'Alene");
+        assert!(zip("97914").contains(&"America/Boise"), "Ontario, OR");
+        assert!(zip("49858").contains(&"America/Menominee"));
+        assert!(zip("86515").contains(&"America/Denver"), "Navajo Nation");
+        assert!(zip("86515").contains(&"America/Phoenix"));
+        assert!(zip("89883").contains(&"America/Denver"), "West Wendover");
+        assert!(zip("36867").contains(&"America/New_York"), "Phenix City keeps Eastern time");
+        assert_eq!(zip("90210"), ["America/Los_Angeles"]);
+        assert_eq!(zip("60601"), ["America/Chicago"]);
+    }
+
+    #[test]
+    fn zip_formats_and_unknowns() {
+        assert_eq!(zip_zones("32501-1234"), zip_zones("32501"));
+        assert_eq!(zip_zones("325011234"), zip_zones("32501"));
+        assert_eq!(zip_zones(" 32501 "), zip_zones("32501"));
+        assert_eq!(zip_state("32501-1234"), Some("FL"));
+        for bad in
+            ["", "325", "3250", "325012", "32501-", "32501-12", "3250a", "ABCDE", "32501 1234", "١٢٣٤٥"]
+        {
+            assert_eq!(zip_zones(bad), None, "{bad:?}");
+            assert_eq!(zip_state(bad), None, "{bad:?}");
+        }
+        // Unused prefixes and military mail have no zone.
+        for unknown in ["00001", "21301", "52901", "09001", "34001", "96201", "96601"] {
+            assert_eq!(zip_zones(unknown), None, "{unknown}");
+            assert_eq!(zip_state(unknown), None, "{unknown}");
+        }
+    }
+
+    #[test]
+    fn area_code_spot_checks() {
+        let panhandle = area("850");
+        assert!(panhandle.contains(&"America/Chicago") && panhandle.contains(&"America/New_York"));
+        assert_eq!(area_state("850"), Some("FL"));
+        assert_eq!(area("671"), ["Pacific/Guam"]);
+        assert_eq!(area_state("671"), Some("GU"));
+        assert_eq!(area("808"), ["Pacific/Honolulu"]);
+        assert_eq!(area_state("808"), Some("HI"));
+        assert_eq!(area("212"), ["America/New_York"]);
+        assert_eq!(area_state("212"), Some("NY"));
+        assert_eq!(area("310"), ["America/Los_Angeles"]);
+        assert_eq!(area_state("310"), Some("CA"));
+        assert_eq!(area("670"), ["Pacific/Saipan"]);
+        assert_eq!(area("684"), ["Pacific/Pago_Pago"]);
+        assert_eq!(area("340"), ["America/St_Thomas"]);
+        assert_eq!(area("787"), ["America/Puerto_Rico"]);
+        assert_eq!(area("939"), ["America/Puerto_Rico"]);
+        assert!(area("915").contains(&"America/Denver"));
+        assert!(area("270").contains(&"America/Chicago") && area("270").contains(&"America/New_York"));
+        assert!(area("208").contains(&"America/Boise") && area("208").contains(&"America/Los_Angeles"));
+        assert!(area("541").contains(&"America/Boise") && area("541").contains(&"America/Los_Angeles"));
+        assert!(area("605").contains(&"America/Chicago") && area("605").contains(&"America/Denver"));
+        assert!(area("701").contains(&"America/Chicago") && area("701").contains(&"America/Denver"));
+        assert!(area("906").contains(&"America/Menominee"));
+        assert!(area("928").contains(&"America/Denver") && area("928").contains(&"America/Phoenix"));
+        assert!(area("907").contains(&"America/Anchorage") && area("907").contains(&"America/Adak"));
+        // Overlays share the zones of the code they overlay.
+        assert_eq!(area("448"), area("850"));
+        assert_eq!(area("364"), area("270"));
+        assert_eq!(area("986"), area("208"));
+    }
+
+    #[test]
+    fn non_geographic_foreign_and_malformed_numbers_have_no_area_code_zone() {
+        let non_geographic = [
+            "500", "521", "522", "523", "524", "525", "526", "527", "528", "529", "532", "533", "544", "566",
+            "577", "588", "600", "700", "710", "800", "833", "844", "855", "866", "877", "888", "900", "911",
+            "411", "611",
+        ];
+        // Canada and the Caribbean nations of the NANP.
+        let foreign =
+            ["204", "416", "514", "604", "403", "902", "242", "246", "441", "809", "829", "876", "868"];
+        for npa in non_geographic.iter().chain(&foreign) {
+            assert_eq!(area_code_zones(&format!("+1{npa}5550123")), None, "{npa}");
+            assert_eq!(area_state(npa), None, "{npa}");
+        }
+        for bad in [
+            "+442079460000",
+            "+4418505551234",
+            "18505551234",
+            "8505551234",
+            "+1850555123",
+            "+185055512345",
+            "+1850555123a",
+            "+1 850 555 1234",
+            "",
+            "+1",
+        ] {
+            assert_eq!(area_code_zones(bad), None, "{bad:?}");
+            assert_eq!(area_code_state(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn area_code_and_zip_tables_agree_on_states() {
+        for (npa, zip) in [
+            ("212", "10001"),
+            ("850", "32501"),
+            ("305", "33101"),
+            ("915", "79901"),
+            ("808", "96813"),
+            ("671", "96910"),
+            ("670", "96950"),
+            ("684", "96799"),
+            ("787", "00901"),
+            ("340", "00802"),
+            ("907", "99501"),
+            ("202", "20001"),
+            ("270", "42101"),
+            ("310", "90210"),
+        ] {
+            assert!(area_state(npa).is_some(), "{npa}");
+            assert_eq!(area_state(npa), zip_state(zip), "{npa} vs {zip}");
+        }
+    }
+
+    #[test]
+    fn state_zones_cover_every_row_of_both_tables() {
+        for (file, csv) in [("zip3_zones.csv", ZIP_CSV), ("area_codes.csv", AREA_CODE_CSV)] {
+            for (key, zones, state) in parse_rows(file, csv) {
+                let all = state_zones(state);
+                for zone in zones {
+                    assert!(all.contains(&zone), "{file} {key}: {} not in state_zones({state})", zone.name());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn state_zones_extend_the_built_in_list() {
+        for code in us_states::CODES {
+            let built_in = calling_rules::state_zones(code);
+            let zones = names(state_zones(code));
+            assert!(zones.len() >= built_in.len(), "{code}");
+            // The built-in list comes first, in its order.
+            assert_eq!(&zones[..built_in.len()], built_in, "{code}");
+        }
+        assert_eq!(names(state_zones("ny")), ["America/New_York"]);
+        assert_eq!(state_zones(" fl "), state_zones("FL"));
+        assert!(names(state_zones("FL")).contains(&"America/Chicago"));
+        assert_eq!(names(state_zones("GU")), ["Pacific/Guam"]);
+        assert_eq!(names(state_zones("HI")), ["Pacific/Honolulu"]);
+        for unknown in ["", "XX", "UM", "New York", "ON"] {
+            assert!(state_zones(unknown).is_empty(), "{unknown:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_input_never_panics(s in "\\PC{0,16}") {
+            let _ = zip_zones(&s);
+            let _ = zip_state(&s);
+            let _ = area_code_zones(&s);
+            let _ = area_code_state(&s);
+            let _ = state_zones(&s);
+        }
+
+        #[test]
+        fn any_known_zip_has_zones_in_its_state(zip in "[0-9]{5}") {
+            if let (Some(zones), Some(state)) = (zip_zones(&zip), zip_state(&zip)) {
+                let all = state_zones(state);
+                prop_assert!(zones.iter().all(|zone| all.contains(zone)));
+            }
+        }
+    }
+}
