@@ -1,6 +1,6 @@
-//! The calls of `bulkAddCustomers(initiateCall: true)`: each added customer is decided by the
-//! contact policy like makeCall, set-wise (one history query and one insert per batch). The
-//! calls-per-second limit paces their hand-off instead of refusing them.
+//! bulkAddCustomers: importing a batch of records, and the calls of `initiateCall: true`, each
+//! decided by the contact policy like makeCall, set-wise (one history query and one insert per
+//! batch). The calls-per-second limit paces their hand-off instead of refusing them.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -12,10 +12,12 @@ use super::contact::{self, Person};
 use super::AppError;
 use crate::domain::calls::{CallSource, CallStatus};
 use crate::domain::contact_policy::{ContactPolicy, RefusalCode};
+use crate::domain::customer::CustomerRecord;
+use crate::domain::lms::LoanRecord;
 use crate::store::calls::{self as store, NewCall};
 use crate::store::customers;
 use crate::store::schedules::ScheduleRow;
-use crate::store::suppressed;
+use crate::store::{jobs, loans, suppressed};
 
 /// What a batch of bulk calls did: how many were queued, and the refusals by code.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -39,6 +41,38 @@ impl BulkCalls {
     pub fn failed(&self) -> usize {
         self.refused.values().sum()
     }
+}
+
+/// One batch of a bulk import, in the caller's transaction: upserts the records set-wise with
+/// their inline loans; a record that says Do Not Call stops contact at once; with
+/// `use_workflow`, queues the job that builds their schedules (it happens if the batch commits).
+/// Returns (customer id, created) in the batch's order.
+pub fn import_batch(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    batch: &[(&CustomerRecord, &[LoanRecord])],
+    use_workflow: bool,
+    now: DateTime<Utc>,
+) -> Result<Vec<(i64, bool)>, AppError> {
+    let records: Vec<&CustomerRecord> = batch.iter().map(|(r, _)| *r).collect();
+    let rows = crate::store::bulk::upsert_batch(conn, company_id, &records, now)?;
+    let with_loans: Vec<(i64, &[LoanRecord])> = batch
+        .iter()
+        .zip(&rows)
+        .filter(|((_, loans), _)| !loans.is_empty())
+        .map(|((_, loans), (customer_id, _))| (*customer_id, *loans))
+        .collect();
+    loans::upsert_for_customers(conn, company_id, &with_loans)?;
+    let do_not_call: Vec<i64> =
+        batch.iter().zip(&rows).filter(|((r, _), _)| r.do_not_call).map(|(_, (id, _))| *id).collect();
+    if !do_not_call.is_empty() {
+        super::customers::stop_contact(conn, company_id, &do_not_call, &[], now)?;
+    }
+    if use_workflow {
+        let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+        jobs::enqueue_build_schedules(conn, company_id, &ids)?;
+    }
+    Ok(rows)
 }
 
 /// Queues a call to each customer the policy allows now, under the company's dialling lock.

@@ -182,67 +182,6 @@ pub fn validate_overrides(value: &Value) -> Result<BTreeMap<String, Vec<StateRul
     Ok(out)
 }
 
-/// The IANA zones a consumer in `state` may be in (a zone outside these is a conflicting location).
-pub fn state_zones(state: &str) -> &'static [&'static str] {
-    const ET: &str = "America/New_York";
-    const CT: &str = "America/Chicago";
-    const MT: &str = "America/Denver";
-    const PT: &str = "America/Los_Angeles";
-    match state {
-        "CT" | "DE" | "DC" | "GA" | "ME" | "MD" | "MA" | "NH" | "NJ" | "NY" | "NC" | "PA" | "RI" | "SC"
-        | "VT" | "VA" | "WV" => &[ET],
-        "OH" => &[ET, "America/Detroit"],
-        "AL" | "AR" | "IL" | "IA" | "LA" | "MN" | "MS" | "MO" | "OK" | "WI" => &[CT],
-        "CO" | "MT" | "NM" | "UT" | "WY" => &[MT],
-        "CA" | "WA" => &[PT],
-        "NV" => &[PT, MT],
-        "OR" => &[PT, "America/Boise"],
-        "ID" => &["America/Boise", PT],
-        "AZ" => &["America/Phoenix", MT],
-        "FL" => &[ET, CT],
-        "TN" => &[CT, ET],
-        "KY" => &[ET, "America/Kentucky/Louisville", "America/Kentucky/Monticello", CT],
-        "MI" => &["America/Detroit", ET, CT, "America/Menominee"],
-        "IN" => &[
-            "America/Indiana/Indianapolis",
-            ET,
-            CT,
-            "America/Indiana/Knox",
-            "America/Indiana/Marengo",
-            "America/Indiana/Petersburg",
-            "America/Indiana/Tell_City",
-            "America/Indiana/Vevay",
-            "America/Indiana/Vincennes",
-            "America/Indiana/Winamac",
-        ],
-        "KS" | "NE" | "SD" => &[CT, MT],
-        "ND" => &[
-            CT,
-            MT,
-            "America/North_Dakota/Center",
-            "America/North_Dakota/New_Salem",
-            "America/North_Dakota/Beulah",
-        ],
-        "TX" => &[CT, MT],
-        "AK" => &[
-            "America/Anchorage",
-            "America/Juneau",
-            "America/Sitka",
-            "America/Yakutat",
-            "America/Nome",
-            "America/Metlakatla",
-            "America/Adak",
-        ],
-        "HI" => &["Pacific/Honolulu"],
-        "PR" => &["America/Puerto_Rico"],
-        "VI" => &["America/St_Thomas"],
-        "GU" => &["Pacific/Guam"],
-        "MP" => &["Pacific/Saipan"],
-        "AS" => &["Pacific/Pago_Pago"],
-        _ => &[],
-    }
-}
-
 /// Allowed calling time: each day `[open, close)` minutes local, in every zone at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallingWindow {
@@ -375,15 +314,6 @@ mod tests {
             json!({"FL": [{"unknown": true}]}),
         ] {
             assert_eq!(validate_overrides(&bad).unwrap_err().field, "stateRules", "{bad}");
-        }
-    }
-
-    #[test]
-    fn every_state_zone_exists() {
-        for state in us_states::CODES {
-            for zone in state_zones(state) {
-                assert!(parse_zone(zone).is_some(), "{state}: {zone}");
-            }
         }
     }
 

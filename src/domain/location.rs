@@ -126,8 +126,7 @@ fn build() -> Tables {
     let places = zip3.values().chain(zip5.values()).chain(area_codes.values());
     for code in codes.chain(places.clone().map(|place| place.state)) {
         if !states.contains_key(code) {
-            let known =
-                calling_rules::state_zones(code).iter().filter_map(|name| calling_rules::parse_zone(name));
+            let known = base_state_zones(code).iter().filter_map(|name| calling_rules::parse_zone(name));
             states.insert(code, known.collect());
         }
     }
@@ -206,15 +205,73 @@ pub fn area_code_state(e164: &str) -> Option<&'static str> {
 }
 
 /// Every zone of a state or territory code (the 50 states, DC, PR, VI, GU, MP, AS; case and
-/// surrounding whitespace ignored): the zones of [`calling_rules::state_zones`] plus every zone
+/// surrounding whitespace ignored): the zones of its main time-zone areas plus every zone
 /// any ZIP prefix or area code of the state has in the tables, so it is a superset of what
 /// [`zip_zones`] and [`area_code_zones`] give for that state. Empty for an unknown code.
-///
-/// Note: built on first use from [`calling_rules::state_zones`], which must therefore not call
-/// this function.
 pub fn state_zones(state: &str) -> &'static [Tz] {
     let code = state.trim().to_ascii_uppercase();
     tables().states.get(code.as_str()).map_or(&[], Vec::as_slice)
+}
+
+/// The zones of each state by its main time-zone areas (the tables add the rest).
+fn base_state_zones(state: &str) -> &'static [&'static str] {
+    const ET: &str = "America/New_York";
+    const CT: &str = "America/Chicago";
+    const MT: &str = "America/Denver";
+    const PT: &str = "America/Los_Angeles";
+    match state {
+        "CT" | "DE" | "DC" | "GA" | "ME" | "MD" | "MA" | "NH" | "NJ" | "NY" | "NC" | "PA" | "RI" | "SC"
+        | "VT" | "VA" | "WV" => &[ET],
+        "OH" => &[ET, "America/Detroit"],
+        "AL" | "AR" | "IL" | "IA" | "LA" | "MN" | "MS" | "MO" | "OK" | "WI" => &[CT],
+        "CO" | "MT" | "NM" | "UT" | "WY" => &[MT],
+        "CA" | "WA" => &[PT],
+        "NV" => &[PT, MT],
+        "OR" => &[PT, "America/Boise"],
+        "ID" => &["America/Boise", PT],
+        "AZ" => &["America/Phoenix", MT],
+        "FL" => &[ET, CT],
+        "TN" => &[CT, ET],
+        "KY" => &[ET, "America/Kentucky/Louisville", "America/Kentucky/Monticello", CT],
+        "MI" => &["America/Detroit", ET, CT, "America/Menominee"],
+        "IN" => &[
+            "America/Indiana/Indianapolis",
+            ET,
+            CT,
+            "America/Indiana/Knox",
+            "America/Indiana/Marengo",
+            "America/Indiana/Petersburg",
+            "America/Indiana/Tell_City",
+            "America/Indiana/Vevay",
+            "America/Indiana/Vincennes",
+            "America/Indiana/Winamac",
+        ],
+        "KS" | "NE" | "SD" => &[CT, MT],
+        "ND" => &[
+            CT,
+            MT,
+            "America/North_Dakota/Center",
+            "America/North_Dakota/New_Salem",
+            "America/North_Dakota/Beulah",
+        ],
+        "TX" => &[CT, MT],
+        "AK" => &[
+            "America/Anchorage",
+            "America/Juneau",
+            "America/Sitka",
+            "America/Yakutat",
+            "America/Nome",
+            "America/Metlakatla",
+            "America/Adak",
+        ],
+        "HI" => &["Pacific/Honolulu"],
+        "PR" => &["America/Puerto_Rico"],
+        "VI" => &["America/St_Thomas"],
+        "GU" => &["Pacific/Guam"],
+        "MP" => &["Pacific/Saipan"],
+        "AS" => &["Pacific/Pago_Pago"],
+        _ => &[],
+    }
 }
 
 #[cfg(test)]
@@ -446,7 +503,7 @@ mod tests {
     #[test]
     fn state_zones_extend_the_built_in_list() {
         for code in us_states::CODES {
-            let built_in = calling_rules::state_zones(code);
+            let built_in = base_state_zones(code);
             let zones = names(state_zones(code));
             assert!(zones.len() >= built_in.len(), "{code}");
             // The built-in list comes first, in its order.

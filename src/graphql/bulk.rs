@@ -6,11 +6,11 @@ use uuid::Uuid;
 use super::customers::CustomerInput;
 use super::error::{ApiError, GqlResult};
 use super::{db, tenant, today};
-use crate::app::bulk::{initiate_calls, BulkCalls};
+use crate::app::bulk::{import_batch, initiate_calls, BulkCalls};
 use crate::domain::bulk::{validate_records, RecordError, MAX_RECORDS};
 use crate::domain::lms::LoanRecord;
-use crate::store::bulk::{self, BATCH_SIZE};
-use crate::store::{jobs, schedules, StoreError};
+use crate::store::bulk::BATCH_SIZE;
+use crate::store::{schedules, StoreError};
 
 /// Customers per transaction when initiating calls.
 pub const CALL_BATCH_SIZE: usize = 500;
@@ -182,22 +182,12 @@ impl BulkMutation {
             let (records, loans) = (valid.clone(), loans.clone());
             let at = db.now();
             let result = db
-                .write(move |conn| {
-                    let batch: Vec<_> = records[start..end].iter().map(|(_, r)| r).collect();
-                    let rows = bulk::upsert_batch(conn, company_id, &batch, at)?;
-                    let with_loans: Vec<_> = records[start..end]
+                .transaction(move |conn| {
+                    let batch: Vec<_> = records[start..end]
                         .iter()
-                        .zip(&rows)
-                        .filter(|((index, _), _)| !loans[*index].is_empty())
-                        .map(|((index, _), (customer_id, _))| (*customer_id, loans[*index].as_slice()))
+                        .map(|(index, record)| (record, loans[*index].as_slice()))
                         .collect();
-                    crate::store::loans::upsert_for_customers(conn, company_id, &with_loans)?;
-                    // Queued with the batch: if the batch commits, building its schedules will happen.
-                    if use_workflow {
-                        let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
-                        jobs::enqueue_build_schedules(conn, company_id, &ids)?;
-                    }
-                    Ok(rows)
+                    import_batch(conn, company_id, &batch, use_workflow, at)
                 })
                 .await;
             batches += 1;

@@ -482,3 +482,217 @@ async fn makecall_after_calls_from_other_paths_respects_the_gap() {
     let next = assert_refused(&call_customer(&app, "c-1").await, "CONTACT_LIMIT", Some("MIN_GAP"));
     assert!((next - (now + Duration::minutes(20))).num_seconds().abs() <= 1, "{next}");
 }
+
+#[tokio::test]
+async fn a_bulk_record_that_says_do_not_call_stops_contact_at_once() {
+    let app = TestApp::spawn().await;
+    let schedule_id = schedule(&app, None).await;
+    let input = customer_at("c-1", NEW_YORK);
+    app.gql_ok(SYNC, json!({"input": input.clone()})).await;
+    let queued = call_customer(&app, "c-1").await["data"]["makeCall"]["id"].as_str().unwrap().to_string();
+    let mut record = input;
+    record["doNotCall"] = json!(true);
+    app.gql_ok(
+        "mutation($input: BulkAddCustomersInput!) { bulkAddCustomers(input: $input) { status } }",
+        json!({"input": {"scheduleId": schedule_id, "records": [record]}}),
+    )
+    .await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM tasks WHERE status = 'PENDING'"), 0);
+    let call = app.gql_ok("query($id: ID!) { call(id: $id) { status } }", json!({"id": queued})).await;
+    assert_eq!(call["call"]["status"], "CANCELLED");
+}
+
+/// A call placed by callsync, and whether it broke a rule given what was known when it was placed.
+fn check_call(call: &CallFact, known: &[&CallFact], customer: &Value) -> Result<(), String> {
+    use callsync::domain::calling_rules::StateRuleTable;
+    use callsync::domain::contact_policy::Location;
+    use chrono::{Datelike, Timelike};
+    let t = call.at;
+    let state = customer["state"].as_str();
+    let location = Location {
+        timezone: customer["timezone"].as_str(),
+        zip_code: customer["zipCode"].as_str(),
+        state,
+        phone_number: customer["phoneNumber"].as_str(),
+    };
+    let rule = StateRuleTable::builtin().effective(state);
+    let (open, close) = ((8 * 60u32).max(rule.earliest), (21 * 60u32).min(rule.latest));
+    for zone in location.candidate_zones() {
+        let local = t.with_timezone(&zone);
+        let minute = local.hour() * 60 + local.minute();
+        if minute < open || minute >= close {
+            return Err(format!("{t} is {local} in {zone}"));
+        }
+        if rule.no_sunday && local.weekday() == chrono::Weekday::Sun {
+            return Err(format!("{t} is a Sunday in {zone}"));
+        }
+    }
+    let home: Tz = customer["timezone"].as_str().unwrap().parse().unwrap();
+    let day = |x: DateTime<Utc>| x.with_timezone(&home).date_naive();
+    let cap = rule.max_per_7_days.unwrap_or(7).min(7) as usize;
+    for k in 0..7 {
+        let first = day(t) - Duration::days(6 - k);
+        let n = known.iter().filter(|a| (first..=first + Duration::days(6)).contains(&day(a.at))).count();
+        if n + 1 > cap {
+            return Err(format!("{t}: {} attempts in the 7 days from {first}, cap {cap}", n + 1));
+        }
+    }
+    if let Some(cap24) = rule.max_per_24_hours {
+        let n = known.iter().filter(|a| a.at > t - Duration::hours(24)).count();
+        if n + 1 > cap24 as usize {
+            return Err(format!("{t}: {} attempts in 24 hours", n + 1));
+        }
+    }
+    for a in known {
+        if (t - a.at).abs() < Duration::minutes(30) {
+            return Err(format!("{t} is within 30 minutes of {}", a.at));
+        }
+        if let Some(conversation) = a.conversation_at {
+            if t >= conversation && (day(t) - day(conversation)).num_days() <= 7 {
+                return Err(format!("{t} is in the quiet period after {conversation}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One call as the checker needs it.
+#[derive(Debug)]
+struct CallFact {
+    customer: String,
+    at: DateTime<Utc>,
+    /// When callsync learned of it: its placement, or the recording of an external attempt.
+    known_from: DateTime<Utc>,
+    external: bool,
+    cancelled: bool,
+    /// When a conversation ended (COMPLETED).
+    conversation_at: Option<DateTime<Utc>>,
+}
+
+#[tokio::test]
+async fn random_sequences_across_paths_never_break_a_rule() {
+    use callsync::dialer::{dial_round, DialerConfig};
+    use rand::{Rng, SeedableRng};
+    const GUAM: Place = ("Pacific/Guam", "GU", "96910", "+16715550100");
+    let places = [NEW_YORK, BOSTON, PENSACOLA_EASTERN, NEW_YORK_WITH_LA_CELL, GUAM, LOS_ANGELES];
+    let mut placed_total = 0;
+    for seed in 0..4u64 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        // Starts on a Friday evening in New York, so the first days cross a weekend.
+        let app =
+            TestApp::spawn_at(utc("2026-12-04T23:40:00Z") + Duration::minutes(rng.gen_range(0..600))).await;
+        let schedule_id = schedule(&app, None).await;
+        let ids: Vec<String> = (0..places.len()).map(|i| format!("p-{i}")).collect();
+        for (id, place) in ids.iter().zip(places) {
+            create(&app, id, place).await;
+        }
+        for _ in 0..45 {
+            let who = rng.gen_range(0..places.len());
+            match rng.gen_range(0..10) {
+                0 | 1 => {
+                    call_customer(&app, &ids[who]).await;
+                }
+                2 => {
+                    app.gql(SYNC, json!({"input": customer_at(&ids[who], places[who])})).await;
+                }
+                3 => {
+                    let records: Vec<Value> = (0..places.len())
+                        .filter(|_| rng.gen_bool(0.5))
+                        .map(|i| customer_at(&ids[i], places[i]))
+                        .collect();
+                    app.gql(
+                        "mutation($input: BulkAddCustomersInput!) { bulkAddCustomers(input: $input) { status } }",
+                        json!({"input": {"scheduleId": schedule_id, "records": records, "initiateCall": true,
+                                         "callConfig": {"agentId": "a"}}}),
+                    )
+                    .await;
+                }
+                4 => {
+                    let status = ["COMPLETED", "NO_ANSWER", "BUSY", "VOICEMAIL"][rng.gen_range(0..4)];
+                    let when = app.clock.now() - Duration::minutes(rng.gen_range(0..90));
+                    app.gql(RECORD, json!({"a": [{"customerId": ids[who], "occurredAt": when.to_rfc3339(), "status": status}]}))
+                        .await;
+                }
+                5 | 6 => {
+                    let open = app
+                        .gql_ok(
+                            "{ calls(filter: {status: [QUEUED, RINGING, IN_PROGRESS]}) { nodes { id } } }",
+                            json!({}),
+                        )
+                        .await;
+                    if let Some(call) = open["calls"]["nodes"].as_array().unwrap().first() {
+                        let status =
+                            ["COMPLETED", "NO_ANSWER", "RINGING", "FAILED", "COMPLETED"][rng.gen_range(0..5)];
+                        app.gql(REPORT, json!({"input": {"callId": call["id"], "status": status}})).await;
+                    }
+                }
+                7 => {
+                    dial_round(&app.store, &DialerConfig::default()).await.unwrap();
+                }
+                _ => {
+                    app.clock.advance(Duration::minutes(rng.gen_range(5..18 * 60)));
+                    dial_round(&app.store, &DialerConfig::default()).await.unwrap();
+                }
+            }
+        }
+        // Every call callsync placed, checked against what it knew at that moment.
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            customer: String,
+            #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+            created_at: DateTime<Utc>,
+            #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+            updated_at: DateTime<Utc>,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+            ended_at: Option<DateTime<Utc>>,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            source: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            status: String,
+        }
+        let rows: Vec<Row> = {
+            use diesel::RunQueryDsl;
+            let mut conn = app.db.connect();
+            diesel::sql_query(
+                "SELECT cu.external_id AS customer, c.created_at, c.updated_at, c.ended_at, c.source, c.status
+                 FROM calls c JOIN customers cu ON cu.id = c.customer_id ORDER BY c.created_at",
+            )
+            .load(&mut conn)
+            .unwrap()
+        };
+        let facts: Vec<CallFact> = rows
+            .iter()
+            .map(|r| CallFact {
+                customer: r.customer.clone(),
+                at: r.created_at,
+                known_from: if r.source == "EXTERNAL" { r.updated_at } else { r.created_at },
+                external: r.source == "EXTERNAL",
+                cancelled: r.status == "CANCELLED",
+                conversation_at: (r.status == "COMPLETED").then(|| r.ended_at.unwrap_or(r.created_at)),
+            })
+            .collect();
+        for call in facts.iter().filter(|c| !c.external && !c.cancelled) {
+            let who = ids.iter().position(|id| *id == call.customer).unwrap();
+            // What callsync knew when it placed the call: earlier attempts, and conversations
+            // already reported.
+            let known: Vec<CallFact> = facts
+                .iter()
+                .filter(|a| a.customer == call.customer && !a.cancelled && a.known_from < call.at)
+                .map(|a| CallFact {
+                    customer: a.customer.clone(),
+                    conversation_at: a.conversation_at.filter(|c| *c <= call.at),
+                    ..*a
+                })
+                .collect();
+            let known_refs: Vec<&CallFact> = known.iter().collect();
+            let customer = customer_at(&call.customer, places[who]);
+            if let Err(why) = check_call(call, &known_refs, &customer) {
+                panic!("seed {seed}: call to {} broke a rule: {why}\n{facts:#?}", call.customer);
+            }
+            placed_total += 1;
+        }
+    }
+    eprintln!("{placed_total} calls placed by callsync, each checked");
+    assert!(placed_total >= 10, "the sequences placed only {placed_total} calls: not a meaningful test");
+}
