@@ -126,6 +126,21 @@ pub struct ScheduleTerms {
     pub time_zone: Option<Tz>,
 }
 
+impl ScheduleTerms {
+    /// The widest terms the law allows: 08:00–21:00, 7 attempts a week, the quiet period and
+    /// Do Not Call on, nothing paused (a schedule's defaults).
+    pub fn federal() -> ScheduleTerms {
+        ScheduleTerms {
+            paused: false,
+            calling_hours: (FEDERAL_EARLIEST, FEDERAL_LATEST),
+            max_attempts_per_7_days: REG_F_WEEKLY_CAP,
+            quiet_period_after_conversation: true,
+            use_do_not_call: true,
+            time_zone: None,
+        }
+    }
+}
+
 /// Everything known about past and planned contact with one person.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContactHistory {
@@ -536,14 +551,7 @@ mod tests {
     }
 
     fn terms() -> ScheduleTerms {
-        ScheduleTerms {
-            paused: false,
-            calling_hours: (8 * 60, 21 * 60),
-            max_attempts_per_7_days: 7,
-            quiet_period_after_conversation: true,
-            use_do_not_call: true,
-            time_zone: None,
-        }
+        ScheduleTerms::federal()
     }
 
     fn customer(tz: &str, zip: &str, state: &str, phone: &str) -> Callee {

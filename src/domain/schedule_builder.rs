@@ -144,14 +144,7 @@ mod tests {
     }
 
     fn terms() -> ScheduleTerms {
-        ScheduleTerms {
-            paused: false,
-            calling_hours: (8 * 60, 21 * 60),
-            max_attempts_per_7_days: 7,
-            quiet_period_after_conversation: true,
-            use_do_not_call: true,
-            time_zone: None,
-        }
+        ScheduleTerms::federal()
     }
 
     /// A ZIP code in `tz` for the states the tests use (so only the zone and state matter).
