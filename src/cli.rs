@@ -53,6 +53,10 @@ pub enum Command {
         /// Calls with no final status after this many minutes are marked FAILED.
         #[arg(long, env = "CALLSYNC_STUCK_CALL_MINUTES", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
         stuck_call_minutes: u32,
+        /// Let lmsBaseUrl and callWebhookUrl reach loopback and private addresses (development
+        /// and tests only: in production a tenant could reach the service's own network).
+        #[arg(long, env = "CALLSYNC_ALLOW_PRIVATE_NETWORK", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+        allow_private_network: bool,
         /// Days events are kept for subscribers resuming with afterEventId.
         #[arg(long, env = "CALLSYNC_EVENT_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
         event_retention_days: u32,
@@ -147,14 +151,20 @@ pub fn run(cli: Cli) -> CliResult {
             simulate_calls,
             stuck_call_minutes,
             event_retention_days,
+            allow_private_network,
             db,
         } => {
-            let dialer = (!no_dialer).then(|| DialerConfig {
-                simulate_calls,
-                stuck_after: std::time::Duration::from_secs(u64::from(stuck_call_minutes) * 60),
-                ..DialerConfig::default()
+            let network = crate::net::NetworkPolicy { allow_private: allow_private_network };
+            let dialer = (!no_dialer).then(|| {
+                let mut config = DialerConfig {
+                    simulate_calls,
+                    stuck_after: std::time::Duration::from_secs(u64::from(stuck_call_minutes) * 60),
+                    ..DialerConfig::default()
+                };
+                config.webhook.network = network;
+                config
             });
-            serve(bind, pool_size, workers, event_retention_days, dialer, db)
+            serve(bind, pool_size, workers, event_retention_days, dialer, network, db)
         }
     }
 }
@@ -170,6 +180,7 @@ fn serve(
     workers: Option<usize>,
     event_retention_days: u32,
     dialer: Option<DialerConfig>,
+    network: crate::net::NetworkPolicy,
     db: DbArgs,
 ) -> CliResult {
     let database = Database::resolve(db.database_url, &db.data_dir)?;
@@ -191,7 +202,8 @@ fn serve(
             retention: std::time::Duration::from_secs(u64::from(event_retention_days) * 24 * 3600),
             ..HubConfig::default()
         };
-        let state = crate::http::AppState::new(pool, &database.url, hub);
+        let options = crate::http::AppOptions { network, ..Default::default() };
+        let state = crate::http::AppState::with_options(pool, &database.url, hub, options);
         let _dialer = dialer.map(|config| {
             tracing::info!(simulate = config.simulate_calls, "dialer worker running");
             crate::dialer::spawn(state.db().clone(), config, state.work_signal().clone())

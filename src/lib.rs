@@ -17,5 +17,6 @@ pub mod graphql;
 pub mod http;
 pub mod lms;
 pub mod metrics;
+pub mod net;
 pub mod pg_cluster;
 pub mod store;

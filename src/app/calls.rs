@@ -183,6 +183,16 @@ pub fn report_status(
         return Err(ValidationError::new("durationSeconds", "durationSeconds must be zero or more").into());
     }
     let at = report.occurred_at.unwrap_or(now);
+    // A call cannot end before it was placed or started, nor in the future (a minute of clock
+    // skew allowed).
+    let not_before = call.started_at.unwrap_or(call.created_at).max(call.created_at);
+    if at < not_before {
+        let message = format!("occurredAt must not be before the call was placed or started ({not_before})");
+        return Err(ValidationError::new("occurredAt", message).into());
+    }
+    if at > now + Duration::minutes(1) {
+        return Err(ValidationError::new("occurredAt", "occurredAt must not be in the future").into());
+    }
     let update = StatusUpdate {
         status: report.status.as_str(),
         disposition: report.disposition.as_deref(),

@@ -10,12 +10,15 @@ use sha2::Sha256;
 
 use crate::app::dialer::webhook_outcome;
 use crate::app::AppError;
+use crate::net::NetworkPolicy;
 use crate::store::calls::{self, WebhookDelivery};
 use crate::store::Db;
 
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
     pub timeout: Duration,
+    /// Whether receivers may be on private addresses (development and tests).
+    pub network: NetworkPolicy,
     /// Attempts before the call is failed.
     pub max_attempts: i32,
     /// The first retry's delay; each next one doubles (capped at 5 minutes).
@@ -26,6 +29,7 @@ impl Default for WebhookConfig {
     fn default() -> Self {
         WebhookConfig {
             timeout: Duration::from_secs(10),
+            network: NetworkPolicy::default(),
             max_attempts: 8,
             first_retry: Duration::from_secs(2),
         }
@@ -36,7 +40,7 @@ pub const SIGNATURE_HEADER: &str = "X-Callsync-Signature";
 pub const TIMESTAMP_HEADER: &str = "X-Callsync-Timestamp";
 
 pub fn client(config: &WebhookConfig) -> reqwest::Client {
-    reqwest::Client::builder().timeout(config.timeout).build().expect("an HTTP client")
+    config.network.client(config.timeout)
 }
 
 /// `sha256=` + hex HMAC-SHA256 of `"{timestamp}.{body}"` under `secret`.
@@ -56,7 +60,10 @@ pub async fn deliver_due(db: &Db, client: &reqwest::Client, config: &WebhookConf
         let Some(delivery) = db.write(move |conn| calls::lease_webhook(conn, now, lease)).await? else {
             return Ok(());
         };
-        let error = post(client, &delivery).await.err();
+        let error = match config.network.check(&delivery.url) {
+            Ok(()) => post(client, &delivery).await.err(),
+            Err(refused) => Some(refused),
+        };
         let now = db.now();
         let retry_at = (delivery.attempt < config.max_attempts).then(|| {
             let factor = 2u32.saturating_pow(delivery.attempt.saturating_sub(1) as u32);
@@ -88,7 +95,7 @@ async fn post(client: &reqwest::Client, delivery: &WebhookDelivery) -> Result<()
     if let Some(secret) = &delivery.secret {
         request = request.header(SIGNATURE_HEADER, signature(secret, timestamp, &body));
     }
-    let response = request.body(body).send().await.map_err(|e| format!("request failed: {e}"))?;
+    let response = request.body(body).send().await.map_err(|e| crate::net::describe(&e))?;
     if response.status().is_success() {
         Ok(())
     } else {

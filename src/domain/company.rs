@@ -34,7 +34,11 @@ pub struct CompanySettingsPatch {
 pub const MAX_CALLS_PER_SECOND: i32 = 1000;
 
 /// Checks raw settings input; `name` and `callsPerSecondLimit` cannot be cleared.
-pub fn validate_settings(input: CompanySettingsInput) -> Result<CompanySettingsPatch, ValidationError> {
+/// `allow_private_network` lifts the rule that outbound URLs reach public addresses only.
+pub fn validate_settings(
+    input: CompanySettingsInput,
+    allow_private_network: bool,
+) -> Result<CompanySettingsPatch, ValidationError> {
     let CompanySettingsInput {
         name,
         calls_per_second_limit,
@@ -87,25 +91,22 @@ pub fn validate_settings(input: CompanySettingsInput) -> Result<CompanySettingsP
         state_rules,
         name,
         calls_per_second_limit,
-        call_webhook_url: http_url("callWebhookUrl", call_webhook_url)?,
-        lms_base_url: http_url("lmsBaseUrl", lms_base_url)?.map(|u| u.trim_end_matches('/').to_string()),
+        call_webhook_url: http_url("callWebhookUrl", call_webhook_url, allow_private_network)?,
+        lms_base_url: http_url("lmsBaseUrl", lms_base_url, allow_private_network)?,
         lms_api_key,
         call_webhook_secret,
     })
 }
 
-/// An absolute http(s) URL; an empty string clears like null.
-fn http_url(field: &str, value: Patch<String>) -> Result<Patch<String>, ValidationError> {
+/// An outbound URL (see [`super::network::outbound_url`]); an empty string clears like null.
+fn http_url(
+    field: &str,
+    value: Patch<String>,
+    allow_private: bool,
+) -> Result<Patch<String>, ValidationError> {
     match value {
         Patch::Set(raw) if raw.trim().is_empty() => Ok(Patch::Clear),
-        Patch::Set(raw) => {
-            let parsed = url::Url::parse(raw.trim())
-                .map_err(|_| ValidationError::new(field, "must be an absolute http(s) URL"))?;
-            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-                return Err(ValidationError::new(field, "must be an absolute http(s) URL"));
-            }
-            Ok(Patch::Set(raw.trim().to_string()))
-        }
+        Patch::Set(raw) => Ok(Patch::Set(super::network::outbound_url(field, &raw, allow_private)?)),
         other => Ok(other),
     }
 }
@@ -118,9 +119,9 @@ mod tests {
         let set = Patch::Set(v.to_string());
         match field {
             "callWebhookUrl" => {
-                validate_settings(CompanySettingsInput { call_webhook_url: set, ..Default::default() })
+                validate_settings(CompanySettingsInput { call_webhook_url: set, ..Default::default() }, true)
             }
-            _ => validate_settings(CompanySettingsInput { lms_base_url: set, ..Default::default() }),
+            _ => validate_settings(CompanySettingsInput { lms_base_url: set, ..Default::default() }, true),
         }
     }
 
@@ -139,21 +140,25 @@ mod tests {
     #[test]
     fn limits_and_names() {
         let cps = |n| {
-            validate_settings(CompanySettingsInput {
-                calls_per_second_limit: Patch::Set(n),
-                ..Default::default()
-            })
+            validate_settings(
+                CompanySettingsInput { calls_per_second_limit: Patch::Set(n), ..Default::default() },
+                true,
+            )
         };
         assert_eq!(cps(0).unwrap_err().field, "callsPerSecondLimit");
         assert_eq!(cps(1001).unwrap_err().field, "callsPerSecondLimit");
         assert_eq!(cps(10).unwrap().calls_per_second_limit, Some(10));
-        let name =
-            validate_settings(CompanySettingsInput { name: Patch::Set(" ".into()), ..Default::default() });
+        let name = validate_settings(
+            CompanySettingsInput { name: Patch::Set(" ".into()), ..Default::default() },
+            true,
+        );
         assert_eq!(name.unwrap_err().field, "name");
-        let null_name = validate_settings(CompanySettingsInput { name: Patch::Clear, ..Default::default() });
+        let null_name =
+            validate_settings(CompanySettingsInput { name: Patch::Clear, ..Default::default() }, true);
         assert_eq!(null_name.unwrap_err().field, "name");
-        let rules =
-            |v| validate_settings(CompanySettingsInput { state_rules: Patch::Set(v), ..Default::default() });
+        let rules = |v| {
+            validate_settings(CompanySettingsInput { state_rules: Patch::Set(v), ..Default::default() }, true)
+        };
         assert_eq!(rules(serde_json::json!({"ZZ": []})).unwrap_err().field, "stateRules");
         assert_eq!(
             rules(serde_json::json!({"fl": []})).unwrap().state_rules,

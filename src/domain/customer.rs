@@ -318,19 +318,28 @@ pub fn validate_task_type(field: &str, value: &str, valid: &[String]) -> Result<
 
 /// A JSON object of at most 64 KiB.
 pub fn validate_metadata(value: &Value) -> Result<Map<String, Value>, ValidationError> {
+    json_object("externalMetadata", value)
+}
+
+/// `field` holds a JSON object of at most 64 KiB (externalMetadata, makeCall's data).
+pub fn json_object(field: &str, value: &Value) -> Result<Map<String, Value>, ValidationError> {
     let Value::Object(map) = value else {
-        return Err(ValidationError::new("externalMetadata", "must be a JSON object"));
+        return Err(ValidationError::new(field, format!("{field} must be a JSON object")));
     };
-    check_metadata_size(map)?;
+    check_json_size(field, map)?;
     Ok(map.clone())
 }
 
 fn check_metadata_size(map: &Map<String, Value>) -> Result<(), ValidationError> {
+    check_json_size("externalMetadata", map)
+}
+
+fn check_json_size(field: &str, map: &Map<String, Value>) -> Result<(), ValidationError> {
     let size = serde_json::to_vec(map).map(|v| v.len()).unwrap_or(usize::MAX);
     if size > MAX_METADATA_BYTES {
         return Err(ValidationError::new(
-            "externalMetadata",
-            format!("must be at most {MAX_METADATA_BYTES} bytes as JSON (got {size})"),
+            field,
+            format!("{field} must be at most {MAX_METADATA_BYTES} bytes as JSON (got {size})"),
         ));
     }
     Ok(())

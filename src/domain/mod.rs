@@ -9,6 +9,7 @@ pub mod customer;
 pub mod holidays;
 pub mod lms;
 pub mod location;
+pub mod network;
 pub mod schedule;
 pub mod schedule_builder;
 pub mod us_states;

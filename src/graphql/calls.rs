@@ -334,9 +334,7 @@ impl CallMutation {
     async fn make_call(&self, ctx: &Context<'_>, input: MakeCallInput) -> async_graphql::Result<Call> {
         let company_id = tenant(ctx)?;
         if let Some(data) = &input.data {
-            if !data.0.is_object() {
-                return Err(ApiError::bad_input("data", "data must be a JSON object")).gql();
-            }
+            crate::domain::customer::json_object("data", &data.0).gql()?;
         }
         let request = MakeCall {
             target: CallTarget {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::error::GqlResult;
-use super::{db, patch, tenant};
+use super::{db, network, patch, tenant};
 use crate::domain::calling_rules::StateRuleTable;
 use crate::domain::company::{validate_settings, CompanySettingsInput as RawSettings};
 use crate::store::companies::{self, CompanyRow};
@@ -134,15 +134,18 @@ impl CompanyMutation {
         input: CompanySettingsInput,
     ) -> async_graphql::Result<Company> {
         let company_id = tenant(ctx)?;
-        let changes = validate_settings(RawSettings {
-            name: patch(input.name),
-            calls_per_second_limit: patch(input.calls_per_second_limit),
-            call_webhook_url: patch(input.call_webhook_url),
-            lms_base_url: patch(input.lms_base_url),
-            lms_api_key: patch(input.lms_api_key),
-            call_webhook_secret: patch(input.call_webhook_secret),
-            state_rules: patch(input.state_rules).map(|j| j.0),
-        })
+        let changes = validate_settings(
+            RawSettings {
+                name: patch(input.name),
+                calls_per_second_limit: patch(input.calls_per_second_limit),
+                call_webhook_url: patch(input.call_webhook_url),
+                lms_base_url: patch(input.lms_base_url),
+                lms_api_key: patch(input.lms_api_key),
+                call_webhook_secret: patch(input.call_webhook_secret),
+                state_rules: patch(input.state_rules).map(|j| j.0),
+            },
+            network(ctx).allow_private,
+        )
         .gql()?;
         let row =
             db(ctx).write(move |conn| companies::update_settings(conn, company_id, &changes)).await.gql()?;

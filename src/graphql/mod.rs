@@ -55,11 +55,13 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 pub fn schema_builder(
     db: Db,
     hub: EventHub,
+    network: crate::net::NetworkPolicy,
 ) -> async_graphql::SchemaBuilder<Query, Mutation, subscriptions::Subscription> {
     Schema::build(Query::default(), Mutation::default(), subscriptions::Subscription)
         .data(db)
         .data(hub)
-        .data(crate::lms::LmsClient::default())
+        .data(network)
+        .data(crate::lms::LmsClient::new(network))
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }
@@ -78,6 +80,11 @@ pub(crate) fn tenant(ctx: &Context<'_>) -> async_graphql::Result<Uuid> {
 pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a loaders::Loaders> {
     use async_graphql::ErrorExtensions;
     ctx.data_opt::<loaders::Loaders>().ok_or_else(|| ApiError::Unauthenticated.extend())
+}
+
+/// Where outbound requests may go (`--allow-private-network`).
+pub(crate) fn network(ctx: &Context<'_>) -> crate::net::NetworkPolicy {
+    ctx.data_opt::<crate::net::NetworkPolicy>().copied().unwrap_or_default()
 }
 
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> &'a Db {

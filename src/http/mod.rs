@@ -28,6 +28,13 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
 const KEY_CACHE_MAX: usize = 10_000;
 
+/// How an instance runs: where "now" comes from, and where outbound requests may go.
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    pub clock: crate::clock::Clock,
+    pub network: crate::net::NetworkPolicy,
+}
+
 /// Everything the handlers share; built once and cloned into every worker.
 #[derive(Clone)]
 pub struct AppState {
@@ -60,22 +67,23 @@ impl KeyCache {
 impl AppState {
     /// Starts this instance's event hub on `database_url` and builds the schema once.
     pub fn new(pool: PgPool, database_url: &str, hub_config: HubConfig) -> Self {
-        Self::with_clock(pool, database_url, hub_config, crate::clock::Clock::system())
+        Self::with_options(pool, database_url, hub_config, AppOptions::default())
     }
 
-    /// As [`AppState::new`], with every use-case reading time from `clock`.
-    pub fn with_clock(
+    /// As [`AppState::new`], with a clock and network policy of the caller's.
+    pub fn with_options(
         pool: PgPool,
         database_url: &str,
         hub_config: HubConfig,
-        clock: crate::clock::Clock,
+        options: AppOptions,
     ) -> Self {
+        let AppOptions { clock, network } = options;
         let hub = EventHub::start(database_url, hub_config);
         let waker = hub.clone();
         let db = Db::new(pool).with_clock(clock).with_commit_hook(Arc::new(move || waker.wake()));
         let metrics = Arc::new(Metrics::default());
         let work = WorkSignal::default();
-        let schema = crate::graphql::schema_builder(db.clone(), hub.clone())
+        let schema = crate::graphql::schema_builder(db.clone(), hub.clone(), network)
             .data(work.clone())
             .extension(MetricsExtension(metrics.clone()))
             .finish();

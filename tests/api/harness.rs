@@ -73,6 +73,14 @@ pub fn utc(text: &str) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(text).expect("an RFC 3339 instant").with_timezone(&chrono::Utc)
 }
 
+/// Test servers reach the tests' own receivers on loopback (an LMS, a webhook receiver).
+fn options(clock: &callsync::clock::Clock) -> callsync::http::AppOptions {
+    callsync::http::AppOptions {
+        clock: clock.clone(),
+        network: callsync::net::NetworkPolicy { allow_private: true },
+    }
+}
+
 /// A running server with its own database and one company ("Acme") with an API key.
 pub struct TestApp {
     /// The server's clock: starts at [`TEST_START`] (or the test's instant) and runs on.
@@ -96,12 +104,23 @@ impl TestApp {
 
     /// A server whose clock starts at `start` and runs on from there.
     pub async fn spawn_at(start: chrono::DateTime<chrono::Utc>) -> TestApp {
+        TestApp::spawn_with(start, true).await
+    }
+
+    /// A server as in production: outbound requests reach public addresses only.
+    pub async fn spawn_public_only() -> TestApp {
+        TestApp::spawn_with(utc(TEST_START), false).await
+    }
+
+    async fn spawn_with(start: chrono::DateTime<chrono::Utc>, allow_private: bool) -> TestApp {
         let clock = callsync::clock::Clock::starting_at(start);
         let db = TestDatabase::create();
         let (company_id, api_key) = create_company(&db.url, "Acme");
         let pool = store::connect_pool(&db.url, 8).expect("pool");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
-        let state = callsync::http::AppState::with_clock(pool, &db.url, HubConfig::default(), clock.clone());
+        let mut options = options(&clock);
+        options.network.allow_private = allow_private;
+        let state = callsync::http::AppState::with_options(pool, &db.url, HubConfig::default(), options);
         let store = state.db().clone();
         let (server, addr) = callsync::http::serve(listener, state, 2).expect("start server");
         let handle = server.handle();
@@ -169,11 +188,11 @@ impl TestApp {
     pub fn another_instance(&self) -> Instance {
         let pool = store::connect_pool(&self.db.url, 8).expect("pool");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
-        let state = callsync::http::AppState::with_clock(
+        let state = callsync::http::AppState::with_options(
             pool,
             &self.db.url,
             HubConfig::default(),
-            self.clock.clone(),
+            options(&self.clock),
         );
         let (server, addr) = callsync::http::serve(listener, state, 2).expect("start server");
         let handle = server.handle();
@@ -216,6 +235,14 @@ pub fn create_company(db_url: &str, name: &str) -> (Uuid, String) {
     let (company, key) =
         conn.transaction(|conn| companies::create_company(conn, name)).expect("create company");
     (company.id, key.api_key)
+}
+
+/// The webhook settings for tests: the receivers run on loopback.
+pub fn webhook_config() -> callsync::dialer::webhook::WebhookConfig {
+    callsync::dialer::webhook::WebhookConfig {
+        network: callsync::net::NetworkPolicy { allow_private: true },
+        ..Default::default()
+    }
 }
 
 /// Asserts the body holds exactly one error with `code` (and `field`, when given).

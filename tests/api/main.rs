@@ -8,6 +8,7 @@ mod customers;
 mod harness;
 mod http_surface;
 mod lms;
+mod safety;
 mod schedules;
 mod settings;
 mod subscriptions;

@@ -1,0 +1,173 @@
+//! Safety: no requests into private networks, no redirects, final calls never handed to a
+//! provider, bounded inputs.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::Duration;
+use serde_json::{json, Value};
+
+use crate::harness::{assert_error, customer_input, webhook_config, TestApp, CREATE_CUSTOMER};
+
+const SETTINGS: &str = "mutation($input: CompanySettingsInput!) { updateCompanySettings(input: $input) {
+    callWebhookUrl lmsBaseUrl } }";
+
+#[tokio::test]
+async fn outbound_urls_must_be_public_without_credentials_or_query() {
+    let app = TestApp::spawn_public_only().await;
+    let cases = [
+        ("lmsBaseUrl", "http://127.0.0.1:9000/api"),
+        ("lmsBaseUrl", "http://localhost/api"),
+        ("lmsBaseUrl", "http://[::1]/api"),
+        ("lmsBaseUrl", "http://10.0.0.7/api"),
+        ("lmsBaseUrl", "https://lms.example.com/api?key=1"),
+        ("lmsBaseUrl", "https://lms.example.com/api#frag"),
+        ("callWebhookUrl", "http://169.254.169.254/latest/meta-data"),
+        ("callWebhookUrl", "http://192.168.1.10/hook"),
+        ("callWebhookUrl", "https://user:secret@hooks.example.com/calls"),
+        ("callWebhookUrl", "http://[fd00::1]/hook"),
+    ];
+    for (field, url) in cases {
+        let mut input = json!({"callWebhookSecret": "0123456789abcdef"});
+        input[field] = json!(url);
+        assert_error(&app.gql(SETTINGS, json!({"input": input})).await, "BAD_USER_INPUT", Some(field));
+    }
+    let viewer = app.gql_ok("{ viewer { callWebhookUrl lmsBaseUrl } }", json!({})).await;
+    assert_eq!(viewer["viewer"], json!({"callWebhookUrl": null, "lmsBaseUrl": null}), "nothing written");
+    let ok = app
+        .gql_ok(SETTINGS, json!({"input": {"lmsBaseUrl": "https://lms.example.com/api/", "callWebhookUrl": "https://hooks.example.com/calls", "callWebhookSecret": "0123456789abcdef"}}))
+        .await;
+    assert_eq!(ok["updateCompanySettings"]["lmsBaseUrl"], "https://lms.example.com/api");
+}
+
+/// A local HTTP server: every request is recorded and answered by `answer(path)`.
+struct Server {
+    url: String,
+    seen: Arc<Mutex<Vec<String>>>,
+    _handle: actix_web::dev::ServerHandle,
+}
+
+async fn server(answer: fn(&str) -> actix_web::HttpResponse) -> Server {
+    use actix_web::{web, App, HttpRequest, HttpServer};
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let recorded = seen.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let http = HttpServer::new(move || {
+        let recorded = recorded.clone();
+        App::new().default_service(web::to(move |req: HttpRequest| {
+            let recorded = recorded.clone();
+            async move {
+                recorded.lock().unwrap().push(req.uri().to_string());
+                answer(req.path())
+            }
+        }))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = http.handle();
+    tokio::spawn(http);
+    Server { url, seen, _handle: handle }
+}
+
+#[tokio::test]
+async fn lms_redirects_are_not_followed_and_ids_are_path_encoded() {
+    let app = TestApp::spawn().await;
+    app.gql_ok(
+        "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }",
+        json!({}),
+    )
+    .await;
+    let lms = server(|path| {
+        if path.starts_with("/api/customers/") {
+            actix_web::HttpResponse::Found().insert_header(("Location", "/internal/secrets")).finish()
+        } else {
+            actix_web::HttpResponse::Ok().json(json!({"firstName": "Leaked"}))
+        }
+    })
+    .await;
+    app.gql_ok(SETTINGS, json!({"input": {"lmsBaseUrl": format!("{}/api", lms.url)}})).await;
+    let mut input = customer_input("a b");
+    input["sync"] = json!(true);
+    let body = app.gql(CREATE_CUSTOMER, json!({"input": input})).await;
+    assert_error(&body, "LMS_UNAVAILABLE", None);
+    let seen = lms.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        ["/api/customers/a%20b"],
+        "one request, the id as one encoded segment, no redirect followed"
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM customers"), 0);
+}
+
+#[tokio::test]
+async fn a_call_cancelled_while_the_receiver_is_down_is_never_delivered() {
+    use callsync::dialer::webhook::deliver_due;
+    let app = TestApp::spawn().await;
+    let receiver = server(|_| actix_web::HttpResponse::ServiceUnavailable().finish()).await;
+    app.gql_ok(
+        "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }",
+        json!({}),
+    )
+    .await;
+    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")})).await;
+    app.gql_ok(
+        SETTINGS,
+        json!({"input": {"callWebhookUrl": format!("{}/calls", receiver.url), "callWebhookSecret": "0123456789abcdef", "callsPerSecondLimit": 100}}),
+    )
+    .await;
+    let call = app.gql_ok("mutation { makeCall(input: {customerId: \"c-1\"}) { id } }", json!({})).await
+        ["makeCall"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = callsync::dialer::webhook::client(&webhook_config());
+    deliver_due(&app.store, &client, &webhook_config()).await.unwrap();
+    assert_eq!(receiver.seen.lock().unwrap().len(), 1, "first attempt failed");
+    let cancelled = app
+        .gql_ok("mutation($id: ID!) { reportCallStatus(input: {callId: $id, status: CANCELLED}) { status version } }", json!({"id": call}))
+        .await;
+    assert_eq!(cancelled["reportCallStatus"], json!({"status": "CANCELLED", "version": 2}));
+    // Long after every retry would be due: nothing more is sent.
+    app.clock.advance(Duration::hours(1));
+    deliver_due(&app.store, &client, &webhook_config()).await.unwrap();
+    assert_eq!(receiver.seen.lock().unwrap().len(), 1, "a cancelled call is never handed over");
+}
+
+#[tokio::test]
+async fn report_times_and_call_data_are_bounded() {
+    let app = TestApp::spawn().await;
+    app.gql_ok(
+        "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }",
+        json!({}),
+    )
+    .await;
+    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")})).await;
+    let big: String = "x".repeat(70 * 1024);
+    let body = app
+        .gql(
+            "mutation($d: JSON) { makeCall(input: {customerId: \"c-1\", data: $d}) { id } }",
+            json!({"d": {"note": big}}),
+        )
+        .await;
+    assert_error(&body, "BAD_USER_INPUT", Some("data"));
+    let body =
+        app.gql("mutation { makeCall(input: {customerId: \"c-1\", data: [1]}) { id } }", json!({})).await;
+    assert_error(&body, "BAD_USER_INPUT", Some("data"));
+    assert_eq!(app.count("SELECT count(*) AS n FROM calls"), 0);
+    let call = app.gql_ok("mutation { makeCall(input: {customerId: \"c-1\"}) { id } }", json!({})).await
+        ["makeCall"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now = app.clock.now();
+    let report = "mutation($id: ID!, $at: DateTime) { reportCallStatus(input: {callId: $id, status: COMPLETED, occurredAt: $at}) { status } }";
+    for at in [now - Duration::hours(1), now + Duration::hours(1)] {
+        let body = app.gql(report, json!({"id": call, "at": at.to_rfc3339()})).await;
+        assert_error(&body, "BAD_USER_INPUT", Some("occurredAt"));
+    }
+    let status: Value =
+        app.gql_ok("query($id: ID!) { call(id: $id) { status version } }", json!({"id": call})).await;
+    assert_eq!(status["call"], json!({"status": "QUEUED", "version": 1}), "nothing written");
+}
