@@ -46,14 +46,14 @@ impl BulkCalls {
 /// One batch of a bulk import, in the caller's transaction: upserts the records set-wise with
 /// their inline loans; a record that says Do Not Call stops contact at once; with
 /// `use_workflow`, queues the job that builds their schedules (it happens if the batch commits).
-/// Returns (customer id, created) in the batch's order.
+/// Returns the customers' (id, created) in the batch's order, and the jobs queued.
 pub fn import_batch(
     conn: &mut PgConnection,
     company_id: Uuid,
     batch: &[(&CustomerRecord, &[LoanRecord])],
     use_workflow: bool,
     now: DateTime<Utc>,
-) -> Result<Vec<(i64, bool)>, AppError> {
+) -> Result<(Vec<(i64, bool)>, Vec<i64>), AppError> {
     let records: Vec<&CustomerRecord> = batch.iter().map(|(r, _)| *r).collect();
     let rows = crate::store::bulk::upsert_batch(conn, company_id, &records, now)?;
     let with_loans: Vec<(i64, &[LoanRecord])> = batch
@@ -68,11 +68,13 @@ pub fn import_batch(
     if !do_not_call.is_empty() {
         super::customers::stop_contact(conn, company_id, &do_not_call, &[], now)?;
     }
-    if use_workflow {
+    let job_ids = if use_workflow {
         let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
-        jobs::enqueue_build_schedules(conn, company_id, &ids)?;
-    }
-    Ok(rows)
+        jobs::enqueue_build_schedules(conn, company_id, &ids, now)?
+    } else {
+        Vec::new()
+    };
+    Ok((rows, job_ids))
 }
 
 /// Queues a call to each customer the policy allows now, under the company's dialling lock.

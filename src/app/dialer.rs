@@ -11,7 +11,7 @@ use super::AppError;
 use crate::domain::calls::{CallSource, CallStatus};
 use crate::domain::contact_policy::ContactPolicy;
 use crate::store::calls::{self as store, CallRow, NewCall};
-use crate::store::jobs::{self, Job};
+use crate::store::jobs::{self, JobRow};
 use crate::store::{customers, schedules, suppressed, StoreError};
 
 /// What the dialer did with one due task.
@@ -143,12 +143,43 @@ pub fn fail_stuck(conn: &mut PgConnection, after: Duration, now: DateTime<Utc>) 
     Ok(failed)
 }
 
+/// What a job does, parsed from its row: a kind this version does not know is an error, never
+/// silently done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobKind {
+    /// Build the schedules of a bulk import's customers.
+    BuildSchedules { customer_ids: Vec<i64> },
+}
+
+impl JobKind {
+    pub fn parse(job: &JobRow) -> Result<JobKind, String> {
+        match job.kind.as_str() {
+            jobs::BUILD_SCHEDULES => serde_json::from_value(job.payload["customerIds"].clone())
+                .map(|customer_ids| JobKind::BuildSchedules { customer_ids })
+                .map_err(|e| format!("a BUILD_SCHEDULES job needs customerIds: {e}")),
+            other => Err(format!("unknown job kind {other:?}")),
+        }
+    }
+}
+
 /// Does a claimed job's work and marks it done, in the caller's transaction.
-pub fn run_job(conn: &mut PgConnection, job: &Job, now: DateTime<Utc>) -> Result<(), AppError> {
-    if job.kind == jobs::BUILD_SCHEDULES {
-        let ids: Vec<i64> = serde_json::from_value(job.payload["customerIds"].clone()).unwrap_or_default();
-        super::customers::rebuild_schedules(conn, job.company_id, &ids, now)?;
+pub fn run_job(
+    conn: &mut PgConnection,
+    job: &JobRow,
+    kind: &JobKind,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    match kind {
+        JobKind::BuildSchedules { customer_ids } => {
+            super::customers::rebuild_schedules(conn, job.company_id, customer_ids, now)?;
+        }
     }
     jobs::mark_done(conn, job.id, now)?;
     Ok(())
+}
+
+/// After a failed run: when to try again (exponential, from 2 s), or None once the attempts
+/// are spent.
+pub fn job_retry(attempts: i32) -> Option<Duration> {
+    (attempts < jobs::MAX_ATTEMPTS).then(|| Duration::seconds(2i64 << attempts.clamp(0, 10)))
 }

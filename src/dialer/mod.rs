@@ -115,22 +115,31 @@ pub async fn dial_round(db: &Db, config: &DialerConfig) -> Result<Vec<Uuid>, App
     Ok(placed)
 }
 
-/// Runs due background jobs (e.g. a bulk import's schedules); returns how many ran.
+/// Runs due background jobs (e.g. a bulk import's schedules); returns how many finished. A
+/// failing job is retried with backoff, then FAILED with its error; it never blocks the others.
 pub async fn run_jobs(db: &Db) -> Result<usize, AppError> {
     let mut done = 0;
     for _ in 0..ROUND_LIMIT {
         let lease = chrono::Duration::minutes(5);
         let now = db.now();
         let Some(job) = db.write(move |conn| jobs::claim(conn, now, lease)).await? else { break };
-        let job = std::sync::Arc::new(job);
-        let running = job.clone();
-        let now = db.now();
-        match db.transaction(move |conn| use_case::run_job(conn, &running, now)).await {
+        let (id, attempts) = (job.id, job.attempts);
+        let outcome = match use_case::JobKind::parse(&job) {
+            // Not retried: another attempt would not know the kind either.
+            Err(unknown) => Err((unknown, None)),
+            Ok(kind) => {
+                let now = db.now();
+                db.transaction(move |conn| use_case::run_job(conn, &job, &kind, now))
+                    .await
+                    .map_err(|e| (e.to_string(), use_case::job_retry(attempts)))
+            }
+        };
+        match outcome {
             Ok(()) => done += 1,
-            Err(e) => {
-                tracing::warn!(job = job.id, error = %e, "job failed; it is retried after its lease");
-                let (id, message) = (job.id, e.to_string());
-                db.write(move |conn| jobs::record_failure(conn, id, &message)).await?;
+            Err((message, retry_in)) => {
+                tracing::warn!(job = id, attempts, error = %message, retried = retry_in.is_some(), "job failed");
+                let now = db.now();
+                db.write(move |conn| jobs::record_failure(conn, id, &message, retry_in, now)).await?;
             }
         }
     }

@@ -89,6 +89,8 @@ pub struct BulkAddCustomersPayload {
     results: BulkResults,
     call_results: Option<BulkCallResults>,
     workflow_triggered: Option<bool>,
+    /// The jobs building the schedules (empty unless useWorkflow): follow them with `job(id)`.
+    job_ids: Vec<ID>,
 }
 
 impl From<RecordError> for BulkRecordError {
@@ -173,6 +175,7 @@ impl BulkMutation {
 
         // Set-wise upserts, one transaction per batch.
         let mut added: Vec<i64> = Vec::with_capacity(valid_count);
+        let mut job_ids: Vec<i64> = Vec::new();
         let mut batches = 0;
         let use_workflow = input.use_workflow;
         let valid = std::sync::Arc::new(valid);
@@ -192,8 +195,9 @@ impl BulkMutation {
                 .await;
             batches += 1;
             match result {
-                Ok(rows) => {
+                Ok((rows, jobs)) => {
                     added.extend(rows.into_iter().map(|(id, _)| id));
+                    job_ids.extend(jobs);
                     if use_workflow {
                         if let Some(worker) = ctx.data_opt::<crate::dialer::WorkSignal>() {
                             worker.wake();
@@ -290,6 +294,7 @@ impl BulkMutation {
             },
             call_results,
             workflow_triggered,
+            job_ids: job_ids.into_iter().map(|id| ID(id.to_string())).collect(),
         })
     }
 }

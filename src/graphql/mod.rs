@@ -5,6 +5,7 @@ pub mod calls;
 pub mod company;
 pub mod customers;
 pub mod error;
+pub mod jobs;
 pub mod loaders;
 pub mod scalars;
 pub mod schedules;
@@ -27,6 +28,7 @@ pub struct Query(
     schedules::ScheduleQuery,
     tasks::TaskQuery,
     calls::CallQuery,
+    jobs::JobQuery,
 );
 
 #[derive(MergedObject, Default)]

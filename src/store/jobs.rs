@@ -1,6 +1,8 @@
-//! Durable background jobs: rows that survive a restart, claimed by one worker at a time.
+//! Durable background jobs: rows that survive a restart, claimed by one worker at a time,
+//! retried with backoff a bounded number of times, visible through `job(id)`.
 
 use chrono::{DateTime, Duration, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use serde_json::json;
 use uuid::Uuid;
@@ -11,13 +13,32 @@ use super::StoreError;
 pub const BUILD_SCHEDULES: &str = "BUILD_SCHEDULES";
 /// Customers per job: a job is one transaction.
 pub const CUSTOMERS_PER_JOB: usize = 500;
+/// A job that has failed this many times stops: FAILED, with its last error.
+pub const MAX_ATTEMPTS: i32 = 5;
 
-/// Enqueues building the schedules of `customer_ids`; returns how many jobs.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = jobs, check_for_backend(Pg))]
+pub struct JobRow {
+    pub id: i64,
+    pub company_id: Uuid,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub total: i32,
+    pub done: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Enqueues building the schedules of `customer_ids`, due at `now`; returns the jobs' ids.
 pub fn enqueue_build_schedules(
     conn: &mut PgConnection,
     company_id: Uuid,
     customer_ids: &[i64],
-) -> Result<usize, StoreError> {
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
     let rows: Vec<_> = customer_ids
         .chunks(CUSTOMERS_PER_JOB)
         .map(|chunk| {
@@ -25,58 +46,85 @@ pub fn enqueue_build_schedules(
                 jobs::company_id.eq(company_id),
                 jobs::kind.eq(BUILD_SCHEDULES),
                 jobs::payload.eq(json!({"customerIds": chunk})),
+                jobs::total.eq(chunk.len() as i32),
+                // The caller's clock, the one jobs are claimed by (not the database's).
+                jobs::run_after.eq(now),
+                jobs::created_at.eq(now),
+                jobs::updated_at.eq(now),
             )
         })
         .collect();
-    Ok(diesel::insert_into(jobs::table).values(rows).execute(conn)?)
-}
-
-/// A claimed job.
-pub struct Job {
-    pub id: i64,
-    pub company_id: Uuid,
-    pub kind: String,
-    pub payload: serde_json::Value,
+    Ok(diesel::insert_into(jobs::table).values(rows).returning(jobs::id).get_results(conn)?)
 }
 
 /// Claims the next due job for `lease` (others skip it meanwhile; if this worker dies, it is
-/// due again after the lease). Run it with [`run`] in another transaction.
+/// due again after the lease): it is RUNNING, one more attempt.
 pub fn claim(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     lease: Duration,
-) -> Result<Option<Job>, StoreError> {
-    let job: Option<(i64, Uuid, String, serde_json::Value)> = jobs::table
-        .filter(jobs::status.eq("PENDING"))
+) -> Result<Option<JobRow>, StoreError> {
+    let job: Option<i64> = jobs::table
+        .filter(jobs::status.eq_any(["PENDING", "RUNNING"]))
         .filter(jobs::run_after.le(now))
         .order(jobs::id.asc())
-        .select((jobs::id, jobs::company_id, jobs::kind, jobs::payload))
+        .select(jobs::id)
         .limit(1)
         .for_update()
         .skip_locked()
         .first(conn)
         .optional()?;
-    let Some((id, company_id, kind, payload)) = job else { return Ok(None) };
+    let Some(id) = job else { return Ok(None) };
+    Ok(Some(
+        diesel::update(jobs::table.find(id))
+            .set((
+                jobs::status.eq("RUNNING"),
+                jobs::run_after.eq(now + lease),
+                jobs::attempts.eq(jobs::attempts + 1),
+                jobs::updated_at.eq(now),
+            ))
+            .returning(JobRow::as_returning())
+            .get_result(conn)?,
+    ))
+}
+
+/// Marks the job done, every item with it.
+pub fn mark_done(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    diesel::update(jobs::table.find(id))
+        .set((jobs::status.eq("DONE"), jobs::done.eq(jobs::total), jobs::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records a failed run: retried after `retry_in`, or FAILED for good when `retry_in` is None.
+pub fn record_failure(
+    conn: &mut PgConnection,
+    id: i64,
+    error: &str,
+    retry_in: Option<Duration>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (status, run_after) = match retry_in {
+        Some(delay) => ("PENDING", now + delay),
+        None => ("FAILED", now),
+    };
     diesel::update(jobs::table.find(id))
         .set((
-            jobs::run_after.eq(now + lease),
-            jobs::attempts.eq(jobs::attempts + 1),
+            jobs::status.eq(status),
+            jobs::run_after.eq(run_after),
+            jobs::last_error.eq(error),
             jobs::updated_at.eq(now),
         ))
         .execute(conn)?;
-    Ok(Some(Job { id, company_id, kind, payload }))
-}
-
-/// Marks the job done.
-pub fn mark_done(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-    diesel::update(jobs::table.find(id))
-        .set((jobs::status.eq("DONE"), jobs::updated_at.eq(now)))
-        .execute(conn)?;
     Ok(())
 }
 
-/// Notes why a run failed; the job is retried when its lease ends.
-pub fn record_failure(conn: &mut PgConnection, id: i64, error: &str) -> Result<(), StoreError> {
-    diesel::update(jobs::table.find(id)).set(jobs::last_error.eq(error)).execute(conn)?;
-    Ok(())
+/// The company's job `id`.
+pub fn get(conn: &mut PgConnection, company_id: Uuid, id: i64) -> Result<Option<JobRow>, StoreError> {
+    Ok(jobs::table
+        .filter(jobs::company_id.eq(company_id))
+        .filter(jobs::id.eq(id))
+        .select(JobRow::as_select())
+        .first(conn)
+        .optional()?)
 }

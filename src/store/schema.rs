@@ -170,6 +170,8 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        total -> Int4,
+        done -> Int4,
     }
 }
 

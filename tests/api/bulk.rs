@@ -21,12 +21,15 @@ async fn campaign(app: &TestApp) -> String {
         .to_string()
 }
 
+/// A customer in New York (zone, state, ZIP and a 212 number all agree): 12:00 there when the
+/// test server's clock starts (`harness::TEST_START`), inside calling hours.
 fn record(id: &str, phone_suffix: u32) -> Value {
     let mut r = customer_input(id);
     r.as_object_mut().unwrap().remove("taskType");
     r["phoneNumber"] = json!(format!("+1212555{phone_suffix:04}"));
     r["timezone"] = json!("America/New_York");
     r["state"] = json!("NY");
+    r["zipCode"] = json!("10001");
     r
 }
 
@@ -167,37 +170,8 @@ async fn use_workflow_builds_schedules_in_the_background() {
 async fn initiate_call_queues_calls_in_batches_of_500() {
     let app = TestApp::spawn().await;
     let schedule = campaign(&app).await;
-    // Calls must be inside calling hours at the callee: use a zone that is open now.
-    let zone = [
-        "America/New_York",
-        "America/Los_Angeles",
-        "Pacific/Honolulu",
-        "Pacific/Guam",
-        "America/Puerto_Rico",
-    ]
-    .into_iter()
-    .find(|z| {
-        use chrono::Timelike;
-        let tz: chrono_tz::Tz = z.parse().unwrap();
-        let local = chrono::Utc::now().with_timezone(&tz);
-        (8 * 60 + 30..20 * 60 + 30).contains(&(local.hour() * 60 + local.minute()))
-    })
-    .unwrap();
-    let state = match zone {
-        "America/New_York" => "NY",
-        "America/Los_Angeles" => "CA",
-        "Pacific/Honolulu" => "HI",
-        "Pacific/Guam" => "GU",
-        _ => "PR",
-    };
-    let records: Vec<Value> = (0..1200)
-        .map(|i| {
-            let mut r = record(&format!("call{i}"), 3000 + i);
-            r["timezone"] = json!(zone);
-            r["state"] = json!(state);
-            r
-        })
-        .collect();
+    // Calls must be inside calling hours at the callee: New York, 12:00 at the server's start.
+    let records: Vec<Value> = (0..1200).map(|i| record(&format!("call{i}"), 3000 + i)).collect();
     let body = bulk(&app, json!({"scheduleId": schedule, "records": records, "initiateCall": true, "callConfig": {"agentId": "agent-9"}})).await;
     let p = &body["data"]["bulkAddCustomers"];
     assert_eq!(p["status"], "SUCCESS", "{body}");
@@ -231,7 +205,7 @@ async fn bulk_records_carry_inline_loans() {
 
 #[tokio::test]
 async fn bulk_calls_are_paced_to_the_calls_per_second_limit_not_refused() {
-    use callsync::dialer::webhook::{self, WebhookConfig};
+    use callsync::dialer::webhook;
     let app = TestApp::spawn().await;
     let schedule = campaign(&app).await;
     let hook = crate::calls::receiver(0).await;
@@ -240,18 +214,11 @@ async fn bulk_calls_are_paced_to_the_calls_per_second_limit_not_refused() {
         json!({"url": hook.url}),
     )
     .await;
-    let (zone, state) = crate::calls::open_zone();
-    let records: Vec<Value> = (0..5)
-        .map(|i| {
-            let mut r = record(&format!("p{i}"), 5000 + i);
-            r["timezone"] = json!(zone);
-            r["state"] = json!(state);
-            r
-        })
-        .collect();
+    // New York: inside calling hours at the server's start.
+    let records: Vec<Value> = (0..5).map(|i| record(&format!("p{i}"), 5000 + i)).collect();
     let body = bulk(&app, json!({"scheduleId": schedule, "records": records, "initiateCall": true, "callConfig": {"agentId": "a"}})).await;
     assert_eq!(body["data"]["bulkAddCustomers"]["callResults"]["initiated"], 5, "{body}");
-    let config = WebhookConfig::default();
+    let config = crate::harness::webhook_config();
     let client = webhook::client(&config);
     webhook::deliver_due(&app.store, &client, &config).await.unwrap();
     assert_eq!(hook.requests.lock().unwrap().len(), 2, "two per second");

@@ -4,46 +4,65 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{Timelike, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 
-use crate::harness::{assert_error, customer_input, TestApp, WsClient, CREATE_CUSTOMER, TRANSPORT_WS};
+use crate::harness::{assert_error, customer_input, utc, TestApp, WsClient, CREATE_CUSTOMER, TRANSPORT_WS};
 
-/// US zones with their state, spread so that at any moment some are inside and some outside
-/// 08:00-21:00 local.
-const ZONES: &[(&str, &str)] = &[
-    ("Pacific/Guam", "GU"),
-    ("America/Puerto_Rico", "PR"),
-    ("America/New_York", "NY"),
-    ("America/Chicago", "IL"),
-    ("America/Denver", "CO"),
-    ("America/Los_Angeles", "CA"),
-    ("America/Anchorage", "AK"),
-    ("Pacific/Honolulu", "HI"),
-    ("Pacific/Pago_Pago", "AS"),
-];
+/// A place: (timezone, state, ZIP, phone), every location signal agreeing, so the callee's only
+/// candidate zone is `timezone`. Local times are at [`crate::harness::TEST_START`], where every
+/// test server's clock starts (Tuesday 2026-12-01 17:00 UTC).
+type Place = (&'static str, &'static str, &'static str, &'static str);
+/// 09:00: inside calling hours. `customer_input`'s place (its number is "(310) 555-1234").
+const LOS_ANGELES: Place = ("America/Los_Angeles", "CA", "90001", "+13105551234");
+/// 12:00: inside calling hours.
+const NEW_YORK: Place = ("America/New_York", "NY", "10001", "+12125550100");
+/// 03:00 on Wednesday: outside calling hours; they open at 08:00 ChST = 2026-12-01T22:00Z.
+const GUAM: Place = ("Pacific/Guam", "GU", "96910", "+16715550100");
+/// 07:00: before calling hours; they open at 08:00 HST = 2026-12-01T18:00Z.
+const HONOLULU: Place = ("Pacific/Honolulu", "HI", "96813", "+18085550100");
 
-fn local_minute(zone: &str) -> u32 {
-    let tz: Tz = zone.parse().unwrap();
-    let now = Utc::now().with_timezone(&tz);
-    now.hour() * 60 + now.minute()
+/// `customer_input(id)` moved to `place`.
+fn customer_at(id: &str, place: Place) -> Value {
+    let (timezone, state, zip, phone) = place;
+    let mut input = customer_input(id);
+    input["timezone"] = json!(timezone);
+    input["state"] = json!(state);
+    input["zipCode"] = json!(zip);
+    input["phoneNumber"] = json!(phone);
+    input
 }
 
-/// A zone (and state) where it is comfortably inside calling hours now.
-pub(crate) fn open_zone() -> (&'static str, &'static str) {
-    *ZONES
-        .iter()
-        .find(|(z, _)| (8 * 60 + 30..20 * 60 + 30).contains(&local_minute(z)))
-        .expect("some zone is open")
+/// Moves an existing customer to `place` (all its location signals at once).
+async fn move_to(app: &TestApp, id: &str, place: Place) {
+    let (timezone, state, zip, phone) = place;
+    app.gql_ok(
+        "mutation($input: CustomerInput!) { upsertCustomer(input: $input) { created } }",
+        json!({"input": {"id": id, "timezone": timezone, "state": state, "zipCode": zip, "phoneNumber": phone}}),
+    )
+    .await;
 }
 
-/// A zone (and state) where it is comfortably outside calling hours now.
-fn closed_zone() -> (&'static str, &'static str) {
-    *ZONES
-        .iter()
-        .find(|(z, _)| !(7 * 60 + 30..21 * 60 + 30).contains(&local_minute(z)))
-        .expect("some zone is closed")
+/// An instant as a SQL literal (the database's `now()` is the wall clock, not the server's).
+fn sql_instant(t: DateTime<Utc>) -> String {
+    format!("'{}'::timestamptz", t.to_rfc3339())
+}
+
+/// The server's now, to the second (so that instants written to SQL read back exactly).
+fn now_to_the_second(app: &TestApp) -> DateTime<Utc> {
+    let now = app.clock.now();
+    DateTime::from_timestamp(now.timestamp(), 0).unwrap()
+}
+
+/// Local midnight starting `day` in `zone`.
+fn local_midnight(zone: Tz, day: NaiveDate) -> DateTime<Utc> {
+    zone.from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap()).earliest().unwrap().with_timezone(&Utc)
+}
+
+/// The refusal's `extensions.nextAllowedAt`.
+fn next_allowed_at(body: &Value) -> Option<DateTime<Utc>> {
+    body["errors"][0]["extensions"]["nextAllowedAt"].as_str().map(|t| t.parse().unwrap())
 }
 
 const CALL_FIELDS: &str = "id status to agentId disposition durationSeconds startedAt endedAt data
@@ -59,7 +78,8 @@ fn report_query() -> String {
     )
 }
 
-/// A schedule "collections" and a customer "c-1" reachable now.
+/// A schedule "collections" (no timeZone) and a customer "c-1" in Los Angeles, where it is
+/// 09:00 at the test's start.
 async fn callable(app: &TestApp) -> String {
     let schedule = app
         .gql_ok(
@@ -70,11 +90,7 @@ async fn callable(app: &TestApp) -> String {
         .as_str()
         .unwrap()
         .to_string();
-    let (zone, state) = open_zone();
-    let mut input = customer_input("c-1");
-    input["timezone"] = json!(zone);
-    input["state"] = json!(state);
-    app.gql_ok(CREATE_CUSTOMER, json!({"input": input})).await;
+    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_at("c-1", LOS_ANGELES)})).await;
     app.gql_ok("mutation { updateCompanySettings(input: {callsPerSecondLimit: 100}) { id } }", json!({}))
         .await;
     schedule
@@ -128,12 +144,11 @@ async fn every_guard_refuses_with_its_code_and_writes_nothing() {
         "NOT_FOUND",
         None,
     );
-    // No zone anywhere: refused rather than guessed.
-    assert_error(
-        &make_call(&app, json!({"scheduleId": schedule, "to": "+14155550100"})).await,
-        "OUTSIDE_CALLING_HOURS",
-        None,
-    );
+    // No zone anywhere (a toll-free number, no customer, a schedule without timeZone): refused
+    // rather than guessed, and no time will do.
+    let nowhere = make_call(&app, json!({"scheduleId": schedule, "to": "+1 800 555 0199"})).await;
+    assert_error(&nowhere, "OUTSIDE_CALLING_HOURS", None);
+    assert_eq!(next_allowed_at(&nowhere), None, "{nowhere:#}");
     // A suppressed number (the schedule uses DNC).
     app.gql_ok("mutation { addSuppressedNumbers(phoneNumbers: [\"310-555-1234\"]) }", json!({})).await;
     assert_error(&make_call(&app, json!({"customerId": "c-1"})).await, "DO_NOT_CALL", None);
@@ -144,20 +159,16 @@ async fn every_guard_refuses_with_its_code_and_writes_nothing() {
     assert_error(&make_call(&app, json!({"customerId": "c-1"})).await, "DO_NOT_CALL", None);
     app.gql_ok("mutation { upsertCustomer(input: {id: \"c-1\", doNotCall: false}) { created } }", json!({}))
         .await;
-    // Outside calling hours at the callee.
-    let (zone, state) = closed_zone();
-    app.gql_ok(
-        "mutation($z: String!, $s: String!) { upsertCustomer(input: {id: \"c-1\", timezone: $z, state: $s}) { created } }",
-        json!({"z": zone, "s": state}),
-    )
-    .await;
-    assert_error(&make_call(&app, json!({"customerId": "c-1"})).await, "OUTSIDE_CALLING_HOURS", None);
-    let (zone, state) = open_zone();
-    app.gql_ok(
-        "mutation($z: String!, $s: String!) { upsertCustomer(input: {id: \"c-1\", timezone: $z, state: $s}) { created } }",
-        json!({"z": zone, "s": state}),
-    )
-    .await;
+    // Outside calling hours at the callee: 03:00 in Guam, 07:00 in Honolulu; each refusal says
+    // when that place's calling hours open.
+    for (place, opens) in [(GUAM, "2026-12-01T22:00:00Z"), (HONOLULU, "2026-12-01T18:00:00Z")] {
+        move_to(&app, "c-1", place).await;
+        let body = make_call(&app, json!({"customerId": "c-1"})).await;
+        assert_error(&body, "OUTSIDE_CALLING_HOURS", None);
+        assert_eq!(body["errors"][0]["extensions"]["zones"], json!([place.0]), "{body:#}");
+        assert_eq!(next_allowed_at(&body), Some(utc(opens)), "{body:#}");
+    }
+    move_to(&app, "c-1", LOS_ANGELES).await;
     // A paused schedule.
     app.gql_ok(
         "mutation($id: ID!) { updateSchedule(id: $id, input: {paused: true}) { id } }",
@@ -186,17 +197,12 @@ async fn one_number_is_dialled_once_in_30_seconds_even_concurrently() {
 async fn the_calls_per_second_limit_holds_under_concurrency() {
     let app = TestApp::spawn().await;
     let schedule = callable(&app).await;
-    app.gql_ok(
-        "mutation($id: ID!) { updateSchedule(id: $id, input: {timeZone: \"America/New_York\"}) { id } }",
-        json!({"id": schedule}),
-    )
-    .await;
     app.gql_ok("mutation { updateCompanySettings(input: {callsPerSecondLimit: 2}) { id } }", json!({})).await;
-    // One-off calls (no customer) through the schedule's zone, which must be open now.
-    let (zone, _) = open_zone();
+    // One-off calls (no customer) to San Francisco numbers (Los Angeles' zone, 09:00), through a
+    // schedule in the same zone.
     app.gql_ok(
-        "mutation($id: ID!, $z: String!) { updateSchedule(id: $id, input: {timeZone: $z}) { id } }",
-        json!({"id": schedule, "z": zone}),
+        "mutation($id: ID!) { updateSchedule(id: $id, input: {timeZone: \"America/Los_Angeles\"}) { id } }",
+        json!({"id": schedule}),
     )
     .await;
     let started = std::time::Instant::now();
@@ -216,10 +222,10 @@ async fn the_calls_per_second_limit_holds_under_concurrency() {
 async fn by_number_reuses_the_customer_or_places_a_one_off_call() {
     let app = TestApp::spawn().await;
     let schedule = callable(&app).await;
-    let (zone, _) = open_zone();
+    // The one-off number is from San Francisco (Los Angeles' zone, 09:00), like the schedule.
     app.gql_ok(
-        "mutation($id: ID!, $z: String!) { updateSchedule(id: $id, input: {timeZone: $z}) { id } }",
-        json!({"id": schedule, "z": zone}),
+        "mutation($id: ID!) { updateSchedule(id: $id, input: {timeZone: \"America/Los_Angeles\"}) { id } }",
+        json!({"id": schedule}),
     )
     .await;
     let reused = make_call(&app, json!({"scheduleId": schedule, "to": "(310) 555-1234"})).await;
@@ -298,23 +304,22 @@ async fn another_company_cannot_read_or_report_calls() {
     assert_eq!(mine["call"]["status"], "QUEUED");
 }
 
-/// Tasks due now for `n` customers reachable now.
+/// Tasks due a minute before the server's now for `n` customers in New York (12:00).
 async fn due_tasks(app: &TestApp, n: usize) {
     callable(app).await;
-    let (zone, state) = open_zone();
     for i in 0..n {
-        let mut input = customer_input(&format!("due-{i}"));
-        input["timezone"] = json!(zone);
-        input["state"] = json!(state);
+        let mut input = customer_at(&format!("due-{i}"), NEW_YORK);
         input["phoneNumber"] = json!(format!("+1212555{:04}", 1000 + i));
         app.gql_ok(CREATE_CUSTOMER, json!({"input": input})).await;
     }
-    app.count(
+    let due = app.clock.now() - chrono::Duration::minutes(1);
+    app.count(&format!(
         "WITH ins AS (INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone)
-         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', 1, now() - interval '1 minute', c.timezone
+         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', 1, {}, c.timezone
          FROM customers c JOIN schedules s ON s.company_id = c.company_id WHERE c.external_id LIKE 'due-%' RETURNING 1)
          SELECT count(*) AS n FROM ins",
-    );
+        sql_instant(due)
+    ));
 }
 
 #[tokio::test]
@@ -348,15 +353,10 @@ async fn the_dialer_rechecks_guards_at_dial_time() {
     use callsync::dialer::{dial_round, DialerConfig};
     let app = TestApp::spawn().await;
     due_tasks(&app, 3).await;
-    // due-0 became DNC, due-1 moved somewhere it is night, due-2 is fine.
+    // due-0 became DNC, due-1 moved to Guam (03:00 there), due-2 is fine.
     app.gql_ok("mutation { upsertCustomer(input: {id: \"due-0\", doNotCall: true}) { created } }", json!({}))
         .await;
-    let (zone, state) = closed_zone();
-    app.gql_ok(
-        "mutation($z: String!, $s: String!) { upsertCustomer(input: {id: \"due-1\", timezone: $z, state: $s}) { created } }",
-        json!({"z": zone, "s": state}),
-    )
-    .await;
+    move_to(&app, "due-1", GUAM).await;
     let placed = dial_round(&app.store, &DialerConfig::default()).await.unwrap();
     assert_eq!(placed.len(), 1);
     let statuses = app
@@ -368,10 +368,11 @@ async fn the_dialer_rechecks_guards_at_dial_time() {
     assert_eq!(by_customer("due-0")["status"], "CANCELLED");
     let moved = by_customer("due-1");
     assert_eq!(moved["status"], "PENDING");
-    assert!(
-        moved["scheduledFor"].as_str().unwrap() > Utc::now().to_rfc3339().as_str(),
-        "moved to the next opening, not dropped"
-    );
+    let moved_to: DateTime<Utc> = moved["scheduledFor"].as_str().unwrap().parse().unwrap();
+    assert!(moved_to > app.clock.now(), "moved to the next opening, not dropped: {moved_to}");
+    // The next opening: 08:00 on Wednesday in Guam.
+    assert_eq!(moved_to, utc("2026-12-01T22:00:00Z"));
+    assert_eq!(app.count("SELECT count(*) AS n FROM events WHERE kind = 'TASK_RESCHEDULED'"), 1);
     assert_eq!(by_customer("due-2")["status"], "IN_PROGRESS");
 }
 
@@ -379,22 +380,85 @@ async fn the_dialer_rechecks_guards_at_dial_time() {
 async fn a_conversation_starts_the_quiet_period() {
     let app = TestApp::spawn().await;
     callable(&app).await;
-    // Pending tasks over the next days.
-    app.count(
+    let zone: Tz = LOS_ANGELES.0.parse().unwrap();
+    // Pending tasks for c-1, one a day over the next 9 days from the server's now.
+    let start = now_to_the_second(&app);
+    app.count(&format!(
         "WITH ins AS (INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone)
-         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', d, now() + d * interval '1 day', c.timezone
+         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', d, {} + d * interval '1 day', c.timezone
          FROM customers c JOIN schedules s ON s.company_id = c.company_id, generate_series(1, 9) d RETURNING 1)
          SELECT count(*) AS n FROM ins",
-    );
+        sql_instant(start)
+    ));
+    let before = pending_tasks(&app, "c-1").await;
+    assert_eq!(before.len(), 9);
     let call = make_call(&app, json!({"customerId": "c-1"})).await["data"]["makeCall"]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    app.gql_ok(&report_query(), json!({"input": {"callId": call, "status": "COMPLETED"}})).await;
-    // Nothing pending within the 7 days that start with the conversation's day.
-    assert_eq!(app.count("SELECT count(*) AS n FROM tasks WHERE status = 'PENDING' AND scheduled_for < now() + interval '6 days'"), 0);
+    let rescheduled = "SELECT count(*) AS n FROM events WHERE kind = 'TASK_RESCHEDULED'";
+    let events_before = app.count(rescheduled);
+    let done = app.gql_ok(&report_query(), json!({"input": {"callId": call, "status": "COMPLETED"}})).await;
+    let conversation: DateTime<Utc> = done["reportCallStatus"]["endedAt"].as_str().unwrap().parse().unwrap();
+    // The conversation is on local day D: no call on D+1..D+7, so nothing pending before the
+    // local midnight that starts D+8 (nor later on D: the first task was a day out).
+    let day = conversation.with_timezone(&zone).date_naive();
+    let resume = local_midnight(zone, day + chrono::Duration::days(8));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM tasks WHERE status = 'PENDING' AND scheduled_for < {}",
+            sql_instant(resume)
+        )),
+        0
+    );
+    let after = pending_tasks(&app, "c-1").await;
+    assert_eq!(after.len(), 9, "moved, not cancelled");
     assert_eq!(app.count("SELECT count(*) AS n FROM tasks WHERE status = 'PENDING'"), 9);
-    assert!(app.count("SELECT count(*) AS n FROM events WHERE kind = 'TASK_RESCHEDULED'") >= 5);
+    // The plan is paused, not squeezed: the same tasks in the same order, resuming on D+8, with
+    // the same spacing.
+    let ids = |tasks: &[(String, DateTime<Utc>)]| tasks.iter().map(|t| t.0.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&after), ids(&before));
+    assert_eq!(after[0].1.with_timezone(&zone).date_naive(), day + chrono::Duration::days(8), "{after:?}");
+    for i in 1..after.len() {
+        assert_eq!(after[i].1 - after[i - 1].1, before[i].1 - before[i - 1].1, "{before:?} -> {after:?}");
+    }
+    // Caps: with the conversation's call, at most 7 attempts in any 7 consecutive local days.
+    let mut attempts: Vec<DateTime<Utc>> = after.iter().map(|t| t.1).collect();
+    attempts.push(conversation);
+    assert!(busiest_week(zone, &attempts) <= 7, "{attempts:?}");
+    // One TASK_RESCHEDULED event per task moved.
+    let moved = before.iter().zip(&after).filter(|(b, a)| b.1 != a.1).count();
+    assert!(moved >= 1);
+    assert_eq!(app.count(rescheduled) - events_before, moved as i64);
+}
+
+/// The customer's PENDING tasks in time order: (id, scheduledFor).
+async fn pending_tasks(app: &TestApp, customer: &str) -> Vec<(String, DateTime<Utc>)> {
+    let data = app
+        .gql_ok(
+            "query($c: ID!) { tasks(first: 100, filter: {customerId: $c, status: [PENDING]}) { nodes { id scheduledFor } } }",
+            json!({"c": customer}),
+        )
+        .await;
+    data["tasks"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (t["id"].as_str().unwrap().to_string(), t["scheduledFor"].as_str().unwrap().parse().unwrap())
+        })
+        .collect()
+}
+
+/// The most attempts in any 7 consecutive local days of `zone`.
+fn busiest_week(zone: Tz, attempts: &[DateTime<Utc>]) -> usize {
+    let days: Vec<NaiveDate> = attempts.iter().map(|t| t.with_timezone(&zone).date_naive()).collect();
+    days.iter()
+        .map(|first| {
+            days.iter().filter(|d| **d >= *first && **d < *first + chrono::Duration::days(7)).count()
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 #[tokio::test]
@@ -493,7 +557,8 @@ async fn the_webhook_receives_signed_calls_and_is_retried() {
         .as_str()
         .unwrap()
         .to_string();
-    let config = WebhookConfig { first_retry: Duration::from_millis(100), ..WebhookConfig::default() };
+    let config =
+        WebhookConfig { first_retry: Duration::from_millis(100), ..crate::harness::webhook_config() };
     let client = webhook::client(&config);
     for _ in 0..50 {
         webhook::deliver_due(&app.store, &client, &config).await.unwrap();
@@ -543,8 +608,11 @@ async fn a_webhook_that_never_answers_fails_the_call_and_stuck_calls_fail() {
         .as_str()
         .unwrap()
         .to_string();
-    let config =
-        WebhookConfig { first_retry: Duration::from_millis(10), max_attempts: 3, ..WebhookConfig::default() };
+    let config = WebhookConfig {
+        first_retry: Duration::from_millis(10),
+        max_attempts: 3,
+        ..crate::harness::webhook_config()
+    };
     let client = webhook::client(&config);
     for _ in 0..50 {
         webhook::deliver_due(&app.store, &client, &config).await.unwrap();
@@ -558,14 +626,16 @@ async fn a_webhook_that_never_answers_fails_the_call_and_stuck_calls_fail() {
 
     // A call nobody reports on is failed after the stuck timeout.
     app.gql_ok("mutation { updateCompanySettings(input: {callWebhookUrl: null}) { id } }", json!({})).await;
-    app.count("UPDATE calls SET created_at = created_at - interval '31 seconds' RETURNING 1::bigint AS n");
+    // A second attempt to c-1 waits out the 30 minutes between two attempts to one person.
+    app.clock.advance(chrono::Duration::minutes(31));
     let call = make_call(&app, json!({"customerId": "c-1"})).await["data"]["makeCall"]["id"]
         .as_str()
         .unwrap()
         .to_string();
+    let now = app.clock.now() + chrono::Duration::seconds(1);
     let failed = app
         .store
-        .write(|conn| callsync::store::calls::fail_stuck(conn, chrono::Duration::zero(), Utc::now()))
+        .transaction(move |conn| callsync::app::dialer::fail_stuck(conn, chrono::Duration::zero(), now))
         .await
         .unwrap();
     assert_eq!(failed, 1);
@@ -585,20 +655,30 @@ async fn the_quiet_period_is_a_schedule_setting() {
         )
         .await;
     assert_eq!(updated["updateSchedule"]["quietPeriodAfterConversation"], false);
-    app.count(
+    // A task two days after the server's now: inside the quiet period, were it on.
+    let planned = now_to_the_second(&app) + chrono::Duration::days(2);
+    app.count(&format!(
         "WITH ins AS (INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone)
-         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', 1, now() + interval '2 days', c.timezone
+         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', 1, {}, c.timezone
          FROM customers c JOIN schedules s ON s.company_id = c.company_id RETURNING 1) SELECT count(*) AS n FROM ins",
-    );
+        sql_instant(planned)
+    ));
     let call = make_call(&app, json!({"customerId": "c-1"})).await["data"]["makeCall"]["id"]
         .as_str()
         .unwrap()
         .to_string();
     app.gql_ok(&report_query(), json!({"input": {"callId": call, "status": "COMPLETED"}})).await;
+    // The task stays where it was.
+    let within_3_days = app.clock.now() + chrono::Duration::days(3);
     assert_eq!(
-        app.count("SELECT count(*) AS n FROM tasks WHERE scheduled_for < now() + interval '3 days'"),
+        app.count(&format!(
+            "SELECT count(*) AS n FROM tasks WHERE scheduled_for < {}",
+            sql_instant(within_3_days)
+        )),
         1
     );
+    assert_eq!(pending_tasks(&app, "c-1").await.into_iter().map(|t| t.1).collect::<Vec<_>>(), [planned]);
+    assert_eq!(app.count("SELECT count(*) AS n FROM events WHERE kind = 'TASK_RESCHEDULED'"), 0);
 }
 
 #[tokio::test]

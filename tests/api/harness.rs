@@ -171,6 +171,12 @@ impl TestApp {
         self.client.get(format!("{}{path}", self.base_url)).send().await.expect("GET")
     }
 
+    /// Runs one SQL statement against the test database (e.g. to inject a fault).
+    pub fn execute(&self, sql: &str) {
+        let mut conn = self.db.connect();
+        diesel::sql_query(sql).execute(&mut conn).expect("SQL statement");
+    }
+
     /// Runs SQL against the test database and returns the first column of the first row.
     pub fn count(&self, sql: &str) -> i64 {
         #[derive(diesel::QueryableByName)]

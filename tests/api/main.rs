@@ -7,6 +7,7 @@ mod contact_policy;
 mod customers;
 mod harness;
 mod http_surface;
+mod jobs;
 mod lms;
 mod safety;
 mod schedules;

@@ -12,7 +12,7 @@ pub const SYNC: &str = "mutation($input: CustomerInput!) { syncCustomerSchedule(
     customer { id doNotCall }
     tasks { id status attempt scheduledFor localScheduledFor taskType timeZone schedule { id } customer { id } } } }";
 
-/// Steps on later days only, so they are in the future whatever time the test runs.
+/// Steps on later days only, so they are after the server's now whatever instant it starts at.
 pub const CADENCE: &str = r#"[{"dayOffset": 1, "localTime": "10:00"}, {"dayOffset": 2, "localTime": "14:00"}, {"dayOffset": 4, "localTime": "11:30"}]"#;
 
 pub async fn create_collections_schedule(app: &TestApp) -> String {
@@ -34,10 +34,32 @@ async fn sync_ok(app: &TestApp, input: Value) -> Value {
     app.gql_ok(SYNC, json!({"input": input})).await["syncCustomerSchedule"].clone()
 }
 
+/// A ZIP code and a phone number of `state`, so that the address and the number agree with it.
+fn address_and_number(state: &str) -> (&'static str, &'static str) {
+    match state {
+        "NY" => ("10001", "+12125550100"),
+        "IL" => ("60601", "+13125550100"),
+        "CA" => ("90001", "+13105551234"),
+        "CO" => ("80202", "+17205550100"),
+        "AZ" => ("85004", "+16025550100"),
+        "AK" => ("99501", "+19075550100"),
+        "HI" => ("96813", "+18085550100"),
+        "MA" => ("02108", "+16175550100"),
+        "GU" => ("96910", "+16715550100"),
+        other => panic!("no address for {other}"),
+    }
+}
+
+/// A customer whose zone is `timezone` and whose address (state and ZIP) and phone number are
+/// in `state`: for a US zone of that state every signal agrees; otherwise the address and the
+/// number are the conflicting location.
 fn customer_in(id: &str, timezone: &str, state: &str) -> Value {
+    let (zip, phone) = address_and_number(state);
     let mut input = customer_input(id);
     input["timezone"] = json!(timezone);
     input["state"] = json!(state);
+    input["zipCode"] = json!(zip);
+    input["phoneNumber"] = json!(phone);
     input
 }
 
@@ -50,10 +72,10 @@ fn instants(payload: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Every task is in the future, rendered in `zone`, and inside 08:00-21:00 (and `hours`) there.
-fn assert_legal(payload: &Value, zone: &str, hours: (u32, u32)) {
+/// Every task is after the server's `now`, rendered in `zone`, and inside 08:00-21:00 (and
+/// `hours`) there.
+fn assert_legal(now: DateTime<Utc>, payload: &Value, zone: &str, hours: (u32, u32)) {
     let tz: Tz = zone.parse().unwrap();
-    let now = Utc::now();
     for task in payload["tasks"].as_array().unwrap() {
         let at: DateTime<Utc> = task["scheduledFor"].as_str().unwrap().parse().unwrap();
         let local_text = task["localScheduledFor"].as_str().unwrap();
@@ -91,7 +113,7 @@ async fn sync_creates_the_customer_and_plans_the_cadence() {
         assert_eq!(t["schedule"]["id"], schedule_id);
         assert_eq!(t["customer"]["id"], "s-1");
     }
-    assert_legal(&payload, "America/New_York", (8 * 60, 21 * 60));
+    assert_legal(app.clock.now(), &payload, "America/New_York", (8 * 60, 21 * 60));
     // The local times are the cadence's.
     let locals: Vec<&str> = tasks.iter().map(|t| &t["localScheduledFor"].as_str().unwrap()[11..16]).collect();
     assert_eq!(locals, ["10:00", "14:00", "11:30"]);
@@ -221,13 +243,13 @@ async fn tasks_are_legal_in_every_kind_of_zone() {
     {
         let payload = sync_ok(&app, customer_in(&format!("z-{i}"), zone, state)).await;
         assert_eq!(payload["tasksCreated"], 3, "{zone}");
-        assert_legal(&payload, zone, (8 * 60, 21 * 60));
+        assert_legal(app.clock.now(), &payload, zone, (8 * 60, 21 * 60));
     }
     // Zones outside the US: the address's state zone is a conflicting location, so the window is
     // the overlap; each task is still legal in the customer's own zone.
     for (i, zone) in ["Asia/Kathmandu", "America/St_Johns", "Australia/Lord_Howe"].into_iter().enumerate() {
         let payload = sync_ok(&app, customer_in(&format!("w-{i}"), zone, "NY")).await;
-        assert_legal(&payload, zone, (8 * 60, 21 * 60));
+        assert_legal(app.clock.now(), &payload, zone, (8 * 60, 21 * 60));
         assert_legal_in(&payload, "America/New_York");
     }
 }
@@ -249,7 +271,7 @@ async fn conflicting_location_uses_the_overlap_or_refuses() {
     // A Los Angeles zone with a New York address: every task is legal in both zones.
     let payload = sync_ok(&app, customer_in("la-ny", "America/Los_Angeles", "NY")).await;
     assert_eq!(payload["tasksCreated"], 3);
-    assert_legal(&payload, "America/Los_Angeles", (8 * 60, 21 * 60));
+    assert_legal(app.clock.now(), &payload, "America/Los_Angeles", (8 * 60, 21 * 60));
     assert_legal_in(&payload, "America/New_York");
 
     // London with a Hawaii address and 09:00-12:00 hours never overlap: no tasks, and why.
@@ -277,7 +299,7 @@ async fn weekly_state_caps_hold() {
     let tz: Tz = "America/New_York".parse().unwrap();
     let days: Vec<_> = at.iter().map(|t| t.with_timezone(&tz).date_naive()).collect();
     assert!(days[2] - days[0] >= Duration::days(7), "{days:?}");
-    assert_legal(&payload, "America/New_York", (8 * 60, 21 * 60));
+    assert_legal(app.clock.now(), &payload, "America/New_York", (8 * 60, 21 * 60));
 
     // A company override tightens New York (NYC's 2-per-week rule) for this company only.
     app.gql_ok(
