@@ -46,14 +46,20 @@ impl BulkCalls {
 /// One batch of a bulk import, in the caller's transaction: upserts the records set-wise with
 /// their inline loans; a record that says Do Not Call stops contact at once; with
 /// `use_workflow`, queues the job that builds their schedules (it happens if the batch commits).
-/// Returns the customers' (id, created) in the batch's order, and the jobs queued.
+/// What one batch wrote: each record's customer (id, created) in order, and the jobs queued.
+pub struct ImportedBatch {
+    pub customers: Vec<(i64, bool)>,
+    pub job_ids: Vec<i64>,
+}
+
+/// Returns the customers in the batch's order, and the jobs queued.
 pub fn import_batch(
     conn: &mut PgConnection,
     company_id: Uuid,
     batch: &[(&CustomerRecord, &[LoanRecord])],
     use_workflow: bool,
     now: DateTime<Utc>,
-) -> Result<(Vec<(i64, bool)>, Vec<i64>), AppError> {
+) -> Result<ImportedBatch, AppError> {
     let records: Vec<&CustomerRecord> = batch.iter().map(|(r, _)| *r).collect();
     let rows = crate::store::bulk::upsert_batch(conn, company_id, &records, now)?;
     let with_loans: Vec<(i64, &[LoanRecord])> = batch
@@ -74,7 +80,7 @@ pub fn import_batch(
     } else {
         Vec::new()
     };
-    Ok((rows, job_ids))
+    Ok(ImportedBatch { customers: rows, job_ids })
 }
 
 /// Queues a call to each customer the policy allows now, under the company's dialling lock.

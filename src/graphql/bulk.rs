@@ -195,9 +195,9 @@ impl BulkMutation {
                 .await;
             batches += 1;
             match result {
-                Ok((rows, jobs)) => {
-                    added.extend(rows.into_iter().map(|(id, _)| id));
-                    job_ids.extend(jobs);
+                Ok(batch) => {
+                    added.extend(batch.customers.into_iter().map(|(id, _)| id));
+                    job_ids.extend(batch.job_ids);
                     if use_workflow {
                         if let Some(worker) = ctx.data_opt::<crate::dialer::WorkSignal>() {
                             worker.wake();
