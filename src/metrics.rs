@@ -8,9 +8,11 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
+};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType, Selection};
-use async_graphql::{Response, ServerResult, Variables};
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
 
 const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
@@ -130,6 +132,21 @@ impl Extension for RequestMetrics {
         let document = next.run(ctx, query, variables).await?;
         *self.operation.lock().unwrap_or_else(|e| e.into_inner()) = Some(operation_label(&document));
         Ok(document)
+    }
+
+    /// A document that fails validation (an unknown root field, say) is labelled "invalid":
+    /// only the schema's own fields become label values, so anyone sending `{ zzz1 }`,
+    /// `{ zzz2 }`… adds no series.
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await;
+        if result.is_err() {
+            *self.operation.lock().unwrap_or_else(|e| e.into_inner()) = Some("invalid".to_string());
+        }
+        result
     }
 }
 

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::calling_rules::validate_overrides;
-use super::{required_text, Patch, ValidationError};
+use super::{required_text, Patch, Secret, ValidationError};
 
 /// Settings as received: absent keeps, null clears.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -12,9 +12,9 @@ pub struct CompanySettingsInput {
     pub calls_per_second_limit: Patch<i32>,
     pub call_webhook_url: Patch<String>,
     pub lms_base_url: Patch<String>,
-    pub lms_api_key: Patch<String>,
+    pub lms_api_key: Patch<Secret>,
     pub state_rules: Patch<Value>,
-    pub call_webhook_secret: Patch<String>,
+    pub call_webhook_secret: Patch<Secret>,
 }
 
 /// Validated changes to a company's settings.
@@ -24,9 +24,9 @@ pub struct CompanySettingsPatch {
     pub calls_per_second_limit: Option<i32>,
     pub call_webhook_url: Patch<String>,
     pub lms_base_url: Patch<String>,
-    pub lms_api_key: Patch<String>,
+    pub lms_api_key: Patch<Secret>,
     /// Signs webhook deliveries; write-only.
-    pub call_webhook_secret: Patch<String>,
+    pub call_webhook_secret: Patch<Secret>,
     /// The normalised overrides of the state rules (`{}` when cleared).
     pub state_rules: Option<Value>,
 }
@@ -67,14 +67,14 @@ pub fn validate_settings(
         }
     };
     let lms_api_key = match lms_api_key {
-        Patch::Set(key) if key.trim().is_empty() => Patch::Clear,
-        Patch::Set(key) if key.len() > 4096 => {
+        Patch::Set(key) if key.expose().trim().is_empty() => Patch::Clear,
+        Patch::Set(key) if key.expose().len() > 4096 => {
             return Err(ValidationError::new("lmsApiKey", "lmsApiKey must be at most 4096 characters"))
         }
         other => other,
     };
     let call_webhook_secret = match call_webhook_secret {
-        Patch::Set(secret) if !(16..=256).contains(&secret.len()) => {
+        Patch::Set(secret) if !(16..=256).contains(&secret.expose().len()) => {
             return Err(ValidationError::new(
                 "callWebhookSecret",
                 "callWebhookSecret must be 16 to 256 characters",
@@ -114,6 +114,17 @@ fn http_url(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let input = CompanySettingsInput {
+            lms_api_key: Patch::Set(Secret::new("lms-key-123")),
+            call_webhook_secret: Patch::Set(Secret::new("0123456789abcdef-sig")),
+            ..Default::default()
+        };
+        let printed = format!("{input:?} {:?}", validate_settings(input.clone(), false).unwrap());
+        assert!(!printed.contains("lms-key-123") && !printed.contains("0123456789abcdef-sig"), "{printed}");
+    }
 
     fn only_url(field: &str, v: &str) -> Result<CompanySettingsPatch, ValidationError> {
         let set = Patch::Set(v.to_string());

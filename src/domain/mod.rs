@@ -69,6 +69,27 @@ impl<T> From<Option<T>> for Patch<T> {
     }
 }
 
+/// A value that must never reach a log: `Debug` prints `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that needs it (storing, signing, sending).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// Longest free-text field accepted (names, addresses, ids).
 pub const MAX_TEXT_LEN: usize = 255;
 

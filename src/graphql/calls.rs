@@ -305,6 +305,7 @@ impl CallQuery {
     }
 
     /// Calls, newest first.
+    #[graphql(complexity = "super::connection_cost(first, child_complexity)")]
     async fn calls(
         &self,
         ctx: &Context<'_>,

@@ -8,6 +8,7 @@ use super::error::GqlResult;
 use super::{db, network, patch, tenant};
 use crate::domain::calling_rules::StateRuleTable;
 use crate::domain::company::{validate_settings, CompanySettingsInput as RawSettings};
+use crate::domain::Secret;
 use crate::store::companies::{self, CompanyRow};
 use crate::store::StoreError;
 
@@ -140,8 +141,8 @@ impl CompanyMutation {
                 calls_per_second_limit: patch(input.calls_per_second_limit),
                 call_webhook_url: patch(input.call_webhook_url),
                 lms_base_url: patch(input.lms_base_url),
-                lms_api_key: patch(input.lms_api_key),
-                call_webhook_secret: patch(input.call_webhook_secret),
+                lms_api_key: patch(input.lms_api_key).map(Secret::new),
+                call_webhook_secret: patch(input.call_webhook_secret).map(Secret::new),
                 state_rules: patch(input.state_rules).map(|j| j.0),
             },
             network(ctx).allow_private,

@@ -82,6 +82,7 @@ impl Customer {
         self.0.external_metadata.clone().map(Json)
     }
     /// The customer's tasks, ordered by `scheduledFor`.
+    #[graphql(complexity = "super::connection_cost(first, child_complexity)")]
     async fn tasks(
         &self,
         ctx: &Context<'_>,
@@ -99,6 +100,7 @@ impl Customer {
         Ok(rows.unwrap_or_default().into_iter().map(Loan).collect())
     }
     /// The customer's calls, newest first.
+    #[graphql(complexity = "super::connection_cost(first, child_complexity)")]
     async fn calls(
         &self,
         ctx: &Context<'_>,
@@ -428,6 +430,7 @@ impl CustomerQuery {
         Ok(row.map(Customer))
     }
 
+    #[graphql(complexity = "super::connection_cost(first, child_complexity)")]
     async fn customers(
         &self,
         ctx: &Context<'_>,

@@ -5,6 +5,7 @@ pub mod calls;
 pub mod company;
 pub mod customers;
 pub mod error;
+pub mod field_order;
 pub mod jobs;
 pub mod loaders;
 pub mod scalars;
@@ -49,8 +50,17 @@ pub struct Tenant(pub Uuid);
 
 /// Deepest query accepted (a connection of customers with nested pages is ~8).
 pub const MAX_DEPTH: usize = 16;
-/// Upper bound on the cost of one query (each field counts 1).
-pub const MAX_COMPLEXITY: usize = 2_000;
+/// Upper bound on the cost of one query: each field counts 1, and a connection counts `first`
+/// (default 50) times its selection, so nested pages are priced at what they can fetch.
+pub const MAX_COMPLEXITY: usize = 50_000;
+/// Most operations in one batched HTTP request.
+pub const MAX_BATCH: usize = 20;
+
+/// What a connection field costs: its page size times what each item selects.
+pub(crate) fn connection_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let first = first.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE) as usize;
+    first.saturating_mul(child_complexity.max(1))
+}
 
 /// The schema with its limits and data; the caller adds extensions and calls `finish` once
 /// per process (the result is cloned into each HTTP worker).
@@ -64,6 +74,7 @@ pub fn schema_builder(
         .data(hub)
         .data(network)
         .data(crate::lms::LmsClient::new(network))
+        .extension(field_order::RootFieldOrder)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }

@@ -211,6 +211,7 @@ impl ScheduleQuery {
         Ok(row.map(Schedule))
     }
 
+    #[graphql(complexity = "super::connection_cost(first, child_complexity)")]
     async fn schedules(
         &self,
         ctx: &Context<'_>,

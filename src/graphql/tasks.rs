@@ -175,6 +175,7 @@ impl TaskQuery {
     }
 
     /// Tasks ordered by `scheduledFor`.
+    #[graphql(complexity = "super::connection_cost(first, child_complexity)")]
     async fn tasks(
         &self,
         ctx: &Context<'_>,

@@ -127,7 +127,10 @@ fn api_key(req: &HttpRequest) -> Option<String> {
 }
 
 fn error_response(status: actix_web::http::StatusCode, error: async_graphql::Error) -> HttpResponse {
-    let response = Response::from_errors(vec![error.into_server_error(Default::default())]);
+    // No position: the error is about the request, not a place in the query.
+    let mut server_error = ServerError::new(error.message, None);
+    server_error.extensions = error.extensions;
+    let response = Response::from_errors(vec![server_error]);
     HttpResponse::build(status).json(response)
 }
 
@@ -140,13 +143,20 @@ async fn graphql(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
             return error_response(actix_web::http::StatusCode::BAD_REQUEST, err);
         }
     };
+    if let BatchRequest::Batch(operations) = &batch {
+        if operations.len() > crate::graphql::MAX_BATCH {
+            let message = format!("at most {} operations per batch", crate::graphql::MAX_BATCH);
+            let err = ApiError::bad_input("batch", message).extend();
+            return error_response(actix_web::http::StatusCode::OK, err);
+        }
+    }
     let tenant = match api_key(&req) {
         None => None,
         Some(key) => match state.authenticate(&key).await {
             Ok(Some(company)) => Some(Tenant(company)),
-            Ok(None) => {
-                return error_response(actix_web::http::StatusCode::OK, ApiError::Unauthenticated.extend())
-            }
+            // An unknown key is no key: each field that needs one answers UNAUTHENTICATED, in
+            // the same shape as for a missing key (introspection still works).
+            Ok(None) => None,
             Err(e) => {
                 tracing::error!(error = %e, "API key lookup failed");
                 return error_response(

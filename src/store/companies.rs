@@ -12,7 +12,7 @@ use super::schema::{api_keys, companies, schedules};
 use super::StoreError;
 use crate::domain::calling_rules::{self, StateRule};
 use crate::domain::company::CompanySettingsPatch;
-use crate::domain::Patch;
+use crate::domain::{Patch, Secret};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = companies, check_for_backend(diesel::pg::Pg))]
@@ -124,13 +124,20 @@ pub fn update_settings(
             Patch::Set(v) => Some(Some(v.as_str())),
         }
     }
+    fn exposed(p: &Patch<Secret>) -> Option<Option<&str>> {
+        match p {
+            Patch::Keep => None,
+            Patch::Clear => Some(None),
+            Patch::Set(v) => Some(Some(v.expose())),
+        }
+    }
     let changes = Changes {
         name: patch.name.as_deref(),
         calls_per_second_limit: patch.calls_per_second_limit,
         call_webhook_url: nullable(&patch.call_webhook_url),
         lms_base_url: nullable(&patch.lms_base_url),
-        lms_api_key: nullable(&patch.lms_api_key),
-        call_webhook_secret: nullable(&patch.call_webhook_secret),
+        lms_api_key: exposed(&patch.lms_api_key),
+        call_webhook_secret: exposed(&patch.call_webhook_secret),
         state_rules: patch.state_rules.as_ref(),
         updated_at: Utc::now(),
     };

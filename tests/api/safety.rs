@@ -171,3 +171,72 @@ async fn report_times_and_call_data_are_bounded() {
         app.gql_ok("query($id: ID!) { call(id: $id) { status version } }", json!({"id": call})).await;
     assert_eq!(status["call"], json!({"status": "QUEUED", "version": 1}), "nothing written");
 }
+
+#[tokio::test]
+async fn a_connection_costs_its_page_size_and_batches_are_bounded() {
+    let app = TestApp::spawn().await;
+    // Nested pages can fetch 500 × 500 rows: refused before anything runs.
+    let nested = "{ customers(first: 500) { nodes { id tasks(first: 500) { nodes { id status } } calls(first: 500) { nodes { id } } } } }";
+    let body = app.gql(nested, json!({})).await;
+    assert_error(&body, "BAD_USER_INPUT", None);
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("too complex"), "{body}");
+    // A full page of customers with many fields is fine.
+    let fields = "id firstName lastName email birthday phoneNumber timezone state zipCode city taskType doNotCall isTest createdAt updatedAt";
+    app.gql_ok(&format!("{{ customers(first: 500) {{ totalCount nodes {{ {fields} }} }} }}"), json!({}))
+        .await;
+    // At most 20 operations in one batched request.
+    let send = |n: usize| {
+        let ops: Vec<Value> = (0..n).map(|_| json!({"query": "{ viewer { id } }"})).collect();
+        app.client
+            .post(format!("{}/graphql", app.base_url))
+            .header("X-API-Key", &app.api_key)
+            .json(&ops)
+            .send()
+    };
+    let ok: Value = send(20).await.unwrap().json().await.unwrap();
+    assert_eq!(ok.as_array().unwrap().len(), 20);
+    let refused: Value = send(21).await.unwrap().json().await.unwrap();
+    assert_error(&refused, "BAD_USER_INPUT", Some("batch"));
+}
+
+#[tokio::test]
+async fn unknown_operations_add_no_metric_series() {
+    let app = TestApp::spawn().await;
+    for i in 0..5 {
+        app.gql(&format!("{{ zzz{i} }}"), json!({})).await;
+    }
+    app.gql_ok("{ viewer { id } }", json!({})).await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(!metrics.contains("zzz"), "{metrics}");
+    assert!(metrics.contains("operation=\"invalid\""), "{metrics}");
+    assert!(metrics.contains("operation=\"query viewer\""), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_bad_key_and_a_missing_key_answer_alike_and_fields_keep_their_order() {
+    let app = TestApp::spawn().await;
+    let query = "{ viewer { name id } }";
+    let missing = app.gql_as(None, query, json!({})).await;
+    let unknown = app.gql_as(Some("csk_not_a_real_key"), query, json!({})).await;
+    assert_eq!(missing, unknown);
+    assert_error(&unknown, "UNAUTHENTICATED", None);
+    assert!(unknown["errors"][0]["locations"][0]["line"].as_u64().unwrap() >= 1, "{unknown}");
+    // Response fields come in the order the query asked for them, every time.
+    for _ in 0..5 {
+        let text = app
+            .client
+            .post(format!("{}/graphql", app.base_url))
+            .header("X-API-Key", &app.api_key)
+            .json(&json!({"query": "{ viewer { name id callsPerSecondLimit taskTypes } scheduleDefaults { paused callingHoursStart } }"}))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle} in {text}"));
+        assert!(at("\"viewer\"") < at("\"scheduleDefaults\""), "{text}");
+        assert!(at("\"name\"") < at("\"id\"") && at("\"id\"") < at("\"callsPerSecondLimit\""), "{text}");
+        assert!(at("\"paused\"") < at("\"callingHoursStart\""), "{text}");
+    }
+}
