@@ -2,7 +2,7 @@
 //! outcomes, stuck calls, and the background jobs the worker runs.
 
 use chrono::{DateTime, Duration, Utc};
-use diesel::PgConnection;
+use diesel::{Connection, PgConnection};
 use uuid::Uuid;
 
 use super::calls::{report_status, StatusReport};
@@ -12,6 +12,7 @@ use crate::domain::calls::{CallSource, CallStatus};
 use crate::domain::contact_policy::ContactPolicy;
 use crate::store::calls::{self as store, CallRow, NewCall};
 use crate::store::jobs::{self, JobRow};
+use crate::store::tasks::TaskRow;
 use crate::store::{customers, schedules, suppressed, StoreError};
 
 /// What the dialer did with one due task.
@@ -26,18 +27,37 @@ pub enum DialOutcome {
     Rescheduled(DateTime<Utc>),
     /// The company is at its calls-per-second limit: left due for the next round.
     Paced(Uuid),
+    /// Dialling this task failed unexpectedly; nothing was written for it. The worker backs it
+    /// off alone, and the round goes on with the others.
+    Failed {
+        task_id: Uuid,
+        error: String,
+    },
 }
 
 /// Claims one due task (skipping ones another worker holds) and dials it if the contact
 /// policy allows it now; a refused task is never dialled: it moves to the policy's next
-/// allowed instant, or is cancelled when no time will do. `skip` lists companies already at
-/// their rate limit this round.
+/// allowed instant, or is cancelled when no time will do. `skip_companies` lists companies
+/// already at their rate limit this round; `skip_tasks`, tasks backing off after a failure.
 pub fn dial_next_due(
     conn: &mut PgConnection,
-    skip: &[Uuid],
+    skip_companies: &[Uuid],
+    skip_tasks: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<DialOutcome, AppError> {
-    let Some(task) = store::claim_due_task(conn, skip, now)? else { return Ok(DialOutcome::Idle) };
+    let Some(task) = store::claim_due_task(conn, skip_companies, skip_tasks, now)? else {
+        return Ok(DialOutcome::Idle);
+    };
+    // A savepoint: an unexpected error undoes this task's writes only, and is reported.
+    let task_id = task.id;
+    match conn.transaction(|conn| dial_task(conn, task, now)) {
+        Ok(outcome) => Ok(outcome),
+        Err(error) => Ok(DialOutcome::Failed { task_id, error: error.to_string() }),
+    }
+}
+
+/// Dials a claimed task if the contact policy allows it now (see [`dial_next_due`]).
+fn dial_task(conn: &mut PgConnection, task: TaskRow, now: DateTime<Utc>) -> Result<DialOutcome, AppError> {
     let company_id = task.company_id;
     let cancel = |conn: &mut PgConnection| -> Result<DialOutcome, AppError> {
         store::set_task_status(conn, company_id, task.id, "CANCELLED", now)?;

@@ -10,6 +10,7 @@
 
 pub mod webhook;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -55,51 +56,107 @@ impl WorkSignal {
     }
 }
 
-/// Runs the worker until the returned handle is dropped (its task is aborted) or the process ends.
+/// Runs the worker until the returned handle is aborted or the process ends: dialling,
+/// webhook delivery, two job runners and the stuck-call sweep, each a task of its own, so a
+/// slow receiver or a long job never holds up the others.
 pub fn spawn(db: Db, config: DialerConfig, signal: WorkSignal) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let client = webhook::client(&config.webhook);
-        let mut last_stuck_check = std::time::Instant::now() - Duration::from_secs(3600);
-        loop {
-            if let Err(e) = dial_round(&db, &config).await {
-                tracing::warn!(error = %e, "dialer round failed");
-            }
-            // Two runners: jobs are independent (SKIP LOCKED splits them) and each is mostly
-            // waiting on Postgres.
-            let (a, b) = tokio::join!(run_jobs(&db), run_jobs(&db));
-            if let Err(e) = a.and(b) {
-                tracing::warn!(error = %e, "job round failed");
-            }
-            if let Err(e) = webhook::deliver_due(&db, &client, &config.webhook).await {
-                tracing::warn!(error = %e, "webhook round failed");
-            }
-            if last_stuck_check.elapsed() >= Duration::from_secs(30) {
-                last_stuck_check = std::time::Instant::now();
-                let after =
-                    chrono::Duration::from_std(config.stuck_after).unwrap_or(chrono::Duration::hours(2));
-                let now = db.now();
-                match db.transaction(move |conn| use_case::fail_stuck(conn, after, now)).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(calls = n, "stuck calls marked FAILED"),
-                    Err(e) => tracing::warn!(error = %e, "stuck-call check failed"),
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(config.interval) => {}
-                _ = signal.0.notified() => {}
-            }
+        let mut workers = tokio::task::JoinSet::new();
+        workers.spawn(dial_loop(db.clone(), config.clone()));
+        workers.spawn(webhook_loop(db.clone(), config.clone()));
+        // Two job runners: jobs are independent (SKIP LOCKED splits them) and each is mostly
+        // waiting on Postgres.
+        for _ in 0..2 {
+            workers.spawn(job_loop(db.clone(), config.interval, signal.clone()));
         }
+        workers.spawn(stuck_loop(db, config));
+        // Dropping the set (when this task is aborted) aborts every worker.
+        while workers.join_next().await.is_some() {}
     })
+}
+
+async fn dial_loop(db: Db, config: DialerConfig) {
+    let mut backoff = Backoff::default();
+    loop {
+        if let Err(e) = dial_round_with(&db, &config, &mut backoff).await {
+            tracing::warn!(error = %e, "dialer round failed");
+        }
+        tokio::time::sleep(config.interval).await;
+    }
+}
+
+async fn webhook_loop(db: Db, config: DialerConfig) {
+    let client = webhook::client(&config.webhook);
+    loop {
+        if let Err(e) = webhook::deliver_due(&db, &client, &config.webhook).await {
+            tracing::warn!(error = %e, "webhook round failed");
+        }
+        tokio::time::sleep(config.interval).await;
+    }
+}
+
+async fn job_loop(db: Db, interval: Duration, signal: WorkSignal) {
+    loop {
+        if let Err(e) = run_jobs(&db).await {
+            tracing::warn!(error = %e, "job round failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = signal.0.notified() => {}
+        }
+    }
+}
+
+async fn stuck_loop(db: Db, config: DialerConfig) {
+    let after = chrono::Duration::from_std(config.stuck_after).unwrap_or(chrono::Duration::hours(2));
+    loop {
+        let now = db.now();
+        match db.transaction(move |conn| use_case::fail_stuck(conn, after, now)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(calls = n, "stuck calls marked FAILED"),
+            Err(e) => tracing::warn!(error = %e, "stuck-call check failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+}
+
+/// Tasks whose dialling failed unexpectedly, skipped until their backoff (2 s doubling, at
+/// most 10 minutes) ends, so one bad task never blocks the ones behind it.
+#[derive(Default)]
+pub struct Backoff(HashMap<Uuid, (u32, std::time::Instant)>);
+
+impl Backoff {
+    fn failed(&mut self, task: Uuid) {
+        let failures = self.0.get(&task).map_or(0, |(n, _)| *n) + 1;
+        let delay = Duration::from_secs(2u64 << failures.min(8)).min(Duration::from_secs(600));
+        self.0.insert(task, (failures, std::time::Instant::now() + delay));
+    }
+
+    fn waiting(&mut self) -> Vec<Uuid> {
+        let now = std::time::Instant::now();
+        self.0.retain(|_, (failures, until)| *until > now || *failures < 16);
+        self.0.iter().filter(|(_, (_, until))| *until > now).map(|(task, _)| *task).collect()
+    }
 }
 
 /// Dials due tasks until none is left (or the round's limit); returns the calls placed.
 pub async fn dial_round(db: &Db, config: &DialerConfig) -> Result<Vec<Uuid>, AppError> {
+    dial_round_with(db, config, &mut Backoff::default()).await
+}
+
+async fn dial_round_with(
+    db: &Db,
+    config: &DialerConfig,
+    backoff: &mut Backoff,
+) -> Result<Vec<Uuid>, AppError> {
     let mut paced: Vec<Uuid> = Vec::new();
     let mut placed = Vec::new();
     for _ in 0..ROUND_LIMIT {
-        let skip = paced.clone();
+        let (skip_companies, skip_tasks) = (paced.clone(), backoff.waiting());
         let now = db.now();
-        let outcome = db.transaction(move |conn| use_case::dial_next_due(conn, &skip, now)).await?;
+        let outcome = db
+            .transaction(move |conn| use_case::dial_next_due(conn, &skip_companies, &skip_tasks, now))
+            .await?;
         match outcome {
             DialOutcome::Idle => break,
             DialOutcome::Dialled(call) => {
@@ -109,6 +166,10 @@ pub async fn dial_round(db: &Db, config: &DialerConfig) -> Result<Vec<Uuid>, App
                 }
             }
             DialOutcome::Paced(company) => paced.push(company),
+            DialOutcome::Failed { task_id, error } => {
+                tracing::warn!(task = %task_id, error = %error, "dialling a task failed; it backs off");
+                backoff.failed(task_id);
+            }
             DialOutcome::Cancelled | DialOutcome::Rescheduled(_) => {}
         }
     }

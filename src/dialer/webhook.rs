@@ -2,11 +2,13 @@
 //! HMAC-SHA256, retried with exponential backoff; the provider reports back through
 //! `reportCallStatus`.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use uuid::Uuid;
 
 use crate::app::dialer::webhook_outcome;
 use crate::app::AppError;
@@ -52,34 +54,60 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Delivers every due webhook; each is leased so other instances skip it meanwhile.
+/// Deliveries in flight at once (per instance).
+pub const IN_FLIGHT: usize = 32;
+/// Deliveries in flight at once for one company: a slow receiver holds only its own slots.
+pub const PER_COMPANY: usize = 4;
+/// Most deliveries started by one call of [`deliver_due`].
+const ROUND_LIMIT: usize = 1000;
+
+/// Delivers due webhooks concurrently (at most [`IN_FLIGHT`], [`PER_COMPANY`] per company),
+/// each leased so other instances skip it meanwhile; returns once nothing is due or in flight.
 pub async fn deliver_due(db: &Db, client: &reqwest::Client, config: &WebhookConfig) -> Result<(), AppError> {
     let lease = chrono::Duration::from_std(config.timeout * 2).unwrap_or(chrono::Duration::seconds(30));
-    for _ in 0..100 {
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut per_company: HashMap<Uuid, usize> = HashMap::new();
+    let mut started = 0;
+    loop {
+        while in_flight.len() < IN_FLIGHT && started < ROUND_LIMIT {
+            let busy: Vec<Uuid> =
+                per_company.iter().filter(|(_, n)| **n >= PER_COMPANY).map(|(company, _)| *company).collect();
+            let now = db.now();
+            let Some(delivery) = db.write(move |conn| calls::lease_webhook(conn, now, lease, &busy)).await?
+            else {
+                break;
+            };
+            started += 1;
+            *per_company.entry(delivery.call.company_id).or_default() += 1;
+            let (client, network) = (client.clone(), config.network);
+            in_flight.spawn(async move {
+                let error = match network.check(&delivery.url) {
+                    Ok(()) => post(&client, &delivery).await.err(),
+                    Err(refused) => Some(refused),
+                };
+                (delivery.call.id, delivery.call.company_id, delivery.attempt, error)
+            });
+        }
+        let Some(finished) = in_flight.join_next().await else { return Ok(()) };
+        // A delivery task that died: its lease runs out and it is due again.
+        let Ok((call_id, company_id, attempt, error)) = finished else { continue };
+        if let Some(n) = per_company.get_mut(&company_id) {
+            *n = n.saturating_sub(1);
+        }
         let now = db.now();
-        let Some(delivery) = db.write(move |conn| calls::lease_webhook(conn, now, lease)).await? else {
-            return Ok(());
-        };
-        let error = match config.network.check(&delivery.url) {
-            Ok(()) => post(client, &delivery).await.err(),
-            Err(refused) => Some(refused),
-        };
-        let now = db.now();
-        let retry_at = (delivery.attempt < config.max_attempts).then(|| {
-            let factor = 2u32.saturating_pow(delivery.attempt.saturating_sub(1) as u32);
+        let retry_at = (attempt < config.max_attempts).then(|| {
+            let factor = 2u32.saturating_pow(attempt.saturating_sub(1) as u32);
             let delay = config.first_retry.saturating_mul(factor).min(Duration::from_secs(300));
             now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(300))
         });
         if let Some(e) = &error {
-            tracing::warn!(call = %delivery.call.id, attempt = delivery.attempt, error = %e, "webhook delivery failed");
+            tracing::warn!(call = %call_id, attempt, error = %e, "webhook delivery failed");
         }
-        let (call_id, company_id) = (delivery.call.id, delivery.call.company_id);
         db.transaction(move |conn| {
             webhook_outcome(conn, call_id, company_id, error.as_deref(), retry_at, now)
         })
         .await?;
     }
-    Ok(())
 }
 
 async fn post(client: &reqwest::Client, delivery: &WebhookDelivery) -> Result<(), String> {

@@ -439,10 +439,12 @@ pub fn lock_pending_tasks(
 }
 
 /// Claims one due PENDING task of a live, unpaused schedule (skipping ones another worker
-/// holds, and the companies in `skip`), locked until the transaction ends.
+/// holds, the companies in `skip_companies` and the tasks in `skip_tasks`), locked until the
+/// transaction ends.
 pub fn claim_due_task(
     conn: &mut PgConnection,
-    skip: &[Uuid],
+    skip_companies: &[Uuid],
+    skip_tasks: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<Option<TaskRow>, StoreError> {
     Ok(tasks::table
@@ -451,7 +453,8 @@ pub fn claim_due_task(
         .filter(tasks::scheduled_for.le(now))
         .filter(schedules_table::paused.eq(false))
         .filter(schedules_table::deleted_at.is_null())
-        .filter(diesel::dsl::not(tasks::company_id.eq_any(skip)))
+        .filter(diesel::dsl::not(tasks::company_id.eq_any(skip_companies)))
+        .filter(diesel::dsl::not(tasks::id.eq_any(skip_tasks)))
         .order(tasks::scheduled_for.asc())
         .select(TaskRow::as_select())
         .limit(1)
@@ -555,10 +558,12 @@ pub struct WebhookDelivery {
 }
 
 /// Leases one due webhook delivery for `lease` (another worker skips it meanwhile).
+/// `busy` lists companies that already have their share of deliveries in flight.
 pub fn lease_webhook(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     lease: Duration,
+    busy: &[Uuid],
 ) -> Result<Option<WebhookDelivery>, StoreError> {
     // Paced: a company's deliveries never exceed its calls per second (calls queued in bulk are
     // paced here rather than refused).
@@ -572,6 +577,7 @@ pub fn lease_webhook(
         .filter(calls::webhook_next_at.le(now))
         // Only a call still waiting is handed over (a cancelled or failed one never is).
         .filter(calls::status.eq("QUEUED"))
+        .filter(diesel::dsl::not(calls::company_id.eq_any(busy)))
         .filter(under_rate)
         .order(calls::webhook_next_at.asc())
         .select(CallRow::as_select())

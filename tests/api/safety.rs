@@ -240,3 +240,121 @@ async fn a_bad_key_and_a_missing_key_answer_alike_and_fields_keep_their_order() 
         assert!(at("\"paused\"") < at("\"callingHoursStart\""), "{text}");
     }
 }
+
+/// A company with a callable customer "c-N" per number and a webhook at `url`; returns its key.
+async fn company_with_calls(app: &TestApp, key: &str, url: &str, calls: usize) {
+    let gql = |q: String, v: Value| async move {
+        let body = app.gql_as(Some(key), &q, v).await;
+        assert!(body.get("errors").is_none(), "{body:#}");
+        body
+    };
+    gql(
+        "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }".into(),
+        json!({}),
+    )
+    .await;
+    gql(
+        SETTINGS.into(),
+        json!({"input": {"callWebhookUrl": url, "callWebhookSecret": "0123456789abcdef", "callsPerSecondLimit": 100}}),
+    )
+    .await;
+    for i in 0..calls {
+        let mut input = customer_input(&format!("c-{i}"));
+        input["phoneNumber"] = json!(format!("+1310555{:04}", 2000 + i));
+        gql(CREATE_CUSTOMER.into(), json!({"input": input})).await;
+        gql(format!("mutation {{ makeCall(input: {{customerId: \"c-{i}\"}}) {{ id }} }}"), json!({})).await;
+    }
+}
+
+#[tokio::test]
+async fn a_slow_webhook_receiver_holds_up_only_its_own_company() {
+    use callsync::dialer::webhook::{client, deliver_due};
+    let app = TestApp::spawn().await;
+    // Company A's receiver answers only when the test releases it.
+    let release = Arc::new(tokio::sync::Notify::new());
+    let slow_seen: Arc<Mutex<usize>> = Arc::default();
+    let slow_url = {
+        use actix_web::{web, App, HttpResponse, HttpServer};
+        let (release, seen) = (release.clone(), slow_seen.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/calls", listener.local_addr().unwrap());
+        let server = HttpServer::new(move || {
+            let (release, seen) = (release.clone(), seen.clone());
+            App::new().default_service(web::to(move || {
+                let (release, seen) = (release.clone(), seen.clone());
+                async move {
+                    *seen.lock().unwrap() += 1;
+                    release.notified().await;
+                    HttpResponse::Ok().finish()
+                }
+            }))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        url
+    };
+    let fast = server(|_| actix_web::HttpResponse::Ok().finish()).await;
+    company_with_calls(&app, &app.api_key, &slow_url, 1).await;
+    let (_, other_key) = app.new_company("Other");
+    company_with_calls(&app, &other_key, &format!("{}/calls", fast.url), 3).await;
+
+    let config = webhook_config();
+    let (store, http) = (app.store.clone(), client(&config));
+    let round = tokio::spawn(async move { deliver_due(&store, &http, &config).await });
+    // B's three calls arrive while A's receiver is still holding its request.
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while fast.seen.lock().unwrap().len() < 3 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the fast company's calls were delivered while the slow receiver held its own");
+    assert_eq!(*slow_seen.lock().unwrap(), 1);
+    // A permit, should the receiver not be waiting yet.
+    release.notify_one();
+    round.await.unwrap().unwrap();
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM calls WHERE webhook_next_at IS NULL AND webhook_attempts = 1"),
+        4
+    );
+}
+
+#[tokio::test]
+async fn a_task_that_cannot_be_dialled_backs_off_alone() {
+    use callsync::dialer::{dial_round, DialerConfig};
+    let app = TestApp::spawn().await;
+    app.gql_ok(
+        "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }",
+        json!({}),
+    )
+    .await;
+    app.gql_ok("mutation { updateCompanySettings(input: {callsPerSecondLimit: 100}) { id } }", json!({}))
+        .await;
+    for i in 0..3 {
+        let mut input = customer_input(&format!("c-{i}"));
+        input["phoneNumber"] = json!(format!("+1310555{:04}", 3000 + i));
+        app.gql_ok(CREATE_CUSTOMER, json!({"input": input})).await;
+    }
+    let due = app.clock.now() - Duration::minutes(5);
+    app.execute(&format!(
+        "INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone)
+         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', 1, '{}'::timestamptz + c.id * interval '1 second', c.timezone
+         FROM customers c JOIN schedules s ON s.company_id = c.company_id",
+        due.to_rfc3339()
+    ));
+    // A fault: the earliest task points at a customer of another company, so it cannot be dialled.
+    let (other, _) = app.new_company("Other");
+    app.execute(&format!(
+        "UPDATE tasks SET company_id = '{other}' WHERE id = (SELECT id FROM tasks ORDER BY scheduled_for LIMIT 1)"
+    ));
+    let placed = dial_round(&app.store, &DialerConfig::default()).await.expect("the round goes on");
+    assert_eq!(placed.len(), 2, "the two good tasks are dialled");
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM tasks WHERE status = 'PENDING'"),
+        1,
+        "the bad one waits, unchanged"
+    );
+}
