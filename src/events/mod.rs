@@ -155,12 +155,20 @@ fn connect(url: &str) -> Result<Listener, String> {
     Ok(Listener { conn, pid })
 }
 
+fn config_listen_poll(weak: &Weak<Shared>) -> Duration {
+    weak.upgrade().map_or(Duration::from_millis(5), |shared| shared.config.listen_poll)
+}
+
 fn run(weak: Weak<Shared>, url: String) {
     let mut listener: Option<Listener> = None;
     let mut backoff = Duration::from_millis(100);
     let mut last_read = Instant::now();
-    let mut last_prune: Option<Instant> = None;
-    let mut unsettled_pending = false;
+    let mut next_prune = Instant::now();
+    // The transaction of the first event still unsettled, if one holds delivery back, and how
+    // long to wait before looking again (doubling while nothing changes).
+    let mut blocked_by: Option<i64> = None;
+    let mut blocked_wait = config_listen_poll(&weak);
+    let mut last_blocked_check = Instant::now();
     // Start from the newest settled event: subscribers replay older ones from the table.
     let mut started = false;
     loop {
@@ -215,18 +223,36 @@ fn run(weak: Weak<Shared>, url: String) {
                     .execute(&mut l.conn)
                     .map_err(|e| e.to_string())?;
             }
-            if local || remote || unsettled_pending || last_read.elapsed() >= config.safety_poll {
-                last_read = Instant::now();
-                unsettled_pending = deliver(&shared, &mut l.conn)?;
+            // While an open transaction holds delivery back, ask only whether it has finished
+            // (one cheap query, less and less often), not reload the payloads behind it.
+            let mut read = local || remote || last_read.elapsed() >= config.safety_poll;
+            if let Some(tx) = blocked_by.filter(|_| !read) {
+                if last_blocked_check.elapsed() >= blocked_wait {
+                    last_blocked_check = Instant::now();
+                    if outbox::settled_horizon(&mut l.conn).map_err(|e| e.to_string())? > tx {
+                        read = true;
+                    } else {
+                        blocked_wait = (blocked_wait * 2).min(Duration::from_millis(200));
+                    }
+                }
             }
-            if last_prune.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
-                last_prune = Some(Instant::now());
+            if read {
+                last_read = Instant::now();
+                blocked_by = deliver(&shared, &mut l.conn)?;
+                blocked_wait = config.listen_poll;
+            }
+            if Instant::now() >= next_prune {
                 lock(&shared.channels).retain(|_, sender| sender.receiver_count() > 0);
                 let cutoff = Utc::now() - chrono::Duration::from_std(config.retention).unwrap_or_default();
-                let pruned = outbox::prune(&mut l.conn, cutoff, 10_000).map_err(|e| e.to_string())?;
+                // 10,000 a statement, up to 100 statements a pass; sooner again if more remain
+                // (one 10,000-record import alone writes 50,000+ events).
+                let (pruned, more) =
+                    outbox::prune_before(&mut l.conn, cutoff, 10_000, 100).map_err(|e| e.to_string())?;
                 if pruned > 0 {
-                    tracing::info!(pruned, "old events pruned");
+                    tracing::info!(pruned, more, "old events pruned");
                 }
+                next_prune =
+                    Instant::now() + if more { Duration::from_secs(60) } else { Duration::from_secs(3600) };
             }
             Ok(())
         })();
@@ -237,8 +263,9 @@ fn run(weak: Weak<Shared>, url: String) {
     }
 }
 
-/// Broadcasts every settled event after the head; returns whether unsettled ones wait behind.
-fn deliver(shared: &Shared, conn: &mut PgConnection) -> Result<bool, String> {
+/// Broadcasts every settled event after the head; returns the transaction of the first one
+/// still unsettled, if delivery waits behind it.
+fn deliver(shared: &Shared, conn: &mut PgConnection) -> Result<Option<i64>, String> {
     const BATCH: i64 = 1000;
     loop {
         let head = *lock(&shared.head);
@@ -248,7 +275,7 @@ fn deliver(shared: &Shared, conn: &mut PgConnection) -> Result<bool, String> {
         let mut head = lock(&shared.head);
         for (row, settled) in rows {
             if !settled {
-                return Ok(true);
+                return Ok(Some(row.tx_id));
             }
             *head = row.position();
             let row = Arc::new(row);
@@ -264,7 +291,7 @@ fn deliver(shared: &Shared, conn: &mut PgConnection) -> Result<bool, String> {
             }
         }
         if !full {
-            return Ok(false);
+            return Ok(None);
         }
     }
 }

@@ -154,6 +154,37 @@ pub fn settled_head(conn: &mut PgConnection) -> Result<Position, StoreError> {
         .unwrap_or((0, 0)))
 }
 
+/// The oldest transaction still running (every event of an older one is settled).
+pub fn settled_horizon(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    #[derive(QueryableByName)]
+    struct Horizon {
+        #[diesel(sql_type = BigInt)]
+        xmin: i64,
+    }
+    Ok(diesel::sql_query("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint AS xmin")
+        .get_result::<Horizon>(conn)?
+        .xmin)
+}
+
+/// Deletes events created before `cutoff`, `batch` at a time (each its own statement), at most
+/// `max_batches`; returns how many, and whether older ones remain.
+pub fn prune_before(
+    conn: &mut PgConnection,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+    max_batches: usize,
+) -> Result<(usize, bool), StoreError> {
+    let mut total = 0;
+    for _ in 0..max_batches {
+        let n = prune(conn, cutoff, batch)?;
+        total += n;
+        if (n as i64) < batch {
+            return Ok((total, false));
+        }
+    }
+    Ok((total, true))
+}
+
 /// Deletes events created before `cutoff`, at most `batch` at a time; returns how many.
 pub fn prune(conn: &mut PgConnection, cutoff: DateTime<Utc>, batch: i64) -> Result<usize, StoreError> {
     Ok(diesel::sql_query(

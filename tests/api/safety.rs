@@ -358,3 +358,20 @@ async fn a_task_that_cannot_be_dialled_backs_off_alone() {
         "the bad one waits, unchanged"
     );
 }
+
+#[tokio::test]
+async fn old_events_are_pruned_in_full_batch_after_batch() {
+    let app = TestApp::spawn().await;
+    app.execute(&format!(
+        "INSERT INTO events (company_id, kind, payload, created_at)
+         SELECT '{}', 'TASK_CREATED', '{{}}', now() - interval '30 days' FROM generate_series(1, 25000)",
+        app.company_id
+    ));
+    let mut conn = app.db.connect();
+    let cutoff = chrono::Utc::now() - Duration::days(7);
+    let first = callsync::store::events::prune_before(&mut conn, cutoff, 10_000, 1).unwrap();
+    assert_eq!(first, (10_000, true), "one pass is bounded and says more remain");
+    let rest = callsync::store::events::prune_before(&mut conn, cutoff, 10_000, 100).unwrap();
+    assert_eq!(rest, (15_000, false));
+    assert_eq!(app.count("SELECT count(*) AS n FROM events"), 0);
+}
