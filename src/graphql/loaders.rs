@@ -45,6 +45,15 @@ pub fn loaders(db: Db, company_id: Uuid) -> Loaders {
     Arc::new(DataLoader::with_cache(DbLoader { db, company_id }, tokio::spawn, HashMapCache::default()))
 }
 
+/// Loaders for a long-lived WebSocket connection: they batch like a request's, but keep no
+/// cache, so an event never shows a customer or schedule as it was minutes ago and memory does
+/// not grow with the connection's age.
+pub fn uncached_loaders(db: Db, company_id: Uuid) -> Loaders {
+    let loaders = loaders(db, company_id);
+    loaders.enable_all_cache(false);
+    loaders
+}
+
 impl Loader<CustomerKey> for DbLoader {
     type Value = CustomerRow;
     type Error = Arc<StoreError>;

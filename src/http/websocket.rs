@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_ws::{CloseCode, CloseReason, Message};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
 use async_graphql::Data;
 use futures_util::StreamExt;
@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::{api_key, AppState};
-use crate::graphql::loaders::loaders;
+use crate::graphql::loaders::uncached_loaders;
 use crate::graphql::Tenant;
 
 /// Close code for a bad or missing API key.
@@ -33,6 +33,13 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(20);
 /// A connection silent (no message, no pong) this long is dropped.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 100;
+/// Client messages waiting for the protocol engine; a client that floods past this is closed.
+pub const MAX_PENDING_MESSAGES: usize = 256;
+/// The largest message, continuation frames put together.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// Close code for a message too big or too many in flight (RFC 6455 1009 / 1008).
+const CLOSE_TOO_BIG: u16 = 1009;
+const CLOSE_POLICY: u16 = 1008;
 
 const FORBIDDEN: &str =
     "Forbidden: a valid API key is required (connection_init payload apiKey, or X-API-Key)";
@@ -60,9 +67,14 @@ async fn run(
     protocol: WebSocketProtocols,
     header_key: Option<String>,
     mut session: actix_ws::Session,
-    mut messages: actix_ws::MessageStream,
+    messages: actix_ws::MessageStream,
 ) {
-    let (input_tx, input_rx) = mpsc::unbounded_channel::<String>();
+    // Fragmented messages (continuation frames) are put together, up to a bound.
+    let mut messages = messages
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_MESSAGE_BYTES);
+    let (input_tx, input_rx) = mpsc::channel::<String>(MAX_PENDING_MESSAGES);
     let mut input_tx = Some(input_tx);
     let mut active: HashSet<String> = HashSet::new();
     let forbidden = Arc::new(AtomicBool::new(false));
@@ -81,7 +93,7 @@ async fn run(
                 Some(company) => {
                     let mut data = Data::default();
                     data.insert(Tenant(company));
-                    data.insert(loaders(state.db.clone(), company));
+                    data.insert(uncached_loaders(state.db.clone(), company));
                     Ok(data)
                 }
                 None => {
@@ -110,7 +122,7 @@ async fn run(
             incoming = messages.next(), if input_tx.is_some() => {
                 last_heard = Instant::now();
                 match incoming {
-                    Some(Ok(Message::Text(text))) => {
+                    Some(Ok(AggregatedMessage::Text(text))) => {
                         let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                         let id = parsed["id"].as_str().unwrap_or_default().to_string();
                         match parsed["type"].as_str() {
@@ -131,15 +143,21 @@ async fn run(
                             _ => {}
                         }
                         if let Some(tx) = &input_tx {
-                            let _ = tx.send(text.to_string());
+                            if tx.try_send(text.to_string()).is_err() {
+                                let reason = format!("more than {MAX_PENDING_MESSAGES} messages waiting");
+                                break Some((CLOSE_POLICY, reason));
+                            }
                         }
                     }
-                    Some(Ok(Message::Ping(bytes))) => {
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
                         if session.pong(&bytes).await.is_err() {
                             break None;
                         }
                     }
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                    Some(Err(actix_ws::ProtocolError::Overflow)) => {
+                        break Some((CLOSE_TOO_BIG, format!("messages are limited to {MAX_MESSAGE_BYTES} bytes")));
+                    }
+                    Some(Ok(AggregatedMessage::Close(_))) | Some(Err(_)) | None => {
                         // Ends the GraphQL stream, which ends the loop below.
                         input_tx = None;
                     }

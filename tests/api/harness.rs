@@ -335,6 +335,22 @@ impl WsClient {
         self.receive(std::time::Duration::from_secs(10)).await.expect("an answer to connection_init")
     }
 
+    /// Sends `message` as a text message split over several continuation frames.
+    pub async fn send_fragmented(&mut self, message: Value, parts: usize) {
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        use tokio_tungstenite::tungstenite::Message;
+        let bytes = message.to_string().into_bytes();
+        let size = bytes.len().div_ceil(parts);
+        let chunks: Vec<&[u8]> = bytes.chunks(size).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let opcode = if i == 0 { OpCode::Data(Data::Text) } else { OpCode::Data(Data::Continue) };
+            let frame = Frame::message(chunk.to_vec(), opcode, i + 1 == chunks.len());
+            self.socket.send(Message::Frame(frame)).await.unwrap();
+        }
+    }
+
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         let kind = if self.legacy { "start" } else { "subscribe" };
         self.send(json!({"id": id, "type": kind, "payload": {"query": query, "variables": variables}})).await;

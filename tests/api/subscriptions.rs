@@ -273,3 +273,29 @@ async fn pruned_events_cannot_be_resumed_from() {
     let answer = resumed.receive(WAIT).await.unwrap();
     assert_eq!(answer["payload"]["errors"][0]["extensions"]["field"], "afterEventId", "{answer}");
 }
+
+#[tokio::test]
+async fn fragmented_messages_work_and_events_show_current_data() {
+    let app = TestApp::spawn().await;
+    create_collections_schedule(&app).await;
+    let mut ws = WsClient::connect(&app.ws_url(), TRANSPORT_WS, None).await;
+    let ack = ws.init(json!({"apiKey": app.api_key})).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    // The subscribe message arrives in three continuation frames.
+    let query = "subscription { taskEvents(filter: {customerId: \"frag\"}) { kind task { customer { firstName } } } }";
+    ws.send_fragmented(json!({"id": "1", "type": "subscribe", "payload": {"query": query}}), 3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut input = customer_input("frag");
+    app.gql_ok(SYNC, json!({"input": input.clone()})).await;
+    let first = ws.next_data(WAIT).await.expect("an event");
+    assert_eq!(first["data"]["taskEvents"]["task"]["customer"]["firstName"], "Ada", "{first}");
+    for _ in 1..3 {
+        ws.next_data(WAIT).await.expect("the sync's other events");
+    }
+    // The connection's loaders keep no cache: a later event shows the customer as it is now.
+    input["firstName"] = json!("Augusta");
+    app.gql_ok(SYNC, json!({"input": input})).await;
+    let later = ws.next_data(WAIT).await.expect("an event");
+    assert_eq!(later["data"]["taskEvents"]["task"]["customer"]["firstName"], "Augusta", "{later}");
+    ws.close().await;
+}
