@@ -28,6 +28,8 @@ pub enum ApiError {
     InvalidTransition(String),
     #[error("{0}")]
     LmsUnavailable(String),
+    #[error("{0}")]
+    Busy(String),
     #[error("internal error")]
     Internal,
 }
@@ -44,6 +46,7 @@ impl ApiError {
             ApiError::RateLimited(_) => "RATE_LIMITED",
             ApiError::InvalidTransition(_) => "INVALID_TRANSITION",
             ApiError::LmsUnavailable(_) => "LMS_UNAVAILABLE",
+            ApiError::Busy(_) => "SERVICE_BUSY",
             ApiError::Internal => "INTERNAL",
         }
     }
@@ -66,6 +69,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { field, message } => ApiError::Conflict { field, message },
             StoreError::Invalid(v) => ApiError::BadUserInput(v),
             e @ StoreError::DoNotCall => ApiError::DoNotCall(e.to_string()),
+            e @ StoreError::Busy(_) => ApiError::Busy(e.to_string()),
             // Logged with the database's message only: Postgres keeps row values in the detail.
             other => {
                 tracing::error!(error = %other, "request failed inside the store");

@@ -45,6 +45,9 @@ pub enum StoreError {
     Database(#[from] DieselError),
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// Every connection is in use and the queue for one is full: retry shortly.
+    #[error("the service is busy: {0} database calls are running or waiting; retry shortly")]
+    Busy(usize),
     #[error("migration failed: {0}")]
     Migration(String),
 }
@@ -68,6 +71,11 @@ pub struct Db {
     /// Blocking database calls made (for metrics, and to prove batching in tests).
     calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
     on_commit: Option<CommitHook>,
+    /// Bounds the database calls running or waiting for a connection (each holds a blocking
+    /// thread): a caller beyond it waits at most `gate_wait`, then gets [`StoreError::Busy`].
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+    gate_size: usize,
+    gate_wait: Duration,
     /// "Now" for every use-case that runs through this handle (settable in tests).
     clock: crate::clock::Clock,
 }
@@ -77,7 +85,28 @@ pub type CommitHook = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 impl Db {
     pub fn new(pool: PgPool) -> Self {
-        Db { pool, calls: Default::default(), on_commit: None, clock: crate::clock::Clock::system() }
+        // Four calls per connection may run or wait; past that, callers queue (without a thread).
+        let gate_size = pool.max_size() as usize * 4;
+        Db {
+            pool,
+            calls: Default::default(),
+            on_commit: None,
+            gate: std::sync::Arc::new(tokio::sync::Semaphore::new(gate_size)),
+            gate_size,
+            gate_wait: Duration::from_secs(5),
+            clock: crate::clock::Clock::system(),
+        }
+    }
+
+    /// The same pool with at most `size` database calls running or waiting for a connection,
+    /// and callers beyond it waiting at most `wait`.
+    pub fn with_gate(self, size: usize, wait: Duration) -> Self {
+        Db {
+            gate: std::sync::Arc::new(tokio::sync::Semaphore::new(size.max(1))),
+            gate_size: size.max(1),
+            gate_wait: wait,
+            ..self
+        }
     }
 
     /// The same pool, reading time from `clock`.
@@ -128,8 +157,10 @@ impl Db {
         E: From<StoreError> + From<DieselError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let permit = self.permit().await.map_err(E::from)?;
         self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let result = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut pooled = pool.get().map_err(|e| E::from(StoreError::Unavailable(e.to_string())))?;
             let conn: &mut PgConnection = &mut pooled;
             conn.transaction(f)
@@ -157,13 +188,23 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let permit = self.permit().await?;
         self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
             f(&mut conn)
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+    }
+
+    /// A place among the database calls allowed to run or wait for a connection.
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
+        match tokio::time::timeout(self.gate_wait, self.gate.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(StoreError::Busy(self.gate_size)),
+        }
     }
 }
 

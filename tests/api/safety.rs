@@ -375,3 +375,31 @@ async fn old_events_are_pruned_in_full_batch_after_batch() {
     assert_eq!(rest, (15_000, false));
     assert_eq!(app.count("SELECT count(*) AS n FROM events"), 0);
 }
+
+#[tokio::test]
+async fn database_calls_beyond_the_queue_get_a_clear_busy_error() {
+    use callsync::store::{Db, StoreError};
+    use diesel::RunQueryDsl;
+    let database = crate::harness::TestDatabase::create();
+    let pool = callsync::store::connect_pool(&database.url, 1).unwrap();
+    // One connection; two calls may run or wait for it; a third waits at most 300 ms.
+    let db = Db::new(pool).with_gate(2, std::time::Duration::from_millis(300));
+    let slow = |db: Db| {
+        tokio::spawn(async move {
+            db.read(|conn| {
+                diesel::sql_query("SELECT pg_sleep(1)").execute(conn)?;
+                Ok(())
+            })
+            .await
+        })
+    };
+    let (a, b) = (slow(db.clone()), slow(db.clone()));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let third = db.read(callsync::store::ping).await;
+    assert!(matches!(third, Err(StoreError::Busy(2))), "{third:?}");
+    assert!(third.unwrap_err().to_string().contains("retry"));
+    a.await.unwrap().unwrap();
+    b.await.unwrap().unwrap();
+    // Once the queue drains, calls go through again.
+    db.read(callsync::store::ping).await.unwrap();
+}
