@@ -263,8 +263,8 @@ fn run(weak: Weak<Shared>, url: String) {
     }
 }
 
-/// Broadcasts every settled event after the head; returns the transaction of the first one
-/// still unsettled, if delivery waits behind it.
+/// Broadcasts every settled event after the head; returns the `seq` of the first one still
+/// unsettled, if delivery waits behind it (it settles once the horizon passes it).
 fn deliver(shared: &Shared, conn: &mut PgConnection) -> Result<Option<i64>, String> {
     const BATCH: i64 = 1000;
     loop {
@@ -275,7 +275,7 @@ fn deliver(shared: &Shared, conn: &mut PgConnection) -> Result<Option<i64>, Stri
         let mut head = lock(&shared.head);
         for (row, settled) in rows {
             if !settled {
-                return Ok(Some(row.tx_id));
+                return Ok(Some(row.seq));
             }
             *head = row.position();
             let row = Arc::new(row);

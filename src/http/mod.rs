@@ -143,6 +143,11 @@ async fn graphql(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
             return error_response(actix_web::http::StatusCode::BAD_REQUEST, err);
         }
     };
+    // Postgres cannot store NUL in text: refuse it here, clearly, rather than fail inside.
+    if contains_nul_escape(&body) {
+        let err = ApiError::bad_input("variables", "text may not contain NUL (\\u0000) characters").extend();
+        return error_response(actix_web::http::StatusCode::OK, err);
+    }
     if let BatchRequest::Batch(operations) = &batch {
         if operations.len() > crate::graphql::MAX_BATCH {
             let message = format!("at most {} operations per batch", crate::graphql::MAX_BATCH);
@@ -176,6 +181,12 @@ async fn graphql(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         async_graphql::BatchResponse::Batch(rs) => rs.iter_mut().for_each(|r| label_errors(&mut r.errors)),
     }
     HttpResponse::Ok().json(response)
+}
+
+/// Whether a JSON body carries a NUL character (only possible as the escape `\u0000`, in a
+/// variable or inside the query's own string literals).
+fn contains_nul_escape(body: &[u8]) -> bool {
+    body.windows(6).any(|w| w[0] == b'\\' && (w[1] == b'u' || w[1] == b'U') && &w[2..] == b"0000")
 }
 
 /// Errors raised before any resolver ran (syntax, unknown field, wrong variable type) carry

@@ -17,23 +17,26 @@ use super::StoreError;
 pub const TASK_CREATED: &str = "TASK_CREATED";
 pub const TASK_STATUS_CHANGED: &str = "TASK_STATUS_CHANGED";
 
-/// Where an event stands in delivery order: `(tx_id, id)`.
+/// Where an event stands in delivery order: `(seq, id)` (see the migration `event_order`).
 pub type Position = (i64, i64);
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
 pub struct EventRow {
     pub id: i64,
+    /// The writing transaction (kept for diagnosis; delivery follows `seq`).
     pub tx_id: i64,
     pub company_id: Uuid,
     pub kind: String,
     pub payload: Value,
     pub created_at: DateTime<Utc>,
+    /// Delivery order: the first unassigned transaction id when the event was written.
+    pub seq: i64,
 }
 
 impl EventRow {
     pub fn position(&self) -> Position {
-        (self.tx_id, self.id)
+        (self.seq, self.id)
     }
 }
 
@@ -72,16 +75,17 @@ pub fn record_task_events(
 
 type Condition = Box<dyn BoxableExpression<events::table, Pg, SqlType = Bool>>;
 
-/// `tx_id < pg_snapshot_xmin(pg_current_snapshot())`: the event's transaction and every one
-/// before it have finished, so nothing will ever appear before it in delivery order.
+/// `seq < pg_snapshot_xmin(pg_current_snapshot())`: every transaction that could still write
+/// an event with a smaller `seq` has finished, so nothing will ever appear before it in
+/// delivery order.
 fn settled() -> Condition {
-    Box::new(sql::<Bool>("events.tx_id < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"))
+    Box::new(sql::<Bool>("events.seq < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"))
 }
 
-/// After `position` in delivery order (a row comparison, so the (tx_id, id) index serves it).
+/// After `position` in delivery order (a row comparison, so the (seq, id) index serves it).
 fn after(position: Position) -> Condition {
     Box::new(
-        sql::<Bool>("(events.tx_id, events.id) > (")
+        sql::<Bool>("(events.seq, events.id) > (")
             .bind::<BigInt, _>(position.0)
             .sql(", ")
             .bind::<BigInt, _>(position.1)
@@ -99,11 +103,11 @@ pub fn after_with_settled(
     Ok(events::table
         .into_boxed()
         .filter(after(position))
-        .order((events::tx_id.asc(), events::id.asc()))
+        .order((events::seq.asc(), events::id.asc()))
         .limit(limit)
         .select((
             EventRow::as_select(),
-            sql::<Bool>("events.tx_id < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"),
+            sql::<Bool>("events.seq < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"),
         ))
         .load(conn)?)
 }
@@ -122,7 +126,7 @@ pub fn company_settled_after(
         .filter(events::kind.eq_any(kinds))
         .filter(after(position))
         .filter(settled())
-        .order((events::tx_id.asc(), events::id.asc()))
+        .order((events::seq.asc(), events::id.asc()))
         .limit(limit)
         .select(EventRow::as_select())
         .load(conn)?)
@@ -137,7 +141,7 @@ pub fn position_of(
     Ok(events::table
         .filter(events::company_id.eq(company_id))
         .filter(events::id.eq(id))
-        .select((events::tx_id, events::id))
+        .select((events::seq, events::id))
         .first(conn)
         .optional()?)
 }
@@ -147,8 +151,8 @@ pub fn settled_head(conn: &mut PgConnection) -> Result<Position, StoreError> {
     Ok(events::table
         .into_boxed()
         .filter(settled())
-        .order((events::tx_id.desc(), events::id.desc()))
-        .select((events::tx_id, events::id))
+        .order((events::seq.desc(), events::id.desc()))
+        .select((events::seq, events::id))
         .first(conn)
         .optional()?
         .unwrap_or((0, 0)))

@@ -155,6 +155,7 @@ diesel::table! {
         kind -> Text,
         payload -> Jsonb,
         created_at -> Timestamptz,
+        seq -> Int8,
     }
 }
 

@@ -9,8 +9,10 @@ use serde_json::{json, Map, Value};
 
 use crate::harness::TestApp;
 
-/// Root fields with their arguments: (operation, field, [(argument, GraphQL type)]).
-const FIELDS: &[(&str, &str, &[(&str, &str)])] = &[
+/// A root field: (operation, field, [(argument, GraphQL type)]).
+type RootField = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+
+const FIELDS: &[RootField] = &[
     ("mutation", "createCustomer", &[("input", "CustomerInput!")]),
     ("mutation", "upsertCustomer", &[("input", "CustomerInput!"), ("matchOn", "CustomerKey")]),
     ("mutation", "syncCustomerSchedule", &[("input", "CustomerInput!")]),

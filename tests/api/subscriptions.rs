@@ -299,3 +299,46 @@ async fn fragmented_messages_work_and_events_show_current_data() {
     assert_eq!(later["data"]["taskEvents"]["task"]["customer"]["firstName"], "Augusta", "{later}");
     ws.close().await;
 }
+
+#[tokio::test]
+async fn one_tasks_events_arrive_in_version_order_when_transactions_commit_out_of_id_order() {
+    use diesel::RunQueryDsl;
+    let app = TestApp::spawn().await;
+    create_collections_schedule(&app).await;
+    sync(&app, "race").await;
+    let mut ws = WsClient::connect(&app.ws_url(), TRANSPORT_WS, None).await;
+    let ack = ws.init(json!({"apiKey": app.api_key})).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let query =
+        "subscription { taskEvents(filter: {customerId: \"race\"}) { kind task { id version status } } }";
+    ws.subscribe("1", query, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A transaction takes its id first (as a job that locks customers early would)...
+    let mut early = app.db.connect();
+    diesel::sql_query("BEGIN").execute(&mut early).unwrap();
+    diesel::sql_query("SELECT pg_current_xact_id()").execute(&mut early).unwrap();
+    // ...then a sync, with a later transaction id, replaces the tasks and commits first...
+    sync(&app, "race").await;
+    // ...and only then the early transaction rebuilds the same schedule (cancelling the sync's
+    // new tasks: their version 2) and commits.
+    let customer = app.count("SELECT id AS n FROM customers WHERE external_id = 'race'");
+    let now = app.clock.now();
+    callsync::app::customers::rebuild_schedules(&mut early, app.company_id, &[customer], now).unwrap();
+    diesel::sql_query("COMMIT").execute(&mut early).unwrap();
+
+    // 3 cancelled + 3 created by the sync, 3 cancelled + 3 created by the early transaction.
+    let mut seen: std::collections::HashMap<String, i64> = Default::default();
+    for _ in 0..12 {
+        let payload = ws.next_data(WAIT).await.expect("an event in time");
+        let task = &payload["data"]["taskEvents"]["task"];
+        let (id, version) = (task["id"].as_str().unwrap().to_string(), task["version"].as_i64().unwrap());
+        if let Some(previous) = seen.insert(id.clone(), version) {
+            assert!(version > previous, "task {id}: version {version} arrived after {previous}");
+        } else {
+            // The first event of a task seen here is its creation or the cancel of an old one.
+            assert!(version == 1 || task["status"] == "CANCELLED", "{payload}");
+        }
+    }
+    ws.close().await;
+}
