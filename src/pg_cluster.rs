@@ -186,6 +186,14 @@ impl LocalCluster {
     pub fn stop(&self) -> Result<(), ClusterError> {
         self.pg.stop(&self.data_dir, "fast")
     }
+
+    /// Stops the server and starts it again on the same port (fault-injection tests).
+    pub fn restart(&self) -> Result<(), ClusterError> {
+        self.stop()?;
+        let settings = if self.temp.is_some() { TEMPORARY_SETTINGS } else { PERSISTENT_SETTINGS };
+        self.pg.start_on(&self.data_dir, settings, Some(self.port))?;
+        Ok(())
+    }
 }
 
 impl Drop for LocalCluster {
@@ -335,10 +343,18 @@ impl Pg {
 
     /// Starts the server on a free port and returns that port.
     fn start(&self, data_dir: &Path, settings: &str) -> Result<u16, ClusterError> {
+        self.start_on(data_dir, settings, None)
+    }
+
+    /// Starts the server on `port`, or on a free one.
+    fn start_on(&self, data_dir: &Path, settings: &str, port: Option<u16>) -> Result<u16, ClusterError> {
         let log = data_dir.join("server.log");
         let mut attempt = 1;
         loop {
-            let port = free_port()?;
+            let port = match port {
+                Some(p) => p,
+                None => free_port()?,
+            };
             let log_start = fs::metadata(&log).map_or(0, |m| m.len());
             // `-o` is passed through a shell by pg_ctl, hence the quoting.
             let mut opts = OsString::from(format!("-p {port} -h 127.0.0.1 -k "));

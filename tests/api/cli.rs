@@ -87,7 +87,7 @@ fn concurrent_migrations_are_safe() {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    let _cleanup = crate::harness::TestDatabase { name, url };
+    let _cleanup = crate::harness::TestDatabase { name, url, admin: crate::harness::admin_url().to_string() };
 }
 
 /// `callsync serve` with no DATABASE_URL brings up its own cluster, migrates, and prints a

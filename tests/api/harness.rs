@@ -38,16 +38,25 @@ pub fn database_url(name: &str) -> String {
 pub struct TestDatabase {
     pub name: String,
     pub url: String,
+    /// The server's admin URL (where the database is dropped from).
+    pub admin: String,
 }
 
 impl TestDatabase {
     pub fn create() -> TestDatabase {
+        TestDatabase::create_on(admin_url())
+    }
+
+    /// On the Postgres server at `admin` (a test's own cluster).
+    pub fn create_on(admin: &str) -> TestDatabase {
         let name = format!("callsync_test_{}", Uuid::new_v4().simple());
-        store::create_database_if_missing(admin_url(), &name).expect("create test database");
-        let url = database_url(&name);
+        store::create_database_if_missing(admin, &name).expect("create test database");
+        let mut url = url::Url::parse(admin).expect("an admin URL");
+        url.set_path(&format!("/{name}"));
+        let url = url.to_string();
         let mut conn = PgConnection::establish(&url).expect("connect to test database");
         store::run_migrations(&mut conn).expect("migrate test database");
-        TestDatabase { name, url }
+        TestDatabase { name, url, admin: admin.to_string() }
     }
 
     pub fn connect(&self) -> PgConnection {
@@ -57,7 +66,7 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Ok(mut conn) = PgConnection::establish(admin_url()) {
+        if let Ok(mut conn) = PgConnection::establish(&self.admin) {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
                 .execute(&mut conn);
         }
@@ -113,8 +122,20 @@ impl TestApp {
     }
 
     async fn spawn_with(start: chrono::DateTime<chrono::Utc>, allow_private: bool) -> TestApp {
+        TestApp::spawn_on(TestDatabase::create(), start, allow_private).await
+    }
+
+    /// A server on the Postgres server at `admin` (a test's own cluster, to restart it).
+    pub async fn spawn_on_server(admin: &str) -> TestApp {
+        TestApp::spawn_on(TestDatabase::create_on(admin), utc(TEST_START), true).await
+    }
+
+    async fn spawn_on(
+        db: TestDatabase,
+        start: chrono::DateTime<chrono::Utc>,
+        allow_private: bool,
+    ) -> TestApp {
         let clock = callsync::clock::Clock::starting_at(start);
-        let db = TestDatabase::create();
         let (company_id, api_key) = create_company(&db.url, "Acme");
         let pool = store::connect_pool(&db.url, 8).expect("pool");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");

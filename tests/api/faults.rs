@@ -1,0 +1,289 @@
+//! Fault injection: each scenario breaks something real (Postgres restarted under load, the
+//! event listener's connection killed under load, the webhook receiver down), then checks what
+//! the service promises, and prints a verdict line with its numbers:
+//! `cargo test --test api faults:: -- --nocapture` (FAULTS_SCALE=10 for a longer run).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::harness::{customer_input, webhook_config, TestApp, WsClient, CREATE_CUSTOMER, TRANSPORT_WS};
+use crate::sync::{create_collections_schedule, SYNC};
+
+fn scale() -> usize {
+    std::env::var("FAULTS_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1)
+}
+
+/// A company-wide task-event subscriber.
+async fn subscriber(app: &TestApp) -> WsClient {
+    let mut ws = WsClient::connect(&app.ws_url(), TRANSPORT_WS, None).await;
+    let ack = ws.init(json!({"apiKey": app.api_key})).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    ws.subscribe("1", "subscription { taskEvents { eventId } }", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ws
+}
+
+/// Event ids received until `expected` arrived or nothing came for a while; duplicates kept.
+async fn drain(ws: &mut WsClient, expected: usize) -> Vec<i64> {
+    let mut ids = Vec::new();
+    while ids.len() < expected {
+        match ws.next_data(Duration::from_secs(15)).await {
+            Some(payload) => {
+                let id = payload["data"]["taskEvents"]["eventId"].as_str();
+                ids.push(id.unwrap_or_else(|| panic!("an event, got {payload}")).parse().unwrap());
+            }
+            None => break,
+        }
+    }
+    ids
+}
+
+fn outbox_task_events(app: &TestApp) -> BTreeSet<i64> {
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    use diesel::RunQueryDsl;
+    let mut conn = app.db.connect();
+    diesel::sql_query("SELECT id FROM events WHERE kind LIKE 'TASK_%'")
+        .load::<Id>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+/// `clients` concurrent HTTP clients each syncing `per_client` customers; returns the ids of
+/// the acknowledged syncs and how many were refused or failed.
+async fn sync_load(
+    app: &TestApp,
+    clients: usize,
+    per_client: usize,
+    pause: Duration,
+) -> (Vec<String>, usize) {
+    let runs = (0..clients).map(|c| async move {
+        let (mut acknowledged, mut failed) = (Vec::new(), 0);
+        for i in 0..per_client {
+            let id = format!("load-{c}-{i}");
+            let mut input = customer_input(&id);
+            input["phoneNumber"] = json!(format!("+1310{:03}{:04}", 200 + c, i));
+            let sent = app
+                .client
+                .post(format!("{}/graphql", app.base_url))
+                .header("X-API-Key", &app.api_key)
+                .json(&json!({"query": SYNC, "variables": {"input": input}}))
+                .send()
+                .await;
+            let body: Option<Value> = match sent {
+                Ok(response) => response.json().await.ok(),
+                Err(_) => None,
+            };
+            match body {
+                Some(b) if b.get("errors").is_none() => acknowledged.push(id),
+                _ => failed += 1,
+            }
+            tokio::time::sleep(pause).await;
+        }
+        (acknowledged, failed)
+    });
+    let results = futures::future::join_all(runs).await;
+    let failed = results.iter().map(|(_, f)| f).sum();
+    (results.into_iter().flat_map(|(a, _)| a).collect(), failed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_during_a_sync_load() {
+    // A cluster of the test's own, to restart.
+    let cluster = callsync::pg_cluster::LocalCluster::start_temporary().expect("a throwaway cluster");
+    let app = TestApp::spawn_on_server(&cluster.url("postgres")).await;
+    create_collections_schedule(&app).await;
+    let mut ws = subscriber(&app).await;
+    let per_client = 20 * scale();
+    let load = sync_load(&app, 4, per_client, Duration::from_millis(15));
+    let restart = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        let restarted = tokio::task::spawn_blocking(move || {
+            cluster.restart().expect("restart Postgres");
+            cluster
+        })
+        .await
+        .unwrap();
+        (restarted, started.elapsed())
+    };
+    let ((acknowledged, failed), (cluster, restart_took)) = tokio::join!(load, restart);
+    // The service recovers without a restart of its own.
+    let recovered = Instant::now();
+    let mut input = customer_input("after-restart");
+    input["phoneNumber"] = json!("+13105559999");
+    loop {
+        let body = app.gql(SYNC, json!({"input": input.clone()})).await;
+        if body.get("errors").is_none() {
+            break;
+        }
+        assert!(recovered.elapsed() < Duration::from_secs(30), "no recovery: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let recovery = recovered.elapsed();
+    // Every acknowledged sync is in the database, with its tasks.
+    let mut missing = 0;
+    for id in &acknowledged {
+        if app.count(&format!(
+            "SELECT count(*) AS n FROM customers c JOIN tasks t ON t.customer_id = c.id WHERE c.external_id = '{id}'"
+        )) == 0
+        {
+            missing += 1;
+        }
+    }
+    // The subscriber connected throughout received every event of the outbox, once.
+    let outbox = outbox_task_events(&app);
+    let received = drain(&mut ws, outbox.len()).await;
+    let unique: BTreeSet<i64> = received.iter().copied().collect();
+    let lost = outbox.difference(&unique).count();
+    let duplicates = received.len() - unique.len();
+    let pass = missing == 0 && lost == 0 && duplicates == 0;
+    eprintln!(
+        "fault postgres-restart: {} acknowledged={} failed-during-outage={failed} missing={missing} outbox={} received={} lost={lost} duplicates={duplicates} restart={restart_took:?} recovery={recovery:?}",
+        if pass { "PASS" } else { "FAIL" },
+        acknowledged.len(),
+        outbox.len(),
+        received.len()
+    );
+    assert!(pass);
+    drop(app);
+    drop(cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_listener_killed_under_load_loses_nothing() {
+    let app = TestApp::spawn().await;
+    create_collections_schedule(&app).await;
+    let mut ws = subscriber(&app).await;
+    let database = app.db.name.clone();
+    let kills = 3 * scale();
+    let killer = async {
+        let mut killed = 0;
+        for _ in 0..kills {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            killed += app.count(&format!(
+                "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+                 WHERE application_name = 'callsync-events' AND datname = '{database}'"
+            ));
+        }
+        killed
+    };
+    let ((acknowledged, failed), killed) =
+        tokio::join!(sync_load(&app, 4, 15 * scale(), Duration::from_millis(10)), killer);
+    let outbox = outbox_task_events(&app);
+    let received = drain(&mut ws, outbox.len()).await;
+    let unique: BTreeSet<i64> = received.iter().copied().collect();
+    let (lost, duplicates) = (outbox.difference(&unique).count(), received.len() - unique.len());
+    let pass = lost == 0 && duplicates == 0 && failed == 0;
+    eprintln!(
+        "fault listener-killed: {} syncs={} failed={failed} listener-kills={killed} outbox={} received={} lost={lost} duplicates={duplicates}",
+        if pass { "PASS" } else { "FAIL" },
+        acknowledged.len(),
+        outbox.len(),
+        received.len()
+    );
+    assert!(pass);
+}
+
+#[tokio::test]
+async fn the_webhook_receiver_down_for_a_minute_then_back() {
+    use callsync::dialer::webhook::{client, deliver_due};
+    let app = TestApp::spawn().await;
+    // The receiver: 503 while down; records every request with the call id and its answer.
+    let down = Arc::new(AtomicBool::new(true));
+    let seen: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let url = {
+        use actix_web::{web, App, HttpResponse, HttpServer};
+        let (down, seen) = (down.clone(), seen.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/calls", listener.local_addr().unwrap());
+        let server = HttpServer::new(move || {
+            let (down, seen) = (down.clone(), seen.clone());
+            App::new().default_service(web::to(move |body: String| {
+                let (down, seen) = (down.clone(), seen.clone());
+                async move {
+                    let call: Value = serde_json::from_str(&body).unwrap_or_default();
+                    let id = call["call"]["id"].as_str().unwrap_or_default().to_string();
+                    let is_down = down.load(Ordering::SeqCst);
+                    seen.lock().unwrap().push((id, !is_down));
+                    if is_down {
+                        HttpResponse::ServiceUnavailable().finish()
+                    } else {
+                        HttpResponse::Ok().finish()
+                    }
+                }
+            }))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        url
+    };
+    app.gql_ok(
+        "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }",
+        json!({}),
+    )
+    .await;
+    app.gql_ok(
+        "mutation($u: String) { updateCompanySettings(input: {callWebhookUrl: $u, callWebhookSecret: \"0123456789abcdef\", callsPerSecondLimit: 100}) { id } }",
+        json!({"u": url}),
+    )
+    .await;
+    let calls = 5 * scale();
+    let mut ids = Vec::new();
+    for i in 0..calls {
+        let mut input = customer_input(&format!("w-{i}"));
+        input["phoneNumber"] = json!(format!("+1310555{:04}", 4000 + i));
+        app.gql_ok(CREATE_CUSTOMER, json!({"input": input})).await;
+        let call = app
+            .gql_ok(&format!("mutation {{ makeCall(input: {{customerId: \"w-{i}\"}}) {{ id }} }}"), json!({}))
+            .await;
+        ids.push(call["makeCall"]["id"].as_str().unwrap().to_string());
+    }
+    let config = webhook_config();
+    let http = client(&config);
+    // Down for a minute of the server's time: every attempt fails and is retried with backoff.
+    for _ in 0..6 {
+        deliver_due(&app.store, &http, &config).await.unwrap();
+        app.clock.advance(chrono::Duration::seconds(10));
+    }
+    // Meanwhile one call is cancelled.
+    app.gql_ok(
+        "mutation($id: ID!) { reportCallStatus(input: {callId: $id, status: CANCELLED}) { id } }",
+        json!({"id": ids[0]}),
+    )
+    .await;
+    let attempts_while_down = seen.lock().unwrap().len();
+    down.store(false, Ordering::SeqCst);
+    for _ in 0..30 {
+        deliver_due(&app.store, &http, &config).await.unwrap();
+        if app.count("SELECT count(*) AS n FROM calls WHERE webhook_next_at IS NOT NULL") == 0 {
+            break;
+        }
+        app.clock.advance(chrono::Duration::seconds(10));
+    }
+    let mut delivered: HashMap<String, usize> = HashMap::new();
+    for (id, _) in seen.lock().unwrap().iter().filter(|(_, ok)| *ok) {
+        *delivered.entry(id.clone()).or_default() += 1;
+    }
+    let exactly_once = ids[1..].iter().all(|id| delivered.get(id) == Some(&1));
+    let cancelled_sent = delivered.get(&ids[0]).copied().unwrap_or(0);
+    let pass = exactly_once && cancelled_sent == 0;
+    eprintln!(
+        "fault webhook-down: {} calls={calls} attempts-while-down={attempts_while_down} delivered-after={} cancelled-delivered={cancelled_sent}",
+        if pass { "PASS" } else { "FAIL" },
+        delivered.values().sum::<usize>()
+    );
+    assert!(pass, "{delivered:?}");
+}
