@@ -189,6 +189,10 @@ pub fn run_job(
     kind: &JobKind,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
+    // Held until this transaction ends: if this worker dies, the job is free for another.
+    if !jobs::lock_for_run(conn, job.id, job.attempts)? {
+        return Ok(());
+    }
     match kind {
         JobKind::BuildSchedules { customer_ids } => {
             super::customers::rebuild_schedules(conn, job.company_id, customer_ids, now)?;

@@ -57,16 +57,23 @@ pub fn enqueue_build_schedules(
     Ok(diesel::insert_into(jobs::table).values(rows).returning(jobs::id).get_results(conn)?)
 }
 
-/// Claims the next due job for `lease` (others skip it meanwhile; if this worker dies, it is
-/// due again after the lease): it is RUNNING, one more attempt.
+/// How long a RUNNING job may go without its row lock before it counts as abandoned: the gap
+/// between the claim's commit and the run taking the lock.
+const CLAIM_GRACE: i64 = 5;
+
+/// Claims the next due job: it is RUNNING, one more attempt. The run then holds the job's row
+/// lock ([`lock_for_run`]) until it ends; a RUNNING job whose row is not locked was abandoned
+/// (its worker died and Postgres released the lock) and is claimed again at once, not after a
+/// lease. `lease` only delays a claim that never took the lock.
 pub fn claim(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     lease: Duration,
 ) -> Result<Option<JobRow>, StoreError> {
+    let due = jobs::status.eq("PENDING").and(jobs::run_after.le(now));
+    let abandoned = jobs::status.eq("RUNNING").and(jobs::updated_at.le(now - Duration::seconds(CLAIM_GRACE)));
     let job: Option<i64> = jobs::table
-        .filter(jobs::status.eq_any(["PENDING", "RUNNING"]))
-        .filter(jobs::run_after.le(now))
+        .filter(due.or(abandoned))
         .order(jobs::id.asc())
         .select(jobs::id)
         .limit(1)
@@ -86,6 +93,21 @@ pub fn claim(
             .returning(JobRow::as_returning())
             .get_result(conn)?,
     ))
+}
+
+/// Takes the job's row lock for its run, if the claim (`attempts`) is still ours; otherwise
+/// another worker claimed it since, and this run must not happen.
+pub fn lock_for_run(conn: &mut PgConnection, id: i64, attempts: i32) -> Result<bool, StoreError> {
+    Ok(jobs::table
+        .filter(jobs::id.eq(id))
+        .filter(jobs::attempts.eq(attempts))
+        .filter(jobs::status.eq("RUNNING"))
+        .select(jobs::id)
+        .for_update()
+        .skip_locked()
+        .first::<i64>(conn)
+        .optional()?
+        .is_some())
 }
 
 /// Marks the job done, every item with it.

@@ -287,3 +287,126 @@ async fn the_webhook_receiver_down_for_a_minute_then_back() {
     );
     assert!(pass, "{delivered:?}");
 }
+
+/// `callsync serve` as a real process on `database_url`, ready to answer.
+async fn serve_process(database_url: &str) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_callsync"))
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--workers", "2", "--allow-private-network"])
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start callsync serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return (child, base);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("callsync serve did not become ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_killed_mid_import_and_mid_job_loses_nothing_and_doubles_nothing() {
+    let database = crate::harness::TestDatabase::create();
+    let (_, key) = crate::harness::create_company(&database.url, "Acme");
+    let client = reqwest::Client::new();
+    let post = |base: String, body: Value| {
+        let (client, key) = (client.clone(), key.clone());
+        async move { client.post(format!("{base}/graphql")).header("X-API-Key", key).json(&body).send().await }
+    };
+    let (mut first, base) = serve_process(&database.url).await;
+    let schedule: Value = post(base.clone(), json!({"query": "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schedule = schedule["data"]["createSchedule"]["id"].as_str().unwrap().to_string();
+    let n = 2000 * scale();
+    let records: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut r = customer_input(&format!("k-{i}"));
+            r["phoneNumber"] = json!(format!("+1310{}{:04}", 200 + i / 10_000, i % 10_000));
+            r
+        })
+        .collect();
+    let import = json!({
+        "query": "mutation($input: BulkAddCustomersInput!) { bulkAddCustomers(input: $input) { status jobIds results { successful } } }",
+        "variables": {"input": {"scheduleId": schedule, "records": records, "useWorkflow": true}}
+    });
+    // SIGKILL in the middle of the import.
+    let request = tokio::spawn(post(base.clone(), import.clone()));
+    let db = database.url.clone();
+    let started = Instant::now();
+    loop {
+        let count = {
+            let db = db.clone();
+            tokio::task::spawn_blocking(move || count_on(&db, "SELECT count(*) AS n FROM customers"))
+                .await
+                .unwrap()
+        };
+        if count > 0 || started.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let interrupted = request.await.unwrap();
+    let imported_before_kill = count_on(&db, "SELECT count(*) AS n FROM customers");
+
+    // Restarted, the retried import finishes; SIGKILL again while its jobs run.
+    let (mut second, base) = serve_process(&database.url).await;
+    let retried: Value = post(base.clone(), import).await.unwrap().json().await.unwrap();
+    assert_eq!(retried["data"]["bulkAddCustomers"]["results"]["successful"], n as i64, "{retried}");
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let jobs_done_at_kill = count_on(&db, "SELECT count(*) AS n FROM jobs WHERE status = 'DONE'");
+
+    // A third instance runs what is left.
+    let (mut third, _) = serve_process(&database.url).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count_on(&db, "SELECT count(*) AS n FROM jobs WHERE status <> 'DONE'") > 0 {
+        assert!(Instant::now() < deadline, "jobs did not finish after the restart");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    third.kill().unwrap();
+    third.wait().unwrap();
+    let customers = count_on(&db, "SELECT count(*) AS n FROM customers");
+    let doubled = count_on(
+        &db,
+        "SELECT count(*) AS n FROM (SELECT customer_id, attempt FROM tasks WHERE status = 'PENDING'
+                                    GROUP BY customer_id, attempt HAVING count(*) > 1) d",
+    );
+    let without = count_on(
+        &db,
+        "SELECT count(*) AS n FROM customers c WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.customer_id = c.id AND t.status = 'PENDING')",
+    );
+    let dialled_twice =
+        count_on(&db, "SELECT count(*) AS n FROM (SELECT task_id FROM calls WHERE task_id IS NOT NULL GROUP BY task_id HAVING count(*) > 1) d");
+    let pass = customers == n as i64 && doubled == 0 && without == 0 && dialled_twice == 0;
+    eprintln!(
+        "fault server-killed: {} records={n} first-request={} customers-before-kill={imported_before_kill} jobs-done-at-second-kill={jobs_done_at_kill} customers={customers} double-schedules={doubled} without-schedule={without} dialled-twice={dialled_twice}",
+        if pass { "PASS" } else { "FAIL" },
+        if interrupted.is_err() { "cut off" } else { "answered" },
+    );
+    assert!(pass);
+}
+
+fn count_on(url: &str, sql: &str) -> i64 {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = diesel::PgConnection::establish(url).expect("connect");
+    diesel::sql_query(sql).get_result::<Count>(&mut conn).expect("count").n
+}
