@@ -403,3 +403,36 @@ async fn database_calls_beyond_the_queue_get_a_clear_busy_error() {
     // Once the queue drains, calls go through again.
     db.read(callsync::store::ping).await.unwrap();
 }
+
+#[tokio::test]
+async fn delivery_errors_never_carry_the_url() {
+    use callsync::dialer::webhook::{client, deliver_due, WebhookConfig};
+    let app = TestApp::spawn().await;
+    // A receiver that is not there, with a secret-looking path.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/hooks/tenant-secret-token");
+    app.gql_ok(
+        "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }",
+        json!({}),
+    )
+    .await;
+    app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")})).await;
+    app.gql_ok(SETTINGS, json!({"input": {"callWebhookUrl": url, "callWebhookSecret": "0123456789abcdef", "callsPerSecondLimit": 100}}))
+        .await;
+    let call = app.gql_ok("mutation { makeCall(input: {customerId: \"c-1\"}) { id } }", json!({})).await
+        ["makeCall"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let config = WebhookConfig { max_attempts: 1, ..webhook_config() };
+    deliver_due(&app.store, &client(&config), &config).await.unwrap();
+    let failed =
+        app.gql_ok("query($id: ID!) { call(id: $id) { status disposition } }", json!({"id": call})).await;
+    assert_eq!(failed["call"]["status"], "FAILED");
+    let disposition = failed["call"]["disposition"].as_str().unwrap();
+    assert!(disposition.contains("connection failed"), "{disposition}");
+    assert!(
+        !disposition.contains("tenant-secret-token") && !disposition.contains("127.0.0.1"),
+        "{disposition}"
+    );
+}
