@@ -316,6 +316,14 @@ pub fn validate_task_type(field: &str, value: &str, valid: &[String]) -> Result<
     })
 }
 
+/// The digits of a search term that looks like a phone number (only digits and `+ ( ) - .`
+/// and spaces, at least 3 digits): such a term also matches phones by its digits alone.
+pub fn phone_search_digits(term: &str) -> Option<String> {
+    let phone_like = term.chars().all(|c| c.is_ascii_digit() || "+()-. ".contains(c));
+    let digits: String = term.chars().filter(char::is_ascii_digit).collect();
+    (phone_like && digits.len() >= 3).then_some(digits)
+}
+
 /// A JSON object of at most 64 KiB.
 pub fn validate_metadata(value: &Value) -> Result<Map<String, Value>, ValidationError> {
     json_object("externalMetadata", value)
@@ -348,6 +356,15 @@ fn check_json_size(field: &str, map: &Map<String, Value>) -> Result<(), Validati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_phone_like_terms_match_by_digits() {
+        assert_eq!(phone_search_digits("(310) 555-12").as_deref(), Some("31055512"));
+        assert_eq!(phone_search_digits("+1 310.555").as_deref(), Some("1310555"));
+        assert_eq!(phone_search_digits("zz-4k9m2x7q"), None);
+        assert_eq!(phone_search_digits("ada42"), None);
+        assert_eq!(phone_search_digits("12"), None);
+    }
     use proptest::prelude::*;
     use serde_json::json;
 

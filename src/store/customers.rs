@@ -376,9 +376,12 @@ fn filtered<'a>(company_id: Uuid, f: &'a CustomerFilter) -> Boxed<'a> {
     }
     if let Some(search) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let pattern = like_pattern(search);
-        // "(310) 555-12" should find +13105551234: also match the digits alone against the phone.
-        let digits: String = search.chars().filter(char::is_ascii_digit).collect();
-        let phone_pattern = if digits.len() >= 3 { like_pattern(&digits) } else { pattern.clone() };
+        // "(310) 555-12" should find +13105551234: a term that looks like a phone number also
+        // matches the phone by its digits alone; any other term never does ("zz-4k9m2x7q").
+        let phone_pattern = match customer::phone_search_digits(search) {
+            Some(digits) => like_pattern(&digits),
+            None => pattern.clone(),
+        };
         q = q.filter(
             customers::external_id
                 .ilike(pattern.clone())
