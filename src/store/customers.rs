@@ -382,14 +382,10 @@ fn filtered<'a>(company_id: Uuid, f: &'a CustomerFilter) -> Boxed<'a> {
             Some(digits) => like_pattern(&digits),
             None => pattern.clone(),
         };
+        // The expression of the `customers_search` trigram index (see its migration).
+        let searchable = sql::<Text>(SEARCHABLE);
         q = q.filter(
-            customers::external_id
-                .ilike(pattern.clone())
-                .or(customers::first_name.ilike(pattern.clone()).assume_not_null())
-                .or(customers::last_name.ilike(pattern.clone()).assume_not_null())
-                .or(customers::email.ilike(pattern.clone()).assume_not_null())
-                .or(customers::phone_number.ilike(pattern).assume_not_null())
-                .or(customers::phone_number.like(phone_pattern).assume_not_null()),
+            searchable.ilike(pattern).or(customers::phone_number.like(phone_pattern).assume_not_null()),
         );
     }
     if let Some(from) = f.created_at_from {
@@ -400,6 +396,13 @@ fn filtered<'a>(company_id: Uuid, f: &'a CustomerFilter) -> Boxed<'a> {
     }
     q
 }
+
+/// The searchable fields joined by a separator no term contains: exactly the expression of the
+/// `customers_search` index, so the planner can use it.
+const SEARCHABLE: &str =
+    "(customers.external_id || E'\\x01' || coalesce(customers.first_name, '') || E'\\x01' \
+    || coalesce(customers.last_name, '') || E'\\x01' || coalesce(customers.email, '') || E'\\x01' \
+    || coalesce(customers.phone_number, ''))";
 
 /// One page of the company's customers in the given order, after `cursor`.
 pub fn list(

@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS customers_phone_trgm;
+DROP INDEX IF EXISTS customers_search;
