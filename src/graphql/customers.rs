@@ -5,9 +5,9 @@ use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object, Si
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::calls::{call_page, CallConnection};
+use super::calls::{call_page, Call, CallConnection};
 use super::error::{ApiError, GqlResult};
-use super::loaders::LoansKey;
+use super::loaders::{CustomerCallsKey, CustomerTasksKey, LoansKey};
 use super::scalars::Date;
 use super::tasks::{statuses, task_page, Task, TaskConnection, TaskStatus};
 use super::{db, now, page_size, patch, tenant, today, wants_total, OrderDirection, TotalCount};
@@ -21,7 +21,7 @@ use crate::store::calls::CallFilter;
 use crate::store::customers::{self as store, CustomerCursor, CustomerOrder, CustomerRow, MatchOn};
 use crate::store::loans::LoanRow;
 use crate::store::tasks::TaskFilter;
-use crate::store::PageRequest;
+use crate::store::{PageRequest, TimeCursor};
 
 pub struct Customer(pub CustomerRow);
 
@@ -90,8 +90,15 @@ impl Customer {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<TaskConnection> {
-        let filter =
-            TaskFilter { customer_row_id: Some(self.0.id), statuses: statuses(status), ..Default::default() };
+        let statuses = statuses(status);
+        // A list's first pages come from one query for all its customers (no query per parent).
+        if after.is_none() && !wants_total(ctx) {
+            let first = page_size(first).gql()?;
+            let key = CustomerTasksKey { customer_id: self.0.id, statuses, first };
+            let rows = super::loaders(ctx)?.load_one(key).await.gql()?.unwrap_or_default();
+            return Ok(first_page(rows, first, |t| TimeCursor::new(t.scheduled_for, t.id), Task));
+        }
+        let filter = TaskFilter { customer_row_id: Some(self.0.id), statuses, ..Default::default() };
         task_page(ctx, filter, first, after).await
     }
     /// The customer's loans (stored inline or from the LMS).
@@ -107,6 +114,12 @@ impl Customer {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<CallConnection> {
+        if after.is_none() && !wants_total(ctx) {
+            let first = page_size(first).gql()?;
+            let key = CustomerCallsKey { customer_id: self.0.id, first };
+            let rows = super::loaders(ctx)?.load_one(key).await.gql()?.unwrap_or_default();
+            return Ok(first_page(rows, first, |c| TimeCursor::new(c.created_at, c.id), Call));
+        }
         let filter = CallFilter { customer_row_id: Some(self.0.id), ..Default::default() };
         call_page(ctx, filter, first, after).await
     }
@@ -405,6 +418,21 @@ pub struct SyncCustomerSchedulePayload {
 }
 
 pub type CustomerConnection = Connection<String, Customer, TotalCount>;
+
+/// A first page from `first + 1` loaded rows: the extra one only says there is more.
+fn first_page<Row, Node: async_graphql::OutputType>(
+    mut rows: Vec<Row>,
+    first: i64,
+    cursor: impl Fn(&Row) -> TimeCursor,
+    node: impl Fn(Row) -> Node,
+) -> Connection<String, Node, TotalCount> {
+    let has_next_page = rows.len() as i64 > first;
+    rows.truncate(first as usize);
+    let mut connection =
+        Connection::with_additional_fields(false, has_next_page, TotalCount { total_count: 0 });
+    connection.edges.extend(rows.into_iter().map(|row| Edge::new(cursor(&row).encode(), node(row))));
+    connection
+}
 
 #[derive(Default)]
 pub struct CustomerQuery;

@@ -32,6 +32,22 @@ pub struct LoansKey(pub i64);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PendingTasksKey(pub Uuid);
 
+/// The first page (`first` items, plus one to know if there is more) of a customer's tasks,
+/// with these statuses (None: all).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CustomerTasksKey {
+    pub customer_id: i64,
+    pub statuses: Option<Vec<String>>,
+    pub first: i64,
+}
+
+/// The first page of a customer's calls.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CustomerCallsKey {
+    pub customer_id: i64,
+    pub first: i64,
+}
+
 pub struct DbLoader {
     db: Db,
     company_id: Uuid,
@@ -139,6 +155,70 @@ impl Loader<LoansKey> for DbLoader {
         let mut out: HashMap<LoansKey, Self::Value> = keys.iter().map(|k| (*k, Vec::new())).collect();
         for (customer_id, loan) in rows {
             out.entry(LoansKey(customer_id)).or_default().push(loan);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<CustomerTasksKey> for DbLoader {
+    type Value = Vec<TaskRow>;
+    type Error = Arc<StoreError>;
+
+    /// One query per (statuses, first) among the keys: a list of customers' first pages.
+    async fn load(
+        &self,
+        keys: &[CustomerTasksKey],
+    ) -> Result<HashMap<CustomerTasksKey, Vec<TaskRow>>, Self::Error> {
+        let mut groups: HashMap<(Option<Vec<String>>, i64), Vec<i64>> = HashMap::new();
+        for key in keys {
+            groups.entry((key.statuses.clone(), key.first)).or_default().push(key.customer_id);
+        }
+        let mut out: HashMap<CustomerTasksKey, Vec<TaskRow>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for ((statuses, first), ids) in groups {
+            let company_id = self.company_id;
+            let wanted = statuses.clone();
+            let rows = self
+                .db
+                .read(move |conn| tasks::first_pages(conn, company_id, &ids, wanted.as_deref(), first))
+                .await
+                .map_err(Arc::new)?;
+            for row in rows {
+                let key =
+                    CustomerTasksKey { customer_id: row.customer_id, statuses: statuses.clone(), first };
+                out.entry(key).or_default().push(row);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<CustomerCallsKey> for DbLoader {
+    type Value = Vec<CallRow>;
+    type Error = Arc<StoreError>;
+
+    async fn load(
+        &self,
+        keys: &[CustomerCallsKey],
+    ) -> Result<HashMap<CustomerCallsKey, Vec<CallRow>>, Self::Error> {
+        let mut groups: HashMap<i64, Vec<i64>> = HashMap::new();
+        for key in keys {
+            groups.entry(key.first).or_default().push(key.customer_id);
+        }
+        let mut out: HashMap<CustomerCallsKey, Vec<CallRow>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for (first, ids) in groups {
+            let company_id = self.company_id;
+            let rows = self
+                .db
+                .read(move |conn| calls::first_pages(conn, company_id, &ids, first))
+                .await
+                .map_err(Arc::new)?;
+            for row in rows {
+                if let Some(customer_id) = row.customer_id {
+                    out.entry(CustomerCallsKey { customer_id, first }).or_default().push(row);
+                }
+            }
         }
         Ok(out)
     }

@@ -21,7 +21,7 @@ pub const CALL_CREATED: &str = "CALL_CREATED";
 pub const CALL_STATUS_CHANGED: &str = "CALL_STATUS_CHANGED";
 pub const TASK_RESCHEDULED: &str = "TASK_RESCHEDULED";
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize, Deserialize)]
 #[diesel(table_name = calls, check_for_backend(Pg))]
 pub struct CallRow {
     pub id: Uuid,
@@ -658,4 +658,27 @@ pub fn stuck(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<Vec<(Uuid
         .select((calls::id, calls::company_id))
         .limit(500)
         .load(conn)?)
+}
+
+/// The newest `first + 1` calls of each of these customers: the first page of
+/// `Customer.calls` for a whole list, one query.
+pub fn first_pages(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    customer_ids: &[i64],
+    first: i64,
+) -> Result<Vec<CallRow>, StoreError> {
+    Ok(diesel::sql_query(
+        "SELECT id, company_id, customer_id, schedule_id, task_id, to_number, status, agent_id, disposition,
+                duration_seconds, data, started_at, ended_at, created_at, updated_at, source, version, disposition_id
+           FROM (SELECT c.*, row_number() OVER (PARTITION BY customer_id ORDER BY created_at DESC, id DESC) AS rn
+                   FROM calls c
+                  WHERE company_id = $1 AND customer_id = ANY($2)) page
+          WHERE rn <= $3
+          ORDER BY customer_id, created_at DESC, id DESC",
+    )
+    .bind::<SqlUuid, _>(company_id)
+    .bind::<Array<BigInt>, _>(customer_ids)
+    .bind::<BigInt, _>(first + 1)
+    .load(conn)?)
 }

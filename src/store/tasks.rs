@@ -20,7 +20,7 @@ pub const CANCELLED: &str = "CANCELLED";
 /// Statuses of tasks that were (or are being) dialled: they count toward frequency caps.
 pub const ATTEMPTED: [&str; 3] = ["IN_PROGRESS", "COMPLETED", "FAILED"];
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize, Deserialize)]
 #[diesel(table_name = tasks, check_for_backend(Pg))]
 pub struct TaskRow {
     pub id: Uuid,
@@ -320,4 +320,30 @@ pub fn list(
     let rows =
         rows.into_iter().map(|row| (TimeCursor::new(row.scheduled_for, row.id).encode(), row)).collect();
     Ok(Page { rows, has_next_page, total_count })
+}
+
+/// The first `first + 1` tasks (by `scheduled_for`, then id) of each of these customers, with
+/// these statuses if given: the first page of `Customer.tasks` for a whole list, one query.
+pub fn first_pages(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    customer_ids: &[i64],
+    statuses: Option<&[String]>,
+    first: i64,
+) -> Result<Vec<TaskRow>, StoreError> {
+    Ok(diesel::sql_query(
+        "SELECT id, company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone,
+                created_at, updated_at, version
+           FROM (SELECT t.*, row_number() OVER (PARTITION BY customer_id ORDER BY scheduled_for, id) AS rn
+                   FROM tasks t
+                  WHERE company_id = $1 AND customer_id = ANY($2) AND ($3 OR status = ANY($4))) page
+          WHERE rn <= $5
+          ORDER BY customer_id, scheduled_for, id",
+    )
+    .bind::<SqlUuid, _>(company_id)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(customer_ids)
+    .bind::<Bool, _>(statuses.is_none())
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(statuses.unwrap_or(&[]))
+    .bind::<diesel::sql_types::BigInt, _>(first + 1)
+    .load(conn)?)
 }

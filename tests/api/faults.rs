@@ -27,11 +27,13 @@ async fn subscriber(app: &TestApp) -> WsClient {
     ws
 }
 
-/// Event ids received until `expected` arrived or nothing came for a while; duplicates kept.
+/// Event ids received until `expected` arrived or a minute passed; duplicates kept.
 async fn drain(ws: &mut WsClient, expected: usize) -> Vec<i64> {
     let mut ids = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
     while ids.len() < expected {
-        match ws.next_data(Duration::from_secs(15)).await {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ws.next_data(left).await {
             Some(payload) => {
                 let id = payload["data"]["taskEvents"]["eventId"].as_str();
                 ids.push(id.unwrap_or_else(|| panic!("an event, got {payload}")).parse().unwrap());

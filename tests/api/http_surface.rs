@@ -117,15 +117,19 @@ async fn depth_and_body_size_are_limited() {
 
     // 17 MiB is over the 16 MiB limit.
     let big = "x".repeat(17 * 1024 * 1024);
-    let resp = app
+    let sent = app
         .client
         .post(format!("{}/graphql", app.base_url))
         .header("X-API-Key", &app.api_key)
         .json(&json!({"query": "{ viewer { id } }", "variables": {"pad": big}}))
         .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 413);
+        .await;
+    // The server answers 413 as soon as the limit is passed and closes the connection; a client
+    // still writing the rest may see that as a broken pipe instead of reading the answer.
+    match sent {
+        Ok(resp) => assert_eq!(resp.status(), 413),
+        Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+    }
 
     // ~10 MiB (the size of a 10,000-record bulk request) is accepted.
     let fits = "x".repeat(10 * 1024 * 1024);

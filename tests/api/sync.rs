@@ -510,3 +510,60 @@ async fn a_page_of_500_tasks_with_customers_is_a_constant_number_of_queries() {
     // tasks page, customers batch, schedules batch, pending counts batch.
     assert!(after - before <= 4, "{} database calls for one page", after - before);
 }
+
+#[tokio::test]
+async fn nested_pages_of_a_customer_list_are_one_query_each() {
+    let app = TestApp::spawn().await;
+    create_collections_schedule(&app).await;
+    for i in 0..40 {
+        let mut input = customer_in(&format!("nest-{i:02}"), "America/New_York", "NY");
+        input["phoneNumber"] = json!(format!("+1212555{:04}", 3000 + i));
+        app.gql_ok(SYNC, json!({"input": input})).await;
+    }
+    app.gql_ok("mutation { updateCompanySettings(input: {callsPerSecondLimit: 1000}) { id } }", json!({}))
+        .await;
+    for i in 0..3 {
+        app.gql_ok(
+            &format!("mutation {{ makeCall(input: {{customerId: \"nest-0{i}\"}}) {{ id }} }}"),
+            json!({}),
+        )
+        .await;
+    }
+    let before = db_calls(&app).await;
+    let data = app
+        .gql_ok(
+            "{ customers(first: 40, orderBy: ID) { nodes { id
+                 tasks(first: 2, status: [PENDING]) { pageInfo { hasNextPage } nodes { id status customer { id } } }
+                 calls(first: 5) { nodes { id to } } } } }",
+            json!({}),
+        )
+        .await;
+    let after = db_calls(&app).await;
+    let nodes = data["customers"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 40);
+    for (i, node) in nodes.iter().enumerate() {
+        let tasks = node["tasks"]["nodes"].as_array().unwrap();
+        assert_eq!(tasks.len(), 2, "{node}");
+        assert_eq!(node["tasks"]["pageInfo"]["hasNextPage"], true, "3 tasks each, 2 asked");
+        assert!(tasks.iter().all(|t| t["customer"]["id"] == node["id"] && t["status"] == "PENDING"));
+        assert_eq!(node["calls"]["nodes"].as_array().unwrap().len(), usize::from(i < 3), "{node}");
+    }
+    // The customers page, their tasks, the tasks' customers, their calls: not one per customer.
+    assert!(after - before <= 5, "{} database calls", after - before);
+    // The same pages one by one agree.
+    let one = app
+        .gql_ok(
+            "{ customer(id: \"nest-00\") { tasks(first: 2, status: [PENDING]) { nodes { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        one["customer"]["tasks"]["nodes"],
+        json!(nodes[0]["tasks"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| json!({"id": t["id"]}))
+            .collect::<Vec<_>>())
+    );
+}
