@@ -30,7 +30,8 @@ pub struct EventRow {
     pub kind: String,
     pub payload: Value,
     pub created_at: DateTime<Utc>,
-    /// Delivery order: the first unassigned transaction id when the event was written.
+    /// Delivery order: the greater of the writing transaction's id and the snapshot's xmax
+    /// when the event was written (see the migration `event_order`).
     pub seq: i64,
 }
 

@@ -8,12 +8,13 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 
-use crate::harness::{assert_error, customer_input, utc, TestApp, WsClient, CREATE_CUSTOMER, TRANSPORT_WS};
+use crate::harness::{
+    assert_error, customer_at, utc, Place, TestApp, WsClient, CREATE_CUSTOMER, TRANSPORT_WS,
+};
 
 /// A place: (timezone, state, ZIP, phone), every location signal agreeing, so the callee's only
 /// candidate zone is `timezone`. Local times are at [`crate::harness::TEST_START`], where every
 /// test server's clock starts (Tuesday 2026-12-01 17:00 UTC).
-type Place = (&'static str, &'static str, &'static str, &'static str);
 /// 09:00: inside calling hours. `customer_input`'s place (its number is "(310) 555-1234").
 const LOS_ANGELES: Place = ("America/Los_Angeles", "CA", "90001", "+13105551234");
 /// 12:00: inside calling hours.
@@ -22,17 +23,6 @@ const NEW_YORK: Place = ("America/New_York", "NY", "10001", "+12125550100");
 const GUAM: Place = ("Pacific/Guam", "GU", "96910", "+16715550100");
 /// 07:00: before calling hours; they open at 08:00 HST = 2026-12-01T18:00Z.
 const HONOLULU: Place = ("Pacific/Honolulu", "HI", "96813", "+18085550100");
-
-/// `customer_input(id)` moved to `place`.
-fn customer_at(id: &str, place: Place) -> Value {
-    let (timezone, state, zip, phone) = place;
-    let mut input = customer_input(id);
-    input["timezone"] = json!(timezone);
-    input["state"] = json!(state);
-    input["zipCode"] = json!(zip);
-    input["phoneNumber"] = json!(phone);
-    input
-}
 
 /// Moves an existing customer to `place` (all its location signals at once).
 async fn move_to(app: &TestApp, id: &str, place: Place) {

@@ -7,10 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
 
-use crate::harness::{assert_error, customer_input, utc, TestApp, CREATE_CUSTOMER};
+use crate::harness::{assert_error, customer_at, utc, Place, TestApp, CREATE_CUSTOMER};
 
-/// A place: (timezone, state, ZIP, phone).
-type Place = (&'static str, &'static str, &'static str, &'static str);
 const NEW_YORK: Place = ("America/New_York", "NY", "10001", "+12125550100");
 const BOSTON: Place = ("America/New_York", "MA", "02108", "+16175550100");
 const LOS_ANGELES: Place = ("America/Los_Angeles", "CA", "90001", "+13105550100");
@@ -18,16 +16,6 @@ const LOS_ANGELES: Place = ("America/Los_Angeles", "CA", "90001", "+13105550100"
 const PENSACOLA_EASTERN: Place = ("America/New_York", "FL", "32501", "+18505550100");
 /// A New York customer whose cell number is from Los Angeles.
 const NEW_YORK_WITH_LA_CELL: Place = ("America/New_York", "NY", "10001", "+13105550199");
-
-fn customer_at(id: &str, place: Place) -> Value {
-    let (timezone, state, zip, phone) = place;
-    let mut input = customer_input(id);
-    input["timezone"] = json!(timezone);
-    input["state"] = json!(state);
-    input["zipCode"] = json!(zip);
-    input["phoneNumber"] = json!(phone);
-    input
-}
 
 /// A "collections" schedule with `cadence` (default: the product's) and a high rate limit.
 async fn schedule(app: &TestApp, cadence: Option<Value>) -> String {

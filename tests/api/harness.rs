@@ -303,6 +303,20 @@ pub fn customer_input(id: &str) -> Value {
     })
 }
 
+/// Where a customer is: (timezone, state, ZIP, phone number).
+pub type Place = (&'static str, &'static str, &'static str, &'static str);
+
+/// `customer_input(id)` moved to `place`: every location signal agrees with it.
+pub fn customer_at(id: &str, place: (&str, &str, &str, &str)) -> Value {
+    let (timezone, state, zip, phone) = place;
+    let mut input = customer_input(id);
+    input["timezone"] = json!(timezone);
+    input["state"] = json!(state);
+    input["zipCode"] = json!(zip);
+    input["phoneNumber"] = json!(phone);
+    input
+}
+
 pub const CREATE_SCHEDULE: &str =
     "mutation($input: ScheduleInput!) { createSchedule(input: $input) { id name taskType } }";
 pub const CREATE_CUSTOMER: &str =
