@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::contact::{self, Person};
 use super::AppError;
-use crate::domain::calls::{CallSource, CallStatus};
+use crate::domain::calls::CallSource;
 use crate::domain::contact_policy::{ContactPolicy, RefusalCode};
 use crate::domain::customer::CustomerRecord;
 use crate::domain::lms::LoanRecord;
@@ -124,23 +124,11 @@ pub fn initiate_calls(
             outcome.refuse(RefusalCode::RecentlyDialed.as_str(), 1);
             continue;
         }
-        new_calls.push(NewCall {
-            company_id,
-            customer_id: Some(customer.id),
-            customer_ref: Some(customer.external_id.clone()),
-            schedule_id: Some(schedule.id),
-            task_id: None,
-            to_number: number,
-            status: CallStatus::Queued.as_str(),
-            source: CallSource::Bulk.as_str(),
-            agent_id: Some(agent_id.to_string()),
-            disposition_id: disposition_id.map(str::to_string),
-            data: None,
-            duration_seconds: None,
-            at: now,
-            ended_at: None,
-            hand_off,
-        });
+        let mut call = NewCall::queued(schedule, Some(customer), &number, CallSource::Bulk, now);
+        call.agent_id = Some(agent_id.to_string());
+        call.disposition_id = disposition_id.map(str::to_string);
+        call.hand_off = hand_off;
+        new_calls.push(call);
     }
     outcome.initiated = store::insert_calls(conn, &new_calls, now)?.len();
     Ok(outcome)

@@ -122,24 +122,16 @@ pub fn make_call(
         let message = format!("the company's limit of {limit} calls per second is reached; retry shortly");
         return Err(AppError::RateLimited(message));
     }
-    let hand_off = store::has_webhook(conn, company_id)?;
-    let call = NewCall {
-        company_id,
-        customer_id: resolved.customer.as_ref().map(|c| c.id),
-        customer_ref: resolved.customer.as_ref().map(|c| c.external_id.clone()),
-        schedule_id: Some(resolved.schedule.id),
-        task_id: None,
-        to_number: resolved.number.clone(),
-        status: CallStatus::Queued.as_str(),
-        source: CallSource::MakeCall.as_str(),
-        agent_id: request.agent_id.clone(),
-        disposition_id: None,
-        data: request.data.clone(),
-        duration_seconds: None,
-        at: now,
-        ended_at: None,
-        hand_off,
-    };
+    let mut call = NewCall::queued(
+        &resolved.schedule,
+        resolved.customer.as_ref(),
+        &resolved.number,
+        CallSource::MakeCall,
+        now,
+    );
+    call.agent_id = request.agent_id.clone();
+    call.data = request.data.clone();
+    call.hand_off = store::has_webhook(conn, company_id)?;
     Ok(store::insert_calls(conn, &[call], now)?.remove(0))
 }
 
@@ -225,16 +217,10 @@ pub fn replan_pending(
     let Some(schedule) = schedules::by_ids(conn, company_id, &[first.schedule_id])?.pop() else {
         return Ok(0);
     };
-    let is_suppressed = match &customer.phone_number {
-        Some(phone) => suppressed::is_suppressed(conn, company_id, phone)?,
-        None => false,
-    };
-    let terms = contact::schedule_terms(&schedule)?;
-    let callee = contact::customer_callee(customer, is_suppressed);
     let mut history = contact::history(conn, company_id, &Person::of(customer), contact::history_since(now))?;
     // The tasks being re-placed are not yet planned; overdue ones (the dialer's) still count.
     history.planned.retain(|t| *t < now);
-    let placed = match ContactPolicy::new(&terms, &callee, &contact::state_rules(conn, company_id)?) {
+    let placed = match contact::customer_policy(conn, customer, &schedule)? {
         Ok(policy) => {
             let nominal: Vec<DateTime<Utc>> = pending.iter().map(|t| t.scheduled_for).collect();
             keep_allowed(&policy, &history, &nominal)

@@ -9,12 +9,14 @@ use uuid::Uuid;
 
 use crate::domain::calling_rules::{parse_zone, StateRuleTable};
 use crate::domain::calls::CallStatus;
-use crate::domain::contact_policy::{Callee, ContactHistory, Location, ScheduleTerms, QUIET_DAYS};
+use crate::domain::contact_policy::{
+    Callee, ContactHistory, ContactPolicy, Location, Refusal, ScheduleTerms, QUIET_DAYS,
+};
 use crate::domain::schedule::parse_hhmm;
 use crate::store::calls::{self, HistoryRow};
 use crate::store::customers::CustomerRow;
 use crate::store::schedules::ScheduleRow;
-use crate::store::{companies, StoreError};
+use crate::store::{companies, suppressed, StoreError};
 
 /// How far back a decision at `at` must look: the caps' 7 days and the quiet period's 8.
 pub fn history_since(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -46,6 +48,25 @@ pub fn location(customer: &CustomerRow) -> Location<'_> {
 
 pub fn customer_callee(customer: &CustomerRow, suppressed: bool) -> Callee {
     Callee::customer(&location(customer), customer.do_not_call, suppressed)
+}
+
+/// Whether the customer's number is on the company's Do-Not-Call list.
+pub fn is_suppressed(conn: &mut PgConnection, customer: &CustomerRow) -> Result<bool, StoreError> {
+    match &customer.phone_number {
+        Some(phone) => suppressed::is_suppressed(conn, customer.company_id, phone),
+        None => Ok(false),
+    }
+}
+
+/// The contact policy for `customer` under `schedule`, or the refusal that holds at any time.
+pub fn customer_policy(
+    conn: &mut PgConnection,
+    customer: &CustomerRow,
+    schedule: &ScheduleRow,
+) -> Result<Result<ContactPolicy, Refusal>, StoreError> {
+    let callee = customer_callee(customer, is_suppressed(conn, customer)?);
+    let terms = schedule_terms(schedule)?;
+    Ok(ContactPolicy::new(&terms, &callee, &state_rules(conn, customer.company_id)?))
 }
 
 /// The built-in state rules with the company's overrides.

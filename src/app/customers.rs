@@ -121,10 +121,7 @@ pub fn rebuild_schedule(
         let skipped = Some(SyncSkip::NoSchedule);
         return Ok(SyncOutcome { customer, created, existing_tasks_removed, tasks: Vec::new(), skipped });
     };
-    let is_suppressed = match &customer.phone_number {
-        Some(phone) => suppressed::is_suppressed(conn, company_id, phone)?,
-        None => false,
-    };
+    let is_suppressed = contact::is_suppressed(conn, &customer)?;
     let history = contact::history(conn, company_id, &Person::of(&customer), contact::history_since(now))?;
     let rules = contact::state_rules(conn, company_id)?;
     let (planned, skipped, zone) = plan(&customer, &schedule, is_suppressed, &history, &rules, now)?;

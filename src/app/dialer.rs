@@ -9,11 +9,10 @@ use super::calls::{report_status, StatusReport};
 use super::contact::{self, Person};
 use super::AppError;
 use crate::domain::calls::{CallSource, CallStatus};
-use crate::domain::contact_policy::ContactPolicy;
 use crate::store::calls::{self as store, CallRow, NewCall};
 use crate::store::jobs::{self, JobRow};
 use crate::store::tasks::TaskRow;
-use crate::store::{customers, schedules, suppressed, StoreError};
+use crate::store::{customers, schedules, StoreError};
 
 /// What the dialer did with one due task.
 #[derive(Debug, Clone)]
@@ -68,9 +67,7 @@ fn dial_task(conn: &mut PgConnection, task: TaskRow, now: DateTime<Utc>) -> Resu
     let schedule =
         schedules::by_ids(conn, company_id, &[task.schedule_id])?.pop().ok_or(StoreError::NotFound)?;
     let Some(number) = customer.phone_number.clone() else { return cancel(conn) };
-    let callee = contact::customer_callee(&customer, suppressed::is_suppressed(conn, company_id, &number)?);
-    let terms = contact::schedule_terms(&schedule)?;
-    let Ok(policy) = ContactPolicy::new(&terms, &callee, &contact::state_rules(conn, company_id)?) else {
+    let Ok(policy) = contact::customer_policy(conn, &customer, &schedule)? else {
         return cancel(conn);
     };
     store::lock_company_dialing(conn, company_id)?;
@@ -90,23 +87,9 @@ fn dial_task(conn: &mut PgConnection, task: TaskRow, now: DateTime<Utc>) -> Resu
     if recent >= i64::from(limit) {
         return Ok(DialOutcome::Paced(company_id));
     }
-    let call = NewCall {
-        company_id,
-        customer_id: Some(customer.id),
-        customer_ref: Some(customer.external_id.clone()),
-        schedule_id: Some(schedule.id),
-        task_id: Some(task.id),
-        to_number: number,
-        status: CallStatus::Queued.as_str(),
-        source: CallSource::Scheduled.as_str(),
-        agent_id: None,
-        disposition_id: None,
-        data: None,
-        duration_seconds: None,
-        at: now,
-        ended_at: None,
-        hand_off: store::has_webhook(conn, company_id)?,
-    };
+    let mut call = NewCall::queued(&schedule, Some(&customer), &number, CallSource::Scheduled, now);
+    call.task_id = Some(task.id);
+    call.hand_off = store::has_webhook(conn, company_id)?;
     let call = store::insert_calls(conn, &[call], now)?.remove(0);
     store::set_task_status(conn, company_id, task.id, "IN_PROGRESS", now)?;
     Ok(DialOutcome::Dialled(Box::new(call)))

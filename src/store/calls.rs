@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::customers;
+use super::customers::{self, CustomerRow};
 use super::events::record_task_events;
+use super::schedules::ScheduleRow;
 use super::schema::{calls, companies, customers as customers_table, schedules as schedules_table, tasks};
 use super::tasks::TaskRow;
 use super::{Page, PageRequest, StoreError, TimeCursor};
+use crate::domain::calls::{CallSource, CallStatus};
 
 pub const CALL_CREATED: &str = "CALL_CREATED";
 pub const CALL_STATUS_CHANGED: &str = "CALL_STATUS_CHANGED";
@@ -158,6 +160,36 @@ pub struct NewCall {
     pub ended_at: Option<DateTime<Utc>>,
     /// Queue the webhook hand-off.
     pub hand_off: bool,
+}
+
+impl NewCall {
+    /// A call to `number` through `schedule`, QUEUED at `at`; the caller sets what else applies
+    /// (task, agent, data, hand-off).
+    pub fn queued(
+        schedule: &ScheduleRow,
+        customer: Option<&CustomerRow>,
+        number: &str,
+        source: CallSource,
+        at: DateTime<Utc>,
+    ) -> NewCall {
+        NewCall {
+            company_id: schedule.company_id,
+            customer_id: customer.map(|c| c.id),
+            customer_ref: customer.map(|c| c.external_id.clone()),
+            schedule_id: Some(schedule.id),
+            task_id: None,
+            to_number: number.to_string(),
+            status: CallStatus::Queued.as_str(),
+            source: source.as_str(),
+            agent_id: None,
+            disposition_id: None,
+            data: None,
+            duration_seconds: None,
+            at,
+            ended_at: None,
+            hand_off: false,
+        }
+    }
 }
 
 /// Inserts calls (a statement per 1,000) with a CALL_CREATED event each, and counts them on
@@ -356,18 +388,23 @@ pub fn cancel_queued(
     ))
     .returning(CallRow::as_returning())
     .get_results(conn)?;
-    let mut refs = Vec::with_capacity(cancelled.len());
-    for call in &cancelled {
-        refs.push(customer_ref_of(conn, call.customer_id)?);
-    }
-    let with_refs: Vec<_> =
-        cancelled.iter().zip(&refs).map(|(c, r)| (c, r.as_deref(), Some("QUEUED"))).collect();
+    let ids: Vec<i64> = cancelled.iter().filter_map(|c| c.customer_id).collect();
+    let refs: std::collections::HashMap<i64, String> = customers_table::table
+        .filter(customers_table::id.eq_any(&ids))
+        .select((customers_table::id, customers_table::external_id))
+        .load(conn)?
+        .into_iter()
+        .collect();
+    let with_refs: Vec<_> = cancelled
+        .iter()
+        .map(|c| (c, c.customer_id.and_then(|id| refs.get(&id)).map(String::as_str), Some("QUEUED")))
+        .collect();
     record_call_events(conn, CALL_STATUS_CHANGED, &with_refs)?;
     Ok(cancelled)
 }
 
 fn customer_ref(conn: &mut PgConnection, customer_id: i64) -> Result<String, StoreError> {
-    Ok(customers_table::table.find(customer_id).select(customers_table::external_id).first(conn)?)
+    customer_ref_of(conn, Some(customer_id))?.ok_or(StoreError::NotFound)
 }
 
 /// Sets a task's status (if it changes; the next version), with its event.
