@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{customer_input, webhook_config, TestApp, WsClient, CREATE_CUSTOMER, TRANSPORT_WS};
+use crate::harness::{
+    customer_input, local_server, webhook_config, TestApp, WsClient, CREATE_CUSTOMER, TRANSPORT_WS,
+};
 use crate::sync::{create_collections_schedule, SYNC};
 
 fn scale() -> usize {
@@ -203,35 +205,25 @@ async fn the_webhook_receiver_down_for_a_minute_then_back() {
     // The receiver: 503 while down; records every request with the call id and its answer.
     let down = Arc::new(AtomicBool::new(true));
     let seen: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
-    let url = {
-        use actix_web::{web, App, HttpResponse, HttpServer};
+    let receiver = {
         let (down, seen) = (down.clone(), seen.clone());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/calls", listener.local_addr().unwrap());
-        let server = HttpServer::new(move || {
+        local_server(move |_, body| {
             let (down, seen) = (down.clone(), seen.clone());
-            App::new().default_service(web::to(move |body: String| {
-                let (down, seen) = (down.clone(), seen.clone());
-                async move {
-                    let call: Value = serde_json::from_str(&body).unwrap_or_default();
-                    let id = call["call"]["id"].as_str().unwrap_or_default().to_string();
-                    let is_down = down.load(Ordering::SeqCst);
-                    seen.lock().unwrap().push((id, !is_down));
-                    if is_down {
-                        HttpResponse::ServiceUnavailable().finish()
-                    } else {
-                        HttpResponse::Ok().finish()
-                    }
+            async move {
+                let call: Value = serde_json::from_str(&body).unwrap_or_default();
+                let id = call["call"]["id"].as_str().unwrap_or_default().to_string();
+                let is_down = down.load(Ordering::SeqCst);
+                seen.lock().unwrap().push((id, !is_down));
+                if is_down {
+                    actix_web::HttpResponse::ServiceUnavailable().finish()
+                } else {
+                    actix_web::HttpResponse::Ok().finish()
                 }
-            }))
+            }
         })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
-        url
+        .await
     };
+    let url = format!("{}/calls", receiver.url);
     app.gql_ok(
         "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }",
         json!({}),

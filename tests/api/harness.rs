@@ -264,6 +264,44 @@ pub fn create_company(db_url: &str, name: &str) -> (Uuid, String) {
     (company.id, key.api_key)
 }
 
+/// A local HTTP server for a test (a webhook receiver, an LMS stand-in): every request's URI
+/// (path and query) and body are recorded in `seen` before `answer(path, body)` responds.
+pub struct LocalServer {
+    /// `http://127.0.0.1:PORT`, no path.
+    pub url: String,
+    pub seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    _handle: actix_web::dev::ServerHandle,
+}
+
+pub async fn local_server<F, Fut>(answer: F) -> LocalServer
+where
+    F: Fn(String, String) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = actix_web::HttpResponse> + 'static,
+{
+    use actix_web::{web, App, HttpRequest, HttpServer};
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
+    let recorded = seen.clone();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        let (recorded, answer) = (recorded.clone(), answer.clone());
+        App::new().default_service(web::to(move |req: HttpRequest, body: String| {
+            let (recorded, answer) = (recorded.clone(), answer.clone());
+            async move {
+                recorded.lock().unwrap().push((req.uri().to_string(), body.clone()));
+                answer(req.path().to_string(), body).await
+            }
+        }))
+    })
+    .workers(1)
+    .listen(listener)
+    .expect("listen")
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    LocalServer { url, seen, _handle: handle }
+}
+
 /// The webhook settings for tests: the receivers run on loopback.
 pub fn webhook_config() -> callsync::dialer::webhook::WebhookConfig {
     callsync::dialer::webhook::WebhookConfig {

@@ -1,12 +1,12 @@
 //! Safety: no requests into private networks, no redirects, final calls never handed to a
 //! provider, bounded inputs.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::Duration;
 use serde_json::{json, Value};
 
-use crate::harness::{assert_error, customer_input, webhook_config, TestApp, CREATE_CUSTOMER};
+use crate::harness::{assert_error, customer_input, local_server, webhook_config, TestApp, CREATE_CUSTOMER};
 
 const SETTINGS: &str = "mutation($input: CompanySettingsInput!) { updateCompanySettings(input: $input) {
     callWebhookUrl lmsBaseUrl } }";
@@ -39,38 +39,6 @@ async fn outbound_urls_must_be_public_without_credentials_or_query() {
     assert_eq!(ok["updateCompanySettings"]["lmsBaseUrl"], "https://lms.example.com/api");
 }
 
-/// A local HTTP server: every request is recorded and answered by `answer(path)`.
-struct Server {
-    url: String,
-    seen: Arc<Mutex<Vec<String>>>,
-    _handle: actix_web::dev::ServerHandle,
-}
-
-async fn server(answer: fn(&str) -> actix_web::HttpResponse) -> Server {
-    use actix_web::{web, App, HttpRequest, HttpServer};
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let recorded = seen.clone();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let http = HttpServer::new(move || {
-        let recorded = recorded.clone();
-        App::new().default_service(web::to(move |req: HttpRequest| {
-            let recorded = recorded.clone();
-            async move {
-                recorded.lock().unwrap().push(req.uri().to_string());
-                answer(req.path())
-            }
-        }))
-    })
-    .workers(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    let handle = http.handle();
-    tokio::spawn(http);
-    Server { url, seen, _handle: handle }
-}
-
 #[tokio::test]
 async fn lms_redirects_are_not_followed_and_ids_are_path_encoded() {
     let app = TestApp::spawn().await;
@@ -79,7 +47,7 @@ async fn lms_redirects_are_not_followed_and_ids_are_path_encoded() {
         json!({}),
     )
     .await;
-    let lms = server(|path| {
+    let lms = local_server(|path, _| async move {
         if path.starts_with("/api/customers/") {
             actix_web::HttpResponse::Found().insert_header(("Location", "/internal/secrets")).finish()
         } else {
@@ -92,7 +60,7 @@ async fn lms_redirects_are_not_followed_and_ids_are_path_encoded() {
     input["sync"] = json!(true);
     let body = app.gql(CREATE_CUSTOMER, json!({"input": input})).await;
     assert_error(&body, "LMS_UNAVAILABLE", None);
-    let seen = lms.seen.lock().unwrap().clone();
+    let seen: Vec<String> = lms.seen.lock().unwrap().iter().map(|(uri, _)| uri.clone()).collect();
     assert_eq!(
         seen,
         ["/api/customers/a%20b"],
@@ -105,7 +73,8 @@ async fn lms_redirects_are_not_followed_and_ids_are_path_encoded() {
 async fn a_call_cancelled_while_the_receiver_is_down_is_never_delivered() {
     use callsync::dialer::webhook::deliver_due;
     let app = TestApp::spawn().await;
-    let receiver = server(|_| actix_web::HttpResponse::ServiceUnavailable().finish()).await;
+    let receiver =
+        local_server(|_, _| async { actix_web::HttpResponse::ServiceUnavailable().finish() }).await;
     app.gql_ok(
         "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }",
         json!({}),
@@ -272,31 +241,17 @@ async fn a_slow_webhook_receiver_holds_up_only_its_own_company() {
     let app = TestApp::spawn().await;
     // Company A's receiver answers only when the test releases it.
     let release = Arc::new(tokio::sync::Notify::new());
-    let slow_seen: Arc<Mutex<usize>> = Arc::default();
-    let slow_url = {
-        use actix_web::{web, App, HttpResponse, HttpServer};
-        let (release, seen) = (release.clone(), slow_seen.clone());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/calls", listener.local_addr().unwrap());
-        let server = HttpServer::new(move || {
-            let (release, seen) = (release.clone(), seen.clone());
-            App::new().default_service(web::to(move || {
-                let (release, seen) = (release.clone(), seen.clone());
-                async move {
-                    *seen.lock().unwrap() += 1;
-                    release.notified().await;
-                    HttpResponse::Ok().finish()
-                }
-            }))
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
-        url
-    };
-    let fast = server(|_| actix_web::HttpResponse::Ok().finish()).await;
+    let release_for_receiver = release.clone();
+    let slow = local_server(move |_, _| {
+        let release = release_for_receiver.clone();
+        async move {
+            release.notified().await;
+            actix_web::HttpResponse::Ok().finish()
+        }
+    })
+    .await;
+    let slow_url = format!("{}/calls", slow.url);
+    let fast = local_server(|_, _| async { actix_web::HttpResponse::Ok().finish() }).await;
     company_with_calls(&app, &app.api_key, &slow_url, 1).await;
     let (_, other_key) = app.new_company("Other");
     company_with_calls(&app, &other_key, &format!("{}/calls", fast.url), 3).await;
@@ -312,7 +267,7 @@ async fn a_slow_webhook_receiver_holds_up_only_its_own_company() {
     })
     .await
     .expect("the fast company's calls were delivered while the slow receiver held its own");
-    assert_eq!(*slow_seen.lock().unwrap(), 1);
+    assert_eq!(slow.seen.lock().unwrap().len(), 1);
     // A permit, should the receiver not be waiting yet.
     release.notify_one();
     round.await.unwrap().unwrap();
