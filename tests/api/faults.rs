@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    customer_input, local_server, webhook_config, TestApp, WsClient, CREATE_CUSTOMER, TRANSPORT_WS,
+    create_schedule, customer_input, local_server, webhook_config, TestApp, WsClient, CREATE_CUSTOMER,
+    TRANSPORT_WS,
 };
 use crate::sync::{create_collections_schedule, SYNC};
 
@@ -224,11 +225,7 @@ async fn the_webhook_receiver_down_for_a_minute_then_back() {
         .await
     };
     let url = format!("{}/calls", receiver.url);
-    app.gql_ok(
-        "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }",
-        json!({}),
-    )
-    .await;
+    create_schedule(&app, "collections").await;
     app.gql_ok(
         "mutation($u: String) { updateCompanySettings(input: {callWebhookUrl: $u, callWebhookSecret: \"0123456789abcdef\", callsPerSecondLimit: 100}) { id } }",
         json!({"u": url}),

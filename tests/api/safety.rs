@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::Duration;
 use serde_json::{json, Value};
 
-use crate::harness::{assert_error, customer_input, local_server, webhook_config, TestApp, CREATE_CUSTOMER};
+use crate::harness::{
+    assert_error, create_schedule, customer_input, local_server, webhook_config, TestApp, CREATE_CUSTOMER,
+};
 
 const SETTINGS: &str = "mutation($input: CompanySettingsInput!) { updateCompanySettings(input: $input) {
     callWebhookUrl lmsBaseUrl } }";
@@ -42,11 +44,7 @@ async fn outbound_urls_must_be_public_without_credentials_or_query() {
 #[tokio::test]
 async fn lms_redirects_are_not_followed_and_ids_are_path_encoded() {
     let app = TestApp::spawn().await;
-    app.gql_ok(
-        "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }",
-        json!({}),
-    )
-    .await;
+    create_schedule(&app, "collections").await;
     let lms = local_server(|path, _| async move {
         if path.starts_with("/api/customers/") {
             actix_web::HttpResponse::Found().insert_header(("Location", "/internal/secrets")).finish()
@@ -75,11 +73,7 @@ async fn a_call_cancelled_while_the_receiver_is_down_is_never_delivered() {
     let app = TestApp::spawn().await;
     let receiver =
         local_server(|_, _| async { actix_web::HttpResponse::ServiceUnavailable().finish() }).await;
-    app.gql_ok(
-        "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }",
-        json!({}),
-    )
-    .await;
+    create_schedule(&app, "collections").await;
     app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")})).await;
     app.gql_ok(
         SETTINGS,
@@ -107,11 +101,7 @@ async fn a_call_cancelled_while_the_receiver_is_down_is_never_delivered() {
 #[tokio::test]
 async fn report_times_and_call_data_are_bounded() {
     let app = TestApp::spawn().await;
-    app.gql_ok(
-        "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }",
-        json!({}),
-    )
-    .await;
+    create_schedule(&app, "collections").await;
     app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")})).await;
     let big: String = "x".repeat(70 * 1024);
     let body = app
@@ -281,11 +271,7 @@ async fn a_slow_webhook_receiver_holds_up_only_its_own_company() {
 async fn a_task_that_cannot_be_dialled_backs_off_alone() {
     use callsync::dialer::{dial_round, DialerConfig};
     let app = TestApp::spawn().await;
-    app.gql_ok(
-        "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }",
-        json!({}),
-    )
-    .await;
+    create_schedule(&app, "collections").await;
     app.gql_ok("mutation { updateCompanySettings(input: {callsPerSecondLimit: 100}) { id } }", json!({}))
         .await;
     for i in 0..3 {
@@ -366,11 +352,7 @@ async fn delivery_errors_never_carry_the_url() {
     // A receiver that is not there, with a secret-looking path.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}/hooks/tenant-secret-token");
-    app.gql_ok(
-        "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }",
-        json!({}),
-    )
-    .await;
+    create_schedule(&app, "collections").await;
     app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")})).await;
     app.gql_ok(SETTINGS, json!({"input": {"callWebhookUrl": url, "callWebhookSecret": "0123456789abcdef", "callsPerSecondLimit": 100}}))
         .await;
