@@ -117,8 +117,9 @@ pub fn make_call(
     // Plans are not calls: only a dial counts them (the builder does).
     history.planned.clear();
     policy.decide(&history, now)?;
-    let (limit, recent) = store::rate_usage(conn, company_id, now)?;
-    if recent >= i64::from(limit) {
+    let dialing = store::dialing_state(conn, company_id, now)?;
+    if dialing.at_limit() {
+        let limit = dialing.limit;
         let message = format!("the company's limit of {limit} calls per second is reached; retry shortly");
         return Err(AppError::RateLimited(message));
     }
@@ -131,7 +132,7 @@ pub fn make_call(
     );
     call.agent_id = request.agent_id.clone();
     call.data = request.data.clone();
-    call.hand_off = store::has_webhook(conn, company_id)?;
+    call.hand_off = dialing.has_webhook;
     Ok(store::insert_calls(conn, &[call], now)?.remove(0))
 }
 

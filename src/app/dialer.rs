@@ -83,13 +83,13 @@ fn dial_task(conn: &mut PgConnection, task: TaskRow, now: DateTime<Utc>) -> Resu
             None => cancel(conn),
         };
     }
-    let (limit, recent) = store::rate_usage(conn, company_id, now)?;
-    if recent >= i64::from(limit) {
+    let dialing = store::dialing_state(conn, company_id, now)?;
+    if dialing.at_limit() {
         return Ok(DialOutcome::Paced(company_id));
     }
     let mut call = NewCall::queued(&schedule, Some(&customer), &number, CallSource::Scheduled, now);
     call.task_id = Some(task.id);
-    call.hand_off = store::has_webhook(conn, company_id)?;
+    call.hand_off = dialing.has_webhook;
     let call = store::insert_calls(conn, &[call], now)?.remove(0);
     store::set_task_status(conn, company_id, task.id, "IN_PROGRESS", now)?;
     Ok(DialOutcome::Dialled(Box::new(call)))

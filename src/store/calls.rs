@@ -112,15 +112,31 @@ pub fn lock_company_dialing(conn: &mut PgConnection, company_id: Uuid) -> Result
     Ok(())
 }
 
-/// The company's calls-per-second limit and how many calls it started in the second before `now`.
-pub fn rate_usage(
+/// What deciding a call needs of the company: its calls-per-second limit, how many calls it
+/// started in the second before `now`, and whether it hands calls to a webhook (then new
+/// calls wait for delivery).
+pub struct DialingState {
+    pub limit: i32,
+    pub started_last_second: i64,
+    pub has_webhook: bool,
+}
+
+impl DialingState {
+    pub fn at_limit(&self) -> bool {
+        self.started_last_second >= i64::from(self.limit)
+    }
+}
+
+pub fn dialing_state(
     conn: &mut PgConnection,
     company_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<(i32, i64), StoreError> {
-    let limit: i32 =
-        companies::table.find(company_id).select(companies::calls_per_second_limit).first(conn)?;
-    let recent: i64 = calls::table
+) -> Result<DialingState, StoreError> {
+    let (limit, webhook): (i32, Option<String>) = companies::table
+        .find(company_id)
+        .select((companies::calls_per_second_limit, companies::call_webhook_url))
+        .first(conn)?;
+    let started_last_second: i64 = calls::table
         .filter(calls::company_id.eq(company_id))
         .filter(calls::source.ne("EXTERNAL"))
         // No upper bound: a request that read the clock before the lock must still see calls
@@ -128,14 +144,7 @@ pub fn rate_usage(
         .filter(calls::created_at.gt(now - Duration::seconds(1)))
         .count()
         .get_result(conn)?;
-    Ok((limit, recent))
-}
-
-/// Whether the company hands calls to a webhook (then new calls wait for delivery).
-pub fn has_webhook(conn: &mut PgConnection, company_id: Uuid) -> Result<bool, StoreError> {
-    let url: Option<String> =
-        companies::table.find(company_id).select(companies::call_webhook_url).first(conn)?;
-    Ok(url.is_some())
+    Ok(DialingState { limit, started_last_second, has_webhook: webhook.is_some() })
 }
 
 /// A call to insert.
