@@ -1,235 +1,206 @@
-//! Benchmark (not a test): syncCustomerSchedule over real HTTP at a fixed concurrency, next to
-//! the same transaction as hand-written SQL on the same database in the same run (the ceiling).
+//! Benchmark (not a test): `syncCustomerSchedule` over real HTTP against the SQL baseline of
+//! `bench/` (the least SQL one sync needs, run by pgbench), on the same durable database in the
+//! same run.
 //!
-//!     cargo run --release --example sync_bench -- [--requests 3000] [--concurrency 16] [--rounds 2]
+//!     cargo build --release --bins --examples
+//!     target/release/examples/sync_bench [--seconds 15] [--clients 8] [--rounds 2]
 //!
-//! Uses DATABASE_URL (a role that may CREATE DATABASE) or a throwaway local cluster. Each round
-//! runs the raw-SQL phase and then the HTTP phase over fresh customer ids (half the syncs in each
-//! phase update a customer synced earlier in that phase, so pending tasks get cancelled too).
+//! Each round runs the baseline (`pgbench -n -M prepared -c 8 -j 2 -T 15 -f
+//! bench/baseline_sync.sql`), then the service (its own process, 8 HTTP clients, a 5-step
+//! cadence, customer ids drawn at random from a pool of 100,000, as the baseline's are) for the
+//! same time. Besides throughput and latency it reports where the CPU went per sync (the server
+//! process, every Postgres process, the load client): on 2 cores the three share the machine.
+//! Uses DATABASE_URL (a role that may CREATE DATABASE) or the project's local cluster.
 
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
-
-use callsync::store;
-use chrono::{Duration as ChronoDuration, Utc};
-use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Integer, Text, Timestamptz, Uuid as SqlUuid};
+use std::time::{Duration, Instant};
 
 mod common;
-use common::{drive_syncs, BenchDb, Phase};
-use uuid::Uuid;
+use common::{customer_input, ms, percentile, BenchDb, CpuMeter, Server, SYNC};
+use rand::Rng;
+use serde_json::json;
 
 struct Args {
-    requests: usize,
-    concurrency: usize,
+    seconds: u64,
+    clients: usize,
     rounds: usize,
 }
 
 fn args() -> Args {
-    let mut a = Args { requests: 3000, concurrency: 16, rounds: 2 };
+    let mut a = Args { seconds: 15, clients: 8, rounds: 2 };
     let argv: Vec<String> = std::env::args().collect();
     for pair in argv[1..].chunks(2) {
-        let value = pair.get(1).and_then(|v| v.parse().ok()).expect("flags take a number");
+        let value: u64 = pair.get(1).and_then(|v| v.parse().ok()).expect("flags take a number");
         match pair[0].as_str() {
-            "--requests" => a.requests = value,
-            "--concurrency" => a.concurrency = value,
-            "--rounds" => a.rounds = value,
+            "--seconds" => a.seconds = value,
+            "--clients" => a.clients = value as usize,
+            "--rounds" => a.rounds = value as usize,
             other => panic!("unknown flag {other}"),
         }
     }
     a
 }
 
-/// The customer of sync number `i` of a phase: every id is synced twice.
-fn customer_id(phase: &str, i: usize, requests: usize) -> String {
-    format!("{phase}-{}", i % (requests / 2).max(1))
+/// The customer ids both sides draw from.
+const ID_POOL: usize = 100_000;
+
+struct Measured {
+    per_second: f64,
+    p50: Option<Duration>,
+    p99: Option<Duration>,
+    /// CPU milliseconds per operation: (server, postgres, load client).
+    cpu: (f64, f64, f64),
 }
 
-/// The sync transaction as plain SQL: lock or insert the customer, cancel its pending tasks
-/// with events, read the schedule, suppression, prior attempts and rules, insert the new tasks
-/// with events. Task instants are computed in Rust, as the server's builder does.
-fn raw_sync(conn: &mut PgConnection, company_id: Uuid, external_id: &str) -> QueryResult<()> {
-    #[derive(QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-    }
-    #[derive(QueryableByName)]
-    struct Schedule {
-        #[diesel(sql_type = SqlUuid)]
-        id: Uuid,
-    }
-    #[derive(QueryableByName)]
-    struct Flag {
-        #[diesel(sql_type = Bool)]
-        #[allow(dead_code)]
-        flag: bool,
-    }
-    conn.transaction(|conn| {
-        let existing: Option<Id> = diesel::sql_query(
-            "SELECT id FROM customers WHERE company_id = $1 AND external_id = $2 FOR UPDATE",
-        )
-        .bind::<SqlUuid, _>(company_id)
-        .bind::<Text, _>(external_id)
-        .get_result(conn)
-        .optional()?;
-        let _types: Vec<Flag> = diesel::sql_query(
-            "SELECT true AS flag FROM schedules WHERE company_id = $1 AND deleted_at IS NULL",
-        )
-        .bind::<SqlUuid, _>(company_id)
-        .load(conn)?;
-        let customer_id = match existing {
-            Some(c) => {
-                diesel::sql_query(
-                    "UPDATE customers SET first_name = 'Bench', email = 'bench@example.com', updated_at = now() WHERE id = $1",
-                )
-                .bind::<BigInt, _>(c.id)
-                .execute(conn)?;
-                c.id
-            }
-            None => {
-                diesel::sql_query(
-                    "INSERT INTO customers (company_id, external_id, first_name, last_name, email, birthday, phone_number,
-                       timezone, task_type, street_address1, city, state, zip_code)
-                     VALUES ($1, $2, 'Bench', 'Mark', 'bench@example.com', '1980-01-01', '+12125550100',
-                       'America/New_York', 'collections', '1 Main St', 'New York', 'NY', '10001')
-                     ON CONFLICT DO NOTHING RETURNING id",
-                )
-                .bind::<SqlUuid, _>(company_id)
-                .bind::<Text, _>(external_id)
-                .get_result::<Id>(conn)?
-                .id
-            }
-        };
-        diesel::sql_query(
-            "WITH cancelled AS (
-               UPDATE tasks SET status = 'CANCELLED', updated_at = now()
-               WHERE company_id = $1 AND customer_id = $2 AND status = 'PENDING'
-               RETURNING id, customer_id, schedule_id)
-             INSERT INTO events (company_id, kind, payload)
-             SELECT $1, 'TASK_STATUS_CHANGED', jsonb_build_object('taskId', id, 'customerId', customer_id,
-               'scheduleId', schedule_id, 'status', 'CANCELLED', 'previousStatus', 'PENDING') FROM cancelled",
-        )
-        .bind::<SqlUuid, _>(company_id)
-        .bind::<BigInt, _>(customer_id)
-        .execute(conn)?;
-        let schedule: Schedule = diesel::sql_query(
-            "SELECT id FROM schedules WHERE company_id = $1 AND task_type = 'collections' AND deleted_at IS NULL",
-        )
-        .bind::<SqlUuid, _>(company_id)
-        .get_result(conn)?;
-        let _suppressed: Flag = diesel::sql_query(
-            "SELECT EXISTS (SELECT 1 FROM suppressed_numbers WHERE company_id = $1 AND phone_number = '+12125550100') AS flag",
-        )
-        .bind::<SqlUuid, _>(company_id)
-        .get_result(conn)?;
-        let _prior: Vec<Flag> = diesel::sql_query(
-            "SELECT true AS flag FROM tasks WHERE company_id = $1 AND customer_id = $2
-               AND status IN ('IN_PROGRESS', 'COMPLETED', 'FAILED') AND scheduled_for >= now() - interval '8 days'",
-        )
-        .bind::<SqlUuid, _>(company_id)
-        .bind::<BigInt, _>(customer_id)
-        .load(conn)?;
-        let _rules: Flag = diesel::sql_query("SELECT state_rules IS NOT NULL AS flag FROM companies WHERE id = $1")
-            .bind::<SqlUuid, _>(company_id)
-            .get_result(conn)?;
-        let base = Utc::now().date_naive().and_hms_opt(15, 0, 0).unwrap().and_utc();
-        let times: Vec<_> = (1..=5).map(|d| base + ChronoDuration::days(d)).collect();
-        let attempts: Vec<i32> = (1..=5).collect();
-        diesel::sql_query(
-            "WITH created AS (
-               INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone)
-               SELECT $1, $2, $3, 'collections', 'PENDING', a, t, 'America/New_York'
-               FROM unnest($4::int[], $5::timestamptz[]) AS u(a, t)
-               RETURNING id, customer_id, schedule_id)
-             INSERT INTO events (company_id, kind, payload)
-             SELECT $1, 'TASK_CREATED', jsonb_build_object('taskId', id, 'customerId', customer_id,
-               'scheduleId', schedule_id, 'status', 'PENDING', 'previousStatus', NULL) FROM created",
-        )
-        .bind::<SqlUuid, _>(company_id)
-        .bind::<BigInt, _>(customer_id)
-        .bind::<SqlUuid, _>(schedule.id)
-        .bind::<Array<Integer>, _>(attempts)
-        .bind::<Array<Timestamptz>, _>(times)
-        .execute(conn)?;
-        Ok(())
-    })
+fn bench_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/bench"))
 }
 
-fn raw_phase(url: &str, company_id: Uuid, phase: &str, args: &Args) -> Phase {
-    let next = Arc::new(AtomicUsize::new(0));
+/// pgbench over the baseline script; its own CPU is the load client's.
+fn baseline(url: &str, args: &Args) -> Measured {
+    let psql = |sql_file: &str| {
+        let status = Command::new("psql")
+            .args([url, "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+            .arg(bench_dir().join(sql_file))
+            .status()
+            .expect("psql (the PostgreSQL client) on PATH");
+        assert!(status.success(), "psql -f {sql_file} failed");
+    };
+    psql("baseline_setup.sql");
+    let meter = CpuMeter::start(None);
+    let out = Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-c", &args.clients.to_string(), "-j", "2"])
+        .args(["-T", &args.seconds.to_string(), "-f"])
+        .arg(bench_dir().join("baseline_sync.sql"))
+        .arg(url)
+        .output()
+        .expect("pgbench (PostgreSQL's benchmark tool) on PATH");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "pgbench failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let field = |prefix: &str| -> f64 {
+        stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no `{prefix}` in pgbench's output:\n{stdout}"))
+    };
+    let tps = field("tps =");
+    let transactions = field("number of transactions actually processed:");
+    let cpu = meter.per_op(transactions);
+    Command::new("psql").args([url, "-q", "-c", "DROP SCHEMA perf_baseline CASCADE"]).status().unwrap();
+    Measured { per_second: tps, p50: None, p99: None, cpu }
+}
+
+/// The service: `clients` HTTP clients syncing random customers of the pool for `seconds`.
+async fn service(server: &Server, api_key: &str, args: &Args) -> Measured {
+    let client = reqwest::Client::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let meter = CpuMeter::start(Some(server.pid()));
     let started = Instant::now();
-    let handles: Vec<_> = (0..args.concurrency)
+    let workers: Vec<_> = (0..args.clients)
         .map(|_| {
-            let (next, url, phase, requests) =
-                (next.clone(), url.to_string(), phase.to_string(), args.requests);
-            std::thread::spawn(move || {
-                let mut conn = PgConnection::establish(&url).expect("connect");
+            let (client, stop) = (client.clone(), stop.clone());
+            let (url, key) = (format!("{}/graphql", server.base_url), api_key.to_string());
+            tokio::spawn(async move {
                 let mut latencies = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= requests {
-                        return latencies;
-                    }
+                while !stop.load(Ordering::Relaxed) {
+                    let id = format!("c{}", rand::thread_rng().gen_range(0..ID_POOL));
+                    let body = json!({"query": SYNC, "variables": {"input": customer_input(&id)}});
                     let t = Instant::now();
-                    raw_sync(&mut conn, company_id, &customer_id(&phase, i, requests)).expect("raw sync");
+                    let resp: serde_json::Value = client
+                        .post(&url)
+                        .header("X-API-Key", &key)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
                     latencies.push(t.elapsed());
+                    assert!(resp.get("errors").is_none(), "{resp}");
+                    assert_eq!(resp["data"]["syncCustomerSchedule"]["tasksCreated"], 5, "{resp}");
                 }
+                latencies
             })
         })
         .collect();
-    let latencies = handles.into_iter().flat_map(|h| h.join().expect("worker")).collect();
-    Phase { elapsed: started.elapsed(), latencies }
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for w in workers {
+        latencies.extend(w.await.expect("client"));
+    }
+    let elapsed = started.elapsed();
+    let cpu = meter.per_op(latencies.len() as f64);
+    Measured {
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: Some(percentile(&mut latencies, 0.50)),
+        p99: Some(percentile(&mut latencies, 0.99)),
+        cpu,
+    }
+}
+
+fn latency(d: Option<Duration>) -> String {
+    d.map(|d| format!("{:.2}", ms(d))).unwrap_or_else(|| "–".into())
 }
 
 fn main() {
     let args = args();
     let db = BenchDb::create();
-    let url = db.url.clone();
-    let (company_id, api_key) = db.company();
-
+    let (_company_id, api_key) = db.company();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let pool_size = (args.concurrency as u32).clamp(4, 32);
-    let pool = store::connect_pool(&url, pool_size).expect("pool");
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let server = runtime.block_on(async {
-        let (server, _) = callsync::http::serve(
-            listener,
-            callsync::http::AppState::new(pool, &url, callsync::events::HubConfig::default()),
-            2,
-        )
-        .unwrap();
-        let handle = server.handle();
-        tokio::spawn(server);
-        handle
-    });
+    let server = runtime.block_on(Server::start(&db.url));
 
     println!(
-        "syncCustomerSchedule: {} syncs per phase, concurrency {}, 5 tasks per sync, {} rounds",
-        args.requests, args.concurrency, args.rounds
+        "syncCustomerSchedule vs the SQL baseline: {} clients, {} s per phase, {} rounds, ids from a pool of {ID_POOL}",
+        args.clients, args.seconds, args.rounds
     );
-    let mut ratios = Vec::new();
-    for round in 0..args.rounds {
-        println!("round {}:", round + 1);
-        let raw = raw_phase(&url, company_id, &format!("raw{round}"), &args);
-        raw.report("raw");
-        let ids =
-            (0..args.requests).map(|i| customer_id(&format!("http{round}"), i, args.requests)).collect();
-        let http = runtime.block_on(drive_syncs(&base_url, &api_key, ids, args.concurrency));
-        http.report("http");
-        let ratio = http.throughput() / raw.throughput();
-        println!("  http / raw throughput: {:.0}%", ratio * 100.0);
-        ratios.push(ratio);
+    let mut rounds = Vec::new();
+    for round in 1..=args.rounds {
+        let base = baseline(&db.url, &args);
+        let http = runtime.block_on(service(&server, &api_key, &args));
+        let ratio = http.per_second / base.per_second;
+        for (name, m) in [("baseline", &base), ("service", &http)] {
+            println!(
+                "  round {round} {name:<8} {:>7.0}/s  p50 {:>6} ms  p99 {:>6} ms  CPU ms/sync: server {:.2}  postgres {:.2}  client {:.2}",
+                m.per_second, latency(m.p50), latency(m.p99), m.cpu.0, m.cpu.1, m.cpu.2
+            );
+        }
+        println!("  round {round} service / baseline: {:.0}%", ratio * 100.0);
+        rounds.push((ratio, base, http));
     }
-    ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!(
-        "median http / raw throughput over {} rounds: {:.0}% (target >= 50%)",
-        ratios.len(),
-        ratios[ratios.len() / 2] * 100.0
-    );
+    rounds.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
+    let (ratio, base, http) = &rounds[rounds.len() / 2];
+    println!("median service / baseline over {} rounds: {:.0}% (target >= 50%)", args.rounds, ratio * 100.0);
 
-    runtime.block_on(server.stop(true));
+    let ok = |pass: bool| if pass { "yes" } else { "**no**" };
+    println!("<!-- bench:sync -->");
+    println!("### Sync: `syncCustomerSchedule` against the SQL baseline\n");
+    println!(
+        "`target/release/examples/sync_bench --seconds {} --clients {} --rounds {}`: {} HTTP clients \
+         against pgbench with {} clients over `bench/baseline_sync.sql`, same database, same run \
+         (median round).\n",
+        args.seconds, args.clients, args.rounds, args.clients, args.clients
+    );
+    println!("| measure | baseline (SQL) | service (HTTP) | target | ok |");
+    println!("| --- | --- | --- | --- | --- |");
+    println!(
+        "| syncs/s | {:.0} | {:.0} ({:.0}%) | ≥ 50% | {} |",
+        base.per_second,
+        http.per_second,
+        ratio * 100.0,
+        ok(*ratio >= 0.5)
+    );
+    println!("| p50 ms | – | {} | | |", latency(http.p50));
+    let p99_ok = http.p99.is_some_and(|d| d <= Duration::from_millis(25));
+    println!("| p99 ms | – | {} | ≤ 25 | {} |", latency(http.p99), ok(p99_ok));
+    println!(
+        "| CPU ms per sync: server / Postgres / client | – / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} | | |",
+        base.cpu.1, base.cpu.2, http.cpu.0, http.cpu.1, http.cpu.2
+    );
+    println!("<!-- /bench -->");
 }

@@ -1,5 +1,6 @@
-//! Shared by the benchmarks: a fresh database on DATABASE_URL or a throwaway cluster, a company
-//! with a 5-step schedule, and latency statistics.
+//! Shared by the benchmarks: a fresh database on DATABASE_URL or on the project's own durable
+//! local cluster (`.callsync/pgdata`, as `callsync serve` uses), a company with a 5-step
+//! schedule, and latency statistics.
 
 #![allow(dead_code)]
 
@@ -29,7 +30,10 @@ impl BenchDb {
         let admin_url = match std::env::var("DATABASE_URL") {
             Ok(url) if !url.is_empty() => url,
             _ => {
-                let c = LocalCluster::start_temporary().expect("start a throwaway Postgres cluster");
+                // Durable (fsync on), as in production: a throwaway cluster with fsync off would
+                // flatter every write path.
+                let data_dir = std::path::Path::new(callsync::config::DEFAULT_DATA_DIR).join("pgdata");
+                let c = LocalCluster::ensure_running(&data_dir).expect("start the local Postgres cluster");
                 let url = c.url("postgres");
                 cluster = Some(c);
                 url
@@ -216,4 +220,62 @@ impl Server {
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .unwrap_or(0)
     }
+}
+
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// CPU time used by (the server process, every Postgres process, this process and the children
+/// it has waited for), from /proc, in clock ticks.
+pub struct CpuMeter {
+    server: Option<u32>,
+    start: (u64, u64, u64),
+}
+
+/// Linux's USER_HZ on every mainstream architecture.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+impl CpuMeter {
+    pub fn start(server: Option<u32>) -> CpuMeter {
+        CpuMeter { server, start: cpu_ticks(server) }
+    }
+
+    /// CPU milliseconds per operation since the start: (server, Postgres, load client).
+    pub fn per_op(&self, operations: f64) -> (f64, f64, f64) {
+        let now = cpu_ticks(self.server);
+        let per =
+            |a: u64, b: u64| (a.saturating_sub(b)) as f64 * 1e3 / TICKS_PER_SECOND / operations.max(1.0);
+        (per(now.0, self.start.0), per(now.1, self.start.1), per(now.2, self.start.2))
+    }
+}
+
+/// (utime + stime, cutime + cstime) of a process, in ticks.
+fn process_ticks(pid: &str) -> Option<(String, u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces; the fields follow the last ')'.
+    let (head, rest) = stat.rsplit_once(')')?;
+    let comm = head.split_once('(')?.1.to_string();
+    let f: Vec<u64> = rest.split_whitespace().skip(11).take(4).filter_map(|v| v.parse().ok()).collect();
+    (f.len() == 4).then(|| (comm, f[0] + f[1], f[2] + f[3]))
+}
+
+fn cpu_ticks(server: Option<u32>) -> (u64, u64, u64) {
+    let server = server.and_then(|pid| process_ticks(&pid.to_string())).map(|(_, own, _)| own).unwrap_or(0);
+    // Backends that exited are counted in the postmaster's children's time.
+    let mut postgres = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.bytes().all(|b| b.is_ascii_digit()) {
+            if let Some((comm, own, children)) = process_ticks(&name) {
+                if comm == "postgres" || comm == "postmaster" {
+                    postgres += own + children;
+                }
+            }
+        }
+    }
+    let client = process_ticks("self").map(|(_, own, children)| own + children).unwrap_or(0);
+    (server, postgres, client)
 }

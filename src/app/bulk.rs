@@ -17,7 +17,7 @@ use crate::domain::lms::LoanRecord;
 use crate::store::calls::{self as store, NewCall};
 use crate::store::customers;
 use crate::store::schedules::ScheduleRow;
-use crate::store::{jobs, loans, suppressed};
+use crate::store::{jobs, loans};
 
 /// What a batch of bulk calls did: how many were queued, and the refusals by code.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -96,23 +96,21 @@ pub fn initiate_calls(
 ) -> Result<BulkCalls, AppError> {
     let mut outcome = BulkCalls::default();
     let customers = customers::by_ids(conn, company_id, customer_ids)?;
-    let phones: Vec<String> = customers.iter().filter_map(|c| c.phone_number.clone()).collect();
-    let suppressed = suppressed::which_suppressed(conn, company_id, &phones)?;
     let terms = contact::schedule_terms(schedule)?;
     let rules = contact::state_rules(conn, company_id)?;
     store::lock_company_dialing(conn, company_id)?;
     let people: Vec<Person> = customers.iter().map(Person::of).collect();
-    let histories = contact::histories(conn, company_id, &people, contact::history_since(now))?;
+    let contacts = contact::histories(conn, company_id, &people, contact::history_since(now))?;
     // The rate limit paces bulk calls' hand-off instead of refusing them.
     let hand_off = store::dialing_state(conn, company_id, now)?.has_webhook;
     let mut dialled: HashSet<String> = HashSet::new();
     let mut new_calls = Vec::new();
-    for (customer, mut history) in customers.iter().zip(histories) {
+    for (customer, contact::Contact { mut history, suppressed }) in customers.iter().zip(contacts) {
         let Some(number) = customer.phone_number.clone() else {
             outcome.refuse("BAD_USER_INPUT", 1);
             continue;
         };
-        let callee = contact::customer_callee(customer, suppressed.contains(&number));
+        let callee = contact::customer_callee(customer, suppressed);
         history.planned.clear();
         let decision =
             ContactPolicy::new(&terms, &callee, &rules).and_then(|policy| policy.decide(&history, now));

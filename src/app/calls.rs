@@ -113,7 +113,8 @@ pub fn make_call(
     let resolved = resolve(conn, company_id, &request.target, "to")?;
     let policy = resolved.policy(conn, company_id)?.map_err(AppError::Refused)?;
     store::lock_company_dialing(conn, company_id)?;
-    let mut history = contact::history(conn, company_id, &resolved.person(), contact::history_since(now))?;
+    let mut history =
+        contact::history(conn, company_id, &resolved.person(), contact::history_since(now))?.history;
     // Plans are not calls: only a dial counts them (the builder does).
     history.planned.clear();
     policy.decide(&history, now)?;
@@ -218,7 +219,8 @@ pub fn replan_pending(
     let Some(schedule) = schedules::by_ids(conn, company_id, &[first.schedule_id])?.pop() else {
         return Ok(0);
     };
-    let mut history = contact::history(conn, company_id, &Person::of(customer), contact::history_since(now))?;
+    let mut history =
+        contact::history(conn, company_id, &Person::of(customer), contact::history_since(now))?.history;
     // The tasks being re-placed are not yet planned; overdue ones (the dialer's) still count.
     history.planned.retain(|t| *t < now);
     let placed = match contact::customer_policy(conn, customer, &schedule)? {
@@ -384,7 +386,8 @@ pub fn eligibility(
     let resolved = resolve(conn, company_id, target, "phoneNumber")?;
     // A year back, so the last conversation shows even when it no longer binds.
     let mut history =
-        contact::history(conn, company_id, &resolved.person(), at - Duration::days(MAX_ATTEMPT_AGE_DAYS))?;
+        contact::history(conn, company_id, &resolved.person(), at - Duration::days(MAX_ATTEMPT_AGE_DAYS))?
+            .history;
     history.planned.clear();
     history.attempts.retain(|a| *a <= at);
     let last_conversation_at = history.last_conversation;

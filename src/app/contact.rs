@@ -1,7 +1,7 @@
 //! What the contact policy needs, loaded from the store: the schedule's terms, the callee, the
 //! company's state rules, and contact histories (one query for one person or for a batch).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::PgConnection;
@@ -69,6 +69,32 @@ pub fn customer_policy(
     Ok(ContactPolicy::new(&terms, &callee, &state_rules(conn, customer.company_id)?))
 }
 
+/// What a company's contact decisions need besides the callee: its live schedules (and so its
+/// task types) and its state rules, read in one query.
+pub struct CompanyTerms {
+    pub schedules: Vec<ScheduleRow>,
+    pub rules: StateRuleTable,
+}
+
+impl CompanyTerms {
+    pub fn load(conn: &mut PgConnection, company_id: Uuid) -> Result<CompanyTerms, StoreError> {
+        let (schedules, overrides) = companies::terms(conn, company_id)?;
+        Ok(CompanyTerms { schedules, rules: StateRuleTable::with_overrides(&overrides) })
+    }
+
+    /// The company's valid task types, sorted.
+    pub fn task_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = self.schedules.iter().map(|s| s.task_type.clone()).collect();
+        types.sort();
+        types
+    }
+
+    /// The live schedule of `task_type`.
+    pub fn schedule_for(&self, task_type: &str) -> Option<&ScheduleRow> {
+        self.schedules.iter().find(|s| s.task_type == task_type)
+    }
+}
+
 /// The built-in state rules with the company's overrides.
 pub fn state_rules(conn: &mut PgConnection, company_id: Uuid) -> Result<StateRuleTable, StoreError> {
     Ok(StateRuleTable::with_overrides(&companies::state_rule_overrides(conn, company_id)?))
@@ -87,21 +113,35 @@ impl Person {
     }
 }
 
-/// The contact histories of `people` (in order), from one query: calls since `since` to the
-/// customer or its number by any path (cancelled ones never rang and do not count), and the
-/// customer's pending tasks as planned attempts.
+/// What is known about contacting one person: the history of attempts, and whether the number
+/// is on the company's suppression list.
+#[derive(Debug, Clone, Default)]
+pub struct Contact {
+    pub history: ContactHistory,
+    pub suppressed: bool,
+}
+
+/// What is known about contacting each of `people` (in order), from one query: calls since
+/// `since` to the customer or its number by any path (cancelled ones never rang and do not
+/// count), the customer's pending tasks as planned attempts, and whether the number is
+/// suppressed.
 pub fn histories(
     conn: &mut PgConnection,
     company_id: Uuid,
     people: &[Person],
     since: DateTime<Utc>,
-) -> Result<Vec<ContactHistory>, StoreError> {
+) -> Result<Vec<Contact>, StoreError> {
     let ids: Vec<i64> = people.iter().filter_map(|p| p.customer_id).collect();
     let numbers: Vec<String> = people.iter().filter_map(|p| p.number.clone()).collect();
     let rows = calls::contact_history(conn, company_id, &ids, &numbers, since)?;
     let mut by_customer: HashMap<i64, Vec<&HistoryRow>> = HashMap::new();
     let mut by_number: HashMap<&str, Vec<&HistoryRow>> = HashMap::new();
+    let mut suppressed: HashSet<&str> = HashSet::new();
     for row in &rows {
+        if row.kind == calls::HISTORY_SUPPRESSED {
+            suppressed.extend(row.to_number.as_deref());
+            continue;
+        }
         if let Some(id) = row.customer_id {
             by_customer.entry(id).or_default().push(row);
         }
@@ -124,7 +164,10 @@ pub fn histories(
                     }
                 }
             }
-            assemble(&mine)
+            Contact {
+                history: assemble(&mine),
+                suppressed: person.number.as_deref().is_some_and(|n| suppressed.contains(n)),
+            }
         })
         .collect())
 }
@@ -132,7 +175,7 @@ pub fn histories(
 fn assemble(rows: &[&HistoryRow]) -> ContactHistory {
     let mut history = ContactHistory::default();
     for row in rows {
-        if row.is_task {
+        if row.kind == calls::HISTORY_TASK {
             history.planned.push(row.at);
             continue;
         }
@@ -150,12 +193,12 @@ fn assemble(rows: &[&HistoryRow]) -> ContactHistory {
     history
 }
 
-/// One person's contact history.
+/// What is known about contacting one person (see [`histories`]).
 pub fn history(
     conn: &mut PgConnection,
     company_id: Uuid,
     person: &Person,
     since: DateTime<Utc>,
-) -> Result<ContactHistory, StoreError> {
+) -> Result<Contact, StoreError> {
     Ok(histories(conn, company_id, std::slice::from_ref(person), since)?.pop().unwrap_or_default())
 }

@@ -1,13 +1,13 @@
 //! Customers and their schedules: syncCustomerSchedule, rebuilding many schedules set-wise (a
 //! bulk import's workflow), upserts, and Do Not Call taking effect at once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::PgConnection;
 use uuid::Uuid;
 
-use super::contact::{self, Person};
+use super::contact::{self, CompanyTerms, Person};
 use super::AppError;
 use crate::domain::calling_rules::parse_zone;
 use crate::domain::calling_rules::StateRuleTable;
@@ -19,7 +19,7 @@ use crate::store::calls as call_store;
 use crate::store::customers::{self, CustomerRow, MatchOn};
 use crate::store::schedules::{self, ScheduleRow};
 use crate::store::tasks::{self, NewTask, NewTaskRow, TaskRow};
-use crate::store::{suppressed, StoreError};
+use crate::store::StoreError;
 
 /// Why a sync built no tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,9 +52,11 @@ pub fn sync_customer_schedule(
         Some(c) if c.do_not_call && patch.do_not_call != Patch::Set(false) => Err(StoreError::DoNotCall),
         _ => Ok(()),
     };
+    let terms = CompanyTerms::load(conn, company_id)?;
+    let task_types = terms.task_types();
     let (customer, created) =
-        customers::upsert_checked(conn, company_id, patch, MatchOn::Id, today, dnc_check)?;
-    let outcome = rebuild_schedule(conn, customer, created, now)?;
+        customers::upsert_checked(conn, company_id, patch, MatchOn::Id, today, &task_types, dnc_check)?;
+    let outcome = rebuild_schedule(conn, customer, created, &terms, now)?;
     if outcome.customer.do_not_call {
         // The rebuild cancelled the pending tasks; queued calls go too.
         stop_contact(conn, company_id, &[outcome.customer.id], &[], now)?;
@@ -102,32 +104,32 @@ pub fn stop_contact(
 }
 
 /// Cancels the customer's pending tasks and plans its schedule anew (the customer's row must be
-/// locked by the caller's transaction).
+/// locked by the caller's transaction; `created`: it was inserted by that transaction, so it has
+/// no tasks to cancel).
 pub fn rebuild_schedule(
     conn: &mut PgConnection,
     customer: CustomerRow,
     created: bool,
+    terms: &CompanyTerms,
     now: DateTime<Utc>,
 ) -> Result<SyncOutcome, AppError> {
     let company_id = customer.company_id;
-    let cancelled =
-        tasks::cancel_pending_for_customer(conn, company_id, customer.id, &customer.external_id, now)?;
-    let existing_tasks_removed = cancelled.len() as i64;
-    let schedule = match &customer.task_type {
-        Some(task_type) => schedules::by_task_type(conn, company_id, task_type)?,
-        None => None,
+    let existing_tasks_removed = if created {
+        0
+    } else {
+        tasks::cancel_pending_for_customer(conn, company_id, customer.id, &customer.external_id, now)?.len()
+            as i64
     };
-    let Some(schedule) = schedule else {
+    let Some(schedule) = customer.task_type.as_deref().and_then(|t| terms.schedule_for(t)) else {
         let skipped = Some(SyncSkip::NoSchedule);
         return Ok(SyncOutcome { customer, created, existing_tasks_removed, tasks: Vec::new(), skipped });
     };
-    let is_suppressed = contact::is_suppressed(conn, &customer)?;
-    let history = contact::history(conn, company_id, &Person::of(&customer), contact::history_since(now))?;
-    let rules = contact::state_rules(conn, company_id)?;
-    let (planned, skipped, zone) = plan(&customer, &schedule, is_suppressed, &history, &rules, now)?;
+    let contact = contact::history(conn, company_id, &Person::of(&customer), contact::history_since(now))?;
+    let (planned, skipped, zone) =
+        plan(&customer, schedule, contact.suppressed, &contact.history, &terms.rules, now)?;
     let new_tasks: Vec<NewTask> =
         planned.iter().map(|t| NewTask { attempt: t.attempt, scheduled_for: t.scheduled_for }).collect();
-    let tasks = tasks::insert_pending(conn, &customer, &schedule, &zone, &new_tasks)?;
+    let tasks = tasks::insert_pending(conn, &customer, schedule, &zone, &new_tasks, now)?;
     Ok(SyncOutcome { customer, created, existing_tasks_removed, tasks, skipped })
 }
 
@@ -174,16 +176,13 @@ pub fn rebuild_schedules(
     tasks::cancel_pending_for_customers(conn, company_id, &ids, &refs, now)?;
     let schedules: HashMap<String, ScheduleRow> =
         schedules::live_schedules(conn, company_id)?.into_iter().map(|s| (s.task_type.clone(), s)).collect();
-    let phones: Vec<String> = customers.iter().filter_map(|c| c.phone_number.clone()).collect();
-    let suppressed: HashSet<String> = suppressed::which_suppressed(conn, company_id, &phones)?;
     let people: Vec<Person> = customers.iter().map(Person::of).collect();
-    let histories = contact::histories(conn, company_id, &people, contact::history_since(now))?;
+    let contacts = contact::histories(conn, company_id, &people, contact::history_since(now))?;
     let rules = contact::state_rules(conn, company_id)?;
     let mut rows = Vec::new();
-    for (customer, history) in customers.iter().zip(&histories) {
+    for (customer, contact) in customers.iter().zip(&contacts) {
         let Some(schedule) = customer.task_type.as_ref().and_then(|t| schedules.get(t)) else { continue };
-        let is_suppressed = customer.phone_number.as_ref().is_some_and(|p| suppressed.contains(p));
-        let (planned, _, zone) = plan(customer, schedule, is_suppressed, history, &rules, now)?;
+        let (planned, _, zone) = plan(customer, schedule, contact.suppressed, &contact.history, &rules, now)?;
         rows.extend(planned.into_iter().map(|t| NewTaskRow {
             customer_id: customer.id,
             schedule_id: schedule.id,
@@ -193,5 +192,5 @@ pub fn rebuild_schedules(
             scheduled_for: t.scheduled_for,
         }));
     }
-    Ok(tasks::insert_pending_many(conn, company_id, &rows, &refs)?)
+    Ok(tasks::insert_pending_many(conn, company_id, &rows, &refs, now)?)
 }

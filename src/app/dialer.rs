@@ -72,7 +72,7 @@ fn dial_task(conn: &mut PgConnection, task: TaskRow, now: DateTime<Utc>) -> Resu
     };
     store::lock_company_dialing(conn, company_id)?;
     let mut history =
-        contact::history(conn, company_id, &Person::of(&customer), contact::history_since(now))?;
+        contact::history(conn, company_id, &Person::of(&customer), contact::history_since(now))?.history;
     history.planned.clear();
     if let Err(refusal) = policy.decide(&history, now) {
         return match refusal.next_allowed_at {

@@ -263,15 +263,28 @@ fn run(weak: Weak<Shared>, url: String) {
     }
 }
 
+/// The companies someone listens to (a topic of theirs has a channel).
+fn subscribed_companies(channels: &HashMap<Topic, broadcast::Sender<Arc<EventRow>>>) -> Vec<Uuid> {
+    let mut companies: Vec<Uuid> = channels.keys().map(|t| t.company_id).collect();
+    companies.sort_unstable();
+    companies.dedup();
+    companies
+}
+
 /// Broadcasts every settled event after the head; returns the `seq` of the first one still
 /// unsettled, if delivery waits behind it (it settles once the horizon passes it).
 fn deliver(shared: &Shared, conn: &mut PgConnection) -> Result<Option<i64>, String> {
     const BATCH: i64 = 1000;
     loop {
         let head = *lock(&shared.head);
-        let rows = outbox::after_with_settled(conn, head, BATCH).map_err(|e| e.to_string())?;
+        let wanted = subscribed_companies(&lock(&shared.channels));
+        let rows = outbox::after_with_settled(conn, head, BATCH, &wanted).map_err(|e| e.to_string())?;
         let full = rows.len() as i64 == BATCH;
         let channels = lock(&shared.channels);
+        // A company subscribed to since the read got no payloads: read again.
+        if channels.keys().any(|topic| !wanted.contains(&topic.company_id)) {
+            continue;
+        }
         let mut head = lock(&shared.head);
         for (row, settled) in rows {
             if !settled {

@@ -269,8 +269,9 @@ pub fn insert_calls(
 /// One row of a contact history: a call (any status) or a pending task.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct HistoryRow {
-    #[diesel(sql_type = Bool)]
-    pub is_task: bool,
+    /// What the row is: [`HISTORY_CALL`], [`HISTORY_TASK`] or [`HISTORY_SUPPRESSED`].
+    #[diesel(sql_type = Text)]
+    pub kind: String,
     #[diesel(sql_type = Nullable<BigInt>)]
     pub customer_id: Option<i64>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -286,8 +287,16 @@ pub struct HistoryRow {
     pub task_id: Option<Uuid>,
 }
 
+/// A call to the person (any path).
+pub const HISTORY_CALL: &str = "call";
+/// One of the customer's pending tasks (a planned attempt).
+pub const HISTORY_TASK: &str = "task";
+/// The number is on the company's suppression list (`at` is when it was added).
+pub const HISTORY_SUPPRESSED: &str = "suppressed";
+
 /// Everything a contact decision needs about these people, in one query: their calls since
-/// `since` (to the customers, or to the numbers, by any path) and their pending tasks.
+/// `since` (to the customers, or to the numbers, by any path), their pending tasks, and which
+/// of the numbers are suppressed.
 pub fn contact_history(
     conn: &mut PgConnection,
     company_id: Uuid,
@@ -296,14 +305,18 @@ pub fn contact_history(
     since: DateTime<Utc>,
 ) -> Result<Vec<HistoryRow>, StoreError> {
     Ok(diesel::sql_query(
-        "SELECT false AS is_task, customer_id, to_number, created_at AS at, status, ended_at, NULL::uuid AS task_id
+        "SELECT 'call' AS kind, customer_id, to_number, created_at AS at, status, ended_at, NULL::uuid AS task_id
            FROM calls
           WHERE company_id = $1 AND created_at >= $4
             AND (customer_id = ANY($2) OR to_number = ANY($3))
          UNION ALL
-         SELECT true, customer_id, NULL, scheduled_for, status, NULL, id
+         SELECT 'task', customer_id, NULL, scheduled_for, status, NULL, id
            FROM tasks
-          WHERE company_id = $1 AND customer_id = ANY($2) AND status = 'PENDING'",
+          WHERE company_id = $1 AND customer_id = ANY($2) AND status = 'PENDING'
+         UNION ALL
+         SELECT 'suppressed', NULL, phone_number, created_at, '', NULL, NULL
+           FROM suppressed_numbers
+          WHERE company_id = $1 AND phone_number = ANY($3)",
     )
     .bind::<SqlUuid, _>(company_id)
     .bind::<Array<BigInt>, _>(customer_ids)

@@ -8,6 +8,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::schedules::ScheduleRow;
 use super::schema::{api_keys, companies, schedules};
 use super::StoreError;
 use crate::domain::calling_rules::{self, StateRule};
@@ -172,10 +173,38 @@ pub fn lms_settings(
 }
 
 /// The company's overrides of the built-in state calling rules.
+/// A company's live schedules and its state-rule overrides, in one query: what every contact
+/// decision of the company needs besides the callee (a sync reads it once, not three times).
+pub fn terms(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+) -> Result<(Vec<ScheduleRow>, StateRuleOverrides), StoreError> {
+    // Typed (no SQL text), so Diesel keeps the statement prepared.
+    let rules = companies::table
+        .filter(companies::id.eq(schedules::company_id))
+        .select(companies::state_rules)
+        .single_value();
+    let rows: Vec<(ScheduleRow, Option<serde_json::Value>)> = schedules::table
+        .filter(schedules::company_id.eq(company_id))
+        .filter(schedules::deleted_at.is_null())
+        .select((ScheduleRow::as_select(), rules))
+        .load(conn)?;
+    let Some((_, Some(stored))) = rows.first() else {
+        // No schedule: only the rules are left to read.
+        return Ok((Vec::new(), state_rule_overrides(conn, company_id)?));
+    };
+    // Validated when written; a row that no longer parses is an error, never silently ignored.
+    let overrides = calling_rules::validate_overrides(stored)?;
+    Ok((rows.into_iter().map(|(schedule, _)| schedule).collect(), overrides))
+}
+
+/// A company's state-rule overrides, by state.
+pub type StateRuleOverrides = BTreeMap<String, Vec<StateRule>>;
+
 pub fn state_rule_overrides(
     conn: &mut PgConnection,
     company_id: Uuid,
-) -> Result<BTreeMap<String, Vec<StateRule>>, StoreError> {
+) -> Result<StateRuleOverrides, StoreError> {
     let stored: serde_json::Value =
         companies::table.find(company_id).select(companies::state_rules).first(conn)?;
     // Validated when written; a row that no longer parses is an error, never silently ignored.

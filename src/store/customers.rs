@@ -69,9 +69,10 @@ impl CustomerRow {
     }
 }
 
-/// The stored columns of a customer record (`None` writes NULL).
+/// The stored columns of a customer record (`None` writes NULL: as an explicit NULL rather than
+/// DEFAULT, the insert has one shape, which Diesel can keep prepared).
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = customers, treat_none_as_null = true)]
+#[diesel(table_name = customers, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub(crate) struct CustomerValues<'a> {
     company_id: Uuid,
     external_id: &'a str,
@@ -202,20 +203,22 @@ pub fn upsert(
     match_on: MatchOn,
     today: NaiveDate,
 ) -> Result<(CustomerRow, bool), StoreError> {
-    upsert_checked(conn, company_id, patch, match_on, today, |_| Ok(()))
+    let task_types = task_types_for(conn, company_id, patch)?;
+    upsert_checked(conn, company_id, patch, match_on, today, &task_types, |_| Ok(()))
 }
 
-/// [`upsert`], with `check` run on the locked stored customer (None: new) before any write.
+/// [`upsert`] with the company's task types already loaded, and `check` run on the locked
+/// stored customer (None: new) before any write.
 pub fn upsert_checked(
     conn: &mut PgConnection,
     company_id: Uuid,
     patch: &CustomerPatch,
     match_on: MatchOn,
     today: NaiveDate,
+    task_types: &[String],
     check: impl Fn(Option<&CustomerRow>) -> Result<(), StoreError>,
 ) -> Result<(CustomerRow, bool), StoreError> {
-    let task_types = task_types_for(conn, company_id, patch)?;
-    let rules = CustomerRules { today, task_types: &task_types };
+    let rules = CustomerRules { today, task_types };
     let match_phone = match (match_on, &patch.phone_number) {
         (MatchOn::Id, _) => None,
         (MatchOn::PhoneNumber, Patch::Set(raw)) => Some(customer::normalize_phone("phoneNumber", raw)?),
@@ -227,6 +230,25 @@ pub fn upsert_checked(
             .into())
         }
     };
+    let insert = |conn: &mut PgConnection, record: &CustomerRecord| {
+        diesel::insert_into(customers::table)
+            .values(CustomerValues::new(company_id, record, Utc::now()))
+            .on_conflict((customers::company_id, customers::external_id))
+            .do_nothing()
+            .returning(CustomerRow::as_returning())
+            .get_result(conn)
+            .optional()
+    };
+    // A new customer by id is inserted at once: one statement, decided by the unique index
+    // (no plan to go wrong on a young table). Only a conflict (it exists) reads and locks it.
+    let as_new = customer::apply_patch(None, patch, &rules, REQUIRED_FIELDS);
+    if let (MatchOn::Id, Ok(record)) = (match_on, &as_new) {
+        if check(None).is_ok() {
+            if let Some(row) = insert(conn, record)? {
+                return Ok((row, true));
+            }
+        }
+    }
     // Two rounds at most: a concurrent insert of the same id makes ours a no-op, then we update it.
     for _ in 0..2 {
         let existing = lock_existing(conn, company_id, &patch.external_id, match_phone.as_deref())?;
@@ -246,15 +268,8 @@ pub fn upsert_checked(
                 })?;
             return Ok((updated, false));
         }
-        let record = customer::apply_patch(None, patch, &rules, REQUIRED_FIELDS)?;
-        let inserted = diesel::insert_into(customers::table)
-            .values(CustomerValues::new(company_id, &record, Utc::now()))
-            .on_conflict((customers::company_id, customers::external_id))
-            .do_nothing()
-            .returning(CustomerRow::as_returning())
-            .get_result(conn)
-            .optional()?;
-        if let Some(row) = inserted {
+        let record = as_new.clone()?;
+        if let Some(row) = insert(conn, &record)? {
             return Ok((row, true));
         }
     }

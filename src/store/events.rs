@@ -51,6 +51,11 @@ pub struct TaskEventPayload {
     pub previous_status: Option<String>,
 }
 
+/// A task event's payload: [`TaskEventPayload`] as JSON.
+pub fn task_payload(task: &TaskRow, customer_ref: &str, previous_status: Option<&str>) -> Value {
+    json!({"task": task, "customerRef": customer_ref, "previousStatus": previous_status})
+}
+
 /// Records one event of `kind` per task; `tasks` pairs each task with its customer's external id.
 pub fn record_task_events(
     conn: &mut PgConnection,
@@ -65,8 +70,7 @@ pub fn record_task_events(
     let rows: Vec<_> = tasks
         .iter()
         .map(|(task, customer_ref)| {
-            let payload =
-                json!({"task": task, "customerRef": customer_ref, "previousStatus": previous_status});
+            let payload = task_payload(task, customer_ref, previous_status);
             (events::company_id.eq(company_id), events::kind.eq(kind), events::payload.eq(payload))
         })
         .collect();
@@ -96,21 +100,40 @@ fn after(position: Position) -> Condition {
 
 /// Events of every company after `position`, in delivery order, each with whether it is settled.
 /// Settledness is monotonic in that order, so the caller delivers up to the first unsettled one.
+/// Only the events of `wanted` companies carry their payload (the others' is JSON null): nobody
+/// listens to them, and reading and parsing every payload would cost every write.
 pub fn after_with_settled(
     conn: &mut PgConnection,
     position: Position,
     limit: i64,
+    wanted: &[Uuid],
 ) -> Result<Vec<(EventRow, bool)>, StoreError> {
+    let payload = sql::<diesel::sql_types::Jsonb>("CASE WHEN events.company_id = ANY(")
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(wanted.to_vec())
+        .sql(") THEN events.payload ELSE 'null'::jsonb END");
     Ok(events::table
         .into_boxed()
         .filter(after(position))
         .order((events::seq.asc(), events::id.asc()))
         .limit(limit)
         .select((
-            EventRow::as_select(),
+            (
+                events::id,
+                events::tx_id,
+                events::company_id,
+                events::kind,
+                payload,
+                events::created_at,
+                events::seq,
+            ),
             sql::<Bool>("events.seq < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"),
         ))
-        .load(conn)?)
+        .load::<((i64, i64, Uuid, String, Value, DateTime<Utc>, i64), bool)>(conn)?
+        .into_iter()
+        .map(|((id, tx_id, company_id, kind, payload, created_at, seq), settled)| {
+            (EventRow { id, tx_id, company_id, kind, payload, created_at, seq }, settled)
+        })
+        .collect())
 }
 
 /// Settled events of one company after `position`, of the given kinds, in delivery order.

@@ -130,30 +130,29 @@ pub fn insert_pending_many(
     company_id: Uuid,
     new_tasks: &[NewTaskRow],
     refs: &std::collections::HashMap<i64, &str>,
+    now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
     for chunk in new_tasks.chunks(5000) {
-        let rows: Vec<_> = chunk
+        let rows: Vec<TaskRow> = chunk
             .iter()
-            .map(|t| {
-                (
-                    tasks::company_id.eq(company_id),
-                    tasks::customer_id.eq(t.customer_id),
-                    tasks::schedule_id.eq(t.schedule_id),
-                    tasks::task_type.eq(&t.task_type),
-                    tasks::status.eq(PENDING),
-                    tasks::attempt.eq(t.attempt),
-                    tasks::scheduled_for.eq(t.scheduled_for),
-                    tasks::time_zone.eq(&t.time_zone),
-                )
+            .map(|t| TaskRow {
+                id: Uuid::new_v4(),
+                company_id,
+                customer_id: t.customer_id,
+                schedule_id: t.schedule_id,
+                task_type: t.task_type.clone(),
+                status: PENDING.to_string(),
+                attempt: t.attempt,
+                scheduled_for: t.scheduled_for,
+                time_zone: t.time_zone.clone(),
+                created_at: now,
+                updated_at: now,
+                version: 1,
             })
             .collect();
-        let inserted: Vec<TaskRow> = diesel::insert_into(tasks::table)
-            .values(rows)
-            .returning(TaskRow::as_returning())
-            .get_results(conn)?;
-        let with_ref: Vec<_> =
-            inserted.iter().map(|t| (t, refs.get(&t.customer_id).copied().unwrap_or(""))).collect();
-        events::record_task_events(conn, company_id, events::TASK_CREATED, None, &with_ref)?;
+        let customer_refs: Vec<&str> =
+            rows.iter().map(|t| refs.get(&t.customer_id).copied().unwrap_or("")).collect();
+        insert_with_events(conn, company_id, &rows, &customer_refs)?;
     }
     Ok(new_tasks.len())
 }
@@ -180,41 +179,84 @@ pub struct NewTask {
     pub scheduled_for: DateTime<Utc>,
 }
 
-/// Inserts pending tasks for the customer (one statement) with a CREATED event each.
+/// Inserts pending tasks for the customer with a CREATED event each (one statement).
 pub fn insert_pending(
     conn: &mut PgConnection,
     customer: &CustomerRow,
     schedule: &ScheduleRow,
     time_zone: &str,
     new_tasks: &[NewTask],
+    now: DateTime<Utc>,
 ) -> Result<Vec<TaskRow>, StoreError> {
-    let company_id = customer.company_id;
-    if new_tasks.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<_> = new_tasks
+    let mut rows: Vec<TaskRow> = new_tasks
         .iter()
-        .map(|t| {
-            (
-                tasks::company_id.eq(company_id),
-                tasks::customer_id.eq(customer.id),
-                tasks::schedule_id.eq(schedule.id),
-                tasks::task_type.eq(&schedule.task_type),
-                tasks::status.eq(PENDING),
-                tasks::attempt.eq(t.attempt),
-                tasks::scheduled_for.eq(t.scheduled_for),
-                tasks::time_zone.eq(time_zone),
-            )
+        .map(|t| TaskRow {
+            id: Uuid::new_v4(),
+            company_id: customer.company_id,
+            customer_id: customer.id,
+            schedule_id: schedule.id,
+            task_type: schedule.task_type.clone(),
+            status: PENDING.to_string(),
+            attempt: t.attempt,
+            scheduled_for: t.scheduled_for,
+            time_zone: time_zone.to_string(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
         })
         .collect();
-    let mut inserted: Vec<TaskRow> = diesel::insert_into(tasks::table)
-        .values(rows)
-        .returning(TaskRow::as_returning())
-        .get_results(conn)?;
-    inserted.sort_by_key(|t| (t.scheduled_for, t.attempt));
-    let with_ref: Vec<_> = inserted.iter().map(|t| (t, customer.external_id.as_str())).collect();
-    events::record_task_events(conn, company_id, events::TASK_CREATED, None, &with_ref)?;
-    Ok(inserted)
+    rows.sort_by_key(|t| (t.scheduled_for, t.attempt));
+    let refs = vec![customer.external_id.as_str(); rows.len()];
+    insert_with_events(conn, customer.company_id, &rows, &refs)?;
+    Ok(rows)
+}
+
+/// Inserts new tasks, each with its TASK_CREATED event (`customer_refs[i]` is the external id of
+/// task i's customer), in one statement: its text is the same for any number of rows, and one
+/// round trip writes both tables.
+fn insert_with_events(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    rows: &[TaskRow],
+    customer_refs: &[&str],
+) -> Result<(), StoreError> {
+    use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Text};
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let payloads: Vec<serde_json::Value> = rows
+        .iter()
+        .zip(customer_refs)
+        .map(|(task, customer_ref)| events::task_payload(task, customer_ref, None))
+        .collect();
+    let column = |f: fn(&TaskRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
+    diesel::sql_query(
+        "WITH inserted AS (
+           INSERT INTO tasks (id, company_id, customer_id, schedule_id, task_type, status, attempt,
+                              scheduled_for, time_zone, created_at, updated_at, version)
+           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[],
+                                $7::int4[], $8::timestamptz[], $9::text[], $10::timestamptz[],
+                                $11::timestamptz[], $12::int4[]))
+         INSERT INTO events (company_id, kind, payload)
+         SELECT $13, $14, payload FROM unnest($15::jsonb[]) WITH ORDINALITY AS e(payload, n) ORDER BY n",
+    )
+    .bind::<Array<SqlUuid>, _>(rows.iter().map(|t| t.id).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(rows.iter().map(|t| t.company_id).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(rows.iter().map(|t| t.customer_id).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(rows.iter().map(|t| t.schedule_id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(column(|t| t.task_type.clone()))
+    .bind::<Array<Text>, _>(column(|t| t.status.clone()))
+    .bind::<Array<Integer>, _>(rows.iter().map(|t| t.attempt).collect::<Vec<_>>())
+    .bind::<Array<Timestamptz>, _>(rows.iter().map(|t| t.scheduled_for).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(column(|t| t.time_zone.clone()))
+    .bind::<Array<Timestamptz>, _>(rows.iter().map(|t| t.created_at).collect::<Vec<_>>())
+    .bind::<Array<Timestamptz>, _>(rows.iter().map(|t| t.updated_at).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(rows.iter().map(|t| t.version).collect::<Vec<_>>())
+    .bind::<SqlUuid, _>(company_id)
+    .bind::<Text, _>(events::TASK_CREATED)
+    .bind::<Array<Jsonb>, _>(payloads)
+    .execute(conn)?;
+    Ok(())
 }
 
 /// When the customer was dialled since `since` (tasks in progress, completed or failed).
