@@ -272,7 +272,7 @@ async fn customer_by_phone_accepts_any_format() {
 
 const LIST: &str = "query($filter: CustomerFilter, $orderBy: CustomerOrderField, $dir: OrderDirection, $first: Int, $after: String) {
     customers(filter: $filter, orderBy: $orderBy, orderDirection: $dir, first: $first, after: $after) {
-        totalCount edges { cursor node { id lastName } } nodes { id }
+        totalCount totalCountEstimate edges { cursor node { id lastName } } nodes { id }
         pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }";
 
 async fn seed(app: &TestApp, people: &[(&str, &str, &str, bool)]) {
@@ -367,11 +367,17 @@ async fn customer_filters() {
         // Letters and digits: never a phone match by the digits alone (d-4's number has 2555).
         (json!({"search": "zz-2k5m5x5q"}), vec![]),
         (json!({"search": "a2555"}), vec![]),
+        // One or two characters (no trigram): the start of a field, not any substring.
+        (json!({"search": "SM"}), vec!["a-1", "c-3"]),
+        (json!({"search": "it"}), vec![]),
+        (json!({"search": "a-"}), vec!["a-1"]),
     ];
     for (filter, expected) in cases {
         let data = app.gql_ok(LIST, json!({"filter": filter})).await;
         assert_eq!(ids(&data), expected, "{filter}");
         assert_eq!(data["customers"]["totalCount"], expected.len(), "{filter}");
+        // Exact at this size (at most 1,000 matches).
+        assert_eq!(data["customers"]["totalCountEstimate"], expected.len(), "{filter}");
     }
     // createdAtFrom is inclusive, createdAtTo exclusive.
     let all = app.gql_ok("{ customers { nodes { id createdAt } } }", json!({})).await;

@@ -1,0 +1,10 @@
+ALTER INDEX customers_search ALTER COLUMN 1 SET STATISTICS -1;
+CREATE INDEX customers_phone_trgm ON customers USING gin (phone_number gin_trgm_ops);
+DROP INDEX customers_company_state;
+DROP INDEX customers_company_external_id_list;
+DROP INDEX customers_company_last_name_list;
+CREATE INDEX customers_company_last_name ON customers (company_id, last_name, id);
+DROP INDEX customers_company_updated;
+CREATE INDEX customers_company_updated ON customers (company_id, updated_at, id);
+DROP INDEX customers_company_created;
+CREATE INDEX customers_company_created ON customers (company_id, created_at, id);
