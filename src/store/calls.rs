@@ -69,6 +69,11 @@ pub struct CallEventPayload {
     pub previous_status: Option<String>,
 }
 
+/// A call event's payload: [`CallEventPayload`] as JSON.
+pub fn call_payload(call: &CallRow, customer_ref: Option<&str>, previous_status: Option<&str>) -> Value {
+    json!({"call": call, "customerRef": customer_ref, "previousStatus": previous_status})
+}
+
 /// Records one event of `kind` per call; `with_refs` pairs each call with its customer's
 /// external id (None for a one-off call).
 pub fn record_call_events(
@@ -80,7 +85,7 @@ pub fn record_call_events(
         let rows: Vec<_> = chunk
             .iter()
             .map(|(call, customer_ref, previous)| {
-                let payload = json!({"call": call, "customerRef": customer_ref, "previousStatus": previous});
+                let payload = call_payload(call, *customer_ref, *previous);
                 (
                     super::schema::events::company_id.eq(call.company_id),
                     super::schema::events::kind.eq(kind),
@@ -201,47 +206,76 @@ impl NewCall {
     }
 }
 
-/// Inserts calls (a statement per 1,000) with a CALL_CREATED event each, and counts them on
-/// their schedules. Returns them in input order.
+/// Inserts calls with a CALL_CREATED event each (one statement per 5,000: its text is the same
+/// for any number of rows, and one round trip writes both tables), and counts them on their
+/// schedules. Returns them in input order.
 pub fn insert_calls(
     conn: &mut PgConnection,
     new_calls: &[NewCall],
     now: DateTime<Utc>,
 ) -> Result<Vec<CallRow>, StoreError> {
-    let mut out = Vec::with_capacity(new_calls.len());
-    for chunk in new_calls.chunks(1000) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|c| {
-                (
-                    calls::company_id.eq(c.company_id),
-                    calls::customer_id.eq(c.customer_id),
-                    calls::schedule_id.eq(c.schedule_id),
-                    calls::task_id.eq(c.task_id),
-                    calls::to_number.eq(&c.to_number),
-                    calls::status.eq(c.status),
-                    calls::source.eq(c.source),
-                    calls::agent_id.eq(&c.agent_id),
-                    calls::disposition_id.eq(&c.disposition_id),
-                    calls::data.eq(&c.data),
-                    calls::duration_seconds.eq(c.duration_seconds),
-                    calls::started_at.eq(c.ended_at.map(|_| c.at)),
-                    calls::ended_at.eq(c.ended_at),
-                    calls::webhook_next_at.eq(c.hand_off.then_some(now)),
-                    calls::created_at.eq(c.at),
-                    calls::updated_at.eq(now),
-                )
-            })
-            .collect();
-        let inserted: Vec<CallRow> = diesel::insert_into(calls::table)
-            .values(rows)
-            .returning(CallRow::as_returning())
-            .get_results(conn)?;
-        // RETURNING follows VALUES order for a plain INSERT.
-        let with_refs: Vec<_> =
-            inserted.iter().zip(chunk).map(|(row, c)| (row, c.customer_ref.as_deref(), None)).collect();
-        record_call_events(conn, CALL_CREATED, &with_refs)?;
-        out.extend(inserted);
+    use diesel::sql_types::{Integer, Jsonb};
+    let out: Vec<CallRow> = new_calls
+        .iter()
+        .map(|c| CallRow {
+            id: Uuid::new_v4(),
+            company_id: c.company_id,
+            customer_id: c.customer_id,
+            schedule_id: c.schedule_id,
+            task_id: c.task_id,
+            to_number: c.to_number.clone(),
+            status: c.status.to_string(),
+            agent_id: c.agent_id.clone(),
+            disposition: None,
+            duration_seconds: c.duration_seconds,
+            data: c.data.clone(),
+            started_at: c.ended_at.map(|_| c.at),
+            ended_at: c.ended_at,
+            created_at: c.at,
+            updated_at: now,
+            source: c.source.to_string(),
+            version: 1,
+            disposition_id: c.disposition_id.clone(),
+        })
+        .collect();
+    for (rows, calls) in out.chunks(5000).zip(new_calls.chunks(5000)) {
+        let payloads: Vec<Value> =
+            rows.iter().zip(calls).map(|(row, c)| call_payload(row, c.customer_ref.as_deref(), None)).collect();
+        let column = |f: fn(&CallRow) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+        diesel::sql_query(
+            "WITH inserted AS (
+               INSERT INTO calls (id, company_id, customer_id, schedule_id, task_id, to_number, status, agent_id,
+                                  duration_seconds, data, started_at, ended_at, created_at, updated_at, source,
+                                  version, disposition_id, webhook_next_at)
+               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::uuid[], $6::text[],
+                                    $7::text[], $8::text[], $9::int4[], $10::jsonb[], $11::timestamptz[],
+                                    $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::text[],
+                                    $16::int4[], $17::text[], $18::timestamptz[]))
+             INSERT INTO events (company_id, kind, payload)
+             SELECT company_id, $19, payload
+             FROM unnest($2::uuid[], $20::jsonb[]) WITH ORDINALITY AS e(company_id, payload, n) ORDER BY n",
+        )
+        .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.company_id).collect::<Vec<_>>())
+        .bind::<Array<Nullable<BigInt>>, _>(rows.iter().map(|r| r.customer_id).collect::<Vec<_>>())
+        .bind::<Array<Nullable<SqlUuid>>, _>(rows.iter().map(|r| r.schedule_id).collect::<Vec<_>>())
+        .bind::<Array<Nullable<SqlUuid>>, _>(rows.iter().map(|r| r.task_id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.to_number.clone()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.status.clone()).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(column(|r| r.agent_id.clone()))
+        .bind::<Array<Nullable<Integer>>, _>(rows.iter().map(|r| r.duration_seconds).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Jsonb>>, _>(rows.iter().map(|r| r.data.clone()).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Timestamptz>>, _>(rows.iter().map(|r| r.started_at).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Timestamptz>>, _>(rows.iter().map(|r| r.ended_at).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.created_at).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.updated_at).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.source.clone()).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(rows.iter().map(|r| r.version).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(column(|r| r.disposition_id.clone()))
+        .bind::<Array<Nullable<Timestamptz>>, _>(calls.iter().map(|c| c.hand_off.then_some(now)).collect::<Vec<_>>())
+        .bind::<Text, _>(CALL_CREATED)
+        .bind::<Array<Jsonb>, _>(payloads)
+        .execute(conn)?;
     }
     let mut per_schedule: std::collections::BTreeMap<Uuid, (i32, DateTime<Utc>)> = Default::default();
     for c in new_calls {

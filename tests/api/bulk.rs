@@ -231,3 +231,49 @@ async fn bulk_calls_are_paced_to_the_calls_per_second_limit_not_refused() {
     }
     assert!(rounds >= 3, "5 calls at 2 per second take at least 3 rounds");
 }
+
+/// The issue's shape: `customers(first: 500)` with every customer's first tasks and calls is a
+/// constant number of queries, not one per customer (a loader batch may split in two when the
+/// request yields under load, hence a bound rather than an exact count).
+#[tokio::test]
+async fn a_page_of_500_customers_with_tasks_and_calls_is_a_constant_number_of_queries() {
+    let app = TestApp::spawn().await;
+    let schedule = campaign(&app).await;
+    app.gql_ok("mutation { updateCompanySettings(input: {callsPerSecondLimit: 1000}) { id } }", json!({}))
+        .await;
+    let records: Vec<Value> = (0..500).map(|i| record(&format!("n{i:03}"), 4000 + i)).collect();
+    let body = bulk(
+        &app,
+        json!({"scheduleId": schedule, "records": records, "useWorkflow": true, "initiateCall": true,
+               "callConfig": {"agentId": "a"}}),
+    )
+    .await;
+    assert_eq!(body["data"]["bulkAddCustomers"]["callResults"]["initiated"], 500, "{body}");
+    callsync::dialer::run_jobs(&app.store).await.unwrap();
+    assert_eq!(app.count("SELECT count(*) AS n FROM tasks WHERE status = 'PENDING'"), 1000);
+
+    let metrics = || async {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("callsync_db_calls_total "))
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    };
+    let before = metrics().await;
+    let data = app
+        .gql_ok(
+            "{ customers(first: 500, orderBy: ID) { nodes { id
+                 tasks(first: 10) { nodes { id status scheduledFor } }
+                 calls(first: 10) { nodes { id status to } } } } }",
+            json!({}),
+        )
+        .await;
+    let queries = metrics().await - before;
+    let nodes = data["customers"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 500);
+    assert!(nodes.iter().all(|n| n["tasks"]["nodes"].as_array().unwrap().len() == 2), "2 steps each");
+    assert!(nodes.iter().all(|n| n["calls"]["nodes"].as_array().unwrap().len() == 1), "a call each");
+    // The page, its tasks, its calls: 3, or a few more if a batch splits; 1,000 if per customer.
+    assert!(queries <= 8, "{queries} database calls for a page of 500 customers");
+}
