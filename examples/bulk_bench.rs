@@ -277,7 +277,8 @@ async fn calls(n: usize) -> Vec<String> {
     // Again, other customers, with makeCall for the same company one at a time beside it.
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let side = {
-        let (client, base_url, api_key, done) = (client.clone(), base_url.clone(), api_key.clone(), done.clone());
+        let (client, base_url, api_key, done) =
+            (client.clone(), base_url.clone(), api_key.clone(), done.clone());
         tokio::spawn(async move {
             let mut waits = Vec::new();
             let mut i = 0;

@@ -525,10 +525,59 @@ impl CustomerQuery {
             total_count: page.total_count.unwrap_or(0),
             total_count_estimate: estimate.unwrap_or(0),
         };
+        let ids: Vec<i64> = page.rows.iter().map(|(_, row)| row.id).collect();
+        prefetch_first_pages(ctx, &ids).await?;
         let mut connection = Connection::with_additional_fields(after.is_some(), page.has_next_page, counts);
         connection.edges.extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursor, Customer(row))));
         Ok(connection)
     }
+}
+
+/// Loads the first pages of tasks and of calls that the selection asks of every customer of a
+/// page, one query each, into the request's DataLoader cache, so `Customer.tasks` and
+/// `Customer.calls` find them there. Without it, resolving a long page (which yields, and may be
+/// slow on a busy machine) would spread the same keys over several time-bounded batches.
+async fn prefetch_first_pages(ctx: &Context<'_>, ids: &[i64]) -> async_graphql::Result<()> {
+    use async_graphql::{InputType, Value as GqlValue};
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let look = ctx.look_ahead();
+    let fields = |name: &str| {
+        let mut fields = look.field("nodes").field(name).selection_fields();
+        fields.extend(look.field("edges").field("node").field(name).selection_fields());
+        fields
+    };
+    // Only what the resolvers would load with the loader: first pages without totalCount.
+    let first_page_args = |field: &async_graphql::SelectionField<'_>| {
+        let args: std::collections::HashMap<String, GqlValue> =
+            field.arguments().ok()?.into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+        let after = args.get("after").is_some_and(|v| *v != GqlValue::Null);
+        let total = field.selection_set().any(|f| f.name() == "totalCount");
+        let first = <Option<i32>>::parse(args.get("first").cloned()).ok()?;
+        let first = page_size(first).ok()?;
+        (!after && !total).then_some((args, first))
+    };
+    let loaders = super::loaders(ctx)?;
+    for field in fields("tasks") {
+        let Some((args, first)) = first_page_args(&field) else { continue };
+        let Ok(status) = <Option<Vec<TaskStatus>>>::parse(args.get("status").cloned()) else { continue };
+        let statuses = statuses(status);
+        let keys = ids.iter().map(|&customer_id| CustomerTasksKey {
+            customer_id,
+            statuses: statuses.clone(),
+            first,
+        });
+        loaders.load_many(keys).await.gql()?;
+    }
+    for field in fields("calls") {
+        let Some((_, first)) = first_page_args(&field) else { continue };
+        loaders
+            .load_many(ids.iter().map(|&customer_id| CustomerCallsKey { customer_id, first }))
+            .await
+            .gql()?;
+    }
+    Ok(())
 }
 
 #[derive(Default)]

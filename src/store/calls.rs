@@ -239,8 +239,11 @@ pub fn insert_calls(
         })
         .collect();
     for (rows, calls) in out.chunks(5000).zip(new_calls.chunks(5000)) {
-        let payloads: Vec<Value> =
-            rows.iter().zip(calls).map(|(row, c)| call_payload(row, c.customer_ref.as_deref(), None)).collect();
+        let payloads: Vec<Value> = rows
+            .iter()
+            .zip(calls)
+            .map(|(row, c)| call_payload(row, c.customer_ref.as_deref(), None))
+            .collect();
         let column = |f: fn(&CallRow) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
         diesel::sql_query(
             "WITH inserted AS (
