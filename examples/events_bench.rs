@@ -72,7 +72,8 @@ fn args() -> Args {
 /// What a group of subscribers received.
 #[derive(Default)]
 struct Deliveries {
-    latencies: Mutex<Vec<Duration>>,
+    /// One list per subscriber (its own lock, never contended): commit→delivery latencies.
+    subscribers: Mutex<Vec<Arc<Mutex<Vec<Duration>>>>>,
     count: AtomicUsize,
     /// Subscribers that saw an event id not greater than the one before.
     out_of_order: AtomicUsize,
@@ -84,8 +85,16 @@ impl Deliveries {
     }
 
     fn latencies(&self) -> Vec<Duration> {
-        self.latencies.lock().unwrap().clone()
+        self.subscribers.lock().unwrap().iter().flat_map(|l| l.lock().unwrap().clone()).collect()
     }
+}
+
+/// The string value of `"field":"…"` in `text`: the client stays cheap (no JSON tree per
+/// message), since it shares the cores with the server it measures.
+fn string_field<'t>(text: &'t str, field: &str) -> Option<&'t str> {
+    let start = text.find(&format!("\"{field}\":\""))? + field.len() + 4;
+    let len = text[start..].find('"')?;
+    Some(&text[start..start + len])
 }
 
 const TASK_EVENTS: &str =
@@ -122,26 +131,24 @@ async fn init(mut socket: Socket, api_key: &str) -> Socket {
 async fn subscribe(mut socket: Socket, filter: Value, deliveries: Arc<Deliveries>) {
     let start = json!({"id": "1", "type": "subscribe", "payload": {"query": TASK_EVENTS, "variables": {"filter": filter}}});
     socket.send(Message::Text(start.to_string().into())).await.unwrap();
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    deliveries.subscribers.lock().unwrap().push(latencies.clone());
     tokio::spawn(async move {
         let mut last_id = 0i64;
         let mut in_order = true;
         while let Some(Ok(message)) = socket.next().await {
             let Message::Text(text) = message else { continue };
             let arrived = Utc::now();
-            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            let event = &v["payload"]["data"]["taskEvents"];
-            if let Some(at) = event["occurredAt"].as_str() {
-                let at: DateTime<Utc> = at.parse().unwrap();
-                let latency = (arrived - at).to_std().unwrap_or_default();
-                deliveries.latencies.lock().unwrap().push(latency);
-                deliveries.count.fetch_add(1, Ordering::Relaxed);
-                let id: i64 = event["eventId"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
-                if id <= last_id && in_order {
-                    in_order = false;
-                    deliveries.out_of_order.fetch_add(1, Ordering::Relaxed);
-                }
-                last_id = id;
+            let Some(at) = string_field(&text, "occurredAt") else { continue };
+            let at: DateTime<Utc> = at.parse().unwrap();
+            latencies.lock().unwrap().push((arrived - at).to_std().unwrap_or_default());
+            deliveries.count.fetch_add(1, Ordering::Relaxed);
+            let id: i64 = string_field(&text, "eventId").and_then(|s| s.parse().ok()).unwrap_or(0);
+            if id <= last_id && in_order {
+                in_order = false;
+                deliveries.out_of_order.fetch_add(1, Ordering::Relaxed);
             }
+            last_id = id;
         }
     });
 }
