@@ -272,7 +272,8 @@ async fn main() {
         let with = drive_syncs(&server.base_url, &api_key, ids, args.concurrency).await;
         with.report("subs");
         let written =
-            count(&db.url, "SELECT count(*) AS n FROM events WHERE payload->>'customerRef' LIKE 'c-%'") as usize;
+            count(&db.url, "SELECT count(*) AS n FROM events WHERE payload->>'customerRef' LIKE 'c-%'")
+                as usize;
         let expected = written * (1 + args.dashboards);
         wait_for(&[&customer_subs, &dashboard_subs], expected).await;
         let delivered = customer_subs.count() + dashboard_subs.count();
@@ -319,16 +320,15 @@ async fn main() {
         let hot = Arc::new(Deliveries::default());
         let sockets = in_chunks((0..args.hot).map(|_| connect(&ws_url)), 250).await;
         let sockets = in_chunks(sockets.into_iter().map(|s| init(s, &api_key)), 250).await;
-        let subscribed =
-            sockets.into_iter().map(|s| subscribe(s, json!({"customerId": "hot"}), hot.clone()));
+        let subscribed = sockets.into_iter().map(|s| subscribe(s, json!({"customerId": "hot"}), hot.clone()));
         in_chunks(subscribed, 250).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         // One after another, as an integration re-syncing a customer would.
         let ids = vec!["hot".to_string(); args.hot_syncs];
         let syncs = drive_syncs(&server.base_url, &api_key, ids, 1).await;
         syncs.report("hot");
-        let written = count(&db.url, "SELECT count(*) AS n FROM events WHERE payload->>'customerRef' = 'hot'")
-            as usize;
+        let written =
+            count(&db.url, "SELECT count(*) AS n FROM events WHERE payload->>'customerRef' = 'hot'") as usize;
         let expected = written * args.hot;
         wait_for(&[&hot], expected).await;
         let delivered = hot.count();
@@ -341,7 +341,10 @@ async fn main() {
             ms(percentile(&mut l, 1.0))
         );
         table.push(row(
-            format!("hot stream commit→delivery p50 / p99 ({} subscribers, {} syncs)", args.hot, args.hot_syncs),
+            format!(
+                "hot stream commit→delivery p50 / p99 ({} subscribers, {} syncs)",
+                args.hot, args.hot_syncs
+            ),
             format!("{p50:.1} / {p99:.1} ms"),
             "p99 ≤ 250 ms",
             Some(p99 <= 250.0),

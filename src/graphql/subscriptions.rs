@@ -125,7 +125,8 @@ fn decoded_events<P: serde::de::DeserializeOwned + Send + 'static>(
         let row = event.gql()?;
         // Read from the shared row, not a copy of its JSON: a hot customer's event is decoded
         // once per subscriber, thousands of times.
-        let payload = <P as serde::Deserialize>::deserialize(&row.payload).map_err(|_| ApiError::Internal).gql()?;
+        let payload =
+            <P as serde::Deserialize>::deserialize(&row.payload).map_err(|_| ApiError::Internal).gql()?;
         Ok((row, payload))
     })
 }
