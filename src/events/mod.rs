@@ -53,6 +53,11 @@ pub struct HubConfig {
     pub channel_capacity: usize,
     /// The same for one customer's topic: few events each, and there may be tens of thousands.
     pub customer_channel_capacity: usize,
+    /// A customer topic with this many subscribers is hot: newcomers get a buffer of
+    /// `channel_capacity` (shared by all of them, so cheap per subscriber). With the small one,
+    /// a few syncs in a row outran thousands of subscribers, and every one of them lagged and
+    /// caught up from the table at once.
+    pub hot_topic_subscribers: usize,
 }
 
 impl Default for HubConfig {
@@ -63,12 +68,17 @@ impl Default for HubConfig {
             retention: Duration::from_secs(7 * 24 * 3600),
             channel_capacity: 1024,
             customer_channel_capacity: 16,
+            hot_topic_subscribers: 32,
         }
     }
 }
 
+/// A topic's broadcast channels, each with its capacity: one, or two once a customer topic is
+/// hot (the small one stays until its receivers are gone). Events go to all of them.
+type Channels = Vec<(broadcast::Sender<Arc<EventRow>>, usize)>;
+
 struct Shared {
-    channels: Mutex<HashMap<Topic, broadcast::Sender<Arc<EventRow>>>>,
+    channels: Mutex<HashMap<Topic, Channels>>,
     /// The position of the last event broadcast.
     head: Mutex<Position>,
     /// Set by local commits; the hub thread waits on it.
@@ -107,13 +117,18 @@ impl EventHub {
     pub fn subscribe(&self, topic: Topic) -> (broadcast::Receiver<Arc<EventRow>>, Position) {
         let mut channels = lock(&self.shared.channels);
         let config = &self.shared.config;
-        let capacity = if topic.customer_ref.is_some() {
+        let customer = topic.customer_ref.is_some();
+        let senders = channels.entry(topic).or_default();
+        let subscribers: usize = senders.iter().map(|(sender, _)| sender.receiver_count()).sum();
+        let capacity = if customer && subscribers < config.hot_topic_subscribers {
             config.customer_channel_capacity
         } else {
             config.channel_capacity
         };
-        let sender = channels.entry(topic).or_insert_with(|| broadcast::channel(capacity).0);
-        let receiver = sender.subscribe();
+        if senders.last().is_none_or(|(_, c)| *c < capacity) {
+            senders.push((broadcast::channel(capacity).0, capacity));
+        }
+        let receiver = senders.last().map(|(sender, _)| sender.subscribe()).expect("a channel was just made");
         // Read under the channels lock: the hub broadcasts under it too, so nothing falls
         // between this position and the receiver.
         let head = *lock(&self.shared.head);
@@ -242,7 +257,10 @@ fn run(weak: Weak<Shared>, url: String) {
                 blocked_wait = config.listen_poll;
             }
             if Instant::now() >= next_prune {
-                lock(&shared.channels).retain(|_, sender| sender.receiver_count() > 0);
+                lock(&shared.channels).retain(|_, senders| {
+                    senders.retain(|(sender, _)| sender.receiver_count() > 0);
+                    !senders.is_empty()
+                });
                 let cutoff = Utc::now() - chrono::Duration::from_std(config.retention).unwrap_or_default();
                 // 10,000 a statement, up to 100 statements a pass; sooner again if more remain
                 // (one 10,000-record import alone writes 50,000+ events).
@@ -291,20 +309,73 @@ fn deliver(shared: &Shared, conn: &mut PgConnection) -> Result<Option<i64>, Stri
                 return Ok(Some(row.seq));
             }
             *head = row.position();
-            let row = Arc::new(row);
-            let mut topic = Topic::company(row.company_id);
-            if let Some(sender) = channels.get(&topic) {
-                let _ = sender.send(row.clone());
-            }
-            topic.customer_ref = row.payload["customerRef"].as_str().map(str::to_string);
-            if topic.customer_ref.is_some() {
-                if let Some(sender) = channels.get(&topic) {
-                    let _ = sender.send(row);
-                }
-            }
+            broadcast(&channels, row);
         }
         if !full {
             return Ok(None);
         }
+    }
+}
+
+/// Sends `row` to its company's topic and its customer's.
+fn broadcast(channels: &HashMap<Topic, Channels>, row: EventRow) {
+    let row = Arc::new(row);
+    let mut topic = Topic::company(row.company_id);
+    for (sender, _) in channels.get(&topic).into_iter().flatten() {
+        let _ = sender.send(row.clone());
+    }
+    topic.customer_ref = row.payload["customerRef"].as_str().map(str::to_string);
+    if topic.customer_ref.is_some() {
+        for (sender, _) in channels.get(&topic).into_iter().flatten() {
+            let _ = sender.send(row.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::broadcast::error::TryRecvError;
+
+    use super::*;
+
+    fn event(id: i64, customer: &str) -> EventRow {
+        EventRow {
+            id,
+            tx_id: id,
+            company_id: Uuid::nil(),
+            kind: "task.created".into(),
+            payload: serde_json::json!({"customerRef": customer}),
+            created_at: Utc::now(),
+            seq: id,
+        }
+    }
+
+    #[test]
+    fn a_hot_customer_topic_gives_newcomers_a_larger_buffer() {
+        let config = HubConfig {
+            channel_capacity: 64,
+            customer_channel_capacity: 2,
+            hot_topic_subscribers: 3,
+            ..HubConfig::default()
+        };
+        // No database: the hub thread only retries connecting until the hub is dropped.
+        let hub = EventHub::start("postgres://127.0.0.1:1/none", config);
+        let topic = Topic { company_id: Uuid::nil(), customer_ref: Some("hot".into()) };
+        let mut early: Vec<_> = (0..3).map(|_| hub.subscribe(topic.clone()).0).collect();
+        let mut late = hub.subscribe(topic.clone()).0;
+        let mut other = hub.subscribe(Topic { customer_ref: Some("quiet".into()), ..topic.clone() }).0;
+        for id in 1..=10 {
+            broadcast(&lock(&hub.shared.channels), event(id, "hot"));
+        }
+        // The newcomer on the hot topic got everything, in order; the first subscribers share
+        // the small buffer, lag, and catch up from the table (see `stream`).
+        let got: Vec<i64> = std::iter::from_fn(|| late.try_recv().ok().map(|e| e.id)).collect();
+        assert_eq!(got, (1..=10).collect::<Vec<_>>());
+        for rx in &mut early {
+            assert!(matches!(rx.try_recv(), Err(TryRecvError::Lagged(8))));
+        }
+        assert!(matches!(other.try_recv(), Err(TryRecvError::Empty)), "other customers see nothing");
+        let capacities: Vec<usize> = lock(&hub.shared.channels)[&topic].iter().map(|(_, c)| *c).collect();
+        assert_eq!(capacities, [2, 64]);
     }
 }

@@ -59,11 +59,12 @@ pub fn subscribe(
             if st.catching_up && st.buffer.is_empty() {
                 let (db, company_id, kinds, position) =
                     (st.db.clone(), st.company_id, st.selection.kinds, st.position);
-                let rows = db
-                    .read(move |conn| {
-                        outbox::company_settled_after(conn, company_id, kinds, position, CATCH_UP_BATCH)
-                    })
-                    .await;
+                // Boxed: catching up is rare, and the stream's state (kept for every idle
+                // subscriber) would otherwise reserve room for this future all the time.
+                let rows = Box::pin(db.read(move |conn| {
+                    outbox::company_settled_after(conn, company_id, kinds, position, CATCH_UP_BATCH)
+                }))
+                .await;
                 match rows {
                     Ok(rows) => {
                         st.catching_up = rows.len() as i64 == CATCH_UP_BATCH;

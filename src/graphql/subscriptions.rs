@@ -123,7 +123,10 @@ fn decoded_events<P: serde::de::DeserializeOwned + Send + 'static>(
     let hub = ctx.data_unchecked::<EventHub>();
     stream::subscribe(hub, db(ctx).clone(), topic, selection, after).map(|event| {
         let row = event.gql()?;
-        let payload = serde_json::from_value(row.payload.clone()).map_err(|_| ApiError::Internal).gql()?;
+        // Read from the shared row, not a copy of its JSON: a hot customer's event is decoded
+        // once per subscriber, thousands of times.
+        let payload =
+            <P as serde::Deserialize>::deserialize(&row.payload).map_err(|_| ApiError::Internal).gql()?;
         Ok((row, payload))
     })
 }
@@ -150,9 +153,9 @@ impl Subscription {
             f.status.map(|s| s.into_iter().map(TaskStatus::as_db).collect());
         let matches = move |event: &EventRow| {
             let p = &event.payload;
-            let field = |v: &Value| v.as_str().map(str::to_string);
-            customer.as_ref().is_none_or(|c| field(&p["customerRef"]).as_ref() == Some(c))
-                && schedule.as_ref().is_none_or(|s| field(&p["task"]["schedule_id"]).as_ref() == Some(s))
+            let is = |v: &Value, s: &String| v.as_str() == Some(s.as_str());
+            customer.as_ref().is_none_or(|c| is(&p["customerRef"], c))
+                && schedule.as_ref().is_none_or(|s| is(&p["task"]["schedule_id"], s))
                 && statuses
                     .as_ref()
                     .is_none_or(|st| p["task"]["status"].as_str().is_some_and(|x| st.contains(&x)))
@@ -184,10 +187,10 @@ impl Subscription {
             f.status.map(|s| s.into_iter().map(|c| c.domain().as_str()).collect());
         let matches = move |event: &EventRow| {
             let p = &event.payload;
-            let text = |v: &Value| v.as_str().map(str::to_string);
-            customer.as_ref().is_none_or(|c| text(&p["customerRef"]).as_ref() == Some(c))
-                && schedule.as_ref().is_none_or(|s| text(&p["call"]["schedule_id"]).as_ref() == Some(s))
-                && call.as_ref().is_none_or(|c| text(&p["call"]["id"]).as_ref() == Some(c))
+            let is = |v: &Value, s: &String| v.as_str() == Some(s.as_str());
+            customer.as_ref().is_none_or(|c| is(&p["customerRef"], c))
+                && schedule.as_ref().is_none_or(|s| is(&p["call"]["schedule_id"], s))
+                && call.as_ref().is_none_or(|c| is(&p["call"]["id"], c))
                 && statuses
                     .as_ref()
                     .is_none_or(|st| p["call"]["status"].as_str().is_some_and(|x| st.contains(&x)))

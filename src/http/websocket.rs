@@ -6,10 +6,13 @@
 //! (4408), WebSocket pings to keep idle connections alive and to drop dead ones, and a limit on
 //! subscriptions per connection.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashSet, VecDeque};
+use std::rc::Rc;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -18,7 +21,6 @@ use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
 use async_graphql::Data;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 use super::{api_key, AppState};
 use crate::graphql::loaders::uncached_loaders;
@@ -74,8 +76,8 @@ async fn run(
         .max_frame_size(MAX_MESSAGE_BYTES)
         .aggregate_continuations()
         .max_continuation_size(MAX_MESSAGE_BYTES);
-    let (input_tx, input_rx) = mpsc::channel::<String>(MAX_PENDING_MESSAGES);
-    let mut input_tx = Some(input_tx);
+    let inbox = Inbox::new();
+    let mut reading = true;
     let mut active: HashSet<String> = HashSet::new();
     let forbidden = Arc::new(AtomicBool::new(false));
     let on_init = {
@@ -103,10 +105,8 @@ async fn run(
             }
         }
     };
-    let input =
-        futures_util::stream::unfold(input_rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) });
     let mut graphql =
-        Box::pin(WebSocket::new(state.schema.clone(), input, protocol).on_connection_init(on_init));
+        Box::pin(WebSocket::new(state.schema.clone(), inbox.stream(), protocol).on_connection_init(on_init));
 
     let opened = Instant::now();
     let mut initialised = false;
@@ -119,7 +119,7 @@ async fn run(
             deadline = deadline.min(opened + INIT_TIMEOUT);
         }
         tokio::select! {
-            incoming = messages.next(), if input_tx.is_some() => {
+            incoming = messages.next(), if reading => {
                 last_heard = Instant::now();
                 match incoming {
                     Some(Ok(AggregatedMessage::Text(text))) => {
@@ -142,11 +142,9 @@ async fn run(
                             }
                             _ => {}
                         }
-                        if let Some(tx) = &input_tx {
-                            if tx.try_send(text.to_string()).is_err() {
-                                let reason = format!("more than {MAX_PENDING_MESSAGES} messages waiting");
-                                break Some((CLOSE_POLICY, reason));
-                            }
+                        if !inbox.push(text.to_string()) {
+                            let reason = format!("more than {MAX_PENDING_MESSAGES} messages waiting");
+                            break Some((CLOSE_POLICY, reason));
                         }
                     }
                     Some(Ok(AggregatedMessage::Ping(bytes))) => {
@@ -159,7 +157,8 @@ async fn run(
                     }
                     Some(Ok(AggregatedMessage::Close(_))) | Some(Err(_)) | None => {
                         // Ends the GraphQL stream, which ends the loop below.
-                        input_tx = None;
+                        reading = false;
+                        inbox.close();
                     }
                     Some(Ok(_)) => {}
                 }
@@ -202,6 +201,69 @@ async fn run(
     }
 }
 
+/// Client messages waiting for the protocol engine, at most [`MAX_PENDING_MESSAGES`]. Both
+/// ends live in the connection's one task, so a plain queue does. Unlike a bounded channel
+/// (which allocates its state and first block of slots up front, ~1.3 KiB), it holds no memory
+/// while empty, which an idle subscriber's connection nearly always is.
+#[derive(Clone)]
+struct Inbox(Rc<RefCell<InboxState>>);
+
+#[derive(Default)]
+struct InboxState {
+    messages: VecDeque<String>,
+    closed: bool,
+    /// The protocol engine, waiting for a message.
+    waiting: Option<Waker>,
+}
+
+impl Inbox {
+    fn new() -> Inbox {
+        Inbox(Rc::default())
+    }
+
+    /// Queues a message; false (and nothing queued) if the queue is full.
+    fn push(&self, message: String) -> bool {
+        let mut inbox = self.0.borrow_mut();
+        if inbox.messages.len() >= MAX_PENDING_MESSAGES {
+            return false;
+        }
+        inbox.messages.push_back(message);
+        if let Some(waker) = inbox.waiting.take() {
+            waker.wake();
+        }
+        true
+    }
+
+    /// No more messages: the stream ends once the queued ones are taken.
+    fn close(&self) {
+        let mut inbox = self.0.borrow_mut();
+        inbox.closed = true;
+        if let Some(waker) = inbox.waiting.take() {
+            waker.wake();
+        }
+    }
+
+    /// The queued messages, in order.
+    fn stream(&self) -> impl futures_util::Stream<Item = String> {
+        let inbox = self.clone();
+        futures_util::stream::poll_fn(move |cx| {
+            let mut inbox = inbox.0.borrow_mut();
+            if let Some(message) = inbox.messages.pop_front() {
+                if inbox.messages.is_empty() {
+                    // Give the queue's memory back between bursts.
+                    inbox.messages = VecDeque::new();
+                }
+                return Poll::Ready(Some(message));
+            }
+            if inbox.closed {
+                return Poll::Ready(None);
+            }
+            inbox.waiting = Some(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+}
+
 /// The id of a subscription the server finished (`complete` or `error`), if `text` is one.
 fn finished_id(text: &str) -> Option<String> {
     if !(text.starts_with(r#"{"type":"complete""#) || text.starts_with(r#"{"type":"error""#)) {
@@ -218,5 +280,30 @@ fn too_many_subscriptions(protocol: WebSocketProtocols, id: &str) -> Value {
     match protocol {
         WebSocketProtocols::GraphQLWS => json!({"type": "error", "id": id, "payload": [error]}),
         WebSocketProtocols::SubscriptionsTransportWS => json!({"type": "error", "id": id, "payload": error}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::{Inbox, MAX_PENDING_MESSAGES};
+
+    #[tokio::test]
+    async fn the_inbox_is_bounded_ordered_and_ends_after_close() {
+        let inbox = Inbox::new();
+        let mut stream = Box::pin(inbox.stream());
+        for i in 0..MAX_PENDING_MESSAGES {
+            assert!(inbox.push(i.to_string()), "message {i} fits");
+        }
+        assert!(!inbox.push("one too many".into()), "the queue is bounded");
+        assert_eq!(stream.next().await.as_deref(), Some("0"));
+        assert!(inbox.push("last".into()), "taking one makes room for one");
+        inbox.close();
+        let rest: Vec<String> = stream.collect().await;
+        assert_eq!(rest.len(), MAX_PENDING_MESSAGES);
+        assert_eq!(rest.first().map(String::as_str), Some("1"));
+        assert_eq!(rest.last().map(String::as_str), Some("last"));
+        assert_eq!(inbox.0.borrow().messages.capacity(), 0, "a drained queue holds no memory");
     }
 }
