@@ -282,7 +282,7 @@ fn run(weak: Weak<Shared>, url: String) {
 }
 
 /// The companies someone listens to (a topic of theirs has a channel).
-fn subscribed_companies(channels: &HashMap<Topic, broadcast::Sender<Arc<EventRow>>>) -> Vec<Uuid> {
+fn subscribed_companies(channels: &HashMap<Topic, Channels>) -> Vec<Uuid> {
     let mut companies: Vec<Uuid> = channels.keys().map(|t| t.company_id).collect();
     companies.sort_unstable();
     companies.dedup();
