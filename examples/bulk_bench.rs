@@ -118,10 +118,16 @@ fn raw_inserts(conn: &mut PgConnection, company_id: Uuid, schedule_id: Uuid, n: 
 
 /// The same rows as SQL: customers, a queued call each, a CREATED event per call, in
 /// 500-customer transactions (the service's batch size).
-fn raw_calls(conn: &mut PgConnection, company_id: Uuid, schedule_id: Uuid, n: usize) -> Duration {
+fn raw_calls(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    schedule_id: Uuid,
+    (prefix, first_phone): (&str, usize),
+    n: usize,
+) -> Duration {
     let started = Instant::now();
-    let ids: Vec<String> = (0..n).map(|i| format!("rawcall-{i}")).collect();
-    let phones: Vec<String> = (0..n).map(|i| phone(n + i)).collect();
+    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
+    let phones: Vec<String> = (0..n).map(|i| phone(first_phone + i)).collect();
     for (chunk, numbers) in ids.chunks(500).zip(phones.chunks(500)) {
         conn.transaction::<_, diesel::result::Error, _>(|conn| {
             diesel::sql_query(
@@ -269,11 +275,33 @@ async fn calls(n: usize) -> Vec<String> {
                                     "callConfig": {"agentId": "agent-1"}}}
         })
     };
-    // Alone, for the comparison with SQL.
-    let started = Instant::now();
-    let response = post(&client, &base_url, &api_key, &import("call", 0)).await;
-    let elapsed = started.elapsed();
-    assert_eq!(response["data"]["bulkAddCustomers"]["callResults"]["initiated"], n, "{response}");
+    // Alone, against SQL inserting the same rows, three rounds (a checkpoint during either side
+    // moves one round's ratio a lot): the median round counts.
+    let mut rounds = Vec::new();
+    for round in 0..3 {
+        let started = Instant::now();
+        let response =
+            post(&client, &base_url, &api_key, &import(&format!("call{round}"), (10 + 2 * round) * n)).await;
+        let elapsed = started.elapsed();
+        assert_eq!(response["data"]["bulkAddCustomers"]["callResults"]["initiated"], n, "{response}");
+        let raw = raw_calls(
+            &mut conn,
+            company_id,
+            schedule_id,
+            (&format!("rawcall{round}"), (11 + 2 * round) * n),
+            n,
+        );
+        println!(
+            "  round {}: service {:.2} s, raw SQL {:.2} s: {:.2}x",
+            round + 1,
+            elapsed.as_secs_f64(),
+            raw.as_secs_f64(),
+            elapsed.as_secs_f64() / raw.as_secs_f64()
+        );
+        rounds.push((elapsed.as_secs_f64() / raw.as_secs_f64(), elapsed, raw));
+    }
+    rounds.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
+    let (ratio, elapsed, raw) = rounds[1];
     // Again, other customers, with makeCall for the same company one at a time beside it.
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let side = {
@@ -322,14 +350,12 @@ async fn calls(n: usize) -> Vec<String> {
         ms(p99_wait),
         ms(max_wait)
     );
-    let raw = raw_calls(&mut conn, company_id, schedule_id, n);
-    let ratio = elapsed.as_secs_f64() / raw.as_secs_f64();
-    println!("  raw SQL: the same customers, calls and events in {:.2} s", raw.as_secs_f64());
+    println!("  raw SQL: the same customers, calls and events in {:.2} s (median round)", raw.as_secs_f64());
     println!("  service / raw SQL: {ratio:.2}x (target <= 1.5x)");
     handle.stop(true).await;
     vec![
         format!(
-            "| {n} records, `initiateCall` (a call each) | {:.2} s | {:.2} s ({ratio:.2}×) | ≤ 1.5× | {} |",
+            "| {n} records, `initiateCall` (a call each), median of 3 rounds | {:.2} s | {:.2} s ({ratio:.2}×) | ≤ 1.5× | {} |",
             raw.as_secs_f64(),
             elapsed.as_secs_f64(),
             ok(ratio <= 1.5)

@@ -167,7 +167,15 @@ impl BulkMutation {
                 }
             }
         }
-        let (valid, mut invalid) = validate_records(patches, &schedule.task_type, today(ctx));
+        let (task_type, today) = (schedule.task_type.clone(), today(ctx));
+        let (valid, mut invalid) =
+            tokio::task::spawn_blocking(move || validate_records(patches, &task_type, today))
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "bulk record validation failed");
+                    ApiError::Internal
+                })
+                .gql()?;
         invalid.retain(|e| !errors.iter().any(|x| x.index == e.index));
         errors.extend(invalid);
         errors.sort_by_key(|e| e.index);
