@@ -288,7 +288,8 @@ impl BulkMutation {
             BulkStatus::Failed => format!("no record added ({total} failed)"),
         };
         Ok(BulkAddCustomersPayload {
-            success: status != BulkStatus::Failed,
+            // As the vendor's API: false if any record failed.
+            success: status == BulkStatus::Success,
             status,
             message,
             results: BulkResults {

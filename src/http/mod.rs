@@ -115,7 +115,9 @@ impl AppState {
     }
 }
 
-/// The API key of a request: `X-API-Key`, else `Authorization: Bearer`.
+/// The API key of a request: `X-API-Key`, else `Authorization: Bearer KEY`, else
+/// `Authorization: Basic base64(anything:KEY)` (the key as the password, as vendors' HTTP
+/// clients send it). A malformed header is no key.
 fn api_key(req: &HttpRequest) -> Option<String> {
     let headers = req.headers();
     if let Some(v) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
@@ -123,7 +125,16 @@ fn api_key(req: &HttpRequest) -> Option<String> {
     }
     let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, token) = auth.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(token.trim().to_string());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(token.trim()).ok()?;
+        let (_, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+        return Some(password.trim().to_string()).filter(|p| !p.is_empty());
+    }
+    None
 }
 
 fn error_response(status: actix_web::http::StatusCode, error: async_graphql::Error) -> HttpResponse {

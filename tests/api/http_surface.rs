@@ -66,6 +66,36 @@ async fn api_keys_are_required_and_checked() {
     assert_eq!(bearer["data"]["viewer"]["id"], app.company_id.to_string());
     assert_eq!(bearer["data"]["viewer"]["name"], "Acme");
 
+    // Basic, with the key as the password (the user name is ignored); a malformed one is no key.
+    let basic = |value: String| {
+        let (client, url) = (app.client.clone(), format!("{}/graphql", app.base_url));
+        async move {
+            client
+                .post(url)
+                .header("Authorization", value)
+                .json(&json!({"query": "{ viewer { id } }"}))
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    use base64::Engine;
+    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let ok = basic(format!("Basic {}", encode(&format!("anything:{}", app.api_key)))).await;
+    assert_eq!(ok["data"]["viewer"]["id"], app.company_id.to_string(), "{ok}");
+    for bad in [
+        format!("Basic {}", encode("anything:csk_not_a_key")),
+        format!("Basic {}", encode(&app.api_key)),
+        format!("Basic {}", encode(&format!("{}:", app.api_key))),
+        "Basic not base64!".to_string(),
+        format!("Digest {}", app.api_key),
+    ] {
+        assert_error(&basic(bad).await, "UNAUTHENTICATED", None);
+    }
+
     // The schema itself is public: introspection needs no key.
     let intro = app.gql_as(None, "{ __schema { queryType { name } } }", json!({})).await;
     assert_eq!(intro["data"]["__schema"]["queryType"]["name"], "Query");
