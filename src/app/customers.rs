@@ -81,6 +81,21 @@ pub fn upsert_customer(
     Ok((customer, created))
 }
 
+/// cancelCommunications: the customer's PENDING tasks and its QUEUED calls not yet handed to a
+/// provider are cancelled, each with an event; Do Not Call is unchanged. Locks the customer, so
+/// a concurrent sync plans before or after, never in between. Returns (tasks, calls) cancelled.
+pub fn cancel_communications(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    external_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(usize, usize), AppError> {
+    let customer =
+        customers::by_external_id(conn, company_id, external_id.trim())?.ok_or(StoreError::NotFound)?;
+    customers::lock_many(conn, company_id, &[customer.id])?;
+    stop_contact(conn, company_id, &[customer.id], &[], now)
+}
+
 /// Do Not Call at once: cancels the PENDING tasks of these customers (and of every customer
 /// with one of these numbers) and their QUEUED calls not yet handed to a provider, each with
 /// an event. Returns (tasks cancelled, calls cancelled).

@@ -192,8 +192,8 @@ pub struct CustomerInput {
     external_metadata: MaybeUndefined<Json<Value>>,
     /// With sync: the loan the customer is enriched for.
     loan_id: Option<String>,
-    /// With sync: keep only these of the LMS's loans.
-    loan_ids: Option<Vec<String>>,
+    /// With sync: keep only these of the LMS's loans (strings or numbers, as vendors send them).
+    loan_ids: Option<Vec<ID>>,
     /// Fill the fields this input omits from the company's LMS first (phone and timezone may
     /// then stay missing: the customer is saved without a schedule).
     sync: Option<bool>,
@@ -250,7 +250,9 @@ impl CustomerInput {
         company_id: uuid::Uuid,
     ) -> async_graphql::Result<PreparedCustomer> {
         let sync = self.sync == Some(true);
-        let (loan_id, loan_ids) = (self.loan_id.clone(), self.loan_ids.clone());
+        let loan_ids: Option<Vec<String>> =
+            self.loan_ids.as_ref().map(|ids| ids.iter().map(|id| id.to_string()).collect());
+        let loan_id = self.loan_id.clone();
         let inline = self
             .loans
             .clone()
@@ -580,6 +582,13 @@ async fn prefetch_first_pages(ctx: &Context<'_>, ids: &[i64]) -> async_graphql::
     Ok(())
 }
 
+/// What cancelCommunications cancelled.
+#[derive(SimpleObject)]
+pub struct CancelCommunicationsPayload {
+    pub tasks_cancelled: i32,
+    pub calls_cancelled: i32,
+}
+
 #[derive(Default)]
 pub struct CustomerMutation;
 
@@ -603,6 +612,28 @@ impl CustomerMutation {
             .await
             .gql()?;
         Ok(Customer(row))
+    }
+
+    /// Cancels the customer's PENDING tasks and its QUEUED calls not yet handed to a provider,
+    /// each with an event. Do Not Call is unchanged: a later sync plans again.
+    async fn cancel_communications(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: ID,
+    ) -> async_graphql::Result<CancelCommunicationsPayload> {
+        let company_id = tenant(ctx)?;
+        let now = now(ctx);
+        let (tasks, calls) = db(ctx)
+            .transaction(move |conn| use_case::cancel_communications(conn, company_id, &customer_id, now))
+            .await
+            .map_err(|e| match e {
+                crate::app::AppError::Store(crate::store::StoreError::NotFound) => {
+                    ApiError::NotFound("customer")
+                }
+                other => other.into(),
+            })
+            .gql()?;
+        Ok(CancelCommunicationsPayload { tasks_cancelled: tasks as i32, calls_cancelled: calls as i32 })
     }
 
     /// Creates the customer, or updates only the fields the input carries.

@@ -387,3 +387,51 @@ async fn customer_filters() {
     let to = app.gql_ok(LIST, json!({"filter": {"createdAtTo": third}})).await;
     assert_eq!(ids(&to), vec!["a-1", "b-2"]);
 }
+
+/// cancelCommunications stops every pending task and queued call of the customer, with events,
+/// and leaves Do Not Call (and other customers) alone; unknown and other companies' customers
+/// are NOT_FOUND and change nothing.
+#[tokio::test]
+async fn cancel_communications_cancels_pending_tasks_and_queued_calls() {
+    let app = TestApp::spawn().await;
+    crate::sync::create_collections_schedule(&app).await;
+    let new_york = ("America/New_York", "NY", "10001", "+12125550100");
+    for (id, phone) in [("cc-1", "+12125550101"), ("cc-2", "+12125550102")] {
+        let input = crate::harness::customer_at(id, (new_york.0, new_york.1, new_york.2, phone));
+        app.gql_ok(crate::sync::SYNC, json!({"input": input})).await;
+    }
+    app.gql_ok("mutation { makeCall(input: {customerId: \"cc-1\"}) { id } }", json!({})).await;
+    let pending = |id: &str| {
+        app.count(&format!(
+            "SELECT count(*) AS n FROM tasks t JOIN customers c ON c.id = t.customer_id
+             WHERE c.external_id = '{id}' AND t.status = 'PENDING'"
+        ))
+    };
+    let planned = pending("cc-1");
+    assert!(planned > 0);
+    let cancel =
+        "mutation($id: ID!) { cancelCommunications(customerId: $id) { tasksCancelled callsCancelled } }";
+
+    // Another company cannot reach it, and nothing changes.
+    let (_, other_key) = app.new_company("Intruder");
+    let foreign = app.gql_as(Some(&other_key), cancel, json!({"id": "cc-1"})).await;
+    assert_error(&foreign, "NOT_FOUND", None);
+    assert_error(&app.gql(cancel, json!({"id": "nobody"})).await, "NOT_FOUND", None);
+    assert_eq!(pending("cc-1"), planned);
+
+    let done = app.gql_ok(cancel, json!({"id": "cc-1"})).await;
+    assert_eq!(done["cancelCommunications"], json!({"tasksCancelled": planned, "callsCancelled": 1}));
+    assert_eq!(pending("cc-1"), 0);
+    assert!(pending("cc-2") > 0, "other customers keep their schedule");
+    assert_eq!(app.count("SELECT count(*) AS n FROM calls WHERE status = 'QUEUED'"), 0);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM events WHERE kind = 'TASK_STATUS_CHANGED'"),
+        planned,
+        "an event per cancelled task"
+    );
+    let customer = app.gql_ok("{ customer(id: \"cc-1\") { doNotCall } }", json!({})).await;
+    assert_eq!(customer["customer"]["doNotCall"], false, "Do Not Call unchanged");
+    // Nothing left to cancel.
+    let again = app.gql_ok(cancel, json!({"id": "cc-1"})).await;
+    assert_eq!(again["cancelCommunications"], json!({"tasksCancelled": 0, "callsCancelled": 0}));
+}

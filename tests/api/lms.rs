@@ -130,6 +130,23 @@ async fn the_request_wins_the_lms_fills_in_and_loans_are_kept() {
     assert_error(&body, "BAD_USER_INPUT", None);
 }
 
+/// `loanIds` takes numbers as the vendors send them (`[123, 456]`), compared as their decimal
+/// text with the LMS's loan ids.
+#[tokio::test]
+async fn loan_ids_may_be_numbers() {
+    let lms = lms().await;
+    let app = app_with_lms(&lms, None).await;
+    let q = format!("mutation($i: CustomerInput!) {{ createCustomer(input: $i) {CUSTOMER} }}");
+    let created = app
+        .gql_ok(
+            &q,
+            json!({"i": {"id": "known-1", "sync": true, "taskType": "collections", "loanIds": [123, "L2"]}}),
+        )
+        .await;
+    let loans = created["createCustomer"]["loans"].as_array().unwrap();
+    assert_eq!(loans.iter().map(|l| l["loanId"].as_str().unwrap()).collect::<Vec<_>>(), ["L2"]);
+}
+
 #[tokio::test]
 async fn an_lms_unknown_customer_still_missing_contact_is_saved_without_a_schedule() {
     let lms = lms().await;
