@@ -1,8 +1,11 @@
-//! bulkAddCustomers: importing a batch of records, and the calls of `initiateCall: true`, each
-//! decided by the contact policy like makeCall, set-wise (one history query and one insert per
-//! batch). The calls-per-second limit paces their hand-off instead of refusing them.
+//! bulkAddCustomers: validating up to 10,000 records against the campaign, importing them in
+//! batches (one transaction each), and the calls of `initiateCall: true`, each decided by the
+//! contact policy like makeCall, set-wise (one history query and one insert per batch). The
+//! calls-per-second limit paces their hand-off instead of refusing them. Every door (GraphQL,
+//! REST) calls [`add_customers`].
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
@@ -10,14 +13,232 @@ use uuid::Uuid;
 
 use super::contact::{self, Person};
 use super::AppError;
+use crate::domain::bulk::{validate_records, RecordError, ValidRecord, MAX_RECORDS};
 use crate::domain::calls::CallSource;
 use crate::domain::contact_policy::{ContactPolicy, RefusalCode};
-use crate::domain::customer::CustomerRecord;
+use crate::domain::customer::{CustomerPatch, CustomerRecord};
 use crate::domain::lms::LoanRecord;
+use crate::domain::ValidationError;
+use crate::store::bulk::BATCH_SIZE;
 use crate::store::calls::{self as store, NewCall};
-use crate::store::customers;
-use crate::store::schedules::ScheduleRow;
+use crate::store::schedules::{self, ScheduleRow};
+use crate::store::StoreError;
+use crate::store::{customers, Db};
 use crate::store::{jobs, loans};
+
+/// Customers per transaction when initiating calls.
+pub const CALL_BATCH_SIZE: usize = 500;
+
+/// One bulk request, parsed by its door. A record the door could not read is its error.
+pub struct BulkRequest {
+    /// The campaign: its schedule gives every record's task type and required fields.
+    pub schedule_id: String,
+    pub records: Vec<Result<(CustomerPatch, Vec<LoanRecord>), RecordError>>,
+    /// Queue a call to each added customer, as this agent (callConfig).
+    pub initiate_call: bool,
+    pub agent_id: Option<String>,
+    pub disposition_id: Option<String>,
+    /// Build each added customer's call schedule in the background.
+    pub use_workflow: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkStatus {
+    Success,
+    Partial,
+    Failed,
+}
+
+/// What a bulk request did.
+pub struct BulkReport {
+    pub status: BulkStatus,
+    pub message: String,
+    pub total: usize,
+    pub valid: usize,
+    pub successful: usize,
+    pub batches_processed: usize,
+    /// Every record that was not added, by index.
+    pub errors: Vec<RecordError>,
+    /// With initiateCall: the calls queued and refused, and the transactions they took.
+    pub calls: Option<(BulkCalls, usize)>,
+    pub workflow_triggered: Option<bool>,
+    pub job_ids: Vec<i64>,
+}
+
+impl BulkReport {
+    /// As the bulk vendor's API: false if any record failed.
+    pub fn success(&self) -> bool {
+        self.status == BulkStatus::Success
+    }
+}
+
+/// bulkAddCustomers: validates every record against the campaign (on a blocking thread),
+/// upserts the valid ones set-wise in batches, one transaction each (a failed batch is
+/// reported per record; the others land), then queues the workflow's jobs or the calls.
+pub async fn add_customers(
+    db: &Db,
+    company_id: Uuid,
+    request: BulkRequest,
+    wake_worker: impl Fn(),
+) -> Result<BulkReport, AppError> {
+    if request.records.len() > MAX_RECORDS {
+        return Err(
+            ValidationError::new("records", format!("at most {MAX_RECORDS} records per request")).into()
+        );
+    }
+    if request.initiate_call && request.use_workflow {
+        return Err(
+            ValidationError::new("initiateCall", "initiateCall and useWorkflow cannot be combined").into()
+        );
+    }
+    let agent_id = match (&request.agent_id, request.initiate_call) {
+        (Some(agent), true) => Some(agent.clone()),
+        (None, true) => {
+            return Err(ValidationError::new("callConfig", "initiateCall needs callConfig").into())
+        }
+        _ => None,
+    };
+    let schedule_id =
+        Uuid::parse_str(request.schedule_id.trim()).map_err(|_| AppError::NotFound("schedule"))?;
+    let schedule = db
+        .read(move |conn| schedules::get(conn, company_id, schedule_id))
+        .await?
+        .ok_or(AppError::NotFound("schedule"))?;
+
+    let total = request.records.len();
+    let mut errors: Vec<RecordError> = Vec::new();
+    let mut patches = Vec::with_capacity(total);
+    let mut loans: Vec<Vec<LoanRecord>> = Vec::with_capacity(total);
+    for record in request.records {
+        match record {
+            Ok((patch, record_loans)) => {
+                patches.push(patch);
+                loans.push(record_loans);
+            }
+            Err(e) => {
+                // Keep the indexes stable: an empty patch fails validation and is dropped below.
+                errors.push(e);
+                patches.push(CustomerPatch::default());
+                loans.push(Vec::new());
+            }
+        }
+    }
+    let (campaign, today) = (schedule.campaign(), db.now().date_naive());
+    let (valid, mut invalid) =
+        tokio::task::spawn_blocking(move || validate_records(patches, &campaign, today))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("bulk record validation failed: {e}")))?;
+    invalid.retain(|e| !errors.iter().any(|x| x.index == e.index));
+    errors.extend(invalid);
+    let valid_count = valid.len();
+
+    let mut added: Vec<i64> = Vec::with_capacity(valid_count);
+    let mut job_ids: Vec<i64> = Vec::new();
+    let mut batches = 0;
+    let use_workflow = request.use_workflow;
+    let valid = Arc::new(valid);
+    let loans = Arc::new(loans);
+    for start in (0..valid_count).step_by(BATCH_SIZE) {
+        let end = (start + BATCH_SIZE).min(valid_count);
+        let (records, loans) = (valid.clone(), loans.clone());
+        let at = db.now();
+        let result = db
+            .transaction(move |conn| {
+                let batch: Vec<_> =
+                    records[start..end].iter().map(|r| (r, loans[r.index].as_slice())).collect();
+                import_batch(conn, company_id, &batch, use_workflow, at)
+            })
+            .await;
+        batches += 1;
+        match result {
+            Ok(batch) => {
+                errors.extend(batch.refused);
+                added.extend(batch.customers.into_iter().map(|(id, _)| id));
+                job_ids.extend(batch.job_ids);
+                if use_workflow {
+                    wake_worker();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a bulk batch failed");
+                for r in &valid[start..end] {
+                    errors.push(RecordError {
+                        index: r.index,
+                        id: Some(r.record.external_id.clone()).filter(|id| !id.is_empty()),
+                        field: None,
+                        code: "INTERNAL".into(),
+                        message: "this record's batch could not be written; retry it".into(),
+                    });
+                }
+            }
+        }
+    }
+    errors.sort_by_key(|e| e.index);
+
+    let calls = match agent_id {
+        Some(agent_id) => {
+            Some(call_added(db, company_id, &schedule, &added, &agent_id, request.disposition_id).await)
+        }
+        None => None,
+    };
+    let successful = added.len();
+    let status = match successful {
+        0 => BulkStatus::Failed,
+        n if n == total => BulkStatus::Success,
+        _ => BulkStatus::Partial,
+    };
+    let message = match status {
+        BulkStatus::Success => format!("all {total} records added"),
+        BulkStatus::Partial => {
+            format!("{successful} of {total} records added; {} failed", total - successful)
+        }
+        BulkStatus::Failed => format!("no record added ({total} failed)"),
+    };
+    Ok(BulkReport {
+        status,
+        message,
+        total,
+        valid: valid_count,
+        successful,
+        batches_processed: batches,
+        errors,
+        calls,
+        workflow_triggered: use_workflow.then_some(successful > 0),
+        job_ids,
+    })
+}
+
+/// Queues the bulk calls, one transaction per [`CALL_BATCH_SIZE`] customers.
+async fn call_added(
+    db: &Db,
+    company_id: Uuid,
+    schedule: &ScheduleRow,
+    added: &[i64],
+    agent_id: &str,
+    disposition_id: Option<String>,
+) -> (BulkCalls, usize) {
+    let mut outcome = BulkCalls::default();
+    let mut call_batches = 0;
+    for chunk in added.chunks(CALL_BATCH_SIZE) {
+        let (ids, schedule, agent) = (chunk.to_vec(), schedule.clone(), agent_id.to_string());
+        let disposition = disposition_id.clone();
+        let at = db.now();
+        let result = db
+            .transaction(move |conn| {
+                initiate_calls(conn, company_id, &schedule, &ids, &agent, disposition.as_deref(), at)
+            })
+            .await;
+        call_batches += 1;
+        match result {
+            Ok(batch) => outcome.add(batch),
+            Err(e) => {
+                tracing::error!(error = %e, "a bulk call batch failed");
+                outcome.refuse("INTERNAL", chunk.len());
+            }
+        }
+    }
+    (outcome, call_batches)
+}
 
 /// What a batch of bulk calls did: how many were queued, and the refusals by code.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,34 +264,38 @@ impl BulkCalls {
     }
 }
 
-/// One batch of a bulk import, in the caller's transaction: upserts the records set-wise with
-/// their inline loans; a record that says Do Not Call stops contact at once; with
-/// `use_workflow`, queues the job that builds their schedules (it happens if the batch commits).
-/// What one batch wrote: each record's customer (id, created) in order, and the jobs queued.
+/// What one batch wrote: each added record's customer (id, created) in order, the records
+/// refused while writing, and the jobs queued.
 pub struct ImportedBatch {
     pub customers: Vec<(i64, bool)>,
+    pub refused: Vec<RecordError>,
     pub job_ids: Vec<i64>,
 }
 
-/// Returns the customers in the batch's order, and the jobs queued.
+/// One batch of a bulk import, in the caller's transaction: resolves the records without an id
+/// by their phone number (the stored customer with it, or a generated id), upserts the records
+/// set-wise with their inline loans; a record that says Do Not Call stops contact at once; with
+/// `use_workflow`, queues the job that builds their schedules (it happens if the batch commits).
 pub fn import_batch(
     conn: &mut PgConnection,
     company_id: Uuid,
-    batch: &[(&CustomerRecord, &[LoanRecord])],
+    batch: &[(&ValidRecord, &[LoanRecord])],
     use_workflow: bool,
     now: DateTime<Utc>,
 ) -> Result<ImportedBatch, AppError> {
-    let records: Vec<&CustomerRecord> = batch.iter().map(|(r, _)| *r).collect();
+    let (batch, refused) = resolve_phone_identities(conn, company_id, batch)?;
+    let records: Vec<(&CustomerRecord, bool)> =
+        batch.iter().map(|(r, _, is_test_given)| (r, *is_test_given)).collect();
     let rows = crate::store::bulk::upsert_batch(conn, company_id, &records, now)?;
     let with_loans: Vec<(i64, &[LoanRecord])> = batch
         .iter()
         .zip(&rows)
-        .filter(|((_, loans), _)| !loans.is_empty())
-        .map(|((_, loans), (customer_id, _))| (*customer_id, *loans))
+        .filter(|((_, loans, _), _)| !loans.is_empty())
+        .map(|((_, loans, _), (customer_id, _))| (*customer_id, *loans))
         .collect();
     loans::upsert_for_customers(conn, company_id, &with_loans)?;
     let do_not_call: Vec<i64> =
-        batch.iter().zip(&rows).filter(|((r, _), _)| r.do_not_call).map(|(_, (id, _))| *id).collect();
+        batch.iter().zip(&rows).filter(|((r, _, _), _)| r.do_not_call).map(|(_, (id, _))| *id).collect();
     if !do_not_call.is_empty() {
         super::customers::stop_contact(conn, company_id, &do_not_call, &[], now)?;
     }
@@ -80,7 +305,54 @@ pub fn import_batch(
     } else {
         Vec::new()
     };
-    Ok(ImportedBatch { customers: rows, job_ids })
+    Ok(ImportedBatch { customers: rows, refused, job_ids })
+}
+
+/// A record ready to upsert: the customer with its id, its loans, and whether it carried isTest.
+type Resolved<'a> = (CustomerRecord, &'a [LoanRecord], bool);
+
+/// Gives each record without an id the id of the stored customer with its phone number, or a
+/// generated one. The numbers stay locked until the transaction ends, so a concurrent import or
+/// upsert of the same new number cannot create it twice. A record that resolves to a customer
+/// another record of the batch names is refused (one statement cannot write a row twice).
+fn resolve_phone_identities<'a>(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    batch: &[(&ValidRecord, &'a [LoanRecord])],
+) -> Result<(Vec<Resolved<'a>>, Vec<RecordError>), AppError> {
+    let phones: Vec<String> = batch
+        .iter()
+        .filter(|(r, _)| r.matches_on_phone())
+        .filter_map(|(r, _)| r.record.phone_number.clone())
+        .collect();
+    let mut known = std::collections::HashMap::new();
+    if !phones.is_empty() {
+        customers::lock_phone_identities(conn, company_id, &phones)?;
+        known = customers::external_ids_by_phone(conn, company_id, &phones)?;
+    }
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut resolved = Vec::with_capacity(batch.len());
+    let mut refused = Vec::new();
+    for (valid, loans) in batch {
+        let mut record = valid.record.clone();
+        if valid.matches_on_phone() {
+            let phone = record.phone_number.as_deref().unwrap_or_default();
+            record.external_id = known.get(phone).cloned().unwrap_or_else(customers::new_external_id);
+        }
+        if !seen.insert(record.external_id.clone()) {
+            refused.push(RecordError {
+                index: valid.index,
+                id: Some(record.external_id),
+                field: Some("phoneNumber".into()),
+                code: "BAD_USER_INPUT".into(),
+                message: "this phone number's customer is already written by another record of this request"
+                    .into(),
+            });
+            continue;
+        }
+        resolved.push((record, *loans, valid.is_test_given));
+    }
+    Ok((resolved, refused))
 }
 
 /// Queues a call to each customer the policy allows now, under the company's dialling lock.

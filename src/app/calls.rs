@@ -74,6 +74,23 @@ pub fn resolve(
 }
 
 impl Resolved {
+    /// The calls through this schedule to this number that its lead-duplicate timeframe (if
+    /// any) still covers at `at`, into `history`.
+    fn add_schedule_dials(
+        &self,
+        conn: &mut PgConnection,
+        company_id: Uuid,
+        history: &mut ContactHistory,
+        at: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        if let Some(seconds) = self.schedule.lead_duplicate_timeframe_seconds.filter(|s| *s > 0) {
+            let since = at - Duration::seconds(seconds.into());
+            history.dialled_by_schedule =
+                store::dialled_by_schedule(conn, company_id, self.schedule.id, &self.number, since)?;
+        }
+        Ok(())
+    }
+
     fn person(&self) -> Person {
         Person { customer_id: self.customer.as_ref().map(|c| c.id), number: Some(self.number.clone()) }
     }
@@ -117,6 +134,7 @@ pub fn make_call(
         contact::history(conn, company_id, &resolved.person(), contact::history_since(now))?.history;
     // Plans are not calls: only a dial counts them (the builder does).
     history.planned.clear();
+    resolved.add_schedule_dials(conn, company_id, &mut history, now)?;
     policy.decide(&history, now)?;
     let dialing = store::dialing_state(conn, company_id, now)?;
     if dialing.at_limit() {
@@ -390,6 +408,7 @@ pub fn eligibility(
             .history;
     history.planned.clear();
     history.attempts.retain(|a| *a <= at);
+    resolved.add_schedule_dials(conn, company_id, &mut history, at)?;
     let last_conversation_at = history.last_conversation;
     match resolved.policy(conn, company_id)? {
         Err(refusal) => Ok(Eligibility {

@@ -12,6 +12,7 @@ use crate::domain::calls::CallStatus;
 use crate::domain::contact_policy::{
     Callee, ContactHistory, ContactPolicy, Location, Refusal, ScheduleTerms, QUIET_DAYS,
 };
+use crate::domain::customer::Campaign;
 use crate::domain::schedule::parse_hhmm;
 use crate::store::calls::{self, HistoryRow};
 use crate::store::customers::CustomerRow;
@@ -34,6 +35,9 @@ pub fn schedule_terms(schedule: &ScheduleRow) -> Result<ScheduleTerms, StoreErro
         quiet_period_after_conversation: schedule.quiet_period_after_conversation,
         use_do_not_call: schedule.use_do_not_call,
         time_zone: schedule.time_zone.as_deref().and_then(parse_zone),
+        lead_duplicate_timeframe: schedule
+            .lead_duplicate_timeframe_seconds
+            .map(|s| Duration::seconds(s.into())),
     })
 }
 
@@ -87,6 +91,11 @@ impl CompanyTerms {
         let mut types: Vec<String> = self.schedules.iter().map(|s| s.task_type.clone()).collect();
         types.sort();
         types
+    }
+
+    /// The company's campaigns (what customer validation needs of each schedule).
+    pub fn campaigns(&self) -> Vec<Campaign> {
+        self.schedules.iter().map(ScheduleRow::campaign).collect()
     }
 
     /// The live schedule of `task_type`.

@@ -12,7 +12,7 @@ use super::AppError;
 use crate::domain::calling_rules::parse_zone;
 use crate::domain::calling_rules::StateRuleTable;
 use crate::domain::contact_policy::ContactHistory;
-use crate::domain::customer::CustomerPatch;
+use crate::domain::customer::{CustomerPatch, CustomerRules, TaskTypeRule};
 use crate::domain::schedule_builder::{self, BuildInput, PlannedTask, SkipReason};
 use crate::domain::Patch;
 use crate::store::calls as call_store;
@@ -53,9 +53,17 @@ pub fn sync_customer_schedule(
         _ => Ok(()),
     };
     let terms = CompanyTerms::load(conn, company_id)?;
-    let task_types = terms.task_types();
-    let (customer, created) =
-        customers::upsert_checked(conn, company_id, patch, MatchOn::Id, today, &task_types, dnc_check)?;
+    let campaigns = terms.campaigns();
+    let rules = CustomerRules { today, campaigns: &campaigns };
+    let (customer, created) = customers::upsert_checked(
+        conn,
+        company_id,
+        patch,
+        MatchOn::Id,
+        &rules,
+        TaskTypeRule::Required,
+        dnc_check,
+    )?;
     let outcome = rebuild_schedule(conn, customer, created, &terms, now)?;
     if outcome.customer.do_not_call {
         // The rebuild cancelled the pending tasks; queued calls go too.

@@ -24,6 +24,9 @@ use crate::store::StoreError;
 /// Why a use-case did not do what was asked.
 #[derive(Debug, Error)]
 pub enum AppError {
+    /// What the request names does not exist (for the key's company): a customer, a schedule…
+    #[error("{0} not found")]
+    NotFound(&'static str),
     /// The contact policy refused the call (its code, reason and next allowed instant).
     #[error("{}", .0.message)]
     Refused(Refusal),

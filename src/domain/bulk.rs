@@ -1,9 +1,10 @@
-//! Bulk import validation: each record on its own, with createCustomer's rules; one bad record
-//! never affects another; a repeated id is an error on the later record.
+//! Bulk import validation: each record on its own, against its campaign's required fields; one
+//! bad record never affects another; a repeated identity (id, or phone where the id is missing)
+//! is an error on the later record.
 
 use std::collections::HashMap;
 
-use super::customer::{apply_patch, CustomerPatch, CustomerRecord, CustomerRules, REQUIRED_FIELDS};
+use super::customer::{apply_patch, Campaign, CustomerPatch, CustomerRecord, CustomerRules, TaskTypeRule};
 use super::Patch;
 
 /// Most records in one request.
@@ -18,21 +19,57 @@ pub struct RecordError {
     pub message: String,
 }
 
-/// Splits `records` into valid customer records (with their index) and errors. Every record
-/// gets `task_type` (the campaign's schedule decides it). Records are checked on every core
-/// (phone numbers cost tens of microseconds each; an import has up to 10,000), so call it from
-/// a blocking thread.
+/// A record that passed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidRecord {
+    /// Its index in the request.
+    pub index: usize,
+    /// The customer; an empty `external_id` means the record had none: the phone number is its
+    /// identity (the stored customer with that number, or a new one with a generated id).
+    pub record: CustomerRecord,
+    /// The record carried `isTest`: when it does not, a stored customer keeps its value.
+    pub is_test_given: bool,
+}
+
+impl ValidRecord {
+    pub fn matches_on_phone(&self) -> bool {
+        self.record.external_id.is_empty()
+    }
+}
+
+/// Stands in for a missing id while a record is validated; cleared afterwards.
+const NO_ID: &str = "(matched on phone)";
+
+/// Splits `records` into valid customer records and errors. Every record gets the campaign's
+/// task type and is held to its required fields. Records are checked on every core (phone
+/// numbers cost tens of microseconds each; an import has up to 10,000), so call it from a
+/// blocking thread.
 pub fn validate_records(
     mut records: Vec<CustomerPatch>,
-    task_type: &str,
+    campaign: &Campaign,
     today: chrono::NaiveDate,
-) -> (Vec<(usize, CustomerRecord)>, Vec<RecordError>) {
-    let task_types = [task_type.to_string()];
-    let rules = CustomerRules { today, task_types: &task_types };
+) -> (Vec<ValidRecord>, Vec<RecordError>) {
+    let campaigns = [campaign.clone()];
+    let rules = CustomerRules { today, campaigns: &campaigns };
     for patch in &mut records {
-        patch.task_type = Patch::Set(task_type.to_string());
+        patch.task_type = Patch::Set(campaign.task_type.clone());
     }
-    let check = |patch: &CustomerPatch| apply_patch(None, patch, &rules, REQUIRED_FIELDS);
+    let check = |patch: &CustomerPatch| {
+        if !patch.external_id.trim().is_empty() {
+            return apply_patch(None, patch, &rules, TaskTypeRule::Required);
+        }
+        if !matches!(patch.phone_number, Patch::Set(_)) {
+            return Err(super::ValidationError::new(
+                "id",
+                "id is required when the record has no phoneNumber to match on",
+            ));
+        }
+        let mut patch = patch.clone();
+        patch.external_id = NO_ID.to_string();
+        let mut record = apply_patch(None, &patch, &rules, TaskTypeRule::Required)?;
+        record.external_id = String::new();
+        Ok(record)
+    };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let chunk = records.len().div_ceil(threads).max(1_000);
     let checked: Vec<_> = std::thread::scope(|scope| {
@@ -42,33 +79,45 @@ pub fn validate_records(
             .collect();
         parts.into_iter().flat_map(|part| part.join().expect("record validation panicked")).collect()
     });
-    let mut first_index: HashMap<String, usize> = HashMap::new();
+    let mut first_index: HashMap<(bool, String), usize> = HashMap::new();
     let mut valid = Vec::new();
     let mut errors = Vec::new();
     for (index, (patch, checked)) in records.iter().zip(checked).enumerate() {
         let id = Some(patch.external_id.trim().to_string()).filter(|s| !s.is_empty());
-        match checked {
-            Err(e) => errors.push(RecordError {
-                index,
-                id,
-                field: Some(e.field),
-                code: "BAD_USER_INPUT".into(),
-                message: e.message,
-            }),
-            Ok(record) => match first_index.get(&record.external_id) {
-                Some(first) => errors.push(RecordError {
+        let record = match checked {
+            Ok(record) => record,
+            Err(e) => {
+                errors.push(RecordError {
                     index,
                     id,
-                    field: Some("id".into()),
+                    field: Some(e.field),
                     code: "BAD_USER_INPUT".into(),
-                    message: format!("duplicate id: the same id is already at index {first} of this request"),
-                }),
-                None => {
-                    first_index.insert(record.external_id.clone(), index);
-                    valid.push((index, record));
-                }
-            },
+                    message: e.message,
+                });
+                continue;
+            }
+        };
+        let by_phone = record.external_id.is_empty();
+        let key = if by_phone {
+            (true, record.phone_number.clone().unwrap_or_default())
+        } else {
+            (false, record.external_id.clone())
+        };
+        if let Some(first) = first_index.get(&key) {
+            let (field, what) = if by_phone { ("phoneNumber", "phone number") } else { ("id", "id") };
+            errors.push(RecordError {
+                index,
+                id,
+                field: Some(field.into()),
+                code: "BAD_USER_INPUT".into(),
+                message: format!(
+                    "duplicate {what}: the same {what} is already at index {first} of this request"
+                ),
+            });
+            continue;
         }
+        first_index.insert(key, index);
+        valid.push(ValidRecord { index, record, is_test_given: !patch.is_test.is_keep() });
     }
     (valid, errors)
 }
@@ -94,15 +143,41 @@ mod tests {
         }
     }
 
+    fn campaign() -> Campaign {
+        Campaign {
+            task_type: "collections".into(),
+            required: crate::domain::customer::CustomerField::DEFAULT_REQUIRED.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_record_without_id_is_identified_by_its_phone() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let mut no_phone = record("");
+        no_phone.phone_number = Patch::Keep;
+        let mut campaign = campaign();
+        campaign.required.retain(|f| *f != crate::domain::customer::CustomerField::PhoneNumber);
+        let (valid, errors) =
+            validate_records(vec![record(""), record(""), no_phone, record("r-1")], &campaign, today);
+        assert_eq!(
+            valid.iter().map(|v| (v.index, v.matches_on_phone())).collect::<Vec<_>>(),
+            [(0, true), (3, false)]
+        );
+        assert_eq!(
+            errors.iter().map(|e| (e.index, e.field.as_deref())).collect::<Vec<_>>(),
+            [(1, Some("phoneNumber")), (2, Some("id"))]
+        );
+    }
+
     #[test]
     fn each_record_stands_alone_and_duplicates_are_the_later_ones() {
         let mut bad = record("r-2");
         bad.email = Patch::Set("nope".into());
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
         let (valid, errors) =
-            validate_records(vec![record("r-1"), bad, record("r-3"), record("r-1")], "collections", today);
-        assert_eq!(valid.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 2]);
-        assert!(valid.iter().all(|(_, r)| r.task_type.as_deref() == Some("collections")));
+            validate_records(vec![record("r-1"), bad, record("r-3"), record("r-1")], &campaign(), today);
+        assert_eq!(valid.iter().map(|v| v.index).collect::<Vec<_>>(), [0, 2]);
+        assert!(valid.iter().all(|v| v.record.task_type.as_deref() == Some("collections")));
         assert_eq!(errors.len(), 2);
         assert_eq!((errors[0].index, errors[0].field.as_deref()), (1, Some("email")));
         assert_eq!(

@@ -124,6 +124,9 @@ pub struct ScheduleTerms {
     pub use_do_not_call: bool,
     /// The zone for a callee nothing else locates.
     pub time_zone: Option<Tz>,
+    /// `leadDuplicateTimeframeSeconds`: a number this schedule dialled less long ago than this
+    /// is not dialled again through it.
+    pub lead_duplicate_timeframe: Option<Duration>,
 }
 
 impl ScheduleTerms {
@@ -137,6 +140,7 @@ impl ScheduleTerms {
             quiet_period_after_conversation: true,
             use_do_not_call: true,
             time_zone: None,
+            lead_duplicate_timeframe: None,
         }
     }
 }
@@ -150,6 +154,8 @@ pub struct ContactHistory {
     pub planned: Vec<DateTime<Utc>>,
     /// When the latest conversation (a COMPLETED call) ended.
     pub last_conversation: Option<DateTime<Utc>>,
+    /// Calls to this number through the schedule deciding (its lead-duplicate timeframe).
+    pub dialled_by_schedule: Vec<DateTime<Utc>>,
 }
 
 /// The error code a refusal maps to (API.md).
@@ -213,6 +219,7 @@ enum Rule {
     WeeklyCap,
     DailyCap,
     Redial,
+    LeadDuplicate,
     Gap,
 }
 
@@ -225,6 +232,7 @@ pub struct ContactPolicy {
     per_7_days: u32,
     per_24_hours: Option<u32>,
     quiet_period: bool,
+    lead_duplicate: Option<Duration>,
 }
 
 fn zone_names(zones: &[Tz]) -> Vec<String> {
@@ -290,6 +298,7 @@ impl ContactPolicy {
             per_7_days,
             per_24_hours: rule.max_per_24_hours,
             quiet_period: schedule.quiet_period_after_conversation,
+            lead_duplicate: schedule.lead_duplicate_timeframe.filter(|d| *d > Duration::zero()),
         })
     }
 
@@ -379,6 +388,9 @@ impl ContactPolicy {
         };
         if let Some(escape) = near(&history.attempts, REDIAL_GUARD) {
             return Some((Rule::Redial, Some(escape)));
+        }
+        if let Some(escape) = self.lead_duplicate.and_then(|d| near(&history.dialled_by_schedule, d)) {
+            return Some((Rule::LeadDuplicate, Some(escape)));
         }
         if let Some(escape) = near(&all, MIN_GAP) {
             return Some((Rule::Gap, Some(escape)));
@@ -479,6 +491,14 @@ impl ContactPolicy {
                 RefusalCode::RecentlyDialed,
                 None,
                 "this number was dialled less than 30 seconds ago".to_string(),
+            ),
+            Rule::LeadDuplicate => (
+                RefusalCode::RecentlyDialed,
+                None,
+                format!(
+                    "this schedule dialled this number less than {} seconds ago (its leadDuplicateTimeframeSeconds)",
+                    self.lead_duplicate.map_or(0, |d| d.num_seconds())
+                ),
             ),
             Rule::Gap => (
                 RefusalCode::ContactLimit,
@@ -694,6 +714,25 @@ mod tests {
     }
 
     #[test]
+    fn a_schedule_does_not_redial_a_number_within_its_lead_duplicate_timeframe() {
+        let mut t = terms();
+        t.lead_duplicate_timeframe = Some(Duration::hours(2));
+        let p = ContactPolicy::new(&t, &new_york(), StateRuleTable::builtin()).unwrap();
+        // Dialled at 15:00 through this schedule (and so also an attempt).
+        let mut h = history(&["2026-12-01T15:00:00Z"]);
+        h.dialled_by_schedule = vec![utc("2026-12-01T15:00:00Z")];
+        let r = refused(&p, &h, "2026-12-01T16:00:00Z");
+        assert_eq!(
+            (r.code, r.next_allowed_at),
+            (RefusalCode::RecentlyDialed, Some(utc("2026-12-01T17:00:00Z")))
+        );
+        assert!(p.decide(&h, utc("2026-12-01T17:00:00Z")).is_ok());
+        // Another schedule's dial is only an attempt: the 30-minute gap applies, not the timeframe.
+        h.dialled_by_schedule.clear();
+        assert!(p.decide(&h, utc("2026-12-01T16:00:00Z")).is_ok());
+    }
+
+    #[test]
     fn florida_three_per_24_hours() {
         let p = policy(&customer("America/New_York", "33101", "FL", "+13055550100"));
         let h = history(&["2026-12-01T14:00:00Z", "2026-12-01T16:00:00Z", "2026-12-01T18:00:00Z"]);
@@ -863,7 +902,7 @@ mod tests {
             let mut attempts: Vec<_> = attempt_minutes.iter().map(|m| at - Duration::minutes(*m)).collect();
             attempts.sort();
             let last_conversation = conversation.and_then(|i| attempts.get(i).copied());
-            let h = ContactHistory { attempts, planned: Vec::new(), last_conversation };
+            let h = ContactHistory { attempts, last_conversation, ..Default::default() };
             match policy.decide(&h, at) {
                 Ok(()) => {
                     if let Err(why) = independently_allowed(PLACES[place], &terms, &h, at) {

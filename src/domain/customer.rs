@@ -6,7 +6,7 @@ use std::str::FromStr;
 use chrono::{Datelike, NaiveDate};
 use serde_json::{Map, Value};
 
-use super::{required_text, us_states, Patch, ValidationError, MAX_TEXT_LEN};
+use super::{location, required_text, us_states, Patch, ValidationError, MAX_TEXT_LEN};
 
 /// Largest accepted `externalMetadata`, serialised.
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;
@@ -31,6 +31,8 @@ pub struct CustomerRecord {
     pub do_not_call: bool,
     pub is_test: bool,
     pub external_metadata: Option<Map<String, Value>>,
+    /// The timezone was inferred from the ZIP code or area code, not given.
+    pub timezone_inferred: bool,
 }
 
 /// A customer input as received: every field absent, null or a raw value.
@@ -59,44 +61,182 @@ pub struct CustomerPatch {
     pub contact_optional: bool,
 }
 
+/// A field a campaign (a schedule) may require of its customers (`CustomerField` in the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CustomerField {
+    FirstName,
+    LastName,
+    Email,
+    Birthday,
+    SsnLastFour,
+    PhoneNumber,
+    Timezone,
+    StreetAddress1,
+    City,
+    State,
+    ZipCode,
+}
+
+impl CustomerField {
+    pub const ALL: [CustomerField; 11] = [
+        CustomerField::FirstName,
+        CustomerField::LastName,
+        CustomerField::Email,
+        CustomerField::Birthday,
+        CustomerField::SsnLastFour,
+        CustomerField::PhoneNumber,
+        CustomerField::Timezone,
+        CustomerField::StreetAddress1,
+        CustomerField::City,
+        CustomerField::State,
+        CustomerField::ZipCode,
+    ];
+
+    /// A schedule's `requiredCustomerFields` when none are given: what createCustomer has always
+    /// required (every field but ssnLastFour).
+    pub const DEFAULT_REQUIRED: [CustomerField; 10] = [
+        CustomerField::FirstName,
+        CustomerField::LastName,
+        CustomerField::Email,
+        CustomerField::Birthday,
+        CustomerField::PhoneNumber,
+        CustomerField::Timezone,
+        CustomerField::StreetAddress1,
+        CustomerField::City,
+        CustomerField::State,
+        CustomerField::ZipCode,
+    ];
+
+    /// The input field's name (`firstName`): what a validation error names.
+    pub fn input_name(self) -> &'static str {
+        match self {
+            CustomerField::FirstName => "firstName",
+            CustomerField::LastName => "lastName",
+            CustomerField::Email => "email",
+            CustomerField::Birthday => "birthday",
+            CustomerField::SsnLastFour => "ssnLastFour",
+            CustomerField::PhoneNumber => "phoneNumber",
+            CustomerField::Timezone => "timezone",
+            CustomerField::StreetAddress1 => "streetAddress1",
+            CustomerField::City => "city",
+            CustomerField::State => "state",
+            CustomerField::ZipCode => "zipCode",
+        }
+    }
+
+    /// The enum value's name (`FIRST_NAME`), as stored.
+    pub fn code(self) -> &'static str {
+        match self {
+            CustomerField::FirstName => "FIRST_NAME",
+            CustomerField::LastName => "LAST_NAME",
+            CustomerField::Email => "EMAIL",
+            CustomerField::Birthday => "BIRTHDAY",
+            CustomerField::SsnLastFour => "SSN_LAST_FOUR",
+            CustomerField::PhoneNumber => "PHONE_NUMBER",
+            CustomerField::Timezone => "TIMEZONE",
+            CustomerField::StreetAddress1 => "STREET_ADDRESS1",
+            CustomerField::City => "CITY",
+            CustomerField::State => "STATE",
+            CustomerField::ZipCode => "ZIP_CODE",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<CustomerField> {
+        CustomerField::ALL.into_iter().find(|f| f.code() == code)
+    }
+
+    fn present(self, record: &CustomerRecord) -> bool {
+        match self {
+            CustomerField::FirstName => record.first_name.is_some(),
+            CustomerField::LastName => record.last_name.is_some(),
+            CustomerField::Email => record.email.is_some(),
+            CustomerField::Birthday => record.birthday.is_some(),
+            CustomerField::SsnLastFour => record.ssn_last_four.is_some(),
+            CustomerField::PhoneNumber => record.phone_number.is_some(),
+            CustomerField::Timezone => record.timezone.is_some(),
+            CustomerField::StreetAddress1 => record.street_address1.is_some(),
+            CustomerField::City => record.city.is_some(),
+            CustomerField::State => record.state.is_some(),
+            CustomerField::ZipCode => record.zip_code.is_some(),
+        }
+    }
+
+    fn patch(self, patch: &CustomerPatch) -> &Patch<String> {
+        match self {
+            CustomerField::FirstName => &patch.first_name,
+            CustomerField::LastName => &patch.last_name,
+            CustomerField::Email => &patch.email,
+            CustomerField::Birthday => &patch.birthday,
+            CustomerField::SsnLastFour => &patch.ssn_last_four,
+            CustomerField::PhoneNumber => &patch.phone_number,
+            CustomerField::Timezone => &patch.timezone,
+            CustomerField::StreetAddress1 => &patch.street_address1,
+            CustomerField::City => &patch.city,
+            CustomerField::State => &patch.state,
+            CustomerField::ZipCode => &patch.zip_code,
+        }
+    }
+}
+
+/// A schedule as customer validation sees it: the task type it serves and the fields its
+/// customers must have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Campaign {
+    pub task_type: String,
+    pub required: Vec<CustomerField>,
+}
+
+/// Whether the door requires a task type: createCustomer, syncCustomerSchedule and bulk
+/// records do; upsertCustomer accepts a customer of no schedule (it then needs only a phone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskTypeRule {
+    Required,
+    Optional,
+}
+
 /// What the rules need to know beyond the input.
 pub struct CustomerRules<'a> {
     /// Today's date (birthdays must be before it).
     pub today: NaiveDate,
-    /// The company's task types (the task types of its schedules).
-    pub task_types: &'a [String],
+    /// The company's live schedules: their task types are the valid ones.
+    pub campaigns: &'a [Campaign],
 }
 
-/// The fields a new customer must have, in the order they are checked (API.md).
-pub const REQUIRED_FIELDS: &[&str] = &[
-    "firstName",
-    "lastName",
-    "email",
-    "birthday",
-    "phoneNumber",
-    "timezone",
-    "taskType",
-    "streetAddress1",
-    "city",
-    "state",
-    "zipCode",
-];
+impl CustomerRules<'_> {
+    fn campaign(&self, task_type: &str) -> Option<&Campaign> {
+        self.campaigns.iter().find(|c| c.task_type == task_type)
+    }
+
+    fn task_types(&self) -> Vec<String> {
+        self.campaigns.iter().map(|c| c.task_type.clone()).collect()
+    }
+}
+
+/// What a customer of no schedule must have: a number to be reached at (its identity).
+const NO_SCHEDULE_REQUIRED: &[CustomerField] = &[CustomerField::PhoneNumber];
 
 /// Fields whose presence `syncCustomerSchedule` with LMS enrichment may forgo (no schedule is built).
-pub const SCHEDULE_FIELDS: &[&str] = &["phoneNumber", "timezone"];
+const SCHEDULE_FIELDS: &[CustomerField] = &[CustomerField::PhoneNumber, CustomerField::Timezone];
 
-/// Applies `patch` to `existing` (None: a new customer) and validates the result.
-/// A new customer must carry every field in `required`; an existing one may not have a
-/// required field cleared.
+/// Applies `patch` to `existing` (None: a new customer) and validates the result against the
+/// campaign of its task type. A new customer, or one moving to another task type, must carry
+/// every field that campaign requires; no customer may have a required field cleared. A
+/// missing timezone that the campaign does not require is inferred from the ZIP code, else
+/// from a single-zone area code (`timezone_inferred`). A patch without an id keeps the stored
+/// customer's (phone as identity; the caller generates one for a new customer).
 pub fn apply_patch(
     existing: Option<&CustomerRecord>,
     patch: &CustomerPatch,
     rules: &CustomerRules<'_>,
-    required: &[&str],
+    task_type_rule: TaskTypeRule,
 ) -> Result<CustomerRecord, ValidationError> {
-    let external_id = validate_id(&patch.external_id)?;
+    let external_id = match existing {
+        Some(stored) if patch.external_id.trim().is_empty() => stored.external_id.clone(),
+        _ => validate_id(&patch.external_id)?,
+    };
     let mut record = existing.cloned().unwrap_or_default();
     record.external_id = external_id;
+    let valid_task_types = rules.task_types();
 
     let text = |field: &str, value: &str| required_text(field, value, MAX_TEXT_LEN);
     merge(&mut record.first_name, &patch.first_name, "firstName", text)?;
@@ -107,7 +247,7 @@ pub fn apply_patch(
     merge(&mut record.phone_number, &patch.phone_number, "phoneNumber", normalize_phone)?;
     merge(&mut record.timezone, &patch.timezone, "timezone", validate_timezone)?;
     merge(&mut record.task_type, &patch.task_type, "taskType", |f, v| {
-        validate_task_type(f, v, rules.task_types)
+        validate_task_type(f, v, &valid_task_types)
     })?;
     merge(&mut record.street_address1, &patch.street_address1, "streetAddress1", text)?;
     merge(&mut record.street_address2, &patch.street_address2, "streetAddress2", text)?;
@@ -137,16 +277,66 @@ pub fn apply_patch(
         }
     }
 
-    let is_new = existing.is_none();
-    for &field in REQUIRED_FIELDS {
-        let present = field_present(&record, field);
-        let cleared = field_patch_is_clear(patch, field);
+    let required = check_required(existing, patch, &record, rules, task_type_rule)?;
+    infer_timezone(&mut record, patch, required);
+    Ok(record)
+}
+
+/// Checks the fields the record's campaign requires, in the order of the input (taskType after
+/// timezone, as createCustomer has always reported them), and returns them.
+fn check_required<'r>(
+    existing: Option<&CustomerRecord>,
+    patch: &CustomerPatch,
+    record: &CustomerRecord,
+    rules: &'r CustomerRules<'_>,
+    task_type_rule: TaskTypeRule,
+) -> Result<&'r [CustomerField], ValidationError> {
+    let campaign = record.task_type.as_deref().and_then(|t| rules.campaign(t));
+    let required: &[CustomerField] = campaign.map_or(NO_SCHEDULE_REQUIRED, |c| c.required.as_slice());
+    // A customer kept on its campaign is not failed for fields the campaign began to require
+    // after it was stored; one that is new, or joins a campaign, must have them all.
+    let whole = existing.is_none_or(|stored| stored.task_type != record.task_type);
+    let task_type_required = task_type_rule == TaskTypeRule::Required;
+    for field in CustomerField::ALL {
+        if field == CustomerField::StreetAddress1 {
+            let cleared = matches!(patch.task_type, Patch::Clear);
+            if task_type_required && (cleared || record.task_type.is_none()) {
+                return Err(ValidationError::required("taskType"));
+            }
+        }
+        if !required.contains(&field) {
+            continue;
+        }
         let excused = patch.contact_optional && SCHEDULE_FIELDS.contains(&field);
-        if cleared || (is_new && required.contains(&field) && !present && !excused) {
-            return Err(ValidationError::required(field));
+        let cleared = matches!(field.patch(patch), Patch::Clear);
+        if !excused && (cleared || (whole && !field.present(record))) {
+            return Err(ValidationError::required(field.input_name()));
         }
     }
-    Ok(record)
+    Ok(required)
+}
+
+/// A timezone the input sets is the customer's own. Otherwise, where the campaign does not
+/// require one, a missing (or previously inferred, when the ZIP or number changed) timezone is
+/// inferred from the location data the contact policy uses.
+fn infer_timezone(record: &mut CustomerRecord, patch: &CustomerPatch, required: &[CustomerField]) {
+    if matches!(patch.timezone, Patch::Set(_)) {
+        record.timezone_inferred = false;
+        return;
+    }
+    let moved = !patch.zip_code.is_keep() || !patch.phone_number.is_keep();
+    if record.timezone_inferred && (moved || matches!(patch.timezone, Patch::Clear)) {
+        record.timezone = None;
+        record.timezone_inferred = false;
+    }
+    if record.timezone.is_some() || required.contains(&CustomerField::Timezone) {
+        return;
+    }
+    let zone = location::single_zone(record.zip_code.as_deref(), record.phone_number.as_deref());
+    if let Some(zone) = zone {
+        record.timezone = Some(zone.name().to_string());
+        record.timezone_inferred = true;
+    }
 }
 
 /// Applies one optional-field patch through its validator.
@@ -162,41 +352,6 @@ fn merge<T>(
         Patch::Set(raw) => *slot = Some(validate(field, raw)?),
     }
     Ok(())
-}
-
-fn field_present(record: &CustomerRecord, field: &str) -> bool {
-    match field {
-        "firstName" => record.first_name.is_some(),
-        "lastName" => record.last_name.is_some(),
-        "email" => record.email.is_some(),
-        "birthday" => record.birthday.is_some(),
-        "phoneNumber" => record.phone_number.is_some(),
-        "timezone" => record.timezone.is_some(),
-        "taskType" => record.task_type.is_some(),
-        "streetAddress1" => record.street_address1.is_some(),
-        "city" => record.city.is_some(),
-        "state" => record.state.is_some(),
-        "zipCode" => record.zip_code.is_some(),
-        _ => true,
-    }
-}
-
-fn field_patch_is_clear(patch: &CustomerPatch, field: &str) -> bool {
-    let p = match field {
-        "firstName" => &patch.first_name,
-        "lastName" => &patch.last_name,
-        "email" => &patch.email,
-        "birthday" => &patch.birthday,
-        "phoneNumber" => &patch.phone_number,
-        "timezone" => &patch.timezone,
-        "taskType" => &patch.task_type,
-        "streetAddress1" => &patch.street_address1,
-        "city" => &patch.city,
-        "state" => &patch.state,
-        "zipCode" => &patch.zip_code,
-        _ => return false,
-    };
-    matches!(p, Patch::Clear)
 }
 
 pub fn validate_id(value: &str) -> Result<String, ValidationError> {
@@ -376,6 +531,20 @@ mod tests {
         vec!["collections".to_string(), "reminder".to_string()]
     }
 
+    fn campaigns() -> Vec<Campaign> {
+        vec![
+            Campaign { task_type: "collections".into(), required: CustomerField::DEFAULT_REQUIRED.to_vec() },
+            Campaign {
+                task_type: "reminder".into(),
+                required: vec![CustomerField::FirstName, CustomerField::PhoneNumber],
+            },
+        ]
+    }
+
+    fn rules(campaigns: &[Campaign]) -> CustomerRules<'_> {
+        CustomerRules { today: today(), campaigns }
+    }
+
     pub fn full_patch() -> CustomerPatch {
         CustomerPatch {
             external_id: "cust-1".into(),
@@ -412,9 +581,7 @@ mod tests {
     }
 
     fn create(patch: &CustomerPatch) -> Result<CustomerRecord, ValidationError> {
-        let types = task_types();
-        let rules = CustomerRules { today: today(), task_types: &types };
-        apply_patch(None, patch, &rules, REQUIRED_FIELDS)
+        apply_patch(None, patch, &rules(&campaigns()), TaskTypeRule::Required)
     }
 
     fn field_of(result: Result<CustomerRecord, ValidationError>) -> String {
@@ -432,9 +599,22 @@ mod tests {
 
     #[test]
     fn each_required_field_missing_is_named() {
-        for field in REQUIRED_FIELDS {
+        let order = [
+            "firstName",
+            "lastName",
+            "email",
+            "birthday",
+            "phoneNumber",
+            "timezone",
+            "taskType",
+            "streetAddress1",
+            "city",
+            "state",
+            "zipCode",
+        ];
+        for field in order {
             let mut patch = full_patch();
-            match *field {
+            match field {
                 "firstName" => patch.first_name = Patch::Keep,
                 "lastName" => patch.last_name = Patch::Keep,
                 "email" => patch.email = Patch::Keep,
@@ -448,7 +628,7 @@ mod tests {
                 "zipCode" => patch.zip_code = Patch::Keep,
                 _ => unreachable!(),
             }
-            assert_eq!(field_of(create(&patch)), *field);
+            assert_eq!(field_of(create(&patch)), field);
         }
     }
 
@@ -513,9 +693,8 @@ mod tests {
             external_metadata: Patch::Set(json!({"b": 2, "a": 3})),
             ..Default::default()
         };
-        let types = task_types();
-        let rules = CustomerRules { today: today(), task_types: &types };
-        let second = apply_patch(Some(&first), &update, &rules, REQUIRED_FIELDS).unwrap();
+        let campaigns = campaigns();
+        let second = apply_patch(Some(&first), &update, &rules(&campaigns), TaskTypeRule::Required).unwrap();
         assert_eq!(second.first_name.as_deref(), Some("Augusta"));
         assert_eq!(second.email.as_deref(), Some("augusta@example.com"));
         assert_eq!(second.last_name, first.last_name);
@@ -528,8 +707,8 @@ mod tests {
         let mut patch = full_patch();
         patch.street_address2 = Patch::Set("Apt 4".into());
         let first = create(&patch).unwrap();
-        let types = task_types();
-        let rules = CustomerRules { today: today(), task_types: &types };
+        let campaigns = campaigns();
+        let rules = rules(&campaigns);
         let clear_optional = CustomerPatch {
             external_id: "cust-1".into(),
             street_address2: Patch::Clear,
@@ -537,15 +716,137 @@ mod tests {
             external_metadata: Patch::Clear,
             ..Default::default()
         };
-        let second = apply_patch(Some(&first), &clear_optional, &rules, REQUIRED_FIELDS).unwrap();
+        let second = apply_patch(Some(&first), &clear_optional, &rules, TaskTypeRule::Required).unwrap();
         assert_eq!(second.street_address2, None);
         assert_eq!(second.ssn_last_four, None);
         assert_eq!(second.external_metadata, None);
 
         let clear_required =
             CustomerPatch { external_id: "cust-1".into(), city: Patch::Clear, ..Default::default() };
-        let err = apply_patch(Some(&first), &clear_required, &rules, REQUIRED_FIELDS).unwrap_err();
+        let err = apply_patch(Some(&first), &clear_required, &rules, TaskTypeRule::Required).unwrap_err();
         assert_eq!(err.field, "city");
+    }
+
+    /// What the bulk vendor accepts: names, a phone and a loan, nothing else.
+    fn names_and_phone(id: &str) -> CustomerPatch {
+        CustomerPatch {
+            external_id: id.into(),
+            first_name: Patch::Set("Ada".into()),
+            last_name: Patch::Set("Lovelace".into()),
+            phone_number: Patch::Set("(310) 555-1234".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_campaign_requires_only_its_own_fields() {
+        let campaigns = campaigns();
+        let mut patch = names_and_phone("r-1");
+        patch.task_type = Patch::Set("reminder".into());
+        let record = apply_patch(None, &patch, &rules(&campaigns), TaskTypeRule::Required).unwrap();
+        assert_eq!(record.email, None);
+        patch.first_name = Patch::Keep;
+        let err = apply_patch(None, &patch, &rules(&campaigns), TaskTypeRule::Required).unwrap_err();
+        assert_eq!(err.field, "firstName");
+        // The default campaign still requires what createCustomer always did.
+        patch = names_and_phone("r-1");
+        patch.task_type = Patch::Set("collections".into());
+        let err = apply_patch(None, &patch, &rules(&campaigns), TaskTypeRule::Required).unwrap_err();
+        assert_eq!(err.field, "email");
+    }
+
+    #[test]
+    fn a_customer_of_no_schedule_needs_only_a_phone_where_the_door_allows_it() {
+        let campaigns = campaigns();
+        let phone_only = CustomerPatch {
+            external_id: "p-1".into(),
+            phone_number: Patch::Set("+12125550100".into()),
+            ..Default::default()
+        };
+        assert!(apply_patch(None, &phone_only, &rules(&campaigns), TaskTypeRule::Optional).is_ok());
+        let err = apply_patch(None, &phone_only, &rules(&campaigns), TaskTypeRule::Required).unwrap_err();
+        assert_eq!(err.field, "taskType");
+        let nothing = CustomerPatch { external_id: "p-2".into(), ..Default::default() };
+        let err = apply_patch(None, &nothing, &rules(&campaigns), TaskTypeRule::Optional).unwrap_err();
+        assert_eq!(err.field, "phoneNumber");
+    }
+
+    #[test]
+    fn joining_a_campaign_needs_all_of_its_fields() {
+        let campaigns = campaigns();
+        let rules = rules(&campaigns);
+        let mut patch = names_and_phone("r-1");
+        patch.task_type = Patch::Set("reminder".into());
+        let stored = apply_patch(None, &patch, &rules, TaskTypeRule::Required).unwrap();
+        let move_to_collections = CustomerPatch {
+            external_id: "r-1".into(),
+            task_type: Patch::Set("collections".into()),
+            ..Default::default()
+        };
+        let err =
+            apply_patch(Some(&stored), &move_to_collections, &rules, TaskTypeRule::Required).unwrap_err();
+        assert_eq!(err.field, "email");
+        // Staying on its campaign, it may change other fields.
+        let rename = CustomerPatch {
+            external_id: "r-1".into(),
+            last_name: Patch::Set("Byron".into()),
+            ..Default::default()
+        };
+        assert!(apply_patch(Some(&stored), &rename, &rules, TaskTypeRule::Required).is_ok());
+    }
+
+    #[test]
+    fn a_missing_timezone_is_inferred_where_the_campaign_does_not_require_one() {
+        let campaigns = campaigns();
+        let rules = rules(&campaigns);
+        // ZIP first: a Los Angeles ZIP on a New York number is Pacific.
+        let mut patch = names_and_phone("t-1");
+        patch.phone_number = Patch::Set("+12125550100".into());
+        patch.zip_code = Patch::Set("90001".into());
+        let record = apply_patch(None, &patch, &rules, TaskTypeRule::Optional).unwrap();
+        assert_eq!(record.timezone.as_deref(), Some("America/Los_Angeles"));
+        assert!(record.timezone_inferred);
+        // Else the area code, when it has a single zone.
+        patch.zip_code = Patch::Keep;
+        let record = apply_patch(None, &patch, &rules, TaskTypeRule::Optional).unwrap();
+        assert_eq!(record.timezone.as_deref(), Some("America/New_York"));
+        // A new ZIP moves an inferred zone; a given zone is the customer's own.
+        let moved = CustomerPatch {
+            external_id: "t-1".into(),
+            zip_code: Patch::Set("60601".into()),
+            ..Default::default()
+        };
+        let record = apply_patch(Some(&record), &moved, &rules, TaskTypeRule::Optional).unwrap();
+        assert_eq!((record.timezone.as_deref(), record.timezone_inferred), (Some("America/Chicago"), true));
+        let given = CustomerPatch {
+            external_id: "t-1".into(),
+            timezone: Patch::Set("America/Denver".into()),
+            ..Default::default()
+        };
+        let record = apply_patch(Some(&record), &given, &rules, TaskTypeRule::Optional).unwrap();
+        assert_eq!((record.timezone.as_deref(), record.timezone_inferred), (Some("America/Denver"), false));
+        let record = apply_patch(Some(&record), &moved, &rules, TaskTypeRule::Optional).unwrap();
+        assert_eq!(record.timezone.as_deref(), Some("America/Denver"));
+        // An area code of two zones (850: Central and Eastern) infers nothing.
+        let mut split = names_and_phone("t-2");
+        split.phone_number = Patch::Set("+18505551234".into());
+        let record = apply_patch(None, &split, &rules, TaskTypeRule::Optional).unwrap();
+        assert_eq!((record.timezone, record.timezone_inferred), (None, false));
+        // A campaign that requires a timezone gets no inferred one.
+        let mut full = full_patch();
+        full.timezone = Patch::Keep;
+        assert_eq!(field_of(create(&full)), "timezone");
+    }
+
+    #[test]
+    fn a_patch_without_id_keeps_the_stored_customers_id() {
+        let stored = create(&full_patch()).unwrap();
+        let by_phone = CustomerPatch { city: Patch::Set("Pasadena".into()), ..Default::default() };
+        let campaigns = campaigns();
+        let record =
+            apply_patch(Some(&stored), &by_phone, &rules(&campaigns), TaskTypeRule::Optional).unwrap();
+        assert_eq!(record.external_id, "cust-1");
+        assert_eq!(field_of(create(&by_phone)), "id");
     }
 
     proptest! {

@@ -204,6 +204,17 @@ pub fn area_code_state(e164: &str) -> Option<&'static str> {
     area_code_place(e164).map(|place| place.state)
 }
 
+/// The one zone a customer with no timezone of its own is in, if the location data says so:
+/// the ZIP code's, when it has a single zone, else the area code's, when it has a single zone.
+/// (The contact policy still checks every candidate zone; this only fills `timezone`.)
+pub fn single_zone(zip: Option<&str>, e164: Option<&str>) -> Option<Tz> {
+    let single = |zones: Option<&'static [Tz]>| match zones {
+        Some([zone]) => Some(*zone),
+        _ => None,
+    };
+    zip.and_then(|zip| single(zip_zones(zip))).or_else(|| e164.and_then(|n| single(area_code_zones(n))))
+}
+
 /// Every zone of a state or territory code (the 50 states, DC, PR, VI, GU, MP, AS; case and
 /// surrounding whitespace ignored): the zones of its main time-zone areas plus every zone
 /// any ZIP prefix or area code of the state has in the tables, so it is a superset of what

@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::customer::CustomerField;
 use super::{required_text, Patch, ValidationError};
 
 /// One step of a cadence: `day_offset` days after the customer's local today, at `local_time`.
@@ -32,6 +33,8 @@ pub struct ScheduleSettings {
     pub max_attempts_per_7_days: i32,
     pub sortable_order: Option<f64>,
     pub lead_duplicate_timeframe_seconds: Option<i32>,
+    /// The fields its customers must have (campaign-specific validation).
+    pub required_customer_fields: Vec<CustomerField>,
 }
 
 /// A schedule input: absent keeps (or takes the default), null clears.
@@ -50,6 +53,7 @@ pub struct SchedulePatch {
     pub max_attempts_per_7_days: Patch<i32>,
     pub sortable_order: Patch<f64>,
     pub lead_duplicate_timeframe_seconds: Patch<i32>,
+    pub required_customer_fields: Patch<Vec<CustomerField>>,
 }
 
 /// What createSchedule fills in when a field is omitted.
@@ -107,6 +111,7 @@ pub fn apply_patch(
                 max_attempts_per_7_days: d.max_attempts_per_7_days,
                 sortable_order: None,
                 lead_duplicate_timeframe_seconds: None,
+                required_customer_fields: CustomerField::DEFAULT_REQUIRED.to_vec(),
             }
         }
     };
@@ -212,6 +217,17 @@ pub fn apply_patch(
         Patch::Set(_) => {
             return Err(ValidationError::new("leadDuplicateTimeframeSeconds", "must be zero or more seconds"))
         }
+    }
+    if not_null(
+        &mut s.required_customer_fields,
+        &patch.required_customer_fields,
+        "requiredCustomerFields",
+        false,
+        is_new,
+    )? {
+        // A set: the order is the API's, each field once.
+        s.required_customer_fields =
+            CustomerField::ALL.into_iter().filter(|f| s.required_customer_fields.contains(f)).collect();
     }
     Ok(s)
 }

@@ -192,6 +192,7 @@ mod tests {
                 attempts: self.prior.clone(),
                 planned: Vec::new(),
                 last_conversation: self.conversation,
+                ..Default::default()
             };
             build(&BuildInput {
                 cadence: self.cadence,

@@ -1,19 +1,12 @@
 //! bulkAddCustomers: up to 10,000 customers into a campaign (a schedule) in one request.
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
-use uuid::Uuid;
 
 use super::customers::CustomerInput;
 use super::error::{ApiError, GqlResult};
-use super::{db, tenant, today};
-use crate::app::bulk::{import_batch, initiate_calls, BulkCalls};
-use crate::domain::bulk::{validate_records, RecordError, MAX_RECORDS};
-use crate::domain::lms::LoanRecord;
-use crate::store::bulk::BATCH_SIZE;
-use crate::store::{schedules, StoreError};
-
-/// Customers per transaction when initiating calls.
-pub const CALL_BATCH_SIZE: usize = 500;
+use super::{db, tenant};
+use crate::app::bulk::{self as app, add_customers, BulkReport, BulkRequest};
+use crate::domain::bulk::RecordError;
 
 #[derive(InputObject)]
 pub struct CallConfigInput {
@@ -25,7 +18,8 @@ pub struct CallConfigInput {
 pub struct BulkAddCustomersInput {
     /// The campaign: its schedule gives every record's task type.
     schedule_id: ID,
-    /// At most 10,000; each validated on its own with createCustomer's rules.
+    /// At most 10,000; each validated on its own against the campaign's required fields. A
+    /// record without `id` is matched on its phone number (a new one gets a generated id).
     records: Vec<CustomerInput>,
     /// Queue a call to each added customer (needs callConfig; not with useWorkflow).
     #[graphql(default)]
@@ -82,7 +76,7 @@ pub struct BulkCallResults {
 
 #[derive(SimpleObject)]
 pub struct BulkAddCustomersPayload {
-    /// False only when no record was added.
+    /// True only when every record was added (SUCCESS), as the bulk vendor's API.
     success: bool,
     status: BulkStatus,
     message: String,
@@ -110,201 +104,80 @@ pub struct BulkMutation;
 
 #[Object]
 impl BulkMutation {
-    /// Adds or updates (by id) up to 10,000 customers of a campaign, set-wise in batches. One
-    /// bad record never affects another; a batch lands whole or is reported failed.
+    /// Adds or updates (by id, else by phone number) up to 10,000 customers of a campaign,
+    /// set-wise in batches. One bad record never affects another; a batch lands whole or is
+    /// reported failed.
     async fn bulk_add_customers(
         &self,
         ctx: &Context<'_>,
         input: BulkAddCustomersInput,
     ) -> async_graphql::Result<BulkAddCustomersPayload> {
         let company_id = tenant(ctx)?;
-        if input.records.len() > MAX_RECORDS {
-            return Err(ApiError::bad_input("records", format!("at most {MAX_RECORDS} records per request")))
-                .gql();
-        }
-        if input.initiate_call && input.use_workflow {
-            return Err(ApiError::bad_input(
-                "initiateCall",
-                "initiateCall and useWorkflow cannot be combined",
-            ))
-            .gql();
-        }
-        let disposition_id = input.call_config.as_ref().and_then(|c| c.disposition_id.clone());
-        let agent_id = match (&input.call_config, input.initiate_call) {
-            (Some(config), true) => Some(config.agent_id.clone()),
-            (None, true) => {
-                return Err(ApiError::bad_input("callConfig", "initiateCall needs callConfig")).gql()
-            }
-            _ => None,
+        let records = input
+            .records
+            .into_iter()
+            .enumerate()
+            .map(|(index, mut record)| {
+                let id = record_id(&record);
+                // Inline loans are stored with the record (bulk records never call the LMS).
+                record
+                    .take_loans()
+                    .and_then(|loans| record.into_patch().map(|patch| (patch, loans)))
+                    .map_err(|e| api_error_to_record(index, id, e))
+            })
+            .collect();
+        let request = BulkRequest {
+            schedule_id: input.schedule_id.0,
+            records,
+            initiate_call: input.initiate_call,
+            agent_id: input.call_config.as_ref().map(|c| c.agent_id.clone()),
+            disposition_id: input.call_config.and_then(|c| c.disposition_id),
+            use_workflow: input.use_workflow,
         };
-        let schedule_id =
-            Uuid::parse_str(input.schedule_id.as_str()).map_err(|_| ApiError::NotFound("schedule")).gql()?;
-        let db = db(ctx).clone();
-        let schedule = db
-            .read(move |conn| schedules::get(conn, company_id, schedule_id)?.ok_or(StoreError::NotFound))
-            .await
-            .gql()?;
-
-        let total = input.records.len();
-        let mut errors: Vec<RecordError> = Vec::new();
-        let mut patches = Vec::with_capacity(total);
-        let mut loans: Vec<Vec<LoanRecord>> = Vec::with_capacity(total);
-        for (index, mut record) in input.records.into_iter().enumerate() {
-            let id = record_id(&record);
-            // Inline loans are stored with the record (bulk records never call the LMS).
-            let record_loans = record.take_loans();
-            match record_loans.and_then(|l| record.into_patch().map(|p| (p, l))) {
-                Ok((patch, record_loans)) => {
-                    patches.push(patch);
-                    loans.push(record_loans);
-                }
-                Err(e) => {
-                    // Keep the index stable: an empty id fails validation below, so record the
-                    // real error here and skip.
-                    errors.push(api_error_to_record(index, id, e));
-                    patches.push(Default::default());
-                    loans.push(Vec::new());
-                }
+        let worker = ctx.data_opt::<crate::dialer::WorkSignal>();
+        let report = add_customers(db(ctx), company_id, request, || {
+            if let Some(worker) = worker {
+                worker.wake();
             }
-        }
-        let (task_type, today) = (schedule.task_type.clone(), today(ctx));
-        let (valid, mut invalid) =
-            tokio::task::spawn_blocking(move || validate_records(patches, &task_type, today))
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "bulk record validation failed");
-                    ApiError::Internal
-                })
-                .gql()?;
-        invalid.retain(|e| !errors.iter().any(|x| x.index == e.index));
-        errors.extend(invalid);
-        errors.sort_by_key(|e| e.index);
-        let valid_count = valid.len();
-
-        // Set-wise upserts, one transaction per batch.
-        let mut added: Vec<i64> = Vec::with_capacity(valid_count);
-        let mut job_ids: Vec<i64> = Vec::new();
-        let mut batches = 0;
-        let use_workflow = input.use_workflow;
-        let valid = std::sync::Arc::new(valid);
-        let loans = std::sync::Arc::new(loans);
-        for start in (0..valid_count).step_by(BATCH_SIZE) {
-            let end = (start + BATCH_SIZE).min(valid_count);
-            let (records, loans) = (valid.clone(), loans.clone());
-            let at = db.now();
-            let result = db
-                .transaction(move |conn| {
-                    let batch: Vec<_> = records[start..end]
-                        .iter()
-                        .map(|(index, record)| (record, loans[*index].as_slice()))
-                        .collect();
-                    import_batch(conn, company_id, &batch, use_workflow, at)
-                })
-                .await;
-            batches += 1;
-            match result {
-                Ok(batch) => {
-                    added.extend(batch.customers.into_iter().map(|(id, _)| id));
-                    job_ids.extend(batch.job_ids);
-                    if use_workflow {
-                        if let Some(worker) = ctx.data_opt::<crate::dialer::WorkSignal>() {
-                            worker.wake();
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "a bulk batch failed");
-                    for (index, record) in &valid[start..end] {
-                        errors.push(RecordError {
-                            index: *index,
-                            id: Some(record.external_id.clone()),
-                            field: None,
-                            code: "INTERNAL".into(),
-                            message: "this record's batch could not be written; retry it".into(),
-                        });
-                    }
-                }
-            }
-        }
-        errors.sort_by_key(|e| e.index);
-
-        let workflow_triggered = input.use_workflow.then_some(!added.is_empty());
-
-        let call_results = match agent_id {
-            Some(agent_id) => {
-                let mut outcome = BulkCalls::default();
-                let mut call_batches = 0;
-                for chunk in added.chunks(CALL_BATCH_SIZE) {
-                    let (ids, schedule, agent) = (chunk.to_vec(), schedule.clone(), agent_id.clone());
-                    let disposition = disposition_id.clone();
-                    let at = db.now();
-                    let result = db
-                        .transaction(move |conn| {
-                            initiate_calls(
-                                conn,
-                                company_id,
-                                &schedule,
-                                &ids,
-                                &agent,
-                                disposition.as_deref(),
-                                at,
-                            )
-                        })
-                        .await;
-                    call_batches += 1;
-                    match result {
-                        Ok(batch) => outcome.add(batch),
-                        Err(e) => {
-                            tracing::error!(error = %e, "a bulk call batch failed");
-                            outcome.refuse("INTERNAL", chunk.len());
-                        }
-                    }
-                }
-                Some(BulkCallResults {
-                    initiated: outcome.initiated as i32,
-                    failed: outcome.failed() as i32,
-                    batches: call_batches,
-                    refused: outcome
-                        .refused
-                        .into_iter()
-                        .map(|(code, count)| BulkCallRefusal { code, count: count as i32 })
-                        .collect(),
-                })
-            }
-            None => None,
-        };
-
-        let successful = added.len();
-        let status = match successful {
-            0 => BulkStatus::Failed,
-            n if n == total => BulkStatus::Success,
-            _ => BulkStatus::Partial,
-        };
-        let message = match status {
-            BulkStatus::Success => format!("all {total} records added"),
-            BulkStatus::Partial => {
-                format!("{successful} of {total} records added; {} failed", total - successful)
-            }
-            BulkStatus::Failed => format!("no record added ({total} failed)"),
-        };
-        Ok(BulkAddCustomersPayload {
-            // As the vendor's API: false if any record failed.
-            success: status == BulkStatus::Success,
-            status,
-            message,
-            results: BulkResults {
-                total: total as i32,
-                valid: valid_count as i32,
-                invalid: (total - valid_count) as i32,
-                successful: successful as i32,
-                failed: (total - successful) as i32,
-                batches_processed: batches,
-                errors: errors.into_iter().map(BulkRecordError::from).collect(),
-            },
-            call_results,
-            workflow_triggered,
-            job_ids: job_ids.into_iter().map(|id| ID(id.to_string())).collect(),
         })
+        .await
+        .gql()?;
+        Ok(BulkAddCustomersPayload::from(report))
+    }
+}
+
+impl From<BulkReport> for BulkAddCustomersPayload {
+    fn from(report: BulkReport) -> Self {
+        BulkAddCustomersPayload {
+            success: report.success(),
+            status: match report.status {
+                app::BulkStatus::Success => BulkStatus::Success,
+                app::BulkStatus::Partial => BulkStatus::Partial,
+                app::BulkStatus::Failed => BulkStatus::Failed,
+            },
+            message: report.message,
+            results: BulkResults {
+                total: report.total as i32,
+                valid: report.valid as i32,
+                invalid: (report.total - report.valid) as i32,
+                successful: report.successful as i32,
+                failed: (report.total - report.successful) as i32,
+                batches_processed: report.batches_processed as i32,
+                errors: report.errors.into_iter().map(BulkRecordError::from).collect(),
+            },
+            call_results: report.calls.map(|(outcome, batches)| BulkCallResults {
+                initiated: outcome.initiated as i32,
+                failed: outcome.failed() as i32,
+                batches: batches as i32,
+                refused: outcome
+                    .refused
+                    .into_iter()
+                    .map(|(code, count)| BulkCallRefusal { code, count: count as i32 })
+                    .collect(),
+            }),
+            workflow_triggered: report.workflow_triggered,
+            job_ids: report.job_ids.into_iter().map(|id| ID(id.to_string())).collect(),
+        }
     }
 }
 

@@ -54,6 +54,11 @@ impl Customer {
     async fn timezone(&self) -> Option<&str> {
         self.0.timezone.as_deref()
     }
+    /// True when `timezone` was not given but inferred from the ZIP code, else from an area
+    /// code with a single zone (the contact policy still checks every zone the location allows).
+    async fn timezone_inferred(&self) -> bool {
+        self.0.timezone_inferred
+    }
     async fn street_address1(&self) -> Option<&str> {
         self.0.street_address1.as_deref()
     }
@@ -162,8 +167,9 @@ impl Loan {
 /// explicit null clears it.
 #[derive(InputObject)]
 pub struct CustomerInput {
-    /// The integration's own reference id. Required: nullable in the type only so that a bulk
-    /// record without one is reported as that record's error, not the whole request's.
+    /// The integration's own reference id. createCustomer requires it; elsewhere, without one
+    /// the customer is matched on its phone number (phone as identity), and a new one gets a
+    /// generated id (`cus_…`).
     id: Option<ID>,
     first_name: MaybeUndefined<String>,
     last_name: MaybeUndefined<String>,
@@ -313,8 +319,11 @@ impl CustomerInput {
             (Patch::Keep, alias) => alias,
             (is_test, _) => is_test,
         };
+        if self.id.as_ref().is_some_and(|id| id.trim().is_empty()) {
+            return Err(ApiError::bad_input("id", "id cannot be empty (omit it to match on phoneNumber)"));
+        }
         Ok(CustomerPatch {
-            // Missing: validation reports `id is required`.
+            // Missing: matched on the phone number, or `id is required` where it must be given.
             external_id: self.id.map(|id| id.0).unwrap_or_default(),
             first_name: patch(self.first_name),
             last_name: patch(self.last_name),

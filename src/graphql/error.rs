@@ -82,6 +82,7 @@ impl From<StoreError> for ApiError {
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         match e {
+            AppError::NotFound(what) => ApiError::NotFound(what),
             AppError::Refused(refusal) => ApiError::Refused(refusal),
             AppError::RateLimited(m) => ApiError::RateLimited(m),
             AppError::InvalidTransition(m) => ApiError::InvalidTransition(m),

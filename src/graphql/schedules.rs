@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::error::{ApiError, GqlResult};
 use super::loaders::PendingTasksKey;
 use super::{db, loaders, page_size, patch, tenant, wants_total, OrderDirection, TotalCount};
+use crate::domain::customer::CustomerField as DomainField;
 use crate::domain::schedule::{self, CadenceStep as DomainStep, SchedulePatch};
 use crate::store::schedules::{self as store, ScheduleOrder, ScheduleRow};
 use crate::store::PageRequest;
@@ -77,6 +78,10 @@ impl Schedule {
     async fn lead_duplicate_timeframe_seconds(&self) -> Option<i32> {
         self.0.lead_duplicate_timeframe_seconds
     }
+    /// The fields a customer of this campaign must have (checked on every path that writes one).
+    async fn required_customer_fields(&self) -> Vec<CustomerField> {
+        self.0.required_fields().into_iter().map(CustomerField::from).collect()
+    }
     async fn calls_count(&self) -> i32 {
         self.0.calls_count
     }
@@ -120,6 +125,61 @@ pub struct ScheduleInput {
     max_attempts_per_7_days: MaybeUndefined<i32>,
     sortable_order: MaybeUndefined<f64>,
     lead_duplicate_timeframe_seconds: MaybeUndefined<i32>,
+    /// Default: every field createCustomer has always required (all but ssnLastFour).
+    required_customer_fields: MaybeUndefined<Vec<CustomerField>>,
+}
+
+/// A customer field a campaign may require.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerField {
+    FirstName,
+    LastName,
+    Email,
+    Birthday,
+    SsnLastFour,
+    PhoneNumber,
+    Timezone,
+    #[graphql(name = "STREET_ADDRESS1")]
+    StreetAddress1,
+    City,
+    State,
+    ZipCode,
+}
+
+impl From<DomainField> for CustomerField {
+    fn from(f: DomainField) -> Self {
+        match f {
+            DomainField::FirstName => Self::FirstName,
+            DomainField::LastName => Self::LastName,
+            DomainField::Email => Self::Email,
+            DomainField::Birthday => Self::Birthday,
+            DomainField::SsnLastFour => Self::SsnLastFour,
+            DomainField::PhoneNumber => Self::PhoneNumber,
+            DomainField::Timezone => Self::Timezone,
+            DomainField::StreetAddress1 => Self::StreetAddress1,
+            DomainField::City => Self::City,
+            DomainField::State => Self::State,
+            DomainField::ZipCode => Self::ZipCode,
+        }
+    }
+}
+
+impl From<CustomerField> for DomainField {
+    fn from(f: CustomerField) -> Self {
+        match f {
+            CustomerField::FirstName => Self::FirstName,
+            CustomerField::LastName => Self::LastName,
+            CustomerField::Email => Self::Email,
+            CustomerField::Birthday => Self::Birthday,
+            CustomerField::SsnLastFour => Self::SsnLastFour,
+            CustomerField::PhoneNumber => Self::PhoneNumber,
+            CustomerField::Timezone => Self::Timezone,
+            CustomerField::StreetAddress1 => Self::StreetAddress1,
+            CustomerField::City => Self::City,
+            CustomerField::State => Self::State,
+            CustomerField::ZipCode => Self::ZipCode,
+        }
+    }
 }
 
 impl From<ScheduleInput> for SchedulePatch {
@@ -143,6 +203,8 @@ impl From<ScheduleInput> for SchedulePatch {
             max_attempts_per_7_days: patch(i.max_attempts_per_7_days),
             sortable_order: patch(i.sortable_order),
             lead_duplicate_timeframe_seconds: patch(i.lead_duplicate_timeframe_seconds),
+            required_customer_fields: patch(i.required_customer_fields)
+                .map(|fields| fields.into_iter().map(DomainField::from).collect()),
         }
     }
 }
@@ -156,6 +218,7 @@ pub struct ScheduleDefaults {
     #[graphql(name = "maxAttemptsPer7Days")]
     max_attempts_per_7_days: i32,
     paused: bool,
+    required_customer_fields: Vec<CustomerField>,
 }
 
 #[derive(InputObject, Default)]
@@ -267,6 +330,10 @@ impl ScheduleQuery {
             cadence: d.cadence.into_iter().map(CadenceStep::from).collect(),
             max_attempts_per_7_days: d.max_attempts_per_7_days,
             paused: d.paused,
+            required_customer_fields: crate::domain::customer::CustomerField::DEFAULT_REQUIRED
+                .into_iter()
+                .map(CustomerField::from)
+                .collect(),
         }
     }
 }

@@ -117,6 +117,25 @@ pub fn lock_company_dialing(conn: &mut PgConnection, company_id: Uuid) -> Result
     Ok(())
 }
 
+/// When the schedule placed calls to `number` since `since` (cancelled ones aside): what its
+/// `leadDuplicateTimeframeSeconds` looks at.
+pub fn dialled_by_schedule(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    schedule_id: Uuid,
+    number: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, StoreError> {
+    Ok(calls::table
+        .filter(calls::company_id.eq(company_id))
+        .filter(calls::schedule_id.eq(schedule_id))
+        .filter(calls::to_number.eq(number))
+        .filter(calls::created_at.ge(since))
+        .filter(calls::status.ne(CallStatus::Cancelled.as_str()))
+        .select(calls::created_at)
+        .load(conn)?)
+}
+
 /// What deciding a call needs of the company: its calls-per-second limit, how many calls it
 /// started in the second before `now`, and whether it hands calls to a webhook (then new
 /// calls wait for delivery).

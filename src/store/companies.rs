@@ -13,6 +13,7 @@ use super::schema::{api_keys, companies, schedules};
 use super::StoreError;
 use crate::domain::calling_rules::{self, StateRule};
 use crate::domain::company::CompanySettingsPatch;
+use crate::domain::customer::{Campaign, CustomerField};
 use crate::domain::{Patch, Secret};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -99,6 +100,22 @@ pub fn task_types(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Strin
         .select(schedules::task_type)
         .order(schedules::task_type.asc())
         .load(conn)?)
+}
+
+/// The company's campaigns: each live schedule's task type and the fields its customers need.
+pub fn campaigns(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Campaign>, StoreError> {
+    let rows: Vec<(String, Vec<String>)> = schedules::table
+        .filter(schedules::company_id.eq(company_id))
+        .filter(schedules::deleted_at.is_null())
+        .select((schedules::task_type, schedules::required_customer_fields))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(task_type, codes)| Campaign {
+            task_type,
+            required: codes.iter().filter_map(|c| CustomerField::from_code(c)).collect(),
+        })
+        .collect())
 }
 
 pub fn update_settings(

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::schema::customers;
 use super::{companies, is_unique_violation, like_pattern, Page, PageRequest, StoreError};
-use crate::domain::customer::{self, CustomerPatch, CustomerRecord, CustomerRules, REQUIRED_FIELDS};
+use crate::domain::customer::{self, CustomerPatch, CustomerRecord, CustomerRules, TaskTypeRule};
 use crate::domain::{Patch, ValidationError};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -40,6 +40,7 @@ pub struct CustomerRow {
     pub external_metadata: Option<Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub timezone_inferred: bool,
 }
 
 impl CustomerRow {
@@ -65,6 +66,7 @@ impl CustomerRow {
                 Some(Value::Object(map)) => Some(map.clone()),
                 _ => None,
             },
+            timezone_inferred: self.timezone_inferred,
         }
     }
 }
@@ -93,6 +95,7 @@ pub(crate) struct CustomerValues<'a> {
     is_test: bool,
     external_metadata: Option<Value>,
     updated_at: DateTime<Utc>,
+    timezone_inferred: bool,
 }
 
 impl<'a> CustomerValues<'a> {
@@ -117,6 +120,7 @@ impl<'a> CustomerValues<'a> {
             is_test: r.is_test,
             external_metadata: r.external_metadata.clone().map(Value::Object),
             updated_at: now,
+            timezone_inferred: r.timezone_inferred,
         }
     }
 }
@@ -168,9 +172,9 @@ pub fn create(
     patch: &CustomerPatch,
     today: NaiveDate,
 ) -> Result<CustomerRow, StoreError> {
-    let task_types = task_types_for(conn, company_id, patch)?;
-    let rules = CustomerRules { today, task_types: &task_types };
-    let record = customer::apply_patch(None, patch, &rules, REQUIRED_FIELDS)?;
+    let campaigns = companies::campaigns(conn, company_id)?;
+    let rules = CustomerRules { today, campaigns: &campaigns };
+    let record = customer::apply_patch(None, patch, &rules, TaskTypeRule::Required)?;
     diesel::insert_into(customers::table)
         .values(CustomerValues::new(company_id, &record, Utc::now()))
         .returning(CustomerRow::as_returning())
@@ -194,8 +198,14 @@ pub enum MatchOn {
     PhoneNumber,
 }
 
-/// Creates or updates a customer, locking the existing row so concurrent upserts of one
-/// customer serialise. Returns the row and whether it was created.
+/// The id a customer gets when its integration gave none (phone as identity).
+pub fn new_external_id() -> String {
+    format!("cus_{}", Uuid::new_v4().simple())
+}
+
+/// Creates or updates a customer (upsertCustomer: a task type is optional), locking the
+/// existing row so concurrent upserts of one customer serialise. Returns the row and whether
+/// it was created.
 pub fn upsert(
     conn: &mut PgConnection,
     company_id: Uuid,
@@ -203,77 +213,168 @@ pub fn upsert(
     match_on: MatchOn,
     today: NaiveDate,
 ) -> Result<(CustomerRow, bool), StoreError> {
-    let task_types = task_types_for(conn, company_id, patch)?;
-    upsert_checked(conn, company_id, patch, match_on, today, &task_types, |_| Ok(()))
+    let campaigns = companies::campaigns(conn, company_id)?;
+    let rules = CustomerRules { today, campaigns: &campaigns };
+    upsert_checked(conn, company_id, patch, match_on, &rules, TaskTypeRule::Optional, |_| Ok(()))
 }
 
-/// [`upsert`] with the company's task types already loaded, and `check` run on the locked
-/// stored customer (None: new) before any write.
+/// [`upsert`] under the company's campaigns, with `check` run on the locked stored customer
+/// (None: new) before any write. A patch without an id is matched on its phone number, as
+/// with `MatchOn::PhoneNumber`; a new customer then gets a generated id.
 pub fn upsert_checked(
     conn: &mut PgConnection,
     company_id: Uuid,
     patch: &CustomerPatch,
     match_on: MatchOn,
-    today: NaiveDate,
-    task_types: &[String],
+    rules: &CustomerRules<'_>,
+    task_type_rule: TaskTypeRule,
     check: impl Fn(Option<&CustomerRow>) -> Result<(), StoreError>,
 ) -> Result<(CustomerRow, bool), StoreError> {
-    let rules = CustomerRules { today, task_types };
-    let match_phone = match (match_on, &patch.phone_number) {
-        (MatchOn::Id, _) => None,
-        (MatchOn::PhoneNumber, Patch::Set(raw)) => Some(customer::normalize_phone("phoneNumber", raw)?),
-        (MatchOn::PhoneNumber, _) => {
+    let id_given = !patch.external_id.trim().is_empty();
+    if id_given && match_on == MatchOn::Id {
+        return upsert_by_id(conn, company_id, patch, rules, task_type_rule, check);
+    }
+    let phone = match &patch.phone_number {
+        Patch::Set(raw) => customer::normalize_phone("phoneNumber", raw)?,
+        _ if id_given => {
             return Err(ValidationError::new(
                 "phoneNumber",
                 "phoneNumber is required when matching on PHONE_NUMBER",
             )
             .into())
         }
+        _ => return Err(ValidationError::new("id", "id is required (or a phoneNumber to match on)").into()),
     };
-    let insert = |conn: &mut PgConnection, record: &CustomerRecord| {
-        diesel::insert_into(customers::table)
-            .values(CustomerValues::new(company_id, record, Utc::now()))
-            .on_conflict((customers::company_id, customers::external_id))
-            .do_nothing()
-            .returning(CustomerRow::as_returning())
-            .get_result(conn)
-            .optional()
-    };
-    // A new customer by id is inserted at once: one statement, decided by the unique index
-    // (no plan to go wrong on a young table). Only a conflict (it exists) reads and locks it.
-    let as_new = customer::apply_patch(None, patch, &rules, REQUIRED_FIELDS);
-    if let (MatchOn::Id, Ok(record)) = (match_on, &as_new) {
+    // Two upserts of one new number must not both create it: they serialise on the number.
+    lock_phone_identities(conn, company_id, std::slice::from_ref(&phone))?;
+    let existing = lock_existing(conn, company_id, "", Some(&phone))?;
+    check(existing.as_ref())?;
+    if let Some(existing) = existing {
+        return Ok((update_existing(conn, company_id, &existing, patch, rules, task_type_rule)?, false));
+    }
+    let mut new_patch = patch.clone();
+    if !id_given {
+        new_patch.external_id = new_external_id();
+    }
+    let record = customer::apply_patch(None, &new_patch, rules, task_type_rule)?;
+    match insert_new(conn, company_id, &record)? {
+        Some(row) => Ok((row, true)),
+        None => Err(StoreError::conflict(
+            "id",
+            format!(
+                "a customer with id {:?} already exists with another phone number; match on ID to update it",
+                record.external_id
+            ),
+        )),
+    }
+}
+
+/// Inserts a new customer; None if its id exists.
+fn insert_new(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    record: &CustomerRecord,
+) -> Result<Option<CustomerRow>, StoreError> {
+    Ok(diesel::insert_into(customers::table)
+        .values(CustomerValues::new(company_id, record, Utc::now()))
+        .on_conflict((customers::company_id, customers::external_id))
+        .do_nothing()
+        .returning(CustomerRow::as_returning())
+        .get_result(conn)
+        .optional()?)
+}
+
+/// Applies the patch to the locked stored customer and writes it.
+fn update_existing(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    existing: &CustomerRow,
+    patch: &CustomerPatch,
+    rules: &CustomerRules<'_>,
+    task_type_rule: TaskTypeRule,
+) -> Result<CustomerRow, StoreError> {
+    let record = customer::apply_patch(Some(&existing.record()), patch, rules, task_type_rule)?;
+    diesel::update(customers::table.find(existing.id))
+        .set(CustomerValues::new(company_id, &record, Utc::now()))
+        .returning(CustomerRow::as_returning())
+        .get_result(conn)
+        .map_err(|e| {
+            if is_unique_violation(&e, "customers_company_id_external_id_key") {
+                StoreError::conflict("id", "another customer already has this id")
+            } else {
+                e.into()
+            }
+        })
+}
+
+fn upsert_by_id(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    patch: &CustomerPatch,
+    rules: &CustomerRules<'_>,
+    task_type_rule: TaskTypeRule,
+    check: impl Fn(Option<&CustomerRow>) -> Result<(), StoreError>,
+) -> Result<(CustomerRow, bool), StoreError> {
+    // A new customer is inserted at once: one statement, decided by the unique index (no plan
+    // to go wrong on a young table). Only a conflict (it exists) reads and locks it.
+    let as_new = customer::apply_patch(None, patch, rules, task_type_rule);
+    if let Ok(record) = &as_new {
         if check(None).is_ok() {
-            if let Some(row) = insert(conn, record)? {
+            if let Some(row) = insert_new(conn, company_id, record)? {
                 return Ok((row, true));
             }
         }
     }
     // Two rounds at most: a concurrent insert of the same id makes ours a no-op, then we update it.
     for _ in 0..2 {
-        let existing = lock_existing(conn, company_id, &patch.external_id, match_phone.as_deref())?;
+        let existing = lock_existing(conn, company_id, &patch.external_id, None)?;
         check(existing.as_ref())?;
         if let Some(existing) = existing {
-            let record = customer::apply_patch(Some(&existing.record()), patch, &rules, REQUIRED_FIELDS)?;
-            let updated = diesel::update(customers::table.find(existing.id))
-                .set(CustomerValues::new(company_id, &record, Utc::now()))
-                .returning(CustomerRow::as_returning())
-                .get_result(conn)
-                .map_err(|e| {
-                    if is_unique_violation(&e, "customers_company_id_external_id_key") {
-                        StoreError::conflict("id", "another customer already has this id")
-                    } else {
-                        e.into()
-                    }
-                })?;
-            return Ok((updated, false));
+            return Ok((update_existing(conn, company_id, &existing, patch, rules, task_type_rule)?, false));
         }
         let record = as_new.clone()?;
-        if let Some(row) = insert(conn, &record)? {
+        if let Some(row) = insert_new(conn, company_id, &record)? {
             return Ok((row, true));
         }
     }
     Err(StoreError::conflict("id", "the customer changed concurrently; retry"))
+}
+
+/// Serialises, until the transaction ends, every writer that identifies customers of the
+/// company by one of these numbers (in a fixed order, so two writers cannot deadlock).
+pub fn lock_phone_identities(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    phones: &[String],
+) -> Result<(), StoreError> {
+    if phones.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<String> = phones.iter().map(|p| format!("{company_id}:{p}")).collect();
+    diesel::sql_query(
+        "SELECT pg_advisory_xact_lock(8, h) FROM \
+         (SELECT DISTINCT hashtext(k) AS h FROM unnest($1::text[]) AS k ORDER BY 1) AS locks",
+    )
+    .bind::<diesel::sql_types::Array<Text>, _>(&keys)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// The external ids of the company's customers with these numbers (if several share one, the
+/// most recently updated).
+pub fn external_ids_by_phone(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    phones: &[String],
+) -> Result<std::collections::HashMap<String, String>, StoreError> {
+    let rows: Vec<(Option<String>, String)> = customers::table
+        .filter(customers::company_id.eq(company_id))
+        .filter(customers::phone_number.eq_any(phones))
+        .order((customers::updated_at.asc(), customers::id.asc()))
+        .select((customers::phone_number, customers::external_id))
+        .load(conn)?;
+    // Later rows (more recently updated) win.
+    Ok(rows.into_iter().filter_map(|(phone, id)| Some((phone?, id))).collect())
 }
 
 fn lock_existing(
@@ -309,19 +410,6 @@ fn lock_existing(
             .optional()?,
     };
     Ok(found)
-}
-
-/// The company's task types, loaded only when the input names one.
-fn task_types_for(
-    conn: &mut PgConnection,
-    company_id: Uuid,
-    patch: &CustomerPatch,
-) -> Result<Vec<String>, StoreError> {
-    if matches!(patch.task_type, Patch::Set(_)) {
-        companies::task_types(conn, company_id)
-    } else {
-        Ok(Vec::new())
-    }
 }
 
 #[derive(Debug, Clone, Default)]

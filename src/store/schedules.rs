@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::schema::{customers, schedules, tasks};
 use super::tasks::TaskRow;
 use super::{events, is_unique_violation, like_pattern, Page, PageRequest, StoreError};
+use crate::domain::customer::{Campaign, CustomerField};
 use crate::domain::schedule::{self, CadenceStep, SchedulePatch, ScheduleSettings};
 use crate::domain::ValidationError;
 
@@ -36,9 +37,20 @@ pub struct ScheduleRow {
     pub last_call_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub required_customer_fields: Vec<String>,
 }
 
 impl ScheduleRow {
+    /// The schedule as customer validation sees it.
+    pub fn campaign(&self) -> Campaign {
+        Campaign { task_type: self.task_type.clone(), required: self.required_fields() }
+    }
+
+    /// `requiredCustomerFields` (validated when written).
+    pub fn required_fields(&self) -> Vec<CustomerField> {
+        self.required_customer_fields.iter().filter_map(|code| CustomerField::from_code(code)).collect()
+    }
+
     pub fn cadence(&self) -> Vec<CadenceStep> {
         serde_json::from_value(self.cadence.clone()).unwrap_or_default()
     }
@@ -58,6 +70,7 @@ impl ScheduleRow {
             max_attempts_per_7_days: self.max_attempts_per_7_days,
             sortable_order: self.sortable_order,
             lead_duplicate_timeframe_seconds: self.lead_duplicate_timeframe_seconds,
+            required_customer_fields: self.required_fields(),
         }
     }
 }
@@ -79,6 +92,7 @@ struct ScheduleValues<'a> {
     max_attempts_per_7_days: i32,
     sortable_order: Option<f64>,
     lead_duplicate_timeframe_seconds: Option<i32>,
+    required_customer_fields: Vec<&'static str>,
     updated_at: DateTime<Utc>,
 }
 
@@ -99,6 +113,7 @@ impl<'a> ScheduleValues<'a> {
             max_attempts_per_7_days: s.max_attempts_per_7_days,
             sortable_order: s.sortable_order,
             lead_duplicate_timeframe_seconds: s.lead_duplicate_timeframe_seconds,
+            required_customer_fields: s.required_customer_fields.iter().map(|f| f.code()).collect(),
             updated_at: Utc::now(),
         }
     }

@@ -49,6 +49,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
+        required_customer_fields -> Array<Text>,
     }
 }
 
@@ -75,6 +76,7 @@ diesel::table! {
         external_metadata -> Nullable<Jsonb>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        timezone_inferred -> Bool,
     }
 }
 

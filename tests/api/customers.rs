@@ -207,8 +207,13 @@ async fn upsert_null_clears_and_metadata_merges_key_by_key() {
     assert_error(&body, "BAD_USER_INPUT", Some("city"));
     assert_eq!(get_customer(&app, "m-1").await["firstName"], "Ada");
 
-    // A new customer through upsert must be complete.
+    // A new customer through upsert with no task type belongs to no schedule: it needs a phone.
     let body = app.gql(&upsert_query(), json!({"input": {"id": "m-2", "firstName": "Only"}})).await;
+    assert_error(&body, "BAD_USER_INPUT", Some("phoneNumber"));
+    // With a task type, every field its campaign requires.
+    let body = app
+        .gql(&upsert_query(), json!({"input": {"id": "m-2", "firstName": "Only", "taskType": "collections"}}))
+        .await;
     assert_error(&body, "BAD_USER_INPUT", Some("lastName"));
 }
 

@@ -163,7 +163,12 @@ async fn an_lms_unknown_customer_still_missing_contact_is_saved_without_a_schedu
     assert_eq!(p["customer"]["phoneNumber"], Value::Null);
     assert!(lms.seen.lock().unwrap().iter().all(|s| s.1.is_none()), "no key, no Authorization header");
     // Other required fields still are: missing after enrichment is an error.
-    let body = app.gql(sync, json!({"i": {"id": "unknown-2", "sync": true, "firstName": "A"}})).await;
+    let body = app
+        .gql(
+            sync,
+            json!({"i": {"id": "unknown-2", "sync": true, "firstName": "A", "taskType": "collections"}}),
+        )
+        .await;
     assert_error(&body, "BAD_USER_INPUT", Some("lastName"));
 }
 

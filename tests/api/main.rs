@@ -17,3 +17,4 @@ mod settings;
 mod subscriptions;
 mod sync;
 mod tenancy;
+mod vendors;

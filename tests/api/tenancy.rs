@@ -11,7 +11,7 @@ async fn another_company_sees_nothing_and_changes_nothing() {
     app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")})).await;
     app.gql_ok("mutation { addSuppressedNumbers(phoneNumbers: [\"+14155550100\"]) }", json!({})).await;
 
-    let (_, other_key) = app.new_company("Intruder");
+    let (other_company, other_key) = app.new_company("Intruder");
     let other = Some(other_key.as_str());
     let read = app
         .gql_as(
@@ -63,7 +63,7 @@ async fn another_company_sees_nothing_and_changes_nothing() {
             json!({}),
         )
         .await;
-    assert_error(&partial, "BAD_USER_INPUT", Some("lastName"));
+    assert_error(&partial, "BAD_USER_INPUT", Some("phoneNumber"));
     let by_phone = app
         .gql_as(
             other,
@@ -71,7 +71,11 @@ async fn another_company_sees_nothing_and_changes_nothing() {
             json!({}),
         )
         .await;
-    assert_error(&by_phone, "BAD_USER_INPUT", Some("lastName"));
+    // The owner's customer with that number is invisible: the intruder creates its own customer
+    // (a phone-only one, of no schedule), in its own company.
+    assert_eq!(by_phone["data"]["upsertCustomer"]["created"], true, "{by_phone}");
+    let sql = format!("SELECT count(*) AS n FROM customers WHERE company_id = '{other_company}'");
+    assert_eq!(app.count(&sql), 1);
     let removed = app
         .gql_as(other, "mutation { removeSuppressedNumbers(phoneNumbers: [\"+14155550100\"]) }", json!({}))
         .await;
@@ -87,7 +91,8 @@ async fn another_company_sees_nothing_and_changes_nothing() {
     assert_eq!(mine["customer"]["firstName"], "Ada");
     assert_eq!(mine["schedule"], json!({"name": "collections schedule", "paused": false}));
     assert_eq!(app.count("SELECT count(*) AS n FROM suppressed_numbers"), 1);
-    assert_eq!(app.count("SELECT count(*) AS n FROM customers"), 1);
+    let sql = format!("SELECT count(*) AS n FROM customers WHERE company_id <> '{other_company}'");
+    assert_eq!(app.count(&sql), 1);
 }
 
 #[tokio::test]
