@@ -19,4 +19,5 @@ pub mod lms;
 pub mod metrics;
 pub mod net;
 pub mod pg_cluster;
+pub mod rest;
 pub mod store;

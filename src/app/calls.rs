@@ -127,6 +127,9 @@ pub fn make_call(
     request: &MakeCall,
     now: DateTime<Utc>,
 ) -> Result<CallRow, AppError> {
+    if let Some(data) = &request.data {
+        crate::domain::customer::json_object("data", data)?;
+    }
     let resolved = resolve(conn, company_id, &request.target, "to")?;
     let policy = resolved.policy(conn, company_id)?.map_err(AppError::Refused)?;
     store::lock_company_dialing(conn, company_id)?;

@@ -13,13 +13,16 @@ use crate::domain::calling_rules::parse_zone;
 use crate::domain::calling_rules::StateRuleTable;
 use crate::domain::contact_policy::ContactHistory;
 use crate::domain::customer::{CustomerPatch, CustomerRules, TaskTypeRule};
+use crate::domain::lms::LoanRecord;
 use crate::domain::schedule_builder::{self, BuildInput, PlannedTask, SkipReason};
 use crate::domain::Patch;
+use crate::domain::ValidationError;
+use crate::lms::LmsClient;
 use crate::store::calls as call_store;
 use crate::store::customers::{self, CustomerRow, MatchOn};
 use crate::store::schedules::{self, ScheduleRow};
 use crate::store::tasks::{self, NewTask, NewTaskRow, TaskRow};
-use crate::store::StoreError;
+use crate::store::{companies, loans, Db, StoreError};
 
 /// Why a sync built no tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +30,21 @@ pub enum SyncSkip {
     /// The customer's task type has no (live) schedule.
     NoSchedule,
     Builder(SkipReason),
+}
+
+impl SyncSkip {
+    /// The API's name for it (`skippedReason`).
+    pub fn code(self) -> &'static str {
+        match self {
+            SyncSkip::NoSchedule => "NO_SCHEDULE",
+            SyncSkip::Builder(SkipReason::DoNotCall) => "DO_NOT_CALL",
+            SyncSkip::Builder(SkipReason::SuppressedNumber) => "SUPPRESSED_NUMBER",
+            SyncSkip::Builder(SkipReason::MissingPhoneNumber) => "MISSING_PHONE_NUMBER",
+            SyncSkip::Builder(SkipReason::MissingTimezone) => "MISSING_TIMEZONE",
+            SyncSkip::Builder(SkipReason::NoCallingWindow) => "NO_CALLING_WINDOW",
+            SyncSkip::Builder(SkipReason::NoFutureSteps) => "NO_FUTURE_STEPS",
+        }
+    }
 }
 
 pub struct SyncOutcome {
@@ -37,6 +55,65 @@ pub struct SyncOutcome {
     pub skipped: Option<SyncSkip>,
 }
 
+/// A customer input as a door read it: the patch, its inline loans, and whether (and for which
+/// loans) to enrich it from the company's LMS first.
+pub struct CustomerSubmission {
+    pub patch: CustomerPatch,
+    pub loans: Vec<LoanRecord>,
+    /// `sync: true`: fill the fields the input omits from the LMS (phone and timezone may then
+    /// stay missing: the customer is saved without a schedule).
+    pub sync: bool,
+    pub loan_ids: Option<Vec<String>>,
+    pub loan_id: Option<String>,
+}
+
+/// A customer input made ready to write: LMS enrichment applied, loans chosen.
+pub struct PreparedCustomer {
+    pub patch: CustomerPatch,
+    pub loans: Vec<LoanRecord>,
+}
+
+/// With `sync: true`, enriches the input from the company's LMS. The LMS is called before any
+/// transaction opens, and never without `sync: true`.
+pub async fn prepare(
+    db: &Db,
+    lms: &LmsClient,
+    company_id: Uuid,
+    submission: CustomerSubmission,
+) -> Result<PreparedCustomer, AppError> {
+    let CustomerSubmission { mut patch, loans, sync, loan_ids, loan_id } = submission;
+    if !sync {
+        return Ok(PreparedCustomer { patch, loans });
+    }
+    let (base_url, api_key) = db.read(move |conn| companies::lms_settings(conn, company_id)).await?;
+    let base_url = base_url.ok_or_else(|| {
+        ValidationError::new("sync", "the company has no lmsBaseUrl (set it with updateCompanySettings)")
+    })?;
+    let external_id = patch.external_id.trim().to_string();
+    let lms = lms
+        .fetch(&base_url, api_key.as_deref(), &external_id)
+        .await
+        .map_err(|e| AppError::LmsUnavailable(e.to_string()))?;
+    if let Some(fields) = &lms.fields {
+        crate::domain::lms::enrich(&mut patch, fields);
+    }
+    patch.contact_optional = true;
+    let loans = crate::domain::lms::select_loans(lms.loans, loans, loan_ids.as_deref(), loan_id.as_deref());
+    Ok(PreparedCustomer { patch, loans })
+}
+
+/// createCustomer: inserts the customer (CONFLICT if the id exists) with its loans.
+pub fn create_customer(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    prepared: &PreparedCustomer,
+    today: NaiveDate,
+) -> Result<CustomerRow, AppError> {
+    let row = customers::create(conn, company_id, &prepared.patch, today)?;
+    loans::upsert_for_customer(conn, company_id, row.id, &prepared.loans)?;
+    Ok(row)
+}
+
 /// syncCustomerSchedule, in the caller's one transaction: upsert the customer (a stored DNC
 /// customer is refused unless this sync clears the flag), cancel its pending tasks (and, when
 /// it is now DNC, its queued calls), and plan the schedule anew through the contact policy.
@@ -44,10 +121,11 @@ pub struct SyncOutcome {
 pub fn sync_customer_schedule(
     conn: &mut PgConnection,
     company_id: Uuid,
-    patch: &CustomerPatch,
+    prepared: &PreparedCustomer,
     now: DateTime<Utc>,
     today: NaiveDate,
 ) -> Result<SyncOutcome, AppError> {
+    let patch = &prepared.patch;
     let dnc_check = |stored: Option<&CustomerRow>| match stored {
         Some(c) if c.do_not_call && patch.do_not_call != Patch::Set(false) => Err(StoreError::DoNotCall),
         _ => Ok(()),
@@ -69,6 +147,7 @@ pub fn sync_customer_schedule(
         // The rebuild cancelled the pending tasks; queued calls go too.
         stop_contact(conn, company_id, &[outcome.customer.id], &[], now)?;
     }
+    loans::upsert_for_customer(conn, company_id, outcome.customer.id, &prepared.loans)?;
     Ok(outcome)
 }
 
@@ -77,15 +156,17 @@ pub fn sync_customer_schedule(
 pub fn upsert_customer(
     conn: &mut PgConnection,
     company_id: Uuid,
-    patch: &CustomerPatch,
+    prepared: &PreparedCustomer,
     match_on: MatchOn,
     now: DateTime<Utc>,
     today: NaiveDate,
 ) -> Result<(CustomerRow, bool), AppError> {
+    let patch = &prepared.patch;
     let (customer, created) = customers::upsert(conn, company_id, patch, match_on, today)?;
     if customer.do_not_call && patch.do_not_call == Patch::Set(true) {
         stop_contact(conn, company_id, &[customer.id], &[], now)?;
     }
+    loans::upsert_for_customer(conn, company_id, customer.id, &prepared.loans)?;
     Ok((customer, created))
 }
 

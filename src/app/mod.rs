@@ -32,6 +32,9 @@ pub enum AppError {
     Refused(Refusal),
     #[error("{0}")]
     RateLimited(String),
+    /// The company's LMS could not be reached or answered badly.
+    #[error("{0}")]
+    LmsUnavailable(String),
     #[error("{0}")]
     InvalidTransition(String),
     #[error(transparent)]

@@ -5,6 +5,7 @@ pub mod calling_rules;
 pub mod calls;
 pub mod company;
 pub mod contact_policy;
+pub mod csv;
 pub mod customer;
 pub mod holidays;
 pub mod lms;

@@ -334,9 +334,6 @@ impl CallMutation {
     /// gap, a redial within 30 seconds) and the company's calls-per-second limit is not reached.
     async fn make_call(&self, ctx: &Context<'_>, input: MakeCallInput) -> async_graphql::Result<Call> {
         let company_id = tenant(ctx)?;
-        if let Some(data) = &input.data {
-            crate::domain::customer::json_object("data", &data.0).gql()?;
-        }
         let request = MakeCall {
             target: CallTarget {
                 customer_external_id: input.customer_id.map(|id| id.0),

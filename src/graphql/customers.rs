@@ -11,7 +11,7 @@ use super::loaders::{CustomerCallsKey, CustomerTasksKey, LoansKey};
 use super::scalars::Date;
 use super::tasks::{statuses, task_page, Task, TaskConnection, TaskStatus};
 use super::{db, now, page_size, patch, tenant, today, wants_total, OrderDirection, TotalCount};
-use crate::app::customers::{self as use_case, SyncSkip};
+use crate::app::customers::{self as use_case, CustomerSubmission, PreparedCustomer, SyncSkip};
 use crate::domain::customer::{self, CustomerPatch};
 use crate::domain::lms::LoanRecord;
 use crate::domain::schedule_builder::SkipReason;
@@ -241,15 +241,9 @@ impl LoanInput {
     }
 }
 
-/// A customer input made ready to write: LMS enrichment applied, loans chosen.
-pub struct PreparedCustomer {
-    pub patch: CustomerPatch,
-    pub loans: Vec<LoanRecord>,
-}
-
 impl CustomerInput {
-    /// Validates the loans and, with `sync: true`, enriches from the company's LMS. The LMS is
-    /// called before any transaction opens and never without `sync: true`.
+    /// Validates the loans and, with `sync: true`, enriches from the company's LMS
+    /// ([`use_case::prepare`]).
     pub async fn prepare(
         self,
         ctx: &Context<'_>,
@@ -259,7 +253,7 @@ impl CustomerInput {
         let loan_ids: Option<Vec<String>> =
             self.loan_ids.as_ref().map(|ids| ids.iter().map(|id| id.to_string()).collect());
         let loan_id = self.loan_id.clone();
-        let inline = self
+        let loans = self
             .loans
             .clone()
             .unwrap_or_default()
@@ -267,34 +261,9 @@ impl CustomerInput {
             .map(LoanInput::record)
             .collect::<Result<Vec<_>, _>>()
             .gql()?;
-        let mut patch = self.into_patch().gql()?;
-        if !sync {
-            return Ok(PreparedCustomer { patch, loans: inline });
-        }
-        let (base_url, api_key) =
-            db(ctx).read(move |conn| crate::store::companies::lms_settings(conn, company_id)).await.gql()?;
-        let base_url = base_url
-            .ok_or_else(|| {
-                ApiError::bad_input(
-                    "sync",
-                    "the company has no lmsBaseUrl (set it with updateCompanySettings)",
-                )
-            })
-            .gql()?;
-        let external_id = patch.external_id.trim().to_string();
-        let lms = ctx
-            .data_unchecked::<LmsClient>()
-            .fetch(&base_url, api_key.as_deref(), &external_id)
-            .await
-            .map_err(|e| ApiError::LmsUnavailable(e.to_string()))
-            .gql()?;
-        if let Some(fields) = &lms.fields {
-            crate::domain::lms::enrich(&mut patch, fields);
-        }
-        patch.contact_optional = true;
-        let loans =
-            crate::domain::lms::select_loans(lms.loans, inline, loan_ids.as_deref(), loan_id.as_deref());
-        Ok(PreparedCustomer { patch, loans })
+        let patch = self.into_patch().gql()?;
+        let submission = CustomerSubmission { patch, loans, sync, loan_ids, loan_id };
+        use_case::prepare(db(ctx), ctx.data_unchecked::<LmsClient>(), company_id, submission).await.gql()
     }
 }
 
@@ -610,14 +579,10 @@ impl CustomerMutation {
         input: CustomerInput,
     ) -> async_graphql::Result<Customer> {
         let company_id = tenant(ctx)?;
-        let PreparedCustomer { patch, loans } = input.prepare(ctx, company_id).await?;
+        let prepared = input.prepare(ctx, company_id).await?;
         let today = today(ctx);
         let row = db(ctx)
-            .write(move |conn| {
-                let row = store::create(conn, company_id, &patch, today)?;
-                crate::store::loans::upsert_for_customer(conn, company_id, row.id, &loans)?;
-                Ok(row)
-            })
+            .transaction(move |conn| use_case::create_customer(conn, company_id, &prepared, today))
             .await
             .gql()?;
         Ok(Customer(row))
@@ -653,7 +618,7 @@ impl CustomerMutation {
         #[graphql(default_with = "Some(CustomerKey::Id)")] match_on: Option<CustomerKey>,
     ) -> async_graphql::Result<UpsertCustomerPayload> {
         let company_id = tenant(ctx)?;
-        let PreparedCustomer { patch, loans } = input.prepare(ctx, company_id).await?;
+        let prepared = input.prepare(ctx, company_id).await?;
         let match_on = match match_on.unwrap_or_default() {
             CustomerKey::Id => MatchOn::Id,
             CustomerKey::PhoneNumber => MatchOn::PhoneNumber,
@@ -661,10 +626,7 @@ impl CustomerMutation {
         let (now, today) = (now(ctx), today(ctx));
         let (row, created) = db(ctx)
             .transaction(move |conn| {
-                let (row, created) =
-                    use_case::upsert_customer(conn, company_id, &patch, match_on, now, today)?;
-                crate::store::loans::upsert_for_customer(conn, company_id, row.id, &loans)?;
-                Ok::<_, crate::app::AppError>((row, created))
+                use_case::upsert_customer(conn, company_id, &prepared, match_on, now, today)
             })
             .await
             .gql()?;
@@ -679,14 +641,12 @@ impl CustomerMutation {
         input: CustomerInput,
     ) -> async_graphql::Result<SyncCustomerSchedulePayload> {
         let company_id = tenant(ctx)?;
-        let PreparedCustomer { patch, loans } = input.prepare(ctx, company_id).await?;
+        let prepared = input.prepare(ctx, company_id).await?;
         let now = now(ctx);
         let today = today(ctx);
         let outcome = db(ctx)
             .transaction(move |conn| {
-                let outcome = use_case::sync_customer_schedule(conn, company_id, &patch, now, today)?;
-                crate::store::loans::upsert_for_customer(conn, company_id, outcome.customer.id, &loans)?;
-                Ok::<_, crate::app::AppError>(outcome)
+                use_case::sync_customer_schedule(conn, company_id, &prepared, now, today)
             })
             .await
             .gql()?;

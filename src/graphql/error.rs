@@ -85,6 +85,7 @@ impl From<AppError> for ApiError {
             AppError::NotFound(what) => ApiError::NotFound(what),
             AppError::Refused(refusal) => ApiError::Refused(refusal),
             AppError::RateLimited(m) => ApiError::RateLimited(m),
+            AppError::LmsUnavailable(m) => ApiError::LmsUnavailable(m),
             AppError::InvalidTransition(m) => ApiError::InvalidTransition(m),
             AppError::Store(e) => e.into(),
         }

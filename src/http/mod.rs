@@ -43,6 +43,7 @@ pub struct AppState {
     work: WorkSignal,
     metrics: Arc<Metrics>,
     keys: Arc<KeyCache>,
+    lms: crate::lms::LmsClient,
 }
 
 /// Verified keys (by SHA-256) and their company, trusted for [`KEY_CACHE_TTL`].
@@ -87,7 +88,8 @@ impl AppState {
             .data(work.clone())
             .extension(MetricsExtension(metrics.clone()))
             .finish();
-        AppState { schema, db, work, metrics, keys: Arc::new(KeyCache::default()) }
+        let lms = crate::lms::LmsClient::new(network);
+        AppState { schema, db, work, metrics, keys: Arc::new(KeyCache::default()), lms }
     }
 
     /// Wakes this instance's worker.
@@ -100,8 +102,13 @@ impl AppState {
         &self.db
     }
 
+    /// The LMS client the GraphQL door uses too (same network policy).
+    pub fn lms(&self) -> &crate::lms::LmsClient {
+        &self.lms
+    }
+
     /// The company of `api_key`, from the cache or the database.
-    async fn authenticate(&self, api_key: &str) -> Result<Option<Uuid>, StoreError> {
+    pub(crate) async fn authenticate(&self, api_key: &str) -> Result<Option<Uuid>, StoreError> {
         let hash = companies::hash_key(api_key);
         if let Some(company) = self.keys.get(&hash) {
             return Ok(Some(company));
@@ -118,7 +125,7 @@ impl AppState {
 /// The API key of a request: `X-API-Key`, else `Authorization: Bearer KEY`, else
 /// `Authorization: Basic base64(anything:KEY)` (the key as the password, as vendors' HTTP
 /// clients send it). A malformed header is no key.
-fn api_key(req: &HttpRequest) -> Option<String> {
+pub(crate) fn api_key(req: &HttpRequest) -> Option<String> {
     let headers = req.headers();
     if let Some(v) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(v.trim().to_string());
@@ -270,6 +277,7 @@ pub fn serve(
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
+            .configure(crate::rest::configure)
     })
     .workers(workers.max(1))
     .listen(listener)?

@@ -11,6 +11,7 @@ mod harness;
 mod http_surface;
 mod jobs;
 mod lms;
+mod rest;
 mod safety;
 mod schedules;
 mod settings;
