@@ -5,6 +5,7 @@ mod calls;
 mod cli;
 mod contact_policy;
 mod customers;
+mod docs;
 mod export;
 mod faults;
 mod fuzz;
