@@ -1,5 +1,6 @@
 //! The HTTP edge: POST /graphql, the GraphQL WebSocket, GraphiQL, health, readiness, metrics.
 
+mod assets;
 mod websocket;
 
 use std::collections::HashMap;
@@ -10,7 +11,6 @@ use std::time::{Duration, Instant};
 use actix_web::dev::Server;
 use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use async_graphql::http::GraphiQLSource;
 use async_graphql::{BatchRequest, ErrorExtensions, Response, ServerError};
 use uuid::Uuid;
 
@@ -228,12 +228,6 @@ fn label_errors(errors: &mut [ServerError]) {
     }
 }
 
-async fn graphiql() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
-}
-
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
@@ -273,7 +267,8 @@ pub fn serve(
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .route("/graphql", web::post().to(graphql))
             .route("/graphql", web::get().to(websocket::graphql_ws))
-            .route("/", web::get().to(graphiql))
+            .route("/", web::get().to(assets::graphiql))
+            .route("/assets/{path:.*}", web::get().to(assets::asset))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))

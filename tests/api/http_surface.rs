@@ -11,7 +11,9 @@ async fn health_readiness_graphiql_and_metrics() {
     assert_eq!(app.get("/readyz").await.status(), 200);
     let graphiql = app.get("/").await;
     assert_eq!(graphiql.status(), 200);
-    assert!(graphiql.text().await.unwrap().to_lowercase().contains("graphiql"));
+    let page = graphiql.text().await.unwrap();
+    assert!(page.to_lowercase().contains("graphiql"));
+    assert_pages_assets_are_local(&app, &page).await;
 
     app.gql_ok("{ viewer { id } }", json!({})).await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
@@ -21,6 +23,27 @@ async fn health_readiness_graphiql_and_metrics() {
     );
     assert!(metrics.contains("callsync_graphql_request_duration_seconds_bucket"), "{metrics}");
     assert!(metrics.contains("callsync_db_pool_connections"), "{metrics}");
+}
+
+/// Every script and stylesheet a page loads is served by callsync itself (the page works
+/// offline): no other host is named, and each asset answers 200 with its type.
+pub async fn assert_pages_assets_are_local(app: &TestApp, page: &str) {
+    for attr in ["src=\"", "href=\""] {
+        for part in page.split(attr).skip(1) {
+            let target = &part[..part.find('"').unwrap()];
+            assert!(target.starts_with('/') && !target.starts_with("//"), "a non-local asset: {target}");
+            let asset = app.get(target).await;
+            assert_eq!(asset.status(), 200, "{target}");
+            let kind = asset.headers()["content-type"].to_str().unwrap().to_string();
+            assert!(
+                kind.starts_with("text/javascript")
+                    || kind.starts_with("text/css")
+                    || kind.starts_with("image/"),
+                "{target}: {kind}"
+            );
+        }
+    }
+    assert!(!page.contains("https://") && !page.contains("http://"), "the page names another host");
 }
 
 #[tokio::test]
