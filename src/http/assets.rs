@@ -7,6 +7,16 @@ use actix_web::{web, HttpResponse};
 /// (path under /assets/, content type, bytes).
 const ASSETS: &[(&str, &str, &[u8])] = &[
     (
+        "dashboard/dashboard.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/dashboard/dashboard.js"),
+    ),
+    (
+        "dashboard/dashboard.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/dashboard/dashboard.css"),
+    ),
+    (
         "graphiql/graphiql.min.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/graphiql/graphiql.min.js"),
@@ -34,6 +44,15 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 ];
 
 const GRAPHIQL_PAGE: &str = include_str!("../../assets/graphiql/index.html");
+const DASHBOARD_PAGE: &str = include_str!("../../assets/dashboard/index.html");
+
+/// `GET /dashboard`: the live operations page (the key is typed in the page, not sent here).
+pub async fn dashboard() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(DASHBOARD_PAGE)
+}
 
 pub async fn graphiql() -> HttpResponse {
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(GRAPHIQL_PAGE)

@@ -269,6 +269,7 @@ pub fn serve(
             .route("/graphql", web::get().to(websocket::graphql_ws))
             .route("/", web::get().to(assets::graphiql))
             .route("/assets/{path:.*}", web::get().to(assets::asset))
+            .route("/dashboard", web::get().to(assets::dashboard))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))

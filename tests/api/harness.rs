@@ -158,6 +158,36 @@ impl TestApp {
         }
     }
 
+    /// Stops this server at once, as a crash or a deploy would (open WebSockets drop).
+    pub async fn stop_server(&self) {
+        self.handle.stop(false).await;
+    }
+
+    /// Starts a new server on the same address, database and clock (after [`Self::stop_server`]).
+    pub async fn restart_server(&mut self) {
+        let addr = self.base_url.trim_start_matches("http://").to_string();
+        let mut listener = TcpListener::bind(&addr);
+        for _ in 0..50 {
+            if listener.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            listener = TcpListener::bind(&addr);
+        }
+        let listener = listener.expect("bind the same address again");
+        let pool = store::connect_pool(&self.db.url, 8).expect("pool");
+        let state = callsync::http::AppState::with_options(
+            pool,
+            &self.db.url,
+            HubConfig::default(),
+            options(&self.clock),
+        );
+        self.store = state.db().clone();
+        let (server, _) = callsync::http::serve(listener, state, 2).expect("restart server");
+        self.handle = server.handle();
+        tokio::spawn(server);
+    }
+
     /// Another company on the same server: (company id, API key).
     pub fn new_company(&self, name: &str) -> (Uuid, String) {
         create_company(&self.db.url, name)

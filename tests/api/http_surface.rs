@@ -14,6 +14,9 @@ async fn health_readiness_graphiql_and_metrics() {
     let page = graphiql.text().await.unwrap();
     assert!(page.to_lowercase().contains("graphiql"));
     assert_pages_assets_are_local(&app, &page).await;
+    let dashboard = app.get("/dashboard").await;
+    assert_eq!(dashboard.status(), 200);
+    assert_pages_assets_are_local(&app, &dashboard.text().await.unwrap()).await;
 
     app.gql_ok("{ viewer { id } }", json!({})).await;
     let metrics = app.get("/metrics").await.text().await.unwrap();

@@ -5,6 +5,7 @@ mod calls;
 mod cli;
 mod contact_policy;
 mod customers;
+mod dashboard;
 mod docs;
 mod export;
 mod faults;
