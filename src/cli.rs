@@ -80,6 +80,35 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// The local Postgres cluster that `serve` starts when there is no DATABASE_URL.
+    Local {
+        #[command(subcommand)]
+        command: LocalCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LocalCommand {
+    /// Whether it runs, on which port, and its URL.
+    Status {
+        /// Print one JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "CALLSYNC_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+    /// Stop it (as the `postgres` user when run as root); `serve` starts it again.
+    Stop {
+        #[arg(long, env = "CALLSYNC_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+    /// Open psql on its `callsync` database (extra arguments go to psql, e.g. `-- -c 'select 1'`).
+    Psql {
+        #[arg(long, env = "CALLSYNC_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -110,6 +139,7 @@ pub type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 pub fn run(cli: Cli) -> CliResult {
     match cli.command {
+        Command::Local { command } => local(command),
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
             Ok(())
@@ -169,6 +199,72 @@ pub fn run(cli: Cli) -> CliResult {
     }
 }
 
+/// `callsync local status | stop | psql`: the local cluster under `DATA_DIR/pgdata`.
+fn local(command: LocalCommand) -> CliResult {
+    use crate::pg_cluster::{ClusterState, LocalCluster};
+    match command {
+        LocalCommand::Status { json, data_dir } => {
+            let status = LocalCluster::status(&data_dir.join("pgdata"))?;
+            let (state, port) = match status.state {
+                ClusterState::Missing => ("missing", None),
+                ClusterState::Stopped => ("stopped", None),
+                ClusterState::Running { port } => ("running", Some(port)),
+            };
+            let url = port.map(|p| format!("postgres://postgres@127.0.0.1:{p}/{}", config::LOCAL_DATABASE));
+            if json {
+                let line = json!({"dataDir": status.data_dir, "state": state, "port": port, "url": url});
+                println!("{line}");
+                return Ok(());
+            }
+            println!("data directory: {}", status.data_dir.display());
+            match (state, port, url) {
+                ("running", Some(port), Some(url)) => {
+                    println!("state:          running");
+                    println!("port:           {port}");
+                    println!("url:            {url}");
+                    println!("psql:           callsync local psql");
+                }
+                ("stopped", ..) => println!("state:          stopped (`callsync serve` starts it)"),
+                _ => println!("state:          no cluster here yet (`callsync serve` creates one)"),
+            }
+            Ok(())
+        }
+        LocalCommand::Stop { data_dir } => {
+            if LocalCluster::stop_at(&data_dir.join("pgdata"))? {
+                println!("stopped the local cluster in {}", data_dir.join("pgdata").display());
+            } else {
+                println!("the local cluster in {} is not running", data_dir.join("pgdata").display());
+            }
+            Ok(())
+        }
+        LocalCommand::Psql { data_dir, args } => {
+            let status = LocalCluster::status(&data_dir.join("pgdata"))?;
+            let ClusterState::Running { port } = status.state else {
+                return Err(format!(
+                    "the local cluster in {} is not running; `callsync serve` starts it",
+                    status.data_dir.display()
+                )
+                .into());
+            };
+            // TCP with trust authentication as the `postgres` role: works for root too.
+            let mut psql = std::process::Command::new(LocalCluster::psql_binary()?);
+            psql.args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                config::LOCAL_DATABASE,
+            ]);
+            psql.args(args);
+            use std::os::unix::process::CommandExt;
+            Err(format!("cannot run psql: {}", psql.exec()).into())
+        }
+    }
+}
+
 fn migrate(url: &str) -> Result<Vec<String>, Box<dyn std::error::Error>> {
     let mut conn = diesel::PgConnection::establish(url)?;
     Ok(store::run_migrations(&mut conn)?)
@@ -186,6 +282,26 @@ fn serve(
     let database = Database::resolve(db.database_url, &db.data_dir)?;
     if let Some(cluster) = &database.local_cluster {
         tracing::info!(data_dir = %cluster.data_dir().display(), port = cluster.port(), "using the local Postgres cluster");
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "Local Postgres: {} on 127.0.0.1:{} (`callsync local status | stop | psql`)",
+            cluster.data_dir().display(),
+            cluster.port()
+        );
+        if !cluster.made_traversable().is_empty() {
+            let dirs: Vec<String> =
+                cluster.made_traversable().iter().map(|d| d.display().to_string()).collect();
+            let _ = writeln!(
+                out,
+                "Running as root: PostgreSQL refuses root, so the local cluster runs as the `postgres` user. \
+                 To let it reach its data directory, these directories were made traversable by others \
+                 (o+x: enter, not list): {}. To avoid this, set CALLSYNC_DATA_DIR to a directory the \
+                 `postgres` user can reach (e.g. /var/lib/callsync).",
+                dirs.join(", ")
+            );
+            tracing::warn!(directories = %dirs.join(", "), "made directories traversable for the postgres user");
+        }
     }
     let applied = migrate(&database.url)?;
     if !applied.is_empty() {
@@ -209,13 +325,18 @@ fn serve(
             crate::dialer::spawn(state.db().clone(), config, state.work_signal().clone())
         });
         let (server, addr) = crate::http::serve(listener, state, workers)?;
-        tracing::info!(%addr, "callsync listening: GraphiQL at http://{addr}/, API at http://{addr}/graphql");
+        tracing::info!(%addr, "callsync listening: GraphiQL at http://{addr}/, API at http://{addr}/graphql, dashboard at http://{addr}/dashboard");
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "callsync is listening: dashboard http://{addr}/dashboard · GraphiQL http://{addr}/ · API http://{addr}/graphql");
+        let _ = out.flush();
+        drop(out);
         server.await
     })?;
     Ok(())
 }
 
-/// On a fresh local cluster, a company to try things with; its key is printed once.
+/// On a fresh local cluster, a company to try things with; its key is printed once. On later
+/// runs, how to get another key for it (keys are stored hashed: the first cannot be shown again).
 fn create_demo_company(pool: &store::PgPool, bind: &str) -> CliResult {
     let mut conn = pool.get()?;
     let created = conn.transaction(|conn| {
@@ -224,18 +345,30 @@ fn create_demo_company(pool: &store::PgPool, bind: &str) -> CliResult {
         }
         companies::create_company(conn, "Demo Company").map(Some)
     })?;
-    if let Some((company, key)) = created {
-        // Written with writeln!: a closed stdout must not take the server down.
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "Created a demo company on the local database.");
-        let _ = writeln!(out, "  companyId: {}", company.id);
-        let _ = writeln!(out, "  apiKey:    {}   (shown once; keep it)", key.api_key);
-        let _ = writeln!(
-            out,
-            "Try: curl -s http://{bind}/graphql -H 'X-API-Key: {}' -H 'Content-Type: application/json' -d '{{\"query\":\"{{ viewer {{ id name }} }}\"}}'",
-            key.api_key
-        );
-        let _ = out.flush();
+    // Written with writeln!: a closed stdout must not take the server down.
+    let mut out = std::io::stdout().lock();
+    match created {
+        Some((company, key)) => {
+            let _ = writeln!(out, "Created a demo company on the local database.");
+            let _ = writeln!(out, "  companyId: {}", company.id);
+            let _ = writeln!(out, "  apiKey:    {}   (shown once; keep it)", key.api_key);
+            let _ = writeln!(
+                out,
+                "Try: curl -s http://{bind}/graphql -H 'X-API-Key: {}' -H 'Content-Type: application/json' -d '{{\"query\":\"{{ viewer {{ id name }} }}\"}}'",
+                key.api_key
+            );
+        }
+        None => {
+            if let Some(company) = companies::company_named(&mut conn, "Demo Company")? {
+                let _ = writeln!(
+                    out,
+                    "The demo company exists (companyId {}). Its first key was shown once;",
+                    company
+                );
+                let _ = writeln!(out, "  for another: callsync api-key create --company {company}");
+            }
+        }
     }
+    let _ = out.flush();
     Ok(())
 }

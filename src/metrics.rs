@@ -130,7 +130,9 @@ impl Extension for RequestMetrics {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        *self.operation.lock().unwrap_or_else(|e| e.into_inner()) = Some(operation_label(&document));
+        let label = operation_label(&document);
+        crate::http::telemetry::record_operation(&label);
+        *self.operation.lock().unwrap_or_else(|e| e.into_inner()) = Some(label);
         Ok(document)
     }
 

@@ -96,6 +96,8 @@ pub struct LocalCluster {
     pg: Pg,
     data_dir: PathBuf,
     port: u16,
+    /// Directories this call made traversable (o+x) for the `postgres` user (root only).
+    made_traversable: Vec<PathBuf>,
     /// Set for throwaway clusters: stopped and deleted on drop.
     temp: Option<TempDir>,
 }
@@ -116,14 +118,14 @@ impl LocalCluster {
         // Absolute, because it is passed to the server and used as its socket directory.
         let data_dir =
             fs::canonicalize(data_dir).map_err(io_err(format!("cannot resolve {}", data_dir.display())))?;
-        pg.make_accessible(&data_dir)?;
+        let made_traversable = pg.make_accessible(&data_dir)?;
 
         if !data_dir.join("PG_VERSION").exists() {
             pg.prepare_dir(&data_dir)?;
             pg.initdb(&data_dir, false)?;
         }
 
-        let mut cluster = LocalCluster { pg, data_dir, port: 0, temp: None };
+        let mut cluster = LocalCluster { pg, data_dir, port: 0, made_traversable, temp: None };
         if cluster.data_dir.join("postmaster.pid").exists() && cluster.pg.is_running(&cluster.data_dir)? {
             cluster.port = read_port(&cluster.data_dir)?;
             match wait_for_tcp(&cluster.data_dir, cluster.port) {
@@ -156,6 +158,7 @@ impl LocalCluster {
             pg,
             data_dir,
             port: 0,
+            made_traversable: Vec::new(),
             temp: Some(TempDir { root: root.clone(), watchdog: Some(watchdog) }),
         };
         cluster.pg.make_accessible(&root)?;
@@ -166,6 +169,44 @@ impl LocalCluster {
         cluster.pg.initdb(&cluster.data_dir, true)?;
         cluster.port = cluster.pg.start(&cluster.data_dir, TEMPORARY_SETTINGS)?;
         Ok(cluster)
+    }
+
+    /// Directories made traversable (o+x) for the `postgres` user when this cluster was found
+    /// or created as root: the caller says so, since it changes the machine.
+    pub fn made_traversable(&self) -> &[PathBuf] {
+        &self.made_traversable
+    }
+
+    /// What is at `data_dir`, without starting anything.
+    pub fn status(data_dir: &Path) -> Result<ClusterStatus, ClusterError> {
+        let data_dir = fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+        if !data_dir.join("PG_VERSION").exists() {
+            return Ok(ClusterStatus { data_dir, state: ClusterState::Missing });
+        }
+        let pg = Pg::detect()?;
+        let state = if data_dir.join("postmaster.pid").exists() && pg.is_running(&data_dir)? {
+            ClusterState::Running { port: read_port(&data_dir)? }
+        } else {
+            ClusterState::Stopped
+        };
+        Ok(ClusterStatus { data_dir, state })
+    }
+
+    /// Stops the cluster at `data_dir` if it runs (as the `postgres` user when root).
+    /// Returns whether it was running.
+    pub fn stop_at(data_dir: &Path) -> Result<bool, ClusterError> {
+        let status = LocalCluster::status(data_dir)?;
+        if !matches!(status.state, ClusterState::Running { .. }) {
+            return Ok(false);
+        }
+        Pg::detect()?.stop(&status.data_dir, "fast")?;
+        Ok(true)
+    }
+
+    /// The `psql` next to the server binaries (or on PATH).
+    pub fn psql_binary() -> Result<PathBuf, ClusterError> {
+        let bundled = find_bin_dir().map(|dir| dir.join("psql")).filter(|p| is_executable(p));
+        Ok(bundled.unwrap_or_else(|| PathBuf::from("psql")))
     }
 
     /// postgres://postgres@127.0.0.1:{port}/{database}
@@ -210,6 +251,23 @@ impl Drop for LocalCluster {
             let _ = watchdog.wait();
         }
     }
+}
+
+/// What `callsync local status` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterStatus {
+    pub data_dir: PathBuf,
+    pub state: ClusterState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterState {
+    /// No cluster was ever created there.
+    Missing,
+    Stopped,
+    Running {
+        port: u16,
+    },
 }
 
 /// The server binaries and how to invoke them.
@@ -289,11 +347,13 @@ impl Pg {
         Ok(())
     }
 
-    /// When root, makes every ancestor of `dir` traversable (o+x) so the `postgres`
-    /// user can reach it (e.g. a project under /root). No-op when not root.
-    fn make_accessible(&self, dir: &Path) -> Result<(), ClusterError> {
+    /// When root, makes every ancestor of `dir` traversable (o+x: enter, not list) so the
+    /// `postgres` user can reach it (e.g. a project under /root), and returns the ones it
+    /// changed, for the caller to say so. No-op when not root.
+    fn make_accessible(&self, dir: &Path) -> Result<Vec<PathBuf>, ClusterError> {
+        let mut changed = Vec::new();
         if self.as_user.is_none() {
-            return Ok(());
+            return Ok(changed);
         }
         for ancestor in dir.ancestors().skip(1) {
             let mode = fs::metadata(ancestor)
@@ -304,9 +364,10 @@ impl Pg {
                 fs::set_permissions(ancestor, fs::Permissions::from_mode(mode | 0o001)).map_err(io_err(
                     format!("cannot make {} traversable for the postgres user", ancestor.display()),
                 ))?;
+                changed.push(ancestor.to_path_buf());
             }
         }
-        Ok(())
+        Ok(changed)
     }
 
     fn initdb(&self, data_dir: &Path, temporary: bool) -> Result<(), ClusterError> {

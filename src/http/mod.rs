@@ -1,6 +1,7 @@
 //! The HTTP edge: POST /graphql, the GraphQL WebSocket, GraphiQL, health, readiness, metrics.
 
 mod assets;
+pub mod telemetry;
 mod websocket;
 
 use std::collections::HashMap;
@@ -199,14 +200,20 @@ async fn graphql(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
             }
         },
     };
+    if let Some(t) = tenant {
+        telemetry::record_company(t.0);
+    }
     let batch = match tenant {
         Some(t) => batch.data(t).data(crate::graphql::loaders::loaders(state.db.clone(), t.0)),
         None => batch,
     };
     let mut response = state.schema.execute_batch(batch).await;
+    let request_id = telemetry::request_id(&req);
     match &mut response {
-        async_graphql::BatchResponse::Single(r) => label_errors(&mut r.errors),
-        async_graphql::BatchResponse::Batch(rs) => rs.iter_mut().for_each(|r| label_errors(&mut r.errors)),
+        async_graphql::BatchResponse::Single(r) => label_errors(&mut r.errors, request_id.as_deref()),
+        async_graphql::BatchResponse::Batch(rs) => {
+            rs.iter_mut().for_each(|r| label_errors(&mut r.errors, request_id.as_deref()))
+        }
     }
     HttpResponse::Ok().json(response)
 }
@@ -219,11 +226,20 @@ fn contains_nul_escape(body: &[u8]) -> bool {
 
 /// Errors raised before any resolver ran (syntax, unknown field, wrong variable type) carry
 /// no code of ours: they are the client's input, so they get `BAD_USER_INPUT`.
-fn label_errors(errors: &mut [ServerError]) {
+fn label_errors(errors: &mut [ServerError], request_id: Option<&str>) {
     for e in errors {
         let has_code = e.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some());
         if !has_code {
             e.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
+        }
+        // An INTERNAL error says nothing of its cause: its request id finds the log line.
+        let internal = e
+            .extensions
+            .as_ref()
+            .and_then(|ext| ext.get("code"))
+            .is_some_and(|code| *code == async_graphql::Value::from("INTERNAL"));
+        if let (true, Some(id)) = (internal, request_id) {
+            e.extensions.get_or_insert_with(Default::default).set("requestId", id);
         }
     }
 }
@@ -263,6 +279,7 @@ pub fn serve(
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(telemetry::trace_requests))
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .route("/graphql", web::post().to(graphql))

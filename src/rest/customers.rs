@@ -154,6 +154,7 @@ fn submission(mut f: Fields, metadata_keys: &[&str]) -> Result<CustomerSubmissio
 /// task type), 409 when the id exists.
 pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     answer(
+        &req,
         async {
             let company_id = company(&state, &req).await?;
             let submission = submission(Fields::parse(&body)?, &["external_metadata"])?;
@@ -174,6 +175,7 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
 /// 400 `DO_NOT_CALL` for a stored Do-Not-Call customer.
 pub async fn sync(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     answer(
+        &req,
         async {
             let company_id = company(&state, &req).await?;
             let submission = submission(Fields::parse(&body)?, &["external_metadata"])?;
@@ -203,6 +205,7 @@ pub async fn sync(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
 /// `properties` are `externalMetadata`. 201 created, 200 updated.
 pub async fn upsert(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     answer(
+        &req,
         async {
             let company_id = company(&state, &req).await?;
             let mut f = Fields::parse(&body)?;
@@ -301,6 +304,7 @@ fn bulk_record(
 /// record was added, 207 when some were, 400 when none was (each record's error is listed).
 pub async fn bulk(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     answer(
+        &req,
         async {
             let company_id = company(&state, &req).await?;
             let mut f = Fields::parse(&body)?;

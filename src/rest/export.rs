@@ -228,6 +228,7 @@ fn customer_row(c: &CustomerRow, out: &mut String) {
 /// `orderDirection`.
 pub async fn customers(state: web::Data<AppState>, req: HttpRequest, params: Params) -> HttpResponse {
     answer(
+        &req,
         async {
             let company_id = company(&state, &req).await?;
             let known = [
@@ -361,6 +362,7 @@ pub(crate) fn schedules_csv(
 /// `createdAtTo`, `orderBy` (the GraphQL ScheduleOrderField values), `orderDirection`.
 pub async fn schedules(state: web::Data<AppState>, req: HttpRequest, params: Params) -> HttpResponse {
     answer(
+        &req,
         async {
             let company_id = company(&state, &req).await?;
             let known =
@@ -433,6 +435,7 @@ pub(crate) const TASK_HEADER: &[&str] = &[
 /// comma-separated), `scheduledFrom`, `scheduledTo`; ordered by `scheduledFor`.
 pub async fn tasks(state: web::Data<AppState>, req: HttpRequest, params: Params) -> HttpResponse {
     answer(
+        &req,
         async {
             let company_id = company(&state, &req).await?;
             let known = ["customerId", "scheduleId", "status", "scheduledFrom", "scheduledTo"];
@@ -508,6 +511,7 @@ pub(crate) const CALL_HEADER: &[&str] = &[
 /// `GET /export/calls.csv`: `customerId`, `scheduleId`, `status`; newest first.
 pub async fn calls(state: web::Data<AppState>, req: HttpRequest, params: Params) -> HttpResponse {
     answer(
+        &req,
         async {
             let company_id = company(&state, &req).await?;
             let q = Query::parse(params.into_inner(), &["customerId", "scheduleId", "status"], &["status"])?;

@@ -159,7 +159,10 @@ pub(crate) async fn company(state: &AppState, req: &HttpRequest) -> Result<Uuid,
     let unauthenticated = || RestError::from_api(ApiError::Unauthenticated, &[]);
     let key = crate::http::api_key(req).ok_or_else(unauthenticated)?;
     match state.authenticate(&key).await {
-        Ok(Some(company)) => Ok(company),
+        Ok(Some(company)) => {
+            crate::http::telemetry::record_company(company);
+            Ok(company)
+        }
         Ok(None) => Err(unauthenticated()),
         Err(e) => {
             tracing::error!(error = %e, "API key lookup failed");
@@ -168,9 +171,17 @@ pub(crate) async fn company(state: &AppState, req: &HttpRequest) -> Result<Uuid,
     }
 }
 
-/// Runs a handler body and turns its error into the answer.
-pub(crate) fn answer(result: Result<HttpResponse, RestError>) -> HttpResponse {
-    result.unwrap_or_else(|e| e.response())
+/// Turns a handler's outcome into the answer; an INTERNAL error carries the request's id (its
+/// cause is only in the log, which the id finds).
+pub(crate) fn answer(req: &HttpRequest, result: Result<HttpResponse, RestError>) -> HttpResponse {
+    result.unwrap_or_else(|mut e| {
+        if e.body["error"]["code"] == "INTERNAL" {
+            if let Some(id) = crate::http::telemetry::request_id(req) {
+                e.body["error"]["request_id"] = json!(id);
+            }
+        }
+        e.response()
+    })
 }
 
 #[cfg(test)]

@@ -145,6 +145,7 @@ fn rest_error(e: crate::store::StoreError) -> RestError {
 /// `POST /api/v1/schedules`: 201 with the schedule.
 pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     answer(
+        &req,
         async {
             let company_id = company(&state, &req).await?;
             let patch = schedule_patch(&body)?;
@@ -162,6 +163,7 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
 /// `GET /api/v1/schedules/new`: what a new schedule gets for every field left out.
 pub async fn new(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     answer(
+        &req,
         async {
             company(&state, &req).await?;
             let d = schedule::defaults();
@@ -182,6 +184,7 @@ pub async fn new(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
 
 pub async fn get(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     answer(
+        &req,
         async {
             let company_id = company(&state, &req).await?;
             let id = schedule_id(&path)?;
@@ -201,6 +204,7 @@ pub async fn update(
     body: web::Bytes,
 ) -> HttpResponse {
     answer(
+        &req,
         async {
             let company_id = company(&state, &req).await?;
             let id = schedule_id(&path)?;
@@ -218,6 +222,7 @@ pub async fn update(
 
 pub async fn delete(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     answer(
+        &req,
         async {
             let company_id = company(&state, &req).await?;
             let id = schedule_id(&path)?;
@@ -236,6 +241,7 @@ pub async fn delete(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
 /// `schedule_id`; 201 with the call, 422 when the contact policy or a guard refuses it.
 pub async fn make_call(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     answer(
+        &req,
         async {
             let company_id = company(&state, &req).await?;
             let mut f = Fields::parse(&body)?;
@@ -367,6 +373,7 @@ pub async fn list(
     params: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
     answer(
+        &req,
         async {
             let company_id = company(&state, &req).await?;
             let q = list_query(&params)?;
@@ -399,6 +406,7 @@ pub async fn list_csv(
     params: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
     answer(
+        &req,
         async {
             let company_id = company(&state, &req).await?;
             let mut params = params.into_inner();

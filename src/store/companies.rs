@@ -88,6 +88,16 @@ pub fn get_company(conn: &mut PgConnection, company_id: Uuid) -> Result<Option<C
     Ok(companies::table.find(company_id).select(CompanyRow::as_select()).first(conn).optional()?)
 }
 
+/// The oldest company with this name (the local demo company, found again on a restart).
+pub fn company_named(conn: &mut PgConnection, name: &str) -> Result<Option<Uuid>, StoreError> {
+    Ok(companies::table
+        .filter(companies::name.eq(name))
+        .order(companies::created_at.asc())
+        .select(companies::id)
+        .first(conn)
+        .optional()?)
+}
+
 pub fn count_companies(conn: &mut PgConnection) -> Result<i64, StoreError> {
     Ok(companies::table.count().get_result(conn)?)
 }

@@ -90,49 +90,34 @@ fn concurrent_migrations_are_safe() {
     let _cleanup = crate::harness::TestDatabase { name, url, admin: crate::harness::admin_url().to_string() };
 }
 
-/// `callsync serve` with no DATABASE_URL brings up its own cluster, migrates, and prints a
-/// demo key that works.
+/// `callsync serve` with no DATABASE_URL brings up its own cluster, migrates, prints a demo
+/// key that works and where the dashboard is; as root, says plainly which directories it made
+/// traversable. `callsync local status | psql | stop` manage that cluster, and a restart says how
+/// to get another key for the demo company.
 #[tokio::test]
 async fn first_run_without_database_url_is_complete() {
     let dir = std::env::temp_dir().join(format!("callsync-first-run-{}", uuid::Uuid::new_v4().simple()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = callsync()
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut guard = FirstRun { child, dir: dir.clone() };
-    let stdout = guard.child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Reads stdout to the end, so the server never writes into a closed pipe.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.trim().strip_prefix("apiKey:") {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
-            }
-        }
-    });
-    let key = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
-        .await
-        .unwrap()
-        .expect("the demo API key is printed");
-
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await;
-        if matches!(&ready, Ok(r) if r.status() == 200) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the server never became ready");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let root = unsafe { libc::geteuid() } == 0;
+    // As root, a data directory under a private (0700) directory: the cluster's user cannot
+    // reach it unless callsync changes that, and it must say so.
+    let private = dir.join("private");
+    std::fs::create_dir_all(&private).unwrap();
+    if root {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
+    let data_dir = private.join("data");
+    let mut guard = FirstRun { child: None, data_dir: data_dir.clone(), dir: dir.clone() };
+
+    let (port, lines) = guard.serve().await;
+    let key =
+        lines.iter().find_map(|l| l.trim().strip_prefix("apiKey:")).expect("the demo API key is printed");
+    let key = key.split_whitespace().next().unwrap().to_string();
+    let client = reqwest::Client::new();
     let body: Value = client
         .post(format!("http://127.0.0.1:{port}/graphql"))
         .header("X-API-Key", &key)
-        .json(&json!({"query": "{ viewer { name } }"}))
+        .json(&json!({"query": "{ viewer { id name } }"}))
         .send()
         .await
         .unwrap()
@@ -140,19 +125,107 @@ async fn first_run_without_database_url_is_complete() {
         .await
         .unwrap();
     assert_eq!(body["data"]["viewer"]["name"], "Demo Company");
+    let company = body["data"]["viewer"]["id"].as_str().unwrap().to_string();
+    let text = lines.join("\n");
+    assert!(text.contains(&format!("dashboard http://127.0.0.1:{port}/dashboard")), "{text}");
+    assert_eq!(client.get(format!("http://127.0.0.1:{port}/dashboard")).send().await.unwrap().status(), 200);
+    if root {
+        assert!(text.contains("made traversable") && text.contains(&private.display().to_string()), "{text}");
+    } else {
+        assert!(!text.contains("made traversable"), "{text}");
+    }
+
+    // `local status` shows the port the server printed.
+    let status = local(&data_dir, &["status", "--json"]);
+    let status: Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["state"], "running");
+    let pg_port = status["port"].as_u64().unwrap();
+    assert!(text.contains(&format!("on 127.0.0.1:{pg_port}")), "{text}");
+    // `local psql` opens the callsync database (arguments pass through).
+    let names = local(&data_dir, &["psql", "--", "-tAc", "select name from companies"]);
+    assert_eq!(names.trim(), "Demo Company");
+
+    // A restart says how to get a key for the demo company (the first is never shown again).
+    guard.stop_server();
+    let (_, lines) = guard.serve().await;
+    let text = lines.join("\n");
+    assert!(text.contains(&format!("callsync api-key create --company {company}")), "{text}");
+    assert!(!text.contains("apiKey:"), "{text}");
+    guard.stop_server();
+
+    assert!(local(&data_dir, &["stop"]).contains("stopped"));
+    let status: Value = serde_json::from_str(&local(&data_dir, &["status", "--json"])).unwrap();
+    assert_eq!(status["state"], "stopped");
 }
 
-/// Stops the server and its cluster (which outlives the server by design), even on failure.
+/// Runs `callsync local ARGS` on the cluster in `data_dir` (as `--data-dir` takes it: the
+/// cluster is its `pgdata`), returns stdout.
+fn local(data_dir: &std::path::Path, args: &[&str]) -> String {
+    let mut cmd = callsync();
+    cmd.arg("local").arg(args[0]).arg("--data-dir").arg(data_dir).args(&args[1..]);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "local {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `serve` on the local cluster in `data_dir`; stops the server and its cluster (which
+/// outlives the server by design), even on failure.
 struct FirstRun {
-    child: std::process::Child,
+    child: Option<std::process::Child>,
+    data_dir: std::path::PathBuf,
     dir: std::path::PathBuf,
+}
+
+impl FirstRun {
+    /// Starts `serve` on a free port; returns the port and what it printed until it was ready.
+    async fn serve(&mut self) -> (u16, Vec<String>) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut child = callsync()
+            .args(["serve", "--no-dialer", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(&self.data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        self.child = Some(child);
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads stdout to the end, so the server never writes into a closed pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        // The "listening" line comes last, once the server is bound.
+        while !lines.iter().any(|l: &String| l.starts_with("callsync is listening")) {
+            assert!(Instant::now() < deadline, "the server never said it listens: {lines:?}");
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+                lines.push(line);
+            }
+        }
+        let client = reqwest::Client::new();
+        while !matches!(client.get(format!("http://127.0.0.1:{port}/readyz")).send().await, Ok(r) if r.status() == 200)
+        {
+            assert!(Instant::now() < deadline, "the server never became ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (port, lines)
+    }
+
+    fn stop_server(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Drop for FirstRun {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let pgdata = self.dir.join("pgdata");
+        self.stop_server();
+        let pgdata = self.data_dir.join("pgdata");
         if pgdata.join("postmaster.pid").exists() {
             if let Ok(cluster) = callsync::pg_cluster::LocalCluster::ensure_running(&pgdata) {
                 let _ = cluster.stop();

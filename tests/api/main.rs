@@ -20,5 +20,6 @@ mod schedules;
 mod settings;
 mod subscriptions;
 mod sync;
+mod telemetry;
 mod tenancy;
 mod vendors;
