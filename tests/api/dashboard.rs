@@ -149,6 +149,7 @@ const SYNC: &str = "mutation($i: CustomerInput!) { syncCustomerSchedule(input: $
 async fn the_dashboard_shows_api_changes_live_and_survives_a_restart() {
     let mut app = TestApp::spawn().await;
     create_schedule(&app, "collections").await;
+    let reminders = create_schedule(&app, "reminders").await;
     let browser = Browser::start().await;
     browser.open(&format!("{}/dashboard", app.base_url)).await;
 
@@ -224,6 +225,16 @@ async fn the_dashboard_shows_api_changes_live_and_survives_a_restart() {
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     std::fs::write(&path, &png).unwrap();
     println!("screenshot: {}", path.display());
+
+    // The schedule filter: another schedule's view has none of these tasks; back to all.
+    let choose = |id: &str| {
+        format!("const s = document.getElementById('schedule'); s.value = '{id}'; s.dispatchEvent(new Event('change')); return true")
+    };
+    browser.run(&choose(&reminders)).await;
+    browser.wait_for("the filtered counts", &count_is("count-task-PENDING", 0), SLOW).await;
+    browser.run(&choose("")).await;
+    browser.wait_for("all schedules again", &count_is("count-task-PENDING", pending), SLOW).await;
+    browser.wait_for("live after the filter change", LIVE, SLOW).await;
 
     // A wrong key gets a clear state, not a blank page.
     browser.click("#change-key").await;
