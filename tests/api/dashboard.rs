@@ -249,5 +249,15 @@ async fn the_dashboard_shows_api_changes_live_and_survives_a_restart() {
         .await;
     let message = browser.run("return document.getElementById('key-error').textContent").await;
     assert!(message.as_str().unwrap().contains("not accepted"), "{message}");
+
+    // GraphiQL renders from the binary's own assets (nothing is fetched from elsewhere).
+    browser.open(&format!("{}/", app.base_url)).await;
+    browser
+        .wait_for(
+            "GraphiQL renders",
+            "return !!document.querySelector('.graphiql-container .graphiql-editors')",
+            SLOW,
+        )
+        .await;
     browser.command("DELETE", "", Value::Null).await;
 }
