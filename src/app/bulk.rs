@@ -335,14 +335,19 @@ fn resolve_phone_identities<'a>(
     let mut refused = Vec::new();
     for (valid, loans) in batch {
         let mut record = valid.record.clone();
+        let mut generated = false;
         if valid.matches_on_phone() {
             let phone = record.phone_number.as_deref().unwrap_or_default();
-            record.external_id = known.get(phone).cloned().unwrap_or_else(customers::new_external_id);
+            record.external_id = known.get(phone).cloned().unwrap_or_else(|| {
+                generated = true;
+                customers::new_external_id()
+            });
         }
         if !seen.insert(record.external_id.clone()) {
             refused.push(RecordError {
                 index: valid.index,
-                id: Some(record.external_id),
+                // A generated id names nothing that exists: leave it out.
+                id: (!generated).then_some(record.external_id),
                 field: Some("phoneNumber".into()),
                 code: "BAD_USER_INPUT".into(),
                 message: "this phone number's customer is already written by another record of this request"
