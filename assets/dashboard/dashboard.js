@@ -220,7 +220,7 @@ function onNext(id, payload) {
     });
     drawChart();
   }
-  scheduleRefresh(250);
+  scheduleRefresh(750);
 }
 
 function remember(stream, eventId, occurredAt) {
@@ -271,9 +271,15 @@ function addFeed(item) {
   $('feed-count').textContent = `${feed.children.length} shown`;
 }
 
+// Throttled, not debounced: under a steady stream of events the counts still move (at most
+// one re-read per `delay`), and a busy floor's many open pages do not hammer the database.
 function scheduleRefresh(delay) {
+  if (refreshTimer && delay > 0) return;
   clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(() => refresh(false), delay);
+  refreshTimer = setTimeout(() => {
+    refreshTimer = null;
+    refresh(false);
+  }, delay);
 }
 
 function statusFilter(status) {
