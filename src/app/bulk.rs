@@ -378,6 +378,8 @@ pub fn initiate_calls(
     store::lock_company_dialing(conn, company_id)?;
     let people: Vec<Person> = customers.iter().map(Person::of).collect();
     let contacts = contact::histories(conn, company_id, &people, contact::history_since(now))?;
+    let numbers: Vec<String> = customers.iter().filter_map(|c| c.phone_number.clone()).collect();
+    let schedule_dials = contact::schedule_dials(conn, company_id, schedule, &numbers, now)?;
     // The rate limit paces bulk calls' hand-off instead of refusing them.
     let hand_off = store::dialing_state(conn, company_id, now)?.has_webhook;
     let mut dialled: HashSet<String> = HashSet::new();
@@ -389,6 +391,7 @@ pub fn initiate_calls(
         };
         let callee = contact::customer_callee(customer, suppressed);
         history.planned.clear();
+        history.dialled_by_schedule = schedule_dials.get(&number).cloned().unwrap_or_default();
         let decision =
             ContactPolicy::new(&terms, &callee, &rules).and_then(|policy| policy.decide(&history, now));
         if let Err(refusal) = decision {

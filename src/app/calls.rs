@@ -83,11 +83,9 @@ impl Resolved {
         history: &mut ContactHistory,
         at: DateTime<Utc>,
     ) -> Result<(), AppError> {
-        if let Some(seconds) = self.schedule.lead_duplicate_timeframe_seconds.filter(|s| *s > 0) {
-            let since = at - Duration::seconds(seconds.into());
-            history.dialled_by_schedule =
-                store::dialled_by_schedule(conn, company_id, self.schedule.id, &self.number, since)?;
-        }
+        let number = std::slice::from_ref(&self.number);
+        let mut dials = contact::schedule_dials(conn, company_id, &self.schedule, number, at)?;
+        history.dialled_by_schedule = dials.remove(&self.number).unwrap_or_default();
         Ok(())
     }
 

@@ -104,6 +104,25 @@ impl CompanyTerms {
     }
 }
 
+/// The calls `schedule` placed to each of `numbers` that its lead-duplicate timeframe (if it
+/// has one) still covers at `at`: what [`ContactHistory::dialled_by_schedule`] holds. Empty
+/// without a timeframe (no query).
+pub fn schedule_dials(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    schedule: &ScheduleRow,
+    numbers: &[String],
+    at: DateTime<Utc>,
+) -> Result<HashMap<String, Vec<DateTime<Utc>>>, StoreError> {
+    match schedule.lead_duplicate_timeframe_seconds.filter(|s| *s > 0) {
+        Some(seconds) if !numbers.is_empty() => {
+            let since = at - Duration::seconds(seconds.into());
+            calls::dialled_by_schedule(conn, company_id, schedule.id, numbers, since)
+        }
+        _ => Ok(HashMap::new()),
+    }
+}
+
 /// The built-in state rules with the company's overrides.
 pub fn state_rules(conn: &mut PgConnection, company_id: Uuid) -> Result<StateRuleTable, StoreError> {
     Ok(StateRuleTable::with_overrides(&companies::state_rule_overrides(conn, company_id)?))

@@ -117,23 +117,28 @@ pub fn lock_company_dialing(conn: &mut PgConnection, company_id: Uuid) -> Result
     Ok(())
 }
 
-/// When the schedule placed calls to `number` since `since` (cancelled ones aside): what its
-/// `leadDuplicateTimeframeSeconds` looks at.
+/// When the schedule placed calls to each of `numbers` since `since` (cancelled ones aside):
+/// what its `leadDuplicateTimeframeSeconds` looks at. One query for any number of numbers.
 pub fn dialled_by_schedule(
     conn: &mut PgConnection,
     company_id: Uuid,
     schedule_id: Uuid,
-    number: &str,
+    numbers: &[String],
     since: DateTime<Utc>,
-) -> Result<Vec<DateTime<Utc>>, StoreError> {
-    Ok(calls::table
+) -> Result<std::collections::HashMap<String, Vec<DateTime<Utc>>>, StoreError> {
+    let rows: Vec<(String, DateTime<Utc>)> = calls::table
         .filter(calls::company_id.eq(company_id))
         .filter(calls::schedule_id.eq(schedule_id))
-        .filter(calls::to_number.eq(number))
+        .filter(calls::to_number.eq_any(numbers))
         .filter(calls::created_at.ge(since))
         .filter(calls::status.ne(CallStatus::Cancelled.as_str()))
-        .select(calls::created_at)
-        .load(conn)?)
+        .select((calls::to_number, calls::created_at))
+        .load(conn)?;
+    let mut by_number: std::collections::HashMap<String, Vec<DateTime<Utc>>> = Default::default();
+    for (number, at) in rows {
+        by_number.entry(number).or_default().push(at);
+    }
+    Ok(by_number)
 }
 
 /// What deciding a call needs of the company: its calls-per-second limit, how many calls it

@@ -329,3 +329,33 @@ async fn lead_duplicate_timeframe_refuses_a_number_the_schedule_just_dialled() {
     assert_eq!(other["data"]["makeCall"]["status"], "QUEUED", "{other}");
     assert_eq!(app.count("SELECT count(*) AS n FROM calls"), 2);
 }
+
+#[tokio::test]
+async fn bulk_calls_respect_the_lead_duplicate_timeframe_too() {
+    let app = TestApp::spawn().await;
+    let body = app
+        .gql_ok(
+            "mutation { createSchedule(input: {name: \"A\", taskType: \"a\", leadDuplicateTimeframeSeconds: 7200,
+                        requiredCustomerFields: [FIRST_NAME, LAST_NAME, PHONE_NUMBER]}) { id } }",
+            json!({}),
+        )
+        .await;
+    let campaign = body["createSchedule"]["id"].as_str().unwrap().to_string();
+    let bulk = "mutation($input: BulkAddCustomersInput!) { bulkAddCustomers(input: $input) {
+        callResults { initiated refused { code count } } } }";
+    let input = |id: &str| {
+        json!({"input": {"scheduleId": campaign, "initiateCall": true, "callConfig": {"agentId": "a-1"},
+                         "records": [vendor_record(Some(id), "+12125550160")]}})
+    };
+    let first = app.gql_ok(bulk, input("l-1")).await;
+    assert_eq!(first["bulkAddCustomers"]["callResults"]["initiated"], 1, "{first}");
+    app.execute("UPDATE calls SET status = 'NO_ANSWER'");
+    // 45 minutes on: past the 30-minute gap, inside the schedule's two hours.
+    app.clock.advance(chrono::Duration::minutes(45));
+    let again = app.gql_ok(bulk, input("l-1")).await;
+    assert_eq!(
+        again["bulkAddCustomers"]["callResults"],
+        json!({"initiated": 0, "refused": [{"code": "RECENTLY_DIALED", "count": 1}]})
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM calls"), 1);
+}
