@@ -277,22 +277,24 @@ pub fn apply_patch(
         }
     }
 
-    let required = check_required(existing, patch, &record, rules, task_type_rule)?;
+    let campaign = record.task_type.as_deref().and_then(|t| rules.campaign(t));
+    let required: &[CustomerField] = campaign.map_or(NO_SCHEDULE_REQUIRED, |c| c.required.as_slice());
+    // Before the check: a moved customer's inferred zone is re-inferred, or (where the campaign
+    // requires a timezone) dropped, so the check sees what will be stored.
     infer_timezone(&mut record, patch, required);
+    check_required(existing, patch, &record, required, task_type_rule)?;
     Ok(record)
 }
 
 /// Checks the fields the record's campaign requires, in the order of the input (taskType after
-/// timezone, as createCustomer has always reported them), and returns them.
-fn check_required<'r>(
+/// timezone, as createCustomer has always reported them).
+fn check_required(
     existing: Option<&CustomerRecord>,
     patch: &CustomerPatch,
     record: &CustomerRecord,
-    rules: &'r CustomerRules<'_>,
+    required: &[CustomerField],
     task_type_rule: TaskTypeRule,
-) -> Result<&'r [CustomerField], ValidationError> {
-    let campaign = record.task_type.as_deref().and_then(|t| rules.campaign(t));
-    let required: &[CustomerField] = campaign.map_or(NO_SCHEDULE_REQUIRED, |c| c.required.as_slice());
+) -> Result<(), ValidationError> {
     // A customer kept on its campaign is not failed for fields the campaign began to require
     // after it was stored; one that is new, or joins a campaign, must have them all.
     let whole = existing.is_none_or(|stored| stored.task_type != record.task_type);
@@ -309,11 +311,13 @@ fn check_required<'r>(
         }
         let excused = patch.contact_optional && SCHEDULE_FIELDS.contains(&field);
         let cleared = matches!(field.patch(patch), Patch::Clear);
-        if !excused && (cleared || (whole && !field.present(record))) {
+        // A timezone that was only inferred is gone once the customer moves.
+        let lost = field == CustomerField::Timezone && existing.is_some_and(|e| e.timezone.is_some());
+        if !excused && (cleared || ((whole || lost) && !field.present(record))) {
             return Err(ValidationError::required(field.input_name()));
         }
     }
-    Ok(required)
+    Ok(())
 }
 
 /// A timezone the input sets is the customer's own. Otherwise, where the campaign does not
@@ -836,6 +840,35 @@ mod tests {
         let mut full = full_patch();
         full.timezone = Patch::Keep;
         assert_eq!(field_of(create(&full)), "timezone");
+    }
+
+    #[test]
+    fn a_moved_customer_loses_an_inferred_zone_its_campaign_now_requires() {
+        let mut campaigns = campaigns();
+        let mut patch = names_and_phone("m-1");
+        patch.task_type = Patch::Set("reminder".into());
+        patch.zip_code = Patch::Set("90001".into());
+        let stored = apply_patch(None, &patch, &rules(&campaigns), TaskTypeRule::Required).unwrap();
+        assert!(stored.timezone_inferred);
+        // The campaign starts requiring a timezone; the customer moves to Chicago.
+        campaigns[1].required.push(CustomerField::Timezone);
+        let moved = CustomerPatch {
+            external_id: "m-1".into(),
+            zip_code: Patch::Set("60601".into()),
+            ..Default::default()
+        };
+        let err = apply_patch(Some(&stored), &moved, &rules(&campaigns), TaskTypeRule::Required).unwrap_err();
+        assert_eq!(err.field, "timezone");
+        // Giving the zone with the move is fine; an unrelated update never needs it.
+        let mut with_zone = moved.clone();
+        with_zone.timezone = Patch::Set("America/Chicago".into());
+        assert!(apply_patch(Some(&stored), &with_zone, &rules(&campaigns), TaskTypeRule::Required).is_ok());
+        let rename = CustomerPatch {
+            external_id: "m-1".into(),
+            last_name: Patch::Set("B".into()),
+            ..Default::default()
+        };
+        assert!(apply_patch(Some(&stored), &rename, &rules(&campaigns), TaskTypeRule::Required).is_ok());
     }
 
     #[test]
