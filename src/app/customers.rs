@@ -107,9 +107,9 @@ pub fn create_customer(
     conn: &mut PgConnection,
     company_id: Uuid,
     prepared: &PreparedCustomer,
-    today: NaiveDate,
+    now: DateTime<Utc>,
 ) -> Result<CustomerRow, AppError> {
-    let row = customers::create(conn, company_id, &prepared.patch, today)?;
+    let row = customers::create(conn, company_id, &prepared.patch, now)?;
     loans::upsert_for_customer(conn, company_id, row.id, &prepared.loans)?;
     Ok(row)
 }
@@ -140,6 +140,7 @@ pub fn sync_customer_schedule(
         MatchOn::Id,
         &rules,
         TaskTypeRule::Required,
+        now,
         dnc_check,
     )?;
     let outcome = rebuild_schedule(conn, customer, created, &terms, now)?;
@@ -159,10 +160,9 @@ pub fn upsert_customer(
     prepared: &PreparedCustomer,
     match_on: MatchOn,
     now: DateTime<Utc>,
-    today: NaiveDate,
 ) -> Result<(CustomerRow, bool), AppError> {
     let patch = &prepared.patch;
-    let (customer, created) = customers::upsert(conn, company_id, patch, match_on, today)?;
+    let (customer, created) = customers::upsert(conn, company_id, patch, match_on, now)?;
     if customer.do_not_call && patch.do_not_call == Patch::Set(true) {
         stop_contact(conn, company_id, &[customer.id], &[], now)?;
     }

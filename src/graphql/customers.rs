@@ -580,9 +580,9 @@ impl CustomerMutation {
     ) -> async_graphql::Result<Customer> {
         let company_id = tenant(ctx)?;
         let prepared = input.prepare(ctx, company_id).await?;
-        let today = today(ctx);
+        let now = now(ctx);
         let row = db(ctx)
-            .transaction(move |conn| use_case::create_customer(conn, company_id, &prepared, today))
+            .transaction(move |conn| use_case::create_customer(conn, company_id, &prepared, now))
             .await
             .gql()?;
         Ok(Customer(row))
@@ -623,11 +623,9 @@ impl CustomerMutation {
             CustomerKey::Id => MatchOn::Id,
             CustomerKey::PhoneNumber => MatchOn::PhoneNumber,
         };
-        let (now, today) = (now(ctx), today(ctx));
+        let now = now(ctx);
         let (row, created) = db(ctx)
-            .transaction(move |conn| {
-                use_case::upsert_customer(conn, company_id, &prepared, match_on, now, today)
-            })
+            .transaction(move |conn| use_case::upsert_customer(conn, company_id, &prepared, match_on, now))
             .await
             .gql()?;
         Ok(UpsertCustomerPayload { customer: Customer(row), created })

@@ -159,10 +159,10 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
             let company_id = company(&state, &req).await?;
             let submission = submission(Fields::parse(&body)?, &["external_metadata"])?;
             let prepared = use_case::prepare(state.db(), state.lms(), company_id, submission).await?;
-            let today = state.db().clock().today();
+            let now = state.db().now();
             let row = state
                 .db()
-                .transaction(move |conn| use_case::create_customer(conn, company_id, &prepared, today))
+                .transaction(move |conn| use_case::create_customer(conn, company_id, &prepared, now))
                 .await?;
             Ok(HttpResponse::Created().json(customer_json(&row)))
         }
@@ -224,11 +224,11 @@ pub async fn upsert(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
             let prepared = use_case::prepare(state.db(), state.lms(), company_id, submission)
                 .await
                 .map_err(|e| RestError::from_app(e, UPSERT_ALIASES))?;
-            let (now, today) = (state.db().now(), state.db().clock().today());
+            let now = state.db().now();
             let (row, created) = state
                 .db()
                 .transaction(move |conn| {
-                    use_case::upsert_customer(conn, company_id, &prepared, match_on, now, today)
+                    use_case::upsert_customer(conn, company_id, &prepared, match_on, now)
                 })
                 .await
                 .map_err(|e| RestError::from_app(e, UPSERT_ALIASES))?;

@@ -50,8 +50,8 @@ fn upsert_part(
     is_test_given: bool,
     now: DateTime<Utc>,
 ) -> Result<Vec<(i64, String, bool)>, StoreError> {
-    let values: Vec<CustomerValues> =
-        records.iter().map(|r| CustomerValues::new(company_id, r, now)).collect();
+    let values: Vec<_> =
+        records.iter().map(|r| (CustomerValues::new(company_id, r, now), c::created_at.eq(now))).collect();
     let keep =
         |column: &str| sql::<Nullable<Text>>(&format!("COALESCE(excluded.{column}, customers.{column})"));
     let is_test = if is_test_given { "excluded.is_test" } else { "customers.is_test" };

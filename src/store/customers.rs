@@ -170,13 +170,13 @@ pub fn create(
     conn: &mut PgConnection,
     company_id: Uuid,
     patch: &CustomerPatch,
-    today: NaiveDate,
+    now: DateTime<Utc>,
 ) -> Result<CustomerRow, StoreError> {
     let campaigns = companies::campaigns(conn, company_id)?;
-    let rules = CustomerRules { today, campaigns: &campaigns };
+    let rules = CustomerRules { today: now.date_naive(), campaigns: &campaigns };
     let record = customer::apply_patch(None, patch, &rules, TaskTypeRule::Required)?;
     diesel::insert_into(customers::table)
-        .values(CustomerValues::new(company_id, &record, Utc::now()))
+        .values((CustomerValues::new(company_id, &record, now), customers::created_at.eq(now)))
         .returning(CustomerRow::as_returning())
         .get_result(conn)
         .map_err(|e| {
@@ -211,16 +211,17 @@ pub fn upsert(
     company_id: Uuid,
     patch: &CustomerPatch,
     match_on: MatchOn,
-    today: NaiveDate,
+    now: DateTime<Utc>,
 ) -> Result<(CustomerRow, bool), StoreError> {
     let campaigns = companies::campaigns(conn, company_id)?;
-    let rules = CustomerRules { today, campaigns: &campaigns };
-    upsert_checked(conn, company_id, patch, match_on, &rules, TaskTypeRule::Optional, |_| Ok(()))
+    let rules = CustomerRules { today: now.date_naive(), campaigns: &campaigns };
+    upsert_checked(conn, company_id, patch, match_on, &rules, TaskTypeRule::Optional, now, |_| Ok(()))
 }
 
 /// [`upsert`] under the company's campaigns, with `check` run on the locked stored customer
 /// (None: new) before any write. A patch without an id is matched on its phone number, as
 /// with `MatchOn::PhoneNumber`; a new customer then gets a generated id.
+#[allow(clippy::too_many_arguments)]
 pub fn upsert_checked(
     conn: &mut PgConnection,
     company_id: Uuid,
@@ -228,11 +229,12 @@ pub fn upsert_checked(
     match_on: MatchOn,
     rules: &CustomerRules<'_>,
     task_type_rule: TaskTypeRule,
+    now: DateTime<Utc>,
     check: impl Fn(Option<&CustomerRow>) -> Result<(), StoreError>,
 ) -> Result<(CustomerRow, bool), StoreError> {
     let id_given = !patch.external_id.trim().is_empty();
     if id_given && match_on == MatchOn::Id {
-        return upsert_by_id(conn, company_id, patch, rules, task_type_rule, check);
+        return upsert_by_id(conn, company_id, patch, rules, task_type_rule, now, check);
     }
     let phone = match &patch.phone_number {
         Patch::Set(raw) => customer::normalize_phone("phoneNumber", raw)?,
@@ -250,14 +252,14 @@ pub fn upsert_checked(
     let existing = lock_existing(conn, company_id, "", Some(&phone))?;
     check(existing.as_ref())?;
     if let Some(existing) = existing {
-        return Ok((update_existing(conn, company_id, &existing, patch, rules, task_type_rule)?, false));
+        return Ok((update_existing(conn, company_id, &existing, patch, rules, task_type_rule, now)?, false));
     }
     let mut new_patch = patch.clone();
     if !id_given {
         new_patch.external_id = new_external_id();
     }
     let record = customer::apply_patch(None, &new_patch, rules, task_type_rule)?;
-    match insert_new(conn, company_id, &record)? {
+    match insert_new(conn, company_id, &record, now)? {
         Some(row) => Ok((row, true)),
         None => Err(StoreError::conflict(
             "id",
@@ -274,9 +276,10 @@ fn insert_new(
     conn: &mut PgConnection,
     company_id: Uuid,
     record: &CustomerRecord,
+    now: DateTime<Utc>,
 ) -> Result<Option<CustomerRow>, StoreError> {
     Ok(diesel::insert_into(customers::table)
-        .values(CustomerValues::new(company_id, record, Utc::now()))
+        .values((CustomerValues::new(company_id, record, now), customers::created_at.eq(now)))
         .on_conflict((customers::company_id, customers::external_id))
         .do_nothing()
         .returning(CustomerRow::as_returning())
@@ -292,10 +295,11 @@ fn update_existing(
     patch: &CustomerPatch,
     rules: &CustomerRules<'_>,
     task_type_rule: TaskTypeRule,
+    now: DateTime<Utc>,
 ) -> Result<CustomerRow, StoreError> {
     let record = customer::apply_patch(Some(&existing.record()), patch, rules, task_type_rule)?;
     diesel::update(customers::table.find(existing.id))
-        .set(CustomerValues::new(company_id, &record, Utc::now()))
+        .set(CustomerValues::new(company_id, &record, now))
         .returning(CustomerRow::as_returning())
         .get_result(conn)
         .map_err(|e| {
@@ -313,6 +317,7 @@ fn upsert_by_id(
     patch: &CustomerPatch,
     rules: &CustomerRules<'_>,
     task_type_rule: TaskTypeRule,
+    now: DateTime<Utc>,
     check: impl Fn(Option<&CustomerRow>) -> Result<(), StoreError>,
 ) -> Result<(CustomerRow, bool), StoreError> {
     // A new customer is inserted at once: one statement, decided by the unique index (no plan
@@ -320,7 +325,7 @@ fn upsert_by_id(
     let as_new = customer::apply_patch(None, patch, rules, task_type_rule);
     if let Ok(record) = &as_new {
         if check(None).is_ok() {
-            if let Some(row) = insert_new(conn, company_id, record)? {
+            if let Some(row) = insert_new(conn, company_id, record, now)? {
                 return Ok((row, true));
             }
         }
@@ -330,10 +335,13 @@ fn upsert_by_id(
         let existing = lock_existing(conn, company_id, &patch.external_id, None)?;
         check(existing.as_ref())?;
         if let Some(existing) = existing {
-            return Ok((update_existing(conn, company_id, &existing, patch, rules, task_type_rule)?, false));
+            return Ok((
+                update_existing(conn, company_id, &existing, patch, rules, task_type_rule, now)?,
+                false,
+            ));
         }
         let record = as_new.clone()?;
-        if let Some(row) = insert_new(conn, company_id, &record)? {
+        if let Some(row) = insert_new(conn, company_id, &record, now)? {
             return Ok((row, true));
         }
     }

@@ -440,3 +440,20 @@ async fn cancel_communications_cancels_pending_tasks_and_queued_calls() {
     let again = app.gql_ok(cancel, json!({"id": "cc-1"})).await;
     assert_eq!(again["cancelCommunications"], json!({"tasksCancelled": 0, "callsCancelled": 0}));
 }
+
+/// A customer's instants come from the server's clock (the injected one), like every other.
+#[tokio::test]
+async fn customer_instants_follow_the_servers_clock() {
+    let app = app_with_schedule().await;
+    let query = "mutation($input: CustomerInput!) { createCustomer(input: $input) { createdAt updatedAt } }";
+    let created = app.gql_ok(query, json!({"input": customer_input("t-1")})).await;
+    for field in ["createdAt", "updatedAt"] {
+        let at = created["createCustomer"][field].as_str().unwrap();
+        assert!(at.starts_with("2026-12-01T17:0"), "{field} = {at}, not the test clock's 2026-12-01T17:00");
+    }
+    app.clock.advance(chrono::Duration::hours(3));
+    app.gql_ok(&upsert_query(), json!({"input": {"id": "t-1", "firstName": "Later"}})).await;
+    let stored = get_customer(&app, "t-1").await;
+    assert!(stored["updatedAt"].as_str().unwrap().starts_with("2026-12-01T20:0"), "{stored}");
+    assert_eq!(stored["createdAt"], created["createCustomer"]["createdAt"]);
+}
