@@ -59,7 +59,15 @@ pub async fn graphql_ws(
     let (response, session, messages) =
         actix_ws::handle_with_protocols(&req, body, &[protocol.sec_websocket_protocol()])?;
     let header_key = api_key(&req);
-    actix_web::rt::spawn(run(state.into_inner(), protocol, header_key, session, messages));
+    // The connection outlives the upgrade request: its own span, with the request's id and,
+    // once `connection_init` authenticates it, the company.
+    let span = tracing::info_span!(
+        "websocket",
+        request_id = super::telemetry::request_id(&req).unwrap_or_default(),
+        company_id = tracing::field::Empty,
+    );
+    let connection = run(state.into_inner(), protocol, header_key, session, messages);
+    actix_web::rt::spawn(tracing::Instrument::instrument(connection, span));
     Ok(response)
 }
 
@@ -93,6 +101,7 @@ async fn run(
             };
             match company {
                 Some(company) => {
+                    super::telemetry::record_company(company);
                     let mut data = Data::default();
                     data.insert(Tenant(company));
                     data.insert(uncached_loaders(state.db.clone(), company));
