@@ -86,13 +86,6 @@ impl CompanyTerms {
         Ok(CompanyTerms { schedules, rules: StateRuleTable::with_overrides(&overrides) })
     }
 
-    /// The company's valid task types, sorted.
-    pub fn task_types(&self) -> Vec<String> {
-        let mut types: Vec<String> = self.schedules.iter().map(|s| s.task_type.clone()).collect();
-        types.sort();
-        types
-    }
-
     /// The company's campaigns (what customer validation needs of each schedule).
     pub fn campaigns(&self) -> Vec<Campaign> {
         self.schedules.iter().map(ScheduleRow::campaign).collect()
