@@ -74,9 +74,10 @@ fn raw_inserts(conn: &mut PgConnection, company_id: Uuid, schedule_id: Uuid, n: 
             }
             let customers: Vec<Id> = diesel::sql_query(
                 "INSERT INTO customers (company_id, external_id, first_name, last_name, email, birthday, phone_number,
-                   timezone, task_type, street_address1, city, state, zip_code, external_metadata)
+                   timezone, task_type, street_address1, city, state, zip_code, external_metadata, created_at, updated_at)
                  SELECT $1, x, 'Ada', 'Lovelace', 'ada@example.com', '1985-12-10', '+12125550100',
-                   'America/New_York', 'collections', '1 Main St', 'New York', 'NY', '10001', '{\"source\": \"bench\"}'
+                   'America/New_York', 'collections', '1 Main St', 'New York', 'NY', '10001', '{\"source\": \"bench\"}',
+                   now(), now()
                  FROM unnest($2::text[]) AS x
                  ON CONFLICT (company_id, external_id) DO UPDATE SET updated_at = now() RETURNING id",
             )
@@ -96,12 +97,13 @@ fn raw_inserts(conn: &mut PgConnection, company_id: Uuid, schedule_id: Uuid, n: 
             }
             diesel::sql_query(
                 "WITH created AS (
-                   INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone)
-                   SELECT $1, c, $2, 'collections', 'PENDING', a, t, 'America/New_York'
+                   INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone, created_at, updated_at)
+                   SELECT $1, c, $2, 'collections', 'PENDING', a, t, 'America/New_York', now(), now()
                    FROM unnest($3::bigint[], $4::int[], $5::timestamptz[]) AS u(c, a, t)
                    RETURNING *)
-                 INSERT INTO events (company_id, kind, payload)
-                 SELECT $1, 'TASK_CREATED', jsonb_build_object('task', to_jsonb(created), 'previousStatus', NULL) FROM created",
+                 INSERT INTO events (company_id, kind, payload, created_at)
+                 SELECT $1, 'TASK_CREATED', jsonb_build_object('task', to_jsonb(created), 'previousStatus', NULL), now()
+                 FROM created",
             )
             .bind::<SqlUuid, _>(company_id)
             .bind::<SqlUuid, _>(schedule_id)
@@ -133,18 +135,19 @@ fn raw_calls(
             diesel::sql_query(
                 "WITH customer AS (
                    INSERT INTO customers (company_id, external_id, first_name, last_name, email, birthday, phone_number,
-                     timezone, task_type, street_address1, city, state, zip_code)
+                     timezone, task_type, street_address1, city, state, zip_code, created_at, updated_at)
                    SELECT $1, x, 'Ada', 'Lovelace', 'ada@example.com', '1985-12-10', p,
-                     'America/New_York', 'collections', '1 Main St', 'New York', 'NY', '10001'
+                     'America/New_York', 'collections', '1 Main St', 'New York', 'NY', '10001', now(), now()
                    FROM unnest($3::text[], $4::text[]) AS u(x, p)
                    ON CONFLICT (company_id, external_id) DO UPDATE SET updated_at = now()
                    RETURNING id, external_id, phone_number),
                  created AS (
-                   INSERT INTO calls (company_id, customer_id, schedule_id, to_number, status, source, agent_id)
-                   SELECT $1, id, $2, phone_number, 'QUEUED', 'BULK', 'agent-1' FROM customer
+                   INSERT INTO calls (company_id, customer_id, schedule_id, to_number, status, source, agent_id,
+                                      created_at, updated_at)
+                   SELECT $1, id, $2, phone_number, 'QUEUED', 'BULK', 'agent-1', now(), now() FROM customer
                    RETURNING *)
-                 INSERT INTO events (company_id, kind, payload)
-                 SELECT $1, 'CALL_CREATED', jsonb_build_object('call', to_jsonb(created), 'previousStatus', NULL)
+                 INSERT INTO events (company_id, kind, payload, created_at)
+                 SELECT $1, 'CALL_CREATED', jsonb_build_object('call', to_jsonb(created), 'previousStatus', NULL), now()
                  FROM created",
             )
             .bind::<SqlUuid, _>(company_id)

@@ -9,6 +9,7 @@ use diesel::Connection;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::clock::Clock;
 use crate::config::{self, Database};
 use crate::dialer::DialerConfig;
 use crate::events::HubConfig;
@@ -155,7 +156,8 @@ pub fn run(cli: Cli) -> CliResult {
             let database = Database::resolve(db.database_url, &db.data_dir)?;
             migrate(&database.url)?;
             let mut conn = diesel::PgConnection::establish(&database.url)?;
-            let (company, key) = conn.transaction(|conn| companies::create_company(conn, &name))?;
+            let (company, key) =
+                conn.transaction(|conn| companies::create_company(conn, &name, Clock::system().now()))?;
             println!("{}", json!({"companyId": company.id.to_string(), "apiKey": key.api_key}));
             Ok(())
         }
@@ -166,10 +168,11 @@ pub fn run(cli: Cli) -> CliResult {
             migrate(&database.url)?;
             let mut conn = diesel::PgConnection::establish(&database.url)?;
             let key =
-                companies::create_api_key(&mut conn, company_id, label.as_deref()).map_err(|e| match e {
-                    store::StoreError::NotFound => format!("no company with id {company_id}").into(),
-                    other => Box::<dyn std::error::Error>::from(other),
-                })?;
+                companies::create_api_key(&mut conn, company_id, label.as_deref(), Clock::system().now())
+                    .map_err(|e| match e {
+                        store::StoreError::NotFound => format!("no company with id {company_id}").into(),
+                        other => Box::<dyn std::error::Error>::from(other),
+                    })?;
             println!("{}", json!({"apiKey": key.api_key}));
             Ok(())
         }
@@ -343,7 +346,7 @@ fn create_demo_company(pool: &store::PgPool, bind: &str) -> CliResult {
         if companies::count_companies(conn)? > 0 {
             return Ok::<_, store::StoreError>(None);
         }
-        companies::create_company(conn, "Demo Company").map(Some)
+        companies::create_company(conn, "Demo Company", Clock::system().now()).map(Some)
     })?;
     // Written with writeln!: a closed stdout must not take the server down.
     let mut out = std::io::stdout().lock();

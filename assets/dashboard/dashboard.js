@@ -38,11 +38,19 @@ let generation = 0;
 let attempt = 0;
 let retryTimer = null;
 let refreshTimer = null;
-let latestSeen = 0; // the newest instant seen from the server (its clock may differ from ours)
+// The server's clock minus ours (ms): relative times and the chart follow the server's clock,
+// which every rule decides by, not the browser's.
+let clockOffset = 0;
 const callStarts = new Map(); // call id -> creation instant (ms), for the chart
 
 function now() {
-  return Math.max(Date.now(), latestSeen);
+  return Date.now() + clockOffset;
+}
+
+// `serverTime` as read by a request sent at `sentAt` (ms): the midpoint of the round trip.
+function syncClock(serverTime, sentAt) {
+  const at = Date.parse(serverTime);
+  if (!Number.isNaN(at)) clockOffset = at - (sentAt + Date.now()) / 2;
 }
 
 function setState(state, text) {
@@ -99,7 +107,9 @@ async function start() {
   setState('connecting', 'Connecting…');
   let data;
   try {
-    data = await gql('{ viewer { name } schedules(first: 500, orderBy: NAME) { nodes { id name taskType } } }');
+    const sentAt = Date.now();
+    data = await gql('{ serverTime viewer { name } schedules(first: 500, orderBy: NAME) { nodes { id name taskType } } }');
+    syncClock(data.serverTime, sentAt);
   } catch (error) {
     if (error.code === 'UNAUTHENTICATED') return rejectKey();
     return retryLater();
@@ -189,7 +199,7 @@ function onNext(id, payload) {
   const data = payload.data || {};
   if (data.taskEvents) {
     const e = data.taskEvents;
-    remember('tasks', e.eventId, e.occurredAt);
+    remember('tasks', e.eventId);
     const t = e.task;
     addFeed({
       eventId: e.eventId,
@@ -202,12 +212,10 @@ function onNext(id, payload) {
     });
   } else if (data.callEvents) {
     const e = data.callEvents;
-    remember('calls', e.eventId, e.occurredAt);
+    remember('calls', e.eventId);
     const c = e.call;
     if (!e.previousStatus && !callStarts.has(c.id)) {
-      const at = Date.parse(c.createdAt);
-      callStarts.set(c.id, at);
-      latestSeen = Math.max(latestSeen, at);
+      callStarts.set(c.id, Date.parse(c.createdAt));
     }
     addFeed({
       eventId: e.eventId,
@@ -223,10 +231,9 @@ function onNext(id, payload) {
   scheduleRefresh(750);
 }
 
-function remember(stream, eventId, occurredAt) {
+function remember(stream, eventId) {
   lastEvent[stream] = eventId;
   session.setItem(stream === 'tasks' ? 'callsync.lastTaskEvent' : 'callsync.lastCallEvent', eventId);
-  latestSeen = Math.max(latestSeen, Date.parse(occurredAt) || 0);
 }
 
 function person(customer) {
@@ -291,27 +298,28 @@ function statusFilter(status) {
 async function refresh(withCalls) {
   const schedule = scheduleId ? `filter: {scheduleId: ${JSON.stringify(scheduleId)}}, ` : '';
   const parts = [
+    'serverTime',
     ...TASK_STATUSES.map((s) => `t_${s}: tasks(${statusFilter(s)}, first: 1) { totalCount }`),
     ...CALL_STATUSES.map((s) => `c_${s}: calls(${statusFilter(s)}, first: 1) { totalCount }`),
     `due: tasks(${statusFilter('PENDING')}, first: 10) { nodes { id scheduledFor localScheduledFor attempt customer { id firstName lastName } schedule { name } } }`,
   ];
   if (withCalls) parts.push(`recent: calls(${schedule}first: 500) { nodes { id createdAt } }`);
   let data;
+  const sentAt = Date.now();
   try {
     data = await gql(`{ ${parts.join('\n')} }`);
   } catch (error) {
     if (error.code === 'UNAUTHENTICATED') return rejectKey();
     return; // the socket's state says what is wrong; the next event retries
   }
+  syncClock(data.serverTime, sentAt);
   renderCounts('task-counts', 't', TASK_STATUSES, data);
   renderCounts('call-counts', 'c', CALL_STATUSES, data);
   renderDue(data.due.nodes);
   if (withCalls) {
     callStarts.clear();
     for (const c of data.recent.nodes) {
-      const at = Date.parse(c.createdAt);
-      callStarts.set(c.id, at);
-      latestSeen = Math.max(latestSeen, at);
+      callStarts.set(c.id, Date.parse(c.createdAt));
     }
   }
   drawChart();

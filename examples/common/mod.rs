@@ -52,10 +52,12 @@ impl BenchDb {
     /// A company with a "collections" schedule of 5 daily steps: (company id, API key).
     pub fn company(&self) -> (Uuid, String) {
         let mut conn = PgConnection::establish(&self.url).expect("connect");
-        let (company, key) = conn.transaction(|c| companies::create_company(c, "Bench")).expect("company");
+        let (company, key) =
+            conn.transaction(|c| companies::create_company(c, "Bench", chrono::Utc::now())).expect("company");
         diesel::sql_query(
-            "INSERT INTO schedules (company_id, name, task_type, calling_hours_start, calling_hours_end, cadence)
-             VALUES ($1, 'Collections', 'collections', '08:00', '21:00',
+            "INSERT INTO schedules (company_id, name, task_type, calling_hours_start, calling_hours_end, created_at,
+                                    updated_at, cadence)
+             VALUES ($1, 'Collections', 'collections', '08:00', '21:00', now(), now(),
                '[{\"dayOffset\":1,\"localTime\":\"10:00\"},{\"dayOffset\":2,\"localTime\":\"10:00\"},{\"dayOffset\":3,\"localTime\":\"10:00\"},
                  {\"dayOffset\":4,\"localTime\":\"10:00\"},{\"dayOffset\":5,\"localTime\":\"10:00\"}]')",
         )

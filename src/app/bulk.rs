@@ -293,7 +293,7 @@ pub fn import_batch(
         .filter(|((_, loans, _), _)| !loans.is_empty())
         .map(|((_, loans, _), (customer_id, _))| (*customer_id, *loans))
         .collect();
-    loans::upsert_for_customers(conn, company_id, &with_loans)?;
+    loans::upsert_for_customers(conn, company_id, &with_loans, now)?;
     let do_not_call: Vec<i64> =
         batch.iter().zip(&rows).filter(|((r, _, _), _)| r.do_not_call).map(|(_, (id, _))| *id).collect();
     if !do_not_call.is_empty() {

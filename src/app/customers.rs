@@ -110,7 +110,7 @@ pub fn create_customer(
     now: DateTime<Utc>,
 ) -> Result<CustomerRow, AppError> {
     let row = customers::create(conn, company_id, &prepared.patch, now)?;
-    loans::upsert_for_customer(conn, company_id, row.id, &prepared.loans)?;
+    loans::upsert_for_customer(conn, company_id, row.id, &prepared.loans, now)?;
     Ok(row)
 }
 
@@ -148,7 +148,7 @@ pub fn sync_customer_schedule(
         // The rebuild cancelled the pending tasks; queued calls go too.
         stop_contact(conn, company_id, &[outcome.customer.id], &[], now)?;
     }
-    loans::upsert_for_customer(conn, company_id, outcome.customer.id, &prepared.loans)?;
+    loans::upsert_for_customer(conn, company_id, outcome.customer.id, &prepared.loans, now)?;
     Ok(outcome)
 }
 
@@ -166,7 +166,7 @@ pub fn upsert_customer(
     if customer.do_not_call && patch.do_not_call == Patch::Set(true) {
         stop_contact(conn, company_id, &[customer.id], &[], now)?;
     }
-    loans::upsert_for_customer(conn, company_id, customer.id, &prepared.loans)?;
+    loans::upsert_for_customer(conn, company_id, customer.id, &prepared.loans, now)?;
     Ok((customer, created))
 }
 

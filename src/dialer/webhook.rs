@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::Utc;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
@@ -79,10 +78,10 @@ pub async fn deliver_due(db: &Db, client: &reqwest::Client, config: &WebhookConf
             };
             started += 1;
             *per_company.entry(delivery.call.company_id).or_default() += 1;
-            let (client, network) = (client.clone(), config.network);
+            let (client, network, clock) = (client.clone(), config.network, db.clock().clone());
             in_flight.spawn(async move {
                 let error = match network.check(&delivery.url) {
-                    Ok(()) => post(&client, &delivery).await.err(),
+                    Ok(()) => post(&client, &delivery, clock.now().timestamp()).await.err(),
                     Err(refused) => Some(refused),
                 };
                 (delivery.call.id, delivery.call.company_id, delivery.attempt, error)
@@ -110,11 +109,10 @@ pub async fn deliver_due(db: &Db, client: &reqwest::Client, config: &WebhookConf
     }
 }
 
-async fn post(client: &reqwest::Client, delivery: &WebhookDelivery) -> Result<(), String> {
+/// `timestamp` (seconds) is signed with the body: the receiver checks it against its own clock,
+/// which in production is the system clock that the injected one reads.
+async fn post(client: &reqwest::Client, delivery: &WebhookDelivery, timestamp: i64) -> Result<(), String> {
     let body = serde_json::to_vec(&delivery.body).map_err(|e| e.to_string())?;
-    // The signature's timestamp is transport, not business time: the receiver checks it
-    // against its own wall clock.
-    let timestamp = Utc::now().timestamp();
     let mut request = client
         .post(&delivery.url)
         .header("Content-Type", "application/json")

@@ -100,6 +100,14 @@ impl CompanyQuery {
         Ok(Company(row))
     }
 
+    /// The server's current instant: the clock every rule decides by. A client that shows
+    /// relative times ("in 26 h", calls in the last minutes) measures from this, not from its
+    /// own clock, which may differ.
+    async fn server_time(&self, ctx: &Context<'_>) -> async_graphql::Result<chrono::DateTime<chrono::Utc>> {
+        tenant(ctx)?;
+        Ok(super::now(ctx))
+    }
+
     /// The state calling rules in force for the company (built-in table plus overrides).
     async fn state_calling_rules(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StateCallingRule>> {
         let company_id = tenant(ctx)?;
@@ -148,8 +156,11 @@ impl CompanyMutation {
             network(ctx).allow_private,
         )
         .gql()?;
-        let row =
-            db(ctx).write(move |conn| companies::update_settings(conn, company_id, &changes)).await.gql()?;
+        let now = super::now(ctx);
+        let row = db(ctx)
+            .write(move |conn| companies::update_settings(conn, company_id, &changes, now))
+            .await
+            .gql()?;
         Ok(Company(row))
     }
 }

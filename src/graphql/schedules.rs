@@ -351,7 +351,8 @@ impl ScheduleMutation {
     ) -> async_graphql::Result<Schedule> {
         let company_id = tenant(ctx)?;
         let patch = SchedulePatch::from(input);
-        let row = db(ctx).write(move |conn| store::create(conn, company_id, &patch)).await.gql()?;
+        let now = super::now(ctx);
+        let row = db(ctx).write(move |conn| store::create(conn, company_id, &patch, now)).await.gql()?;
         Ok(Schedule(row))
     }
 
@@ -365,7 +366,8 @@ impl ScheduleMutation {
         let company_id = tenant(ctx)?;
         let id = schedule_id(&id).ok_or(ApiError::NotFound("schedule")).gql()?;
         let patch = SchedulePatch::from(input);
-        let row = db(ctx).write(move |conn| store::update(conn, company_id, id, &patch)).await.gql()?;
+        let now = super::now(ctx);
+        let row = db(ctx).write(move |conn| store::update(conn, company_id, id, &patch, now)).await.gql()?;
         Ok(Schedule(row))
     }
 
@@ -377,7 +379,9 @@ impl ScheduleMutation {
     ) -> async_graphql::Result<DeleteSchedulePayload> {
         let company_id = tenant(ctx)?;
         let uuid = schedule_id(&id).ok_or(ApiError::NotFound("schedule")).gql()?;
-        let tasks_cancelled = db(ctx).write(move |conn| store::delete(conn, company_id, uuid)).await.gql()?;
+        let now = super::now(ctx);
+        let tasks_cancelled =
+            db(ctx).write(move |conn| store::delete(conn, company_id, uuid, now)).await.gql()?;
         Ok(DeleteSchedulePayload { deleted_schedule_id: id, tasks_cancelled })
     }
 }

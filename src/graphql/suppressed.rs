@@ -49,7 +49,7 @@ impl SuppressedMutation {
         let now = super::now(ctx);
         db(ctx)
             .transaction(move |conn| {
-                let added = suppressed::add(conn, company_id, &numbers)?;
+                let added = suppressed::add(conn, company_id, &numbers, now)?;
                 stop_contact(conn, company_id, &[], &numbers, now)?;
                 Ok::<_, AppError>(added)
             })

@@ -80,7 +80,7 @@ impl AppState {
         options: AppOptions,
     ) -> Self {
         let AppOptions { clock, network } = options;
-        let hub = EventHub::start(database_url, hub_config);
+        let hub = EventHub::start(database_url, HubConfig { clock: clock.clone(), ..hub_config });
         let waker = hub.clone();
         let db = Db::new(pool).with_clock(clock).with_commit_hook(Arc::new(move || waker.wake()));
         let metrics = Arc::new(Metrics::default());

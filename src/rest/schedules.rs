@@ -149,9 +149,10 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
         async {
             let company_id = company(&state, &req).await?;
             let patch = schedule_patch(&body)?;
+            let now = state.db().now();
             let row = state
                 .db()
-                .write(move |conn| store::create(conn, company_id, &patch))
+                .write(move |conn| store::create(conn, company_id, &patch, now))
                 .await
                 .map_err(rest_error)?;
             Ok(HttpResponse::Created().json(schedule_json(&row)))
@@ -209,9 +210,10 @@ pub async fn update(
             let company_id = company(&state, &req).await?;
             let id = schedule_id(&path)?;
             let patch = schedule_patch(&body)?;
+            let now = state.db().now();
             let row = state
                 .db()
-                .write(move |conn| store::update(conn, company_id, id, &patch))
+                .write(move |conn| store::update(conn, company_id, id, &patch, now))
                 .await
                 .map_err(rest_error)?;
             Ok(HttpResponse::Ok().json(schedule_json(&row)))
@@ -226,9 +228,10 @@ pub async fn delete(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
         async {
             let company_id = company(&state, &req).await?;
             let id = schedule_id(&path)?;
+            let now = state.db().now();
             let cancelled = state
                 .db()
-                .write(move |conn| store::delete(conn, company_id, id))
+                .write(move |conn| store::delete(conn, company_id, id, now))
                 .await
                 .map_err(rest_error)?;
             Ok(HttpResponse::Ok().json(json!({"deleted_schedule_id": id, "tasks_cancelled": cancelled})))

@@ -90,6 +90,8 @@ pub fn record_call_events(
                     super::schema::events::company_id.eq(call.company_id),
                     super::schema::events::kind.eq(kind),
                     super::schema::events::payload.eq(payload),
+                    // The change's own instant (the injected clock's), never the database's.
+                    super::schema::events::created_at.eq(call.updated_at),
                 )
             })
             .collect();
@@ -278,9 +280,10 @@ pub fn insert_calls(
                                     $7::text[], $8::text[], $9::int4[], $10::jsonb[], $11::timestamptz[],
                                     $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::text[],
                                     $16::int4[], $17::text[], $18::timestamptz[]))
-             INSERT INTO events (company_id, kind, payload)
-             SELECT company_id, $19, payload
-             FROM unnest($2::uuid[], $20::jsonb[]) WITH ORDINALITY AS e(company_id, payload, n) ORDER BY n",
+             INSERT INTO events (company_id, kind, payload, created_at)
+             SELECT company_id, $19, payload, at
+             FROM unnest($2::uuid[], $20::jsonb[], $14::timestamptz[]) WITH ORDINALITY AS e(company_id, payload, at, n)
+             ORDER BY n",
         )
         .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.id).collect::<Vec<_>>())
         .bind::<Array<SqlUuid>, _>(rows.iter().map(|r| r.company_id).collect::<Vec<_>>())

@@ -47,12 +47,16 @@ fn generate_key() -> String {
     format!("{KEY_PREFIX}{}", hex::encode(bytes))
 }
 
-pub fn create_company(conn: &mut PgConnection, name: &str) -> Result<(CompanyRow, IssuedKey), StoreError> {
+pub fn create_company(
+    conn: &mut PgConnection,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<(CompanyRow, IssuedKey), StoreError> {
     let company: CompanyRow = diesel::insert_into(companies::table)
-        .values(companies::name.eq(name))
+        .values((companies::name.eq(name), companies::created_at.eq(now), companies::updated_at.eq(now)))
         .returning(CompanyRow::as_returning())
         .get_result(conn)?;
-    let key = create_api_key(conn, company.id, Some("initial"))?;
+    let key = create_api_key(conn, company.id, Some("initial"), now)?;
     Ok((company, key))
 }
 
@@ -60,6 +64,7 @@ pub fn create_api_key(
     conn: &mut PgConnection,
     company_id: Uuid,
     label: Option<&str>,
+    now: DateTime<Utc>,
 ) -> Result<IssuedKey, StoreError> {
     get_company(conn, company_id)?.ok_or(StoreError::NotFound)?;
     let api_key = generate_key();
@@ -69,6 +74,7 @@ pub fn create_api_key(
             api_keys::key_hash.eq(hash_key(&api_key)),
             api_keys::prefix.eq(&api_key[..VISIBLE_PREFIX_LEN]),
             api_keys::label.eq(label),
+            api_keys::created_at.eq(now),
         ))
         .execute(conn)?;
     Ok(IssuedKey { api_key })
@@ -132,6 +138,7 @@ pub fn update_settings(
     conn: &mut PgConnection,
     company_id: Uuid,
     patch: &CompanySettingsPatch,
+    now: DateTime<Utc>,
 ) -> Result<CompanyRow, StoreError> {
     #[derive(AsChangeset)]
     #[diesel(table_name = companies)]
@@ -167,7 +174,7 @@ pub fn update_settings(
         lms_api_key: exposed(&patch.lms_api_key),
         call_webhook_secret: exposed(&patch.call_webhook_secret),
         state_rules: patch.state_rules.as_ref(),
-        updated_at: Utc::now(),
+        updated_at: now,
     };
     let row = diesel::update(companies::table.find(company_id))
         .set(&changes)

@@ -71,7 +71,13 @@ pub fn record_task_events(
         .iter()
         .map(|(task, customer_ref)| {
             let payload = task_payload(task, customer_ref, previous_status);
-            (events::company_id.eq(company_id), events::kind.eq(kind), events::payload.eq(payload))
+            // Stamped with the change's own instant (the injected clock's), never the database's.
+            (
+                events::company_id.eq(company_id),
+                events::kind.eq(kind),
+                events::payload.eq(payload),
+                events::created_at.eq(task.updated_at),
+            )
         })
         .collect();
     diesel::insert_into(events::table).values(rows).execute(conn)?;

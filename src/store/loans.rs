@@ -1,6 +1,6 @@
 //! Loans stored per customer.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -29,8 +29,9 @@ pub fn upsert_for_customer(
     company_id: uuid::Uuid,
     customer_id: i64,
     loans: &[LoanRecord],
+    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    upsert_for_customers(conn, company_id, &[(customer_id, loans)])
+    upsert_for_customers(conn, company_id, &[(customer_id, loans)], now)
 }
 
 /// Stores several customers' loans in one statement per 2,000 loans.
@@ -38,6 +39,7 @@ pub fn upsert_for_customers(
     conn: &mut PgConnection,
     company_id: uuid::Uuid,
     customers: &[(i64, &[LoanRecord])],
+    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     // One row per (customer, loan): a repeated loan id keeps its last version (a statement may
     // not update the same row twice).
@@ -49,7 +51,7 @@ pub fn upsert_for_customers(
     }
     let all: Vec<(i64, &LoanRecord)> = seen.into_values().collect();
     for chunk in all.chunks(2000) {
-        upsert_rows(conn, company_id, chunk)?;
+        upsert_rows(conn, company_id, chunk, now)?;
     }
     Ok(())
 }
@@ -58,6 +60,7 @@ fn upsert_rows(
     conn: &mut PgConnection,
     company_id: uuid::Uuid,
     loans: &[(i64, &LoanRecord)],
+    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if loans.is_empty() {
         return Ok(());
@@ -75,6 +78,8 @@ fn upsert_rows(
                 loans::current_installment.eq(l.current_installment),
                 loans::due_date.eq(l.due_date),
                 loans::payment_status.eq(l.payment_status.as_deref()),
+                loans::created_at.eq(now),
+                loans::updated_at.eq(now),
             )
         })
         .collect();
@@ -89,7 +94,7 @@ fn upsert_rows(
             loans::current_installment.eq(excluded(loans::current_installment)),
             loans::due_date.eq(excluded(loans::due_date)),
             loans::payment_status.eq(excluded(loans::payment_status)),
-            loans::updated_at.eq(diesel::dsl::now),
+            loans::updated_at.eq(now),
         ))
         .execute(conn)?;
     Ok(())

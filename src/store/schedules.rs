@@ -97,7 +97,7 @@ struct ScheduleValues<'a> {
 }
 
 impl<'a> ScheduleValues<'a> {
-    fn new(company_id: Uuid, s: &'a ScheduleSettings) -> Self {
+    fn new(company_id: Uuid, s: &'a ScheduleSettings, now: DateTime<Utc>) -> Self {
         ScheduleValues {
             company_id,
             name: &s.name,
@@ -114,7 +114,7 @@ impl<'a> ScheduleValues<'a> {
             sortable_order: s.sortable_order,
             lead_duplicate_timeframe_seconds: s.lead_duplicate_timeframe_seconds,
             required_customer_fields: s.required_customer_fields.iter().map(|f| f.code()).collect(),
-            updated_at: Utc::now(),
+            updated_at: now,
         }
     }
 }
@@ -178,10 +178,11 @@ pub fn create(
     conn: &mut PgConnection,
     company_id: Uuid,
     patch: &SchedulePatch,
+    now: DateTime<Utc>,
 ) -> Result<ScheduleRow, StoreError> {
     let settings = schedule::apply_patch(None, patch)?;
     diesel::insert_into(schedules::table)
-        .values(ScheduleValues::new(company_id, &settings))
+        .values((ScheduleValues::new(company_id, &settings, now), schedules::created_at.eq(now)))
         .returning(ScheduleRow::as_returning())
         .get_result(conn)
         .map_err(|e| task_type_conflict(e, &settings.task_type))
@@ -192,6 +193,7 @@ pub fn update(
     company_id: Uuid,
     id: Uuid,
     patch: &SchedulePatch,
+    now: DateTime<Utc>,
 ) -> Result<ScheduleRow, StoreError> {
     let existing = schedules::table
         .filter(schedules::company_id.eq(company_id))
@@ -204,7 +206,7 @@ pub fn update(
         .ok_or(StoreError::NotFound)?;
     let settings = schedule::apply_patch(Some(&existing.settings()), patch)?;
     diesel::update(schedules::table.find(id))
-        .set(ScheduleValues::new(company_id, &settings))
+        .set(ScheduleValues::new(company_id, &settings, now))
         .returning(ScheduleRow::as_returning())
         .get_result(conn)
         .map_err(|e| task_type_conflict(e, &settings.task_type))
@@ -212,8 +214,12 @@ pub fn update(
 
 /// Hides the schedule, frees its task type and cancels its pending tasks (with events).
 /// Returns the number of tasks cancelled.
-pub fn delete(conn: &mut PgConnection, company_id: Uuid, id: Uuid) -> Result<i64, StoreError> {
-    let now = Utc::now();
+pub fn delete(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
     let deleted = diesel::update(
         schedules::table
             .filter(schedules::company_id.eq(company_id))

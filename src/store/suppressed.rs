@@ -1,5 +1,6 @@
 //! The company-wide Do-Not-Call list.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
@@ -7,10 +8,21 @@ use super::schema::suppressed_numbers;
 use super::StoreError;
 
 /// Adds E.164 numbers; returns how many were not already on the list.
-pub fn add(conn: &mut PgConnection, company_id: Uuid, numbers: &[String]) -> Result<i64, StoreError> {
+pub fn add(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    numbers: &[String],
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
     let rows: Vec<_> = numbers
         .iter()
-        .map(|n| (suppressed_numbers::company_id.eq(company_id), suppressed_numbers::phone_number.eq(n)))
+        .map(|n| {
+            (
+                suppressed_numbers::company_id.eq(company_id),
+                suppressed_numbers::phone_number.eq(n),
+                suppressed_numbers::created_at.eq(now),
+            )
+        })
         .collect();
     let added =
         diesel::insert_into(suppressed_numbers::table).values(rows).on_conflict_do_nothing().execute(conn)?;

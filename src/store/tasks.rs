@@ -237,8 +237,9 @@ fn insert_with_events(
            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[],
                                 $7::int4[], $8::timestamptz[], $9::text[], $10::timestamptz[],
                                 $11::timestamptz[], $12::int4[]))
-         INSERT INTO events (company_id, kind, payload)
-         SELECT $13, $14, payload FROM unnest($15::jsonb[]) WITH ORDINALITY AS e(payload, n) ORDER BY n",
+         INSERT INTO events (company_id, kind, payload, created_at)
+         SELECT $13, $14, payload, at FROM unnest($15::jsonb[], $11::timestamptz[]) WITH ORDINALITY AS e(payload, at, n)
+         ORDER BY n",
     )
     .bind::<Array<SqlUuid>, _>(rows.iter().map(|t| t.id).collect::<Vec<_>>())
     .bind::<Array<SqlUuid>, _>(rows.iter().map(|t| t.company_id).collect::<Vec<_>>())

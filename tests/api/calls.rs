@@ -304,11 +304,12 @@ async fn due_tasks(app: &TestApp, n: usize) {
     }
     let due = app.clock.now() - chrono::Duration::minutes(1);
     app.count(&format!(
-        "WITH ins AS (INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone)
-         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', 1, {}, c.timezone
+        "WITH ins AS (INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone, created_at, updated_at)
+         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', 1, {0}, c.timezone, {1}, {1}
          FROM customers c JOIN schedules s ON s.company_id = c.company_id WHERE c.external_id LIKE 'due-%' RETURNING 1)
          SELECT count(*) AS n FROM ins",
-        sql_instant(due)
+        sql_instant(due),
+        sql_instant(app.clock.now())
     ));
 }
 
@@ -374,8 +375,8 @@ async fn a_conversation_starts_the_quiet_period() {
     // Pending tasks for c-1, one a day over the next 9 days from the server's now.
     let start = now_to_the_second(&app);
     app.count(&format!(
-        "WITH ins AS (INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone)
-         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', d, {} + d * interval '1 day', c.timezone
+        "WITH ins AS (INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone, created_at, updated_at)
+         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', d, {0} + d * interval '1 day', c.timezone, {0}, {0}
          FROM customers c JOIN schedules s ON s.company_id = c.company_id, generate_series(1, 9) d RETURNING 1)
          SELECT count(*) AS n FROM ins",
         sql_instant(start)
@@ -648,10 +649,12 @@ async fn the_quiet_period_is_a_schedule_setting() {
     // A task two days after the server's now: inside the quiet period, were it on.
     let planned = now_to_the_second(&app) + chrono::Duration::days(2);
     app.count(&format!(
-        "WITH ins AS (INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone)
-         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', 1, {}, c.timezone
+        "WITH ins AS (INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone, created_at, updated_at)
+         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', 1, {}, c.timezone, {}, {}
          FROM customers c JOIN schedules s ON s.company_id = c.company_id RETURNING 1) SELECT count(*) AS n FROM ins",
-        sql_instant(planned)
+        sql_instant(planned),
+        sql_instant(app.clock.now()),
+        sql_instant(app.clock.now())
     ));
     let call = make_call(&app, json!({"customerId": "c-1"})).await["data"]["makeCall"]["id"]
         .as_str()

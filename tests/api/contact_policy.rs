@@ -224,8 +224,8 @@ async fn the_dialer_never_dials_what_the_policy_refuses() {
     // An overdue backlog for one person: five tasks due in the last hour.
     let now = app.clock.now();
     app.count(&format!(
-        "WITH ins AS (INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone)
-         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', d, '{}'::timestamptz - d * interval '10 minutes', c.timezone
+        "WITH ins AS (INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone, created_at, updated_at)
+         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', d, '{0}'::timestamptz - d * interval '10 minutes', c.timezone, '{0}', '{0}'
          FROM customers c JOIN schedules s ON s.company_id = c.company_id, generate_series(1, 5) d RETURNING 1)
          SELECT count(*) AS n FROM ins",
         now.to_rfc3339()

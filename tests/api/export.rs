@@ -159,12 +159,13 @@ async fn exporting_100000_customers_keeps_the_servers_memory_flat() {
     let app = TestApp::spawn().await;
     app.execute(&format!(
         "INSERT INTO customers (company_id, external_id, first_name, last_name, email, phone_number, timezone,
-                                task_type, city, state, zip_code, external_metadata)
-         SELECT '{}', 'bulk-' || lpad(n::text, 6, '0'), 'First' || n, 'Last' || n, 'p' || n || '@example.com',
+                                task_type, city, state, zip_code, external_metadata, created_at, updated_at)
+         SELECT '{0}', 'bulk-' || lpad(n::text, 6, '0'), 'First' || n, 'Last' || n, 'p' || n || '@example.com',
                 '+1212' || lpad((5550000 + n % 10000)::text, 7, '0'), 'America/New_York', 'collections',
-                'New York', 'NY', '10001', jsonb_build_object('n', n, 'note', 'loan file ' || n)
+                'New York', 'NY', '10001', jsonb_build_object('n', n, 'note', 'loan file ' || n), '{1}', '{1}'
          FROM generate_series(1, 100000) AS n",
-        app.company_id
+        app.company_id,
+        app.clock.now().to_rfc3339()
     ));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(env!("CARGO_BIN_EXE_callsync"))

@@ -289,8 +289,9 @@ impl Drop for TestApp {
 
 pub fn create_company(db_url: &str, name: &str) -> (Uuid, String) {
     let mut conn = PgConnection::establish(db_url).expect("connect");
-    let (company, key) =
-        conn.transaction(|conn| companies::create_company(conn, name)).expect("create company");
+    let (company, key) = conn
+        .transaction(|conn| companies::create_company(conn, name, utc(TEST_START)))
+        .expect("create company");
     (company.id, key.api_key)
 }
 

@@ -111,8 +111,10 @@ async fn a_job_that_keeps_failing_stops_failed_with_its_error() {
 async fn an_unknown_job_kind_fails_instead_of_being_marked_done() {
     let app = TestApp::spawn().await;
     let id = app.count(&format!(
-        "INSERT INTO jobs (company_id, kind, payload) VALUES ('{}', 'FROM_A_NEWER_VERSION', '{{}}') RETURNING id AS n",
-        app.company_id
+        "INSERT INTO jobs (company_id, kind, payload, run_after, created_at, updated_at)
+         VALUES ('{}', 'FROM_A_NEWER_VERSION', '{{}}', '{now}', '{now}', '{now}') RETURNING id AS n",
+        app.company_id,
+        now = app.clock.now().to_rfc3339()
     ));
     assert_eq!(callsync::dialer::run_jobs(&app.store).await.unwrap(), 0);
     let job = app.gql_ok(JOB, json!({"id": id.to_string()})).await["job"].clone();

@@ -3,6 +3,7 @@
 mod bulk;
 mod calls;
 mod cli;
+mod clock;
 mod contact_policy;
 mod customers;
 mod dashboard;

@@ -281,8 +281,8 @@ async fn a_task_that_cannot_be_dialled_backs_off_alone() {
     }
     let due = app.clock.now() - Duration::minutes(5);
     app.execute(&format!(
-        "INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone)
-         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', 1, '{}'::timestamptz + c.id * interval '1 second', c.timezone
+        "INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone, created_at, updated_at)
+         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', 1, '{0}'::timestamptz + c.id * interval '1 second', c.timezone, '{0}', '{0}'
          FROM customers c JOIN schedules s ON s.company_id = c.company_id",
         due.to_rfc3339()
     ));
@@ -305,11 +305,12 @@ async fn old_events_are_pruned_in_full_batch_after_batch() {
     let app = TestApp::spawn().await;
     app.execute(&format!(
         "INSERT INTO events (company_id, kind, payload, created_at)
-         SELECT '{}', 'TASK_CREATED', '{{}}', now() - interval '30 days' FROM generate_series(1, 25000)",
-        app.company_id
+         SELECT '{}', 'TASK_CREATED', '{{}}', '{}'::timestamptz - interval '30 days' FROM generate_series(1, 25000)",
+        app.company_id,
+        app.clock.now().to_rfc3339()
     ));
     let mut conn = app.db.connect();
-    let cutoff = chrono::Utc::now() - Duration::days(7);
+    let cutoff = app.clock.now() - Duration::days(7);
     let first = callsync::store::events::prune_before(&mut conn, cutoff, 10_000, 1).unwrap();
     assert_eq!(first, (10_000, true), "one pass is bounded and says more remain");
     let rest = callsync::store::events::prune_before(&mut conn, cutoff, 10_000, 100).unwrap();

@@ -159,9 +159,10 @@ async fn delete_hides_cancels_pending_tasks_and_frees_the_task_type() {
     let id = create_schedule(&app, "collections").await;
     app.gql_ok(CREATE_CUSTOMER, json!({"input": customer_input("c-1")})).await;
     // Tasks as the sync builds them: two pending, one completed.
+    let now = app.clock.now().to_rfc3339();
     app.count(&format!(
-        "WITH ins AS (INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone)
-         SELECT company_id, id, '{id}', 'collections', s.status, s.n, now() + s.n * interval '1 day', 'America/Los_Angeles'
+        "WITH ins AS (INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone, created_at, updated_at)
+         SELECT company_id, id, '{id}', 'collections', s.status, s.n, '{now}'::timestamptz + s.n * interval '1 day', 'America/Los_Angeles', '{now}', '{now}'
          FROM customers, (VALUES ('PENDING', 1), ('PENDING', 2), ('COMPLETED', 3)) AS s(status, n) RETURNING 1)
          SELECT count(*) AS n FROM ins"
     ));

@@ -260,10 +260,8 @@ async fn pruned_events_cannot_be_resumed_from() {
     sync(&app, "old").await;
     let first = events(&mut ws, 3).await;
     ws.close().await;
-    // Retention: everything created before tomorrow goes. Events are stamped by the database's
-    // clock (its `now()`), not the server's, so "tomorrow" is the database's.
-    let tomorrow = app.count("SELECT (extract(epoch FROM now() + interval '1 day') * 1000000)::bigint AS n");
-    let cutoff = chrono::DateTime::from_timestamp_micros(tomorrow).unwrap();
+    // Retention: everything created before tomorrow goes (events carry the server clock's instant).
+    let cutoff = app.clock.now() + chrono::Duration::days(1);
     let mut conn = app.db.connect();
     let pruned = callsync::store::events::prune(&mut conn, cutoff, 1000).unwrap();
     assert_eq!(pruned, 3);

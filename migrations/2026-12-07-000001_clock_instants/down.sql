@@ -1,0 +1,10 @@
+ALTER TABLE companies ALTER COLUMN created_at SET DEFAULT now(), ALTER COLUMN updated_at SET DEFAULT now();
+ALTER TABLE api_keys ALTER COLUMN created_at SET DEFAULT now();
+ALTER TABLE schedules ALTER COLUMN created_at SET DEFAULT now(), ALTER COLUMN updated_at SET DEFAULT now();
+ALTER TABLE customers ALTER COLUMN created_at SET DEFAULT now(), ALTER COLUMN updated_at SET DEFAULT now();
+ALTER TABLE loans ALTER COLUMN created_at SET DEFAULT now(), ALTER COLUMN updated_at SET DEFAULT now();
+ALTER TABLE tasks ALTER COLUMN created_at SET DEFAULT now(), ALTER COLUMN updated_at SET DEFAULT now();
+ALTER TABLE calls ALTER COLUMN created_at SET DEFAULT now(), ALTER COLUMN updated_at SET DEFAULT now();
+ALTER TABLE suppressed_numbers ALTER COLUMN created_at SET DEFAULT now();
+ALTER TABLE events ALTER COLUMN created_at SET DEFAULT now();
+ALTER TABLE jobs ALTER COLUMN run_after SET DEFAULT now(), ALTER COLUMN created_at SET DEFAULT now(), ALTER COLUMN updated_at SET DEFAULT now();
