@@ -3,6 +3,7 @@
 //! A key typed in the page, a sync and a makeCall appearing live, counts and the chart moving,
 //! a server restart survived with the events written meanwhile shown, and a wrong key refused.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,9 @@ impl Browser {
         let driver = Command::new(driver_path)
             .env_remove("LD_PRELOAD")
             .env_remove("FAKETIME")
+            // Its own process group: dropping the browser ends Chromium too, even when a test
+            // fails before it closes its session (a killed chromedriver leaves Chromium running).
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -133,6 +137,8 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // The whole group: chromedriver and the Chromium processes it started.
+        unsafe { libc::kill(-(self.driver.id() as i32), libc::SIGKILL) };
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
