@@ -297,7 +297,7 @@ pub fn import_batch(
     let do_not_call: Vec<i64> =
         batch.iter().zip(&rows).filter(|((r, _, _), _)| r.do_not_call).map(|(_, (id, _))| *id).collect();
     if !do_not_call.is_empty() {
-        super::customers::stop_contact(conn, company_id, &do_not_call, &[], now)?;
+        super::customers::mark_do_not_call(conn, company_id, &do_not_call, now)?;
     }
     let job_ids = if use_workflow {
         let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
@@ -380,23 +380,41 @@ pub fn initiate_calls(
     let contacts = contact::histories(conn, company_id, &people, contact::history_since(now))?;
     let numbers: Vec<String> = customers.iter().filter_map(|c| c.phone_number.clone()).collect();
     let schedule_dials = contact::schedule_dials(conn, company_id, schedule, &numbers, now)?;
-    // The rate limit paces bulk calls' hand-off instead of refusing them.
-    let hand_off = store::dialing_state(conn, company_id, now)?.has_webhook;
+    // The rate limit paces bulk calls' hand-off instead of refusing them; a call the pacing
+    // cannot hand over before it would expire is refused (EXPIRED) rather than left to expire.
+    let dialing = store::dialing_state(conn, company_id, now)?;
+    let hand_off = dialing.has_webhook;
+    let mut waiting_ahead = if hand_off { store::waiting_for_webhook(conn, company_id)? } else { 0 };
+    let per_second = i64::from(dialing.limit.max(1));
     let mut dialled: HashSet<String> = HashSet::new();
     let mut new_calls = Vec::new();
-    for (customer, contact::Contact { mut history, suppressed }) in customers.iter().zip(contacts) {
+    for (customer, contact::Contact { mut history, marks }) in customers.iter().zip(contacts) {
         let Some(number) = customer.phone_number.clone() else {
             outcome.refuse("BAD_USER_INPUT", 1);
             continue;
         };
-        let callee = contact::customer_callee(customer, suppressed);
+        let callee = contact::customer_callee(customer, marks);
         history.planned.clear();
         history.dialled_by_schedule = schedule_dials.get(&number).cloned().unwrap_or_default();
-        let decision =
-            ContactPolicy::new(&terms, &callee, &rules).and_then(|policy| policy.decide(&history, now));
-        if let Err(refusal) = decision {
+        let policy = match ContactPolicy::new(&terms, &callee, &rules) {
+            Ok(policy) => policy,
+            Err(refusal) => {
+                outcome.refuse(refusal.code.as_str(), 1);
+                continue;
+            }
+        };
+        if let Err(refusal) = policy.decide(&history, now) {
             outcome.refuse(refusal.code.as_str(), 1);
             continue;
+        }
+        let expires_at = policy.expiry(now, dialing.queued_call_ttl);
+        if hand_off {
+            // Handed over at the company's pace after the calls already waiting.
+            let handed_over_at = now + chrono::Duration::milliseconds(waiting_ahead * 1000 / per_second);
+            if handed_over_at >= expires_at {
+                outcome.refuse(super::handoff::EXPIRED, 1);
+                continue;
+            }
         }
         // Two customers sharing a number get one call.
         if !dialled.insert(number.clone()) {
@@ -407,6 +425,8 @@ pub fn initiate_calls(
         call.agent_id = Some(agent_id.to_string());
         call.disposition_id = disposition_id.map(str::to_string);
         call.hand_off = hand_off;
+        call.expires_at = Some(expires_at);
+        waiting_ahead += 1;
         new_calls.push(call);
     }
     outcome.initiated = store::insert_calls(conn, &new_calls, now)?.len();

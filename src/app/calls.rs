@@ -9,13 +9,13 @@ use uuid::Uuid;
 use super::contact::{self, Person};
 use super::AppError;
 use crate::domain::calls::{task_status_for, transition, CallSource, CallStatus, Transition};
-use crate::domain::contact_policy::{Callee, ContactHistory, ContactPolicy, Refusal};
+use crate::domain::contact_policy::{ContactHistory, ContactPolicy, Refusal};
 use crate::domain::customer::normalize_phone;
 use crate::domain::ValidationError;
 use crate::store::calls::{self as store, CallRow, NewCall, StatusUpdate};
 use crate::store::customers::{self, CustomerRow};
 use crate::store::schedules::{self, ScheduleRow};
-use crate::store::{suppressed, StoreError};
+use crate::store::StoreError;
 
 /// Who to call and through which schedule, as makeCall and callEligibility name it.
 #[derive(Debug, Clone, Default)]
@@ -89,6 +89,28 @@ impl Resolved {
         Ok(())
     }
 
+    /// The same callee with the customer's row locked and read again (the first lock of the
+    /// order every dialling path takes), so a Do Not Call or a new number committed meanwhile
+    /// is what the policy sees.
+    fn locked(
+        self,
+        conn: &mut PgConnection,
+        company_id: Uuid,
+        target: &CallTarget,
+    ) -> Result<Resolved, AppError> {
+        let Some(customer) = &self.customer else { return Ok(self) };
+        let customer =
+            customers::lock_many(conn, company_id, &[customer.id])?.pop().ok_or(StoreError::NotFound)?;
+        let number = match (&target.customer_external_id, &customer.phone_number) {
+            (Some(_), Some(phone)) => phone.clone(),
+            (Some(_), None) => {
+                return Err(ValidationError::new("customerId", "the customer has no phone number").into())
+            }
+            (None, _) => self.number,
+        };
+        Ok(Resolved { customer: Some(customer), schedule: self.schedule, number })
+    }
+
     fn person(&self) -> Person {
         Person { customer_id: self.customer.as_ref().map(|c| c.id), number: Some(self.number.clone()) }
     }
@@ -99,10 +121,10 @@ impl Resolved {
         conn: &mut PgConnection,
         company_id: Uuid,
     ) -> Result<Result<ContactPolicy, Refusal>, AppError> {
-        let is_suppressed = suppressed::is_suppressed(conn, company_id, &self.number)?;
+        let marks = contact::number_marks(conn, company_id, &self.number)?;
         let callee = match &self.customer {
-            Some(c) => contact::customer_callee(c, is_suppressed),
-            None => Callee::one_off(&self.number, is_suppressed),
+            Some(c) => contact::customer_callee(c, marks),
+            None => contact::one_off_callee(&self.number, marks),
         };
         let terms = contact::schedule_terms(&self.schedule)?;
         Ok(ContactPolicy::new(&terms, &callee, &contact::state_rules(conn, company_id)?))
@@ -117,8 +139,10 @@ pub struct MakeCall {
     pub agent_id: Option<String>,
 }
 
-/// makeCall: the contact policy decides (under the company's dialling lock, so concurrent
-/// calls see each other), then the calls-per-second limit; the call is QUEUED.
+/// makeCall: the contact policy decides under the locks (the customer's row, then the
+/// company's dialling lock, so concurrent calls and Do Not Call changes see each other), then
+/// the calls-per-second limit; the call is QUEUED until its expiry (see
+/// [`ContactPolicy::expiry`]) and decided again when a provider gets it (`app::handoff`).
 pub fn make_call(
     conn: &mut PgConnection,
     company_id: Uuid,
@@ -128,9 +152,10 @@ pub fn make_call(
     if let Some(data) = &request.data {
         crate::domain::customer::json_object("data", data)?;
     }
-    let resolved = resolve(conn, company_id, &request.target, "to")?;
-    let policy = resolved.policy(conn, company_id)?.map_err(AppError::Refused)?;
+    let resolved =
+        resolve(conn, company_id, &request.target, "to")?.locked(conn, company_id, &request.target)?;
     store::lock_company_dialing(conn, company_id)?;
+    let policy = resolved.policy(conn, company_id)?.map_err(AppError::Refused)?;
     let mut history =
         contact::history(conn, company_id, &resolved.person(), contact::history_since(now))?.history;
     // Plans are not calls: only a dial counts them (the builder does).
@@ -153,6 +178,7 @@ pub fn make_call(
     call.agent_id = request.agent_id.clone();
     call.data = request.data.clone();
     call.hand_off = dialing.has_webhook;
+    call.expires_at = Some(policy.expiry(now, dialing.queued_call_ttl));
     Ok(store::insert_calls(conn, &[call], now)?.remove(0))
 }
 
@@ -163,26 +189,42 @@ pub struct StatusReport {
     pub disposition: Option<String>,
     pub duration_seconds: Option<i32>,
     pub occurred_at: Option<DateTime<Utc>>,
+    /// From the provider that places the call (reportCallStatus), not callsync's own
+    /// bookkeeping (a failed delivery, a stuck call): the first such report of a call never
+    /// handed over is its hand-off.
+    pub from_provider: bool,
 }
 
 /// reportCallStatus: moves a call forward (idempotently) with its event; the task follows;
 /// a conversation moves the customer's pending tasks out of the quiet period.
+///
+/// The first provider report of a call never handed over is its hand-off: the policy decides
+/// again at the report's instant, and a refusal cancels the call. That is the one error that
+/// writes: the outer result fails the transaction, the inner one is committed either way.
 pub fn report_status(
     conn: &mut PgConnection,
     company_id: Uuid,
     call_id: Uuid,
     report: &StatusReport,
     now: DateTime<Utc>,
-) -> Result<CallRow, AppError> {
+) -> Result<Result<CallRow, AppError>, AppError> {
     // The customer's row first, as syncs and Do-Not-Call changes lock it: one lock order.
-    let customer = match store::get(conn, company_id, call_id)?.and_then(|c| c.customer_id) {
+    let seen = store::get(conn, company_id, call_id)?;
+    let customer = match seen.as_ref().and_then(|c| c.customer_id) {
         Some(id) => customers::lock_many(conn, company_id, &[id])?.pop(),
         None => None,
     };
+    // A report that may be the hand-off decides under the company's dialling lock, taken
+    // before the call's row as on every dialling path.
+    let may_hand_off =
+        |c: &CallRow| report.from_provider && c.status == "QUEUED" && c.handed_off_at.is_none();
+    if seen.as_ref().is_some_and(may_hand_off) {
+        store::lock_company_dialing(conn, company_id)?;
+    }
     let call = store::lock_call(conn, company_id, call_id)?.ok_or(StoreError::NotFound)?;
     let from = CallStatus::parse(&call.status).unwrap_or(CallStatus::Queued);
     match transition(from, report.status) {
-        Transition::Unchanged => return Ok(call),
+        Transition::Unchanged => return Ok(Ok(call)),
         Transition::Invalid => {
             return Err(AppError::InvalidTransition(format!(
                 "a {} call cannot become {}",
@@ -206,6 +248,24 @@ pub fn report_status(
     if at > now + Duration::minutes(1) {
         return Err(ValidationError::new("occurredAt", "occurredAt must not be in the future").into());
     }
+    if may_hand_off(&call) && report.status != CallStatus::Cancelled {
+        store::lock_company_dialing(conn, company_id)?;
+        let verdict = super::handoff::decide(conn, &call, customer.as_ref(), at)?;
+        if super::handoff::cancel_for(conn, &call, &verdict, now)?.is_some() {
+            return Ok(Err(match verdict {
+                super::handoff::Verdict::Refused(refusal) => AppError::Refused(refusal),
+                _ => AppError::InvalidTransition(format!(
+                    "the call was cancelled before it was handed over ({})",
+                    if matches!(verdict, super::handoff::Verdict::Expired) {
+                        "it expired"
+                    } else {
+                        "its schedule was deleted"
+                    }
+                )),
+            }));
+        }
+        store::mark_handed_off(conn, call.id, at)?;
+    }
     let update = StatusUpdate {
         status: report.status.as_str(),
         disposition: report.disposition.as_deref(),
@@ -220,7 +280,7 @@ pub fn report_status(
     if let (CallStatus::Completed, Some(customer)) = (report.status, &customer) {
         replan_pending(conn, customer, now)?;
     }
-    Ok(updated)
+    Ok(Ok(updated))
 }
 
 /// Re-places the customer's future pending tasks through the policy, counting every attempt
@@ -375,6 +435,7 @@ pub fn record_attempts(
             at: attempt.occurred_at,
             ended_at: Some(attempt.occurred_at),
             hand_off: false,
+            expires_at: None,
         });
     }
     let rows = store::insert_calls(conn, &new_calls, now)?;

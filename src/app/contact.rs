@@ -50,15 +50,40 @@ pub fn location(customer: &CustomerRow) -> Location<'_> {
     }
 }
 
-pub fn customer_callee(customer: &CustomerRow, suppressed: bool) -> Callee {
-    Callee::customer(&location(customer), customer.do_not_call, suppressed)
+/// What a number carries in the company, whoever it belongs to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NumberMarks {
+    /// On the company's suppression list.
+    pub suppressed: bool,
+    /// Marked Do Not Call on one of the company's customer records (the mark is the number's).
+    pub do_not_call: bool,
 }
 
-/// Whether the customer's number is on the company's Do-Not-Call list.
-pub fn is_suppressed(conn: &mut PgConnection, customer: &CustomerRow) -> Result<bool, StoreError> {
+/// The marks on `number` (one query).
+pub fn number_marks(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    number: &str,
+) -> Result<NumberMarks, StoreError> {
+    let (suppressed, do_not_call) = suppressed::number_marks(conn, company_id, number)?;
+    Ok(NumberMarks { suppressed, do_not_call })
+}
+
+pub fn customer_callee(customer: &CustomerRow, marks: NumberMarks) -> Callee {
+    Callee::customer(&location(customer), customer.do_not_call, marks.suppressed)
+        .with_number_do_not_call(marks.do_not_call)
+}
+
+/// A number no customer record of the company reaches (located by its area code).
+pub fn one_off_callee(number: &str, marks: NumberMarks) -> Callee {
+    Callee::one_off(number, marks.suppressed).with_number_do_not_call(marks.do_not_call)
+}
+
+/// The marks on the customer's number (none without a number).
+pub fn customer_marks(conn: &mut PgConnection, customer: &CustomerRow) -> Result<NumberMarks, StoreError> {
     match &customer.phone_number {
-        Some(phone) => suppressed::is_suppressed(conn, customer.company_id, phone),
-        None => Ok(false),
+        Some(phone) => number_marks(conn, customer.company_id, phone),
+        None => Ok(NumberMarks::default()),
     }
 }
 
@@ -68,7 +93,7 @@ pub fn customer_policy(
     customer: &CustomerRow,
     schedule: &ScheduleRow,
 ) -> Result<Result<ContactPolicy, Refusal>, StoreError> {
-    let callee = customer_callee(customer, is_suppressed(conn, customer)?);
+    let callee = customer_callee(customer, customer_marks(conn, customer)?);
     let terms = schedule_terms(schedule)?;
     Ok(ContactPolicy::new(&terms, &callee, &state_rules(conn, customer.company_id)?))
 }
@@ -134,12 +159,12 @@ impl Person {
     }
 }
 
-/// What is known about contacting one person: the history of attempts, and whether the number
-/// is on the company's suppression list.
+/// What is known about contacting one person: the history of attempts, and the marks on the
+/// number.
 #[derive(Debug, Clone, Default)]
 pub struct Contact {
     pub history: ContactHistory,
-    pub suppressed: bool,
+    pub marks: NumberMarks,
 }
 
 /// What is known about contacting each of `people` (in order), from one query: calls since
@@ -158,9 +183,14 @@ pub fn histories(
     let mut by_customer: HashMap<i64, Vec<&HistoryRow>> = HashMap::new();
     let mut by_number: HashMap<&str, Vec<&HistoryRow>> = HashMap::new();
     let mut suppressed: HashSet<&str> = HashSet::new();
+    let mut marked: HashSet<&str> = HashSet::new();
     for row in &rows {
         if row.kind == calls::HISTORY_SUPPRESSED {
             suppressed.extend(row.to_number.as_deref());
+            continue;
+        }
+        if row.kind == calls::HISTORY_DO_NOT_CALL {
+            marked.extend(row.to_number.as_deref());
             continue;
         }
         if let Some(id) = row.customer_id {
@@ -185,9 +215,13 @@ pub fn histories(
                     }
                 }
             }
+            let number = person.number.as_deref();
             Contact {
                 history: assemble(&mine),
-                suppressed: person.number.as_deref().is_some_and(|n| suppressed.contains(n)),
+                marks: NumberMarks {
+                    suppressed: number.is_some_and(|n| suppressed.contains(n)),
+                    do_not_call: number.is_some_and(|n| marked.contains(n)),
+                },
             }
         })
         .collect())

@@ -145,8 +145,9 @@ pub fn sync_customer_schedule(
     )?;
     let outcome = rebuild_schedule(conn, customer, created, &terms, now)?;
     if outcome.customer.do_not_call {
-        // The rebuild cancelled the pending tasks; queued calls go too.
-        stop_contact(conn, company_id, &[outcome.customer.id], &[], now)?;
+        // The rebuild cancelled the pending tasks; queued calls go too, and every other
+        // record's with the same number.
+        mark_do_not_call(conn, company_id, &[outcome.customer.id], now)?;
     }
     loans::upsert_for_customer(conn, company_id, outcome.customer.id, &prepared.loans, now)?;
     Ok(outcome)
@@ -164,7 +165,7 @@ pub fn upsert_customer(
     let patch = &prepared.patch;
     let (customer, created) = customers::upsert(conn, company_id, patch, match_on, now)?;
     if customer.do_not_call && patch.do_not_call == Patch::Set(true) {
-        stop_contact(conn, company_id, &[customer.id], &[], now)?;
+        mark_do_not_call(conn, company_id, &[customer.id], now)?;
     }
     loans::upsert_for_customer(conn, company_id, customer.id, &prepared.loans, now)?;
     Ok((customer, created))
@@ -182,7 +183,7 @@ pub fn cancel_communications(
     let customer =
         customers::by_external_id(conn, company_id, external_id.trim())?.ok_or(StoreError::NotFound)?;
     customers::lock_many(conn, company_id, &[customer.id])?;
-    stop_contact(conn, company_id, &[customer.id], &[], now)
+    stop_contact(conn, company_id, &[customer.id], &[], StopReason::Requested, now)
 }
 
 /// Do Not Call at once: cancels the PENDING tasks of these customers (and of every customer
@@ -193,6 +194,7 @@ pub fn stop_contact(
     company_id: Uuid,
     customer_ids: &[i64],
     numbers: &[String],
+    reason: StopReason,
     now: DateTime<Utc>,
 ) -> Result<(usize, usize), AppError> {
     let mut ids: Vec<i64> = customer_ids.to_vec();
@@ -203,8 +205,47 @@ pub fn stop_contact(
         customers::by_ids(conn, company_id, &ids)?.into_iter().map(|c| (c.id, c.external_id)).collect();
     let refs: HashMap<i64, &str> = refs.iter().map(|(id, r)| (*id, r.as_str())).collect();
     let tasks_cancelled = tasks::cancel_pending_for_customers(conn, company_id, &ids, &refs, now)?;
-    let calls_cancelled = call_store::cancel_queued(conn, company_id, &ids, numbers, now)?.len();
+    // Before the queued calls: a makeCall or hand-off to one of these numbers through another
+    // record either finished first (its call is cancelled here) or decides after this commits
+    // and sees the mark. After the tasks, as the dialer, which holds a task when it asks.
+    call_store::lock_company_dialing(conn, company_id)?;
+    let calls_cancelled =
+        call_store::cancel_queued(conn, company_id, &ids, numbers, reason.code(), now)?.len();
     Ok((tasks_cancelled, calls_cancelled))
+}
+
+/// Why contact stops: the `cancelReason` of the calls it cancels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// A Do Not Call mark or a suppressed number.
+    DoNotCall,
+    /// cancelCommunications.
+    Requested,
+}
+
+impl StopReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            StopReason::DoNotCall => "DO_NOT_CALL",
+            StopReason::Requested => super::handoff::REQUESTED,
+        }
+    }
+}
+
+/// These customers are now marked Do Not Call: the mark is their numbers', so the pending
+/// tasks and queued calls of every customer with one of those numbers, and one-off calls to
+/// them, are cancelled too (each with an event).
+pub fn mark_do_not_call(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    customer_ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<(usize, usize), AppError> {
+    let numbers: Vec<String> = customers::by_ids(conn, company_id, customer_ids)?
+        .into_iter()
+        .filter_map(|c| c.phone_number)
+        .collect();
+    stop_contact(conn, company_id, customer_ids, &numbers, StopReason::DoNotCall, now)
 }
 
 /// Cancels the customer's pending tasks and plans its schedule anew (the customer's row must be
@@ -230,7 +271,7 @@ pub fn rebuild_schedule(
     };
     let contact = contact::history(conn, company_id, &Person::of(&customer), contact::history_since(now))?;
     let (planned, skipped, zone) =
-        plan(&customer, schedule, contact.suppressed, &contact.history, &terms.rules, now)?;
+        plan(&customer, schedule, contact.marks, &contact.history, &terms.rules, now)?;
     let new_tasks: Vec<NewTask> =
         planned.iter().map(|t| NewTask { attempt: t.attempt, scheduled_for: t.scheduled_for }).collect();
     let tasks = tasks::insert_pending(conn, &customer, schedule, &zone, &new_tasks, now)?;
@@ -241,14 +282,14 @@ pub fn rebuild_schedule(
 fn plan(
     customer: &CustomerRow,
     schedule: &ScheduleRow,
-    is_suppressed: bool,
+    marks: contact::NumberMarks,
     history: &ContactHistory,
     rules: &StateRuleTable,
     now: DateTime<Utc>,
 ) -> Result<(Vec<PlannedTask>, Option<SyncSkip>, String), StoreError> {
     let cadence = schedule.cadence();
     let terms = contact::schedule_terms(schedule)?;
-    let callee = contact::customer_callee(customer, is_suppressed);
+    let callee = contact::customer_callee(customer, marks);
     let input = BuildInput {
         cadence: &cadence,
         schedule: &terms,
@@ -286,7 +327,7 @@ pub fn rebuild_schedules(
     let mut rows = Vec::new();
     for (customer, contact) in customers.iter().zip(&contacts) {
         let Some(schedule) = customer.task_type.as_ref().and_then(|t| schedules.get(t)) else { continue };
-        let (planned, _, zone) = plan(customer, schedule, contact.suppressed, &contact.history, &rules, now)?;
+        let (planned, _, zone) = plan(customer, schedule, contact.marks, &contact.history, &rules, now)?;
         rows.extend(planned.into_iter().map(|t| NewTaskRow {
             customer_id: customer.id,
             schedule_id: schedule.id,

@@ -26,6 +26,8 @@ pub enum DialOutcome {
     Rescheduled(DateTime<Utc>),
     /// The company is at its calls-per-second limit: left due for the next round.
     Paced(Uuid),
+    /// Another transaction holds the task's customer (a sync, a Do Not Call): left due.
+    Busy(Uuid),
     /// Dialling this task failed unexpectedly; nothing was written for it. The worker backs it
     /// off alone, and the round goes on with the others.
     Failed {
@@ -62,18 +64,26 @@ fn dial_task(conn: &mut PgConnection, task: TaskRow, now: DateTime<Utc>) -> Resu
         store::set_task_status(conn, company_id, task.id, "CANCELLED", now)?;
         Ok(DialOutcome::Cancelled)
     };
-    let customer =
-        customers::by_ids(conn, company_id, &[task.customer_id])?.pop().ok_or(StoreError::NotFound)?;
+    // The locks first, in the order every dialling path takes them: the customer's row, then
+    // the company's dialling lock; everything the policy reads comes after.
+    // The claimed task's row is held already: waiting here for a sync that holds the customer
+    // and wants the task would deadlock, so a busy customer's task waits for the next round.
+    let Some(customer) = customers::try_lock(conn, company_id, task.customer_id)? else {
+        return Ok(DialOutcome::Busy(task.id));
+    };
+    store::lock_company_dialing(conn, company_id)?;
     let schedule =
         schedules::by_ids(conn, company_id, &[task.schedule_id])?.pop().ok_or(StoreError::NotFound)?;
     let Some(number) = customer.phone_number.clone() else { return cancel(conn) };
     let Ok(policy) = contact::customer_policy(conn, &customer, &schedule)? else {
         return cancel(conn);
     };
-    store::lock_company_dialing(conn, company_id)?;
     let mut history =
         contact::history(conn, company_id, &Person::of(&customer), contact::history_since(now))?.history;
     history.planned.clear();
+    // The schedule's leadDuplicateTimeframeSeconds holds here as on every other path.
+    let mut dials = contact::schedule_dials(conn, company_id, &schedule, std::slice::from_ref(&number), now)?;
+    history.dialled_by_schedule = dials.remove(&number).unwrap_or_default();
     if let Err(refusal) = policy.decide(&history, now) {
         return match refusal.next_allowed_at {
             Some(at) => {
@@ -90,6 +100,7 @@ fn dial_task(conn: &mut PgConnection, task: TaskRow, now: DateTime<Utc>) -> Resu
     let mut call = NewCall::queued(&schedule, Some(&customer), &number, CallSource::Scheduled, now);
     call.task_id = Some(task.id);
     call.hand_off = dialing.has_webhook;
+    call.expires_at = Some(policy.expiry(now, dialing.queued_call_ttl));
     let call = store::insert_calls(conn, &[call], now)?.remove(0);
     store::set_task_status(conn, company_id, task.id, "IN_PROGRESS", now)?;
     Ok(DialOutcome::Dialled(Box::new(call)))
@@ -116,8 +127,9 @@ pub fn webhook_outcome(
             disposition: Some(format!("webhook delivery failed: {error}")),
             duration_seconds: None,
             occurred_at: None,
+            from_provider: false,
         };
-        match report_status(conn, company_id, call_id, &report, now) {
+        match report_status(conn, company_id, call_id, &report, now).and_then(|reported| reported) {
             Ok(_) | Err(AppError::InvalidTransition(_)) => {}
             Err(other) => return Err(other),
         }
@@ -135,9 +147,10 @@ pub fn fail_stuck(conn: &mut PgConnection, after: Duration, now: DateTime<Utc>) 
             disposition: Some("stuck: no final status reported in time".into()),
             duration_seconds: None,
             occurred_at: None,
+            from_provider: false,
         };
         // Finalised concurrently since the list was read: nothing to do for that one.
-        match report_status(conn, *company_id, *id, &report, now) {
+        match report_status(conn, *company_id, *id, &report, now).and_then(|reported| reported) {
             Ok(_) => failed += 1,
             Err(AppError::InvalidTransition(_)) => {}
             Err(other) => return Err(other),

@@ -14,6 +14,7 @@ pub mod calls;
 pub mod contact;
 pub mod customers;
 pub mod dialer;
+pub mod handoff;
 
 use thiserror::Error;
 

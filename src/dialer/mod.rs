@@ -69,6 +69,7 @@ pub fn spawn(db: Db, config: DialerConfig, signal: WorkSignal) -> tokio::task::J
         for _ in 0..2 {
             workers.spawn(job_loop(db.clone(), config.interval, signal.clone()));
         }
+        workers.spawn(expiry_loop(db.clone()));
         workers.spawn(stuck_loop(db, config));
         // Dropping the set (when this task is aborted) aborts every worker.
         while workers.join_next().await.is_some() {}
@@ -103,6 +104,32 @@ async fn job_loop(db: Db, interval: Duration, signal: WorkSignal) {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = signal.0.notified() => {}
+        }
+    }
+}
+
+/// Cancels QUEUED calls past their expiry, every second (so at most a few seconds late).
+async fn expiry_loop(db: Db) {
+    loop {
+        match expire_waiting(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(calls = n, "expired calls cancelled"),
+            Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// One expiry sweep: every QUEUED call past its `expiresAt` that no provider has is cancelled
+/// with reason EXPIRED (500 a transaction); returns how many.
+pub async fn expire_waiting(db: &Db) -> Result<usize, AppError> {
+    let mut total = 0;
+    loop {
+        let now = db.now();
+        let n = db.transaction(move |conn| crate::app::handoff::expire_waiting(conn, now, 500)).await?;
+        total += n;
+        if n < 500 {
+            return Ok(total);
         }
     }
 }
@@ -150,9 +177,11 @@ async fn dial_round_with(
     backoff: &mut Backoff,
 ) -> Result<Vec<Uuid>, AppError> {
     let mut paced: Vec<Uuid> = Vec::new();
+    let mut busy: Vec<Uuid> = Vec::new();
     let mut placed = Vec::new();
     for _ in 0..ROUND_LIMIT {
-        let (skip_companies, skip_tasks) = (paced.clone(), backoff.waiting());
+        let (skip_companies, mut skip_tasks) = (paced.clone(), backoff.waiting());
+        skip_tasks.extend(&busy);
         let now = db.now();
         let outcome = db
             .transaction(move |conn| use_case::dial_next_due(conn, &skip_companies, &skip_tasks, now))
@@ -166,6 +195,7 @@ async fn dial_round_with(
                 }
             }
             DialOutcome::Paced(company) => paced.push(company),
+            DialOutcome::Busy(task) => busy.push(task),
             DialOutcome::Failed { task_id, error } => {
                 tracing::warn!(task = %task_id, error = %error, "dialling a task failed; it backs off");
                 backoff.failed(task_id);
@@ -219,6 +249,8 @@ pub fn simulate(db: Db, company_id: Uuid, call_id: Uuid) {
                 disposition: (status == CallStatus::Completed).then(|| "simulated".to_string()),
                 duration_seconds: (status == CallStatus::Completed).then_some(4),
                 occurred_at: None,
+                // The simulation stands in for a provider.
+                from_provider: true,
             };
             let now = db.now();
             let result =

@@ -10,9 +10,10 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::app::dialer::webhook_outcome;
+use crate::app::handoff::{self, WebhookStep};
 use crate::app::AppError;
 use crate::net::NetworkPolicy;
-use crate::store::calls::{self, WebhookDelivery};
+use crate::store::calls::WebhookDelivery;
 use crate::store::Db;
 
 #[derive(Debug, Clone)]
@@ -72,10 +73,16 @@ pub async fn deliver_due(db: &Db, client: &reqwest::Client, config: &WebhookConf
             let busy: Vec<Uuid> =
                 per_company.iter().filter(|(_, n)| **n >= PER_COMPANY).map(|(company, _)| *company).collect();
             let now = db.now();
-            let Some(delivery) = db.write(move |conn| calls::lease_webhook(conn, now, lease, &busy)).await?
-            else {
-                break;
-            };
+            // Decided again at hand-off: a refused or expired call is cancelled, never sent.
+            let delivery =
+                match db.transaction(move |conn| handoff::next_webhook(conn, now, lease, &busy)).await? {
+                    WebhookStep::Idle => break,
+                    WebhookStep::Skipped | WebhookStep::Cancelled(_) => {
+                        started += 1;
+                        continue;
+                    }
+                    WebhookStep::Deliver(delivery) => *delivery,
+                };
             started += 1;
             *per_company.entry(delivery.call.company_id).or_default() += 1;
             let (client, network, clock) = (client.clone(), config.network, db.clock().clone());

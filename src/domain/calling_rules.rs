@@ -62,6 +62,25 @@ pub struct EffectiveRule {
     pub max_per_24_hours: Option<u32>,
 }
 
+impl EffectiveRule {
+    /// Each rule at the stricter of the two.
+    pub fn stricter(&self, other: &EffectiveRule) -> EffectiveRule {
+        EffectiveRule {
+            earliest: self.earliest.max(other.earliest),
+            latest: self.latest.min(other.latest),
+            no_sunday: self.no_sunday || other.no_sunday,
+            no_holidays: self.no_holidays || other.no_holidays,
+            max_per_7_days: min_opt(self.max_per_7_days, other.max_per_7_days),
+            max_per_24_hours: min_opt(self.max_per_24_hours, other.max_per_24_hours),
+        }
+    }
+
+    /// Whether every rule of `self` is at least as strict as `other`'s.
+    pub fn at_least_as_strict_as(&self, other: &EffectiveRule) -> bool {
+        self.stricter(other) == *self
+    }
+}
+
 impl Default for EffectiveRule {
     fn default() -> Self {
         EffectiveRule {
@@ -105,10 +124,20 @@ impl StateRuleTable {
     }
 
     /// The built-in table with `overrides` (see [`validate_overrides`]) replacing whole states.
+    /// The law is a floor: a built-in row that the overrides do not cover at least as strictly
+    /// (overrides stored before the floor was enforced) stays in force beside them.
     pub fn with_overrides(overrides: &BTreeMap<String, Vec<StateRule>>) -> StateRuleTable {
         let mut table = Self::builtin().clone();
         for (state, rows) in overrides {
-            table.rows.insert(state.clone(), rows.clone());
+            let mut rows = rows.clone();
+            let replaced = StateRuleTable { rows: BTreeMap::from([(state.clone(), rows.clone())]) };
+            let effective = replaced.effective(Some(state));
+            for statutory in Self::builtin().rows.get(state).into_iter().flatten() {
+                if !effective.at_least_as_strict_as(&row_rule(statutory)) {
+                    rows.push(statutory.clone());
+                }
+            }
+            table.rows.insert(state.clone(), rows);
         }
         table
     }
@@ -116,6 +145,13 @@ impl StateRuleTable {
     /// Every row in force, by state.
     pub fn rows(&self) -> impl Iterator<Item = (&str, &StateRule)> {
         self.rows.iter().flat_map(|(state, rows)| rows.iter().map(move |r| (state.as_str(), r)))
+    }
+
+    /// The rules of every state in `states` at once: for each rule the strictest wins.
+    pub fn effective_for(&self, states: &[String]) -> EffectiveRule {
+        states
+            .iter()
+            .fold(EffectiveRule::default(), |rule, state| rule.stricter(&self.effective(Some(state))))
     }
 
     pub fn effective(&self, state: Option<&str>) -> EffectiveRule {
@@ -177,9 +213,55 @@ pub fn validate_overrides(value: &Value) -> Result<BTreeMap<String, Vec<StateRul
                 return Err(err(format!("stateRules.{state}: caps must be at least 1")));
             }
         }
+        statutory_floor(state, &rows).map_err(err)?;
         out.insert(state.to_string(), rows);
     }
     Ok(out)
+}
+
+/// One row's restrictions alone.
+fn row_rule(row: &StateRule) -> EffectiveRule {
+    let one = StateRuleTable { rows: BTreeMap::from([(String::new(), vec![row.clone()])]) };
+    one.effective(Some(""))
+}
+
+/// An override may tighten a state's built-in statutory rules, never loosen or remove one:
+/// the message names the first rule it would weaken, and its source.
+fn statutory_floor(state: &str, rows: &[StateRule]) -> Result<(), String> {
+    let replaced = StateRuleTable { rows: BTreeMap::from([(state.to_string(), rows.to_vec())]) };
+    let effective = replaced.effective(Some(state));
+    for statutory in StateRuleTable::builtin().rows.get(state).into_iter().flatten() {
+        let floor = row_rule(statutory);
+        if effective.at_least_as_strict_as(&floor) {
+            continue;
+        }
+        let weakened = [
+            (
+                effective.earliest < floor.earliest,
+                format!("earliest {}", statutory.earliest.as_deref().unwrap_or("")),
+            ),
+            (
+                effective.latest > floor.latest,
+                format!("latest {}", statutory.latest.as_deref().unwrap_or("")),
+            ),
+            (floor.no_sunday && !effective.no_sunday, "noSunday".to_string()),
+            (floor.no_holidays && !effective.no_holidays, "noHolidays".to_string()),
+            (
+                min_opt(effective.max_per_7_days, floor.max_per_7_days) != effective.max_per_7_days,
+                format!("maxPer7Days {}", floor.max_per_7_days.unwrap_or(0)),
+            ),
+            (
+                min_opt(effective.max_per_24_hours, floor.max_per_24_hours) != effective.max_per_24_hours,
+                format!("maxPer24Hours {}", floor.max_per_24_hours.unwrap_or(0)),
+            ),
+        ];
+        let rule = weakened.into_iter().find(|(weaker, _)| *weaker).map(|(_, r)| r).unwrap_or_default();
+        return Err(format!(
+            "stateRules.{state}: an override may tighten the built-in statutory rules, never loosen or remove one; it would weaken {rule} ({})",
+            statutory.source.as_deref().unwrap_or("statutory rule")
+        ));
+    }
+    Ok(())
 }
 
 /// Allowed calling time: each day `[open, close)` minutes local, in every zone at once.
@@ -225,6 +307,21 @@ impl CallingWindow {
             date = date.succ_opt().expect("date in range");
         }
         local_instant(tz, date, self.open)
+    }
+
+    /// The first instant after `t`, up to `limit`, that the window refuses in some zone (None:
+    /// open until `limit`). Every boundary of the window (its hours, local midnight) falls on a
+    /// whole local minute, so whole minutes are the only instants to look at.
+    pub fn closes_after(&self, t: DateTime<Utc>, limit: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let whole_minute = t.timestamp().div_euclid(60) * 60;
+        let mut at = DateTime::<Utc>::from_timestamp(whole_minute + 60, 0)?;
+        while at <= limit {
+            if !self.allows(at) {
+                return Some(at);
+            }
+            at += chrono::Duration::minutes(1);
+        }
+        None
     }
 
     /// The first instant at or after `t` allowed in every zone, if there is one before `horizon`.
@@ -292,14 +389,41 @@ mod tests {
     }
 
     #[test]
-    fn overrides_replace_whole_states() {
-        let overrides =
-            validate_overrides(&json!({"fl": [], "NY": [{"maxPer7Days": 2, "source": "6 RCNY 5-77"}]}))
-                .unwrap();
+    fn overrides_replace_whole_states_and_may_only_tighten_the_law() {
+        let overrides = validate_overrides(&json!({
+            "NY": [{"maxPer7Days": 2, "source": "6 RCNY 5-77"}],
+            "ma": [{"maxPer7Days": 1, "latest": "20:00", "source": "house rule"}],
+        }))
+        .unwrap();
         let table = StateRuleTable::with_overrides(&overrides);
-        assert_eq!(table.effective(Some("FL")), EffectiveRule::default());
         assert_eq!(table.effective(Some("NY")).max_per_7_days, Some(2));
-        assert_eq!(table.effective(Some("MA")).max_per_7_days, Some(2));
+        let ma = table.effective(Some("MA"));
+        assert_eq!((ma.max_per_7_days, ma.latest), (Some(1), 20 * 60));
+        // Removing or loosening a statutory rule is refused, naming the rule and its source.
+        for (loosening, names) in [
+            (json!({"MA": []}), "maxPer7Days 2"),
+            (json!({"MA": [{"maxPer7Days": 3}]}), "maxPer7Days 2"),
+            (json!({"FL": [{"maxPer24Hours": 3}]}), "latest 20:00"),
+            (json!({"AL": [{"latest": "20:00", "noHolidays": true}]}), "noSunday"),
+        ] {
+            let error = validate_overrides(&loosening).unwrap_err();
+            assert_eq!(error.field, "stateRules");
+            assert!(error.message.contains(names), "{loosening}: {}", error.message);
+            assert!(error.message.contains("Ala. Code") || !names.contains("noSunday"), "{}", error.message);
+        }
+        // Overrides stored before the floor was enforced cannot lift it either.
+        let legacy = BTreeMap::from([("MA".to_string(), Vec::new())]);
+        assert_eq!(StateRuleTable::with_overrides(&legacy).effective(Some("MA")).max_per_7_days, Some(2));
+    }
+
+    #[test]
+    fn every_candidate_state_applies_and_the_strictest_wins() {
+        let table = StateRuleTable::builtin();
+        let both = table.effective_for(&["NY".to_string(), "MA".to_string()]);
+        assert_eq!(both.max_per_7_days, Some(2));
+        let fl_wa = table.effective_for(&["FL".to_string(), "WA".to_string()]);
+        assert_eq!((fl_wa.latest, fl_wa.max_per_7_days, fl_wa.max_per_24_hours), (20 * 60, Some(3), Some(3)));
+        assert_eq!(table.effective_for(&[]), EffectiveRule::default());
     }
 
     #[test]

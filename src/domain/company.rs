@@ -10,6 +10,7 @@ use super::{required_text, Patch, Secret, ValidationError};
 pub struct CompanySettingsInput {
     pub name: Patch<String>,
     pub calls_per_second_limit: Patch<i32>,
+    pub queued_call_ttl_seconds: Patch<i32>,
     pub call_webhook_url: Patch<String>,
     pub lms_base_url: Patch<String>,
     pub lms_api_key: Patch<Secret>,
@@ -22,6 +23,7 @@ pub struct CompanySettingsInput {
 pub struct CompanySettingsPatch {
     pub name: Option<String>,
     pub calls_per_second_limit: Option<i32>,
+    pub queued_call_ttl_seconds: Option<i32>,
     pub call_webhook_url: Patch<String>,
     pub lms_base_url: Patch<String>,
     pub lms_api_key: Patch<Secret>,
@@ -32,6 +34,8 @@ pub struct CompanySettingsPatch {
 }
 
 pub const MAX_CALLS_PER_SECOND: i32 = 1000;
+/// How long a QUEUED call may wait for a provider: the bounds of `queuedCallTtlSeconds`.
+pub const QUEUED_CALL_TTL_SECONDS: std::ops::RangeInclusive<i32> = 5..=3600;
 
 /// Checks raw settings input; `name` and `callsPerSecondLimit` cannot be cleared.
 /// `allow_private_network` lifts the rule that outbound URLs reach public addresses only.
@@ -42,12 +46,22 @@ pub fn validate_settings(
     let CompanySettingsInput {
         name,
         calls_per_second_limit,
+        queued_call_ttl_seconds,
         call_webhook_url,
         lms_base_url,
         lms_api_key,
         state_rules,
         call_webhook_secret,
     } = input;
+    let queued_call_ttl_seconds = match queued_call_ttl_seconds {
+        Patch::Keep => None,
+        Patch::Set(n) if QUEUED_CALL_TTL_SECONDS.contains(&n) => Some(n),
+        _ => {
+            let (low, high) = (QUEUED_CALL_TTL_SECONDS.start(), QUEUED_CALL_TTL_SECONDS.end());
+            let message = format!("queuedCallTtlSeconds must be between {low} and {high}");
+            return Err(ValidationError::new("queuedCallTtlSeconds", message));
+        }
+    };
     let name = match name {
         Patch::Keep => None,
         Patch::Clear => return Err(ValidationError::new("name", "name cannot be null")),
@@ -91,6 +105,7 @@ pub fn validate_settings(
         state_rules,
         name,
         calls_per_second_limit,
+        queued_call_ttl_seconds,
         call_webhook_url: http_url("callWebhookUrl", call_webhook_url, allow_private_network)?,
         lms_base_url: http_url("lmsBaseUrl", lms_base_url, allow_private_network)?,
         lms_api_key,
@@ -172,8 +187,13 @@ mod tests {
         };
         assert_eq!(rules(serde_json::json!({"ZZ": []})).unwrap_err().field, "stateRules");
         assert_eq!(
-            rules(serde_json::json!({"fl": []})).unwrap().state_rules,
-            Some(serde_json::json!({"FL": []}))
+            rules(serde_json::json!({"ma": []})).unwrap_err().field,
+            "stateRules",
+            "the law is a floor"
+        );
+        assert_eq!(
+            rules(serde_json::json!({"ny": []})).unwrap().state_rules,
+            Some(serde_json::json!({"NY": []}))
         );
     }
 }

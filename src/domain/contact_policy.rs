@@ -80,6 +80,24 @@ impl Location<'_> {
         }
         zones
     }
+
+    /// Every state the callee may be in: the address state, the ZIP code's state and the
+    /// phone's area code's state, without duplicates (a New York address with a 617 cell is
+    /// under Massachusetts' rules too).
+    pub fn candidate_states(&self) -> Vec<String> {
+        let mut states: Vec<String> = Vec::new();
+        let signals = [
+            self.state.map(|s| s.trim().to_ascii_uppercase()),
+            self.zip_code.and_then(location::zip_state).map(str::to_string),
+            self.phone_number.and_then(location::area_code_state).map(str::to_string),
+        ];
+        for state in signals.into_iter().flatten() {
+            if !state.is_empty() && !states.contains(&state) {
+                states.push(state);
+            }
+        }
+        states
+    }
 }
 
 /// Who is called: where they may be, and whether they may be called at all.
@@ -89,11 +107,15 @@ pub struct Callee {
     pub zones: Vec<Tz>,
     /// The zone whose calendar days count caps and the quiet period (the customer's zone).
     pub calendar: Option<Tz>,
-    /// Whose state rules apply.
-    pub state: Option<String>,
+    /// Every state the callee may be in (address, ZIP code, area code): each one's rules apply,
+    /// the strictest of each rule winning.
+    pub states: Vec<String>,
     pub do_not_call: bool,
     /// The number is on the company's Do-Not-Call list.
     pub suppressed: bool,
+    /// Another of the company's customer records with this number is marked Do Not Call: the
+    /// mark belongs to the number, whatever record or one-off call reaches it.
+    pub number_do_not_call: bool,
 }
 
 impl Callee {
@@ -101,15 +123,34 @@ impl Callee {
     pub fn customer(location: &Location<'_>, do_not_call: bool, suppressed: bool) -> Callee {
         let zones = location.candidate_zones();
         let calendar = location.timezone.and_then(parse_zone).or_else(|| zones.first().copied());
-        let state = location.state.map(str::to_string);
-        Callee { zones, calendar, state, do_not_call, suppressed }
+        Callee {
+            zones,
+            calendar,
+            states: location.candidate_states(),
+            do_not_call,
+            suppressed,
+            number_do_not_call: false,
+        }
+    }
+
+    /// The same callee, its number marked Do Not Call (or not) through another record.
+    pub fn with_number_do_not_call(mut self, marked: bool) -> Callee {
+        self.number_do_not_call = marked;
+        self
     }
 
     /// A number that is no customer's: its area code's zones and state.
     pub fn one_off(phone_number: &str, suppressed: bool) -> Callee {
         let zones = location::area_code_zones(phone_number).map(<[Tz]>::to_vec).unwrap_or_default();
-        let state = location::area_code_state(phone_number).map(str::to_string);
-        Callee { calendar: zones.first().copied(), zones, state, do_not_call: false, suppressed }
+        let states = location::area_code_state(phone_number).map(str::to_string).into_iter().collect();
+        Callee {
+            calendar: zones.first().copied(),
+            zones,
+            states,
+            do_not_call: false,
+            suppressed,
+            number_do_not_call: false,
+        }
     }
 }
 
@@ -260,6 +301,10 @@ impl ContactPolicy {
             let message = "the customer is on the Do-Not-Call list";
             return Err(never(RefusalCode::DoNotCall, message, &zones));
         }
+        if callee.number_do_not_call {
+            let message = "this number is marked Do Not Call on another of the company's customer records";
+            return Err(never(RefusalCode::DoNotCall, message, &zones));
+        }
         if callee.suppressed && schedule.use_do_not_call {
             let message = "this number is on the company's Do-Not-Call list";
             return Err(never(RefusalCode::DoNotCall, message, &zones));
@@ -268,7 +313,7 @@ impl ContactPolicy {
             let message = "the callee's time zone is unknown (no customer zone, ZIP, state or geographic area code, and no schedule timeZone); refusing rather than guessing";
             return Err(never(RefusalCode::OutsideCallingHours, message, &zones));
         };
-        let rule = rules.effective(callee.state.as_deref());
+        let rule = rules.effective_for(&callee.states);
         let open = schedule.calling_hours.0.max(FEDERAL_EARLIEST).max(rule.earliest);
         let close = schedule.calling_hours.1.min(FEDERAL_LATEST).min(rule.latest);
         let window =
@@ -318,6 +363,14 @@ impl ContactPolicy {
 
     pub fn window(&self) -> &CallingWindow {
         &self.window
+    }
+
+    /// When a call decided at `decided` stops waiting for a provider: `ttl` later, or sooner
+    /// when the calling window closes in one of the callee's zones (a call allowed at 20:55
+    /// may not ring at 21:00).
+    pub fn expiry(&self, decided: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
+        let limit = decided + ttl;
+        self.window.closes_after(decided, limit).unwrap_or(limit)
     }
 
     /// The most attempts in any 7 consecutive local days.
@@ -616,6 +669,37 @@ mod tests {
         let r = refused(&p, &h, "2026-12-02T02:00:00Z"); // 21:00
         assert_eq!(r.next_allowed_at, Some(utc("2026-12-02T13:00:00Z")));
         assert_eq!(r.zones, ["America/New_York"]);
+    }
+
+    #[test]
+    fn the_states_of_the_address_zip_and_area_code_all_apply() {
+        // A New York address with a Boston (617) cell: Massachusetts' 2 calls in 7 days.
+        let callee = customer("America/New_York", "10001", "NY", "+16175550100");
+        assert_eq!(callee.states, ["NY", "MA"]);
+        assert_eq!(policy(&callee).weekly_cap(), 2);
+        // No address state: the ZIP's and the area code's.
+        let location = Location {
+            timezone: Some("America/New_York"),
+            zip_code: Some("02108"),
+            state: None,
+            phone_number: Some("+12125550100"),
+        };
+        let callee = Callee::customer(&location, false, false);
+        assert_eq!(callee.states, ["MA", "NY"]);
+        assert_eq!(policy(&callee).weekly_cap(), 2);
+    }
+
+    #[test]
+    fn a_queued_call_expires_at_its_ttl_or_when_the_window_closes() {
+        let p = policy(&new_york());
+        let ttl = Duration::seconds(900);
+        // 12:00 in New York: fifteen minutes.
+        assert_eq!(p.expiry(utc("2026-12-01T17:00:00Z"), ttl), utc("2026-12-01T17:15:00Z"));
+        // 20:55: the window closes at 21:00, before the TTL runs out.
+        assert_eq!(p.expiry(utc("2026-12-02T01:55:30Z"), ttl), utc("2026-12-02T02:00:00Z"));
+        // A New York address with a Los Angeles cell closes with New York's 21:00.
+        let both = policy(&customer("America/New_York", "10001", "NY", "+13105550100"));
+        assert_eq!(both.expiry(utc("2026-12-02T01:50:00Z"), ttl), utc("2026-12-02T02:00:00Z"));
     }
 
     #[test]

@@ -44,7 +44,9 @@ impl SkipReason {
     /// The reason a policy that refuses at any time gives the builder.
     fn from_refusal(refusal: &Refusal, callee: &Callee) -> SkipReason {
         match refusal.code {
-            RefusalCode::DoNotCall if callee.do_not_call => SkipReason::DoNotCall,
+            RefusalCode::DoNotCall if callee.do_not_call || callee.number_do_not_call => {
+                SkipReason::DoNotCall
+            }
             RefusalCode::DoNotCall => SkipReason::SuppressedNumber,
             _ if refusal.zones.is_empty() => SkipReason::MissingTimezone,
             _ => SkipReason::NoCallingWindow,
@@ -71,7 +73,7 @@ pub struct Plan {
 /// Plans the customer's tasks. The same input on the same local day gives the same instants.
 pub fn build(input: &BuildInput<'_>) -> Result<Plan, SkipReason> {
     let callee = input.callee;
-    if callee.do_not_call {
+    if callee.do_not_call || callee.number_do_not_call {
         return Err(SkipReason::DoNotCall);
     }
     if callee.suppressed && input.schedule.use_do_not_call {

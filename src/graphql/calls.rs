@@ -147,6 +147,18 @@ impl Call {
     async fn ended_at(&self) -> Option<DateTime<Utc>> {
         self.0.ended_at
     }
+    /// QUEUED calls: when the call stops waiting for a provider (cancelled, reason EXPIRED).
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at.filter(|_| self.0.status == "QUEUED")
+    }
+    /// When a provider got it: its webhook delivered, claimed (claimCalls), or its first report.
+    async fn handed_off_at(&self) -> Option<DateTime<Utc>> {
+        self.0.handed_off_at
+    }
+    /// CANCELLED calls: EXPIRED, REQUESTED, or the code of the refusal at hand-off.
+    async fn cancel_reason(&self) -> Option<&str> {
+        self.0.cancel_reason.as_deref()
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -351,6 +363,25 @@ impl CallMutation {
         Ok(Call(row))
     }
 
+    /// For a provider that pulls instead of receiving the webhook: hands over up to `limit`
+    /// (1..100) QUEUED calls, oldest first, each decided again now; refused ones are cancelled
+    /// (with `cancelReason` and an event) and left out. A claimed call stays QUEUED with
+    /// `handedOffAt` set until the provider reports. Concurrent claims never return the same call.
+    async fn claim_calls(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10)] limit: Option<i32>,
+    ) -> async_graphql::Result<Vec<Call>> {
+        let company_id = tenant(ctx)?;
+        let limit = limit.unwrap_or(10);
+        let now = super::now(ctx);
+        let claimed = db(ctx)
+            .transaction(move |conn| crate::app::handoff::claim_calls(conn, company_id, limit.into(), now))
+            .await
+            .gql()?;
+        Ok(claimed.into_iter().map(Call).collect())
+    }
+
     /// Moves a call forward; the same status twice is not an error; a final call never changes.
     async fn report_call_status(
         &self,
@@ -365,11 +396,14 @@ impl CallMutation {
             disposition: input.disposition,
             duration_seconds: input.duration_seconds,
             occurred_at: input.occurred_at,
+            from_provider: true,
         };
         let now = super::now(ctx);
+        // A refused hand-off commits the call's cancellation and answers with the refusal.
         let row = db(ctx)
             .transaction(move |conn| use_case::report_status(conn, company_id, call_id, &report, now))
             .await
+            .and_then(|reported| reported)
             .gql()?;
         Ok(Call(row))
     }

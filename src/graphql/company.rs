@@ -30,6 +30,10 @@ impl Company {
     async fn calls_per_second_limit(&self) -> i32 {
         self.0.calls_per_second_limit
     }
+    /// How long a QUEUED call may wait for a provider (5 to 3,600 s; default 900).
+    async fn queued_call_ttl_seconds(&self) -> i32 {
+        self.0.queued_call_ttl_seconds
+    }
     async fn call_webhook_url(&self) -> Option<&str> {
         self.0.call_webhook_url.as_deref()
     }
@@ -53,6 +57,8 @@ impl Company {
 pub struct CompanySettingsInput {
     name: MaybeUndefined<String>,
     calls_per_second_limit: MaybeUndefined<i32>,
+    /// How long a QUEUED call may wait for a provider, 5 to 3,600 seconds.
+    queued_call_ttl_seconds: MaybeUndefined<i32>,
     call_webhook_url: MaybeUndefined<String>,
     lms_base_url: MaybeUndefined<String>,
     /// Stored for the LMS connector; never returned by any query.
@@ -147,6 +153,7 @@ impl CompanyMutation {
             RawSettings {
                 name: patch(input.name),
                 calls_per_second_limit: patch(input.calls_per_second_limit),
+                queued_call_ttl_seconds: patch(input.queued_call_ttl_seconds),
                 call_webhook_url: patch(input.call_webhook_url),
                 lms_base_url: patch(input.lms_base_url),
                 lms_api_key: patch(input.lms_api_key).map(Secret::new),

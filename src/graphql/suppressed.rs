@@ -4,7 +4,7 @@ use async_graphql::{Context, Object};
 
 use super::error::{ApiError, GqlResult};
 use super::{db, tenant};
-use crate::app::customers::stop_contact;
+use crate::app::customers::{stop_contact, StopReason};
 use crate::app::AppError;
 use crate::domain::customer::normalize_phone;
 use crate::store::suppressed;
@@ -50,7 +50,7 @@ impl SuppressedMutation {
         db(ctx)
             .transaction(move |conn| {
                 let added = suppressed::add(conn, company_id, &numbers, now)?;
-                stop_contact(conn, company_id, &[], &numbers, now)?;
+                stop_contact(conn, company_id, &[], &numbers, StopReason::DoNotCall, now)?;
                 Ok::<_, AppError>(added)
             })
             .await

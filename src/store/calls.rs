@@ -50,6 +50,15 @@ pub struct CallRow {
     pub version: i32,
     #[serde(default)]
     pub disposition_id: Option<String>,
+    /// A QUEUED call stops waiting then (cancelled with reason EXPIRED).
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When a provider got it: webhook delivered, claimed, or its first report.
+    #[serde(default)]
+    pub handed_off_at: Option<DateTime<Utc>>,
+    /// Why a CANCELLED call was cancelled: EXPIRED, REQUESTED, or a refusal's code.
+    #[serde(default)]
+    pub cancel_reason: Option<String>,
 }
 
 fn make_call_source() -> String {
@@ -150,6 +159,8 @@ pub struct DialingState {
     pub limit: i32,
     pub started_last_second: i64,
     pub has_webhook: bool,
+    /// How long a QUEUED call may wait for a provider (`queuedCallTtlSeconds`).
+    pub queued_call_ttl: Duration,
 }
 
 impl DialingState {
@@ -163,9 +174,13 @@ pub fn dialing_state(
     company_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<DialingState, StoreError> {
-    let (limit, webhook): (i32, Option<String>) = companies::table
+    let (limit, webhook, ttl): (i32, Option<String>, i32) = companies::table
         .find(company_id)
-        .select((companies::calls_per_second_limit, companies::call_webhook_url))
+        .select((
+            companies::calls_per_second_limit,
+            companies::call_webhook_url,
+            companies::queued_call_ttl_seconds,
+        ))
         .first(conn)?;
     let started_last_second: i64 = calls::table
         .filter(calls::company_id.eq(company_id))
@@ -175,7 +190,12 @@ pub fn dialing_state(
         .filter(calls::created_at.gt(now - Duration::seconds(1)))
         .count()
         .get_result(conn)?;
-    Ok(DialingState { limit, started_last_second, has_webhook: webhook.is_some() })
+    Ok(DialingState {
+        limit,
+        started_last_second,
+        has_webhook: webhook.is_some(),
+        queued_call_ttl: Duration::seconds(ttl.into()),
+    })
 }
 
 /// A call to insert.
@@ -200,6 +220,8 @@ pub struct NewCall {
     pub ended_at: Option<DateTime<Utc>>,
     /// Queue the webhook hand-off.
     pub hand_off: bool,
+    /// A QUEUED call's expiry (see `ContactPolicy::expiry`).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl NewCall {
@@ -228,6 +250,7 @@ impl NewCall {
             at,
             ended_at: None,
             hand_off: false,
+            expires_at: None,
         }
     }
 }
@@ -262,6 +285,9 @@ pub fn insert_calls(
             source: c.source.to_string(),
             version: 1,
             disposition_id: c.disposition_id.clone(),
+            expires_at: c.expires_at,
+            handed_off_at: None,
+            cancel_reason: None,
         })
         .collect();
     for (rows, calls) in out.chunks(5000).zip(new_calls.chunks(5000)) {
@@ -275,11 +301,11 @@ pub fn insert_calls(
             "WITH inserted AS (
                INSERT INTO calls (id, company_id, customer_id, schedule_id, task_id, to_number, status, agent_id,
                                   duration_seconds, data, started_at, ended_at, created_at, updated_at, source,
-                                  version, disposition_id, webhook_next_at)
+                                  version, disposition_id, webhook_next_at, expires_at)
                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::uuid[], $6::text[],
                                     $7::text[], $8::text[], $9::int4[], $10::jsonb[], $11::timestamptz[],
                                     $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::text[],
-                                    $16::int4[], $17::text[], $18::timestamptz[]))
+                                    $16::int4[], $17::text[], $18::timestamptz[], $21::timestamptz[]))
              INSERT INTO events (company_id, kind, payload, created_at)
              SELECT company_id, $19, payload, at
              FROM unnest($2::uuid[], $20::jsonb[], $14::timestamptz[]) WITH ORDINALITY AS e(company_id, payload, at, n)
@@ -305,6 +331,7 @@ pub fn insert_calls(
         .bind::<Array<Nullable<Timestamptz>>, _>(calls.iter().map(|c| c.hand_off.then_some(now)).collect::<Vec<_>>())
         .bind::<Text, _>(CALL_CREATED)
         .bind::<Array<Jsonb>, _>(payloads)
+        .bind::<Array<Nullable<Timestamptz>>, _>(rows.iter().map(|r| r.expires_at).collect::<Vec<_>>())
         .execute(conn)?;
     }
     let mut per_schedule: std::collections::BTreeMap<Uuid, (i32, DateTime<Utc>)> = Default::default();
@@ -357,6 +384,8 @@ pub const HISTORY_CALL: &str = "call";
 pub const HISTORY_TASK: &str = "task";
 /// The number is on the company's suppression list (`at` is when it was added).
 pub const HISTORY_SUPPRESSED: &str = "suppressed";
+/// The number is marked Do Not Call on one of the company's customer records.
+pub const HISTORY_DO_NOT_CALL: &str = "do_not_call";
 
 /// Everything a contact decision needs about these people, in one query: their calls since
 /// `since` (to the customers, or to the numbers, by any path), their pending tasks, and which
@@ -380,7 +409,11 @@ pub fn contact_history(
          UNION ALL
          SELECT 'suppressed', NULL, phone_number, created_at, '', NULL, NULL
            FROM suppressed_numbers
-          WHERE company_id = $1 AND phone_number = ANY($3)",
+          WHERE company_id = $1 AND phone_number = ANY($3)
+         UNION ALL
+         SELECT 'do_not_call', id, phone_number, updated_at, '', NULL, NULL
+           FROM customers
+          WHERE company_id = $1 AND phone_number = ANY($3) AND do_not_call",
     )
     .bind::<SqlUuid, _>(company_id)
     .bind::<Array<BigInt>, _>(customer_ids)
@@ -455,6 +488,7 @@ pub fn cancel_queued(
     company_id: Uuid,
     customer_ids: &[i64],
     numbers: &[String],
+    reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<CallRow>, StoreError> {
     let cancelled: Vec<CallRow> = diesel::update(
@@ -466,7 +500,12 @@ pub fn cancel_queued(
     )
     .set((
         calls::status.eq("CANCELLED"),
-        calls::disposition.eq("cancelled: Do Not Call"),
+        calls::cancel_reason.eq(reason),
+        calls::disposition.eq(if reason == "REQUESTED" {
+            "cancelled: on request"
+        } else {
+            "cancelled: Do Not Call"
+        }),
         calls::ended_at.eq(now),
         calls::updated_at.eq(now),
         calls::webhook_next_at.eq(None::<DateTime<Utc>>),
@@ -682,34 +721,65 @@ pub struct WebhookDelivery {
 
 /// Leases one due webhook delivery for `lease` (another worker skips it meanwhile).
 /// `busy` lists companies that already have their share of deliveries in flight.
-pub fn lease_webhook(
-    conn: &mut PgConnection,
-    now: DateTime<Utc>,
-    lease: Duration,
-    busy: &[Uuid],
-) -> Result<Option<WebhookDelivery>, StoreError> {
+fn under_rate(now: DateTime<Utc>) -> Box<dyn BoxableExpression<calls::table, Pg, SqlType = Bool>> {
     // Paced: a company's deliveries never exceed its calls per second (calls queued in bulk are
     // paced here rather than refused).
-    let under_rate = sql::<Bool>(
-        "(SELECT count(*) FROM calls sent WHERE sent.company_id = calls.company_id
-            AND sent.webhook_sent_at > ",
+    Box::new(
+        sql::<Bool>(
+            "(SELECT count(*) FROM calls sent WHERE sent.company_id = calls.company_id
+                AND sent.webhook_sent_at > ",
+        )
+        .bind::<Timestamptz, _>(now - Duration::seconds(1))
+        .sql(") < (SELECT calls_per_second_limit FROM companies WHERE companies.id = calls.company_id)"),
     )
-    .bind::<Timestamptz, _>(now - Duration::seconds(1))
-    .sql(") < (SELECT calls_per_second_limit FROM companies WHERE companies.id = calls.company_id)");
-    let call: Option<CallRow> = calls::table
+}
+
+/// The next call due for webhook delivery (not locked: the caller locks its customer first):
+/// (call, company, customer).
+pub fn next_due_webhook(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    busy: &[Uuid],
+) -> Result<Option<(Uuid, Uuid, Option<i64>)>, StoreError> {
+    Ok(calls::table
         .filter(calls::webhook_next_at.le(now))
         // Only a call still waiting is handed over (a cancelled or failed one never is).
         .filter(calls::status.eq("QUEUED"))
         .filter(diesel::dsl::not(calls::company_id.eq_any(busy)))
-        .filter(under_rate)
+        .filter(under_rate(now))
         .order(calls::webhook_next_at.asc())
+        .select((calls::id, calls::company_id, calls::customer_id))
+        .first(conn)
+        .optional()?)
+}
+
+/// Locks the call if it is still due for delivery (skipped when another instance holds it).
+pub fn lock_due_webhook(
+    conn: &mut PgConnection,
+    call_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<CallRow>, StoreError> {
+    Ok(calls::table
+        .filter(calls::id.eq(call_id))
+        .filter(calls::webhook_next_at.le(now))
+        .filter(calls::status.eq("QUEUED"))
+        .filter(under_rate(now))
         .select(CallRow::as_select())
-        .limit(1)
         .for_update()
         .skip_locked()
         .first(conn)
-        .optional()?;
-    let Some(call) = call else { return Ok(None) };
+        .optional()?)
+}
+
+/// Leases a locked call for delivery (other instances skip it until `now + lease`) and builds
+/// what is sent; None when the company's webhook was removed since (the call then waits for an
+/// external dialer).
+pub fn lease_webhook(
+    conn: &mut PgConnection,
+    call: CallRow,
+    now: DateTime<Utc>,
+    lease: Duration,
+) -> Result<Option<WebhookDelivery>, StoreError> {
     let attempt: i32 = diesel::update(calls::table.find(call.id))
         .set((
             calls::webhook_next_at.eq(now + lease),
@@ -723,9 +793,11 @@ pub fn lease_webhook(
         .select((companies::call_webhook_url, companies::call_webhook_secret))
         .first(conn)?;
     let Some(url) = url else {
-        // The webhook was removed since: the call waits for an external dialer.
         diesel::update(calls::table.find(call.id))
-            .set(calls::webhook_next_at.eq(None::<DateTime<Utc>>))
+            .set((
+                calls::webhook_next_at.eq(None::<DateTime<Utc>>),
+                calls::webhook_sent_at.eq(None::<DateTime<Utc>>),
+            ))
             .execute(conn)?;
         return Ok(None);
     };
@@ -742,6 +814,7 @@ pub fn lease_webhook(
         "call": {
             "id": call.id, "status": call.status, "to": call.to_number, "agentId": call.agent_id,
             "data": call.data, "scheduleId": call.schedule_id, "taskId": call.task_id, "createdAt": call.created_at,
+            "expiresAt": call.expires_at,
         },
         "customer": customer.map(|c| json!({
             "id": c.external_id, "firstName": c.first_name, "lastName": c.last_name, "email": c.email,
@@ -752,10 +825,174 @@ pub fn lease_webhook(
     Ok(Some(WebhookDelivery { call, attempt, url, secret, body }))
 }
 
+/// How many of the company's QUEUED calls wait for their webhook delivery (the hand-off queue
+/// a new call joins at the back of).
+pub fn waiting_for_webhook(conn: &mut PgConnection, company_id: Uuid) -> Result<i64, StoreError> {
+    Ok(calls::table
+        .filter(calls::company_id.eq(company_id))
+        .filter(calls::status.eq("QUEUED"))
+        .filter(calls::handed_off_at.is_null())
+        .filter(calls::webhook_next_at.is_not_null())
+        .count()
+        .get_result(conn)?)
+}
+
+/// The company's oldest QUEUED calls no provider has yet (not claimed, delivered, or in a
+/// delivery now), unlocked: (call, customer).
+pub fn claimable(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(Uuid, Option<i64>)>, StoreError> {
+    Ok(calls::table
+        .filter(calls::company_id.eq(company_id))
+        .filter(calls::status.eq("QUEUED"))
+        .filter(calls::handed_off_at.is_null())
+        .filter(not_in_delivery(now))
+        .order((calls::created_at.asc(), calls::id.asc()))
+        .select((calls::id, calls::customer_id))
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Locks those of `ids` still claimable, oldest first (skipping any another request holds).
+pub fn lock_claimable(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Vec<CallRow>, StoreError> {
+    Ok(calls::table
+        .filter(calls::company_id.eq(company_id))
+        .filter(calls::id.eq_any(ids))
+        .filter(calls::status.eq("QUEUED"))
+        .filter(calls::handed_off_at.is_null())
+        .filter(not_in_delivery(now))
+        .order((calls::created_at.asc(), calls::id.asc()))
+        .select(CallRow::as_select())
+        .for_update()
+        .skip_locked()
+        .load(conn)?)
+}
+
+/// A webhook delivery of the call is under way (leased, not yet answered).
+fn not_in_delivery(now: DateTime<Utc>) -> Box<dyn BoxableExpression<calls::table, Pg, SqlType = Bool>> {
+    Box::new(
+        sql::<Bool>(
+            "(calls.webhook_sent_at IS NULL OR calls.webhook_next_at IS NULL OR calls.webhook_next_at <= ",
+        )
+        .bind::<Timestamptz, _>(now)
+        .sql(")"),
+    )
+}
+
+/// The provider reported the call first at `at`: that was its hand-off.
+pub fn mark_handed_off(conn: &mut PgConnection, call_id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
+    diesel::update(calls::table.find(call_id))
+        .set((calls::handed_off_at.eq(at), calls::webhook_next_at.eq(None::<DateTime<Utc>>)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A pulling provider has these calls now: they stay QUEUED until it reports. Returned oldest
+/// first.
+pub fn mark_claimed(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Vec<CallRow>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut claimed: Vec<CallRow> = diesel::update(calls::table.filter(calls::id.eq_any(ids)))
+        .set((calls::handed_off_at.eq(now), calls::webhook_next_at.eq(None::<DateTime<Utc>>)))
+        .returning(CallRow::as_returning())
+        .get_results(conn)?;
+    claimed.sort_by_key(|c| (c.created_at, c.id));
+    Ok(claimed)
+}
+
+/// QUEUED calls past their expiry that no provider has, not in a delivery now, oldest expiry
+/// first, unlocked: (call, company, customer).
+pub fn expired(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(Uuid, Uuid, Option<i64>)>, StoreError> {
+    Ok(calls::table
+        .filter(calls::status.eq("QUEUED"))
+        .filter(calls::expires_at.le(now))
+        .filter(calls::handed_off_at.is_null())
+        .filter(not_in_delivery(now))
+        .order(calls::expires_at.asc())
+        .select((calls::id, calls::company_id, calls::customer_id))
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Locks the call if it is still an expired, waiting one (see [`expired`]).
+pub fn lock_expired(
+    conn: &mut PgConnection,
+    call_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<CallRow>, StoreError> {
+    Ok(calls::table
+        .filter(calls::id.eq(call_id))
+        .filter(calls::status.eq("QUEUED"))
+        .filter(calls::expires_at.le(now))
+        .filter(calls::handed_off_at.is_null())
+        .filter(not_in_delivery(now))
+        .select(CallRow::as_select())
+        .for_update()
+        .skip_locked()
+        .first(conn)
+        .optional()?)
+}
+
+/// Cancels a locked QUEUED call for `reason` (EXPIRED, REQUESTED or a refusal's code), with its
+/// event; its task, if any, is cancelled too. Nothing is sent for it afterwards.
+pub fn cancel_call(
+    conn: &mut PgConnection,
+    call: &CallRow,
+    reason: &str,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<CallRow, StoreError> {
+    let updated: CallRow = diesel::update(calls::table.find(call.id))
+        .set((
+            calls::status.eq("CANCELLED"),
+            calls::cancel_reason.eq(reason),
+            calls::disposition.eq(format!("cancelled: {message}")),
+            calls::ended_at.eq(now),
+            calls::updated_at.eq(now),
+            calls::webhook_next_at.eq(None::<DateTime<Utc>>),
+            calls::version.eq(calls::version + 1),
+        ))
+        .returning(CallRow::as_returning())
+        .get_result(conn)?;
+    let customer_ref = customer_ref_of(conn, updated.customer_id)?;
+    record_call_events(
+        conn,
+        CALL_STATUS_CHANGED,
+        &[(&updated, customer_ref.as_deref(), Some(&call.status))],
+    )?;
+    if let Some(task_id) = updated.task_id {
+        set_task_status(conn, updated.company_id, task_id, "CANCELLED", now)?;
+    }
+    Ok(updated)
+}
+
 /// A delivery succeeded: nothing more to send.
+/// The provider has the call from the moment it was sent.
 pub fn webhook_delivered(conn: &mut PgConnection, call_id: Uuid) -> Result<(), StoreError> {
     diesel::update(calls::table.find(call_id))
-        .set((calls::webhook_next_at.eq(None::<DateTime<Utc>>), calls::webhook_last_error.eq(None::<String>)))
+        .set((
+            calls::webhook_next_at.eq(None::<DateTime<Utc>>),
+            calls::webhook_last_error.eq(None::<String>),
+            calls::handed_off_at
+                .eq(diesel::dsl::sql::<Nullable<Timestamptz>>("COALESCE(handed_off_at, webhook_sent_at)")),
+        ))
         .execute(conn)?;
     Ok(())
 }
@@ -767,8 +1004,14 @@ pub fn webhook_failed(
     error: &str,
     next_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
+    // Not sent after all: no delivery is under way (the expiry sweep and Do Not Call see it
+    // as waiting again).
     diesel::update(calls::table.find(call_id))
-        .set((calls::webhook_next_at.eq(next_at), calls::webhook_last_error.eq(error)))
+        .set((
+            calls::webhook_next_at.eq(next_at),
+            calls::webhook_last_error.eq(error),
+            calls::webhook_sent_at.eq(None::<DateTime<Utc>>),
+        ))
         .execute(conn)?;
     Ok(())
 }
@@ -793,7 +1036,8 @@ pub fn first_pages(
 ) -> Result<Vec<CallRow>, StoreError> {
     Ok(diesel::sql_query(
         "SELECT id, company_id, customer_id, schedule_id, task_id, to_number, status, agent_id, disposition,
-                duration_seconds, data, started_at, ended_at, created_at, updated_at, source, version, disposition_id
+                duration_seconds, data, started_at, ended_at, created_at, updated_at, source, version, disposition_id,
+                expires_at, handed_off_at, cancel_reason
            FROM (SELECT c.*, row_number() OVER (PARTITION BY customer_id ORDER BY created_at DESC, id DESC) AS rn
                    FROM calls c
                   WHERE company_id = $1 AND customer_id = ANY($2)) page

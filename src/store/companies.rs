@@ -27,6 +27,7 @@ pub struct CompanyRow {
     pub state_rules: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub queued_call_ttl_seconds: i32,
 }
 
 /// A new API key: the secret is returned once and only its hash is stored.
@@ -145,6 +146,7 @@ pub fn update_settings(
     struct Changes<'a> {
         name: Option<&'a str>,
         calls_per_second_limit: Option<i32>,
+        queued_call_ttl_seconds: Option<i32>,
         call_webhook_url: Option<Option<&'a str>>,
         lms_base_url: Option<Option<&'a str>>,
         lms_api_key: Option<Option<&'a str>>,
@@ -169,6 +171,7 @@ pub fn update_settings(
     let changes = Changes {
         name: patch.name.as_deref(),
         calls_per_second_limit: patch.calls_per_second_limit,
+        queued_call_ttl_seconds: patch.queued_call_ttl_seconds,
         call_webhook_url: nullable(&patch.call_webhook_url),
         lms_base_url: nullable(&patch.lms_base_url),
         lms_api_key: exposed(&patch.lms_api_key),

@@ -766,6 +766,23 @@ pub fn lock_many(
         .load(conn)?)
 }
 
+/// The customer's row locked, or None when another transaction holds it (the caller already
+/// holds a lock that comes later in the order, e.g. a claimed task's, and must not wait).
+pub fn try_lock(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    id: i64,
+) -> Result<Option<CustomerRow>, StoreError> {
+    Ok(customers::table
+        .filter(customers::company_id.eq(company_id))
+        .filter(customers::id.eq(id))
+        .select(CustomerRow::as_select())
+        .for_update()
+        .skip_locked()
+        .first(conn)
+        .optional()?)
+}
+
 /// The ids of the company's customers whose phone number is one of `numbers` (E.164).
 pub fn ids_with_phones(
     conn: &mut PgConnection,

@@ -12,6 +12,7 @@ diesel::table! {
         state_rules -> Jsonb,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        queued_call_ttl_seconds -> Int4,
     }
 }
 
@@ -138,6 +139,9 @@ diesel::table! {
         source -> Text,
         version -> Int4,
         disposition_id -> Nullable<Text>,
+        expires_at -> Nullable<Timestamptz>,
+        handed_off_at -> Nullable<Timestamptz>,
+        cancel_reason -> Nullable<Text>,
     }
 }
 

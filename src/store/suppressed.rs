@@ -40,6 +40,28 @@ pub fn remove(conn: &mut PgConnection, company_id: Uuid, numbers: &[String]) -> 
     Ok(removed as i64)
 }
 
+/// What marks `number` carries in the company: (on the suppression list, marked Do Not Call
+/// on one of its customer records), in one query.
+pub fn number_marks(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    number: &str,
+) -> Result<(bool, bool), StoreError> {
+    use super::schema::customers;
+    let suppressed = diesel::dsl::exists(
+        suppressed_numbers::table
+            .filter(suppressed_numbers::company_id.eq(company_id))
+            .filter(suppressed_numbers::phone_number.eq(number)),
+    );
+    let marked = diesel::dsl::exists(
+        customers::table
+            .filter(customers::company_id.eq(company_id))
+            .filter(customers::phone_number.eq(number))
+            .filter(customers::do_not_call),
+    );
+    Ok(diesel::select((suppressed, marked)).get_result(conn)?)
+}
+
 pub fn is_suppressed(conn: &mut PgConnection, company_id: Uuid, number: &str) -> Result<bool, StoreError> {
     Ok(diesel::select(diesel::dsl::exists(
         suppressed_numbers::table

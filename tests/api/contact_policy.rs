@@ -503,7 +503,8 @@ fn check_call(call: &CallFact, known: &[&CallFact], customer: &Value) -> Result<
         state,
         phone_number: customer["phoneNumber"].as_str(),
     };
-    let rule = StateRuleTable::builtin().effective(state);
+    // Every state the consumer may be in: address, ZIP, area code.
+    let rule = StateRuleTable::builtin().effective_for(&location.candidate_states());
     let (open, close) = ((8 * 60u32).max(rule.earliest), (21 * 60u32).min(rule.latest));
     for zone in location.candidate_zones() {
         let local = t.with_timezone(&zone);
@@ -547,6 +548,9 @@ fn check_call(call: &CallFact, known: &[&CallFact], customer: &Value) -> Result<
 /// One call as the checker needs it.
 #[derive(Debug)]
 struct CallFact {
+    id: String,
+    /// When a provider got it (claimed, delivered, first report).
+    handed_off_at: Option<DateTime<Utc>>,
     customer: String,
     at: DateTime<Utc>,
     /// When callsync learned of it: its placement, or the recording of an external attempt.
@@ -564,6 +568,7 @@ async fn random_sequences_across_paths_never_break_a_rule() {
     const GUAM: Place = ("Pacific/Guam", "GU", "96910", "+16715550100");
     let places = [NEW_YORK, BOSTON, PENSACOLA_EASTERN, NEW_YORK_WITH_LA_CELL, GUAM, LOS_ANGELES];
     let mut placed_total = 0;
+    let mut handed_over_total = 0;
     for seed in 0..4u64 {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         // Starts on a Friday evening in New York, so the first days cross a weekend.
@@ -574,9 +579,9 @@ async fn random_sequences_across_paths_never_break_a_rule() {
         for (id, place) in ids.iter().zip(places) {
             create(&app, id, place).await;
         }
-        for _ in 0..45 {
+        for _ in 0..70 {
             let who = rng.gen_range(0..places.len());
-            match rng.gen_range(0..10) {
+            match rng.gen_range(0..13) {
                 0 | 1 => {
                     call_customer(&app, &ids[who]).await;
                 }
@@ -617,6 +622,15 @@ async fn random_sequences_across_paths_never_break_a_rule() {
                 7 => {
                     dial_round(&app.store, &DialerConfig::default()).await.unwrap();
                 }
+                // A provider pulls, some time after the calls were queued: each is decided again.
+                10 | 11 => {
+                    app.clock.advance(Duration::minutes(rng.gen_range(0..40)));
+                    app.gql_ok("mutation { claimCalls(limit: 3) { id } }", json!({})).await;
+                }
+                12 => {
+                    app.clock.advance(Duration::minutes(rng.gen_range(0..20)));
+                    callsync::dialer::expire_waiting(&app.store).await.unwrap();
+                }
                 _ => {
                     app.clock.advance(Duration::minutes(rng.gen_range(5..18 * 60)));
                     dial_round(&app.store, &DialerConfig::default()).await.unwrap();
@@ -626,6 +640,10 @@ async fn random_sequences_across_paths_never_break_a_rule() {
         // Every call callsync placed, checked against what it knew at that moment.
         #[derive(diesel::QueryableByName)]
         struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            id: String,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+            handed_off_at: Option<DateTime<Utc>>,
             #[diesel(sql_type = diesel::sql_types::Text)]
             customer: String,
             #[diesel(sql_type = diesel::sql_types::Timestamptz)]
@@ -643,7 +661,7 @@ async fn random_sequences_across_paths_never_break_a_rule() {
             use diesel::RunQueryDsl;
             let mut conn = app.db.connect();
             diesel::sql_query(
-                "SELECT cu.external_id AS customer, c.created_at, c.updated_at, c.ended_at, c.source, c.status
+                "SELECT c.id::text AS id, c.handed_off_at, cu.external_id AS customer, c.created_at, c.updated_at, c.ended_at, c.source, c.status
                  FROM calls c JOIN customers cu ON cu.id = c.customer_id ORDER BY c.created_at",
             )
             .load(&mut conn)
@@ -652,6 +670,8 @@ async fn random_sequences_across_paths_never_break_a_rule() {
         let facts: Vec<CallFact> = rows
             .iter()
             .map(|r| CallFact {
+                id: r.id.clone(),
+                handed_off_at: r.handed_off_at,
                 customer: r.customer.clone(),
                 at: r.created_at,
                 known_from: if r.source == "EXTERNAL" { r.updated_at } else { r.created_at },
@@ -668,6 +688,7 @@ async fn random_sequences_across_paths_never_break_a_rule() {
                 .iter()
                 .filter(|a| a.customer == call.customer && !a.cancelled && a.known_from < call.at)
                 .map(|a| CallFact {
+                    id: a.id.clone(),
                     customer: a.customer.clone(),
                     conversation_at: a.conversation_at.filter(|c| *c <= call.at),
                     ..*a
@@ -679,8 +700,37 @@ async fn random_sequences_across_paths_never_break_a_rule() {
                 panic!("seed {seed}: call to {} broke a rule: {why}\n{facts:#?}", call.customer);
             }
             placed_total += 1;
+            // Handed over later: what callsync knew then must allow it too (the call itself aside).
+            if let Some(handed_off) = call.handed_off_at.filter(|h| *h > call.at) {
+                let known: Vec<CallFact> = facts
+                    .iter()
+                    .filter(|a| a.id != call.id && a.customer == call.customer && !a.cancelled)
+                    .filter(|a| a.known_from < handed_off)
+                    .map(|a| CallFact {
+                        id: a.id.clone(),
+                        customer: a.customer.clone(),
+                        conversation_at: a.conversation_at.filter(|c| *c <= handed_off),
+                        ..*a
+                    })
+                    .collect();
+                let known_refs: Vec<&CallFact> = known.iter().collect();
+                let at_hand_off = CallFact {
+                    id: call.id.clone(),
+                    customer: call.customer.clone(),
+                    at: handed_off,
+                    ..*call
+                };
+                if let Err(why) = check_call(&at_hand_off, &known_refs, &customer) {
+                    panic!(
+                        "seed {seed}: call to {} handed over at {handed_off} broke a rule: {why}\n{facts:#?}",
+                        call.customer
+                    );
+                }
+                handed_over_total += 1;
+            }
         }
     }
+    eprintln!("{handed_over_total} of them handed over later, each checked again at that instant");
     eprintln!("{placed_total} calls placed by callsync, each checked");
     assert!(placed_total >= 10, "the sequences placed only {placed_total} calls: not a meaningful test");
 }

@@ -2,15 +2,18 @@
 
 mod bulk;
 mod calls;
+mod candidate_states;
 mod cli;
 mod clock;
 mod contact_policy;
 mod customers;
 mod dashboard;
+mod do_not_call;
 mod docs;
 mod export;
 mod faults;
 mod fuzz;
+mod handoff;
 mod harness;
 mod http_surface;
 mod jobs;
