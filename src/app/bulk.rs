@@ -11,11 +11,11 @@ use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use uuid::Uuid;
 
-use super::contact::{self, Person};
+use super::contact::{self, DecideRequest};
 use super::AppError;
 use crate::domain::bulk::{validate_records, RecordError, ValidRecord, MAX_RECORDS};
 use crate::domain::calls::CallSource;
-use crate::domain::contact_policy::{ContactPolicy, RefusalCode};
+use crate::domain::contact_policy::RefusalCode;
 use crate::domain::customer::{CustomerPatch, CustomerRecord};
 use crate::domain::lms::LoanRecord;
 use crate::domain::ValidationError;
@@ -372,14 +372,19 @@ pub fn initiate_calls(
     now: DateTime<Utc>,
 ) -> Result<BulkCalls, AppError> {
     let mut outcome = BulkCalls::default();
+    // The rows were written (so locked) by this transaction's upsert; the company's dialling
+    // lock next, then the one decide step reads everything else.
     let customers = customers::by_ids(conn, company_id, customer_ids)?;
-    let terms = contact::schedule_terms(schedule)?;
-    let rules = contact::state_rules(conn, company_id)?;
     store::lock_company_dialing(conn, company_id)?;
-    let people: Vec<Person> = customers.iter().map(Person::of).collect();
-    let contacts = contact::histories(conn, company_id, &people, contact::history_since(now))?;
-    let numbers: Vec<String> = customers.iter().filter_map(|c| c.phone_number.clone()).collect();
-    let schedule_dials = contact::schedule_dials(conn, company_id, schedule, &numbers, now)?;
+    let requests: Vec<DecideRequest<'_>> = customers
+        .iter()
+        .filter_map(|c| {
+            let number = c.phone_number.as_deref()?;
+            Some(DecideRequest { customer: Some(c), number, schedule, own_attempt: None })
+        })
+        .collect();
+    let mut decisions =
+        contact::decide(conn, company_id, &requests, now, contact::HistoryWindow::dialling(now))?.into_iter();
     // The rate limit paces bulk calls' hand-off instead of refusing them; a call the pacing
     // cannot hand over before it would expire is refused (EXPIRED) rather than left to expire.
     let dialing = store::dialing_state(conn, company_id, now)?;
@@ -388,25 +393,23 @@ pub fn initiate_calls(
     let per_second = i64::from(dialing.limit.max(1));
     let mut dialled: HashSet<String> = HashSet::new();
     let mut new_calls = Vec::new();
-    for (customer, contact::Contact { mut history, marks }) in customers.iter().zip(contacts) {
+    for customer in &customers {
         let Some(number) = customer.phone_number.clone() else {
             outcome.refuse("BAD_USER_INPUT", 1);
             continue;
         };
-        let callee = contact::customer_callee(customer, marks);
-        history.planned.clear();
-        history.dialled_by_schedule = schedule_dials.get(&number).cloned().unwrap_or_default();
-        let policy = match ContactPolicy::new(&terms, &callee, &rules) {
-            Ok(policy) => policy,
-            Err(refusal) => {
+        let Some(decision) = decisions.next() else { break };
+        let policy = match (decision.policy, decision.verdict) {
+            (Ok(policy), Ok(())) => policy,
+            (_, Err(refusal)) => {
+                outcome.refuse(refusal.code.as_str(), 1);
+                continue;
+            }
+            (Err(refusal), Ok(())) => {
                 outcome.refuse(refusal.code.as_str(), 1);
                 continue;
             }
         };
-        if let Err(refusal) = policy.decide(&history, now) {
-            outcome.refuse(refusal.code.as_str(), 1);
-            continue;
-        }
         let expires_at = policy.expiry(now, dialing.queued_call_ttl);
         if hand_off {
             // Handed over at the company's pace after the calls already waiting.

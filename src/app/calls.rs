@@ -6,7 +6,7 @@ use diesel::PgConnection;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::contact::{self, Person};
+use super::contact::{self, DecideRequest, Person};
 use super::AppError;
 use crate::domain::calls::{task_status_for, transition, CallSource, CallStatus, Transition};
 use crate::domain::contact_policy::{ContactHistory, ContactPolicy, Refusal};
@@ -74,21 +74,6 @@ pub fn resolve(
 }
 
 impl Resolved {
-    /// The calls through this schedule to this number that its lead-duplicate timeframe (if
-    /// any) still covers at `at`, into `history`.
-    fn add_schedule_dials(
-        &self,
-        conn: &mut PgConnection,
-        company_id: Uuid,
-        history: &mut ContactHistory,
-        at: DateTime<Utc>,
-    ) -> Result<(), AppError> {
-        let number = std::slice::from_ref(&self.number);
-        let mut dials = contact::schedule_dials(conn, company_id, &self.schedule, number, at)?;
-        history.dialled_by_schedule = dials.remove(&self.number).unwrap_or_default();
-        Ok(())
-    }
-
     /// The same callee with the customer's row locked and read again (the first lock of the
     /// order every dialling path takes), so a Do Not Call or a new number committed meanwhile
     /// is what the policy sees.
@@ -111,23 +96,14 @@ impl Resolved {
         Ok(Resolved { customer: Some(customer), schedule: self.schedule, number })
     }
 
-    fn person(&self) -> Person {
-        Person { customer_id: self.customer.as_ref().map(|c| c.id), number: Some(self.number.clone()) }
-    }
-
-    /// The policy for this callee under the schedule, or the refusal that holds at any time.
-    fn policy(
-        &self,
-        conn: &mut PgConnection,
-        company_id: Uuid,
-    ) -> Result<Result<ContactPolicy, Refusal>, AppError> {
-        let marks = contact::number_marks(conn, company_id, &self.number)?;
-        let callee = match &self.customer {
-            Some(c) => contact::customer_callee(c, marks),
-            None => contact::one_off_callee(&self.number, marks),
-        };
-        let terms = contact::schedule_terms(&self.schedule)?;
-        Ok(ContactPolicy::new(&terms, &callee, &contact::state_rules(conn, company_id)?))
+    /// What the one decide step needs of this callee (see [`contact::decide`]).
+    fn request(&self) -> DecideRequest<'_> {
+        DecideRequest {
+            customer: self.customer.as_ref(),
+            number: &self.number,
+            schedule: &self.schedule,
+            own_attempt: None,
+        }
     }
 }
 
@@ -155,13 +131,11 @@ pub fn make_call(
     let resolved =
         resolve(conn, company_id, &request.target, "to")?.locked(conn, company_id, &request.target)?;
     store::lock_company_dialing(conn, company_id)?;
-    let policy = resolved.policy(conn, company_id)?.map_err(AppError::Refused)?;
-    let mut history =
-        contact::history(conn, company_id, &resolved.person(), contact::history_since(now))?.history;
-    // Plans are not calls: only a dial counts them (the builder does).
-    history.planned.clear();
-    resolved.add_schedule_dials(conn, company_id, &mut history, now)?;
-    policy.decide(&history, now)?;
+    let decision =
+        contact::decide(conn, company_id, &[resolved.request()], now, contact::HistoryWindow::dialling(now))?
+            .remove(0);
+    decision.verdict?;
+    let policy = decision.policy?;
     let dialing = store::dialing_state(conn, company_id, now)?;
     if dialing.at_limit() {
         let limit = dialing.limit;
@@ -465,14 +439,17 @@ pub fn eligibility(
 ) -> Result<Eligibility, AppError> {
     let resolved = resolve(conn, company_id, target, "phoneNumber")?;
     // A year back, so the last conversation shows even when it no longer binds.
-    let mut history =
-        contact::history(conn, company_id, &resolved.person(), at - Duration::days(MAX_ATTEMPT_AGE_DAYS))?
-            .history;
-    history.planned.clear();
-    history.attempts.retain(|a| *a <= at);
-    resolved.add_schedule_dials(conn, company_id, &mut history, at)?;
+    let since = at - Duration::days(MAX_ATTEMPT_AGE_DAYS);
+    let contact::Decision { policy, history, verdict } = contact::decide(
+        conn,
+        company_id,
+        &[resolved.request()],
+        at,
+        contact::HistoryWindow { since, as_of_at: true },
+    )?
+    .remove(0);
     let last_conversation_at = history.last_conversation;
-    match resolved.policy(conn, company_id)? {
+    match policy {
         Err(refusal) => Ok(Eligibility {
             zones: refusal.zones.clone(),
             refusal: Some(refusal),
@@ -482,7 +459,7 @@ pub fn eligibility(
         }),
         Ok(policy) => {
             let attempts_last_7_days = policy.attempts_in_week_ending(&history, at);
-            let (refusal, next_allowed_at) = match policy.decide(&history, at) {
+            let (refusal, next_allowed_at) = match verdict {
                 Ok(()) => (None, Some(at)),
                 Err(refusal) => {
                     let next = refusal.next_allowed_at;

@@ -257,3 +257,110 @@ pub fn history(
 ) -> Result<Contact, StoreError> {
     Ok(histories(conn, company_id, std::slice::from_ref(person), since)?.pop().unwrap_or_default())
 }
+
+/// One callee to decide: who (a customer, or a one-off number), through which schedule, and
+/// the call being decided again, if it exists already (its own attempt is not history).
+pub struct DecideRequest<'a> {
+    pub customer: Option<&'a CustomerRow>,
+    /// E.164: the number dialled (a customer's own, or the call's).
+    pub number: &'a str,
+    pub schedule: &'a ScheduleRow,
+    pub own_attempt: Option<DateTime<Utc>>,
+}
+
+/// What the policy said about one callee, with what it was told.
+pub struct Decision {
+    /// The policy in force, or the refusal that holds at any time (Do Not Call, no location…).
+    pub policy: Result<ContactPolicy, Refusal>,
+    /// The history the decision saw (planned tasks left out: only a dial counts them).
+    pub history: ContactHistory,
+    /// The answer at the instant asked.
+    pub verdict: Result<(), Refusal>,
+}
+
+/// The one decide step every dialling path takes (makeCall, bulk calls, the dialer, every
+/// hand-off, callEligibility). The caller has taken the locks that serialise calls to these
+/// people (their customers' rows, then the company's dialling lock) *before*: everything the
+/// policy needs is read here, after them, with one query per kind of fact for the whole batch —
+/// the company's state rules, the histories with each number's marks (suppressed, Do Not Call
+/// on any record), each schedule's own recent dials. History from `window.since` on.
+pub fn decide(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    requests: &[DecideRequest<'_>],
+    at: DateTime<Utc>,
+    window: HistoryWindow,
+) -> Result<Vec<Decision>, StoreError> {
+    let since = window.since;
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rules = state_rules(conn, company_id)?;
+    let people: Vec<Person> = requests
+        .iter()
+        .map(|r| Person { customer_id: r.customer.map(|c| c.id), number: Some(r.number.to_string()) })
+        .collect();
+    let contacts = histories(conn, company_id, &people, since)?;
+    let mut dials: HashMap<Uuid, HashMap<String, Vec<DateTime<Utc>>>> = HashMap::new();
+    for request in requests {
+        if dials.contains_key(&request.schedule.id) {
+            continue;
+        }
+        let numbers: Vec<String> = requests
+            .iter()
+            .filter(|r| r.schedule.id == request.schedule.id)
+            .map(|r| r.number.to_string())
+            .collect();
+        dials.insert(request.schedule.id, schedule_dials(conn, company_id, request.schedule, &numbers, at)?);
+    }
+    let mut decisions = Vec::with_capacity(requests.len());
+    for (request, contact) in requests.iter().zip(contacts) {
+        let callee = match request.customer {
+            Some(c) => customer_callee(c, contact.marks),
+            None => one_off_callee(request.number, contact.marks),
+        };
+        let mut history = contact.history;
+        history.planned.clear();
+        if window.as_of_at {
+            history.attempts.retain(|a| *a <= at);
+        }
+        history.dialled_by_schedule =
+            dials.get(&request.schedule.id).and_then(|d| d.get(request.number)).cloned().unwrap_or_default();
+        if let Some(own) = request.own_attempt {
+            remove_once(&mut history.attempts, own);
+            remove_once(&mut history.dialled_by_schedule, own);
+        }
+        let policy = ContactPolicy::new(&schedule_terms(request.schedule)?, &callee, &rules);
+        let verdict = match &policy {
+            Ok(policy) => policy.decide(&history, at),
+            Err(refusal) => Err(refusal.clone()),
+        };
+        decisions.push(Decision { policy, history, verdict });
+    }
+    Ok(decisions)
+}
+
+/// Which history a decision sees.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryWindow {
+    pub since: DateTime<Utc>,
+    /// Only attempts up to the instant decided (callEligibility's question about an instant).
+    /// A dial leaves it off: a request that read the clock before it waited for the locks
+    /// must still count the calls placed by those that held them before it.
+    pub as_of_at: bool,
+}
+
+impl HistoryWindow {
+    /// What dialling at `at` needs: the caps' and quiet period's days, every attempt.
+    pub fn dialling(at: DateTime<Utc>) -> HistoryWindow {
+        HistoryWindow { since: history_since(at), as_of_at: false }
+    }
+}
+
+/// A call decided again is not its own history: one entry at its instant goes (another call
+/// at the very same instant counts the same).
+fn remove_once(list: &mut Vec<DateTime<Utc>>, at: DateTime<Utc>) {
+    if let Some(i) = list.iter().position(|t| *t == at) {
+        list.remove(i);
+    }
+}

@@ -6,7 +6,7 @@ use diesel::{Connection, PgConnection};
 use uuid::Uuid;
 
 use super::calls::{report_status, StatusReport};
-use super::contact::{self, Person};
+use super::contact::{self, DecideRequest};
 use super::AppError;
 use crate::domain::calls::{CallSource, CallStatus};
 use crate::store::calls::{self as store, CallRow, NewCall};
@@ -75,16 +75,12 @@ fn dial_task(conn: &mut PgConnection, task: TaskRow, now: DateTime<Utc>) -> Resu
     let schedule =
         schedules::by_ids(conn, company_id, &[task.schedule_id])?.pop().ok_or(StoreError::NotFound)?;
     let Some(number) = customer.phone_number.clone() else { return cancel(conn) };
-    let Ok(policy) = contact::customer_policy(conn, &customer, &schedule)? else {
-        return cancel(conn);
-    };
-    let mut history =
-        contact::history(conn, company_id, &Person::of(&customer), contact::history_since(now))?.history;
-    history.planned.clear();
-    // The schedule's leadDuplicateTimeframeSeconds holds here as on every other path.
-    let mut dials = contact::schedule_dials(conn, company_id, &schedule, std::slice::from_ref(&number), now)?;
-    history.dialled_by_schedule = dials.remove(&number).unwrap_or_default();
-    if let Err(refusal) = policy.decide(&history, now) {
+    let request =
+        DecideRequest { customer: Some(&customer), number: &number, schedule: &schedule, own_attempt: None };
+    let decision =
+        contact::decide(conn, company_id, &[request], now, contact::HistoryWindow::dialling(now))?.remove(0);
+    let Ok(policy) = decision.policy else { return cancel(conn) };
+    if let Err(refusal) = decision.verdict {
         return match refusal.next_allowed_at {
             Some(at) => {
                 store::reschedule_task(conn, &task, at, now)?;

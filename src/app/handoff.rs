@@ -8,15 +8,13 @@
 //! Locks, always in this order, as every other path that dials: the customer's row, the
 //! company's dialling lock, then the call's row.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Duration, Utc};
 use diesel::PgConnection;
 use uuid::Uuid;
 
-use super::contact::{self, Person};
+use super::contact::{self, DecideRequest};
 use super::AppError;
-use crate::domain::contact_policy::{ContactPolicy, Refusal};
+use crate::domain::contact_policy::Refusal;
 use crate::store::calls::{self as store, CallRow, WebhookDelivery};
 use crate::store::customers::{self, CustomerRow};
 use crate::store::schedules;
@@ -61,9 +59,7 @@ pub fn decide(
     Ok(decide_many(conn, call.company_id, std::slice::from_ref(call), &customers, at)?.remove(0))
 }
 
-/// [`decide`] for several locked calls of one company at once: one query per kind of fact
-/// (live schedules, state rules, histories with the numbers' marks, and each schedule's own
-/// dials when it has a lead-duplicate timeframe), then the policy for each call in turn.
+/// [`decide`] for several locked calls of one company at once (see [`contact::decide`]).
 pub fn decide_many(
     conn: &mut PgConnection,
     company_id: Uuid,
@@ -76,64 +72,36 @@ pub fn decide_many(
     }
     // Live schedules only: a deleted one is not among them.
     let schedules = schedules::live_schedules(conn, company_id)?;
-    let rules = contact::state_rules(conn, company_id)?;
-    let people: Vec<Person> = calls
-        .iter()
-        .map(|c| Person { customer_id: c.customer_id, number: Some(c.to_number.clone()) })
-        .collect();
-    let contacts = contact::histories(conn, company_id, &people, contact::history_since(at))?;
-    let mut dials: HashMap<Uuid, HashMap<String, Vec<DateTime<Utc>>>> = HashMap::new();
-    for schedule in schedules.iter().filter(|s| calls.iter().any(|c| c.schedule_id == Some(s.id))) {
-        let numbers: Vec<String> = calls
-            .iter()
-            .filter(|c| c.schedule_id == Some(schedule.id))
-            .map(|c| c.to_number.clone())
-            .collect();
-        dials.insert(schedule.id, contact::schedule_dials(conn, company_id, schedule, &numbers, at)?);
-    }
-    let mut verdicts = Vec::with_capacity(calls.len());
-    for (call, contact) in calls.iter().zip(contacts) {
-        if call.expires_at.is_some_and(|expiry| at >= expiry) {
-            verdicts.push(Verdict::Expired);
-            continue;
-        }
-        let Some(schedule) = schedules.iter().find(|s| Some(s.id) == call.schedule_id) else {
-            verdicts.push(Verdict::ScheduleDeleted);
-            continue;
-        };
-        let customer = call.customer_id.and_then(|id| customers.iter().find(|c| c.id == id));
-        let callee = match customer {
-            Some(c) => contact::customer_callee(c, contact.marks),
-            None => contact::one_off_callee(&call.to_number, contact.marks),
-        };
-        let terms = contact::schedule_terms(schedule)?;
-        let policy = match ContactPolicy::new(&terms, &callee, &rules) {
-            Ok(policy) => policy,
-            Err(refusal) => {
-                verdicts.push(Verdict::Refused(refusal));
-                continue;
+    let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(calls.len());
+    let mut requests = Vec::new();
+    for call in calls {
+        let schedule = schedules.iter().find(|s| Some(s.id) == call.schedule_id);
+        verdicts.push(match schedule {
+            _ if call.expires_at.is_some_and(|expiry| at >= expiry) => Some(Verdict::Expired),
+            None => Some(Verdict::ScheduleDeleted),
+            Some(schedule) => {
+                requests.push(DecideRequest {
+                    customer: call.customer_id.and_then(|id| customers.iter().find(|c| c.id == id)),
+                    number: &call.to_number,
+                    schedule,
+                    own_attempt: Some(call.created_at),
+                });
+                None
             }
-        };
-        let mut history = contact.history;
-        history.planned.clear();
-        remove_once(&mut history.attempts, call.created_at);
-        history.dialled_by_schedule =
-            dials.get(&schedule.id).and_then(|d| d.get(&call.to_number)).cloned().unwrap_or_default();
-        remove_once(&mut history.dialled_by_schedule, call.created_at);
-        verdicts.push(match policy.decide(&history, at) {
-            Ok(()) => Verdict::Go,
-            Err(refusal) => Verdict::Refused(refusal),
         });
     }
-    Ok(verdicts)
-}
-
-/// The call's own attempt: one entry at its instant (another call at the very same instant
-/// counts the same).
-fn remove_once(list: &mut Vec<DateTime<Utc>>, at: DateTime<Utc>) {
-    if let Some(i) = list.iter().position(|t| *t == at) {
-        list.remove(i);
-    }
+    let mut decided =
+        contact::decide(conn, company_id, &requests, at, contact::HistoryWindow::dialling(at))?.into_iter();
+    Ok(verdicts
+        .into_iter()
+        .map(|v| {
+            v.unwrap_or_else(|| match decided.next().map(|d| d.verdict) {
+                Some(Ok(())) => Verdict::Go,
+                Some(Err(refusal)) => Verdict::Refused(refusal),
+                None => Verdict::ScheduleDeleted,
+            })
+        })
+        .collect())
 }
 
 /// Cancels the call for what `verdict` says; returns the cancelled call (None for Go).
