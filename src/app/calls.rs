@@ -167,6 +167,8 @@ pub struct StatusReport {
     /// bookkeeping (a failed delivery, a stuck call): the first such report of a call never
     /// handed over is its hand-off.
     pub from_provider: bool,
+    /// What the consumer said on the call, if it changes what callsync may do.
+    pub outcome: Option<CallOutcome>,
 }
 
 /// reportCallStatus: moves a call forward (idempotently) with its event; the task follows;
@@ -251,10 +253,75 @@ pub fn report_status(
     if let (Some(task_id), Some(task_status)) = (updated.task_id, task_status_for(report.status)) {
         store::set_task_status(conn, company_id, task_id, task_status, now)?;
     }
+    if let Some(outcome) = report.outcome {
+        apply_outcome(conn, &updated, customer.as_ref(), outcome, now)?;
+    }
     if let (CallStatus::Completed, Some(customer)) = (report.status, &customer) {
-        replan_pending(conn, customer, now)?;
+        if report.outcome != Some(CallOutcome::WrongNumber) {
+            replan_pending(conn, customer, now)?;
+        }
     }
     Ok(Ok(updated))
+}
+
+/// What the consumer said on a call that changes what callsync may do (reported by the agent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// "Stop calling me": consent withdrawn (FCC 24-24: by any reasonable means); the number is
+    /// suppressed for every schedule.
+    OptOut,
+    /// The number is not the consumer's (reassigned): suppressed; no conversation took place.
+    WrongNumber,
+    /// FDCPA 805(a)(2): the consumer has an attorney: a contact hold.
+    AttorneyRepresented,
+    /// FDCPA 805(c): the consumer asked the collector to cease: a contact hold.
+    CeaseRequested,
+}
+
+impl CallOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::OptOut => "OPT_OUT",
+            CallOutcome::WrongNumber => "WRONG_NUMBER",
+            CallOutcome::AttorneyRepresented => "ATTORNEY_REPRESENTED",
+            CallOutcome::CeaseRequested => "CEASE_REQUESTED",
+        }
+    }
+}
+
+/// Applies what the consumer said, in the reporting transaction: the outcome is kept on the
+/// call; an opt-out or a wrong number suppresses the number (source CONSUMER_OPT_OUT or
+/// WRONG_NUMBER, binding every schedule); an attorney or a cease request holds the customer
+/// (a one-off number with no customer is suppressed as an opt-out instead). Pending tasks and
+/// queued calls that the words forbid are cancelled at once, with events.
+fn apply_outcome(
+    conn: &mut PgConnection,
+    call: &CallRow,
+    customer: Option<&CustomerRow>,
+    outcome: CallOutcome,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    use super::customers::{stop_contact, StopReason};
+    let company_id = call.company_id;
+    store::set_outcome(conn, call.id, outcome.as_str())?;
+    let number = std::slice::from_ref(&call.to_number);
+    let suppress = |conn: &mut PgConnection, source: &str| -> Result<(), AppError> {
+        crate::store::suppressed::add_from_consumer(conn, company_id, &call.to_number, source, now)?;
+        stop_contact(conn, company_id, &[], number, StopReason::DoNotCall, now)?;
+        Ok(())
+    };
+    match (outcome, customer) {
+        (CallOutcome::OptOut, _) => suppress(conn, crate::store::suppressed::CONSUMER_OPT_OUT),
+        (CallOutcome::WrongNumber, _) => suppress(conn, crate::store::suppressed::WRONG_NUMBER),
+        (CallOutcome::AttorneyRepresented | CallOutcome::CeaseRequested, Some(customer)) => {
+            customers::set_contact_hold(conn, customer.id, Some((outcome.as_str(), None)), now)?;
+            stop_contact(conn, company_id, &[customer.id], &[], StopReason::ContactHold, now)?;
+            Ok(())
+        }
+        (CallOutcome::AttorneyRepresented | CallOutcome::CeaseRequested, None) => {
+            suppress(conn, crate::store::suppressed::CONSUMER_OPT_OUT)
+        }
+    }
 }
 
 /// Re-places the customer's future pending tasks through the policy, counting every attempt
@@ -328,6 +395,8 @@ pub struct AttemptInput {
     pub status: CallStatus,
     pub duration_seconds: Option<i32>,
     pub agent_id: Option<String>,
+    /// What the consumer said on the call, if it changes what callsync may do.
+    pub outcome: Option<CallOutcome>,
 }
 
 /// Most attempts in one recordCallAttempts.
@@ -389,7 +458,9 @@ pub fn record_attempts(
             (None, None) => unreachable!("checked above"),
         };
         if let Some(c) = &customer {
-            if attempt.status == CallStatus::Completed && !touched.iter().any(|t| t.id == c.id) {
+            let conversation =
+                attempt.status == CallStatus::Completed && attempt.outcome != Some(CallOutcome::WrongNumber);
+            if conversation && !touched.iter().any(|t| t.id == c.id) {
                 touched.push(c.clone());
             }
         }
@@ -413,6 +484,15 @@ pub fn record_attempts(
         });
     }
     let rows = store::insert_calls(conn, &new_calls, now)?;
+    for (row, attempt) in rows.iter().zip(attempts) {
+        if let Some(outcome) = attempt.outcome {
+            let customer = match row.customer_id {
+                Some(id) => customers::lock_many(conn, company_id, &[id])?.pop(),
+                None => None,
+            };
+            apply_outcome(conn, row, customer.as_ref(), outcome, now)?;
+        }
+    }
     for customer in customers::lock_many(conn, company_id, &touched.iter().map(|c| c.id).collect::<Vec<_>>())?
     {
         replan_pending(conn, &customer, now)?;

@@ -55,6 +55,9 @@ pub fn location(customer: &CustomerRow) -> Location<'_> {
 pub struct NumberMarks {
     /// On the company's suppression list.
     pub suppressed: bool,
+    /// Suppressed by the consumer's own words on a call (an opt-out, a wrong number): applies
+    /// on every schedule, whatever its `useDoNotCall`.
+    pub by_consumer: bool,
     /// Marked Do Not Call on one of the company's customer records (the mark is the number's).
     pub do_not_call: bool,
 }
@@ -65,18 +68,23 @@ pub fn number_marks(
     company_id: Uuid,
     number: &str,
 ) -> Result<NumberMarks, StoreError> {
-    let (suppressed, do_not_call) = suppressed::number_marks(conn, company_id, number)?;
-    Ok(NumberMarks { suppressed, do_not_call })
+    let (suppressed, by_consumer, do_not_call) = suppressed::number_marks(conn, company_id, number)?;
+    Ok(NumberMarks { suppressed, by_consumer, do_not_call })
 }
 
 pub fn customer_callee(customer: &CustomerRow, marks: NumberMarks) -> Callee {
-    Callee::customer(&location(customer), customer.do_not_call, marks.suppressed)
-        .with_number_do_not_call(marks.do_not_call)
+    let mut callee = Callee::customer(&location(customer), customer.do_not_call, marks.suppressed)
+        .with_number_do_not_call(marks.do_not_call);
+    callee.consumer_suppressed = marks.by_consumer;
+    callee.contact_hold = customer.contact_hold_reason.is_some();
+    callee
 }
 
 /// A number no customer record of the company reaches (located by its area code).
 pub fn one_off_callee(number: &str, marks: NumberMarks) -> Callee {
-    Callee::one_off(number, marks.suppressed).with_number_do_not_call(marks.do_not_call)
+    let mut callee = Callee::one_off(number, marks.suppressed).with_number_do_not_call(marks.do_not_call);
+    callee.consumer_suppressed = marks.by_consumer;
+    callee
 }
 
 /// The marks on the customer's number (none without a number).
@@ -183,10 +191,16 @@ pub fn histories(
     let mut by_customer: HashMap<i64, Vec<&HistoryRow>> = HashMap::new();
     let mut by_number: HashMap<&str, Vec<&HistoryRow>> = HashMap::new();
     let mut suppressed: HashSet<&str> = HashSet::new();
+    let mut by_consumer: HashSet<&str> = HashSet::new();
     let mut marked: HashSet<&str> = HashSet::new();
     for row in &rows {
         if row.kind == calls::HISTORY_SUPPRESSED {
-            suppressed.extend(row.to_number.as_deref());
+            // `status` carries the entry's source.
+            if row.status == suppressed::COMPANY {
+                suppressed.extend(row.to_number.as_deref());
+            } else {
+                by_consumer.extend(row.to_number.as_deref());
+            }
             continue;
         }
         if row.kind == calls::HISTORY_DO_NOT_CALL {
@@ -220,6 +234,7 @@ pub fn histories(
                 history: assemble(&mine),
                 marks: NumberMarks {
                     suppressed: number.is_some_and(|n| suppressed.contains(n)),
+                    by_consumer: number.is_some_and(|n| by_consumer.contains(n)),
                     do_not_call: number.is_some_and(|n| marked.contains(n)),
                 },
             }

@@ -43,6 +43,7 @@ impl SyncSkip {
             SyncSkip::Builder(SkipReason::MissingTimezone) => "MISSING_TIMEZONE",
             SyncSkip::Builder(SkipReason::NoCallingWindow) => "NO_CALLING_WINDOW",
             SyncSkip::Builder(SkipReason::NoFutureSteps) => "NO_FUTURE_STEPS",
+            SyncSkip::Builder(SkipReason::ContactHold) => "CONTACT_HOLD",
         }
     }
 }
@@ -217,8 +218,10 @@ pub fn stop_contact(
 /// Why contact stops: the `cancelReason` of the calls it cancels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
-    /// A Do Not Call mark or a suppressed number.
+    /// A Do Not Call mark or a suppressed number (the company's, or the consumer's own words).
     DoNotCall,
+    /// A contact hold on the customer.
+    ContactHold,
     /// cancelCommunications.
     Requested,
 }
@@ -227,9 +230,52 @@ impl StopReason {
     pub fn code(self) -> &'static str {
         match self {
             StopReason::DoNotCall => "DO_NOT_CALL",
+            StopReason::ContactHold => "CONTACT_HOLD",
             StopReason::Requested => super::handoff::REQUESTED,
         }
     }
+}
+
+/// placeContactHold: the customer is held (`reason` one of ATTORNEY_REPRESENTED,
+/// CEASE_REQUESTED, DISPUTE, OTHER) from `now` until released; its pending tasks and queued
+/// calls are cancelled at once, with events. Placing it again keeps `since` and takes the new
+/// reason and note.
+pub fn place_contact_hold(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    external_id: &str,
+    reason: &str,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<CustomerRow, AppError> {
+    if note.is_some_and(|n| n.chars().count() > 2000) {
+        return Err(
+            crate::domain::ValidationError::new("note", "note must be at most 2000 characters").into()
+        );
+    }
+    let customer =
+        customers::by_external_id(conn, company_id, external_id.trim())?.ok_or(StoreError::NotFound)?;
+    customers::lock_many(conn, company_id, &[customer.id])?;
+    let held = customers::set_contact_hold(conn, customer.id, Some((reason, note)), now)?;
+    stop_contact(conn, company_id, &[held.id], &[], StopReason::ContactHold, now)?;
+    Ok(held)
+}
+
+/// releaseContactHold: the customer may be called again (a sync plans anew); NOT_FOUND for an
+/// unknown customer, and releasing a customer not held changes nothing.
+pub fn release_contact_hold(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    external_id: &str,
+    now: DateTime<Utc>,
+) -> Result<CustomerRow, AppError> {
+    let customer =
+        customers::by_external_id(conn, company_id, external_id.trim())?.ok_or(StoreError::NotFound)?;
+    let locked = customers::lock_many(conn, company_id, &[customer.id])?.pop().ok_or(StoreError::NotFound)?;
+    if locked.contact_hold_reason.is_none() {
+        return Ok(locked);
+    }
+    Ok(customers::set_contact_hold(conn, customer.id, None, now)?)
 }
 
 /// These customers are now marked Do Not Call: the mark is their numbers', so the pending

@@ -124,6 +124,7 @@ pub fn webhook_outcome(
             duration_seconds: None,
             occurred_at: None,
             from_provider: false,
+            outcome: None,
         };
         match report_status(conn, company_id, call_id, &report, now).and_then(|reported| reported) {
             Ok(_) | Err(AppError::InvalidTransition(_)) => {}
@@ -144,6 +145,7 @@ pub fn fail_stuck(conn: &mut PgConnection, after: Duration, now: DateTime<Utc>) 
             duration_seconds: None,
             occurred_at: None,
             from_provider: false,
+            outcome: None,
         };
         // Finalised concurrently since the list was read: nothing to do for that one.
         match report_status(conn, *company_id, *id, &report, now).and_then(|reported| reported) {

@@ -251,6 +251,7 @@ pub fn simulate(db: Db, company_id: Uuid, call_id: Uuid) {
                 occurred_at: None,
                 // The simulation stands in for a provider.
                 from_provider: true,
+                outcome: None,
             };
             let now = db.now();
             let result =

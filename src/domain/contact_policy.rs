@@ -116,6 +116,11 @@ pub struct Callee {
     /// Another of the company's customer records with this number is marked Do Not Call: the
     /// mark belongs to the number, whatever record or one-off call reaches it.
     pub number_do_not_call: bool,
+    /// The consumer, on a call, opted out or said the number is not theirs: the number is
+    /// suppressed whatever a schedule's `useDoNotCall` says.
+    pub consumer_suppressed: bool,
+    /// A contact hold on the customer (attorney, cease request, dispute…).
+    pub contact_hold: bool,
 }
 
 impl Callee {
@@ -130,6 +135,8 @@ impl Callee {
             do_not_call,
             suppressed,
             number_do_not_call: false,
+            consumer_suppressed: false,
+            contact_hold: false,
         }
     }
 
@@ -150,6 +157,8 @@ impl Callee {
             do_not_call: false,
             suppressed,
             number_do_not_call: false,
+            consumer_suppressed: false,
+            contact_hold: false,
         }
     }
 }
@@ -207,6 +216,8 @@ pub enum RefusalCode {
     OutsideCallingHours,
     ContactLimit,
     RecentlyDialed,
+    /// FDCPA 805(a)(2), 805(c): an attorney, a request to cease, a dispute.
+    ContactHold,
 }
 
 impl RefusalCode {
@@ -217,6 +228,7 @@ impl RefusalCode {
             RefusalCode::OutsideCallingHours => "OUTSIDE_CALLING_HOURS",
             RefusalCode::ContactLimit => "CONTACT_LIMIT",
             RefusalCode::RecentlyDialed => "RECENTLY_DIALED",
+            RefusalCode::ContactHold => "CONTACT_HOLD",
         }
     }
 }
@@ -305,9 +317,18 @@ impl ContactPolicy {
             let message = "this number is marked Do Not Call on another of the company's customer records";
             return Err(never(RefusalCode::DoNotCall, message, &zones));
         }
+        if callee.consumer_suppressed {
+            let message = "the consumer asked not to be called at this number, or said it is not theirs (an outcome reported on a call); no schedule may call it";
+            return Err(never(RefusalCode::DoNotCall, message, &zones));
+        }
         if callee.suppressed && schedule.use_do_not_call {
             let message = "this number is on the company's Do-Not-Call list";
             return Err(never(RefusalCode::DoNotCall, message, &zones));
+        }
+        if callee.contact_hold {
+            let message =
+                "the customer is on a contact hold (attorney, cease request or dispute) until it is released";
+            return Err(never(RefusalCode::ContactHold, message, &zones));
         }
         let Some(calendar) = callee.calendar.or_else(|| zones.first().copied()) else {
             let message = "the callee's time zone is unknown (no customer zone, ZIP, state or geographic area code, and no schedule timeZone); refusing rather than guessing";

@@ -38,6 +38,8 @@ pub enum SkipReason {
     NoCallingWindow,
     /// Every cadence step is already past.
     NoFutureSteps,
+    /// The customer is on a contact hold.
+    ContactHold,
 }
 
 impl SkipReason {
@@ -48,6 +50,7 @@ impl SkipReason {
                 SkipReason::DoNotCall
             }
             RefusalCode::DoNotCall => SkipReason::SuppressedNumber,
+            RefusalCode::ContactHold => SkipReason::ContactHold,
             _ if refusal.zones.is_empty() => SkipReason::MissingTimezone,
             _ => SkipReason::NoCallingWindow,
         }
@@ -76,8 +79,11 @@ pub fn build(input: &BuildInput<'_>) -> Result<Plan, SkipReason> {
     if callee.do_not_call || callee.number_do_not_call {
         return Err(SkipReason::DoNotCall);
     }
-    if callee.suppressed && input.schedule.use_do_not_call {
+    if callee.consumer_suppressed || (callee.suppressed && input.schedule.use_do_not_call) {
         return Err(SkipReason::SuppressedNumber);
+    }
+    if callee.contact_hold {
+        return Err(SkipReason::ContactHold);
     }
     if !input.has_phone {
         return Err(SkipReason::MissingPhoneNumber);

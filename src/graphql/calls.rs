@@ -187,6 +187,33 @@ pub struct ReportCallStatusInput {
     duration_seconds: Option<i32>,
     /// When it happened (default: now).
     occurred_at: Option<DateTime<Utc>>,
+    /// What the consumer said, applied in the same transaction (see `CallOutcome`).
+    outcome: Option<CallOutcome>,
+}
+
+/// What the consumer said on the call that changes what callsync may do.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CallOutcome {
+    /// "Stop calling me": the number joins the suppressed list (source CONSUMER_OPT_OUT) and
+    /// no schedule may call it.
+    OptOut,
+    /// Not the consumer's number: suppressed (source WRONG_NUMBER); not a conversation.
+    WrongNumber,
+    /// The consumer has an attorney: a contact hold on the customer.
+    AttorneyRepresented,
+    /// The consumer asked to stop all contact: a contact hold on the customer.
+    CeaseRequested,
+}
+
+impl CallOutcome {
+    fn domain(self) -> use_case::CallOutcome {
+        match self {
+            CallOutcome::OptOut => use_case::CallOutcome::OptOut,
+            CallOutcome::WrongNumber => use_case::CallOutcome::WrongNumber,
+            CallOutcome::AttorneyRepresented => use_case::CallOutcome::AttorneyRepresented,
+            CallOutcome::CeaseRequested => use_case::CallOutcome::CeaseRequested,
+        }
+    }
 }
 
 /// One attempt made outside callsync (another dialer, a person).
@@ -201,6 +228,8 @@ pub struct CallAttemptInput {
     status: CallStatus,
     duration_seconds: Option<i32>,
     agent_id: Option<String>,
+    /// What the consumer said, applied with the attempt (see `CallOutcome`).
+    outcome: Option<CallOutcome>,
 }
 
 #[derive(SimpleObject)]
@@ -397,6 +426,7 @@ impl CallMutation {
             duration_seconds: input.duration_seconds,
             occurred_at: input.occurred_at,
             from_provider: true,
+            outcome: input.outcome.map(CallOutcome::domain),
         };
         let now = super::now(ctx);
         // A refused hand-off commits the call's cancellation and answers with the refusal.
@@ -425,6 +455,7 @@ impl CallMutation {
                 status: a.status.domain(),
                 duration_seconds: a.duration_seconds,
                 agent_id: a.agent_id,
+                outcome: a.outcome.map(CallOutcome::domain),
             })
             .collect();
         let now = super::now(ctx);

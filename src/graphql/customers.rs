@@ -80,6 +80,20 @@ impl Customer {
     async fn do_not_call(&self) -> bool {
         self.0.do_not_call
     }
+    /// A contact hold: no path calls the customer until `releaseContactHold`.
+    async fn contact_hold(&self) -> Option<ContactHold> {
+        let reason = match self.0.contact_hold_reason.as_deref()? {
+            "ATTORNEY_REPRESENTED" => ContactHoldReason::AttorneyRepresented,
+            "CEASE_REQUESTED" => ContactHoldReason::CeaseRequested,
+            "DISPUTE" => ContactHoldReason::Dispute,
+            _ => ContactHoldReason::Other,
+        };
+        Some(ContactHold {
+            reason,
+            since: self.0.contact_hold_since.unwrap_or(self.0.updated_at),
+            note: self.0.contact_hold_note.clone(),
+        })
+    }
     async fn is_test(&self) -> bool {
         self.0.is_test
     }
@@ -352,6 +366,42 @@ pub struct UpsertCustomerPayload {
     created: bool,
 }
 
+/// Why a customer is on a contact hold.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ContactHoldReason {
+    /// FDCPA 805(a)(2): the consumer is represented by an attorney.
+    AttorneyRepresented,
+    /// FDCPA 805(c): the consumer asked the collector to cease communication.
+    CeaseRequested,
+    Dispute,
+    Other,
+}
+
+impl ContactHoldReason {
+    fn code(self) -> &'static str {
+        match self {
+            ContactHoldReason::AttorneyRepresented => "ATTORNEY_REPRESENTED",
+            ContactHoldReason::CeaseRequested => "CEASE_REQUESTED",
+            ContactHoldReason::Dispute => "DISPUTE",
+            ContactHoldReason::Other => "OTHER",
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ContactHold {
+    reason: ContactHoldReason,
+    since: DateTime<Utc>,
+    note: Option<String>,
+}
+
+fn not_found_customer(e: crate::app::AppError) -> ApiError {
+    match e {
+        crate::app::AppError::Store(crate::store::StoreError::NotFound) => ApiError::NotFound("customer"),
+        other => other.into(),
+    }
+}
+
 /// Why a sync built no tasks.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum ScheduleSkipReason {
@@ -366,6 +416,8 @@ pub enum ScheduleSkipReason {
     NoCallingWindow,
     /// Every cadence step is already past.
     NoFutureSteps,
+    /// The customer is on a contact hold.
+    ContactHold,
 }
 
 impl From<SyncSkip> for ScheduleSkipReason {
@@ -378,6 +430,7 @@ impl From<SyncSkip> for ScheduleSkipReason {
             SyncSkip::Builder(SkipReason::MissingTimezone) => Self::MissingTimezone,
             SyncSkip::Builder(SkipReason::NoCallingWindow) => Self::NoCallingWindow,
             SyncSkip::Builder(SkipReason::NoFutureSteps) => Self::NoFutureSteps,
+            SyncSkip::Builder(SkipReason::ContactHold) => Self::ContactHold,
         }
     }
 }
@@ -584,6 +637,51 @@ impl CustomerMutation {
         let row = db(ctx)
             .transaction(move |conn| use_case::create_customer(conn, company_id, &prepared, now))
             .await
+            .gql()?;
+        Ok(Customer(row))
+    }
+
+    /// Holds the customer: every path refuses it (`CONTACT_HOLD`), a sync plans nothing
+    /// (`skippedReason: CONTACT_HOLD`), and its pending tasks and queued calls are cancelled at
+    /// once, with events. It stays across syncs, upserts and imports until released.
+    async fn place_contact_hold(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: ID,
+        reason: ContactHoldReason,
+        note: Option<String>,
+    ) -> async_graphql::Result<Customer> {
+        let company_id = tenant(ctx)?;
+        let now = now(ctx);
+        let row = db(ctx)
+            .transaction(move |conn| {
+                use_case::place_contact_hold(
+                    conn,
+                    company_id,
+                    &customer_id,
+                    reason.code(),
+                    note.as_deref(),
+                    now,
+                )
+            })
+            .await
+            .map_err(not_found_customer)
+            .gql()?;
+        Ok(Customer(row))
+    }
+
+    /// Ends the customer's contact hold; a later sync plans again.
+    async fn release_contact_hold(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: ID,
+    ) -> async_graphql::Result<Customer> {
+        let company_id = tenant(ctx)?;
+        let now = now(ctx);
+        let row = db(ctx)
+            .transaction(move |conn| use_case::release_contact_hold(conn, company_id, &customer_id, now))
+            .await
+            .map_err(not_found_customer)
             .gql()?;
         Ok(Customer(row))
     }

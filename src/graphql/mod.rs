@@ -30,6 +30,7 @@ pub struct Query(
     tasks::TaskQuery,
     calls::CallQuery,
     jobs::JobQuery,
+    suppressed::SuppressedQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -1,6 +1,7 @@
 //! The company-wide Do-Not-Call list: addSuppressedNumbers, removeSuppressedNumbers.
 
-use async_graphql::{Context, Object};
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, Object, SimpleObject};
 
 use super::error::{ApiError, GqlResult};
 use super::{db, tenant};
@@ -29,6 +30,86 @@ fn normalize_all(numbers: &[String]) -> Result<Vec<String>, ApiError> {
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// Where a suppressed number came from.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum SuppressionSource {
+    /// addSuppressedNumbers: honoured by schedules that use the company's list.
+    Company,
+    /// The consumer opted out on a call (outcome OPT_OUT): binds every schedule.
+    ConsumerOptOut,
+    /// Not the consumer's number (outcome WRONG_NUMBER): binds every schedule.
+    WrongNumber,
+}
+
+impl SuppressionSource {
+    fn code(self) -> &'static str {
+        match self {
+            SuppressionSource::Company => suppressed::COMPANY,
+            SuppressionSource::ConsumerOptOut => suppressed::CONSUMER_OPT_OUT,
+            SuppressionSource::WrongNumber => suppressed::WRONG_NUMBER,
+        }
+    }
+
+    fn of(code: &str) -> SuppressionSource {
+        match code {
+            suppressed::CONSUMER_OPT_OUT => SuppressionSource::ConsumerOptOut,
+            suppressed::WRONG_NUMBER => SuppressionSource::WrongNumber,
+            _ => SuppressionSource::Company,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct SuppressedNumber {
+    phone_number: String,
+    source: SuppressionSource,
+    added_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub type SuppressedNumberConnection = Connection<String, SuppressedNumber>;
+
+#[derive(Default)]
+pub struct SuppressedQuery;
+
+#[Object]
+impl SuppressedQuery {
+    /// The company's suppressed numbers with where each came from, newest first.
+    async fn suppressed_numbers(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] first: Option<i32>,
+        after: Option<String>,
+        source: Option<SuppressionSource>,
+    ) -> async_graphql::Result<SuppressedNumberConnection> {
+        let company_id = tenant(ctx)?;
+        let first = super::page_size(first).gql()?;
+        let offset = match &after {
+            Some(cursor) => crate::store::schedules::decode_offset_cursor(cursor).gql()?,
+            None => 0,
+        };
+        let source = source.map(SuppressionSource::code);
+        let mut rows = db(ctx)
+            .read(move |conn| suppressed::list(conn, company_id, source, offset, first + 1))
+            .await
+            .gql()?;
+        let has_next = rows.len() as i64 > first;
+        rows.truncate(first as usize);
+        let mut connection = Connection::new(offset > 0, has_next);
+        connection.edges.extend(rows.into_iter().enumerate().map(|(i, row)| {
+            let cursor = crate::store::schedules::encode_offset_cursor(offset + i as i64 + 1);
+            Edge::new(
+                cursor,
+                SuppressedNumber {
+                    phone_number: row.phone_number,
+                    source: SuppressionSource::of(&row.source),
+                    added_at: row.created_at,
+                },
+            )
+        }));
+        Ok(connection)
+    }
 }
 
 #[derive(Default)]

@@ -398,7 +398,10 @@ pub fn contact_history(
     since: DateTime<Utc>,
 ) -> Result<Vec<HistoryRow>, StoreError> {
     Ok(diesel::sql_query(
-        "SELECT 'call' AS kind, customer_id, to_number, created_at AS at, status, ended_at, NULL::uuid AS task_id
+        "SELECT 'call' AS kind, customer_id, to_number, created_at AS at,
+                -- A call that reached a wrong number was no conversation with the consumer.
+                CASE WHEN outcome = 'WRONG_NUMBER' AND status = 'COMPLETED' THEN 'NO_ANSWER' ELSE status END AS status,
+                ended_at, NULL::uuid AS task_id
            FROM calls
           WHERE company_id = $1 AND created_at >= $4
             AND (customer_id = ANY($2) OR to_number = ANY($3))
@@ -407,7 +410,7 @@ pub fn contact_history(
            FROM tasks
           WHERE company_id = $1 AND customer_id = ANY($2) AND status = 'PENDING'
          UNION ALL
-         SELECT 'suppressed', NULL, phone_number, created_at, '', NULL, NULL
+         SELECT 'suppressed', NULL, phone_number, created_at, source, NULL, NULL
            FROM suppressed_numbers
           WHERE company_id = $1 AND phone_number = ANY($3)
          UNION ALL
@@ -885,6 +888,12 @@ fn not_in_delivery(now: DateTime<Utc>) -> Box<dyn BoxableExpression<calls::table
         .bind::<Timestamptz, _>(now)
         .sql(")"),
     )
+}
+
+/// Keeps what the consumer said on the call (`outcome`).
+pub fn set_outcome(conn: &mut PgConnection, call_id: Uuid, outcome: &str) -> Result<(), StoreError> {
+    diesel::update(calls::table.find(call_id)).set(calls::outcome.eq(outcome)).execute(conn)?;
+    Ok(())
 }
 
 /// The provider reported the call first at `at`: that was its hand-off.

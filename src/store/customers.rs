@@ -41,6 +41,11 @@ pub struct CustomerRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub timezone_inferred: bool,
+    /// A contact hold (attorney, cease request, dispute…): no path calls the customer until it
+    /// is released. Never changed by a sync, upsert or import.
+    pub contact_hold_reason: Option<String>,
+    pub contact_hold_since: Option<DateTime<Utc>>,
+    pub contact_hold_note: Option<String>,
 }
 
 impl CustomerRow {
@@ -764,6 +769,43 @@ pub fn lock_many(
         .select(CustomerRow::as_select())
         .for_update()
         .load(conn)?)
+}
+
+/// Places (`Some((reason, note))`) or releases (`None`) the customer's contact hold. A hold
+/// placed again keeps its `since`.
+pub fn set_contact_hold(
+    conn: &mut PgConnection,
+    id: i64,
+    hold: Option<(&str, Option<&str>)>,
+    now: DateTime<Utc>,
+) -> Result<CustomerRow, StoreError> {
+    let target = customers::table.find(id);
+    let row =
+        match hold {
+            Some((reason, note)) => diesel::update(target)
+                .set((
+                    customers::contact_hold_reason.eq(reason),
+                    customers::contact_hold_note.eq(note),
+                    customers::contact_hold_since.eq(diesel::dsl::sql::<
+                        diesel::sql_types::Nullable<Timestamptz>,
+                    >("COALESCE(contact_hold_since, ")
+                    .bind::<Timestamptz, _>(now)
+                    .sql(")")),
+                    customers::updated_at.eq(now),
+                ))
+                .returning(CustomerRow::as_returning())
+                .get_result(conn)?,
+            None => diesel::update(target)
+                .set((
+                    customers::contact_hold_reason.eq(None::<String>),
+                    customers::contact_hold_note.eq(None::<String>),
+                    customers::contact_hold_since.eq(None::<DateTime<Utc>>),
+                    customers::updated_at.eq(now),
+                ))
+                .returning(CustomerRow::as_returning())
+                .get_result(conn)?,
+        };
+    Ok(row)
 }
 
 /// The customer's row locked, or None when another transaction holds it (the caller already

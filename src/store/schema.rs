@@ -78,6 +78,9 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         timezone_inferred -> Bool,
+        contact_hold_reason -> Nullable<Text>,
+        contact_hold_since -> Nullable<Timestamptz>,
+        contact_hold_note -> Nullable<Text>,
     }
 }
 
@@ -142,6 +145,7 @@ diesel::table! {
         expires_at -> Nullable<Timestamptz>,
         handed_off_at -> Nullable<Timestamptz>,
         cancel_reason -> Nullable<Text>,
+        outcome -> Nullable<Text>,
     }
 }
 
@@ -150,6 +154,7 @@ diesel::table! {
         company_id -> Uuid,
         phone_number -> Text,
         created_at -> Timestamptz,
+        source -> Text,
     }
 }
 

@@ -40,26 +40,95 @@ pub fn remove(conn: &mut PgConnection, company_id: Uuid, numbers: &[String]) -> 
     Ok(removed as i64)
 }
 
-/// What marks `number` carries in the company: (on the suppression list, marked Do Not Call
-/// on one of its customer records), in one query.
+/// One entry of the list.
+#[derive(Debug, Clone, Queryable)]
+pub struct SuppressedRow {
+    pub phone_number: String,
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The company's entries (of `source`, when given), newest first, `limit` from `offset`.
+pub fn list(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    source: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<SuppressedRow>, StoreError> {
+    let mut query = suppressed_numbers::table
+        .filter(suppressed_numbers::company_id.eq(company_id))
+        .select((
+            suppressed_numbers::phone_number,
+            suppressed_numbers::source,
+            suppressed_numbers::created_at,
+        ))
+        .order((suppressed_numbers::created_at.desc(), suppressed_numbers::phone_number.asc()))
+        .offset(offset)
+        .limit(limit)
+        .into_boxed();
+    if let Some(source) = source {
+        query = query.filter(suppressed_numbers::source.eq(source));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// `source` of an entry the company added (addSuppressedNumbers).
+pub const COMPANY: &str = "COMPANY";
+/// `source` of an entry the consumer asked for on a call (outcome OPT_OUT).
+pub const CONSUMER_OPT_OUT: &str = "CONSUMER_OPT_OUT";
+/// `source` of a number the callee said is not the consumer's (outcome WRONG_NUMBER).
+pub const WRONG_NUMBER: &str = "WRONG_NUMBER";
+
+/// What marks `number` carries in the company: (on the company's suppression list, suppressed
+/// by the consumer's words on a call, marked Do Not Call on one of its customer records), in
+/// one query.
 pub fn number_marks(
     conn: &mut PgConnection,
     company_id: Uuid,
     number: &str,
-) -> Result<(bool, bool), StoreError> {
+) -> Result<(bool, bool, bool), StoreError> {
     use super::schema::customers;
-    let suppressed = diesel::dsl::exists(
+    let entries = || {
         suppressed_numbers::table
             .filter(suppressed_numbers::company_id.eq(company_id))
-            .filter(suppressed_numbers::phone_number.eq(number)),
-    );
+            .filter(suppressed_numbers::phone_number.eq(number))
+    };
+    let suppressed = diesel::dsl::exists(entries().filter(suppressed_numbers::source.eq(COMPANY)));
+    let by_consumer = diesel::dsl::exists(entries().filter(suppressed_numbers::source.ne(COMPANY)));
     let marked = diesel::dsl::exists(
         customers::table
             .filter(customers::company_id.eq(company_id))
             .filter(customers::phone_number.eq(number))
             .filter(customers::do_not_call),
     );
-    Ok(diesel::select((suppressed, marked)).get_result(conn)?)
+    Ok(diesel::select((suppressed, by_consumer, marked)).get_result(conn)?)
+}
+
+/// Adds a number the consumer asked to stop (`source` CONSUMER_OPT_OUT or WRONG_NUMBER); an
+/// entry the company had added takes the consumer's source (it then binds every schedule).
+pub fn add_from_consumer(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    number: &str,
+    source: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::insert_into(suppressed_numbers::table)
+        .values((
+            suppressed_numbers::company_id.eq(company_id),
+            suppressed_numbers::phone_number.eq(number),
+            suppressed_numbers::created_at.eq(now),
+            suppressed_numbers::source.eq(source),
+        ))
+        .on_conflict((suppressed_numbers::company_id, suppressed_numbers::phone_number))
+        .do_update()
+        // The consumer's word wins over the company's entry; an earlier consumer source stays.
+        .set(suppressed_numbers::source.eq(diesel::dsl::sql::<diesel::sql_types::Text>(
+            "CASE WHEN suppressed_numbers.source = 'COMPANY' THEN excluded.source ELSE suppressed_numbers.source END",
+        )))
+        .execute(conn)?;
+    Ok(())
 }
 
 pub fn is_suppressed(conn: &mut PgConnection, company_id: Uuid, number: &str) -> Result<bool, StoreError> {

@@ -5,6 +5,7 @@ mod calls;
 mod candidate_states;
 mod cli;
 mod clock;
+mod consumer_words;
 mod contact_policy;
 mod customers;
 mod dashboard;
