@@ -35,6 +35,7 @@ pub fn schedule_terms(schedule: &ScheduleRow) -> Result<ScheduleTerms, StoreErro
         quiet_period_after_conversation: schedule.quiet_period_after_conversation,
         use_do_not_call: schedule.use_do_not_call,
         time_zone: schedule.time_zone.as_deref().and_then(parse_zone),
+        purpose: schedule.purpose(),
         lead_duplicate_timeframe: schedule
             .lead_duplicate_timeframe_seconds
             .map(|s| Duration::seconds(s.into())),

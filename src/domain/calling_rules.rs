@@ -49,6 +49,10 @@ pub struct StateRule {
     /// Where the rule comes from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Call purposes (`COLLECTION`, `INFORMATIONAL`, `TELEMARKETING`) the law clearly does not
+    /// cover; empty: it applies to every purpose (where the law is unclear, the rule applies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_for: Vec<String>,
 }
 
 /// All rows for one state combined, strictest wins.
@@ -152,6 +156,21 @@ impl StateRuleTable {
         states
             .iter()
             .fold(EffectiveRule::default(), |rule, state| rule.stricter(&self.effective(Some(state))))
+    }
+
+    /// [`Self::effective_for`] for calls of `purpose` (its code): rows whose law does not cover
+    /// the purpose are left out.
+    pub fn effective_for_purpose(&self, states: &[String], purpose: &str) -> EffectiveRule {
+        let covered = StateRuleTable {
+            rows: states
+                .iter()
+                .filter_map(|s| self.rows.get(s).map(|rows| (s.clone(), rows)))
+                .map(|(s, rows)| {
+                    (s, rows.iter().filter(|r| !r.not_for.iter().any(|p| p == purpose)).cloned().collect())
+                })
+                .collect(),
+        };
+        covered.effective_for(states)
     }
 
     pub fn effective(&self, state: Option<&str>) -> EffectiveRule {

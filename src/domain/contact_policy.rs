@@ -177,6 +177,8 @@ pub struct ScheduleTerms {
     /// `leadDuplicateTimeframeSeconds`: a number this schedule dialled less long ago than this
     /// is not dialled again through it.
     pub lead_duplicate_timeframe: Option<Duration>,
+    /// What the calls are for: state rules apply to the purposes their laws cover.
+    pub purpose: super::schedule::CallPurpose,
 }
 
 impl ScheduleTerms {
@@ -191,6 +193,7 @@ impl ScheduleTerms {
             use_do_not_call: true,
             time_zone: None,
             lead_duplicate_timeframe: None,
+            purpose: super::schedule::CallPurpose::Collection,
         }
     }
 }
@@ -334,7 +337,7 @@ impl ContactPolicy {
             let message = "the callee's time zone is unknown (no customer zone, ZIP, state or geographic area code, and no schedule timeZone); refusing rather than guessing";
             return Err(never(RefusalCode::OutsideCallingHours, message, &zones));
         };
-        let rule = rules.effective_for(&callee.states);
+        let rule = rules.effective_for_purpose(&callee.states, schedule.purpose.code());
         let open = schedule.calling_hours.0.max(FEDERAL_EARLIEST).max(rule.earliest);
         let close = schedule.calling_hours.1.min(FEDERAL_LATEST).min(rule.latest);
         let window =
@@ -934,7 +937,7 @@ mod tests {
             state: Some(state),
             phone_number: Some(phone),
         };
-        let rule = StateRuleTable::builtin().effective(Some(state));
+        let rule = StateRuleTable::builtin().effective_for_purpose(&[state.to_string()], "COLLECTION");
         let open = terms.calling_hours.0.max(8 * 60).max(rule.earliest);
         let close = terms.calling_hours.1.min(21 * 60).min(rule.latest);
         let zones = location.candidate_zones();

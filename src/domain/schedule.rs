@@ -17,8 +17,37 @@ pub struct CadenceStep {
 }
 
 /// A schedule's settings as stored.
+/// What a schedule's calls are for: the law differs by purpose.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CallPurpose {
+    /// Collecting a debt (FDCPA, Reg F): the default.
+    #[default]
+    Collection,
+    /// Servicing and reminders that ask for no payment and sell nothing.
+    Informational,
+    /// Selling: the TCPA's telemarketing rules.
+    Telemarketing,
+}
+
+impl CallPurpose {
+    pub fn code(self) -> &'static str {
+        match self {
+            CallPurpose::Collection => "COLLECTION",
+            CallPurpose::Informational => "INFORMATIONAL",
+            CallPurpose::Telemarketing => "TELEMARKETING",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<CallPurpose> {
+        [CallPurpose::Collection, CallPurpose::Informational, CallPurpose::Telemarketing]
+            .into_iter()
+            .find(|p| p.code().eq_ignore_ascii_case(code.trim()))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleSettings {
+    pub purpose: CallPurpose,
     pub name: String,
     pub description: Option<String>,
     pub task_type: String,
@@ -40,6 +69,7 @@ pub struct ScheduleSettings {
 /// A schedule input: absent keeps (or takes the default), null clears.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SchedulePatch {
+    pub purpose: Patch<CallPurpose>,
     pub name: Patch<String>,
     pub description: Patch<String>,
     pub task_type: Patch<String>,
@@ -98,6 +128,7 @@ pub fn apply_patch(
         None => {
             let d = defaults();
             ScheduleSettings {
+                purpose: CallPurpose::Collection,
                 name: String::new(),
                 description: None,
                 task_type: String::new(),
@@ -188,6 +219,17 @@ pub fn apply_patch(
         false,
         is_new,
     )?;
+    not_null(&mut s.purpose, &patch.purpose, "purpose", false, is_new)?;
+    // Reg F 12 CFR 1006.14(b)(2)(ii): a collector waits 7 days after a conversation.
+    if s.purpose == CallPurpose::Collection && !s.quiet_period_after_conversation {
+        let field = if patch.quiet_period_after_conversation.is_keep() {
+            "purpose"
+        } else {
+            "quietPeriodAfterConversation"
+        };
+        let message = "a COLLECTION schedule keeps quietPeriodAfterConversation on (Reg F 12 CFR 1006.14(b)); switch it off only for an INFORMATIONAL or TELEMARKETING purpose";
+        return Err(ValidationError::new(field, message));
+    }
     if not_null(&mut s.cadence, &patch.cadence, "cadence", false, is_new)? {
         s.cadence = validate_cadence(&s.cadence)?;
     }

@@ -327,10 +327,14 @@ mod tests {
                 "2026-11-25T08:00:00-05:00"
             ]
         );
-        // Texas (telemarketing rows apply by default): not before 09:00.
+        // Texas' 9:00 start is a telemarketing law that excludes debt collection: a collection
+        // schedule keeps 08:15, a telemarketing one waits for 09:00.
         let cadence = steps(&[(1, "08:15")]);
         let plan = input(&cadence, "America/Chicago", Some("TX"), "2026-11-23T13:00:00Z").build().unwrap();
-        assert_eq!(local(&plan), ["2026-11-24T09:00:00-06:00"]);
+        assert_eq!(local(&plan), ["2026-11-24T08:15:00-06:00"]);
+        let mut sales = input(&cadence, "America/Chicago", Some("TX"), "2026-11-23T13:00:00Z");
+        sales.terms.purpose = crate::domain::schedule::CallPurpose::Telemarketing;
+        assert_eq!(local(&sales.build().unwrap()), ["2026-11-24T09:00:00-06:00"]);
     }
 
     #[test]
@@ -470,7 +474,8 @@ mod tests {
             case.terms.max_attempts_per_7_days = max_attempts;
             case.prior = prior.clone();
             let Ok(plan) = case.build() else { return Ok(()) };
-            let rule = StateRuleTable::builtin().effective(case.state);
+            let states: Vec<String> = case.state.map(str::to_string).into_iter().collect();
+            let rule = StateRuleTable::builtin().effective_for_purpose(&states, case.terms.purpose.code());
             let open = case.terms.calling_hours.0.max(8 * 60).max(rule.earliest);
             let close = case.terms.calling_hours.1.min(21 * 60).min(rule.latest);
             let customer_zone: Tz = ZONES[zone].parse().unwrap();

@@ -9,7 +9,7 @@ use super::error::{ApiError, GqlResult};
 use super::loaders::PendingTasksKey;
 use super::{db, loaders, page_size, patch, tenant, wants_total, OrderDirection, TotalCount};
 use crate::domain::customer::CustomerField as DomainField;
-use crate::domain::schedule::{self, CadenceStep as DomainStep, SchedulePatch};
+use crate::domain::schedule::{self, CadenceStep as DomainStep, CallPurpose as DomainPurpose, SchedulePatch};
 use crate::store::schedules::{self as store, ScheduleOrder, ScheduleRow};
 use crate::store::PageRequest;
 
@@ -61,6 +61,14 @@ impl Schedule {
     async fn use_do_not_call(&self) -> bool {
         self.0.use_do_not_call
     }
+    /// What the calls are for: state rules apply to the purposes their laws cover.
+    async fn purpose(&self) -> CallPurpose {
+        match self.0.purpose() {
+            DomainPurpose::Collection => CallPurpose::Collection,
+            DomainPurpose::Informational => CallPurpose::Informational,
+            DomainPurpose::Telemarketing => CallPurpose::Telemarketing,
+        }
+    }
     /// Reg F: after a completed call, the customer's next 7 days of pending tasks move past it.
     async fn quiet_period_after_conversation(&self) -> bool {
         self.0.quiet_period_after_conversation
@@ -110,6 +118,9 @@ pub struct CadenceStepInput {
 /// `scheduleDefaults`; updateSchedule keeps omitted fields, and null clears an optional one.
 #[derive(InputObject)]
 pub struct ScheduleInput {
+    /// What the calls are for (default COLLECTION). A COLLECTION schedule keeps
+    /// quietPeriodAfterConversation on.
+    purpose: MaybeUndefined<CallPurpose>,
     name: MaybeUndefined<String>,
     description: MaybeUndefined<String>,
     task_type: MaybeUndefined<String>,
@@ -182,9 +193,31 @@ impl From<CustomerField> for DomainField {
     }
 }
 
+/// What a schedule's calls are for.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum CallPurpose {
+    /// Collecting a debt (FDCPA, Reg F).
+    Collection,
+    /// Servicing and reminders: no payment asked, nothing sold.
+    Informational,
+    /// Selling (TCPA telemarketing rules).
+    Telemarketing,
+}
+
+impl CallPurpose {
+    fn domain(self) -> DomainPurpose {
+        match self {
+            CallPurpose::Collection => DomainPurpose::Collection,
+            CallPurpose::Informational => DomainPurpose::Informational,
+            CallPurpose::Telemarketing => DomainPurpose::Telemarketing,
+        }
+    }
+}
+
 impl From<ScheduleInput> for SchedulePatch {
     fn from(i: ScheduleInput) -> Self {
         SchedulePatch {
+            purpose: patch(i.purpose).map(CallPurpose::domain),
             name: patch(i.name),
             description: patch(i.description),
             task_type: patch(i.task_type),

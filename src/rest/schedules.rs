@@ -14,7 +14,7 @@ use super::fields::{given, Fields};
 use super::{answer, company, RestError};
 use crate::app::calls::{self as calls_case, CallTarget, MakeCall};
 use crate::domain::customer::CustomerField;
-use crate::domain::schedule::{self, CadenceStep, SchedulePatch};
+use crate::domain::schedule::{self, CadenceStep, CallPurpose, SchedulePatch};
 use crate::domain::Patch;
 use crate::http::AppState;
 use crate::store::calls::CallRow;
@@ -38,6 +38,7 @@ pub(crate) fn schedule_json(row: &ScheduleRow) -> Value {
         "calling_hours_start": row.calling_hours_start,
         "calling_hours_end": row.calling_hours_end,
         "use_do_not_call": row.use_do_not_call,
+        "purpose": row.purpose,
         "quiet_period_after_conversation": row.quiet_period_after_conversation,
         "cadence": row.cadence().iter().map(|s| json!({"day_offset": s.day_offset, "local_time": s.local_time})).collect::<Vec<_>>(),
         "max_attempts_per_7_days": row.max_attempts_per_7_days,
@@ -97,7 +98,15 @@ fn schedule_patch(body: &[u8]) -> Result<SchedulePatch, RestError> {
         Patch::Clear => Patch::Clear,
         Patch::Keep => Patch::Keep,
     };
+    let purpose = match f.text(&["purpose"])? {
+        Patch::Keep => Patch::Keep,
+        Patch::Clear => Patch::Clear,
+        Patch::Set(code) => Patch::Set(CallPurpose::from_code(&code).ok_or_else(|| {
+            RestError::bad_input("purpose", "purpose must be COLLECTION, INFORMATIONAL or TELEMARKETING")
+        })?),
+    };
     let patch = SchedulePatch {
+        purpose,
         name: f.text(&["name"])?,
         description: f.text(&["description"])?,
         task_type: f.text(&["task_type"])?,

@@ -850,9 +850,7 @@ pub fn claimable(
 ) -> Result<Vec<(Uuid, Option<i64>)>, StoreError> {
     Ok(calls::table
         .filter(calls::company_id.eq(company_id))
-        .filter(calls::status.eq("QUEUED"))
-        .filter(calls::handed_off_at.is_null())
-        .filter(not_in_delivery(now))
+        .filter(waiting(now))
         .order((calls::created_at.asc(), calls::id.asc()))
         .select((calls::id, calls::customer_id))
         .limit(limit)
@@ -869,9 +867,7 @@ pub fn lock_claimable(
     Ok(calls::table
         .filter(calls::company_id.eq(company_id))
         .filter(calls::id.eq_any(ids))
-        .filter(calls::status.eq("QUEUED"))
-        .filter(calls::handed_off_at.is_null())
-        .filter(not_in_delivery(now))
+        .filter(waiting(now))
         .order((calls::created_at.asc(), calls::id.asc()))
         .select(CallRow::as_select())
         .for_update()
@@ -879,14 +875,16 @@ pub fn lock_claimable(
         .load(conn)?)
 }
 
-/// A webhook delivery of the call is under way (leased, not yet answered).
-fn not_in_delivery(now: DateTime<Utc>) -> Box<dyn BoxableExpression<calls::table, Pg, SqlType = Bool>> {
+/// QUEUED, no provider has it yet, and no webhook delivery of it is under way (leased, not yet
+/// answered): a call still waiting for its hand-off.
+fn waiting(now: DateTime<Utc>) -> Box<dyn BoxableExpression<calls::table, Pg, SqlType = Bool>> {
     Box::new(
         sql::<Bool>(
-            "(calls.webhook_sent_at IS NULL OR calls.webhook_next_at IS NULL OR calls.webhook_next_at <= ",
+            "(calls.status = 'QUEUED' AND calls.handed_off_at IS NULL
+              AND (calls.webhook_sent_at IS NULL OR calls.webhook_next_at IS NULL OR calls.webhook_next_at <= ",
         )
         .bind::<Timestamptz, _>(now)
-        .sql(")"),
+        .sql("))"),
     )
 }
 
@@ -930,10 +928,8 @@ pub fn expired(
     limit: i64,
 ) -> Result<Vec<(Uuid, Uuid, Option<i64>)>, StoreError> {
     Ok(calls::table
-        .filter(calls::status.eq("QUEUED"))
+        .filter(waiting(now))
         .filter(calls::expires_at.le(now))
-        .filter(calls::handed_off_at.is_null())
-        .filter(not_in_delivery(now))
         .order(calls::expires_at.asc())
         .select((calls::id, calls::company_id, calls::customer_id))
         .limit(limit)
@@ -948,10 +944,8 @@ pub fn lock_expired(
 ) -> Result<Option<CallRow>, StoreError> {
     Ok(calls::table
         .filter(calls::id.eq(call_id))
-        .filter(calls::status.eq("QUEUED"))
+        .filter(waiting(now))
         .filter(calls::expires_at.le(now))
-        .filter(calls::handed_off_at.is_null())
-        .filter(not_in_delivery(now))
         .select(CallRow::as_select())
         .for_update()
         .skip_locked()

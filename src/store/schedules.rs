@@ -12,7 +12,7 @@ use super::schema::{customers, schedules, tasks};
 use super::tasks::TaskRow;
 use super::{events, is_unique_violation, like_pattern, Page, PageRequest, StoreError};
 use crate::domain::customer::{Campaign, CustomerField};
-use crate::domain::schedule::{self, CadenceStep, SchedulePatch, ScheduleSettings};
+use crate::domain::schedule::{self, CadenceStep, CallPurpose, SchedulePatch, ScheduleSettings};
 use crate::domain::ValidationError;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -38,6 +38,8 @@ pub struct ScheduleRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub required_customer_fields: Vec<String>,
+    /// COLLECTION, INFORMATIONAL or TELEMARKETING.
+    pub purpose: String,
 }
 
 impl ScheduleRow {
@@ -55,8 +57,13 @@ impl ScheduleRow {
         serde_json::from_value(self.cadence.clone()).unwrap_or_default()
     }
 
+    pub fn purpose(&self) -> CallPurpose {
+        CallPurpose::from_code(&self.purpose).unwrap_or_default()
+    }
+
     pub fn settings(&self) -> ScheduleSettings {
         ScheduleSettings {
+            purpose: self.purpose(),
             name: self.name.clone(),
             description: self.description.clone(),
             task_type: self.task_type.clone(),
@@ -93,6 +100,7 @@ struct ScheduleValues<'a> {
     sortable_order: Option<f64>,
     lead_duplicate_timeframe_seconds: Option<i32>,
     required_customer_fields: Vec<&'static str>,
+    purpose: &'static str,
     updated_at: DateTime<Utc>,
 }
 
@@ -114,6 +122,7 @@ impl<'a> ScheduleValues<'a> {
             sortable_order: s.sortable_order,
             lead_duplicate_timeframe_seconds: s.lead_duplicate_timeframe_seconds,
             required_customer_fields: s.required_customer_fields.iter().map(|f| f.code()).collect(),
+            purpose: s.purpose.code(),
             updated_at: now,
         }
     }

@@ -51,6 +51,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
         required_customer_fields -> Array<Text>,
+        purpose -> Text,
     }
 }
 

@@ -641,7 +641,7 @@ async fn the_quiet_period_is_a_schedule_setting() {
     let schedule = callable(&app).await;
     let updated = app
         .gql_ok(
-            "mutation($id: ID!) { updateSchedule(id: $id, input: {quietPeriodAfterConversation: false}) { quietPeriodAfterConversation } }",
+            "mutation($id: ID!) { updateSchedule(id: $id, input: {purpose: INFORMATIONAL, quietPeriodAfterConversation: false}) { quietPeriodAfterConversation } }",
             json!({"id": schedule}),
         )
         .await;

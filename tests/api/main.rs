@@ -19,6 +19,7 @@ mod harness;
 mod http_surface;
 mod jobs;
 mod lms;
+mod purpose;
 mod rest;
 mod safety;
 mod schedules;
