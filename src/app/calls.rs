@@ -111,6 +111,8 @@ impl Resolved {
 #[derive(Debug, Clone, Default)]
 pub struct MakeCall {
     pub target: CallTarget,
+    /// A consent to record for the number before deciding (field `consent`).
+    pub consent: Option<super::consent::ConsentGiven>,
     pub data: Option<Value>,
     pub agent_id: Option<String>,
 }
@@ -131,6 +133,9 @@ pub fn make_call(
     let resolved =
         resolve(conn, company_id, &request.target, "to")?.locked(conn, company_id, &request.target)?;
     store::lock_company_dialing(conn, company_id)?;
+    if let Some(given) = &request.consent {
+        super::consent::record(conn, company_id, &resolved.number, given, "consent", now)?;
+    }
     let decision =
         contact::decide(conn, company_id, &[resolved.request()], now, contact::HistoryWindow::dialling(now))?
             .remove(0);
@@ -311,7 +316,14 @@ fn apply_outcome(
         Ok(())
     };
     match (outcome, customer) {
-        (CallOutcome::OptOut, _) => suppress(conn, crate::store::suppressed::CONSUMER_OPT_OUT),
+        (CallOutcome::OptOut, _) => {
+            // Consent revoked by the consumer's own words (FCC 24-24: any reasonable means).
+            match super::consent::revoke(conn, company_id, &call.to_number, now) {
+                Ok(_) | Err(AppError::Store(StoreError::NotFound)) => {}
+                Err(other) => return Err(other),
+            }
+            suppress(conn, crate::store::suppressed::CONSUMER_OPT_OUT)
+        }
         (CallOutcome::WrongNumber, _) => suppress(conn, crate::store::suppressed::WRONG_NUMBER),
         (CallOutcome::AttorneyRepresented | CallOutcome::CeaseRequested, Some(customer)) => {
             customers::set_contact_hold(conn, customer.id, Some((outcome.as_str(), None)), now)?;

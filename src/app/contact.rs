@@ -10,14 +10,14 @@ use uuid::Uuid;
 use crate::domain::calling_rules::{parse_zone, StateRuleTable};
 use crate::domain::calls::CallStatus;
 use crate::domain::contact_policy::{
-    Callee, ContactHistory, ContactPolicy, Location, Refusal, ScheduleTerms, QUIET_DAYS,
+    Callee, ConsentLevel, ContactHistory, ContactPolicy, Location, Refusal, ScheduleTerms, QUIET_DAYS,
 };
 use crate::domain::customer::Campaign;
 use crate::domain::schedule::parse_hhmm;
 use crate::store::calls::{self, HistoryRow};
 use crate::store::customers::CustomerRow;
 use crate::store::schedules::ScheduleRow;
-use crate::store::{companies, suppressed, StoreError};
+use crate::store::{companies, consents, suppressed, StoreError};
 
 /// How far back a decision at `at` must look: the caps' 7 days and the quiet period's 8.
 pub fn history_since(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -61,6 +61,27 @@ pub struct NumberMarks {
     pub by_consumer: bool,
     /// Marked Do Not Call on one of the company's customer records (the mark is the number's).
     pub do_not_call: bool,
+    /// The consent on file (None: no consent was ever recorded or revoked for the number).
+    pub consent: Option<ConsentLevel>,
+}
+
+/// The consent a call to `number` has: the one on file, else the default of a customer's own
+/// number (PRIOR_EXPRESS, provided by the consumer with it); a one-off number has none.
+pub fn consent_level(marks: &NumberMarks, customer: Option<&CustomerRow>, number: &str) -> ConsentLevel {
+    match marks.consent {
+        Some(level) => level,
+        None if customer.is_some_and(|c| c.phone_number.as_deref() == Some(number)) => ConsentLevel::Express,
+        None => ConsentLevel::None,
+    }
+}
+
+/// The level of one consent row (a revoked one gives none).
+fn level_of(consent_type: &str, revoked: bool) -> ConsentLevel {
+    match (revoked, consent_type) {
+        (true, _) => ConsentLevel::None,
+        (false, consents::PRIOR_EXPRESS_WRITTEN) => ConsentLevel::Written,
+        (false, _) => ConsentLevel::Express,
+    }
 }
 
 /// The marks on `number` (one query).
@@ -70,7 +91,10 @@ pub fn number_marks(
     number: &str,
 ) -> Result<NumberMarks, StoreError> {
     let (suppressed, by_consumer, do_not_call) = suppressed::number_marks(conn, company_id, number)?;
-    Ok(NumberMarks { suppressed, by_consumer, do_not_call })
+    let consent = consents::on_file(conn, company_id, &[number.to_string()])?
+        .pop()
+        .map(|c| level_of(&c.consent_type, c.revoked_at.is_some()));
+    Ok(NumberMarks { suppressed, by_consumer, do_not_call, consent })
 }
 
 pub fn customer_callee(customer: &CustomerRow, marks: NumberMarks) -> Callee {
@@ -78,6 +102,8 @@ pub fn customer_callee(customer: &CustomerRow, marks: NumberMarks) -> Callee {
         .with_number_do_not_call(marks.do_not_call);
     callee.consumer_suppressed = marks.by_consumer;
     callee.contact_hold = customer.contact_hold_reason.is_some();
+    callee.consent =
+        consent_level(&marks, Some(customer), customer.phone_number.as_deref().unwrap_or_default());
     callee
 }
 
@@ -85,6 +111,7 @@ pub fn customer_callee(customer: &CustomerRow, marks: NumberMarks) -> Callee {
 pub fn one_off_callee(number: &str, marks: NumberMarks) -> Callee {
     let mut callee = Callee::one_off(number, marks.suppressed).with_number_do_not_call(marks.do_not_call);
     callee.consumer_suppressed = marks.by_consumer;
+    callee.consent = consent_level(&marks, None, number);
     callee
 }
 
@@ -194,7 +221,17 @@ pub fn histories(
     let mut suppressed: HashSet<&str> = HashSet::new();
     let mut by_consumer: HashSet<&str> = HashSet::new();
     let mut marked: HashSet<&str> = HashSet::new();
+    let mut consent: HashMap<&str, ConsentLevel> = HashMap::new();
     for row in &rows {
+        if row.kind == calls::HISTORY_CONSENT {
+            // `status` carries the consent's type, or REVOKED.
+            if let Some(number) = row.to_number.as_deref() {
+                let level = level_of(&row.status, row.status == "REVOKED");
+                let best = consent.entry(number).or_insert(level);
+                *best = (*best).max(level);
+            }
+            continue;
+        }
         if row.kind == calls::HISTORY_SUPPRESSED {
             // `status` carries the entry's source.
             if row.status == suppressed::COMPANY {
@@ -237,6 +274,7 @@ pub fn histories(
                     suppressed: number.is_some_and(|n| suppressed.contains(n)),
                     by_consumer: number.is_some_and(|n| by_consumer.contains(n)),
                     do_not_call: number.is_some_and(|n| marked.contains(n)),
+                    consent: number.and_then(|n| consent.get(n).copied()),
                 },
             }
         })
@@ -331,10 +369,12 @@ pub fn decide(
     }
     let mut decisions = Vec::with_capacity(requests.len());
     for (request, contact) in requests.iter().zip(contacts) {
-        let callee = match request.customer {
+        let mut callee = match request.customer {
             Some(c) => customer_callee(c, contact.marks),
             None => one_off_callee(request.number, contact.marks),
         };
+        // The number dialled may not be the customer's current one.
+        callee.consent = consent_level(&contact.marks, request.customer, request.number);
         let mut history = contact.history;
         history.planned.clear();
         if window.as_of_at {

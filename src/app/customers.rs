@@ -44,6 +44,7 @@ impl SyncSkip {
             SyncSkip::Builder(SkipReason::NoCallingWindow) => "NO_CALLING_WINDOW",
             SyncSkip::Builder(SkipReason::NoFutureSteps) => "NO_FUTURE_STEPS",
             SyncSkip::Builder(SkipReason::ContactHold) => "CONTACT_HOLD",
+            SyncSkip::Builder(SkipReason::NoConsent) => "NO_CONSENT",
         }
     }
 }
@@ -222,6 +223,8 @@ pub enum StopReason {
     DoNotCall,
     /// A contact hold on the customer.
     ContactHold,
+    /// The number's consent was revoked.
+    NoConsent,
     /// cancelCommunications.
     Requested,
 }
@@ -231,6 +234,7 @@ impl StopReason {
         match self {
             StopReason::DoNotCall => "DO_NOT_CALL",
             StopReason::ContactHold => "CONTACT_HOLD",
+            StopReason::NoConsent => "NO_CONSENT",
             StopReason::Requested => super::handoff::REQUESTED,
         }
     }

@@ -11,6 +11,7 @@
 
 pub mod bulk;
 pub mod calls;
+pub mod consent;
 pub mod contact;
 pub mod customers;
 pub mod dialer;

@@ -121,6 +121,20 @@ pub struct Callee {
     pub consumer_suppressed: bool,
     /// A contact hold on the customer (attorney, cease request, dispute…).
     pub contact_hold: bool,
+    /// The unrevoked consent on file for the number.
+    pub consent: ConsentLevel,
+}
+
+/// How strong the consent on file for a number is (TCPA 47 CFR 64.1200(a)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ConsentLevel {
+    /// None, or only revoked ones.
+    None,
+    /// Prior express consent (a customer's own number has it by default).
+    #[default]
+    Express,
+    /// Prior express written consent (telemarketing needs it).
+    Written,
 }
 
 impl Callee {
@@ -137,6 +151,7 @@ impl Callee {
             number_do_not_call: false,
             consumer_suppressed: false,
             contact_hold: false,
+            consent: ConsentLevel::Express,
         }
     }
 
@@ -159,6 +174,7 @@ impl Callee {
             number_do_not_call: false,
             consumer_suppressed: false,
             contact_hold: false,
+            consent: ConsentLevel::Express,
         }
     }
 }
@@ -221,6 +237,8 @@ pub enum RefusalCode {
     RecentlyDialed,
     /// FDCPA 805(a)(2), 805(c): an attorney, a request to cease, a dispute.
     ContactHold,
+    /// No unrevoked consent of the kind the call's purpose needs.
+    NoConsent,
 }
 
 impl RefusalCode {
@@ -232,6 +250,7 @@ impl RefusalCode {
             RefusalCode::ContactLimit => "CONTACT_LIMIT",
             RefusalCode::RecentlyDialed => "RECENTLY_DIALED",
             RefusalCode::ContactHold => "CONTACT_HOLD",
+            RefusalCode::NoConsent => "NO_CONSENT",
         }
     }
 }
@@ -332,6 +351,20 @@ impl ContactPolicy {
             let message =
                 "the customer is on a contact hold (attorney, cease request or dispute) until it is released";
             return Err(never(RefusalCode::ContactHold, message, &zones));
+        }
+        // An AI voice is an artificial voice (FCC 24-17): a call needs prior express consent,
+        // a telemarketing call prior express written consent (47 CFR 64.1200(a)(1)-(3)).
+        let needed = match schedule.purpose {
+            super::schedule::CallPurpose::Telemarketing => ConsentLevel::Written,
+            _ => ConsentLevel::Express,
+        };
+        if callee.consent < needed {
+            let message = if needed == ConsentLevel::Written {
+                "a telemarketing call by an AI voice needs unrevoked prior express written consent for this number (47 CFR 64.1200(a)(2)); record it with recordConsent"
+            } else {
+                "a call by an AI voice needs unrevoked prior express consent for this number (TCPA, FCC 24-17); record it with recordConsent or pass consent with the call"
+            };
+            return Err(never(RefusalCode::NoConsent, message, &zones));
         }
         let Some(calendar) = callee.calendar.or_else(|| zones.first().copied()) else {
             let message = "the callee's time zone is unknown (no customer zone, ZIP, state or geographic area code, and no schedule timeZone); refusing rather than guessing";

@@ -40,6 +40,8 @@ pub enum SkipReason {
     NoFutureSteps,
     /// The customer is on a contact hold.
     ContactHold,
+    /// No unrevoked consent of the kind the schedule's purpose needs.
+    NoConsent,
 }
 
 impl SkipReason {
@@ -51,6 +53,7 @@ impl SkipReason {
             }
             RefusalCode::DoNotCall => SkipReason::SuppressedNumber,
             RefusalCode::ContactHold => SkipReason::ContactHold,
+            RefusalCode::NoConsent => SkipReason::NoConsent,
             _ if refusal.zones.is_empty() => SkipReason::MissingTimezone,
             _ => SkipReason::NoCallingWindow,
         }
@@ -195,7 +198,9 @@ mod tests {
                 state: self.state,
                 phone_number: None,
             };
-            let callee = Callee::customer(&location, self.do_not_call, self.suppressed);
+            let mut callee = Callee::customer(&location, self.do_not_call, self.suppressed);
+            // Written consent on file: every purpose may call (the consent rule has its own tests).
+            callee.consent = crate::domain::contact_policy::ConsentLevel::Written;
             let history = ContactHistory {
                 attempts: self.prior.clone(),
                 planned: Vec::new(),

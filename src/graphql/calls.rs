@@ -177,6 +177,9 @@ pub struct MakeCallInput {
     /// Passed to the agent.
     data: Option<Json<Value>>,
     agent_id: Option<String>,
+    /// A consent for the number, recorded with the call (a one-off number needs one on file or
+    /// here).
+    consent: Option<super::consent::ConsentInput>,
 }
 
 #[derive(InputObject)]
@@ -383,6 +386,7 @@ impl CallMutation {
             },
             data: input.data.map(|j| j.0),
             agent_id: input.agent_id,
+            consent: input.consent.as_ref().map(super::consent::ConsentInput::given),
         };
         let now = super::now(ctx);
         let row = db(ctx)

@@ -80,6 +80,10 @@ impl Customer {
     async fn do_not_call(&self) -> bool {
         self.0.do_not_call
     }
+    /// The consent on file for the customer's number (see `consent(phoneNumber)`).
+    async fn consent(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<super::consent::Consent>> {
+        super::consent::of_customer(ctx, self.0.company_id, self.0.phone_number.clone()).await
+    }
     /// A contact hold: no path calls the customer until `releaseContactHold`.
     async fn contact_hold(&self) -> Option<ContactHold> {
         let reason = match self.0.contact_hold_reason.as_deref()? {
@@ -418,6 +422,8 @@ pub enum ScheduleSkipReason {
     NoFutureSteps,
     /// The customer is on a contact hold.
     ContactHold,
+    /// No unrevoked consent of the kind the schedule's purpose needs for the number.
+    NoConsent,
 }
 
 impl From<SyncSkip> for ScheduleSkipReason {
@@ -431,6 +437,7 @@ impl From<SyncSkip> for ScheduleSkipReason {
             SyncSkip::Builder(SkipReason::NoCallingWindow) => Self::NoCallingWindow,
             SyncSkip::Builder(SkipReason::NoFutureSteps) => Self::NoFutureSteps,
             SyncSkip::Builder(SkipReason::ContactHold) => Self::ContactHold,
+            SyncSkip::Builder(SkipReason::NoConsent) => Self::NoConsent,
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod bulk;
 pub mod calls;
 pub mod company;
+pub mod consent;
 pub mod customers;
 pub mod error;
 pub mod field_order;
@@ -31,6 +32,7 @@ pub struct Query(
     calls::CallQuery,
     jobs::JobQuery,
     suppressed::SuppressedQuery,
+    consent::ConsentQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -41,6 +43,7 @@ pub struct Mutation(
     bulk::BulkMutation,
     suppressed::SuppressedMutation,
     company::CompanyMutation,
+    consent::ConsentMutation,
 );
 
 pub type CallsyncSchema = Schema<Query, Mutation, subscriptions::Subscription>;

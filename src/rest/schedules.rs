@@ -263,6 +263,7 @@ pub async fn make_call(state: web::Data<AppState>, req: HttpRequest, body: web::
                 None => None,
             };
             let request = MakeCall {
+                consent: None,
                 target: CallTarget {
                     customer_external_id: lead_id.clone(),
                     schedule_id,

@@ -386,6 +386,8 @@ pub const HISTORY_TASK: &str = "task";
 pub const HISTORY_SUPPRESSED: &str = "suppressed";
 /// The number is marked Do Not Call on one of the company's customer records.
 pub const HISTORY_DO_NOT_CALL: &str = "do_not_call";
+/// A consent recorded for the number (`status`: its type, or REVOKED).
+pub const HISTORY_CONSENT: &str = "consent";
 
 /// Everything a contact decision needs about these people, in one query: their calls since
 /// `since` (to the customers, or to the numbers, by any path), their pending tasks, and which
@@ -416,7 +418,12 @@ pub fn contact_history(
          UNION ALL
          SELECT 'do_not_call', id, phone_number, updated_at, '', NULL, NULL
            FROM customers
-          WHERE company_id = $1 AND phone_number = ANY($3) AND do_not_call",
+          WHERE company_id = $1 AND phone_number = ANY($3) AND do_not_call
+         UNION ALL
+         SELECT 'consent', NULL, phone_number, obtained_at,
+                CASE WHEN revoked_at IS NULL THEN type ELSE 'REVOKED' END, NULL, NULL
+           FROM consents
+          WHERE company_id = $1 AND phone_number = ANY($3)",
     )
     .bind::<SqlUuid, _>(company_id)
     .bind::<Array<BigInt>, _>(customer_ids)

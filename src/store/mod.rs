@@ -4,6 +4,7 @@
 pub mod bulk;
 pub mod calls;
 pub mod companies;
+pub mod consents;
 pub mod customers;
 pub mod events;
 pub mod jobs;

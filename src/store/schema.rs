@@ -160,6 +160,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    consents (id) {
+        id -> Int8,
+        company_id -> Uuid,
+        phone_number -> Text,
+        #[sql_name = "type"]
+        consent_type -> Text,
+        source -> Text,
+        evidence -> Nullable<Text>,
+        obtained_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     events (id) {
         id -> Int8,
         tx_id -> Int8,
@@ -208,4 +223,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     suppressed_numbers,
     events,
     jobs,
+    consents,
 );

@@ -136,6 +136,7 @@ async fn every_guard_refuses_with_its_code_and_writes_nothing() {
     );
     // No zone anywhere (a toll-free number, no customer, a schedule without timeZone): refused
     // rather than guessed, and no time will do.
+    crate::harness::record_consent(&app, "+18005550199", false).await;
     let nowhere = make_call(&app, json!({"scheduleId": schedule, "to": "+1 800 555 0199"})).await;
     assert_error(&nowhere, "OUTSIDE_CALLING_HOURS", None);
     assert_eq!(next_allowed_at(&nowhere), None, "{nowhere:#}");
@@ -195,6 +196,9 @@ async fn the_calls_per_second_limit_holds_under_concurrency() {
         json!({"id": schedule}),
     )
     .await;
+    for i in 0..6 {
+        crate::harness::record_consent(&app, &format!("+1415555010{i}"), false).await;
+    }
     let started = std::time::Instant::now();
     let requests =
         (0..6).map(|i| make_call(&app, json!({"scheduleId": schedule, "to": format!("+1415555010{i}")})));
@@ -220,7 +224,11 @@ async fn by_number_reuses_the_customer_or_places_a_one_off_call() {
     .await;
     let reused = make_call(&app, json!({"scheduleId": schedule, "to": "(310) 555-1234"})).await;
     assert_eq!(reused["data"]["makeCall"]["customer"]["id"], "c-1", "{reused}");
-    let one_off = make_call(&app, json!({"scheduleId": schedule, "to": "+1 415 555 0199"})).await;
+    // A number no customer gave needs consent: here it comes with the call.
+    let consent =
+        json!({"type": "PRIOR_EXPRESS", "source": "RECORDED_CALL", "obtainedAt": "2026-11-30T10:00:00Z"});
+    let one_off =
+        make_call(&app, json!({"scheduleId": schedule, "to": "+1 415 555 0199", "consent": consent})).await;
     assert_eq!(one_off["data"]["makeCall"]["customer"], Value::Null, "{one_off}");
     assert_eq!(one_off["data"]["makeCall"]["to"], "+14155550199");
     assert_eq!(app.count("SELECT count(*) AS n FROM customers"), 1, "makeCall never creates a customer");

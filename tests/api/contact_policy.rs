@@ -159,6 +159,8 @@ async fn a_guam_number_is_called_in_guam_time_not_the_schedule_zone() {
     // 2026-12-01 18:17 UTC = 13:17 in New York, 04:17 (12-02) in Guam.
     let app = TestApp::spawn_at(utc("2026-12-01T18:17:00Z")).await;
     let schedule_id = schedule(&app, None).await;
+    crate::harness::record_consent(&app, "+16715550100", false).await;
+    crate::harness::record_consent(&app, "+18085550100", false).await;
     let body =
         app.gql(MAKE_CALL, json!({"input": {"scheduleId": schedule_id, "to": "+1 671 555 0100"}})).await;
     let next = assert_refused(&body, "OUTSIDE_CALLING_HOURS", None);

@@ -496,3 +496,15 @@ impl WsClient {
         let _ = self.socket.close(None).await;
     }
 }
+
+/// Records prior express consent for a one-off number (a number no customer gave), as an
+/// integration would before calling it; `written` for telemarketing.
+pub async fn record_consent(app: &TestApp, number: &str, written: bool) {
+    let kind = if written { "PRIOR_EXPRESS_WRITTEN" } else { "PRIOR_EXPRESS" };
+    app.gql_ok(
+        "mutation($p: String!, $t: ConsentType!) { recordConsent(phoneNumber: $p,
+           consent: {type: $t, source: WEB_FORM, evidence: \"form-1\", obtainedAt: \"2026-01-01T00:00:00Z\"}) { type } }",
+        json!({"p": number, "t": kind}),
+    )
+    .await;
+}

@@ -5,6 +5,7 @@ mod calls;
 mod candidate_states;
 mod cli;
 mod clock;
+mod consent;
 mod consumer_words;
 mod contact_policy;
 mod customers;

@@ -65,6 +65,8 @@ async fn a_state_rule_applies_to_the_purposes_its_law_covers() {
         )
         .await;
     }
+    // Telemarketing by an AI voice needs written consent.
+    crate::harness::record_consent(&app, "+17135550101", true).await;
     let call = "mutation($c: ID!) { makeCall(input: {customerId: $c}) { id } }";
     app.gql_ok(call, json!({"c": "tx-collections"})).await;
     let refused = app.gql(call, json!({"c": "tx-sales"})).await;

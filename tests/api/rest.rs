@@ -388,6 +388,7 @@ async fn make_call_answers_201_or_422_with_the_policys_code() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!((body["status"].clone(), body["to"].clone()), (json!("QUEUED"), json!("+12125550100")));
     // Guam is at 03:00: refused by the policy, with when it would be allowed.
+    crate::harness::record_consent(&app, "+16715550100", false).await;
     let answer =
         post(&app, "/api/v1/schedules/make_call", json!({"schedule_id": schedule, "to": "+16715550100"}))
             .await;

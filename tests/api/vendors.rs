@@ -310,6 +310,7 @@ async fn lead_duplicate_timeframe_refuses_a_number_the_schedule_just_dialled() {
         .await;
     let (a, b) = (body["a"]["id"].as_str().unwrap(), body["b"]["id"].as_str().unwrap());
     let make_call = "mutation($input: MakeCallInput!) { makeCall(input: $input) { id status } }";
+    crate::harness::record_consent(&app, "+12125550150", false).await;
     let call = |schedule: &str| json!({"input": {"scheduleId": schedule, "to": "+12125550150"}});
     let first = app.gql(make_call, call(a)).await;
     assert_eq!(first["data"]["makeCall"]["status"], "QUEUED", "{first}");
