@@ -673,6 +673,7 @@ fn minutes_of(local: &DateTime<Tz>) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::schedule::CallPurpose;
     use chrono::{Datelike, DurationRound, Timelike, Weekday};
     use proptest::prelude::*;
 
@@ -1066,6 +1067,53 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+
+        /// The consumer's standing and the call's purpose, read independently of the code: a
+        /// contact hold, a consumer's opt-out or too weak a consent refuses for good (no
+        /// `nextAllowedAt`), in that order; otherwise they play no part in the decision.
+        #[test]
+        fn holds_consent_and_purpose_decide_as_the_law_reads(
+            place in 0..PLACES.len(),
+            at in arb_instant(),
+            hold in any::<bool>(),
+            opted_out in any::<bool>(),
+            consent in 0u8..3,
+            purpose in 0u8..3,
+        ) {
+            let (tz, zip, state, phone) = PLACES[place];
+            let mut callee = customer(tz, zip, state, phone);
+            callee.contact_hold = hold;
+            callee.consumer_suppressed = opted_out;
+            callee.consent = [ConsentLevel::None, ConsentLevel::Express, ConsentLevel::Written][consent as usize];
+            let mut terms = terms();
+            terms.purpose = [CallPurpose::Collection, CallPurpose::Informational, CallPurpose::Telemarketing][purpose as usize];
+            let needed = if terms.purpose == CallPurpose::Telemarketing { 2 } else { 1 };
+            let expected = if opted_out {
+                Some(RefusalCode::DoNotCall)
+            } else if hold {
+                Some(RefusalCode::ContactHold)
+            } else if consent < needed {
+                Some(RefusalCode::NoConsent)
+            } else {
+                None
+            };
+            let decided = ContactPolicy::new(&terms, &callee, StateRuleTable::builtin())
+                .and_then(|policy| policy.decide(&ContactHistory::default(), at));
+            match (expected, decided) {
+                (Some(code), Err(refusal)) => {
+                    prop_assert_eq!(refusal.code, code);
+                    prop_assert_eq!(refusal.next_allowed_at, None);
+                }
+                (Some(code), Ok(())) => prop_assert!(false, "allowed, but {code:?} should refuse"),
+                // Standing and consent allow it: any refusal is the window's, the location's or
+                // a cap's, never one of these.
+                (None, Err(refusal)) => prop_assert!(
+                    ![RefusalCode::ContactHold, RefusalCode::NoConsent, RefusalCode::DoNotCall].contains(&refusal.code),
+                    "{refusal:?}"
+                ),
+                (None, Ok(())) => {}
             }
         }
     }
