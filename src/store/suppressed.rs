@@ -131,15 +131,6 @@ pub fn add_from_consumer(
     Ok(())
 }
 
-pub fn is_suppressed(conn: &mut PgConnection, company_id: Uuid, number: &str) -> Result<bool, StoreError> {
-    Ok(diesel::select(diesel::dsl::exists(
-        suppressed_numbers::table
-            .filter(suppressed_numbers::company_id.eq(company_id))
-            .filter(suppressed_numbers::phone_number.eq(number)),
-    ))
-    .get_result(conn)?)
-}
-
 /// Which of `numbers` are on the company's list.
 pub fn which_suppressed(
     conn: &mut PgConnection,
