@@ -380,7 +380,7 @@ pub fn initiate_calls(
         .iter()
         .filter_map(|c| {
             let number = c.phone_number.as_deref()?;
-            Some(DecideRequest { customer: Some(c), number, schedule, own_attempt: None })
+            Some(DecideRequest { customer: Some(c), number, schedule, own_attempt: None, line: None })
         })
         .collect();
     let mut decisions =

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::contact::{self, DecideRequest, Person};
 use super::AppError;
 use crate::domain::calls::{task_status_for, transition, CallSource, CallStatus, Transition};
-use crate::domain::contact_policy::{ContactHistory, ContactPolicy, Refusal};
+use crate::domain::contact_policy::{ContactHistory, ContactPolicy, LineType, Refusal};
 use crate::domain::customer::normalize_phone;
 use crate::domain::ValidationError;
 use crate::store::calls::{self as store, CallRow, NewCall, StatusUpdate};
@@ -103,6 +103,7 @@ impl Resolved {
             number: &self.number,
             schedule: &self.schedule,
             own_attempt: None,
+            line: None,
         }
     }
 }
@@ -113,6 +114,8 @@ pub struct MakeCall {
     pub target: CallTarget,
     /// A consent to record for the number before deciding (field `consent`).
     pub consent: Option<super::consent::ConsentGiven>,
+    /// The kind of line the number is, when the caller knows.
+    pub line_type: Option<LineType>,
     pub data: Option<Value>,
     pub agent_id: Option<String>,
 }
@@ -136,9 +139,10 @@ pub fn make_call(
     if let Some(given) = &request.consent {
         super::consent::record(conn, company_id, &resolved.number, given, "consent", now)?;
     }
+    let mut callee = resolved.request();
+    callee.line = request.line_type;
     let decision =
-        contact::decide(conn, company_id, &[resolved.request()], now, contact::HistoryWindow::dialling(now))?
-            .remove(0);
+        contact::decide(conn, company_id, &[callee], now, contact::HistoryWindow::dialling(now))?.remove(0);
     decision.verdict?;
     let policy = decision.policy?;
     let dialing = store::dialing_state(conn, company_id, now)?;
@@ -158,6 +162,7 @@ pub fn make_call(
     call.data = request.data.clone();
     call.hand_off = dialing.has_webhook;
     call.expires_at = Some(policy.expiry(now, dialing.queued_call_ttl));
+    call.line_type = request.line_type.map(LineType::code);
     Ok(store::insert_calls(conn, &[call], now)?.remove(0))
 }
 
@@ -493,6 +498,7 @@ pub fn record_attempts(
             ended_at: Some(attempt.occurred_at),
             hand_off: false,
             expires_at: None,
+            line_type: None,
         });
     }
     let rows = store::insert_calls(conn, &new_calls, now)?;

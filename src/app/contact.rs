@@ -10,7 +10,8 @@ use uuid::Uuid;
 use crate::domain::calling_rules::{parse_zone, StateRuleTable};
 use crate::domain::calls::CallStatus;
 use crate::domain::contact_policy::{
-    Callee, ConsentLevel, ContactHistory, ContactPolicy, Location, Refusal, ScheduleTerms, QUIET_DAYS,
+    Callee, ConsentLevel, ContactHistory, ContactPolicy, LineType, Location, Refusal, ScheduleTerms,
+    LANDLINE_CAP_DAYS, QUIET_DAYS,
 };
 use crate::domain::customer::Campaign;
 use crate::domain::schedule::parse_hhmm;
@@ -19,9 +20,10 @@ use crate::store::customers::CustomerRow;
 use crate::store::schedules::ScheduleRow;
 use crate::store::{companies, consents, suppressed, StoreError};
 
-/// How far back a decision at `at` must look: the caps' 7 days and the quiet period's 8.
+/// How far back a decision at `at` must look: the caps' 7 days, the quiet period's 8 and the
+/// landline allowance's 30.
 pub fn history_since(at: DateTime<Utc>) -> DateTime<Utc> {
-    at - Duration::days(QUIET_DAYS + 3)
+    at - Duration::days((QUIET_DAYS + 3).max(LANDLINE_CAP_DAYS + 1))
 }
 
 pub fn schedule_terms(schedule: &ScheduleRow) -> Result<ScheduleTerms, StoreError> {
@@ -320,6 +322,8 @@ pub struct DecideRequest<'a> {
     pub number: &'a str,
     pub schedule: &'a ScheduleRow,
     pub own_attempt: Option<DateTime<Utc>>,
+    /// The kind of line, when the caller said (else unknown: treated as a cell).
+    pub line: Option<LineType>,
 }
 
 /// What the policy said about one callee, with what it was told.
@@ -375,6 +379,7 @@ pub fn decide(
         };
         // The number dialled may not be the customer's current one.
         callee.consent = consent_level(&contact.marks, request.customer, request.number);
+        callee.line = request.line.unwrap_or_default();
         let mut history = contact.history;
         history.planned.clear();
         if window.as_of_at {

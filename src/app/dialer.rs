@@ -75,8 +75,13 @@ fn dial_task(conn: &mut PgConnection, task: TaskRow, now: DateTime<Utc>) -> Resu
     let schedule =
         schedules::by_ids(conn, company_id, &[task.schedule_id])?.pop().ok_or(StoreError::NotFound)?;
     let Some(number) = customer.phone_number.clone() else { return cancel(conn) };
-    let request =
-        DecideRequest { customer: Some(&customer), number: &number, schedule: &schedule, own_attempt: None };
+    let request = DecideRequest {
+        customer: Some(&customer),
+        number: &number,
+        schedule: &schedule,
+        own_attempt: None,
+        line: None,
+    };
     let decision =
         contact::decide(conn, company_id, &[request], now, contact::HistoryWindow::dialling(now))?.remove(0);
     let Ok(policy) = decision.policy else { return cancel(conn) };

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::contact::{self, DecideRequest};
 use super::AppError;
-use crate::domain::contact_policy::Refusal;
+use crate::domain::contact_policy::{LineType, Refusal};
 use crate::store::calls::{self as store, CallRow, WebhookDelivery};
 use crate::store::customers::{self, CustomerRow};
 use crate::store::schedules;
@@ -85,6 +85,7 @@ pub fn decide_many(
                     number: &call.to_number,
                     schedule,
                     own_attempt: Some(call.created_at),
+                    line: call.line_type.as_deref().and_then(LineType::from_code),
                 });
                 None
             }

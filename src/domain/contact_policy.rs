@@ -123,7 +123,43 @@ pub struct Callee {
     pub contact_hold: bool,
     /// The unrevoked consent on file for the number.
     pub consent: ConsentLevel,
+    /// What kind of line the number is (unknown is treated as a cell: consent is required).
+    pub line: LineType,
 }
+
+/// The kind of line a number is on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LineType {
+    Wireless,
+    /// A residential line: without consent, at most 3 artificial-voice calls in 30 days
+    /// (47 CFR 64.1200(a)(3)(ii)).
+    Landline,
+    Voip,
+    #[default]
+    Unknown,
+}
+
+impl LineType {
+    pub fn code(self) -> &'static str {
+        match self {
+            LineType::Wireless => "WIRELESS",
+            LineType::Landline => "LANDLINE",
+            LineType::Voip => "VOIP",
+            LineType::Unknown => "UNKNOWN",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<LineType> {
+        [LineType::Wireless, LineType::Landline, LineType::Voip, LineType::Unknown]
+            .into_iter()
+            .find(|l| l.code() == code)
+    }
+}
+
+/// Landline calls without consent: at most this many (47 CFR 64.1200(a)(3)(ii))…
+pub const LANDLINE_CAP: u32 = 3;
+/// …in this many consecutive local days.
+pub const LANDLINE_CAP_DAYS: i64 = 30;
 
 /// How strong the consent on file for a number is (TCPA 47 CFR 64.1200(a)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -152,6 +188,7 @@ impl Callee {
             consumer_suppressed: false,
             contact_hold: false,
             consent: ConsentLevel::Express,
+            line: LineType::Unknown,
         }
     }
 
@@ -175,6 +212,7 @@ impl Callee {
             consumer_suppressed: false,
             contact_hold: false,
             consent: ConsentLevel::Express,
+            line: LineType::Unknown,
         }
     }
 }
@@ -262,6 +300,8 @@ pub enum LimitReason {
     DailyCap,
     ConversationQuietPeriod,
     MinGap,
+    /// 3 calls in 30 days to a landline without consent.
+    LandlineCap,
 }
 
 impl LimitReason {
@@ -271,6 +311,7 @@ impl LimitReason {
             LimitReason::DailyCap => "DAILY_CAP",
             LimitReason::ConversationQuietPeriod => "CONVERSATION_QUIET_PERIOD",
             LimitReason::MinGap => "MIN_GAP",
+            LimitReason::LandlineCap => "LANDLINE_CAP",
         }
     }
 }
@@ -293,6 +334,7 @@ enum Rule {
     QuietPeriod,
     WeeklyCap,
     DailyCap,
+    LandlineCap,
     Redial,
     LeadDuplicate,
     Gap,
@@ -306,6 +348,8 @@ pub struct ContactPolicy {
     calendar: Tz,
     per_7_days: u32,
     per_24_hours: Option<u32>,
+    /// Set for a landline without consent: its calls in any 30 consecutive local days.
+    landline_cap: Option<u32>,
     quiet_period: bool,
     lead_duplicate: Option<Duration>,
 }
@@ -358,7 +402,11 @@ impl ContactPolicy {
             super::schedule::CallPurpose::Telemarketing => ConsentLevel::Written,
             _ => ConsentLevel::Express,
         };
-        if callee.consent < needed {
+        // Without consent, a landline may still get a few non-telemarketing calls.
+        let landline_cap =
+            (callee.consent < needed && callee.line == LineType::Landline && needed == ConsentLevel::Express)
+                .then_some(LANDLINE_CAP);
+        if callee.consent < needed && landline_cap.is_none() {
             let message = if needed == ConsentLevel::Written {
                 "a telemarketing call by an AI voice needs unrevoked prior express written consent for this number (47 CFR 64.1200(a)(2)); record it with recordConsent"
             } else {
@@ -399,6 +447,7 @@ impl ContactPolicy {
             calendar,
             per_7_days,
             per_24_hours: rule.max_per_24_hours,
+            landline_cap,
             quiet_period: schedule.quiet_period_after_conversation,
             lead_duplicate: schedule.lead_duplicate_timeframe.filter(|d| *d > Duration::zero()),
         })
@@ -493,6 +542,11 @@ impl ContactPolicy {
                 return Some((Rule::DailyCap, escape));
             }
         }
+        if let Some(cap) = self.landline_cap {
+            if let Some(escape) = self.cap_escape(&all, t, LANDLINE_CAP_DAYS, cap) {
+                return Some((Rule::LandlineCap, escape));
+            }
+        }
         let near = |list: &[DateTime<Utc>], gap: Duration| {
             list.iter().filter(|a| (t - **a).abs() < gap).map(|a| *a + gap).max()
         };
@@ -511,6 +565,19 @@ impl ContactPolicy {
     /// With `all` attempts (sorted), whether a new one at `t` would put more than the cap in
     /// some 7 consecutive local days; if so, the first local day (its midnight) that would not.
     fn weekly_cap_escape(&self, all: &[DateTime<Utc>], t: DateTime<Utc>) -> Option<Option<DateTime<Utc>>> {
+        self.cap_escape(all, t, 7, self.per_7_days)
+    }
+
+    /// With `all` attempts (sorted), whether a new one at `t` would put `cap` or more before it
+    /// in some `days` consecutive local days; if so, the first local day (its midnight) that
+    /// would not.
+    fn cap_escape(
+        &self,
+        all: &[DateTime<Utc>],
+        t: DateTime<Utc>,
+        days: i64,
+        cap: u32,
+    ) -> Option<Option<DateTime<Utc>>> {
         let mut per_day: BTreeMap<NaiveDate, u32> = BTreeMap::new();
         for a in all {
             *per_day.entry(self.day(*a)).or_default() += 1;
@@ -518,9 +585,9 @@ impl ContactPolicy {
         let in_days =
             |first: NaiveDate, last: NaiveDate| per_day.range(first..=last).map(|(_, n)| n).sum::<u32>();
         let full = |day: NaiveDate| {
-            (0..7).any(|k| {
-                let first = day - Duration::days(6 - k);
-                in_days(first, first + Duration::days(6)) >= self.per_7_days
+            (0..days).any(|k| {
+                let first = day - Duration::days(days - 1 - k);
+                in_days(first, first + Duration::days(days - 1)) >= cap
             })
         };
         let day = self.day(t);
@@ -595,6 +662,13 @@ impl ContactPolicy {
                 format!(
                     "at most {} attempts in 24 hours under the state's rules",
                     self.per_24_hours.unwrap_or(0)
+                ),
+            ),
+            Rule::LandlineCap => (
+                RefusalCode::ContactLimit,
+                Some(LimitReason::LandlineCap),
+                format!(
+                    "without consent, at most {LANDLINE_CAP} calls by an artificial voice to a landline in {LANDLINE_CAP_DAYS} days (47 CFR 64.1200(a)(3)(ii)); record consent to call more"
                 ),
             ),
             Rule::Redial => (
@@ -1081,12 +1155,14 @@ mod tests {
             opted_out in any::<bool>(),
             consent in 0u8..3,
             purpose in 0u8..3,
+            landline in any::<bool>(),
         ) {
             let (tz, zip, state, phone) = PLACES[place];
             let mut callee = customer(tz, zip, state, phone);
             callee.contact_hold = hold;
             callee.consumer_suppressed = opted_out;
             callee.consent = [ConsentLevel::None, ConsentLevel::Express, ConsentLevel::Written][consent as usize];
+            callee.line = if landline { LineType::Landline } else { LineType::Unknown };
             let mut terms = terms();
             terms.purpose = [CallPurpose::Collection, CallPurpose::Informational, CallPurpose::Telemarketing][purpose as usize];
             let needed = if terms.purpose == CallPurpose::Telemarketing { 2 } else { 1 };
@@ -1094,7 +1170,9 @@ mod tests {
                 Some(RefusalCode::DoNotCall)
             } else if hold {
                 Some(RefusalCode::ContactHold)
-            } else if consent < needed {
+            } else if consent < needed && !(landline && needed == 1) {
+                // A landline without consent may get a few calls (none here yet), but never
+                // telemarketing ones.
                 Some(RefusalCode::NoConsent)
             } else {
                 None

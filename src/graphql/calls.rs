@@ -180,6 +180,9 @@ pub struct MakeCallInput {
     /// A consent for the number, recorded with the call (a one-off number needs one on file or
     /// here).
     consent: Option<super::consent::ConsentInput>,
+    /// The kind of line the number is, when known (default UNKNOWN, treated as a cell). A
+    /// LANDLINE may get 3 calls in 30 days without consent.
+    line_type: Option<LineType>,
 }
 
 #[derive(InputObject)]
@@ -192,6 +195,27 @@ pub struct ReportCallStatusInput {
     occurred_at: Option<DateTime<Utc>>,
     /// What the consumer said, applied in the same transaction (see `CallOutcome`).
     outcome: Option<CallOutcome>,
+}
+
+/// The kind of line a number is on.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LineType {
+    Wireless,
+    Landline,
+    Voip,
+    Unknown,
+}
+
+impl LineType {
+    fn domain(self) -> crate::domain::contact_policy::LineType {
+        use crate::domain::contact_policy::LineType as Domain;
+        match self {
+            LineType::Wireless => Domain::Wireless,
+            LineType::Landline => Domain::Landline,
+            LineType::Voip => Domain::Voip,
+            LineType::Unknown => Domain::Unknown,
+        }
+    }
 }
 
 /// What the consumer said on the call that changes what callsync may do.
@@ -387,6 +411,7 @@ impl CallMutation {
             data: input.data.map(|j| j.0),
             agent_id: input.agent_id,
             consent: input.consent.as_ref().map(super::consent::ConsentInput::given),
+            line_type: input.line_type.map(LineType::domain),
         };
         let now = super::now(ctx);
         let row = db(ctx)

@@ -264,6 +264,7 @@ pub async fn make_call(state: web::Data<AppState>, req: HttpRequest, body: web::
             };
             let request = MakeCall {
                 consent: None,
+                line_type: None,
                 target: CallTarget {
                     customer_external_id: lead_id.clone(),
                     schedule_id,

@@ -59,6 +59,9 @@ pub struct CallRow {
     /// Why a CANCELLED call was cancelled: EXPIRED, REQUESTED, or a refusal's code.
     #[serde(default)]
     pub cancel_reason: Option<String>,
+    /// The kind of line, when the caller said (WIRELESS, LANDLINE, VOIP, UNKNOWN).
+    #[serde(default)]
+    pub line_type: Option<String>,
 }
 
 fn make_call_source() -> String {
@@ -222,6 +225,8 @@ pub struct NewCall {
     pub hand_off: bool,
     /// A QUEUED call's expiry (see `ContactPolicy::expiry`).
     pub expires_at: Option<DateTime<Utc>>,
+    /// The kind of line, when the caller said.
+    pub line_type: Option<&'static str>,
 }
 
 impl NewCall {
@@ -251,6 +256,7 @@ impl NewCall {
             ended_at: None,
             hand_off: false,
             expires_at: None,
+            line_type: None,
         }
     }
 }
@@ -288,6 +294,7 @@ pub fn insert_calls(
             expires_at: c.expires_at,
             handed_off_at: None,
             cancel_reason: None,
+            line_type: c.line_type.map(str::to_string),
         })
         .collect();
     for (rows, calls) in out.chunks(5000).zip(new_calls.chunks(5000)) {
@@ -301,11 +308,12 @@ pub fn insert_calls(
             "WITH inserted AS (
                INSERT INTO calls (id, company_id, customer_id, schedule_id, task_id, to_number, status, agent_id,
                                   duration_seconds, data, started_at, ended_at, created_at, updated_at, source,
-                                  version, disposition_id, webhook_next_at, expires_at)
+                                  version, disposition_id, webhook_next_at, expires_at, line_type)
                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::uuid[], $6::text[],
                                     $7::text[], $8::text[], $9::int4[], $10::jsonb[], $11::timestamptz[],
                                     $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::text[],
-                                    $16::int4[], $17::text[], $18::timestamptz[], $21::timestamptz[]))
+                                    $16::int4[], $17::text[], $18::timestamptz[], $21::timestamptz[],
+                                    $22::text[]))
              INSERT INTO events (company_id, kind, payload, created_at)
              SELECT company_id, $19, payload, at
              FROM unnest($2::uuid[], $20::jsonb[], $14::timestamptz[]) WITH ORDINALITY AS e(company_id, payload, at, n)
@@ -332,6 +340,7 @@ pub fn insert_calls(
         .bind::<Text, _>(CALL_CREATED)
         .bind::<Array<Jsonb>, _>(payloads)
         .bind::<Array<Nullable<Timestamptz>>, _>(rows.iter().map(|r| r.expires_at).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(column(|r| r.line_type.clone()))
         .execute(conn)?;
     }
     let mut per_schedule: std::collections::BTreeMap<Uuid, (i32, DateTime<Utc>)> = Default::default();
@@ -1047,7 +1056,7 @@ pub fn first_pages(
     Ok(diesel::sql_query(
         "SELECT id, company_id, customer_id, schedule_id, task_id, to_number, status, agent_id, disposition,
                 duration_seconds, data, started_at, ended_at, created_at, updated_at, source, version, disposition_id,
-                expires_at, handed_off_at, cancel_reason
+                expires_at, handed_off_at, cancel_reason, line_type
            FROM (SELECT c.*, row_number() OVER (PARTITION BY customer_id ORDER BY created_at DESC, id DESC) AS rn
                    FROM calls c
                   WHERE company_id = $1 AND customer_id = ANY($2)) page

@@ -147,6 +147,7 @@ diesel::table! {
         handed_off_at -> Nullable<Timestamptz>,
         cancel_reason -> Nullable<Text>,
         outcome -> Nullable<Text>,
+        line_type -> Nullable<Text>,
     }
 }
 

@@ -142,3 +142,41 @@ async fn bad_consent_input_is_refused_and_changes_nothing() {
     let theirs = app.gql_as(Some(&other), CONSENT, json!({"p": "+12125550100"})).await;
     assert_eq!(theirs["data"]["consent"], Value::Null, "{theirs}");
 }
+
+/// 47 CFR 64.1200(a)(3)(ii): without consent, a residential landline may get 3 artificial-voice
+/// calls in 30 days (not telemarketing); a cell or VoIP line gets none.
+#[tokio::test]
+async fn a_landline_without_consent_gets_three_calls_in_thirty_days() {
+    let app = TestApp::spawn().await;
+    let schedule = create_schedule(&app, "collections").await;
+    let call = |line: &str| json!({"i": {"scheduleId": schedule, "to": "+12125550188", "lineType": line}});
+    assert_error(&app.gql(MAKE_CALL, call("VOIP")).await, "NO_CONSENT", None);
+    for _ in 0..3 {
+        let id = app.gql_ok(MAKE_CALL, call("LANDLINE")).await["makeCall"]["id"].clone();
+        // Handed over with the same fact (decided again as a landline), then no answer.
+        let claimed = app.gql_ok("mutation { claimCalls(limit: 10) { id } }", json!({})).await;
+        assert_eq!(claimed["claimCalls"][0]["id"], id, "{claimed}");
+        app.gql_ok(
+            "mutation($id: ID!) { reportCallStatus(input: {callId: $id, status: NO_ANSWER}) { id } }",
+            json!({"id": id}),
+        )
+        .await;
+        app.clock.advance(chrono::Duration::days(1));
+    }
+    let fourth = app.gql(MAKE_CALL, call("LANDLINE")).await;
+    assert_error(&fourth, "CONTACT_LIMIT", None);
+    assert_eq!(fourth["errors"][0]["extensions"]["reason"], "LANDLINE_CAP", "{fourth}");
+    assert!(fourth["errors"][0]["extensions"]["nextAllowedAt"].is_string(), "{fourth}");
+    // Telemarketing gets no landline allowance.
+    let sales = app
+        .gql_ok(
+            "mutation { createSchedule(input: {name: \"Offers\", taskType: \"offers\", purpose: TELEMARKETING}) { id } }",
+            json!({}),
+        )
+        .await["createSchedule"]["id"]
+        .clone();
+    let offer = app
+        .gql(MAKE_CALL, json!({"i": {"scheduleId": sales, "to": "+12125550189", "lineType": "LANDLINE"}}))
+        .await;
+    assert_error(&offer, "NO_CONSENT", None);
+}
