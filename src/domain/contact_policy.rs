@@ -178,10 +178,22 @@ impl Callee {
     pub fn customer(location: &Location<'_>, do_not_call: bool, suppressed: bool) -> Callee {
         let zones = location.candidate_zones();
         let calendar = location.timezone.and_then(parse_zone).or_else(|| zones.first().copied());
+        Callee::located(zones, calendar, location.candidate_states(), do_not_call, suppressed)
+    }
+
+    /// Where the callee is and its own marks; the number's other facts (marks through other
+    /// records, the consumer's words, a hold, consent, line) are the caller's to set.
+    fn located(
+        zones: Vec<Tz>,
+        calendar: Option<Tz>,
+        states: Vec<String>,
+        do_not_call: bool,
+        suppressed: bool,
+    ) -> Callee {
         Callee {
             zones,
             calendar,
-            states: location.candidate_states(),
+            states,
             do_not_call,
             suppressed,
             number_do_not_call: false,
@@ -202,18 +214,8 @@ impl Callee {
     pub fn one_off(phone_number: &str, suppressed: bool) -> Callee {
         let zones = location::area_code_zones(phone_number).map(<[Tz]>::to_vec).unwrap_or_default();
         let states = location::area_code_state(phone_number).map(str::to_string).into_iter().collect();
-        Callee {
-            calendar: zones.first().copied(),
-            zones,
-            states,
-            do_not_call: false,
-            suppressed,
-            number_do_not_call: false,
-            consumer_suppressed: false,
-            contact_hold: false,
-            consent: ConsentLevel::Express,
-            line: LineType::Unknown,
-        }
+        let calendar = zones.first().copied();
+        Callee::located(zones, calendar, states, false, suppressed)
     }
 }
 

@@ -753,6 +753,14 @@ fn under_rate(now: DateTime<Utc>) -> Box<dyn BoxableExpression<calls::table, Pg,
     )
 }
 
+/// Due for a webhook delivery attempt now, within the company's pace. Only a call still
+/// waiting is handed over (a cancelled or failed one never is).
+fn due_for_webhook(now: DateTime<Utc>) -> Box<dyn BoxableExpression<calls::table, Pg, SqlType = Bool>> {
+    Box::new(
+        calls::webhook_next_at.le(now).assume_not_null().and(calls::status.eq("QUEUED")).and(under_rate(now)),
+    )
+}
+
 /// The next call due for webhook delivery (not locked: the caller locks its customer first):
 /// (call, company, customer).
 pub fn next_due_webhook(
@@ -761,11 +769,8 @@ pub fn next_due_webhook(
     busy: &[Uuid],
 ) -> Result<Option<(Uuid, Uuid, Option<i64>)>, StoreError> {
     Ok(calls::table
-        .filter(calls::webhook_next_at.le(now))
-        // Only a call still waiting is handed over (a cancelled or failed one never is).
-        .filter(calls::status.eq("QUEUED"))
+        .filter(due_for_webhook(now))
         .filter(diesel::dsl::not(calls::company_id.eq_any(busy)))
-        .filter(under_rate(now))
         .order(calls::webhook_next_at.asc())
         .select((calls::id, calls::company_id, calls::customer_id))
         .first(conn)
@@ -780,9 +785,7 @@ pub fn lock_due_webhook(
 ) -> Result<Option<CallRow>, StoreError> {
     Ok(calls::table
         .filter(calls::id.eq(call_id))
-        .filter(calls::webhook_next_at.le(now))
-        .filter(calls::status.eq("QUEUED"))
-        .filter(under_rate(now))
+        .filter(due_for_webhook(now))
         .select(CallRow::as_select())
         .for_update()
         .skip_locked()
