@@ -123,11 +123,10 @@ pub async fn add_customers(
             }
         }
     }
-    let (campaign, today) = (schedule.campaign(), db.now().date_naive());
-    let (valid, mut invalid) =
-        tokio::task::spawn_blocking(move || validate_records(patches, &campaign, today))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("bulk record validation failed: {e}")))?;
+    let (campaign, now) = (schedule.campaign(), db.now());
+    let (valid, mut invalid) = tokio::task::spawn_blocking(move || validate_records(patches, &campaign, now))
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("bulk record validation failed: {e}")))?;
     invalid.retain(|e| !errors.iter().any(|x| x.index == e.index));
     errors.extend(invalid);
     let valid_count = valid.len();
@@ -294,6 +293,11 @@ pub fn import_batch(
         .map(|((_, loans, _), (customer_id, _))| (*customer_id, *loans))
         .collect();
     loans::upsert_for_customers(conn, company_id, &with_loans, now)?;
+    for (record, _, _) in &batch {
+        if let (Some(given), Some(number)) = (&record.consent, &record.phone_number) {
+            super::consent::record(conn, company_id, number, given, "consent", now)?;
+        }
+    }
     let do_not_call: Vec<i64> =
         batch.iter().zip(&rows).filter(|((r, _, _), _)| r.do_not_call).map(|(_, (id, _))| *id).collect();
     if !do_not_call.is_empty() {

@@ -7,21 +7,11 @@ use uuid::Uuid;
 
 use super::customers::{stop_contact, StopReason};
 use super::AppError;
-use crate::domain::ValidationError;
 use crate::store::consents::{self, ConsentRow, NewConsent};
+use crate::store::customers::CustomerRow;
 use crate::store::StoreError;
 
-/// A consent as given with a request.
-#[derive(Debug, Clone)]
-pub struct ConsentGiven {
-    pub consent_type: &'static str,
-    pub source: &'static str,
-    pub evidence: Option<String>,
-    pub obtained_at: DateTime<Utc>,
-}
-
-/// Most characters of `evidence` (a certificate URL, a recording id…).
-pub const MAX_EVIDENCE: usize = 2000;
+pub use crate::domain::consumer::ConsentGiven;
 
 /// Records a consent for `number` (E.164). Obtained in the future, or evidence over 2,000
 /// characters, is BAD_USER_INPUT naming `field`.obtainedAt / .evidence; nothing is written.
@@ -33,19 +23,11 @@ pub fn record(
     field: &str,
     now: DateTime<Utc>,
 ) -> Result<ConsentRow, AppError> {
-    if given.obtained_at > now + chrono::Duration::minutes(1) {
-        let message = "obtainedAt must not be in the future";
-        return Err(ValidationError::new(format!("{field}.obtainedAt"), message).into());
-    }
-    let evidence = given.evidence.as_deref().map(str::trim).filter(|e| !e.is_empty());
-    if evidence.is_some_and(|e| e.chars().count() > MAX_EVIDENCE) {
-        let message = format!("evidence must be at most {MAX_EVIDENCE} characters");
-        return Err(ValidationError::new(format!("{field}.evidence"), message).into());
-    }
+    let given = given.validated(field, now)?;
     let consent = NewConsent {
         consent_type: given.consent_type,
         source: given.source,
-        evidence,
+        evidence: given.evidence.as_deref(),
         obtained_at: given.obtained_at,
     };
     Ok(consents::record(conn, company_id, number, &consent, now)?)
@@ -61,6 +43,17 @@ pub fn on_file(
     match consents::on_file(conn, company_id, &[number.to_string()])?.pop() {
         Some(row) => Ok(Some(row)),
         None => consents::default_for(conn, company_id, number),
+    }
+}
+
+/// The consent on file for the customer's number (None without a number).
+pub fn on_file_for(
+    conn: &mut PgConnection,
+    customer: &CustomerRow,
+) -> Result<Option<ConsentRow>, StoreError> {
+    match &customer.phone_number {
+        Some(number) => on_file(conn, customer.company_id, number),
+        None => Ok(None),
     }
 }
 

@@ -106,6 +106,8 @@ pub fn customer_callee(customer: &CustomerRow, marks: NumberMarks) -> Callee {
     callee.contact_hold = customer.contact_hold_reason.is_some();
     callee.consent =
         consent_level(&marks, Some(customer), customer.phone_number.as_deref().unwrap_or_default());
+    callee.line = customer.line_type().unwrap_or_default();
+    callee.inconvenient = customer.inconvenient_times();
     callee
 }
 
@@ -379,7 +381,10 @@ pub fn decide(
         };
         // The number dialled may not be the customer's current one.
         callee.consent = consent_level(&contact.marks, request.customer, request.number);
-        callee.line = request.line.unwrap_or_default();
+        // The caller's word on the line wins; else the customer's, for its own number.
+        let own_number = request.customer.filter(|c| c.phone_number.as_deref() == Some(request.number));
+        callee.line =
+            request.line.or_else(|| own_number.and_then(CustomerRow::line_type)).unwrap_or_default();
         let mut history = contact.history;
         history.planned.clear();
         if window.as_of_at {

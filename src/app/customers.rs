@@ -113,6 +113,7 @@ pub fn create_customer(
 ) -> Result<CustomerRow, AppError> {
     let row = customers::create(conn, company_id, &prepared.patch, now)?;
     loans::upsert_for_customer(conn, company_id, row.id, &prepared.loans, now)?;
+    record_consent_given(conn, &row, &prepared.patch, now)?;
     Ok(row)
 }
 
@@ -134,7 +135,7 @@ pub fn sync_customer_schedule(
     };
     let terms = CompanyTerms::load(conn, company_id)?;
     let campaigns = terms.campaigns();
-    let rules = CustomerRules { today, campaigns: &campaigns };
+    let rules = CustomerRules { today, now, campaigns: &campaigns };
     let (customer, created) = customers::upsert_checked(
         conn,
         company_id,
@@ -145,6 +146,8 @@ pub fn sync_customer_schedule(
         now,
         dnc_check,
     )?;
+    // Before the plan: the consent given with the input decides it.
+    record_consent_given(conn, &customer, patch, now)?;
     let outcome = rebuild_schedule(conn, customer, created, &terms, now)?;
     if outcome.customer.do_not_call {
         // The rebuild cancelled the pending tasks; queued calls go too, and every other
@@ -166,11 +169,26 @@ pub fn upsert_customer(
 ) -> Result<(CustomerRow, bool), AppError> {
     let patch = &prepared.patch;
     let (customer, created) = customers::upsert(conn, company_id, patch, match_on, now)?;
+    record_consent_given(conn, &customer, patch, now)?;
     if customer.do_not_call && patch.do_not_call == Patch::Set(true) {
         mark_do_not_call(conn, company_id, &[customer.id], now)?;
     }
     loans::upsert_for_customer(conn, company_id, customer.id, &prepared.loans, now)?;
     Ok((customer, created))
+}
+
+/// Records the consent an input carried for the customer's number (validated with the input:
+/// the customer has a number).
+fn record_consent_given(
+    conn: &mut PgConnection,
+    customer: &CustomerRow,
+    patch: &CustomerPatch,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    if let (Some(given), Some(number)) = (&patch.consent, &customer.phone_number) {
+        super::consent::record(conn, customer.company_id, number, given, "consent", now)?;
+    }
+    Ok(())
 }
 
 /// cancelCommunications: the customer's PENDING tasks and its QUEUED calls not yet handed to a

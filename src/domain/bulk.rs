@@ -47,10 +47,10 @@ const NO_ID: &str = "(matched on phone)";
 pub fn validate_records(
     mut records: Vec<CustomerPatch>,
     campaign: &Campaign,
-    today: chrono::NaiveDate,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> (Vec<ValidRecord>, Vec<RecordError>) {
     let campaigns = [campaign.clone()];
-    let rules = CustomerRules { today, campaigns: &campaigns };
+    let rules = CustomerRules { today: now.date_naive(), now, campaigns: &campaigns };
     for patch in &mut records {
         patch.task_type = Patch::Set(campaign.task_type.clone());
     }
@@ -152,7 +152,8 @@ mod tests {
 
     #[test]
     fn a_record_without_id_is_identified_by_its_phone() {
-        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let today =
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap().and_hms_opt(12, 0, 0).unwrap().and_utc();
         let mut no_phone = record("");
         no_phone.phone_number = Patch::Keep;
         let mut campaign = campaign();
@@ -173,7 +174,8 @@ mod tests {
     fn each_record_stands_alone_and_duplicates_are_the_later_ones() {
         let mut bad = record("r-2");
         bad.email = Patch::Set("nope".into());
-        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let today =
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap().and_hms_opt(12, 0, 0).unwrap().and_utc();
         let (valid, errors) =
             validate_records(vec![record("r-1"), bad, record("r-3"), record("r-1")], &campaign(), today);
         assert_eq!(valid.iter().map(|v| v.index).collect::<Vec<_>>(), [0, 2]);

@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::consumer::TimeRange;
 use super::schedule::parse_hhmm;
 use super::{holidays, us_states, ValidationError};
 
@@ -283,7 +284,9 @@ fn statutory_floor(state: &str, rows: &[StateRule]) -> Result<(), String> {
     Ok(())
 }
 
-/// Allowed calling time: each day `[open, close)` minutes local, in every zone at once.
+/// Allowed calling time: each day `[open, close)` minutes local, in every zone at once, less
+/// the weekly ranges the consumer named as inconvenient (also local in every candidate zone: a
+/// consumer who may be in either zone is spared the range in both).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallingWindow {
     pub zones: Vec<Tz>,
@@ -291,6 +294,7 @@ pub struct CallingWindow {
     pub close: u32,
     pub no_sunday: bool,
     pub no_holidays: bool,
+    pub inconvenient: Vec<TimeRange>,
 }
 
 impl CallingWindow {
@@ -305,10 +309,27 @@ impl CallingWindow {
         !(banned_sunday || banned_holiday)
     }
 
-    fn allows_in(&self, t: DateTime<Utc>, tz: Tz) -> bool {
+    /// Whether `t` is inside the hours and days in every zone, inconvenient times aside: a
+    /// refusal where this holds is the consumer's inconvenient time.
+    pub fn hours_allow(&self, t: DateTime<Utc>) -> bool {
+        self.zones.iter().all(|tz| self.hours_allow_in(t, *tz))
+    }
+
+    fn hours_allow_in(&self, t: DateTime<Utc>, tz: Tz) -> bool {
         let local = t.with_timezone(&tz);
         let seconds = local.num_seconds_from_midnight();
         self.day_allowed(local.date_naive()) && seconds >= self.open * 60 && seconds < self.close * 60
+    }
+
+    /// The inconvenient range `t` falls in, in `tz`.
+    fn inconvenient_in(&self, t: DateTime<Utc>, tz: Tz) -> Option<&TimeRange> {
+        let local = t.with_timezone(&tz);
+        let minute = local.num_seconds_from_midnight() / 60;
+        self.inconvenient.iter().find(|r| r.contains(local.weekday(), minute))
+    }
+
+    fn allows_in(&self, t: DateTime<Utc>, tz: Tz) -> bool {
+        self.hours_allow_in(t, tz) && self.inconvenient_in(t, tz).is_none()
     }
 
     /// The first instant at or after `t` allowed in `tz` alone.
@@ -317,6 +338,19 @@ impl CallingWindow {
             return t;
         }
         let local = t.with_timezone(&tz);
+        if self.hours_allow_in(t, tz) {
+            // Inside the hours but in an inconvenient range: try again where it ends (another
+            // range or the end of the day may follow; the caller looks again).
+            let end = self.inconvenient_in(t, tz).map_or(self.close, |r| r.end);
+            let date = local.date_naive();
+            let resume = if end >= 24 * 60 {
+                local_instant(tz, date.succ_opt().expect("date in range"), 0)
+            } else {
+                local_instant(tz, date, end)
+            };
+            // A repeated (DST) hour could map the end before `t`: always move forward.
+            return resume.max(t + Duration::seconds(1));
+        }
         let mut date = local.date_naive();
         if !(self.day_allowed(date) && local.num_seconds_from_midnight() < self.open * 60) {
             date = date.succ_opt().expect("date in range");
@@ -485,6 +519,7 @@ mod tests {
             close: FEDERAL_LATEST,
             no_sunday: false,
             no_holidays: false,
+            inconvenient: vec![],
         };
         // 06:00 PT is 09:00 ET: not yet 08:00 in LA.
         let t = utc("2026-11-24T14:00:00Z");
@@ -503,6 +538,7 @@ mod tests {
             close: 12 * 60,
             no_sunday: false,
             no_holidays: false,
+            inconvenient: vec![],
         };
         let t = utc("2026-11-24T00:00:00Z");
         assert_eq!(window.next_allowed(t, t + Duration::days(14)), None);
@@ -516,6 +552,7 @@ mod tests {
             close: 20 * 60,
             no_sunday: true,
             no_holidays: true,
+            inconvenient: vec![],
         };
         // Saturday 2026-11-21 20:30 CST -> Sunday skipped -> Monday 08:00.
         let t = utc("2026-11-22T02:30:00Z");

@@ -11,8 +11,9 @@
 //! 3. the callee's location is known: at least one candidate zone (`OUTSIDE_CALLING_HOURS`,
 //!    never);
 //! 4. the calling window (schedule hours ∩ 08:00–21:00 ∩ the state's hours, Sundays and
-//!    holidays where the state bans them) in **every** candidate zone — Reg F
-//!    1006.6(b)(1)(i) (`OUTSIDE_CALLING_HOURS`);
+//!    holidays where the state bans them, less the consumer's inconvenient times) in **every**
+//!    candidate zone — Reg F 1006.6(b)(1) (`OUTSIDE_CALLING_HOURS`, reason `INCONVENIENT_TIME`
+//!    where only the consumer's times refuse);
 //! 5. the quiet period after a conversation: none on local days D+1…D+7 (Reg F 1006.14(b))
 //!    (`CONTACT_LIMIT` / `CONVERSATION_QUIET_PERIOD`);
 //! 6. at most 7 attempts (or fewer: schedule, state) in any 7 consecutive local days
@@ -28,6 +29,7 @@ use chrono_tz::Tz;
 
 use super::calling_rules::{local_instant, parse_zone, CallingWindow, StateRuleTable};
 use super::calling_rules::{FEDERAL_EARLIEST, FEDERAL_LATEST};
+use super::consumer::TimeRange;
 use super::location;
 
 /// Reg F 12 CFR 1006.14(b)(2)(i): more than 7 calls within 7 consecutive days is presumed
@@ -125,6 +127,8 @@ pub struct Callee {
     pub consent: ConsentLevel,
     /// What kind of line the number is (unknown is treated as a cell: consent is required).
     pub line: LineType,
+    /// Weekly local ranges the consumer said are inconvenient (Reg F 12 CFR 1006.6(b)(1)).
+    pub inconvenient: Vec<TimeRange>,
 }
 
 /// The kind of line a number is on.
@@ -201,6 +205,7 @@ impl Callee {
             contact_hold: false,
             consent: ConsentLevel::Express,
             line: LineType::Unknown,
+            inconvenient: Vec::new(),
         }
     }
 
@@ -304,6 +309,8 @@ pub enum LimitReason {
     MinGap,
     /// 3 calls in 30 days to a landline without consent.
     LandlineCap,
+    /// With `OUTSIDE_CALLING_HOURS`: a time the consumer said is inconvenient.
+    InconvenientTime,
 }
 
 impl LimitReason {
@@ -314,6 +321,7 @@ impl LimitReason {
             LimitReason::ConversationQuietPeriod => "CONVERSATION_QUIET_PERIOD",
             LimitReason::MinGap => "MIN_GAP",
             LimitReason::LandlineCap => "LANDLINE_CAP",
+            LimitReason::InconvenientTime => "INCONVENIENT_TIME",
         }
     }
 }
@@ -421,19 +429,32 @@ impl ContactPolicy {
             return Err(never(RefusalCode::OutsideCallingHours, message, &zones));
         };
         let rule = rules.effective_for_purpose(&callee.states, schedule.purpose.code());
+        // Two weeks always hold an opening unless the zones' windows are disjoint (or the
+        // consumer's inconvenient times fill them).
+        let probe = DateTime::<Utc>::from_timestamp(1_790_000_000, 0).unwrap_or_default();
         let open = schedule.calling_hours.0.max(FEDERAL_EARLIEST).max(rule.earliest);
         let close = schedule.calling_hours.1.min(FEDERAL_LATEST).min(rule.latest);
-        let window =
-            CallingWindow { zones, open, close, no_sunday: rule.no_sunday, no_holidays: rule.no_holidays };
+        let window = CallingWindow {
+            zones,
+            open,
+            close,
+            no_sunday: rule.no_sunday,
+            no_holidays: rule.no_holidays,
+            inconvenient: callee.inconvenient.clone(),
+        };
         let no_window = || {
+            let hours_only = CallingWindow { inconvenient: Vec::new(), ..window.clone() };
+            if open < close && hours_only.next_allowed(probe, probe + Duration::days(14)).is_some() {
+                let message = "the times the consumer said are inconvenient cover the whole calling window";
+                let refusal = never(RefusalCode::OutsideCallingHours, message, &window.zones);
+                return Refusal { reason: Some(LimitReason::InconvenientTime), ..refusal };
+            }
             let message = "the calling windows of the callee's possible locations never overlap";
             never(RefusalCode::OutsideCallingHours, message, &window.zones)
         };
         if open >= close {
             return Err(no_window());
         }
-        // Two weeks always hold an opening unless the zones' windows are disjoint.
-        let probe = DateTime::<Utc>::from_timestamp(1_790_000_000, 0).unwrap_or_default();
         if window.next_allowed(probe, probe + Duration::days(14)).is_none() {
             return Err(no_window());
         }
@@ -640,6 +661,11 @@ impl ContactPolicy {
         let Some((rule, _)) = self.violation(history, at) else { return Ok(()) };
         let next_allowed_at = self.next_allowed(history, at);
         let (code, reason, message) = match rule {
+            Rule::Window if self.window.hours_allow(at) => (
+                RefusalCode::OutsideCallingHours,
+                Some(LimitReason::InconvenientTime),
+                "the consumer said this time is inconvenient (Reg F 12 CFR 1006.6(b)(1)); nextAllowedAt is after it".to_string(),
+            ),
             Rule::Window => (
                 RefusalCode::OutsideCallingHours,
                 None,
@@ -994,6 +1020,48 @@ mod tests {
         assert_eq!(placed, expected.map(|t| Some(utc(t))));
     }
 
+    #[test]
+    fn an_inconvenient_time_refuses_with_its_reason_and_the_next_instant_after_it() {
+        let mut callee = customer("America/Denver", "80202", "CO", "+17205550100");
+        // Mondays 09:00-12:00 and 12:00-13:30 local (two ranges back to back).
+        callee.inconvenient = vec![
+            TimeRange { days: vec![Weekday::Mon], start: 9 * 60, end: 12 * 60 },
+            TimeRange { days: vec![Weekday::Mon, Weekday::Tue], start: 12 * 60, end: 13 * 60 + 30 },
+        ];
+        let policy = policy(&callee);
+        let none = ContactHistory::default();
+        // Monday 2026-12-07 10:00 MST = 17:00Z.
+        let refusal = refused(&policy, &none, "2026-12-07T17:00:00Z");
+        assert_eq!(refusal.code, RefusalCode::OutsideCallingHours);
+        assert_eq!(refusal.reason, Some(LimitReason::InconvenientTime));
+        assert_eq!(refusal.next_allowed_at, Some(utc("2026-12-07T20:30:00Z")));
+        assert!(policy.decide(&none, utc("2026-12-07T15:59:00Z")).is_ok(), "08:59 is before the range");
+        // Outside the hours, the hours are the reason.
+        assert_eq!(refused(&policy, &none, "2026-12-07T13:00:00Z").reason, None);
+        // The expiry of a call decided at 08:50 comes at 09:00, where the range begins.
+        let decided = utc("2026-12-07T15:50:00Z");
+        assert_eq!(policy.expiry(decided, Duration::minutes(30)), utc("2026-12-07T16:00:00Z"));
+        // A week of ranges covering every hour leaves nothing: refused for good, with the reason.
+        callee.inconvenient = vec![TimeRange {
+            days: vec![
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+                Weekday::Sat,
+                Weekday::Sun,
+            ],
+            start: 0,
+            end: 24 * 60,
+        }];
+        let never = ContactPolicy::new(&terms(), &callee, StateRuleTable::builtin()).unwrap_err();
+        assert_eq!(
+            (never.code, never.reason, never.next_allowed_at),
+            (RefusalCode::OutsideCallingHours, Some(LimitReason::InconvenientTime), None)
+        );
+    }
+
     // ---- property: the policy agrees with an independent reading of every rule ----
 
     /// (timezone, zip, state, phone): consistent places and conflicting ones.
@@ -1037,6 +1105,7 @@ mod tests {
     fn independently_allowed(
         place: (&str, &str, &str, &str),
         terms: &ScheduleTerms,
+        callee: &Callee,
         h: &ContactHistory,
         t: DateTime<Utc>,
     ) -> Result<(), String> {
@@ -1066,6 +1135,12 @@ mod tests {
             if rule.no_holidays && crate::domain::holidays::is_federal_holiday(local.date_naive()) {
                 return Err(format!("{t} is a holiday in {z}"));
             }
+            // Reg F 1006.6(b)(1): a time the consumer named, wherever they may be.
+            for r in &callee.inconvenient {
+                if r.days.contains(&local.weekday()) && minute >= r.start && minute < r.end {
+                    return Err(format!("{t} is {local} in {z}, in the inconvenient range {r:?}"));
+                }
+            }
         }
         let home: Tz = tz.parse().unwrap();
         let day = |x: DateTime<Utc>| x.with_timezone(&home).date_naive();
@@ -1092,6 +1167,17 @@ mod tests {
                 }
             }
         }
+        // 47 CFR 64.1200(a)(3)(ii): a landline without consent, 3 calls in 30 local days.
+        if callee.line == LineType::Landline && callee.consent == ConsentLevel::None {
+            for k in 0..30 {
+                let first = day(t) - Duration::days(29 - k);
+                let n =
+                    all.iter().filter(|a| (first..=first + Duration::days(29)).contains(&day(**a))).count();
+                if n > 3 {
+                    return Err(format!("{n} landline calls without consent in the 30 days from {first}"));
+                }
+            }
+        }
         if let Some(a) = h.attempts.iter().chain(&h.planned).find(|a| (t - **a).abs() < MIN_GAP) {
             return Err(format!("{t} is within 30 minutes of {a}"));
         }
@@ -1109,9 +1195,26 @@ mod tests {
             (start, len) in (0u32..20 * 60, 30u32..16 * 60),
             max_attempts in 1u32..9,
             quiet in any::<bool>(),
+            inconvenient in proptest::collection::vec(
+                (proptest::collection::vec(0usize..7, 1..4), 0u32..24 * 60, 1u32..10 * 60), 0..3),
+            landline_without_consent in any::<bool>(),
         ) {
             let (tz, zip, state, phone) = PLACES[place];
-            let callee = customer(tz, zip, state, phone);
+            let mut callee = customer(tz, zip, state, phone);
+            const DAYS: [Weekday; 7] =
+                [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
+            callee.inconvenient = inconvenient
+                .iter()
+                .map(|(days, start, len)| TimeRange {
+                    days: days.iter().map(|d| DAYS[*d]).collect(),
+                    start: *start,
+                    end: (start + len).min(24 * 60),
+                })
+                .collect();
+            if landline_without_consent {
+                callee.line = LineType::Landline;
+                callee.consent = ConsentLevel::None;
+            }
             let mut terms = terms();
             terms.calling_hours = (start, (start + len).min(24 * 60 - 1));
             terms.max_attempts_per_7_days = max_attempts;
@@ -1123,21 +1226,23 @@ mod tests {
             let h = ContactHistory { attempts, last_conversation, ..Default::default() };
             match policy.decide(&h, at) {
                 Ok(()) => {
-                    if let Err(why) = independently_allowed(PLACES[place], &terms, &h, at) {
+                    if let Err(why) = independently_allowed(PLACES[place], &terms, &callee, &h, at) {
                         prop_assert!(false, "allowed at {at} but {why}");
                     }
                 }
                 Err(refusal) => {
-                    prop_assert!(independently_allowed(PLACES[place], &terms, &h, at).is_err(), "refused at {at} ({refusal:?}) but every rule allows it");
+                    prop_assert!(independently_allowed(PLACES[place], &terms, &callee, &h, at).is_err(), "refused at {at} ({refusal:?}) but every rule allows it");
                     if let Some(next) = refusal.next_allowed_at {
                         prop_assert!(next > at);
                         prop_assert!(policy.decide(&h, next).is_ok(), "next {next} is refused");
-                        if let Err(why) = independently_allowed(PLACES[place], &terms, &h, next) {
+                        if let Err(why) = independently_allowed(PLACES[place], &terms, &callee, &h, next) {
                             prop_assert!(false, "next {next} breaks a rule: {why}");
                         }
-                        // No earlier instant on the minute grid is allowed.
+                        // No earlier instant on the minute grid is allowed (the first 2 days of
+                        // it: a landline's month-long wait would make the check the suite's
+                        // slowest part and adds nothing the days before it do not show).
                         let mut m = at.duration_trunc(Duration::minutes(1)).unwrap() + Duration::minutes(1);
-                        while m < next {
+                        while m < next && m < at + Duration::days(2) {
                             prop_assert!(policy.decide(&h, m).is_err(), "{m} is allowed, before next {next}");
                             m += Duration::minutes(1);
                         }

@@ -3,9 +3,11 @@
 
 use std::str::FromStr;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
+use super::consumer::{ConsentGiven, RawTimeRange, TimeRange};
+use super::contact_policy::LineType;
 use super::{location, required_text, us_states, Patch, ValidationError, MAX_TEXT_LEN};
 
 /// Largest accepted `externalMetadata`, serialised.
@@ -33,6 +35,14 @@ pub struct CustomerRecord {
     pub external_metadata: Option<Map<String, Value>>,
     /// The timezone was inferred from the ZIP code or area code, not given.
     pub timezone_inferred: bool,
+    /// What line the number is on; None: unknown (treated as a cell). Back to unknown when the
+    /// number changes without a new line type.
+    pub phone_line_type: Option<LineType>,
+    /// Customer-local weekly ranges the consumer said are inconvenient.
+    pub inconvenient_times: Vec<TimeRange>,
+    /// A consent given with this input for the customer's number (recorded with it; not a
+    /// column of the customer).
+    pub consent: Option<ConsentGiven>,
 }
 
 /// A customer input as received: every field absent, null or a raw value.
@@ -56,6 +66,11 @@ pub struct CustomerPatch {
     pub do_not_call: Patch<bool>,
     pub is_test: Patch<bool>,
     pub external_metadata: Patch<Value>,
+    /// A `LineType` code.
+    pub phone_line_type: Patch<String>,
+    pub inconvenient_times: Patch<Vec<RawTimeRange>>,
+    /// A consent for the input's number, recorded with the customer.
+    pub consent: Option<ConsentGiven>,
     /// LMS enrichment (`sync: true`) may leave phone and timezone missing: the customer is saved
     /// and simply gets no schedule.
     pub contact_optional: bool,
@@ -198,6 +213,8 @@ pub enum TaskTypeRule {
 pub struct CustomerRules<'a> {
     /// Today's date (birthdays must be before it).
     pub today: NaiveDate,
+    /// The instant of the write (a consent may not be obtained after it).
+    pub now: DateTime<Utc>,
     /// The company's live schedules: their task types are the valid ones.
     pub campaigns: &'a [Campaign],
 }
@@ -276,6 +293,35 @@ pub fn apply_patch(
             record.external_metadata = Some(merged);
         }
     }
+
+    let number_changed = existing.is_some_and(|e| e.phone_number != record.phone_number);
+    match &patch.phone_line_type {
+        Patch::Set(code) => {
+            let line = LineType::from_code(code.trim().to_ascii_uppercase().as_str()).ok_or_else(|| {
+                ValidationError::new(
+                    "phoneLineType",
+                    "phoneLineType must be WIRELESS, LANDLINE, VOIP or UNKNOWN",
+                )
+            })?;
+            record.phone_line_type = (line != LineType::Unknown).then_some(line);
+        }
+        Patch::Clear => record.phone_line_type = None,
+        // A new number's line is not the old one's.
+        Patch::Keep if number_changed => record.phone_line_type = None,
+        Patch::Keep => {}
+    }
+    match &patch.inconvenient_times {
+        Patch::Set(raw) => record.inconvenient_times = TimeRange::parse_all(raw)?,
+        Patch::Clear => record.inconvenient_times = Vec::new(),
+        Patch::Keep => {}
+    }
+    record.consent = match &patch.consent {
+        Some(_) if record.phone_number.is_none() => {
+            return Err(ValidationError::new("consent", "consent needs the customer's phoneNumber"));
+        }
+        Some(given) => Some(given.validated("consent", rules.now)?),
+        None => None,
+    };
 
     let campaign = record.task_type.as_deref().and_then(|t| rules.campaign(t));
     let required: &[CustomerField] = campaign.map_or(NO_SCHEDULE_REQUIRED, |c| c.required.as_slice());
@@ -546,7 +592,7 @@ mod tests {
     }
 
     fn rules(campaigns: &[Campaign]) -> CustomerRules<'_> {
-        CustomerRules { today: today(), campaigns }
+        CustomerRules { today: today(), now: today().and_hms_opt(12, 0, 0).unwrap().and_utc(), campaigns }
     }
 
     pub fn full_patch() -> CustomerPatch {
@@ -569,7 +615,42 @@ mod tests {
             is_test: Patch::Keep,
             external_metadata: Patch::Set(json!({"a": 1})),
             contact_optional: false,
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_new_number_forgets_the_old_line_type_and_times_replace_as_a_whole() {
+        let mut patch = full_patch();
+        patch.phone_line_type = Patch::Set("landline".into());
+        patch.inconvenient_times = Patch::Set(vec![RawTimeRange {
+            days: vec!["MON".into()],
+            start: "09:00".into(),
+            end: "12:00".into(),
+        }]);
+        let stored = create(&patch).unwrap();
+        assert_eq!(stored.phone_line_type, Some(LineType::Landline));
+        assert_eq!(stored.inconvenient_times.len(), 1);
+        let campaigns = campaigns();
+        let same_number = CustomerPatch {
+            external_id: "cust-1".into(),
+            city: Patch::Set("Pasadena".into()),
+            ..Default::default()
+        };
+        let kept =
+            apply_patch(Some(&stored), &same_number, &rules(&campaigns), TaskTypeRule::Required).unwrap();
+        assert_eq!((kept.phone_line_type, kept.inconvenient_times.len()), (Some(LineType::Landline), 1));
+        let new_number = CustomerPatch {
+            external_id: "cust-1".into(),
+            phone_number: Patch::Set("(310) 555-9999".into()),
+            inconvenient_times: Patch::Clear,
+            ..Default::default()
+        };
+        let moved =
+            apply_patch(Some(&stored), &new_number, &rules(&campaigns), TaskTypeRule::Required).unwrap();
+        assert_eq!((moved.phone_line_type, moved.inconvenient_times.len()), (None, 0));
+        let bad = CustomerPatch { phone_line_type: Patch::Set("FAX".into()), ..full_patch() };
+        assert_eq!(create(&bad).unwrap_err().field, "phoneLineType");
     }
 
     #[test]

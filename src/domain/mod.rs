@@ -4,6 +4,7 @@ pub mod bulk;
 pub mod calling_rules;
 pub mod calls;
 pub mod company;
+pub mod consumer;
 pub mod contact_policy;
 pub mod csv;
 pub mod customer;

@@ -207,7 +207,17 @@ pub enum LineType {
 }
 
 impl LineType {
-    fn domain(self) -> crate::domain::contact_policy::LineType {
+    pub fn of(line: crate::domain::contact_policy::LineType) -> LineType {
+        use crate::domain::contact_policy::LineType as Domain;
+        match line {
+            Domain::Wireless => LineType::Wireless,
+            Domain::Landline => LineType::Landline,
+            Domain::Voip => LineType::Voip,
+            Domain::Unknown => LineType::Unknown,
+        }
+    }
+
+    pub fn domain(self) -> crate::domain::contact_policy::LineType {
         use crate::domain::contact_policy::LineType as Domain;
         match self {
             LineType::Wireless => Domain::Wireless,

@@ -5,13 +5,15 @@ use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object, Si
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::calls::{call_page, Call, CallConnection};
+use super::calls::{call_page, Call, CallConnection, LineType};
+use super::consent::ConsentInput;
 use super::error::{ApiError, GqlResult};
 use super::loaders::{CustomerCallsKey, CustomerTasksKey, LoansKey};
 use super::scalars::Date;
 use super::tasks::{statuses, task_page, Task, TaskConnection, TaskStatus};
 use super::{db, now, page_size, patch, tenant, today, wants_total, OrderDirection, TotalCount};
 use crate::app::customers::{self as use_case, CustomerSubmission, PreparedCustomer, SyncSkip};
+use crate::domain::consumer::{self, RawTimeRange};
 use crate::domain::customer::{self, CustomerPatch};
 use crate::domain::lms::LoanRecord;
 use crate::domain::schedule_builder::SkipReason;
@@ -83,6 +85,15 @@ impl Customer {
     /// The consent on file for the customer's number (see `consent(phoneNumber)`).
     async fn consent(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<super::consent::Consent>> {
         super::consent::of_customer(ctx, self.0.company_id, self.0.phone_number.clone()).await
+    }
+    /// What line the number is on: UNKNOWN (treated as a cell) until an integration says,
+    /// and again when the number changes.
+    async fn phone_line_type(&self) -> LineType {
+        LineType::of(self.0.line_type().unwrap_or_default())
+    }
+    /// Customer-local weekly ranges the consumer said are inconvenient: no call in them.
+    async fn inconvenient_times(&self) -> Vec<TimeRange> {
+        self.0.inconvenient_times().into_iter().map(TimeRange::from).collect()
     }
     /// A contact hold: no path calls the customer until `releaseContactHold`.
     async fn contact_hold(&self) -> Option<ContactHold> {
@@ -214,6 +225,15 @@ pub struct CustomerInput {
     test: MaybeUndefined<bool>,
     /// A JSON object of at most 64 KiB; merged key by key on update.
     external_metadata: MaybeUndefined<Json<Value>>,
+    /// What line the number is on (default UNKNOWN, treated as a cell). A new number without
+    /// one is UNKNOWN again.
+    phone_line_type: MaybeUndefined<LineType>,
+    /// Consent for this input's number, recorded with the customer (without it, a number given
+    /// with a customer has PRIOR_EXPRESS consent PROVIDED_BY_CONSUMER, unless revoked).
+    consent: Option<ConsentInput>,
+    /// Customer-local weekly ranges the consumer said are inconvenient; replaces the stored
+    /// ones (null or [] clears them).
+    inconvenient_times: MaybeUndefined<Vec<TimeRangeInput>>,
     /// With sync: the loan the customer is enriched for.
     loan_id: Option<String>,
     /// With sync: keep only these of the LMS's loans (strings or numbers, as vendors send them).
@@ -223,6 +243,83 @@ pub struct CustomerInput {
     sync: Option<bool>,
     /// Loans to store with the customer (they win over the LMS's of the same loanId).
     loans: Option<Vec<LoanInput>>,
+}
+
+/// A day of the week.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+impl Weekday {
+    fn of(day: chrono::Weekday) -> Weekday {
+        use chrono::Weekday as W;
+        match day {
+            W::Mon => Weekday::Mon,
+            W::Tue => Weekday::Tue,
+            W::Wed => Weekday::Wed,
+            W::Thu => Weekday::Thu,
+            W::Fri => Weekday::Fri,
+            W::Sat => Weekday::Sat,
+            W::Sun => Weekday::Sun,
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Weekday::Mon => "MON",
+            Weekday::Tue => "TUE",
+            Weekday::Wed => "WED",
+            Weekday::Thu => "THU",
+            Weekday::Fri => "FRI",
+            Weekday::Sat => "SAT",
+            Weekday::Sun => "SUN",
+        }
+    }
+}
+
+/// A weekly customer-local range: `start` inclusive, `end` exclusive ("HH:MM"; "24:00" is
+/// midnight).
+#[derive(SimpleObject)]
+pub struct TimeRange {
+    days: Vec<Weekday>,
+    start: String,
+    end: String,
+}
+
+impl From<consumer::TimeRange> for TimeRange {
+    fn from(range: consumer::TimeRange) -> Self {
+        TimeRange {
+            days: range.days.iter().map(|d| Weekday::of(*d)).collect(),
+            start: range.start_text(),
+            end: range.end_text(),
+        }
+    }
+}
+
+/// A weekly customer-local range: `start` inclusive, `end` exclusive and after `start`
+/// ("HH:MM"; "24:00" is midnight). An overnight block is two ranges.
+#[derive(InputObject, Clone)]
+pub struct TimeRangeInput {
+    days: Vec<Weekday>,
+    start: String,
+    end: String,
+}
+
+impl TimeRangeInput {
+    fn raw(self) -> RawTimeRange {
+        RawTimeRange {
+            days: self.days.iter().map(|d| d.code().to_string()).collect(),
+            start: self.start,
+            end: self.end,
+        }
+    }
 }
 
 #[derive(InputObject, Clone)]
@@ -328,6 +425,10 @@ impl CustomerInput {
             do_not_call: patch(self.do_not_call),
             is_test,
             external_metadata: patch(self.external_metadata).map(|j| j.0),
+            phone_line_type: patch(self.phone_line_type).map(|l| l.domain().code().to_string()),
+            inconvenient_times: patch(self.inconvenient_times)
+                .map(|ranges| ranges.into_iter().map(TimeRangeInput::raw).collect()),
+            consent: self.consent.as_ref().map(ConsentInput::given),
             contact_optional: false,
         })
     }

@@ -5,25 +5,30 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use super::fields::{given, Fields};
 use super::{answer, company, RestError};
 use crate::app::bulk::{self as bulk_case, BulkReport, BulkRequest, BulkStatus};
+use crate::app::consent as use_consent;
 use crate::app::customers::{self as use_case, CustomerSubmission};
 use crate::domain::bulk::RecordError;
+use crate::domain::consumer::ConsentGiven;
 use crate::domain::customer::CustomerPatch;
 use crate::domain::lms::{validate_loan, LoanRecord};
 use crate::domain::Patch;
 use crate::http::AppState;
+use crate::store::consents::ConsentRow;
 use crate::store::customers::{CustomerRow, MatchOn};
 use crate::store::tasks::TaskRow;
 
 /// The Sonar-style upsert calls `externalMetadata` `properties`.
 const UPSERT_ALIASES: &[(&str, &str)] = &[("externalMetadata", "properties")];
 
-/// A customer as the vendors' APIs show one (snake_case).
-pub(crate) fn customer_json(row: &CustomerRow) -> Map<String, Value> {
+/// A customer as the vendors' APIs show one (snake_case), with what callsync adds: the line
+/// type, the consumer's inconvenient times, a contact hold and the consent on file.
+pub(crate) fn customer_json(row: &CustomerRow, consent: Option<&ConsentRow>) -> Map<String, Value> {
     let value = json!({
         "id": row.external_id,
         "first_name": row.first_name,
@@ -43,6 +48,21 @@ pub(crate) fn customer_json(row: &CustomerRow) -> Map<String, Value> {
         "do_not_call": row.do_not_call,
         "is_test": row.is_test,
         "external_metadata": row.external_metadata,
+        "phone_line_type": row.line_type().unwrap_or_default().code(),
+        "inconvenient_times": row.inconvenient_times(),
+        "contact_hold": row.contact_hold_reason.as_ref().map(|reason| json!({
+            "reason": reason,
+            "since": row.contact_hold_since.map(|t| t.to_rfc3339()),
+            "note": row.contact_hold_note,
+        })),
+        "consent": consent.map(|c| json!({
+            "phone_number": c.phone_number,
+            "type": c.consent_type,
+            "source": c.source,
+            "evidence": c.evidence,
+            "obtained_at": c.obtained_at.to_rfc3339(),
+            "revoked_at": c.revoked_at.map(|t| t.to_rfc3339()),
+        })),
         "created_at": row.created_at.to_rfc3339(),
         "updated_at": row.updated_at.to_rfc3339(),
     });
@@ -50,6 +70,15 @@ pub(crate) fn customer_json(row: &CustomerRow) -> Map<String, Value> {
         Value::Object(map) => map,
         _ => Map::new(),
     }
+}
+
+/// The customer with the consent on file for its number.
+fn with_consent(
+    conn: &mut diesel::PgConnection,
+    row: CustomerRow,
+) -> Result<(CustomerRow, Option<ConsentRow>), crate::app::AppError> {
+    let consent = use_consent::on_file_for(conn, &row)?;
+    Ok((row, consent))
 }
 
 fn task_json(task: &TaskRow) -> Value {
@@ -102,8 +131,45 @@ fn customer_patch(f: &mut Fields, metadata_keys: &[&str]) -> Result<CustomerPatc
         do_not_call: f.flag(&["do_not_call"])?,
         is_test,
         external_metadata: f.value(metadata_keys),
+        phone_line_type: f.text(&["phone_line_type"])?,
+        inconvenient_times: match f.value(&["inconvenient_times"]) {
+            Patch::Set(value) => Patch::Set(serde_json::from_value(value).map_err(|_| {
+                RestError::bad_input(
+                    "inconvenient_times",
+                    "inconvenient_times must be a list of {\"days\": [\"MON\"…], \"start\": \"HH:MM\", \"end\": \"HH:MM\"}",
+                )
+            })?),
+            Patch::Clear => Patch::Clear,
+            Patch::Keep => Patch::Keep,
+        },
+        consent: consent(f)?,
         contact_optional: false,
     })
+}
+
+/// `consent: {"type", "source", "evidence", "obtained_at"}` of a body, if given.
+pub(crate) fn consent(f: &mut Fields) -> Result<Option<ConsentGiven>, RestError> {
+    let map = match f.value(&["consent"]) {
+        Patch::Set(Value::Object(map)) => map,
+        Patch::Set(_) => return Err(RestError::bad_input("consent", "consent must be an object")),
+        _ => return Ok(None),
+    };
+    let mut c = Fields::of(map);
+    let text = |c: &mut Fields, key: &str| match c.text(&[key]) {
+        Ok(Patch::Set(value)) => Ok(value),
+        Ok(_) => Err(RestError::bad_input(&format!("consent.{key}"), format!("consent.{key} is required"))),
+        Err(e) => Err(e),
+    };
+    let (consent_type, source) = (text(&mut c, "type")?, text(&mut c, "source")?);
+    let obtained_at = text(&mut c, "obtained_at")?;
+    let obtained_at = DateTime::parse_from_rfc3339(obtained_at.trim())
+        .map_err(|_| {
+            RestError::bad_input("consent.obtained_at", "consent.obtained_at must be an RFC 3339 instant")
+        })?
+        .with_timezone(&Utc);
+    let evidence = given(c.text(&["evidence"])?);
+    c.finish()?;
+    Ok(Some(ConsentGiven::from_codes("consent", &consent_type, &source, evidence, obtained_at)?))
 }
 
 /// One loan in snake_case (`loans[i]` of a customer body).
@@ -162,9 +228,12 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
             let now = state.db().now();
             let row = state
                 .db()
-                .transaction(move |conn| use_case::create_customer(conn, company_id, &prepared, now))
+                .transaction(move |conn| {
+                    let row = use_case::create_customer(conn, company_id, &prepared, now)?;
+                    with_consent(conn, row)
+                })
                 .await?;
-            Ok(HttpResponse::Created().json(customer_json(&row)))
+            Ok(HttpResponse::Created().json(customer_json(&row.0, row.1.as_ref())))
         }
         .await,
     )
@@ -184,10 +253,13 @@ pub async fn sync(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
             let outcome = state
                 .db()
                 .transaction(move |conn| {
-                    use_case::sync_customer_schedule(conn, company_id, &prepared, now, today)
+                    let outcome = use_case::sync_customer_schedule(conn, company_id, &prepared, now, today)?;
+                    let consent = use_consent::on_file_for(conn, &outcome.customer)?;
+                    Ok::<_, crate::app::AppError>((outcome, consent))
                 })
                 .await?;
-            let mut body = customer_json(&outcome.customer);
+            let (outcome, consent) = outcome;
+            let mut body = customer_json(&outcome.customer, consent.as_ref());
             body.insert("created".into(), json!(outcome.created));
             body.insert("schedule_created".into(), json!(!outcome.tasks.is_empty()));
             body.insert("tasks_created".into(), json!(outcome.tasks.len()));
@@ -228,11 +300,14 @@ pub async fn upsert(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
             let (row, created) = state
                 .db()
                 .transaction(move |conn| {
-                    use_case::upsert_customer(conn, company_id, &prepared, match_on, now)
+                    let (row, created) =
+                        use_case::upsert_customer(conn, company_id, &prepared, match_on, now)?;
+                    Ok::<_, crate::app::AppError>((with_consent(conn, row)?, created))
                 })
                 .await
                 .map_err(|e| RestError::from_app(e, UPSERT_ALIASES))?;
-            let mut body = customer_json(&row);
+            let ((row, consent), created) = (row, created);
+            let mut body = customer_json(&row, consent.as_ref());
             if let Some(metadata) = body.remove("external_metadata") {
                 body.insert("properties".into(), metadata);
             }

@@ -12,7 +12,7 @@ use super::schema::customers as c;
 use super::StoreError;
 use crate::domain::customer::CustomerRecord;
 
-/// Records per INSERT: 20 bind parameters each keeps a batch far under Postgres's 65,535.
+/// Records per INSERT: 23 bind parameters each keeps a batch far under Postgres's 65,535.
 pub const BATCH_SIZE: usize = 1000;
 
 /// Upserts one batch by external id; returns (internal id, created) in the batch's order.
@@ -95,6 +95,18 @@ fn upsert_part(
                      ELSE COALESCE(customers.external_metadata, '{}'::jsonb) || excluded.external_metadata END",
                 )),
                 c::updated_at.eq(excluded(c::updated_at)),
+            ),
+            (
+                // A line type given wins; else the stored one while the number stays the same.
+                c::phone_line_type.eq(sql::<Nullable<Text>>(
+                    "CASE WHEN excluded.phone_line_type IS NOT NULL THEN excluded.phone_line_type
+                          WHEN excluded.phone_number IS NULL
+                               OR excluded.phone_number = customers.phone_number
+                          THEN customers.phone_line_type END",
+                )),
+                c::inconvenient_times.eq(sql::<Nullable<Jsonb>>(
+                    "COALESCE(excluded.inconvenient_times, customers.inconvenient_times)",
+                )),
             ),
         ))
         .returning((c::id, c::external_id, sql::<Bool>("xmax = 0")))

@@ -13,6 +13,8 @@ use uuid::Uuid;
 
 use super::schema::customers;
 use super::{companies, is_unique_violation, like_pattern, Page, PageRequest, StoreError};
+use crate::domain::consumer::TimeRange;
+use crate::domain::contact_policy::LineType;
 use crate::domain::customer::{self, CustomerPatch, CustomerRecord, CustomerRules, TaskTypeRule};
 use crate::domain::{Patch, ValidationError};
 
@@ -46,6 +48,10 @@ pub struct CustomerRow {
     pub contact_hold_reason: Option<String>,
     pub contact_hold_since: Option<DateTime<Utc>>,
     pub contact_hold_note: Option<String>,
+    /// `LineType` code; NULL: unknown.
+    pub phone_line_type: Option<String>,
+    /// `[{"days": ["MON"], "start": "09:00", "end": "12:00"}]`; NULL: none.
+    pub inconvenient_times: Option<Value>,
 }
 
 impl CustomerRow {
@@ -72,7 +78,21 @@ impl CustomerRow {
                 _ => None,
             },
             timezone_inferred: self.timezone_inferred,
+            phone_line_type: self.line_type(),
+            inconvenient_times: self.inconvenient_times(),
+            consent: None,
         }
+    }
+
+    /// What line the customer's number is on (None: unknown).
+    pub fn line_type(&self) -> Option<LineType> {
+        self.phone_line_type.as_deref().and_then(LineType::from_code).filter(|l| *l != LineType::Unknown)
+    }
+
+    /// The consumer's inconvenient times (stored validated; an unreadable value reads as none
+    /// rather than failing every decision about the customer).
+    pub fn inconvenient_times(&self) -> Vec<TimeRange> {
+        self.inconvenient_times.clone().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
     }
 }
 
@@ -101,6 +121,8 @@ pub(crate) struct CustomerValues<'a> {
     external_metadata: Option<Value>,
     updated_at: DateTime<Utc>,
     timezone_inferred: bool,
+    phone_line_type: Option<&'static str>,
+    inconvenient_times: Option<Value>,
 }
 
 impl<'a> CustomerValues<'a> {
@@ -126,6 +148,9 @@ impl<'a> CustomerValues<'a> {
             external_metadata: r.external_metadata.clone().map(Value::Object),
             updated_at: now,
             timezone_inferred: r.timezone_inferred,
+            phone_line_type: r.phone_line_type.map(LineType::code),
+            inconvenient_times: (!r.inconvenient_times.is_empty())
+                .then(|| serde_json::to_value(&r.inconvenient_times).unwrap_or_default()),
         }
     }
 }
@@ -178,7 +203,7 @@ pub fn create(
     now: DateTime<Utc>,
 ) -> Result<CustomerRow, StoreError> {
     let campaigns = companies::campaigns(conn, company_id)?;
-    let rules = CustomerRules { today: now.date_naive(), campaigns: &campaigns };
+    let rules = CustomerRules { today: now.date_naive(), now, campaigns: &campaigns };
     let record = customer::apply_patch(None, patch, &rules, TaskTypeRule::Required)?;
     diesel::insert_into(customers::table)
         .values((CustomerValues::new(company_id, &record, now), customers::created_at.eq(now)))
@@ -219,7 +244,7 @@ pub fn upsert(
     now: DateTime<Utc>,
 ) -> Result<(CustomerRow, bool), StoreError> {
     let campaigns = companies::campaigns(conn, company_id)?;
-    let rules = CustomerRules { today: now.date_naive(), campaigns: &campaigns };
+    let rules = CustomerRules { today: now.date_naive(), now, campaigns: &campaigns };
     upsert_checked(conn, company_id, patch, match_on, &rules, TaskTypeRule::Optional, now, |_| Ok(()))
 }
 

@@ -82,6 +82,8 @@ diesel::table! {
         contact_hold_reason -> Nullable<Text>,
         contact_hold_since -> Nullable<Timestamptz>,
         contact_hold_note -> Nullable<Text>,
+        phone_line_type -> Nullable<Text>,
+        inconvenient_times -> Nullable<Jsonb>,
     }
 }
 

@@ -6,6 +6,7 @@ mod candidate_states;
 mod cli;
 mod clock;
 mod consent;
+mod consumer_facts;
 mod consumer_words;
 mod contact_policy;
 mod customers;

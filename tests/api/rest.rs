@@ -528,3 +528,78 @@ async fn the_same_scenarios_through_graphql_and_rest_leave_the_same_database() {
     assert!(a.as_array().unwrap().len() > 10, "{a:#}");
     assert_eq!(a, b);
 }
+
+#[tokio::test]
+async fn the_customer_doors_take_and_show_line_type_consent_times_and_holds() {
+    let app = TestApp::spawn().await;
+    collections_schedule(&app).await;
+    let mut customer = vendor_customer("r-1");
+    customer["phone_line_type"] = json!("landline");
+    customer["inconvenient_times"] = json!([{"days": ["SAT", "SUN"], "start": "08:00", "end": "12:00"}]);
+    customer["consent"] = json!({"type": "PRIOR_EXPRESS", "source": "RECORDED_CALL",
+        "evidence": "rec-9", "obtained_at": "2026-11-20T10:00:00Z"});
+    let (status, body) = post(&app, "/v1/customer-schedule-sync", customer).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["phone_line_type"], "LANDLINE");
+    assert_eq!(
+        body["inconvenient_times"],
+        json!([{"days": ["SAT", "SUN"], "start": "08:00", "end": "12:00"}])
+    );
+    assert_eq!(
+        (
+            body["consent"]["type"].clone(),
+            body["consent"]["source"].clone(),
+            body["consent"]["evidence"].clone()
+        ),
+        (json!("PRIOR_EXPRESS"), json!("RECORDED_CALL"), json!("rec-9"))
+    );
+    assert_eq!(body["contact_hold"], Value::Null);
+    // A hold shows on the next answer.
+    app.gql_ok(
+        "mutation { placeContactHold(customerId: \"r-1\", reason: ATTORNEY_REPRESENTED, note: \"Smith & Co\") { id } }",
+        json!({}),
+    )
+    .await;
+    let (_, body) =
+        post(&app, "/v1/customers/upsert", json!({"id": "r-1", "match_on": "id", "city": "Albany"})).await;
+    assert_eq!(body["contact_hold"]["reason"], "ATTORNEY_REPRESENTED", "{body}");
+    assert_eq!(body["contact_hold"]["note"], "Smith & Co");
+    // Bad values: the snake_case field, nothing written.
+    let before = customers(&app);
+    let bad = |key: &str, value: Value| {
+        let mut customer = vendor_customer("r-2");
+        customer[key] = value;
+        customer
+    };
+    for (body, field) in [
+        (
+            bad("inconvenient_times", json!([{"days": ["MON"], "start": "25:00", "end": "26:00"}])),
+            "inconvenient_times.0.start",
+        ),
+        (
+            bad("inconvenient_times", json!([{"days": ["MON"], "start": "10:00", "end": "09:00"}])),
+            "inconvenient_times.0.end",
+        ),
+        (bad("inconvenient_times", json!("mornings")), "inconvenient_times"),
+        (bad("phone_line_type", json!("fax")), "phone_line_type"),
+        (
+            bad(
+                "consent",
+                json!({"type": "PRIOR_EXPRESS", "source": "WEB_FORM", "obtained_at": "2030-01-01T00:00:00Z"}),
+            ),
+            "consent.obtained_at",
+        ),
+        (
+            bad(
+                "consent",
+                json!({"type": "VERBAL", "source": "WEB_FORM", "obtained_at": "2026-01-01T00:00:00Z"}),
+            ),
+            "consent.type",
+        ),
+    ] {
+        let answer = post(&app, "/v1/customer-schedule-sync", body).await;
+        assert_rest_error(&answer, StatusCode::BAD_REQUEST, "BAD_USER_INPUT", Some(field));
+    }
+    assert_eq!(customers(&app), before);
+    assert_eq!(app.count("SELECT count(*) AS n FROM consents"), 1);
+}

@@ -1,0 +1,1 @@
+ALTER TABLE customers DROP COLUMN phone_line_type, DROP COLUMN inconvenient_times;
