@@ -302,6 +302,9 @@ async function refresh(withCalls) {
     ...TASK_STATUSES.map((s) => `t_${s}: tasks(${statusFilter(s)}, first: 1) { totalCount }`),
     ...CALL_STATUSES.map((s) => `c_${s}: calls(${statusFilter(s)}, first: 1) { totalCount }`),
     `due: tasks(${statusFilter('PENDING')}, first: 10) { nodes { id scheduledFor localScheduledFor attempt customer { id firstName lastName } schedule { name } } }`,
+    'holds: customers(filter: {contactHold: true}, orderBy: UPDATED_AT, orderDirection: DESC, first: 10) { nodes { id firstName lastName contactHold { reason since } consent { type revokedAt } } }',
+    'optOuts: suppressedNumbers(source: CONSUMER_OPT_OUT, first: 10) { nodes { phoneNumber source addedAt } }',
+    'wrong: suppressedNumbers(source: WRONG_NUMBER, first: 10) { nodes { phoneNumber source addedAt } }',
   ];
   if (withCalls) parts.push(`recent: calls(${schedule}first: 500) { nodes { id createdAt } }`);
   let data;
@@ -316,6 +319,7 @@ async function refresh(withCalls) {
   renderCounts('task-counts', 't', TASK_STATUSES, data);
   renderCounts('call-counts', 'c', CALL_STATUSES, data);
   renderDue(data.due.nodes);
+  renderWords(data.holds.nodes, [...data.optOuts.nodes, ...data.wrong.nodes]);
   if (withCalls) {
     callStarts.clear();
     for (const c of data.recent.nodes) {
@@ -381,6 +385,37 @@ function renderDue(tasks) {
     row.cells[0].title = new Date(t.scheduledFor).toString();
   }
   $('due-empty').hidden = tasks.length > 0;
+}
+
+const SOURCES = { CONSUMER_OPT_OUT: 'opt-out on a call', WRONG_NUMBER: 'wrong number on a call' };
+
+function consentText(consent) {
+  if (!consent) return 'none on file';
+  const kind = consent.type === 'PRIOR_EXPRESS_WRITTEN' ? 'written' : 'express';
+  return consent.revokedAt ? `${kind}, revoked` : kind;
+}
+
+function renderWords(holds, stopped) {
+  const holdBody = $('holds');
+  holdBody.replaceChildren();
+  for (const c of holds) {
+    const row = holdBody.insertRow();
+    row.dataset.customer = c.id;
+    const cells = [person(c), c.contactHold.reason.replaceAll('_', ' ').toLowerCase(),
+      new Date(c.contactHold.since).toLocaleString(), consentText(c.consent)];
+    for (const text of cells) row.insertCell().textContent = text;
+  }
+  $('holds-empty').hidden = holds.length > 0;
+  const stoppedBody = $('stopped');
+  stoppedBody.replaceChildren();
+  stopped.sort((a, b) => Date.parse(b.addedAt) - Date.parse(a.addedAt));
+  for (const s of stopped) {
+    const row = stoppedBody.insertRow();
+    row.dataset.source = s.source;
+    const cells = [masked(s.phoneNumber), SOURCES[s.source] || s.source, new Date(s.addedAt).toLocaleString()];
+    for (const text of cells) row.insertCell().textContent = text;
+  }
+  $('stopped-empty').hidden = stopped.length > 0;
 }
 
 function drawChart() {

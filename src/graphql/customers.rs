@@ -438,6 +438,8 @@ impl CustomerInput {
 pub struct CustomerFilter {
     is_test: Option<bool>,
     do_not_call: Option<bool>,
+    /// true: only customers on a contact hold; false: only those without one.
+    contact_hold: Option<bool>,
     task_type: Option<String>,
     state: Option<String>,
     /// Case-insensitive substring of the id, first or last name, e-mail or phone number.
@@ -642,6 +644,7 @@ impl CustomerQuery {
         let filter = store::CustomerFilter {
             is_test: f.is_test,
             do_not_call: f.do_not_call,
+            contact_hold: f.contact_hold,
             task_type: f.task_type,
             state: f.state,
             search: f.search,

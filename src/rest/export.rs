@@ -223,7 +223,7 @@ fn customer_row(c: &CustomerRow, out: &mut String) {
     write_row(out, cells.iter().map(String::as_str));
 }
 
-/// `GET /export/customers.csv`: `isTest`, `doNotCall`, `taskType`, `state`, `search`,
+/// `GET /export/customers.csv`: `isTest`, `doNotCall`, `contactHold`, `taskType`, `state`, `search`,
 /// `createdAtFrom`, `createdAtTo`, `orderBy` (CREATED_AT, UPDATED_AT, LAST_NAME, ID),
 /// `orderDirection`.
 pub async fn customers(state: web::Data<AppState>, req: HttpRequest, params: Params) -> HttpResponse {
@@ -239,6 +239,7 @@ pub async fn customers(state: web::Data<AppState>, req: HttpRequest, params: Par
                 "search",
                 "createdAtFrom",
                 "createdAtTo",
+                "contactHold",
                 "orderBy",
                 "orderDirection",
             ];
@@ -246,6 +247,7 @@ pub async fn customers(state: web::Data<AppState>, req: HttpRequest, params: Par
             let filter = CustomerFilter {
                 is_test: q.flag("isTest")?,
                 do_not_call: q.flag("doNotCall")?,
+                contact_hold: q.flag("contactHold")?,
                 task_type: q.text("taskType"),
                 state: q.text("state"),
                 search: q.text("search"),

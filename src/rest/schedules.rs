@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::fields::{given, Fields};
 use super::{answer, company, RestError};
 use crate::app::calls::{self as calls_case, CallTarget, MakeCall};
+use crate::domain::contact_policy::LineType;
 use crate::domain::customer::CustomerField;
 use crate::domain::schedule::{self, CadenceStep, CallPurpose, SchedulePatch};
 use crate::domain::Patch;
@@ -250,7 +251,8 @@ pub async fn delete(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
 }
 
 /// `POST /api/v1/schedules/make_call`: `lead_id` (a customer's id) or `to`, through
-/// `schedule_id`; 201 with the call, 422 when the contact policy or a guard refuses it.
+/// `schedule_id`, with an optional `consent` for the number and `line_type`; 201 with the call,
+/// 422 when the contact policy or a guard refuses it.
 pub async fn make_call(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     answer(
         &req,
@@ -262,9 +264,20 @@ pub async fn make_call(state: web::Data<AppState>, req: HttpRequest, body: web::
                 Some(id) => Some(schedule_id(&id)?),
                 None => None,
             };
+            let line_type = match given(f.text(&["line_type"])?) {
+                Some(code) => {
+                    Some(LineType::from_code(code.trim().to_ascii_uppercase().as_str()).ok_or_else(|| {
+                        RestError::bad_input(
+                            "line_type",
+                            "line_type must be WIRELESS, LANDLINE, VOIP or UNKNOWN",
+                        )
+                    })?)
+                }
+                None => None,
+            };
             let request = MakeCall {
-                consent: None,
-                line_type: None,
+                consent: super::customers::consent(&mut f)?,
+                line_type,
                 target: CallTarget {
                     customer_external_id: lead_id.clone(),
                     schedule_id,

@@ -454,6 +454,7 @@ fn lock_existing(
 pub struct CustomerFilter {
     pub is_test: Option<bool>,
     pub do_not_call: Option<bool>,
+    pub contact_hold: Option<bool>,
     pub task_type: Option<String>,
     pub state: Option<String>,
     pub search: Option<String>,
@@ -509,6 +510,11 @@ fn filtered<'a>(company_id: Uuid, f: &'a CustomerFilter) -> Boxed<'a> {
     }
     if let Some(v) = f.do_not_call {
         q = q.filter(customers::do_not_call.eq(v));
+    }
+    match f.contact_hold {
+        Some(true) => q = q.filter(customers::contact_hold_reason.is_not_null()),
+        Some(false) => q = q.filter(customers::contact_hold_reason.is_null()),
+        None => {}
     }
     if let Some(v) = &f.task_type {
         q = q.filter(customers::task_type.eq(v));

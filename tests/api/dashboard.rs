@@ -275,3 +275,57 @@ async fn the_dashboard_shows_api_changes_live_and_survives_a_restart() {
         .await;
     browser.command("DELETE", "", Value::Null).await;
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_contact_holds_and_the_numbers_consumers_stopped() {
+    let app = TestApp::spawn().await;
+    create_schedule(&app, "collections").await;
+    app.gql_ok(SYNC, json!({"i": customer_at("words-1", NEW_YORK)})).await;
+    let chicago = ("America/Chicago", "IL", "60601", "+13125550142");
+    app.gql_ok(SYNC, json!({"i": customer_at("words-2", chicago)})).await;
+    let browser = Browser::start().await;
+    browser.open(&format!("{}/dashboard", app.base_url)).await;
+    browser.type_into("#api-key", &app.api_key).await;
+    browser.click("#connect").await;
+    browser.wait_for("the page goes live", LIVE, SLOW).await;
+    browser.wait_for("no holds yet", "return !document.getElementById('holds-empty').hidden", SLOW).await;
+
+    // "Stop calling me", heard on a call: the number shows as stopped by the consumer, masked.
+    let call = app.gql_ok("mutation { makeCall(input: {customerId: \"words-1\"}) { id } }", json!({})).await
+        ["makeCall"]["id"]
+        .clone();
+    app.gql_ok(
+        "mutation($id: ID!) { reportCallStatus(input: {callId: $id, status: COMPLETED, outcome: OPT_OUT}) { id } }",
+        json!({"id": call}),
+    )
+    .await;
+    browser
+        .wait_for(
+            "the opt-out",
+            "return document.querySelector('#stopped tr[data-source=\"CONSUMER_OPT_OUT\"]') !== null",
+            LIVE_WITHIN,
+        )
+        .await;
+    let stopped = browser.run("return document.getElementById('stopped').innerText").await;
+    let stopped = stopped.as_str().unwrap();
+    assert!(stopped.contains("opt-out on a call") && stopped.contains("0100"), "{stopped}");
+    assert!(!stopped.contains("2125550100"), "numbers are masked on screen: {stopped}");
+
+    // An attorney: the hold shows with its reason and the consent on file.
+    app.gql_ok(
+        "mutation { placeContactHold(customerId: \"words-2\", reason: ATTORNEY_REPRESENTED) { id } }",
+        json!({}),
+    )
+    .await;
+    browser
+        .wait_for(
+            "the hold",
+            "return document.querySelector('#holds tr[data-customer=\"words-2\"]') !== null",
+            LIVE_WITHIN,
+        )
+        .await;
+    let hold =
+        browser.run("return document.querySelector('#holds tr[data-customer=\"words-2\"]').innerText").await;
+    let hold = hold.as_str().unwrap();
+    assert!(hold.contains("attorney represented") && hold.contains("express"), "{hold}");
+}

@@ -399,6 +399,43 @@ async fn make_call_answers_201_or_422_with_the_policys_code() {
             .await;
     assert_rest_error(&answer, StatusCode::NOT_FOUND, "NOT_FOUND", None);
     assert_eq!(app.count("SELECT count(*) AS n FROM calls"), 1);
+    // A one-off number: consent in the body, or NO_CONSENT; a landline needs none for a few
+    // calls; bad values name the field and write nothing.
+    let to = "+13125550177";
+    let answer = post(&app, "/api/v1/schedules/make_call", json!({"schedule_id": schedule, "to": to})).await;
+    assert_rest_error(&answer, StatusCode::UNPROCESSABLE_ENTITY, "NO_CONSENT", None);
+    let consent =
+        json!({"type": "PRIOR_EXPRESS", "source": "WEB_FORM", "obtained_at": "2026-11-01T00:00:00Z"});
+    for (body, field) in [
+        (json!({"schedule_id": schedule, "to": to, "line_type": "fax"}), "line_type"),
+        (
+            json!({"schedule_id": schedule, "to": to, "consent": {"type": "PRIOR_EXPRESS", "source": "WEB_FORM", "obtained_at": "2030-01-01T00:00:00Z"}}),
+            "consent.obtained_at",
+        ),
+        (
+            json!({"schedule_id": schedule, "to": to, "consent": {"type": "PRIOR_EXPRESS", "obtained_at": "2026-01-01T00:00:00Z"}}),
+            "consent.source",
+        ),
+    ] {
+        let answer = post(&app, "/api/v1/schedules/make_call", body).await;
+        assert_rest_error(&answer, StatusCode::BAD_REQUEST, "BAD_USER_INPUT", Some(field));
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM calls"), 1);
+    let (status, body) = post(
+        &app,
+        "/api/v1/schedules/make_call",
+        json!({"schedule_id": schedule, "to": to, "consent": consent}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let landline = "+13125550188";
+    let (status, body) = post(
+        &app,
+        "/api/v1/schedules/make_call",
+        json!({"schedule_id": schedule, "to": landline, "line_type": "LANDLINE"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
 /// The rows that matter, in a stable order and without generated ids or instants.
