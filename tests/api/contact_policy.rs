@@ -572,7 +572,14 @@ async fn random_sequences_across_paths_never_break_a_rule() {
     let places = [NEW_YORK, BOSTON, PENSACOLA_EASTERN, NEW_YORK_WITH_LA_CELL, GUAM, LOS_ANGELES, NEW_YORK];
     let mut placed_total = 0;
     let mut handed_over_total = 0;
-    for seed in 0..4u64 {
+    let mut stops_total = 0;
+    for seed in 0..6u64 {
+        // The consumer's words arriving between operations: contact holds (by customer), and
+        // opt-outs, wrong numbers and revoked consent (by number), each from the instant its
+        // mutation answered until it was lifted (None: still in force).
+        let mut holds: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)> = Vec::new();
+        let mut stopped_numbers: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)> = Vec::new();
+        let mut revoked: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)> = Vec::new();
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         // Starts on a Friday evening in New York, so the first days cross a weekend.
         let app =
@@ -582,9 +589,9 @@ async fn random_sequences_across_paths_never_break_a_rule() {
         for (id, place) in ids.iter().zip(places) {
             create(&app, id, place).await;
         }
-        for _ in 0..70 {
+        for _ in 0..90 {
             let who = rng.gen_range(0..places.len());
-            match rng.gen_range(0..13) {
+            match rng.gen_range(0..16) {
                 0 | 1 => {
                     call_customer(&app, &ids[who]).await;
                 }
@@ -634,12 +641,84 @@ async fn random_sequences_across_paths_never_break_a_rule() {
                     app.clock.advance(Duration::minutes(rng.gen_range(0..20)));
                     callsync::dialer::expire_waiting(&app.store).await.unwrap();
                 }
+                // An attorney or a cease request: a hold, later perhaps released.
+                13 if rng.gen_bool(0.5) => {
+                    // Most holds are released again, so that calls go on around them.
+                    let open = holds.iter().position(|(_, _, end)| end.is_none());
+                    let already = holds.iter().any(|(c, _, end)| *c == ids[who] && end.is_none());
+                    match open {
+                        Some(i) if rng.gen_bool(0.7) => {
+                            app.gql_ok(
+                                "mutation($c: ID!) { releaseContactHold(customerId: $c) { id } }",
+                                json!({"c": holds[i].0}),
+                            )
+                            .await;
+                            holds[i].2 = Some(app.clock.now());
+                        }
+                        _ if already => {}
+                        _ => {
+                            app.gql_ok(
+                                "mutation($c: ID!) { placeContactHold(customerId: $c, reason: CEASE_REQUESTED) { id } }",
+                                json!({"c": ids[who]}),
+                            )
+                            .await;
+                            holds.push((ids[who].clone(), app.clock.now(), None));
+                        }
+                    }
+                }
+                // "Stop calling me" or "wrong number", heard on an open call (rarely: each
+                // stops a number for good).
+                14 if rng.gen_bool(0.3) => {
+                    let open = app
+                        .gql_ok(
+                            "{ calls(filter: {status: [QUEUED, RINGING, IN_PROGRESS]}) { nodes { id to } } }",
+                            json!({}),
+                        )
+                        .await;
+                    if let Some(call) = open["calls"]["nodes"].as_array().unwrap().first() {
+                        let outcome = ["OPT_OUT", "WRONG_NUMBER"][rng.gen_range(0..2)];
+                        let input = json!({"callId": call["id"], "status": "COMPLETED", "outcome": outcome});
+                        if app.gql(REPORT, json!({"input": input})).await.get("errors").is_none() {
+                            let number = call["to"].as_str().unwrap().to_string();
+                            stopped_numbers.push((number, app.clock.now(), None));
+                        }
+                    }
+                }
+                // Consent revoked by other means, later perhaps recorded again.
+                15 if rng.gen_bool(0.5) => {
+                    let number = places[who].3.to_string();
+                    let open = revoked.iter().position(|(_, _, end)| end.is_none());
+                    let already = revoked.iter().any(|(n, _, end)| *n == number && end.is_none());
+                    match open {
+                        Some(i) if rng.gen_bool(0.7) => {
+                            let number = revoked[i].0.clone();
+                            let consent = json!({"type": "PRIOR_EXPRESS", "source": "RECORDED_CALL",
+                                "obtainedAt": app.clock.now().to_rfc3339()});
+                            app.gql_ok(
+                                "mutation($p: String!, $c: ConsentInput!) { recordConsent(phoneNumber: $p, consent: $c) { type } }",
+                                json!({"p": number, "c": consent}),
+                            )
+                            .await;
+                            revoked[i].2 = Some(app.clock.now());
+                        }
+                        _ if already => {}
+                        _ => {
+                            app.gql_ok(
+                                "mutation($p: String!) { revokeConsent(phoneNumber: $p) { type } }",
+                                json!({"p": number}),
+                            )
+                            .await;
+                            revoked.push((number, app.clock.now(), None));
+                        }
+                    }
+                }
                 _ => {
                     app.clock.advance(Duration::minutes(rng.gen_range(5..18 * 60)));
                     dial_round(&app.store, &DialerConfig::default()).await.unwrap();
                 }
             }
         }
+        stops_total += holds.len() + stopped_numbers.len() + revoked.len();
         // Every call callsync placed, checked against what it knew at that moment.
         #[derive(diesel::QueryableByName)]
         struct Row {
@@ -703,6 +782,28 @@ async fn random_sequences_across_paths_never_break_a_rule() {
                 .collect();
             let known_refs: Vec<&CallFact> = known.iter().collect();
             let customer = customer_at(&call.customer, places[who]);
+            // Nothing placed or handed over while a hold, an opt-out or a revocation stood.
+            let within = |at: DateTime<Utc>, from: DateTime<Utc>, until: Option<DateTime<Utc>>| {
+                at >= from && until.is_none_or(|u| at < u)
+            };
+            for at in std::iter::once(call.at).chain(call.handed_off_at) {
+                let held =
+                    holds.iter().find(|(c, from, until)| *c == call.customer && within(at, *from, *until));
+                let number = places[who].3;
+                let stopped = stopped_numbers.iter().find(|(n, from, _)| n == number && at >= *from);
+                let unconsented =
+                    revoked.iter().find(|(n, from, until)| n == number && within(at, *from, *until));
+                if let Some(why) = held
+                    .map(|h| format!("held {h:?}"))
+                    .or(stopped.map(|s| format!("number stopped {s:?}")))
+                    .or(unconsented.map(|r| format!("consent revoked {r:?}")))
+                {
+                    panic!(
+                        "seed {seed}: call {} to {} at {at} while {why}\n{facts:#?}",
+                        call.id, call.customer
+                    );
+                }
+            }
             if let Err(why) = check_call(call, &known_refs, &customer) {
                 panic!("seed {seed}: call to {} broke a rule: {why}\n{facts:#?}", call.customer);
             }
@@ -737,6 +838,7 @@ async fn random_sequences_across_paths_never_break_a_rule() {
             }
         }
     }
+    eprintln!("{stops_total} holds, opt-outs and revocations arrived between the operations");
     eprintln!("{handed_over_total} of them handed over later, each checked again at that instant");
     eprintln!("{placed_total} calls placed by callsync, each checked");
     assert!(placed_total >= 10, "the sequences placed only {placed_total} calls: not a meaningful test");
