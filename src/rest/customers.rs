@@ -130,9 +130,9 @@ fn customer_patch(f: &mut Fields, metadata_keys: &[&str]) -> Result<CustomerPatc
         zip_code: f.text(&["zip_code"])?,
         do_not_call: f.flag(&["do_not_call"])?,
         is_test,
-        external_metadata: f.value(metadata_keys),
+        external_metadata: f.value(metadata_keys)?,
         phone_line_type: f.text(&["phone_line_type"])?,
-        inconvenient_times: match f.value(&["inconvenient_times"]) {
+        inconvenient_times: match f.value(&["inconvenient_times"])? {
             Patch::Set(value) => Patch::Set(serde_json::from_value(value).map_err(|_| {
                 RestError::bad_input(
                     "inconvenient_times",
@@ -149,7 +149,7 @@ fn customer_patch(f: &mut Fields, metadata_keys: &[&str]) -> Result<CustomerPatc
 
 /// `consent: {"type", "source", "evidence", "obtained_at"}` of a body, if given.
 pub(crate) fn consent(f: &mut Fields) -> Result<Option<ConsentGiven>, RestError> {
-    let map = match f.value(&["consent"]) {
+    let map = match f.value(&["consent"])? {
         Patch::Set(Value::Object(map)) => map,
         Patch::Set(_) => return Err(RestError::bad_input("consent", "consent must be an object")),
         _ => return Ok(None),
@@ -383,7 +383,7 @@ pub async fn bulk(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
         async {
             let company_id = company(&state, &req).await?;
             let mut f = Fields::parse(&body)?;
-            let schedule_id = given(f.text(&["campaignId", "campaign_id"])?)
+            let schedule_id = given(f.text(&["campaign_id"])?)
                 .ok_or_else(|| RestError::bad_input("campaignId", "campaignId is required"))?;
             let records = f
                 .objects(&["records", "customers"])?
@@ -392,8 +392,8 @@ pub async fn bulk(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
                 .enumerate()
                 .map(|(i, r)| bulk_record(i, r))
                 .collect();
-            let initiate_call = given(f.flag(&["initiate_call", "initiateCall"])?).unwrap_or(false);
-            let use_workflow = given(f.flag(&["use_workflow", "useWorkflow"])?).unwrap_or(false);
+            let initiate_call = given(f.flag(&["initiate_call"])?).unwrap_or(false);
+            let use_workflow = given(f.flag(&["use_workflow"])?).unwrap_or(false);
             let (agent_id, disposition_id) = call_config(&mut f)?;
             f.finish()?;
             let request =
@@ -424,11 +424,11 @@ pub async fn bulk(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
 
 /// `call_config: {agent_id, disposition_id}` (camelCase accepted too).
 fn call_config(f: &mut Fields) -> Result<(Option<String>, Option<String>), RestError> {
-    match f.value(&["call_config", "callConfig"]) {
+    match f.value(&["call_config"])? {
         Patch::Set(Value::Object(map)) => {
             let mut c = Fields::of(map);
-            let agent = given(c.text(&["agent_id", "agentId"])?);
-            let disposition = given(c.text(&["disposition_id", "dispositionId"])?);
+            let agent = given(c.text(&["agent_id"])?);
+            let disposition = given(c.text(&["disposition_id"])?);
             c.finish()?;
             Ok((agent, disposition))
         }

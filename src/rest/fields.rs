@@ -1,6 +1,7 @@
-//! Reading a snake_case JSON body field by field: absent keeps, null clears, a wrong type is a
-//! 400 naming the field, and a field the endpoint does not know is refused (or, where the
-//! vendor sends extras, kept for `externalMetadata`).
+//! Reading a JSON body field by field: absent keeps, null clears, a wrong type is a 400 naming
+//! the field, and a field the endpoint does not know is refused (or, where the vendor sends
+//! extras, kept for `externalMetadata`). Fields are named in snake_case here and found in either
+//! casing (`first_name` or `firstName`), whichever the vendor's page uses.
 
 use serde_json::{Map, Value};
 
@@ -25,19 +26,39 @@ impl Fields {
         Fields { map }
     }
 
-    /// Takes the first present of `keys` (a field and its aliases).
-    fn take(&mut self, keys: &[&str]) -> (String, Option<Value>) {
+    /// Takes the field named by `keys` (a snake_case name and its aliases), in either casing:
+    /// `first_name` or `firstName`. The same field given twice (in both casings, or as a name
+    /// and its alias) is a 400 naming it: which one was meant cannot be told.
+    fn try_take(&mut self, keys: &[&str]) -> Result<(String, Option<Value>), RestError> {
+        let mut found: Option<(String, Value)> = None;
         for key in keys {
-            if let Some(v) = self.map.remove(*key) {
-                return (key.to_string(), Some(v));
+            let camel = super::camel_case(key);
+            let forms = if camel == *key { vec![key.to_string()] } else { vec![key.to_string(), camel] };
+            for form in forms {
+                if let Some(v) = self.map.remove(&form) {
+                    if let Some((first, _)) = &found {
+                        return Err(RestError::bad_input(
+                            keys[0],
+                            format!("{} is given twice (as {first} and as {form}); send it once", keys[0]),
+                        ));
+                    }
+                    found = Some((form, v));
+                }
             }
         }
-        (keys[0].to_string(), None)
+        Ok(match found {
+            Some((key, v)) => (key, Some(v)),
+            None => (keys[0].to_string(), None),
+        })
+    }
+
+    fn take(&mut self, keys: &[&str]) -> Result<(String, Option<Value>), RestError> {
+        self.try_take(keys)
     }
 
     /// Text; numbers are accepted as their digits (vendors send ids and ZIPs as numbers).
     pub fn text(&mut self, keys: &[&str]) -> Result<Patch<String>, RestError> {
-        match self.take(keys) {
+        match self.take(keys)? {
             (_, None) => Ok(Patch::Keep),
             (_, Some(Value::Null)) => Ok(Patch::Clear),
             (_, Some(Value::String(s))) => Ok(Patch::Set(s)),
@@ -47,7 +68,7 @@ impl Fields {
     }
 
     pub fn flag(&mut self, keys: &[&str]) -> Result<Patch<bool>, RestError> {
-        match self.take(keys) {
+        match self.take(keys)? {
             (_, None) => Ok(Patch::Keep),
             (_, Some(Value::Null)) => Ok(Patch::Clear),
             (_, Some(Value::Bool(b))) => Ok(Patch::Set(b)),
@@ -56,7 +77,7 @@ impl Fields {
     }
 
     pub fn int(&mut self, keys: &[&str]) -> Result<Patch<i32>, RestError> {
-        match self.take(keys) {
+        match self.take(keys)? {
             (_, None) => Ok(Patch::Keep),
             (_, Some(Value::Null)) => Ok(Patch::Clear),
             (key, Some(Value::Number(n))) => n
@@ -69,7 +90,7 @@ impl Fields {
     }
 
     pub fn float(&mut self, keys: &[&str]) -> Result<Patch<f64>, RestError> {
-        match self.take(keys) {
+        match self.take(keys)? {
             (_, None) => Ok(Patch::Keep),
             (_, Some(Value::Null)) => Ok(Patch::Clear),
             (key, Some(Value::Number(n))) => n
@@ -86,17 +107,17 @@ impl Fields {
     }
 
     /// Any JSON value (validated by the use-case: e.g. `externalMetadata` must be an object).
-    pub fn value(&mut self, keys: &[&str]) -> Patch<Value> {
-        match self.take(keys) {
+    pub fn value(&mut self, keys: &[&str]) -> Result<Patch<Value>, RestError> {
+        Ok(match self.take(keys)? {
             (_, None) => Patch::Keep,
             (_, Some(Value::Null)) => Patch::Clear,
             (_, Some(v)) => Patch::Set(v),
-        }
+        })
     }
 
     /// A list of objects (records, loans, cadence steps).
     pub fn objects(&mut self, keys: &[&str]) -> Result<Option<Vec<Map<String, Value>>>, RestError> {
-        match self.take(keys) {
+        match self.take(keys)? {
             (_, None) | (_, Some(Value::Null)) => Ok(None),
             (key, Some(Value::Array(items))) => items
                 .into_iter()
@@ -116,7 +137,7 @@ impl Fields {
 
     /// A list of texts (numbers accepted).
     pub fn texts(&mut self, keys: &[&str]) -> Result<Patch<Vec<String>>, RestError> {
-        match self.take(keys) {
+        match self.take(keys)? {
             (_, None) => Ok(Patch::Keep),
             (_, Some(Value::Null)) => Ok(Patch::Clear),
             (key, Some(Value::Array(items))) => items

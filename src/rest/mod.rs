@@ -154,6 +154,45 @@ pub fn snake_case(field: &str) -> String {
     out
 }
 
+/// `first_name` → `firstName`, `street_address1` → `streetAddress1`; dotted paths part by part
+/// (`inconvenient_times.0.start` → `inconvenientTimes.0.start`).
+pub fn camel_case(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut upper = false;
+    for c in field.chars() {
+        match c {
+            '_' if !out.is_empty() && !out.ends_with('.') => upper = true,
+            c if upper => {
+                out.push(c.to_ascii_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Which casing a door's vendor uses for its names (answers and error fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Casing {
+    Snake,
+    Camel,
+}
+
+impl Casing {
+    pub fn name(self, field: &str) -> String {
+        match self {
+            Casing::Snake => snake_case(field),
+            Casing::Camel => camel_case(field),
+        }
+    }
+
+    /// The object's keys in this casing (values untouched: metadata keeps its own names).
+    pub fn keys(self, map: serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+        map.into_iter().map(|(k, v)| (self.name(&k), v)).collect()
+    }
+}
+
 /// The company of the request's API key (the same headers as GraphQL).
 pub(crate) async fn company(state: &AppState, req: &HttpRequest) -> Result<Uuid, RestError> {
     let unauthenticated = || RestError::from_api(ApiError::Unauthenticated, &[]);
@@ -174,7 +213,21 @@ pub(crate) async fn company(state: &AppState, req: &HttpRequest) -> Result<Uuid,
 /// Turns a handler's outcome into the answer; an INTERNAL error carries the request's id (its
 /// cause is only in the log, which the id finds).
 pub(crate) fn answer(req: &HttpRequest, result: Result<HttpResponse, RestError>) -> HttpResponse {
+    answer_as(req, None, result)
+}
+
+/// [`answer`] for a door whose vendor names every field in `casing`: an error names its field
+/// so (errors are made in snake_case, as most vendors name fields).
+pub(crate) fn answer_as(
+    req: &HttpRequest,
+    casing: Option<Casing>,
+    result: Result<HttpResponse, RestError>,
+) -> HttpResponse {
     result.unwrap_or_else(|mut e| {
+        let renamed = casing.and_then(|c| e.body["error"]["field"].as_str().map(|f| c.name(f)));
+        if let Some(field) = renamed {
+            e.body["error"]["field"] = json!(field);
+        }
         if e.body["error"]["code"] == "INTERNAL" {
             if let Some(id) = crate::http::telemetry::request_id(req) {
                 e.body["error"]["request_id"] = json!(id);
@@ -191,5 +244,9 @@ mod tests {
         assert_eq!(super::snake_case("streetAddress1"), "street_address1");
         assert_eq!(super::snake_case("maxAttemptsPer7Days"), "max_attempts_per7_days");
         assert_eq!(super::snake_case("id"), "id");
+        assert_eq!(super::camel_case("street_address1"), "streetAddress1");
+        assert_eq!(super::camel_case("inconvenient_times.0.start"), "inconvenientTimes.0.start");
+        assert_eq!(super::camel_case("firstName"), "firstName");
+        assert_eq!(super::camel_case("loans[0].due_date"), "loans[0].dueDate");
     }
 }

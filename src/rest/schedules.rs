@@ -70,7 +70,7 @@ fn call_json(row: &CallRow, lead_id: Option<&str>) -> Value {
 /// A schedule body (snake_case); unknown fields are refused.
 fn schedule_patch(body: &[u8]) -> Result<SchedulePatch, RestError> {
     let mut f = Fields::parse(body)?;
-    let cadence = match f.value(&["cadence"]) {
+    let cadence = match f.value(&["cadence"])? {
         Patch::Keep => Patch::Keep,
         Patch::Clear => Patch::Clear,
         Patch::Set(Value::Array(steps)) => Patch::Set(
@@ -283,7 +283,7 @@ pub async fn make_call(state: web::Data<AppState>, req: HttpRequest, body: web::
                     schedule_id,
                     phone_number: given(f.text(&["to"])?),
                 },
-                data: given(f.value(&["data"])),
+                data: given(f.value(&["data"])?),
                 agent_id: given(f.text(&["agent_id"])?),
             };
             f.finish()?;
