@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::consumer::TimeRange;
+use super::holidays::Calendars;
 use super::schedule::parse_hhmm;
-use super::{holidays, us_states, ValidationError};
+use super::{us_states, ValidationError};
 
 /// FDCPA 15 U.S.C. 1692c(a)(1) and TCPA 47 CFR 64.1200(c)(1): after 08:00 and before 21:00 at
 /// the consumer's location. Minutes after local midnight; the end is exclusive.
@@ -35,7 +36,8 @@ pub struct StateRule {
     pub latest: Option<String>,
     #[serde(default)]
     pub no_sunday: bool,
-    /// No calls on (federal) holidays.
+    /// No calls on the state's legal holidays: its own calendar where callsync has one
+    /// (`holidays.rs`: AL, LA), else the federal holidays.
     #[serde(default)]
     pub no_holidays: bool,
     /// At most this many calls in any 7 consecutive local calendar days.
@@ -62,7 +64,8 @@ pub struct EffectiveRule {
     pub earliest: u32,
     pub latest: u32,
     pub no_sunday: bool,
-    pub no_holidays: bool,
+    /// The holiday calendars whose days are banned (each `noHolidays` row's state's own).
+    pub holidays: Calendars,
     pub max_per_7_days: Option<u32>,
     pub max_per_24_hours: Option<u32>,
 }
@@ -74,7 +77,7 @@ impl EffectiveRule {
             earliest: self.earliest.max(other.earliest),
             latest: self.latest.min(other.latest),
             no_sunday: self.no_sunday || other.no_sunday,
-            no_holidays: self.no_holidays || other.no_holidays,
+            holidays: self.holidays.union(other.holidays),
             max_per_7_days: min_opt(self.max_per_7_days, other.max_per_7_days),
             max_per_24_hours: min_opt(self.max_per_24_hours, other.max_per_24_hours),
         }
@@ -92,7 +95,7 @@ impl Default for EffectiveRule {
             earliest: FEDERAL_EARLIEST,
             latest: FEDERAL_LATEST,
             no_sunday: false,
-            no_holidays: false,
+            holidays: Calendars::NONE,
             max_per_7_days: None,
             max_per_24_hours: None,
         }
@@ -176,7 +179,7 @@ impl StateRuleTable {
 
     pub fn effective(&self, state: Option<&str>) -> EffectiveRule {
         let mut rule = EffectiveRule::default();
-        let Some(rows) = state.and_then(|s| self.rows.get(s)) else {
+        let Some((state, rows)) = state.and_then(|s| self.rows.get(s).map(|rows| (s, rows))) else {
             return rule;
         };
         for row in rows {
@@ -187,7 +190,9 @@ impl StateRuleTable {
                 rule.latest = rule.latest.min(m);
             }
             rule.no_sunday |= row.no_sunday;
-            rule.no_holidays |= row.no_holidays;
+            if row.no_holidays {
+                rule.holidays = rule.holidays.union(Calendars::of_state(state));
+            }
             rule.max_per_7_days = min_opt(rule.max_per_7_days, row.max_per_7_days);
             rule.max_per_24_hours = min_opt(rule.max_per_24_hours, row.max_per_24_hours);
         }
@@ -239,10 +244,11 @@ pub fn validate_overrides(value: &Value) -> Result<BTreeMap<String, Vec<StateRul
     Ok(out)
 }
 
-/// One row's restrictions alone.
+/// One row's restrictions alone (its holidays those of the state it names).
 fn row_rule(row: &StateRule) -> EffectiveRule {
-    let one = StateRuleTable { rows: BTreeMap::from([(String::new(), vec![row.clone()])]) };
-    one.effective(Some(""))
+    let state = row.state.clone().unwrap_or_default();
+    let one = StateRuleTable { rows: BTreeMap::from([(state.clone(), vec![row.clone()])]) };
+    one.effective(Some(&state))
 }
 
 /// An override may tighten a state's built-in statutory rules, never loosen or remove one:
@@ -265,7 +271,7 @@ fn statutory_floor(state: &str, rows: &[StateRule]) -> Result<(), String> {
                 format!("latest {}", statutory.latest.as_deref().unwrap_or("")),
             ),
             (floor.no_sunday && !effective.no_sunday, "noSunday".to_string()),
-            (floor.no_holidays && !effective.no_holidays, "noHolidays".to_string()),
+            (!floor.holidays.is_subset_of(effective.holidays), "noHolidays".to_string()),
             (
                 min_opt(effective.max_per_7_days, floor.max_per_7_days) != effective.max_per_7_days,
                 format!("maxPer7Days {}", floor.max_per_7_days.unwrap_or(0)),
@@ -293,7 +299,8 @@ pub struct CallingWindow {
     pub open: u32,
     pub close: u32,
     pub no_sunday: bool,
-    pub no_holidays: bool,
+    /// Banned holidays, each on the local date in each zone.
+    pub holidays: Calendars,
     pub inconvenient: Vec<TimeRange>,
 }
 
@@ -305,7 +312,7 @@ impl CallingWindow {
 
     fn day_allowed(&self, date: NaiveDate) -> bool {
         let banned_sunday = self.no_sunday && date.weekday() == Weekday::Sun;
-        let banned_holiday = self.no_holidays && holidays::is_federal_holiday(date);
+        let banned_holiday = self.holidays.contains(date);
         !(banned_sunday || banned_holiday)
     }
 
@@ -470,6 +477,29 @@ mod tests {
     }
 
     #[test]
+    fn no_holidays_bans_the_states_own_calendar() {
+        let table = StateRuleTable::builtin();
+        assert_eq!(table.effective(Some("AL")).holidays, Calendars::ALABAMA);
+        assert_eq!(table.effective(Some("LA")).holidays, Calendars::LOUISIANA);
+        assert_eq!(table.effective(Some("MS")).holidays, Calendars::NONE);
+        let both = table.effective_for(&["AL".to_string(), "LA".to_string(), "NY".to_string()]);
+        assert_eq!(both.holidays, Calendars::ALABAMA.union(Calendars::LOUISIANA));
+        assert!(both.at_least_as_strict_as(&table.effective(Some("AL"))));
+        assert!(!table.effective(Some("AL")).at_least_as_strict_as(&both));
+        // A state without a calendar of its own: the federal holidays.
+        let ny = validate_overrides(&json!({"NY": [{"noHolidays": true, "source": "house rule"}]})).unwrap();
+        let ny = StateRuleTable::with_overrides(&ny);
+        assert_eq!(ny.effective(Some("NY")).holidays, Calendars::FEDERAL);
+        // Restating Alabama's row keeps its own calendar, so it meets the floor; dropping
+        // noHolidays does not.
+        let restated = json!({"AL": [{"latest": "20:00", "noSunday": true, "noHolidays": true}]});
+        let restated = StateRuleTable::with_overrides(&validate_overrides(&restated).unwrap());
+        assert_eq!(restated.effective(Some("AL")).holidays, Calendars::ALABAMA);
+        let error = validate_overrides(&json!({"AL": [{"latest": "20:00", "noSunday": true}]})).unwrap_err();
+        assert!(error.message.contains("noHolidays"), "{}", error.message);
+    }
+
+    #[test]
     fn every_candidate_state_applies_and_the_strictest_wins() {
         let table = StateRuleTable::builtin();
         let both = table.effective_for(&["NY".to_string(), "MA".to_string()]);
@@ -518,7 +548,7 @@ mod tests {
             open: FEDERAL_EARLIEST,
             close: FEDERAL_LATEST,
             no_sunday: false,
-            no_holidays: false,
+            holidays: Calendars::NONE,
             inconvenient: vec![],
         };
         // 06:00 PT is 09:00 ET: not yet 08:00 in LA.
@@ -537,7 +567,7 @@ mod tests {
             open: 9 * 60,
             close: 12 * 60,
             no_sunday: false,
-            no_holidays: false,
+            holidays: Calendars::NONE,
             inconvenient: vec![],
         };
         let t = utc("2026-11-24T00:00:00Z");
@@ -551,7 +581,7 @@ mod tests {
             open: FEDERAL_EARLIEST,
             close: 20 * 60,
             no_sunday: true,
-            no_holidays: true,
+            holidays: Calendars::FEDERAL,
             inconvenient: vec![],
         };
         // Saturday 2026-11-21 20:30 CST -> Sunday skipped -> Monday 08:00.

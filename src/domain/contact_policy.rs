@@ -439,7 +439,7 @@ impl ContactPolicy {
             open,
             close,
             no_sunday: rule.no_sunday,
-            no_holidays: rule.no_holidays,
+            holidays: rule.holidays,
             inconvenient: callee.inconvenient.clone(),
         };
         let no_window = || {
@@ -850,6 +850,41 @@ mod tests {
     }
 
     #[test]
+    fn an_alabama_state_holiday_is_closed_for_every_purpose() {
+        // Confederate Memorial Day (Ala. Code 1-3-8), Monday 2027-04-26, 12:00 CDT in Birmingham:
+        // no federal holiday, but Alabama's row bans the state's own holidays.
+        let mut callee = customer("America/Chicago", "35203", "AL", "+12055550100");
+        callee.consent = ConsentLevel::Written;
+        let h = ContactHistory::default();
+        for purpose in [CallPurpose::Collection, CallPurpose::Informational, CallPurpose::Telemarketing] {
+            let mut terms = terms();
+            terms.purpose = purpose;
+            let p = ContactPolicy::new(&terms, &callee, StateRuleTable::builtin()).unwrap();
+            let r = refused(&p, &h, "2027-04-26T17:00:00Z");
+            assert_eq!(r.code, RefusalCode::OutsideCallingHours, "{purpose:?}");
+            // Tuesday 08:00 CDT.
+            assert_eq!(r.next_allowed_at, Some(utc("2027-04-27T13:00:00Z")), "{purpose:?}");
+        }
+        // The same instant in Georgia is an ordinary Monday.
+        let georgia = policy(&customer("America/New_York", "30303", "GA", "+14045550100"));
+        assert!(georgia.decide(&h, utc("2027-04-26T17:00:00Z")).is_ok());
+        // A Georgia address with an Alabama cell: Alabama's holidays too (its local date).
+        let both = policy(&customer("America/New_York", "30303", "GA", "+12055550100"));
+        assert_eq!(refused(&both, &h, "2027-04-26T17:00:00Z").code, RefusalCode::OutsideCallingHours);
+    }
+
+    #[test]
+    fn louisiana_and_alabama_holidays_add_up() {
+        // An Alabama address with a New Orleans cell on Good Friday 2027 (Louisiana's holiday,
+        // not Alabama's): closed, and Saturday too (a legal holiday in Orleans Parish), Sunday
+        // (both rows) and so Monday 08:00 CDT.
+        let callee = customer("America/Chicago", "35203", "AL", "+15045550100");
+        let r = refused(&policy(&callee), &ContactHistory::default(), "2027-03-26T17:00:00Z");
+        assert_eq!(r.code, RefusalCode::OutsideCallingHours);
+        assert_eq!(r.next_allowed_at, Some(utc("2027-03-29T13:00:00Z")));
+    }
+
+    #[test]
     fn a_queued_call_expires_at_its_ttl_or_when_the_window_closes() {
         let p = policy(&new_york());
         let ttl = Duration::seconds(900);
@@ -1078,6 +1113,7 @@ mod tests {
         ("Pacific/Guam", "96910", "GU", "+16715550100"),
         ("America/Anchorage", "99501", "AK", "+19075550100"),
         ("America/Chicago", "35203", "AL", "+12055550100"),
+        ("America/Chicago", "70112", "LA", "+15045550100"),
         ("America/Indiana/Indianapolis", "46204", "IN", "+13175550100"),
         ("America/Chicago", "75201", "TX", "+12145550100"),
         ("Europe/London", "98101", "WA", "+442071234567"),
@@ -1132,7 +1168,7 @@ mod tests {
             if rule.no_sunday && local.weekday() == Weekday::Sun {
                 return Err(format!("{t} is a Sunday in {z}"));
             }
-            if rule.no_holidays && crate::domain::holidays::is_federal_holiday(local.date_naive()) {
+            if rule.holidays.contains(local.date_naive()) {
                 return Err(format!("{t} is a holiday in {z}"));
             }
             // Reg F 1006.6(b)(1): a time the consumer named, wherever they may be.

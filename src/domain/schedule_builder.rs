@@ -500,9 +500,7 @@ mod tests {
                     if rule.no_sunday {
                         prop_assert!(local.weekday() != Weekday::Sun);
                     }
-                    if rule.no_holidays {
-                        prop_assert!(!crate::domain::holidays::is_federal_holiday(local.date_naive()));
-                    }
+                    prop_assert!(!rule.holidays.contains(local.date_naive()), "{t} is a holiday in {z}");
                 }
                 if i > 0 {
                     prop_assert!(t >= plan.tasks[i - 1].scheduled_for + MIN_GAP);
