@@ -21,11 +21,23 @@ use super::{us_states, ValidationError};
 pub const FEDERAL_EARLIEST: u32 = 8 * 60;
 pub const FEDERAL_LATEST: u32 = 21 * 60;
 
+/// Jurisdictions below a state with rules of their own, each named `STATE-PLACE`: a row or an
+/// override names one like a state (New York City's DCWP rules, 6 RCNY 5-77: `NY-NYC`).
+pub const LOCALITIES: &[&str] = &["NY-NYC"];
+
+/// A state code or a [`LOCALITIES`] code, normalized (`"ny-nyc"` -> `"NY-NYC"`).
+pub fn jurisdiction_code(value: &str) -> Option<&'static str> {
+    us_states::normalize(value).or_else(|| {
+        let upper = value.trim().to_ascii_uppercase();
+        LOCALITIES.iter().copied().find(|code| *code == upper)
+    })
+}
+
 /// One row of the state table: a restriction with its source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StateRule {
-    /// The state code (in `state_rules.json`; in overrides the map key says it).
+    /// The state or locality code (in `state_rules.json`; in overrides the map key says it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     /// "HH:MM": no call before this local time.
@@ -209,8 +221,8 @@ pub fn validate_overrides(value: &Value) -> Result<BTreeMap<String, Vec<StateRul
     };
     let mut out = BTreeMap::new();
     for (key, rows) in map {
-        let state =
-            us_states::normalize(key).ok_or_else(|| err(format!("{key:?} is not a US state code")))?;
+        let state = jurisdiction_code(key)
+            .ok_or_else(|| err(format!("{key:?} is not a US state code (nor a locality: {LOCALITIES:?})")))?;
         let mut rows: Vec<StateRule> =
             serde_json::from_value(rows.clone()).map_err(|e| err(format!("stateRules.{state}: {e}")))?;
         for row in &mut rows {
@@ -430,7 +442,7 @@ mod tests {
         let table = StateRuleTable::builtin();
         assert!(table.rows().count() >= 10);
         for (state, row) in table.rows() {
-            assert!(us_states::normalize(state).is_some(), "{state}");
+            assert_eq!(jurisdiction_code(state), Some(state), "{state}");
             assert!(row.source.as_deref().is_some_and(|s| s.contains("http")), "{state} has no source");
         }
     }
@@ -497,6 +509,35 @@ mod tests {
         assert_eq!(restated.effective(Some("AL")).holidays, Calendars::ALABAMA);
         let error = validate_overrides(&json!({"AL": [{"latest": "20:00", "noSunday": true}]})).unwrap_err();
         assert!(error.message.contains("noHolidays"), "{}", error.message);
+    }
+
+    #[test]
+    fn new_york_city_is_a_locality_with_its_own_row() {
+        let table = StateRuleTable::builtin();
+        let nyc = table.effective(Some("NY-NYC"));
+        assert_eq!(
+            (nyc.max_per_7_days, nyc.earliest, nyc.latest),
+            (Some(2), FEDERAL_EARLIEST, FEDERAL_LATEST)
+        );
+        let states = ["NY".to_string(), "NY-NYC".to_string()];
+        assert_eq!(table.effective_for_purpose(&states, "COLLECTION").max_per_7_days, Some(2));
+        assert_eq!(table.effective_for_purpose(&states, "INFORMATIONAL").max_per_7_days, Some(2));
+        assert_eq!(table.effective_for_purpose(&states, "TELEMARKETING").max_per_7_days, None);
+        // A company may tighten the city's rule, never loosen or lift it.
+        let tighter = validate_overrides(&json!({"ny-nyc": [{"maxPer7Days": 1}]})).unwrap();
+        assert_eq!(
+            StateRuleTable::with_overrides(&tighter).effective(Some("NY-NYC")).max_per_7_days,
+            Some(1)
+        );
+        for loosening in [json!({"NY-NYC": []}), json!({"NY-NYC": [{"maxPer7Days": 3}]})] {
+            let error = validate_overrides(&loosening).unwrap_err();
+            assert!(
+                error.message.contains("maxPer7Days 2") && error.message.contains("6 RCNY"),
+                "{}",
+                error.message
+            );
+        }
+        assert!(validate_overrides(&json!({"NY-LA": []})).is_err());
     }
 
     #[test]

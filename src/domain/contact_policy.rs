@@ -83,15 +83,18 @@ impl Location<'_> {
         zones
     }
 
-    /// Every state the callee may be in: the address state, the ZIP code's state and the
-    /// phone's area code's state, without duplicates (a New York address with a 617 cell is
-    /// under Massachusetts' rules too).
+    /// Every jurisdiction whose rules may bind a call to the callee: the address state, the ZIP
+    /// code's state and the phone's area code's state, and the locality (`NY-NYC`) of a New
+    /// York City ZIP or area code, without duplicates (a New York address with a 617 cell is
+    /// under Massachusetts' rules too; a 718 cell under New York City's).
     pub fn candidate_states(&self) -> Vec<String> {
         let mut states: Vec<String> = Vec::new();
         let signals = [
             self.state.map(|s| s.trim().to_ascii_uppercase()),
             self.zip_code.and_then(location::zip_state).map(str::to_string),
             self.phone_number.and_then(location::area_code_state).map(str::to_string),
+            self.zip_code.and_then(location::zip_locality).map(str::to_string),
+            self.phone_number.and_then(location::area_code_locality).map(str::to_string),
         ];
         for state in signals.into_iter().flatten() {
             if !state.is_empty() && !states.contains(&state) {
@@ -109,8 +112,9 @@ pub struct Callee {
     pub zones: Vec<Tz>,
     /// The zone whose calendar days count caps and the quiet period (the customer's zone).
     pub calendar: Option<Tz>,
-    /// Every state the callee may be in (address, ZIP code, area code): each one's rules apply,
-    /// the strictest of each rule winning.
+    /// Every state the callee may be in (address, ZIP code, area code), and a locality such as
+    /// `NY-NYC` (New York City) the ZIP or area code points to: each one's rules apply, the
+    /// strictest of each rule winning.
     pub states: Vec<String>,
     pub do_not_call: bool,
     /// The number is on the company's Do-Not-Call list.
@@ -218,7 +222,11 @@ impl Callee {
     /// A number that is no customer's: its area code's zones and state.
     pub fn one_off(phone_number: &str, suppressed: bool) -> Callee {
         let zones = location::area_code_zones(phone_number).map(<[Tz]>::to_vec).unwrap_or_default();
-        let states = location::area_code_state(phone_number).map(str::to_string).into_iter().collect();
+        let states = [location::area_code_state(phone_number), location::area_code_locality(phone_number)]
+            .into_iter()
+            .flatten()
+            .map(str::to_string)
+            .collect();
         let calendar = zones.first().copied();
         Callee::located(zones, calendar, states, false, suppressed)
     }
@@ -797,8 +805,9 @@ mod tests {
         Callee::customer(&location, false, false)
     }
 
+    /// Albany: New York State's rules, not New York City's (see `new_york_city`).
     fn new_york() -> Callee {
-        customer("America/New_York", "10001", "NY", "+12125550100")
+        customer("America/New_York", "12207", "NY", "+15185550100")
     }
 
     fn policy(callee: &Callee) -> ContactPolicy {
@@ -835,7 +844,7 @@ mod tests {
     fn the_states_of_the_address_zip_and_area_code_all_apply() {
         // A New York address with a Boston (617) cell: Massachusetts' 2 calls in 7 days.
         let callee = customer("America/New_York", "10001", "NY", "+16175550100");
-        assert_eq!(callee.states, ["NY", "MA"]);
+        assert_eq!(callee.states, ["NY", "MA", "NY-NYC"]);
         assert_eq!(policy(&callee).weekly_cap(), 2);
         // No address state: the ZIP's and the area code's.
         let location = Location {
@@ -845,7 +854,7 @@ mod tests {
             phone_number: Some("+12125550100"),
         };
         let callee = Callee::customer(&location, false, false);
-        assert_eq!(callee.states, ["MA", "NY"]);
+        assert_eq!(callee.states, ["MA", "NY", "NY-NYC"]);
         assert_eq!(policy(&callee).weekly_cap(), 2);
     }
 
@@ -882,6 +891,32 @@ mod tests {
         let r = refused(&policy(&callee), &ContactHistory::default(), "2027-03-26T17:00:00Z");
         assert_eq!(r.code, RefusalCode::OutsideCallingHours);
         assert_eq!(r.next_allowed_at, Some(utc("2027-03-29T13:00:00Z")));
+    }
+
+    #[test]
+    fn new_york_city_allows_two_collection_calls_in_seven_days() {
+        // Park Slope, Brooklyn (11215) with an upstate cell: New York City's DCWP rule.
+        let brooklyn = customer("America/New_York", "11215", "NY", "+13155550100");
+        assert_eq!(brooklyn.states, ["NY", "NY-NYC"]);
+        let p = policy(&brooklyn);
+        assert_eq!(p.weekly_cap(), 2);
+        let h = history(&["2026-11-30T15:00:00Z", "2026-12-01T15:00:00Z"]);
+        let r = refused(&p, &h, "2026-12-02T17:00:00Z");
+        assert_eq!((r.code, r.reason), (RefusalCode::ContactLimit, Some(LimitReason::WeeklyCap)));
+        // The Monday call drops out of the 7 days on the next Monday, 08:00 EST.
+        assert_eq!(r.next_allowed_at, Some(utc("2026-12-07T13:00:00Z")));
+        // An Albany address with a 718 cell, and a one-off 718 number: the city's too.
+        assert_eq!(customer("America/New_York", "12207", "NY", "+17185550100").states, ["NY", "NY-NYC"]);
+        assert_eq!(Callee::one_off("+17185550100", false).states, ["NY", "NY-NYC"]);
+        assert_eq!(policy(&Callee::one_off("+19175550100", false)).weekly_cap(), 2);
+        // Albany with an upstate cell: New York State only, Reg F's 7.
+        assert_eq!(policy(&new_york()).weekly_cap(), 7);
+        // The city's rule is about collecting debts: not telemarketing.
+        let mut terms = terms();
+        terms.purpose = CallPurpose::Telemarketing;
+        let mut callee = brooklyn.clone();
+        callee.consent = ConsentLevel::Written;
+        assert_eq!(ContactPolicy::new(&terms, &callee, StateRuleTable::builtin()).unwrap().weekly_cap(), 7);
     }
 
     #[test]
@@ -1114,6 +1149,7 @@ mod tests {
         ("America/Anchorage", "99501", "AK", "+19075550100"),
         ("America/Chicago", "35203", "AL", "+12055550100"),
         ("America/Chicago", "70112", "LA", "+15045550100"),
+        ("America/New_York", "11215", "NY", "+13155550100"),
         ("America/Indiana/Indianapolis", "46204", "IN", "+13175550100"),
         ("America/Chicago", "75201", "TX", "+12145550100"),
         ("Europe/London", "98101", "WA", "+442071234567"),
@@ -1152,7 +1188,18 @@ mod tests {
             state: Some(state),
             phone_number: Some(phone),
         };
-        let rule = StateRuleTable::builtin().effective_for_purpose(&[state.to_string()], "COLLECTION");
+        // New York City's rules (6 RCNY 5-77) where the ZIP or the area code is the city's.
+        let nyc_zip = ["100", "101", "102", "103", "104", "110", "111", "112", "113", "114", "116"]
+            .iter()
+            .any(|p| zip.starts_with(p));
+        let nyc_phone = ["212", "332", "347", "646", "718", "917", "929"]
+            .iter()
+            .any(|a| phone.strip_prefix("+1").is_some_and(|n| n.starts_with(a)));
+        let mut jurisdictions = vec![state.to_string()];
+        if nyc_zip || nyc_phone {
+            jurisdictions.push("NY-NYC".to_string());
+        }
+        let rule = StateRuleTable::builtin().effective_for_purpose(&jurisdictions, "COLLECTION");
         let open = terms.calling_hours.0.max(8 * 60).max(rule.earliest);
         let close = terms.calling_hours.1.min(21 * 60).min(rule.latest);
         let zones = location.candidate_zones();

@@ -204,6 +204,32 @@ pub fn area_code_state(e164: &str) -> Option<&'static str> {
     area_code_place(e164).map(|place| place.state)
 }
 
+/// New York City's locality code (its DCWP rules, 6 RCNY 5-77, bind collectors calling there).
+pub const NEW_YORK_CITY: &str = "NY-NYC";
+
+/// 3-digit ZIP prefixes of New York City's five boroughs: Manhattan 100-102, Staten Island 103,
+/// the Bronx 104, Queens 110, 111, 113, 114 and 116, Brooklyn 112. Whole prefixes are taken,
+/// so a few Nassau County ZIPs in 110 (Great Neck, Floral Park...) count as the city: the
+/// stricter reading, since a consumer there may be held to the city's rules too.
+const NYC_ZIP3: &[&str] = &["100", "101", "102", "103", "104", "110", "111", "112", "113", "114", "116"];
+
+/// Area codes serving New York City alone: 212, 646 and 332 (Manhattan), 718, 347 and 929 (the
+/// other boroughs), 917 (the whole city). 516, 914 and others reach beyond it: not counted.
+const NYC_AREA_CODES: &[&str] = &["212", "332", "347", "646", "718", "917", "929"];
+
+/// The locality (below the state) a ZIP code lies in, if callsync has rules for one there:
+/// `NY-NYC` for a New York City ZIP.
+pub fn zip_locality(zip: &str) -> Option<&'static str> {
+    let zip5 = zip5_of(zip)?;
+    NYC_ZIP3.contains(&&zip5[..3]).then_some(NEW_YORK_CITY)
+}
+
+/// The locality a number's area code serves alone, if callsync has rules for one there:
+/// `NY-NYC` for New York City's area codes.
+pub fn area_code_locality(e164: &str) -> Option<&'static str> {
+    NYC_AREA_CODES.contains(&area_code_of(e164)?).then_some(NEW_YORK_CITY)
+}
+
 /// The one zone a customer with no timezone of its own is in, if the location data says so:
 /// the ZIP code's, when it has a single zone, else the area code's, when it has a single zone.
 /// (The contact policy still checks every candidate zone; this only fills `timezone`.)
@@ -391,6 +417,51 @@ mod tests {
         assert!(zip("36867").contains(&"America/New_York"), "Phenix City keeps Eastern time");
         assert_eq!(zip("90210"), ["America/Los_Angeles"]);
         assert_eq!(zip("60601"), ["America/Chicago"]);
+    }
+
+    #[test]
+    fn new_york_city_zips_and_area_codes() {
+        for zip in [
+            "10001",
+            "10282",
+            "10301",
+            "10314",
+            "10451",
+            "10475",
+            "11201",
+            "11256",
+            "11004",
+            "11101",
+            "11354",
+            "11432",
+            "11691",
+            "11697",
+            "11215-1234",
+        ] {
+            assert_eq!(zip_locality(zip), Some(NEW_YORK_CITY), "{zip}");
+            assert_eq!(zip_state(zip), Some("NY"), "{zip}");
+        }
+        // Westchester, Long Island (Nassau 115, Suffolk 117), Yonkers, Jersey City, Albany.
+        for zip in ["10701", "10601", "11501", "11701", "07302", "12207", "1120", "abcde"] {
+            assert_eq!(zip_locality(zip), None, "{zip}");
+        }
+        for number in [
+            "+12125550100",
+            "+16465550100",
+            "+13325550100",
+            "+17185550100",
+            "+13475550100",
+            "+19295550100",
+            "+19175550100",
+        ] {
+            assert_eq!(area_code_locality(number), Some(NEW_YORK_CITY), "{number}");
+            assert_eq!(area_code_state(number), Some("NY"), "{number}");
+        }
+        for number in
+            ["+15165550100", "+19145550100", "+16315550100", "+12015550100", "+6421255501", "212-555-0100"]
+        {
+            assert_eq!(area_code_locality(number), None, "{number}");
+        }
     }
 
     #[test]

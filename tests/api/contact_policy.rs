@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 use crate::harness::{assert_error, customer_at, utc, Place, TestApp, CREATE_CUSTOMER};
 
-const NEW_YORK: Place = ("America/New_York", "NY", "10001", "+12125550100");
+/// Albany: New York State, outside New York City (whose 2 calls a week are tests/api/localities.rs').
+const NEW_YORK: Place = ("America/New_York", "NY", "12207", "+15185550100");
 const BOSTON: Place = ("America/New_York", "MA", "02108", "+16175550100");
 const LOS_ANGELES: Place = ("America/Los_Angeles", "CA", "90001", "+13105550100");
 /// Pensacola is in Florida's Central part; the customer says New York's zone.
