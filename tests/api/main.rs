@@ -21,6 +21,7 @@ mod harness;
 mod http_surface;
 mod jobs;
 mod lms;
+mod localities;
 mod purpose;
 mod rest;
 mod safety;
