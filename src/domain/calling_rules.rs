@@ -328,6 +328,19 @@ impl CallingWindow {
         !(banned_sunday || banned_holiday)
     }
 
+    /// Why `t`'s local day is closed in some zone, if it is: `"a Sunday"` or the holiday
+    /// calendars that ban it (`"a legal holiday (AL)"`).
+    pub fn banned_day(&self, t: DateTime<Utc>) -> Option<String> {
+        self.zones.iter().find_map(|tz| {
+            let date = t.with_timezone(tz).date_naive();
+            if self.no_sunday && date.weekday() == Weekday::Sun {
+                return Some("a Sunday".to_string());
+            }
+            let banning = self.holidays.banning(date);
+            (!banning.is_empty()).then(|| format!("a legal holiday ({})", banning.join(", ")))
+        })
+    }
+
     /// Whether `t` is inside the hours and days in every zone, inconvenient times aside: a
     /// refusal where this holds is the consumer's inconvenient time.
     pub fn hours_allow(&self, t: DateTime<Utc>) -> bool {

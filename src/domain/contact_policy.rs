@@ -677,10 +677,16 @@ impl ContactPolicy {
             Rule::Window => (
                 RefusalCode::OutsideCallingHours,
                 None,
-                format!(
-                    "outside calling hours in at least one of the callee's possible time zones ({})",
-                    self.zone_names().join(", ")
-                ),
+                match self.window.banned_day(at) {
+                    Some(day) => format!(
+                        "no calls on {day} in at least one of the callee's possible time zones ({})",
+                        self.zone_names().join(", ")
+                    ),
+                    None => format!(
+                        "outside calling hours in at least one of the callee's possible time zones ({})",
+                        self.zone_names().join(", ")
+                    ),
+                },
             ),
             Rule::QuietPeriod => (
                 RefusalCode::ContactLimit,
@@ -871,6 +877,7 @@ mod tests {
             let p = ContactPolicy::new(&terms, &callee, StateRuleTable::builtin()).unwrap();
             let r = refused(&p, &h, "2027-04-26T17:00:00Z");
             assert_eq!(r.code, RefusalCode::OutsideCallingHours, "{purpose:?}");
+            assert!(r.message.contains("a legal holiday (AL)"), "{}", r.message);
             // Tuesday 08:00 CDT.
             assert_eq!(r.next_allowed_at, Some(utc("2027-04-27T13:00:00Z")), "{purpose:?}");
         }

@@ -230,6 +230,15 @@ impl Calendars {
         Self::ALL.iter().any(|(calendar, _, holiday)| calendar.is_subset_of(self) && holiday(date))
     }
 
+    /// The names of the calendars that make `date` a holiday.
+    pub fn banning(self, date: NaiveDate) -> Vec<&'static str> {
+        Self::ALL
+            .iter()
+            .filter(|(c, _, holiday)| c.is_subset_of(self) && holiday(date))
+            .map(|(_, name, _)| *name)
+            .collect()
+    }
+
     /// The calendars' names (`federal`, `AL`, `LA`), for messages.
     pub fn names(self) -> Vec<&'static str> {
         Self::ALL.iter().filter(|(c, _, _)| c.is_subset_of(self)).map(|(_, name, _)| *name).collect()
@@ -344,5 +353,8 @@ mod tests {
         assert!(Calendars::FEDERAL.contains(d(2026, 12, 25)));
         assert!(!Calendars::FEDERAL.contains(d(2027, 4, 26)));
         assert_eq!(both.names(), ["AL", "LA"]);
+        assert_eq!(both.banning(d(2027, 4, 26)), ["AL"]);
+        assert_eq!(both.union(Calendars::FEDERAL).banning(d(2026, 12, 25)), ["federal", "AL", "LA"]);
+        assert!(both.banning(d(2027, 4, 27)).is_empty());
     }
 }

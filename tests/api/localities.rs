@@ -59,6 +59,7 @@ async fn alabamas_confederate_memorial_day_is_closed_until_the_next_morning() {
         "{e:#}"
     );
     assert_eq!(instant(&e["nextAllowedAt"]), utc("2027-04-27T13:00:00Z"), "Tuesday 08:00 CDT: {e:#}");
+    assert!(e["message"].as_str().unwrap().contains("a legal holiday (AL)"), "{e:#}");
     // makeCall at noon says the same.
     app.clock.set(utc("2027-04-26T17:00:00Z"));
     let body = app.gql(MAKE_CALL, json!({"input": {"customerId": "al"}})).await;
