@@ -70,6 +70,16 @@ impl BulkReport {
     pub fn success(&self) -> bool {
         self.status == BulkStatus::Success
     }
+
+    /// Records that failed validation.
+    pub fn invalid(&self) -> usize {
+        self.total - self.valid
+    }
+
+    /// Records not added (invalid, refused or in a failed batch).
+    pub fn failed(&self) -> usize {
+        self.total - self.successful
+    }
 }
 
 /// bulkAddCustomers: validates every record against the campaign (on a blocking thread),
@@ -186,13 +196,8 @@ pub async fn add_customers(
         n if n == total => BulkStatus::Success,
         _ => BulkStatus::Partial,
     };
-    let message = match status {
-        BulkStatus::Success => format!("all {total} records added"),
-        BulkStatus::Partial => {
-            format!("{successful} of {total} records added; {} failed", total - successful)
-        }
-        BulkStatus::Failed => format!("no record added ({total} failed)"),
-    };
+    // The bulk vendor's words, whatever the outcome.
+    let message = format!("Added {successful} of {total} records");
     Ok(BulkReport {
         status,
         message,

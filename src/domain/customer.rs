@@ -43,6 +43,8 @@ pub struct CustomerRecord {
     /// A consent given with this input for the customer's number (recorded with it; not a
     /// column of the customer).
     pub consent: Option<ConsentGiven>,
+    /// A link to the customer's picture (http or https).
+    pub picture_url: Option<String>,
 }
 
 /// A customer input as received: every field absent, null or a raw value.
@@ -71,6 +73,7 @@ pub struct CustomerPatch {
     pub inconvenient_times: Patch<Vec<RawTimeRange>>,
     /// A consent for the input's number, recorded with the customer.
     pub consent: Option<ConsentGiven>,
+    pub picture_url: Patch<String>,
     /// LMS enrichment (`sync: true`) may leave phone and timezone missing: the customer is saved
     /// and simply gets no schedule.
     pub contact_optional: bool,
@@ -271,6 +274,7 @@ pub fn apply_patch(
     merge(&mut record.city, &patch.city, "city", text)?;
     merge(&mut record.state, &patch.state, "state", validate_state)?;
     merge(&mut record.zip_code, &patch.zip_code, "zipCode", validate_zip_code)?;
+    merge(&mut record.picture_url, &patch.picture_url, "pictureUrl", validate_url)?;
     match patch.do_not_call {
         Patch::Set(v) => record.do_not_call = v,
         Patch::Clear => return Err(ValidationError::new("doNotCall", "doNotCall cannot be null")),
@@ -402,6 +406,45 @@ fn merge<T>(
         Patch::Set(raw) => *slot = Some(validate(field, raw)?),
     }
     Ok(())
+}
+
+/// Longest accepted URL.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// An http(s) URL of at most [`MAX_URL_LEN`] characters.
+pub fn validate_url(field: &str, value: &str) -> Result<String, ValidationError> {
+    let url = value.trim();
+    let parsed =
+        url::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if parsed.is_none() || url.chars().count() > MAX_URL_LEN {
+        let message = format!("{field} must be an http or https URL of at most {MAX_URL_LEN} characters");
+        return Err(ValidationError::new(field, message));
+    }
+    Ok(url.to_string())
+}
+
+/// The id an input gives: blank is an error (omit it to match on the phone number), absent is
+/// the empty string (matched on the phone number, or "id is required" where it must be given).
+pub fn external_id_of(id: Patch<String>) -> Result<String, ValidationError> {
+    match id {
+        Patch::Set(id) if id.trim().is_empty() => {
+            Err(ValidationError::new("id", "id cannot be empty (omit it to match on phoneNumber)"))
+        }
+        Patch::Set(id) => Ok(id),
+        _ => Ok(String::new()),
+    }
+}
+
+/// `isTest` and its alias `test` (the create vendor's page names both): one value, or an error
+/// when they disagree.
+pub fn is_test_of(is_test: Patch<bool>, test: Patch<bool>) -> Result<Patch<bool>, ValidationError> {
+    match (is_test, test) {
+        (Patch::Set(a), Patch::Set(b)) if a != b => {
+            Err(ValidationError::new("test", "test and isTest disagree (test is an alias of isTest)"))
+        }
+        (Patch::Keep, alias) => Ok(alias),
+        (is_test, _) => Ok(is_test),
+    }
 }
 
 pub fn validate_id(value: &str) -> Result<String, ValidationError> {

@@ -95,6 +95,48 @@ pub fn select_loans(
     out
 }
 
+/// A loan as a door read it (GraphQL's `LoanInput`, a REST body's `loans[i]`): checked into
+/// a [`LoanRecord`] by [`LoanInput::record`], the one place its rules live.
+#[derive(Debug, Clone, Default)]
+pub struct LoanInput {
+    pub loan_id: Option<String>,
+    pub amount: Option<f64>,
+    pub installment_amount: Option<f64>,
+    pub period_months: Option<i32>,
+    pub current_installment: Option<i32>,
+    /// `YYYY-MM-DD`.
+    pub due_date: Option<String>,
+    pub payment_status: Option<String>,
+}
+
+impl LoanInput {
+    /// The loan, its errors naming `at` (`loans[0]`) and its fields (`loans[0].dueDate`).
+    pub fn record(self, at: &str) -> Result<LoanRecord, ValidationError> {
+        let loan_id = self
+            .loan_id
+            .filter(|id| !id.trim().is_empty())
+            .ok_or_else(|| ValidationError::new(format!("{at}.loanId"), "loanId is required"))?;
+        let due_date = self.due_date.map(|d| parse_due_date(&format!("{at}.dueDate"), &d)).transpose()?;
+        let loan = LoanRecord {
+            loan_id,
+            amount: self.amount,
+            installment_amount: self.installment_amount,
+            period_months: self.period_months,
+            current_installment: self.current_installment,
+            due_date,
+            payment_status: self.payment_status,
+        };
+        validate_loan(&loan).map_err(|e| ValidationError::new(at, e.message))?;
+        Ok(loan)
+    }
+}
+
+/// A loan's due date, `YYYY-MM-DD`.
+pub fn parse_due_date(field: &str, text: &str) -> Result<chrono::NaiveDate, ValidationError> {
+    super::customer::parse_date(text.trim())
+        .ok_or_else(|| ValidationError::new(field, format!("{field} must be a date as YYYY-MM-DD")))
+}
+
 /// Checks an inline loan.
 pub fn validate_loan(loan: &LoanRecord) -> Result<(), ValidationError> {
     if loan.loan_id.trim().is_empty() || loan.loan_id.len() > 255 {

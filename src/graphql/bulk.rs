@@ -148,6 +148,7 @@ impl BulkMutation {
 
 impl From<BulkReport> for BulkAddCustomersPayload {
     fn from(report: BulkReport) -> Self {
+        let (invalid, failed) = (report.invalid() as i32, report.failed() as i32);
         BulkAddCustomersPayload {
             success: report.success(),
             status: match report.status {
@@ -159,9 +160,9 @@ impl From<BulkReport> for BulkAddCustomersPayload {
             results: BulkResults {
                 total: report.total as i32,
                 valid: report.valid as i32,
-                invalid: (report.total - report.valid) as i32,
+                invalid,
                 successful: report.successful as i32,
-                failed: (report.total - report.successful) as i32,
+                failed,
                 batches_processed: report.batches_processed as i32,
                 errors: report.errors.into_iter().map(BulkRecordError::from).collect(),
             },

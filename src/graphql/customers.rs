@@ -112,6 +112,10 @@ impl Customer {
     async fn is_test(&self) -> bool {
         self.0.is_test
     }
+    /// A link to the customer's picture.
+    async fn picture_url(&self) -> Option<&str> {
+        self.0.picture_url.as_deref()
+    }
     async fn external_metadata(&self) -> Option<Json<Value>> {
         self.0.external_metadata.clone().map(Json)
     }
@@ -225,6 +229,8 @@ pub struct CustomerInput {
     test: MaybeUndefined<bool>,
     /// A JSON object of at most 64 KiB; merged key by key on update.
     external_metadata: MaybeUndefined<Json<Value>>,
+    /// A link to the customer's picture (http or https, at most 2,048 characters).
+    picture_url: MaybeUndefined<String>,
     /// What line the number is on (default UNKNOWN, treated as a cell). A new number without
     /// one is UNKNOWN again.
     phone_line_type: MaybeUndefined<LineType>,
@@ -334,25 +340,24 @@ pub struct LoanInput {
 }
 
 impl LoanInput {
-    fn record(self) -> Result<LoanRecord, ApiError> {
-        let due_date = match self.due_date {
-            Some(d) => Some(
-                crate::domain::customer::parse_date(d.0.trim())
-                    .ok_or_else(|| ApiError::bad_input("loans", "a loan's dueDate must be YYYY-MM-DD"))?,
-            ),
-            None => None,
-        };
-        let loan = LoanRecord {
-            loan_id: self.loan_id.0,
-            amount: self.amount,
-            installment_amount: self.installment_amount,
-            period_months: self.period_months,
-            current_installment: self.current_installment,
-            due_date,
-            payment_status: self.payment_status,
-        };
-        crate::domain::lms::validate_loan(&loan)?;
-        Ok(loan)
+    /// The loans of an input, checked by the rules every door shares.
+    fn records(loans: Vec<LoanInput>) -> Result<Vec<LoanRecord>, ApiError> {
+        loans
+            .into_iter()
+            .enumerate()
+            .map(|(i, loan)| {
+                let input = crate::domain::lms::LoanInput {
+                    loan_id: Some(loan.loan_id.0),
+                    amount: loan.amount,
+                    installment_amount: loan.installment_amount,
+                    period_months: loan.period_months,
+                    current_installment: loan.current_installment,
+                    due_date: loan.due_date.map(|d| d.0),
+                    payment_status: loan.payment_status,
+                };
+                Ok(input.record(&format!("loans.{i}"))?)
+            })
+            .collect()
     }
 }
 
@@ -368,14 +373,7 @@ impl CustomerInput {
         let loan_ids: Option<Vec<String>> =
             self.loan_ids.as_ref().map(|ids| ids.iter().map(|id| id.to_string()).collect());
         let loan_id = self.loan_id.clone();
-        let loans = self
-            .loans
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(LoanInput::record)
-            .collect::<Result<Vec<_>, _>>()
-            .gql()?;
+        let loans = LoanInput::records(self.loans.clone().unwrap_or_default()).gql()?;
         let patch = self.into_patch().gql()?;
         let submission = CustomerSubmission { patch, loans, sync, loan_ids, loan_id };
         use_case::prepare(db(ctx), ctx.data_unchecked::<LmsClient>(), company_id, submission).await.gql()
@@ -385,7 +383,7 @@ impl CustomerInput {
 impl CustomerInput {
     /// Takes the inline loans out of the input, validated.
     pub fn take_loans(&mut self) -> Result<Vec<LoanRecord>, ApiError> {
-        self.loans.take().unwrap_or_default().into_iter().map(LoanInput::record).collect()
+        LoanInput::records(self.loans.take().unwrap_or_default())
     }
 
     pub fn id_text(&self) -> Option<String> {
@@ -393,22 +391,10 @@ impl CustomerInput {
     }
 
     pub fn into_patch(self) -> Result<CustomerPatch, ApiError> {
-        let is_test = match (patch(self.is_test), patch(self.test)) {
-            (Patch::Set(a), Patch::Set(b)) if a != b => {
-                return Err(ApiError::bad_input(
-                    "test",
-                    "test and isTest disagree (test is an alias of isTest)",
-                ))
-            }
-            (Patch::Keep, alias) => alias,
-            (is_test, _) => is_test,
-        };
-        if self.id.as_ref().is_some_and(|id| id.trim().is_empty()) {
-            return Err(ApiError::bad_input("id", "id cannot be empty (omit it to match on phoneNumber)"));
-        }
         Ok(CustomerPatch {
-            // Missing: matched on the phone number, or `id is required` where it must be given.
-            external_id: self.id.map(|id| id.0).unwrap_or_default(),
+            external_id: customer::external_id_of(self.id.map_or(Patch::Keep, |id| Patch::Set(id.0)))?,
+            is_test: customer::is_test_of(patch(self.is_test), patch(self.test))?,
+            picture_url: patch(self.picture_url),
             first_name: patch(self.first_name),
             last_name: patch(self.last_name),
             email: patch(self.email),
@@ -423,7 +409,6 @@ impl CustomerInput {
             state: patch(self.state),
             zip_code: patch(self.zip_code),
             do_not_call: patch(self.do_not_call),
-            is_test,
             external_metadata: patch(self.external_metadata).map(|j| j.0),
             phone_line_type: patch(self.phone_line_type).map(|l| l.domain().code().to_string()),
             inconvenient_times: patch(self.inconvenient_times)

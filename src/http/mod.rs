@@ -174,7 +174,7 @@ async fn graphql(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
     };
     // Postgres cannot store NUL in text: refuse it here, clearly, rather than fail inside.
     if contains_nul_escape(&body) {
-        let err = ApiError::bad_input("variables", "text may not contain NUL (\\u0000) characters").extend();
+        let err = ApiError::bad_input("variables", NUL_MESSAGE).extend();
         return error_response(actix_web::http::StatusCode::OK, err);
     }
     if let BatchRequest::Batch(operations) = &batch {
@@ -216,6 +216,28 @@ async fn graphql(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         }
     }
     HttpResponse::Ok().json(response)
+}
+
+/// Postgres cannot store NUL in text (nor in jsonb): every door refuses it up front, so.
+pub(crate) const NUL_MESSAGE: &str = "text may not contain NUL (\\u0000) characters";
+
+/// Where in a JSON value a string (or an object key) holds a NUL character: `name`,
+/// `records[2].city`; None when none does.
+pub(crate) fn nul_path(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains('\0').then(String::new),
+        Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, v)| nul_path(v).map(|p| format!("[{i}]{p}")))
+        }
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                return Some(format!(".{}", k.replace('\0', "")));
+            }
+            nul_path(v).map(|p| format!(".{k}{p}"))
+        }),
+        _ => None,
+    }
 }
 
 /// Whether a JSON body carries a NUL character (only possible as the escape `\u0000`, in a

@@ -8,27 +8,35 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
+use super::export::{Params, Query};
 use super::fields::{given, Fields};
-use super::{answer, company, RestError};
+use super::{answer, answer_as, company, Casing, RestError};
 use crate::app::bulk::{self as bulk_case, BulkReport, BulkRequest, BulkStatus};
 use crate::app::consent as use_consent;
 use crate::app::customers::{self as use_case, CustomerSubmission};
 use crate::domain::bulk::RecordError;
 use crate::domain::consumer::ConsentGiven;
-use crate::domain::customer::CustomerPatch;
-use crate::domain::lms::{validate_loan, LoanRecord};
+use crate::domain::customer::{self, CustomerPatch};
+use crate::domain::lms::{parse_due_date, validate_loan, LoanInput, LoanRecord};
 use crate::domain::Patch;
 use crate::http::AppState;
 use crate::store::consents::ConsentRow;
-use crate::store::customers::{CustomerRow, MatchOn};
+use crate::store::customers::{self as store_customers, CustomerFilter, CustomerOrder, CustomerRow, MatchOn};
 use crate::store::tasks::TaskRow;
+use crate::store::{PageRequest, StoreError};
 
 /// The Sonar-style upsert calls `externalMetadata` `properties`.
 const UPSERT_ALIASES: &[(&str, &str)] = &[("externalMetadata", "properties")];
 
-/// A customer as the vendors' APIs show one (snake_case), with what callsync adds: the line
-/// type, the consumer's inconvenient times, a contact hold and the consent on file.
-pub(crate) fn customer_json(row: &CustomerRow, consent: Option<&ConsentRow>) -> Map<String, Value> {
+/// A customer as the vendors' APIs show one, in the door's casing (the create and sync vendor
+/// camelCase, the phone-identity vendor snake_case), with what callsync adds: the line type,
+/// the consumer's inconvenient times, a contact hold and the consent on file. Nested objects
+/// follow the casing; `externalMetadata` keeps the integration's own keys.
+pub(crate) fn customer_json(
+    row: &CustomerRow,
+    consent: Option<&ConsentRow>,
+    casing: Casing,
+) -> Map<String, Value> {
     let value = json!({
         "id": row.external_id,
         "first_name": row.first_name,
@@ -48,6 +56,7 @@ pub(crate) fn customer_json(row: &CustomerRow, consent: Option<&ConsentRow>) -> 
         "do_not_call": row.do_not_call,
         "is_test": row.is_test,
         "external_metadata": row.external_metadata,
+        "picture_url": row.picture_url,
         "phone_line_type": row.line_type().unwrap_or_default().code(),
         "inconvenient_times": row.inconvenient_times(),
         "contact_hold": row.contact_hold_reason.as_ref().map(|reason| json!({
@@ -66,10 +75,14 @@ pub(crate) fn customer_json(row: &CustomerRow, consent: Option<&ConsentRow>) -> 
         "created_at": row.created_at.to_rfc3339(),
         "updated_at": row.updated_at.to_rfc3339(),
     });
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
+    let Value::Object(map) = value else { return Map::new() };
+    let mut map = casing.keys(map);
+    for nested in ["consent", "contact_hold"] {
+        if let Some(Value::Object(inner)) = map.remove(&casing.name(nested)) {
+            map.insert(casing.name(nested), Value::Object(casing.keys(inner)));
+        }
     }
+    map
 }
 
 /// The customer with the consent on file for its number.
@@ -96,25 +109,10 @@ fn task_json(task: &TaskRow) -> Value {
 /// The customer fields of a snake_case body (`metadata_keys`: where this vendor puts
 /// `externalMetadata`).
 fn customer_patch(f: &mut Fields, metadata_keys: &[&str]) -> Result<CustomerPatch, RestError> {
-    let external_id = match f.text(&["id"])? {
-        Patch::Set(id) if id.trim().is_empty() => {
-            return Err(RestError::bad_input("id", "id cannot be empty (omit it to match on phone_number)"))
-        }
-        Patch::Set(id) => id,
-        _ => String::new(),
-    };
-    let is_test = match (f.flag(&["is_test"])?, f.flag(&["test"])?) {
-        (Patch::Set(a), Patch::Set(b)) if a != b => {
-            return Err(RestError::bad_input(
-                "test",
-                "test and is_test disagree (test is an alias of is_test)",
-            ))
-        }
-        (Patch::Keep, alias) => alias,
-        (is_test, _) => is_test,
-    };
     Ok(CustomerPatch {
-        external_id,
+        external_id: customer::external_id_of(f.text(&["id"])?)?,
+        is_test: customer::is_test_of(f.flag(&["is_test"])?, f.flag(&["test"])?)?,
+        picture_url: f.text(&["picture_url"])?,
         first_name: f.text(&["first_name"])?,
         last_name: f.text(&["last_name"])?,
         email: f.text(&["email"])?,
@@ -129,7 +127,6 @@ fn customer_patch(f: &mut Fields, metadata_keys: &[&str]) -> Result<CustomerPatc
         state: f.text(&["state"])?,
         zip_code: f.text(&["zip_code"])?,
         do_not_call: f.flag(&["do_not_call"])?,
-        is_test,
         external_metadata: f.value(metadata_keys)?,
         phone_line_type: f.text(&["phone_line_type"])?,
         inconvenient_times: match f.value(&["inconvenient_times"])? {
@@ -175,28 +172,17 @@ pub(crate) fn consent(f: &mut Fields) -> Result<Option<ConsentGiven>, RestError>
 /// One loan in snake_case (`loans[i]` of a customer body).
 fn loan(fields: Map<String, Value>, at: &str) -> Result<LoanRecord, RestError> {
     let mut f = Fields::of(fields);
-    let loan = LoanRecord {
-        loan_id: given(f.text(&["loan_id"])?)
-            .filter(|id| !id.trim().is_empty())
-            .ok_or_else(|| RestError::bad_input(&format!("{at}.loan_id"), "loan_id is required"))?,
+    let loan = LoanInput {
+        loan_id: given(f.text(&["loan_id"])?),
         amount: given(f.float(&["amount"])?),
         installment_amount: given(f.float(&["installment_amount"])?),
         period_months: given(f.int(&["period_months"])?),
         current_installment: given(f.int(&["current_installment"])?),
-        due_date: due_date(given(f.text(&["due_date"])?), &format!("{at}.due_date"))?,
+        due_date: given(f.text(&["due_date"])?),
         payment_status: given(f.text(&["payment_status"])?),
     };
     f.finish()?;
-    validate_loan(&loan).map_err(|e| RestError::bad_input(at, e.message))?;
-    Ok(loan)
-}
-
-fn due_date(text: Option<String>, field: &str) -> Result<Option<chrono::NaiveDate>, RestError> {
-    text.map(|d| {
-        crate::domain::customer::parse_date(d.trim())
-            .ok_or_else(|| RestError::bad_input(field, "must be a date as YYYY-MM-DD"))
-    })
-    .transpose()
+    Ok(loan.record(at)?)
 }
 
 /// A whole customer body: fields, inline loans, LMS enrichment asks; unknown fields refused.
@@ -216,11 +202,13 @@ fn submission(mut f: Fields, metadata_keys: &[&str]) -> Result<CustomerSubmissio
     Ok(CustomerSubmission { patch, loans, sync, loan_ids, loan_id })
 }
 
-/// `POST /v1/customers`: 201 with the customer; 400 (with `valid_task_types` for an unknown
-/// task type), 409 when the id exists.
+/// `POST /v1/customers`: camelCase as the create vendor's page (snake_case accepted too); 201
+/// with the customer in camelCase; 400 (with `valid_task_types` for an unknown task type), 409
+/// when the id exists.
 pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    answer(
+    answer_as(
         &req,
+        Some(Casing::Camel),
         async {
             let company_id = company(&state, &req).await?;
             let submission = submission(Fields::parse(&body)?, &["external_metadata"])?;
@@ -233,18 +221,20 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
                     with_consent(conn, row)
                 })
                 .await?;
-            Ok(HttpResponse::Created().json(customer_json(&row.0, row.1.as_ref())))
+            Ok(HttpResponse::Created().json(customer_json(&row.0, row.1.as_ref(), Casing::Camel)))
         }
         .await,
     )
 }
 
-/// `POST /v1/customer-schedule-sync`: the flat customer plus `schedule_created`,
-/// `tasks_created`, `existing_tasks_removed` (201 when the customer was created, else 200);
-/// 400 `DO_NOT_CALL` for a stored Do-Not-Call customer.
+/// `POST /v1/customer-schedule-sync`: camelCase in, the flat customer out in camelCase plus
+/// `schedule_created`, `tasks_created`, `existing_tasks_removed` in snake_case, as the vendor's
+/// page (201 when the customer was created, else 200); 400 `DO_NOT_CALL` for a stored
+/// Do-Not-Call customer.
 pub async fn sync(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    answer(
+    answer_as(
         &req,
+        Some(Casing::Camel),
         async {
             let company_id = company(&state, &req).await?;
             let submission = submission(Fields::parse(&body)?, &["external_metadata"])?;
@@ -259,7 +249,7 @@ pub async fn sync(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
                 })
                 .await?;
             let (outcome, consent) = outcome;
-            let mut body = customer_json(&outcome.customer, consent.as_ref());
+            let mut body = customer_json(&outcome.customer, consent.as_ref(), Casing::Camel);
             body.insert("created".into(), json!(outcome.created));
             body.insert("schedule_created".into(), json!(!outcome.tasks.is_empty()));
             body.insert("tasks_created".into(), json!(outcome.tasks.len()));
@@ -307,7 +297,7 @@ pub async fn upsert(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
                 .await
                 .map_err(|e| RestError::from_app(e, UPSERT_ALIASES))?;
             let ((row, consent), created) = (row, created);
-            let mut body = customer_json(&row, consent.as_ref());
+            let mut body = customer_json(&row, consent.as_ref(), Casing::Snake);
             if let Some(metadata) = body.remove("external_metadata") {
                 body.insert("properties".into(), metadata);
             }
@@ -332,13 +322,17 @@ fn bulk_record(
     let mut f = Fields::of(fields);
     let mut patch = customer_patch(&mut f, &["external_metadata"]).map_err(at)?;
     let loan_id = given(f.text(&["loan_id"]).map_err(at)?);
+    let emi_due_date = given(f.text(&["emi_due_date"]).map_err(at)?);
     let flat_loan = LoanRecord {
         loan_id: loan_id.clone().unwrap_or_default(),
         amount: given(f.float(&["loan_amount"]).map_err(at)?),
         installment_amount: given(f.float(&["emi_amount"]).map_err(at)?),
         period_months: given(f.int(&["loan_period"]).map_err(at)?),
         current_installment: given(f.int(&["current_emi"]).map_err(at)?),
-        due_date: due_date(given(f.text(&["emi_due_date"]).map_err(at)?), "emi_due_date").map_err(at)?,
+        due_date: emi_due_date
+            .map(|d| parse_due_date("emi_due_date", &d))
+            .transpose()
+            .map_err(|e| at(e.into()))?,
         payment_status: given(f.text(&["payment_status"]).map_err(at)?),
     };
     let mut loans: Vec<LoanRecord> = f
@@ -375,7 +369,8 @@ fn bulk_record(
     Ok((patch, loans))
 }
 
-/// `POST /v1/customers/add/bulk`: `campaignId` and up to 10,000 `records`. 201 when every
+/// `POST /api/v1/customers/add/bulk` (the bulk vendor's path; `/v1/customers/add/bulk` too):
+/// `campaignId` and up to 10,000 `records` (snake_case, as the vendor's page). 201 when every
 /// record was added, 207 when some were, 400 when none was (each record's error is listed).
 pub async fn bulk(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     answer(
@@ -437,35 +432,162 @@ fn call_config(f: &mut Fields) -> Result<(Option<String>, Option<String>), RestE
     }
 }
 
+/// The bulk vendor's answer: `callResults` only when calls were initiated, `workflowTriggered`
+/// (and the jobs it queued) only when the workflow was asked for.
 fn bulk_json(report: BulkReport) -> Value {
-    let success = report.success();
-    json!({
-        "success": success,
-        "status": match report.status {
-            BulkStatus::Success => "SUCCESS",
-            BulkStatus::Partial => "PARTIAL",
-            BulkStatus::Failed => "FAILED",
-        },
+    let mut body = json!({
+        "success": report.success(),
         "message": report.message,
         "results": {
             "total": report.total,
             "valid": report.valid,
-            "invalid": report.total - report.valid,
+            "invalid": report.invalid(),
             "successful": report.successful,
-            "failed": report.total - report.successful,
-            "batches_processed": report.batches_processed,
+            "failed": report.failed(),
+            "batchesProcessed": report.batches_processed,
             "errors": report.errors.iter().map(|e| json!({
                 "index": e.index, "id": e.id, "field": e.field.as_deref().map(super::snake_case),
                 "code": e.code, "message": e.message,
             })).collect::<Vec<_>>(),
         },
-        "call_results": report.calls.map(|(calls, batches)| json!({
+    });
+    if let Some((calls, batches)) = &report.calls {
+        body["callResults"] = json!({
             "initiated": calls.initiated,
             "failed": calls.failed(),
             "batches": batches,
             "refused": calls.refused,
-        })),
-        "workflow_triggered": report.workflow_triggered,
-        "job_ids": report.job_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
-    })
+        });
+    }
+    if let Some(triggered) = report.workflow_triggered {
+        body["workflowTriggered"] = json!(triggered);
+        body["jobIds"] = json!(report.job_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>());
+    }
+    body
+}
+
+/// Most customers on one page of `GET /v1/customers`.
+const MAX_PER_PAGE: i64 = 500;
+/// How deep `page` may reach (rows skipped); past it, GraphQL cursors or the CSV export.
+const MAX_OFFSET: i64 = 100_000;
+
+/// `GET /v1/customers`: the GraphQL list's filters as snake_case query parameters (`is_test`,
+/// `do_not_call`, `contact_hold`, `task_type`, `state`, `search`, `created_at_from`,
+/// `created_at_to`), `order_by` (created_at, updated_at, last_name, id), `order_direction`
+/// (asc, desc), `page` (from 1) and `per_page` (1..500, default 50). Answers `{"customers",
+/// "page", "per_page", "total_count"}`, each customer as the create door answers it.
+pub async fn list(state: web::Data<AppState>, req: HttpRequest, params: Params) -> HttpResponse {
+    answer(
+        &req,
+        async {
+            let company_id = company(&state, &req).await?;
+            let known = [
+                "is_test",
+                "do_not_call",
+                "contact_hold",
+                "task_type",
+                "state",
+                "search",
+                "created_at_from",
+                "created_at_to",
+                "order_by",
+                "order_direction",
+                "page",
+                "per_page",
+            ];
+            let q = Query::parse(params.into_inner(), &known, &[])?;
+            let filter = CustomerFilter {
+                is_test: q.flag("is_test")?,
+                do_not_call: q.flag("do_not_call")?,
+                contact_hold: q.flag("contact_hold")?,
+                task_type: q.text("task_type"),
+                state: q.text("state"),
+                search: q.text("search"),
+                created_at_from: q.time("created_at_from")?,
+                created_at_to: q.time("created_at_to")?,
+            };
+            let order = match q.text("order_by").map(|o| o.trim().to_ascii_lowercase()).as_deref() {
+                None | Some("created_at") => CustomerOrder::CreatedAt,
+                Some("updated_at") => CustomerOrder::UpdatedAt,
+                Some("last_name") => CustomerOrder::LastName,
+                Some("id") => CustomerOrder::Id,
+                Some(_) => {
+                    let message = "order_by must be created_at, updated_at, last_name or id";
+                    return Err(RestError::bad_input("order_by", message));
+                }
+            };
+            let desc = match q.text("order_direction").map(|o| o.trim().to_ascii_lowercase()).as_deref() {
+                None | Some("asc") => false,
+                Some("desc") => true,
+                Some(_) => return Err(RestError::bad_input("order_direction", "order_direction must be asc or desc")),
+            };
+            let number = |key: &str, default: i64, range: std::ops::RangeInclusive<i64>| {
+                let value = q.text(key).map_or(Ok(default), |v| v.trim().parse::<i64>());
+                value.ok().filter(|n| range.contains(n)).ok_or_else(|| {
+                    let message = format!("{key} must be a whole number from {} to {}", range.start(), range.end());
+                    RestError::bad_input(key, message)
+                })
+            };
+            let per_page = number("per_page", 50, 1..=MAX_PER_PAGE)?;
+            let page = number("page", 1, 1..=i64::MAX)?;
+            let skip = (page - 1).saturating_mul(per_page);
+            if skip > MAX_OFFSET {
+                let message = format!(
+                    "page reaches past {MAX_OFFSET} customers: narrow the filters, or page with GraphQL cursors or /export/customers.csv"
+                );
+                return Err(RestError::bad_input("page", message));
+            }
+            let (rows, total) = state
+                .db()
+                .read(move |conn| {
+                    // Keyset order, the first `skip + per_page` rows; the page is their tail.
+                    let request =
+                        PageRequest { order, desc, after: None, first: skip + per_page, with_total: true };
+                    let listed = store_customers::list(conn, company_id, &filter, &request)?;
+                    let rows: Vec<CustomerRow> =
+                        listed.rows.into_iter().map(|(_, row)| row).skip(skip as usize).collect();
+                    let mut with_consent = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        let consent = use_consent::on_file_for(conn, &row)?;
+                        with_consent.push((row, consent));
+                    }
+                    Ok::<_, StoreError>((with_consent, listed.total_count.unwrap_or(0)))
+                })
+                .await?;
+            let customers: Vec<Map<String, Value>> =
+                rows.iter().map(|(row, consent)| customer_json(row, consent.as_ref(), Casing::Camel)).collect();
+            Ok(HttpResponse::Ok().json(json!({
+                "customers": customers,
+                "page": page,
+                "per_page": per_page,
+                "total_count": total,
+            })))
+        }
+        .await,
+    )
+}
+
+/// `GET /v1/customers/{id}`: the customer as the create door answers it; 404 when the company
+/// has no customer with that id.
+pub async fn show(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    answer(
+        &req,
+        async {
+            let company_id = company(&state, &req).await?;
+            let id = path.into_inner();
+            let found = state
+                .db()
+                .read(move |conn| {
+                    let Some(row) = store_customers::by_external_id(conn, company_id, id.trim())? else {
+                        return Ok(None);
+                    };
+                    let consent = use_consent::on_file_for(conn, &row)?;
+                    Ok::<_, StoreError>(Some((row, consent)))
+                })
+                .await?;
+            let (row, consent) = found.ok_or_else(|| RestError::not_found("customer"))?;
+            Ok(HttpResponse::Ok().json(customer_json(&row, consent.as_ref(), Casing::Camel)))
+        }
+        .await,
+    )
 }

@@ -23,15 +23,19 @@ const PAGE_ROWS: i64 = 1_000;
 /// Pages waiting for a slow client (each about 1,000 rows of CSV).
 const PAGES_BUFFERED: usize = 2;
 
-type Params = web::Query<Vec<(String, String)>>;
+pub(crate) type Params = web::Query<Vec<(String, String)>>;
 
 /// The query parameters, each at most once except the repeatable ones; unknown ones refused.
-struct Query {
+pub(crate) struct Query {
     values: HashMap<String, Vec<String>>,
 }
 
 impl Query {
-    fn parse(pairs: Vec<(String, String)>, known: &[&str], repeatable: &[&str]) -> Result<Query, RestError> {
+    pub(crate) fn parse(
+        pairs: Vec<(String, String)>,
+        known: &[&str],
+        repeatable: &[&str],
+    ) -> Result<Query, RestError> {
         let mut values: HashMap<String, Vec<String>> = HashMap::new();
         for (key, value) in pairs {
             if !known.contains(&key.as_str()) {
@@ -46,11 +50,11 @@ impl Query {
         Ok(Query { values })
     }
 
-    fn text(&self, key: &str) -> Option<String> {
+    pub(crate) fn text(&self, key: &str) -> Option<String> {
         self.values.get(key).and_then(|v| v.first()).cloned()
     }
 
-    fn flag(&self, key: &str) -> Result<Option<bool>, RestError> {
+    pub(crate) fn flag(&self, key: &str) -> Result<Option<bool>, RestError> {
         match self.text(key).as_deref().map(str::trim) {
             None => Ok(None),
             Some("true") => Ok(Some(true)),
@@ -59,7 +63,7 @@ impl Query {
         }
     }
 
-    fn time(&self, key: &str) -> Result<Option<DateTime<Utc>>, RestError> {
+    pub(crate) fn time(&self, key: &str) -> Result<Option<DateTime<Utc>>, RestError> {
         self.text(key)
             .map(|v| {
                 DateTime::parse_from_rfc3339(v.trim())
@@ -69,7 +73,7 @@ impl Query {
             .transpose()
     }
 
-    fn uuid(&self, key: &str) -> Result<Option<Uuid>, RestError> {
+    pub(crate) fn uuid(&self, key: &str) -> Result<Option<Uuid>, RestError> {
         self.text(key)
             .map(|v| {
                 Uuid::parse_str(v.trim())
@@ -79,7 +83,7 @@ impl Query {
     }
 
     /// `status=PENDING&status=FAILED` or `status=PENDING,FAILED`, each one of `valid`.
-    fn statuses(&self, valid: &[&str]) -> Result<Option<Vec<String>>, RestError> {
+    pub(crate) fn statuses(&self, valid: &[&str]) -> Result<Option<Vec<String>>, RestError> {
         let Some(values) = self.values.get("status") else { return Ok(None) };
         let mut statuses = Vec::new();
         for status in values.iter().flat_map(|v| v.split(',')).map(|s| s.trim().to_ascii_uppercase()) {
@@ -94,7 +98,7 @@ impl Query {
         Ok(Some(statuses))
     }
 
-    fn desc(&self) -> Result<bool, RestError> {
+    pub(crate) fn desc(&self) -> Result<bool, RestError> {
         match self.text("orderDirection").as_deref() {
             None | Some("ASC") => Ok(false),
             Some("DESC") => Ok(true),

@@ -22,6 +22,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/customers", web::post().to(customers::create))
         .route("/v1/customers/upsert", web::post().to(customers::upsert))
         .route("/v1/customers/add/bulk", web::post().to(customers::bulk))
+        .route("/api/v1/customers/add/bulk", web::post().to(customers::bulk))
+        .route("/v1/customers", web::get().to(customers::list))
+        .route("/v1/customers/{id}", web::get().to(customers::show))
         .route("/v1/customer-schedule-sync", web::post().to(customers::sync))
         .route("/api/v1/schedules", web::get().to(schedules::list))
         .route("/api/v1/schedules.csv", web::get().to(schedules::list_csv))
@@ -54,6 +57,12 @@ impl RestError {
 
     pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
         RestError::new(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", message, Some(field.to_string()))
+    }
+
+    /// A field named exactly as the client sent it (an unknown key): no door renames it.
+    pub fn as_sent(mut self) -> Self {
+        self.body["error"]["as_sent"] = json!(true);
+        self
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -224,7 +233,9 @@ pub(crate) fn answer_as(
     result: Result<HttpResponse, RestError>,
 ) -> HttpResponse {
     result.unwrap_or_else(|mut e| {
-        let renamed = casing.and_then(|c| e.body["error"]["field"].as_str().map(|f| c.name(f)));
+        let as_sent = e.body["error"].as_object_mut().and_then(|o| o.remove("as_sent")).is_some();
+        let renamed =
+            casing.filter(|_| !as_sent).and_then(|c| e.body["error"]["field"].as_str().map(|f| c.name(f)));
         if let Some(field) = renamed {
             e.body["error"]["field"] = json!(field);
         }

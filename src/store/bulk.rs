@@ -12,7 +12,7 @@ use super::schema::customers as c;
 use super::StoreError;
 use crate::domain::customer::CustomerRecord;
 
-/// Records per INSERT: 23 bind parameters each keeps a batch far under Postgres's 65,535.
+/// Records per INSERT: 24 bind parameters each keeps a batch far under Postgres's 65,535.
 pub const BATCH_SIZE: usize = 1000;
 
 /// Upserts one batch by external id; returns (internal id, created) in the batch's order.
@@ -107,6 +107,7 @@ fn upsert_part(
                 c::inconvenient_times.eq(sql::<Nullable<Jsonb>>(
                     "COALESCE(excluded.inconvenient_times, customers.inconvenient_times)",
                 )),
+                c::picture_url.eq(keep("picture_url")),
             ),
         ))
         .returning((c::id, c::external_id, sql::<Bool>("xmax = 0")))

@@ -52,6 +52,7 @@ pub struct CustomerRow {
     pub phone_line_type: Option<String>,
     /// `[{"days": ["MON"], "start": "09:00", "end": "12:00"}]`; NULL: none.
     pub inconvenient_times: Option<Value>,
+    pub picture_url: Option<String>,
 }
 
 impl CustomerRow {
@@ -81,6 +82,7 @@ impl CustomerRow {
             phone_line_type: self.line_type(),
             inconvenient_times: self.inconvenient_times(),
             consent: None,
+            picture_url: self.picture_url.clone(),
         }
     }
 
@@ -123,6 +125,7 @@ pub(crate) struct CustomerValues<'a> {
     timezone_inferred: bool,
     phone_line_type: Option<&'static str>,
     inconvenient_times: Option<Value>,
+    picture_url: Option<&'a str>,
 }
 
 impl<'a> CustomerValues<'a> {
@@ -151,6 +154,7 @@ impl<'a> CustomerValues<'a> {
             phone_line_type: r.phone_line_type.map(LineType::code),
             inconvenient_times: (!r.inconvenient_times.is_empty())
                 .then(|| serde_json::to_value(&r.inconvenient_times).unwrap_or_default()),
+            picture_url: r.picture_url.as_deref(),
         }
     }
 }

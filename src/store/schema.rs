@@ -84,6 +84,7 @@ diesel::table! {
         contact_hold_note -> Nullable<Text>,
         phone_line_type -> Nullable<Text>,
         inconvenient_times -> Nullable<Jsonb>,
+        picture_url -> Nullable<Text>,
     }
 }
 

@@ -197,7 +197,7 @@ async fn bulk_records_carry_inline_loans() {
     let body = bulk(&app, json!({"scheduleId": schedule, "records": [with_loans, bad_loan]})).await;
     let p = &body["data"]["bulkAddCustomers"];
     assert_eq!(p["status"], "PARTIAL", "{body}");
-    assert_eq!(p["results"]["errors"][0]["field"], "loans");
+    assert_eq!(p["results"]["errors"][0]["field"], "loans.0");
     assert_eq!(p["results"]["errors"][0]["index"], 1);
     let c = app.gql_ok("{ customer(id: \"l1\") { loans { loanId amount dueDate } } }", json!({})).await;
     assert_eq!(

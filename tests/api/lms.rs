@@ -209,7 +209,7 @@ async fn without_sync_the_lms_is_never_called() {
     let bad = app
         .gql(CREATE_CUSTOMER, json!({"input": {"id": "x", "loans": [{"loanId": "B", "amount": -1.0}]}}))
         .await;
-    assert_error(&bad, "BAD_USER_INPUT", Some("loans"));
+    assert_error(&bad, "BAD_USER_INPUT", Some("loans.0"));
     // sync without an LMS configured is a clear input error.
     let other = app.new_company("No LMS").1;
     let body = app.gql_as(Some(&other), CREATE_CUSTOMER, json!({"input": {"id": "y", "sync": true}})).await;

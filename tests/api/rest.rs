@@ -77,8 +77,9 @@ async fn create_customer_answers_201_400_409_and_401() {
     let (status, body) = post(&app, "/v1/customers", vendor_customer("c-1")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["id"], "c-1");
-    assert_eq!(body["phone_number"], "+12125550100");
-    assert_eq!(body["external_metadata"], json!({"source": "vendor"}));
+    // Answered in the create vendor's camelCase, though the body was snake_case.
+    assert_eq!(body["phoneNumber"], "+12125550100");
+    assert_eq!(body["externalMetadata"], json!({"source": "vendor"}));
     assert_rest_error(
         &post(&app, "/v1/customers", vendor_customer("c-1")).await,
         StatusCode::CONFLICT,
@@ -88,7 +89,7 @@ async fn create_customer_answers_201_400_409_and_401() {
     let mut unknown_type = vendor_customer("c-2");
     unknown_type["task_type"] = json!("sales");
     let answer = post(&app, "/v1/customers", unknown_type).await;
-    assert_rest_error(&answer, StatusCode::BAD_REQUEST, "BAD_USER_INPUT", Some("task_type"));
+    assert_rest_error(&answer, StatusCode::BAD_REQUEST, "BAD_USER_INPUT", Some("taskType"));
     assert_eq!(answer.1["error"]["valid_task_types"], json!(["collections"]));
     let answer = call(&app, "POST", "/v1/customers", Some(vendor_customer("c-3")), Some("")).await;
     assert_rest_error(&answer, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", None);
@@ -108,15 +109,23 @@ async fn bad_input_on_every_endpoint_names_the_field_and_writes_nothing() {
         c
     };
     let cases: Vec<(&str, Value, &str)> = vec![
+        // The create and sync doors name fields in their vendor's camelCase.
         ("/v1/customers", with("email", json!("not-an-email")), "email"),
         ("/v1/customers", with("birthday", json!("1990-02-30")), "birthday"),
-        ("/v1/customers", with("zip_code", json!("9000")), "zip_code"),
-        ("/v1/customers", with("street_address1", Value::Null), "street_address1"),
-        ("/v1/customers", with("do_not_call", json!("yes")), "do_not_call"),
+        ("/v1/customers", with("zip_code", json!("9000")), "zipCode"),
+        ("/v1/customers", with("street_address1", Value::Null), "streetAddress1"),
+        ("/v1/customers", with("do_not_call", json!("yes")), "doNotCall"),
         ("/v1/customers", with("shoe_size", json!(44)), "shoe_size"),
-        ("/v1/customers", with("external_metadata", json!([1])), "external_metadata"),
+        ("/v1/customers", with("external_metadata", json!([1])), "externalMetadata"),
         ("/v1/customers", with("loans", json!([{"loan_id": "L", "amount": -1}])), "loans[0]"),
-        ("/v1/customer-schedule-sync", with("phone_number", json!("555")), "phone_number"),
+        (
+            "/v1/customers",
+            with("loans", json!([{"loan_id": "L", "due_date": "2027-02-30"}])),
+            "loans[0].dueDate",
+        ),
+        ("/v1/customers", with("firstName", json!("Twice")), "firstName"),
+        ("/v1/customers", with("city", json!("New\u{0}York")), "city"),
+        ("/v1/customer-schedule-sync", with("phone_number", json!("555")), "phoneNumber"),
         ("/v1/customer-schedule-sync", with("timezone", json!("Mars/Olympus")), "timezone"),
         ("/v1/customers/upsert", json!({"phone_number": "+12125550100", "properties": "x"}), "properties"),
         ("/v1/customers/upsert", json!({"first_name": "No identity"}), "id"),
@@ -190,7 +199,7 @@ async fn schedule_sync_returns_the_flat_customer_and_refuses_do_not_call() {
     collections_schedule(&app).await;
     let (status, body) = post(&app, "/v1/customer-schedule-sync", vendor_customer("s-1")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!((body["id"].clone(), body["first_name"].clone()), (json!("s-1"), json!("Ada")));
+    assert_eq!((body["id"].clone(), body["firstName"].clone()), (json!("s-1"), json!("Ada")));
     assert_eq!(body["schedule_created"], true);
     let planned = body["tasks_created"].as_i64().unwrap();
     assert!(planned > 0);
@@ -251,7 +260,10 @@ async fn the_bulk_vendors_records_land_with_their_loans_and_extras() {
     let (status, body) = post(&app, "/v1/customers/add/bulk",
         json!({"campaignId": campaign, "records": [record("b-1", "+12125550111"), record("b-2", "+12125550112")]})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!((body["success"].clone(), body["status"].clone()), (json!(true), json!("SUCCESS")));
+    assert_eq!(
+        (body["success"].clone(), body["message"].clone()),
+        (json!(true), json!("Added 2 of 2 records"))
+    );
     let c = app.gql_ok("{ customer(id: \"b-1\") { externalMetadata loans { loanId amount installmentAmount periodMonths currentInstallment dueDate paymentStatus } } }", json!({})).await;
     assert_eq!(
         c["customer"]["externalMetadata"],
@@ -278,7 +290,13 @@ async fn the_bulk_vendors_records_land_with_their_loans_and_extras() {
     let (status, body) =
         post(&app, "/v1/customers/add/bulk", json!({"campaignId": campaign, "records": [bad]})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(body["status"], "FAILED");
+    assert_eq!(
+        (body["success"].clone(), body["message"].clone()),
+        (json!(false), json!("Added 0 of 1 records"))
+    );
+    // Only what was asked for: no callResults without initiateCall, no workflowTriggered
+    // without useWorkflow.
+    assert!(body.get("callResults").is_none() && body.get("workflowTriggered").is_none(), "{body}");
     // An unknown campaign, or another company's, is 404.
     let (_, other_key) = app.new_company("Other");
     let answer = call(
@@ -577,9 +595,9 @@ async fn the_customer_doors_take_and_show_line_type_consent_times_and_holds() {
         "evidence": "rec-9", "obtained_at": "2026-11-20T10:00:00Z"});
     let (status, body) = post(&app, "/v1/customer-schedule-sync", customer).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(body["phone_line_type"], "LANDLINE");
+    assert_eq!(body["phoneLineType"], "LANDLINE");
     assert_eq!(
-        body["inconvenient_times"],
+        body["inconvenientTimes"],
         json!([{"days": ["SAT", "SUN"], "start": "08:00", "end": "12:00"}])
     );
     assert_eq!(
@@ -590,7 +608,7 @@ async fn the_customer_doors_take_and_show_line_type_consent_times_and_holds() {
         ),
         (json!("PRIOR_EXPRESS"), json!("RECORDED_CALL"), json!("rec-9"))
     );
-    assert_eq!(body["contact_hold"], Value::Null);
+    assert_eq!(body["contactHold"], Value::Null);
     // A hold shows on the next answer.
     app.gql_ok(
         "mutation { placeContactHold(customerId: \"r-1\", reason: ATTORNEY_REPRESENTED, note: \"Smith & Co\") { id } }",
@@ -601,7 +619,7 @@ async fn the_customer_doors_take_and_show_line_type_consent_times_and_holds() {
         post(&app, "/v1/customers/upsert", json!({"id": "r-1", "match_on": "id", "city": "Albany"})).await;
     assert_eq!(body["contact_hold"]["reason"], "ATTORNEY_REPRESENTED", "{body}");
     assert_eq!(body["contact_hold"]["note"], "Smith & Co");
-    // Bad values: the snake_case field, nothing written.
+    // Bad values: the field as the sync vendor names it (camelCase), nothing written.
     let before = customers(&app);
     let bad = |key: &str, value: Value| {
         let mut customer = vendor_customer("r-2");
@@ -611,20 +629,20 @@ async fn the_customer_doors_take_and_show_line_type_consent_times_and_holds() {
     for (body, field) in [
         (
             bad("inconvenient_times", json!([{"days": ["MON"], "start": "25:00", "end": "26:00"}])),
-            "inconvenient_times.0.start",
+            "inconvenientTimes.0.start",
         ),
         (
             bad("inconvenient_times", json!([{"days": ["MON"], "start": "10:00", "end": "09:00"}])),
-            "inconvenient_times.0.end",
+            "inconvenientTimes.0.end",
         ),
-        (bad("inconvenient_times", json!("mornings")), "inconvenient_times"),
-        (bad("phone_line_type", json!("fax")), "phone_line_type"),
+        (bad("inconvenient_times", json!("mornings")), "inconvenientTimes"),
+        (bad("phone_line_type", json!("fax")), "phoneLineType"),
         (
             bad(
                 "consent",
                 json!({"type": "PRIOR_EXPRESS", "source": "WEB_FORM", "obtained_at": "2030-01-01T00:00:00Z"}),
             ),
-            "consent.obtained_at",
+            "consent.obtainedAt",
         ),
         (
             bad(
