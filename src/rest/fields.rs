@@ -165,7 +165,7 @@ impl Fields {
     /// Refuses any field the endpoint did not read.
     pub fn finish(self) -> Result<(), RestError> {
         match self.map.keys().next() {
-            Some(key) => Err(RestError::bad_input(key, format!("unknown field {key:?}")).as_sent()),
+            Some(key) => Err(RestError::bad_input(key, format!("unknown field {key:?}")).named_as_sent()),
             None => Ok(()),
         }
     }

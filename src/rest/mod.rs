@@ -60,7 +60,7 @@ impl RestError {
     }
 
     /// A field named exactly as the client sent it (an unknown key): no door renames it.
-    pub fn as_sent(mut self) -> Self {
+    pub fn named_as_sent(mut self) -> Self {
         self.body["error"]["as_sent"] = json!(true);
         self
     }
