@@ -373,8 +373,11 @@ fn bulk_record(
 /// `campaignId` and up to 10,000 `records` (snake_case, as the vendor's page). 201 when every
 /// record was added, 207 when some were, 400 when none was (each record's error is listed).
 pub async fn bulk(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    answer(
+    // The request's top level is camelCase on the vendor's page (its records snake_case, and
+    // each record's errors are named so in the answer).
+    answer_as(
         &req,
+        Some(Casing::Camel),
         async {
             let company_id = company(&state, &req).await?;
             let mut f = Fields::parse(&body)?;
@@ -396,16 +399,7 @@ pub async fn bulk(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
             let work = state.work_signal().clone();
             let report = bulk_case::add_customers(state.db(), company_id, request, || work.wake())
                 .await
-                .map_err(|e| {
-                    RestError::from_app(
-                        e,
-                        &[
-                            ("scheduleId", "campaignId"),
-                            ("callConfig", "call_config"),
-                            ("initiateCall", "initiate_call"),
-                        ],
-                    )
-                })?;
+                .map_err(|e| RestError::from_app(e, &[("scheduleId", "campaign_id")]))?;
             let status = match report.status {
                 BulkStatus::Success => StatusCode::CREATED,
                 BulkStatus::Partial => StatusCode::MULTI_STATUS,

@@ -31,4 +31,5 @@ mod subscriptions;
 mod sync;
 mod telemetry;
 mod tenancy;
+mod vendor_pages;
 mod vendors;

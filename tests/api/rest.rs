@@ -134,7 +134,7 @@ async fn bad_input_on_every_endpoint_names_the_field_and_writes_nothing() {
         (
             "/v1/customers/add/bulk",
             json!({"campaignId": schedule, "records": [], "initiate_call": true}),
-            "call_config",
+            "callConfig",
         ),
         ("/v1/customers/add/bulk", json!({"campaignId": schedule, "records": "x"}), "records"),
         (
