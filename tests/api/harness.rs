@@ -376,6 +376,23 @@ pub fn customer_input(id: &str) -> Value {
 pub type Place = (&'static str, &'static str, &'static str, &'static str);
 
 /// `customer_input(id)` moved to `place`: every location signal agrees with it.
+/// Waits until `check` yields a value (re-asked every 20 ms), failing after 30 s: for state
+/// another task reaches (the server's job worker, the event hub), never a timing assertion.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "not reached in 30 s: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 pub fn customer_at(id: &str, place: (&str, &str, &str, &str)) -> Value {
     let (timezone, state, zip, phone) = place;
     let mut input = customer_input(id);
