@@ -349,7 +349,7 @@ fn resolve_phone_identities<'a>(
             let phone = record.phone_number.as_deref().unwrap_or_default();
             record.external_id = known.get(phone).cloned().unwrap_or_else(|| {
                 generated = true;
-                customers::new_external_id()
+                super::customer_writes::new_external_id()
             });
         }
         if !seen.insert(record.external_id.clone()) {

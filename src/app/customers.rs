@@ -8,6 +8,7 @@ use diesel::PgConnection;
 use uuid::Uuid;
 
 use super::contact::{self, CompanyTerms, Person};
+use super::customer_writes::{self, MatchOn};
 use super::AppError;
 use crate::domain::calling_rules::parse_zone;
 use crate::domain::calling_rules::StateRuleTable;
@@ -19,7 +20,7 @@ use crate::domain::Patch;
 use crate::domain::ValidationError;
 use crate::lms::LmsClient;
 use crate::store::calls as call_store;
-use crate::store::customers::{self, CustomerRow, MatchOn};
+use crate::store::customers::{self, CustomerRow};
 use crate::store::schedules::{self, ScheduleRow};
 use crate::store::tasks::{self, NewTask, NewTaskRow, TaskRow};
 use crate::store::{companies, loans, Db, StoreError};
@@ -111,7 +112,7 @@ pub fn create_customer(
     prepared: &PreparedCustomer,
     now: DateTime<Utc>,
 ) -> Result<CustomerRow, AppError> {
-    let row = customers::create(conn, company_id, &prepared.patch, now)?;
+    let row = customer_writes::create(conn, company_id, &prepared.patch, now)?;
     loans::upsert_for_customer(conn, company_id, row.id, &prepared.loans, now)?;
     record_consent_given(conn, &row, &prepared.patch, now)?;
     Ok(row)
@@ -130,13 +131,13 @@ pub fn sync_customer_schedule(
 ) -> Result<SyncOutcome, AppError> {
     let patch = &prepared.patch;
     let dnc_check = |stored: Option<&CustomerRow>| match stored {
-        Some(c) if c.do_not_call && patch.do_not_call != Patch::Set(false) => Err(StoreError::DoNotCall),
+        Some(c) if c.do_not_call && patch.do_not_call != Patch::Set(false) => Err(AppError::DoNotCall),
         _ => Ok(()),
     };
     let terms = CompanyTerms::load(conn, company_id)?;
     let campaigns = terms.campaigns();
     let rules = CustomerRules { today, now, campaigns: &campaigns };
-    let (customer, created) = customers::upsert_checked(
+    let (customer, created) = customer_writes::upsert_checked(
         conn,
         company_id,
         patch,
@@ -168,7 +169,7 @@ pub fn upsert_customer(
     now: DateTime<Utc>,
 ) -> Result<(CustomerRow, bool), AppError> {
     let patch = &prepared.patch;
-    let (customer, created) = customers::upsert(conn, company_id, patch, match_on, now)?;
+    let (customer, created) = customer_writes::upsert(conn, company_id, patch, match_on, now)?;
     record_consent_given(conn, &customer, patch, now)?;
     if customer.do_not_call && patch.do_not_call == Patch::Set(true) {
         mark_do_not_call(conn, company_id, &[customer.id], now)?;

@@ -5,14 +5,18 @@
 //!
 //! - [`contact`]: the policy's inputs (schedule terms, callee, state rules, contact history).
 //! - [`calls`]: makeCall, reportCallStatus, recordCallAttempts, callEligibility.
+//! - [`company`]: the company settings use-case (updateCompanySettings).
+//! - [`customer_writes`]: create and upsert one customer (identity by id or phone).
 //! - [`customers`]: syncCustomerSchedule, rebuilding schedules set-wise, Do Not Call at once.
 //! - [`bulk`]: the calls of a bulk import.
 //! - [`dialer`]: dial the next due task, fail stuck calls, webhook outcomes, background jobs.
 
 pub mod bulk;
 pub mod calls;
+pub mod company;
 pub mod consent;
 pub mod contact;
+pub mod customer_writes;
 pub mod customers;
 pub mod dialer;
 pub mod handoff;
@@ -39,6 +43,9 @@ pub enum AppError {
     LmsUnavailable(String),
     #[error("{0}")]
     InvalidTransition(String),
+    /// The customer is on the Do-Not-Call list and the sync did not clear it.
+    #[error("the customer is on the Do-Not-Call list; send doNotCall: false to clear it")]
+    DoNotCall,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

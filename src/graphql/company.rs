@@ -165,7 +165,7 @@ impl CompanyMutation {
         .gql()?;
         let now = super::now(ctx);
         let row = db(ctx)
-            .write(move |conn| companies::update_settings(conn, company_id, &changes, now))
+            .transaction(move |conn| crate::app::company::update_settings(conn, company_id, &changes, now))
             .await
             .gql()?;
         Ok(Company(row))

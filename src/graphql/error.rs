@@ -68,7 +68,6 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound("record"),
             StoreError::Conflict { field, message } => ApiError::Conflict { field, message },
             StoreError::Invalid(v) => ApiError::BadUserInput(v),
-            e @ StoreError::DoNotCall => ApiError::DoNotCall(e.to_string()),
             e @ StoreError::Busy(_) => ApiError::Busy(e.to_string()),
             // Logged with the database's message only: Postgres keeps row values in the detail.
             other => {
@@ -87,6 +86,7 @@ impl From<AppError> for ApiError {
             AppError::RateLimited(m) => ApiError::RateLimited(m),
             AppError::LmsUnavailable(m) => ApiError::LmsUnavailable(m),
             AppError::InvalidTransition(m) => ApiError::InvalidTransition(m),
+            e @ AppError::DoNotCall => ApiError::DoNotCall(e.to_string()),
             AppError::Store(e) => e.into(),
         }
     }

@@ -13,6 +13,7 @@ use super::fields::{given, Fields};
 use super::{answer, answer_as, company, Casing, RestError};
 use crate::app::bulk::{self as bulk_case, BulkReport, BulkRequest, BulkStatus};
 use crate::app::consent as use_consent;
+use crate::app::customer_writes::MatchOn;
 use crate::app::customers::{self as use_case, CustomerSubmission};
 use crate::domain::bulk::RecordError;
 use crate::domain::consumer::ConsentGiven;
@@ -21,7 +22,7 @@ use crate::domain::lms::{parse_due_date, validate_loan, LoanInput, LoanRecord};
 use crate::domain::Patch;
 use crate::http::AppState;
 use crate::store::consents::ConsentRow;
-use crate::store::customers::{self as store_customers, CustomerFilter, CustomerOrder, CustomerRow, MatchOn};
+use crate::store::customers::{self as store_customers, CustomerFilter, CustomerOrder, CustomerRow};
 use crate::store::tasks::TaskRow;
 use crate::store::{PageRequest, StoreError};
 

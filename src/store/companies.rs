@@ -179,23 +179,19 @@ pub fn update_settings(
         state_rules: patch.state_rules.as_ref(),
         updated_at: now,
     };
-    let row = diesel::update(companies::table.find(company_id))
+    diesel::update(companies::table.find(company_id))
         .set(&changes)
         .returning(CompanyRow::as_returning())
         .get_result(conn)
         .optional()?
-        .ok_or(StoreError::NotFound)?;
-    // Deliveries are always signed: a webhook needs its secret.
+        .ok_or(StoreError::NotFound)
+}
+
+/// Whether the company has a webhook secret (the secret itself never leaves the store here).
+pub fn has_webhook_secret(conn: &mut PgConnection, company_id: Uuid) -> Result<bool, StoreError> {
     let secret: Option<String> =
         companies::table.find(company_id).select(companies::call_webhook_secret).first(conn)?;
-    if row.call_webhook_url.is_some() && secret.is_none() {
-        return Err(crate::domain::ValidationError::new(
-            "callWebhookSecret",
-            "callWebhookSecret is required with callWebhookUrl: deliveries are signed with it",
-        )
-        .into());
-    }
-    Ok(row)
+    Ok(secret.is_some())
 }
 
 /// The company's LMS base URL and API key.

@@ -12,11 +12,11 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::schema::customers;
-use super::{companies, is_unique_violation, like_pattern, Page, PageRequest, StoreError};
+use super::{is_unique_violation, like_pattern, Page, PageRequest, StoreError};
 use crate::domain::consumer::TimeRange;
 use crate::domain::contact_policy::LineType;
-use crate::domain::customer::{self, CustomerPatch, CustomerRecord, CustomerRules, TaskTypeRule};
-use crate::domain::{Patch, ValidationError};
+use crate::domain::customer::{self, CustomerRecord};
+use crate::domain::ValidationError;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = customers, check_for_backend(Pg))]
@@ -199,18 +199,15 @@ pub fn by_ids(
         .load(conn)?)
 }
 
-/// Inserts a new customer; an existing id is a conflict.
-pub fn create(
+/// Inserts a new customer; an existing id is a conflict (naming `id`).
+pub fn insert(
     conn: &mut PgConnection,
     company_id: Uuid,
-    patch: &CustomerPatch,
+    record: &CustomerRecord,
     now: DateTime<Utc>,
 ) -> Result<CustomerRow, StoreError> {
-    let campaigns = companies::campaigns(conn, company_id)?;
-    let rules = CustomerRules { today: now.date_naive(), now, campaigns: &campaigns };
-    let record = customer::apply_patch(None, patch, &rules, TaskTypeRule::Required)?;
     diesel::insert_into(customers::table)
-        .values((CustomerValues::new(company_id, &record, now), customers::created_at.eq(now)))
+        .values((CustomerValues::new(company_id, record, now), customers::created_at.eq(now)))
         .returning(CustomerRow::as_returning())
         .get_result(conn)
         .map_err(|e| {
@@ -225,88 +222,8 @@ pub fn create(
         })
 }
 
-/// Which stored customer an upsert updates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MatchOn {
-    Id,
-    PhoneNumber,
-}
-
-/// The id a customer gets when its integration gave none (phone as identity).
-pub fn new_external_id() -> String {
-    format!("cus_{}", Uuid::new_v4().simple())
-}
-
-/// Creates or updates a customer (upsertCustomer: a task type is optional), locking the
-/// existing row so concurrent upserts of one customer serialise. Returns the row and whether
-/// it was created.
-pub fn upsert(
-    conn: &mut PgConnection,
-    company_id: Uuid,
-    patch: &CustomerPatch,
-    match_on: MatchOn,
-    now: DateTime<Utc>,
-) -> Result<(CustomerRow, bool), StoreError> {
-    let campaigns = companies::campaigns(conn, company_id)?;
-    let rules = CustomerRules { today: now.date_naive(), now, campaigns: &campaigns };
-    upsert_checked(conn, company_id, patch, match_on, &rules, TaskTypeRule::Optional, now, |_| Ok(()))
-}
-
-/// [`upsert`] under the company's campaigns, with `check` run on the locked stored customer
-/// (None: new) before any write. A patch without an id is matched on its phone number, as
-/// with `MatchOn::PhoneNumber`; a new customer then gets a generated id.
-#[allow(clippy::too_many_arguments)]
-pub fn upsert_checked(
-    conn: &mut PgConnection,
-    company_id: Uuid,
-    patch: &CustomerPatch,
-    match_on: MatchOn,
-    rules: &CustomerRules<'_>,
-    task_type_rule: TaskTypeRule,
-    now: DateTime<Utc>,
-    check: impl Fn(Option<&CustomerRow>) -> Result<(), StoreError>,
-) -> Result<(CustomerRow, bool), StoreError> {
-    let id_given = !patch.external_id.trim().is_empty();
-    if id_given && match_on == MatchOn::Id {
-        return upsert_by_id(conn, company_id, patch, rules, task_type_rule, now, check);
-    }
-    let phone = match &patch.phone_number {
-        Patch::Set(raw) => customer::normalize_phone("phoneNumber", raw)?,
-        _ if id_given => {
-            return Err(ValidationError::new(
-                "phoneNumber",
-                "phoneNumber is required when matching on PHONE_NUMBER",
-            )
-            .into())
-        }
-        _ => return Err(ValidationError::new("id", "id is required (or a phoneNumber to match on)").into()),
-    };
-    // Two upserts of one new number must not both create it: they serialise on the number.
-    lock_phone_identities(conn, company_id, std::slice::from_ref(&phone))?;
-    let existing = lock_existing(conn, company_id, "", Some(&phone))?;
-    check(existing.as_ref())?;
-    if let Some(existing) = existing {
-        return Ok((update_existing(conn, company_id, &existing, patch, rules, task_type_rule, now)?, false));
-    }
-    let mut new_patch = patch.clone();
-    if !id_given {
-        new_patch.external_id = new_external_id();
-    }
-    let record = customer::apply_patch(None, &new_patch, rules, task_type_rule)?;
-    match insert_new(conn, company_id, &record, now)? {
-        Some(row) => Ok((row, true)),
-        None => Err(StoreError::conflict(
-            "id",
-            format!(
-                "a customer with id {:?} already exists with another phone number; match on ID to update it",
-                record.external_id
-            ),
-        )),
-    }
-}
-
-/// Inserts a new customer; None if its id exists.
-fn insert_new(
+/// Inserts a new customer; None if its id exists (one statement, decided by the unique index).
+pub fn insert_new(
     conn: &mut PgConnection,
     company_id: Uuid,
     record: &CustomerRecord,
@@ -321,19 +238,16 @@ fn insert_new(
         .optional()?)
 }
 
-/// Applies the patch to the locked stored customer and writes it.
-fn update_existing(
+/// Writes `record` over the stored customer `id`; another customer's id is a conflict.
+pub fn update(
     conn: &mut PgConnection,
     company_id: Uuid,
-    existing: &CustomerRow,
-    patch: &CustomerPatch,
-    rules: &CustomerRules<'_>,
-    task_type_rule: TaskTypeRule,
+    id: i64,
+    record: &CustomerRecord,
     now: DateTime<Utc>,
 ) -> Result<CustomerRow, StoreError> {
-    let record = customer::apply_patch(Some(&existing.record()), patch, rules, task_type_rule)?;
-    diesel::update(customers::table.find(existing.id))
-        .set(CustomerValues::new(company_id, &record, now))
+    diesel::update(customers::table.find(id))
+        .set(CustomerValues::new(company_id, record, now))
         .returning(CustomerRow::as_returning())
         .get_result(conn)
         .map_err(|e| {
@@ -343,43 +257,6 @@ fn update_existing(
                 e.into()
             }
         })
-}
-
-fn upsert_by_id(
-    conn: &mut PgConnection,
-    company_id: Uuid,
-    patch: &CustomerPatch,
-    rules: &CustomerRules<'_>,
-    task_type_rule: TaskTypeRule,
-    now: DateTime<Utc>,
-    check: impl Fn(Option<&CustomerRow>) -> Result<(), StoreError>,
-) -> Result<(CustomerRow, bool), StoreError> {
-    // A new customer is inserted at once: one statement, decided by the unique index (no plan
-    // to go wrong on a young table). Only a conflict (it exists) reads and locks it.
-    let as_new = customer::apply_patch(None, patch, rules, task_type_rule);
-    if let Ok(record) = &as_new {
-        if check(None).is_ok() {
-            if let Some(row) = insert_new(conn, company_id, record, now)? {
-                return Ok((row, true));
-            }
-        }
-    }
-    // Two rounds at most: a concurrent insert of the same id makes ours a no-op, then we update it.
-    for _ in 0..2 {
-        let existing = lock_existing(conn, company_id, &patch.external_id, None)?;
-        check(existing.as_ref())?;
-        if let Some(existing) = existing {
-            return Ok((
-                update_existing(conn, company_id, &existing, patch, rules, task_type_rule, now)?,
-                false,
-            ));
-        }
-        let record = as_new.clone()?;
-        if let Some(row) = insert_new(conn, company_id, &record, now)? {
-            return Ok((row, true));
-        }
-    }
-    Err(StoreError::conflict("id", "the customer changed concurrently; retry"))
 }
 
 /// Serialises, until the transaction ends, every writer that identifies customers of the
@@ -419,39 +296,36 @@ pub fn external_ids_by_phone(
     Ok(rows.into_iter().filter_map(|(phone, id)| Some((phone?, id))).collect())
 }
 
-fn lock_existing(
+/// The customers with this number, locked (at most `limit`, oldest first).
+pub fn lock_by_phone(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    phone: &str,
+    limit: i64,
+) -> Result<Vec<CustomerRow>, StoreError> {
+    Ok(customers::table
+        .filter(customers::company_id.eq(company_id))
+        .filter(customers::phone_number.eq(phone))
+        .order(customers::id.asc())
+        .limit(limit)
+        .select(CustomerRow::as_select())
+        .for_update()
+        .load(conn)?)
+}
+
+/// The customer with this external id, locked.
+pub fn lock_by_external_id(
     conn: &mut PgConnection,
     company_id: Uuid,
     external_id: &str,
-    phone: Option<&str>,
 ) -> Result<Option<CustomerRow>, StoreError> {
-    let found = match phone {
-        Some(phone) => {
-            let mut rows = customers::table
-                .filter(customers::company_id.eq(company_id))
-                .filter(customers::phone_number.eq(phone))
-                .order(customers::id.asc())
-                .limit(2)
-                .select(CustomerRow::as_select())
-                .for_update()
-                .load(conn)?;
-            if rows.len() > 1 {
-                return Err(StoreError::conflict(
-                    "phoneNumber",
-                    "more than one customer has this phone number; match on ID instead",
-                ));
-            }
-            rows.pop()
-        }
-        None => customers::table
-            .filter(customers::company_id.eq(company_id))
-            .filter(customers::external_id.eq(external_id.trim()))
-            .select(CustomerRow::as_select())
-            .for_update()
-            .first(conn)
-            .optional()?,
-    };
-    Ok(found)
+    Ok(customers::table
+        .filter(customers::company_id.eq(company_id))
+        .filter(customers::external_id.eq(external_id.trim()))
+        .select(CustomerRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?)
 }
 
 #[derive(Debug, Clone, Default)]

@@ -36,8 +36,6 @@ const MIGRATION_LOCK_KEY: i64 = 0x00ca_115e_u64 as i64;
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    #[error("the customer is on the Do-Not-Call list; send doNotCall: false to clear it")]
-    DoNotCall,
     #[error("{message}")]
     Conflict { field: String, message: String },
     #[error(transparent)]
