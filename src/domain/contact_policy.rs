@@ -510,7 +510,8 @@ impl ContactPolicy {
         self.window.closes_after(decided, limit).unwrap_or(limit)
     }
 
-    /// The most attempts in any 7 consecutive local days.
+    /// The most attempts in any 7 consecutive local days (what tests read of the rules).
+    #[cfg(test)]
     pub fn weekly_cap(&self) -> u32 {
         self.per_7_days
     }

@@ -131,17 +131,3 @@ pub fn add_from_consumer(
     Ok(())
 }
 
-/// Which of `numbers` are on the company's list.
-pub fn which_suppressed(
-    conn: &mut PgConnection,
-    company_id: Uuid,
-    numbers: &[String],
-) -> Result<std::collections::HashSet<String>, StoreError> {
-    Ok(suppressed_numbers::table
-        .filter(suppressed_numbers::company_id.eq(company_id))
-        .filter(suppressed_numbers::phone_number.eq_any(numbers))
-        .select(suppressed_numbers::phone_number)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect())
-}

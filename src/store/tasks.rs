@@ -17,8 +17,6 @@ use super::{events, Page, PageRequest, StoreError, TimeCursor};
 
 pub const PENDING: &str = "PENDING";
 pub const CANCELLED: &str = "CANCELLED";
-/// Statuses of tasks that were (or are being) dialled: they count toward frequency caps.
-pub const ATTEMPTED: [&str; 3] = ["IN_PROGRESS", "COMPLETED", "FAILED"];
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize, Deserialize)]
 #[diesel(table_name = tasks, check_for_backend(Pg))]
@@ -157,22 +155,6 @@ pub fn insert_pending_many(
     Ok(new_tasks.len())
 }
 
-/// When each of these customers was dialled since `since`.
-pub fn prior_attempts_of(
-    conn: &mut PgConnection,
-    company_id: Uuid,
-    customer_ids: &[i64],
-    since: DateTime<Utc>,
-) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError> {
-    Ok(tasks::table
-        .filter(tasks::company_id.eq(company_id))
-        .filter(tasks::customer_id.eq_any(customer_ids))
-        .filter(tasks::status.eq_any(ATTEMPTED))
-        .filter(tasks::scheduled_for.ge(since))
-        .select((tasks::customer_id, tasks::scheduled_for))
-        .load(conn)?)
-}
-
 /// A task to insert.
 pub struct NewTask {
     pub attempt: i32,
@@ -258,22 +240,6 @@ fn insert_with_events(
     .bind::<Array<Jsonb>, _>(payloads)
     .execute(conn)?;
     Ok(())
-}
-
-/// When the customer was dialled since `since` (tasks in progress, completed or failed).
-pub fn prior_attempts(
-    conn: &mut PgConnection,
-    company_id: Uuid,
-    customer_id: i64,
-    since: DateTime<Utc>,
-) -> Result<Vec<DateTime<Utc>>, StoreError> {
-    Ok(tasks::table
-        .filter(tasks::company_id.eq(company_id))
-        .filter(tasks::customer_id.eq(customer_id))
-        .filter(tasks::status.eq_any(ATTEMPTED))
-        .filter(tasks::scheduled_for.ge(since))
-        .select(tasks::scheduled_for)
-        .load(conn)?)
 }
 
 /// Pending task counts per schedule.
