@@ -1,10 +1,14 @@
 //! callsync: the system of record for lenders' customers and the compliant call schedules
 //! that AI voice agents work through.
 //!
-//! - [`domain`]: pure rules (validation, schedules), no I/O.
-//! - [`store`]: Postgres through Diesel, the only place SQL lives.
-//! - [`graphql`]: the API schema, thin resolvers over domain and store.
-//! - [`http`], [`cli`], [`config`]: the edges.
+//! - [`domain`]: pure rules, no I/O and no clock: validation, locations and zones, the one
+//!   contact policy, the schedule builder, the call state machine.
+//! - [`app`]: the use-cases; each owns its transaction, loads what the policy needs, asks it,
+//!   writes. Every door calls these.
+//! - [`store`]: Postgres through Diesel: rows and queries, the only place SQL lives.
+//! - [`graphql`], [`rest`], [`http`]: the doors (parse, call a use-case, map the result).
+//! - [`events`], [`dialer`]: the event hub and outbox delivery, background work.
+//! - [`clock`]: the one "now"; [`cli`], [`config`], [`pg_cluster`]: running it.
 
 pub mod app;
 pub mod cli;

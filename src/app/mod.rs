@@ -1,7 +1,7 @@
 //! The use-cases: each owns its transaction (the caller runs it in one, e.g. with
 //! [`crate::store::Db::transaction`]), loads what the contact policy needs with few queries,
-//! asks the policy, and writes. Every door (GraphQL, the dialer, background jobs) calls these,
-//! so no rule is implemented twice.
+//! asks the policy, and writes. Every door (GraphQL, REST, the dialer, background jobs) calls
+//! these. The errors of the business ([`AppError`]) live here; the doors map them.
 //!
 //! - [`contact`]: the policy's inputs (schedule terms, callee, state rules, contact history).
 //! - [`calls`]: makeCall, reportCallStatus, recordCallAttempts, callEligibility.

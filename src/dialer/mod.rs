@@ -1,10 +1,12 @@
 //! The dialer worker (runs inside `serve`): turns due tasks into calls and hands them to the
 //! company's call provider.
 //!
-//! Each round claims due PENDING tasks one at a time with `FOR UPDATE SKIP LOCKED` (so several
-//! instances never dial one task twice), re-checks every guard at dial time (a task now outside
-//! the window moves to the next opening; a DNC customer's task is cancelled), paces companies
-//! at their calls-per-second limit, and queues the call. Providers: a signed webhook to the
+//! Each round asks the dial use-case ([`crate::app::dialer`]) for due PENDING tasks, one at a
+//! time (claimed with `FOR UPDATE SKIP LOCKED`, so several instances never dial one task
+//! twice); the use-case decides each through the contact policy at dial time (a task now
+//! outside the window moves to the next opening; a stopped customer's task is cancelled),
+//! paces companies at their calls-per-second limit, and queues the call. Queued calls are
+//! decided again when a provider gets them, and expire at the end of their window. Providers: a signed webhook to the
 //! company's `callWebhookUrl` (retried with backoff), none (calls wait QUEUED for an external
 //! dialer), or `--simulate-calls`. Calls with no final status after a while are failed.
 
