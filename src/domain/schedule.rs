@@ -118,6 +118,29 @@ pub const MAX_TASK_TYPE_LEN: usize = 64;
 pub const MAX_NAME_LEN: usize = 200;
 pub const MAX_DESCRIPTION_LEN: usize = 2000;
 
+/// A new schedule's settings before its input is applied: every default, with an empty name and
+/// task type (both required on create). `GET /api/v1/schedules/new` shows these.
+pub fn default_settings() -> ScheduleSettings {
+    let d = defaults();
+    ScheduleSettings {
+        purpose: CallPurpose::Collection,
+        name: String::new(),
+        description: None,
+        task_type: String::new(),
+        paused: d.paused,
+        time_zone: None,
+        calling_hours_start: d.calling_hours_start.to_string(),
+        calling_hours_end: d.calling_hours_end.to_string(),
+        use_do_not_call: d.use_do_not_call,
+        quiet_period_after_conversation: true,
+        cadence: d.cadence,
+        max_attempts_per_7_days: d.max_attempts_per_7_days,
+        sortable_order: None,
+        lead_duplicate_timeframe_seconds: None,
+        required_customer_fields: CustomerField::DEFAULT_REQUIRED.to_vec(),
+    }
+}
+
 /// Applies `patch` to `existing` (None: a new schedule, omitted fields take the defaults).
 pub fn apply_patch(
     existing: Option<&ScheduleSettings>,
@@ -125,26 +148,7 @@ pub fn apply_patch(
 ) -> Result<ScheduleSettings, ValidationError> {
     let mut s = match existing {
         Some(existing) => existing.clone(),
-        None => {
-            let d = defaults();
-            ScheduleSettings {
-                purpose: CallPurpose::Collection,
-                name: String::new(),
-                description: None,
-                task_type: String::new(),
-                paused: d.paused,
-                time_zone: None,
-                calling_hours_start: d.calling_hours_start.to_string(),
-                calling_hours_end: d.calling_hours_end.to_string(),
-                use_do_not_call: d.use_do_not_call,
-                quiet_period_after_conversation: true,
-                cadence: d.cadence,
-                max_attempts_per_7_days: d.max_attempts_per_7_days,
-                sortable_order: None,
-                lead_duplicate_timeframe_seconds: None,
-                required_customer_fields: CustomerField::DEFAULT_REQUIRED.to_vec(),
-            }
-        }
+        None => default_settings(),
     };
 
     // A non-null field: null is refused; on create, absent is refused where there is no default.
