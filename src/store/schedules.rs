@@ -281,6 +281,10 @@ pub enum ScheduleOrder {
     SortableOrder,
     CallsCount,
     LastCallAt,
+    TimeZone,
+    UseDoNotCall,
+    CallingHoursStart,
+    CallingHoursEnd,
 }
 
 /// A company has few schedules, so pages are offsets (opaque to clients).
@@ -350,6 +354,10 @@ pub fn list(
         ScheduleOrder::SortableOrder => by!(schedules::sortable_order),
         ScheduleOrder::CallsCount => by!(schedules::calls_count),
         ScheduleOrder::LastCallAt => by!(schedules::last_call_at),
+        ScheduleOrder::TimeZone => by!(schedules::time_zone),
+        ScheduleOrder::UseDoNotCall => by!(schedules::use_do_not_call),
+        ScheduleOrder::CallingHoursStart => by!(schedules::calling_hours_start),
+        ScheduleOrder::CallingHoursEnd => by!(schedules::calling_hours_end),
     };
     // Ties stay in creation order whichever the direction, so pages are stable and unsurprising.
     let mut rows: Vec<ScheduleRow> = filtered(company_id, filter)
