@@ -32,4 +32,5 @@ mod sync;
 mod telemetry;
 mod tenancy;
 mod vendor_pages;
+mod vendor_schedules;
 mod vendors;
