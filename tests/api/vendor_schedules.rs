@@ -610,6 +610,7 @@ async fn make_call_returns_a_call_record() {
     assert_eq!(status, StatusCode::CREATED);
     for (body, field) in [
         (json!({"schedule_id": schedule}), "to"),
+        (json!({"schedule_id": schedule, "to": "555"}), "to"),
         (json!({"lead_id": "lead-1", "data": "x"}), "data"),
         (json!({"lead_id": "lead-1", "serializer": "schedule"}), "serializer"),
     ] {
