@@ -9,6 +9,7 @@
 //! - [`customer_writes`]: create and upsert one customer (identity by id or phone).
 //! - [`customers`]: syncCustomerSchedule, rebuilding schedules set-wise, Do Not Call at once.
 //! - [`bulk`]: the calls of a bulk import.
+//! - [`schedules`]: create, update and delete a schedule.
 //! - [`dialer`]: dial the next due task, fail stuck calls, webhook outcomes, background jobs.
 
 pub mod bulk;
@@ -20,6 +21,7 @@ pub mod customer_writes;
 pub mod customers;
 pub mod dialer;
 pub mod handoff;
+pub mod schedules;
 
 use thiserror::Error;
 

@@ -1,5 +1,6 @@
 //! Schedules: queries, defaults, create/update/delete.
 
+use crate::app::schedules as use_case;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
@@ -385,7 +386,8 @@ impl ScheduleMutation {
         let company_id = tenant(ctx)?;
         let patch = SchedulePatch::from(input);
         let now = super::now(ctx);
-        let row = db(ctx).write(move |conn| store::create(conn, company_id, &patch, now)).await.gql()?;
+        let row =
+            db(ctx).transaction(move |conn| use_case::create(conn, company_id, &patch, now)).await.gql()?;
         Ok(Schedule(row))
     }
 
@@ -400,7 +402,10 @@ impl ScheduleMutation {
         let id = schedule_id(&id).ok_or(ApiError::NotFound("schedule")).gql()?;
         let patch = SchedulePatch::from(input);
         let now = super::now(ctx);
-        let row = db(ctx).write(move |conn| store::update(conn, company_id, id, &patch, now)).await.gql()?;
+        let row = db(ctx)
+            .transaction(move |conn| use_case::update(conn, company_id, id, &patch, now))
+            .await
+            .gql()?;
         Ok(Schedule(row))
     }
 
@@ -414,7 +419,7 @@ impl ScheduleMutation {
         let uuid = schedule_id(&id).ok_or(ApiError::NotFound("schedule")).gql()?;
         let now = super::now(ctx);
         let tasks_cancelled =
-            db(ctx).write(move |conn| store::delete(conn, company_id, uuid, now)).await.gql()?;
+            db(ctx).transaction(move |conn| use_case::delete(conn, company_id, uuid, now)).await.gql()?;
         Ok(DeleteSchedulePayload { deleted_schedule_id: id, tasks_cancelled })
     }
 }

@@ -17,6 +17,8 @@ use uuid::Uuid;
 use super::fields::{given, Fields};
 use super::{answer, company, RestError};
 use crate::app::calls::{self as calls_case, CallTarget, MakeCall};
+use crate::app::schedules as use_case;
+use crate::app::AppError;
 use crate::domain::contact_policy::LineType;
 use crate::domain::customer::CustomerField;
 use crate::domain::schedule::{self, CadenceStep, CallPurpose, SchedulePatch, ScheduleSettings};
@@ -477,10 +479,12 @@ fn schedule_id(text: &str) -> Result<Uuid, RestError> {
     Uuid::parse_str(text.trim()).map_err(|_| RestError::not_found("schedule"))
 }
 
-fn rest_error(e: crate::store::StoreError, aliases: &[(&str, &str)]) -> RestError {
-    match e {
-        crate::store::StoreError::NotFound => RestError::not_found("schedule"),
-        other => RestError::from_api(other.into(), aliases),
+fn rest_error(e: impl Into<AppError>, aliases: &[(&str, &str)]) -> RestError {
+    match e.into() {
+        AppError::NotFound(_) | AppError::Store(crate::store::StoreError::NotFound) => {
+            RestError::not_found("schedule")
+        }
+        other => RestError::from_app(other, aliases),
     }
 }
 
@@ -505,7 +509,7 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
             let now = state.db().now();
             let row = state
                 .db()
-                .write(move |conn| store::create(conn, company_id, &patch, now))
+                .transaction(move |conn| use_case::create(conn, company_id, &patch, now))
                 .await
                 .map_err(|e| rest_error(e, &aliases))?;
             Ok(HttpResponse::Created().json(view.row(&row)))
@@ -563,7 +567,7 @@ pub async fn update(
             let now = state.db().now();
             let row = state
                 .db()
-                .write(move |conn| store::update(conn, company_id, id, &patch, now))
+                .transaction(move |conn| use_case::update(conn, company_id, id, &patch, now))
                 .await
                 .map_err(|e| rest_error(e, &aliases))?;
             Ok(HttpResponse::Ok().json(view.row(&row)))
@@ -584,9 +588,9 @@ pub async fn delete(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
             let now = state.db().now();
             let (row, cancelled) = state
                 .db()
-                .write(move |conn| {
-                    let row = store::get(conn, company_id, id)?.ok_or(crate::store::StoreError::NotFound)?;
-                    Ok((row, store::delete(conn, company_id, id, now)?))
+                .transaction(move |conn| {
+                    let row = store::get(conn, company_id, id)?.ok_or(AppError::NotFound("schedule"))?;
+                    Ok::<_, AppError>((row, use_case::delete(conn, company_id, id, now)?))
                 })
                 .await
                 .map_err(|e| rest_error(e, ALIASES))?;

@@ -8,11 +8,10 @@ use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::schema::{customers, schedules, tasks};
-use super::tasks::TaskRow;
-use super::{events, is_unique_violation, like_pattern, Page, PageRequest, StoreError};
+use super::schema::schedules;
+use super::{is_unique_violation, like_pattern, Page, PageRequest, StoreError};
 use crate::domain::customer::{Campaign, CustomerField};
-use crate::domain::schedule::{self, CadenceStep, CallPurpose, SchedulePatch, ScheduleSettings};
+use crate::domain::schedule::{CadenceStep, CallPurpose, ScheduleSettings};
 use crate::domain::ValidationError;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -183,53 +182,55 @@ pub fn by_task_type(
         .optional()?)
 }
 
-pub fn create(
+/// Inserts a schedule; a live schedule with the same task type is a conflict.
+pub fn insert(
     conn: &mut PgConnection,
     company_id: Uuid,
-    patch: &SchedulePatch,
+    settings: &ScheduleSettings,
     now: DateTime<Utc>,
 ) -> Result<ScheduleRow, StoreError> {
-    let settings = schedule::apply_patch(None, patch)?;
     diesel::insert_into(schedules::table)
-        .values((ScheduleValues::new(company_id, &settings, now), schedules::created_at.eq(now)))
+        .values((ScheduleValues::new(company_id, settings, now), schedules::created_at.eq(now)))
         .returning(ScheduleRow::as_returning())
         .get_result(conn)
         .map_err(|e| task_type_conflict(e, &settings.task_type))
 }
 
-pub fn update(
-    conn: &mut PgConnection,
-    company_id: Uuid,
-    id: Uuid,
-    patch: &SchedulePatch,
-    now: DateTime<Utc>,
-) -> Result<ScheduleRow, StoreError> {
-    let existing = schedules::table
+/// The live schedule, locked until the transaction ends.
+pub fn lock(conn: &mut PgConnection, company_id: Uuid, id: Uuid) -> Result<Option<ScheduleRow>, StoreError> {
+    Ok(schedules::table
         .filter(schedules::company_id.eq(company_id))
         .filter(schedules::id.eq(id))
         .filter(schedules::deleted_at.is_null())
         .select(ScheduleRow::as_select())
         .for_update()
         .first(conn)
-        .optional()?
-        .ok_or(StoreError::NotFound)?;
-    let settings = schedule::apply_patch(Some(&existing.settings()), patch)?;
+        .optional()?)
+}
+
+/// Writes `settings` over schedule `id`; another live schedule's task type is a conflict.
+pub fn update(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    id: Uuid,
+    settings: &ScheduleSettings,
+    now: DateTime<Utc>,
+) -> Result<ScheduleRow, StoreError> {
     diesel::update(schedules::table.find(id))
-        .set(ScheduleValues::new(company_id, &settings, now))
+        .set(ScheduleValues::new(company_id, settings, now))
         .returning(ScheduleRow::as_returning())
         .get_result(conn)
         .map_err(|e| task_type_conflict(e, &settings.task_type))
 }
 
-/// Hides the schedule, frees its task type and cancels its pending tasks (with events).
-/// Returns the number of tasks cancelled.
-pub fn delete(
+/// Hides the live schedule (its task type is free again); false when there is none.
+pub fn hide(
     conn: &mut PgConnection,
     company_id: Uuid,
     id: Uuid,
     now: DateTime<Utc>,
-) -> Result<i64, StoreError> {
-    let deleted = diesel::update(
+) -> Result<bool, StoreError> {
+    let hidden = diesel::update(
         schedules::table
             .filter(schedules::company_id.eq(company_id))
             .filter(schedules::id.eq(id))
@@ -237,29 +238,7 @@ pub fn delete(
     )
     .set(schedules::deleted_at.eq(now))
     .execute(conn)?;
-    if deleted == 0 {
-        return Err(StoreError::NotFound);
-    }
-    let cancelled: Vec<TaskRow> = diesel::update(
-        tasks::table
-            .filter(tasks::company_id.eq(company_id))
-            .filter(tasks::schedule_id.eq(id))
-            .filter(tasks::status.eq("PENDING")),
-    )
-    .set((tasks::status.eq("CANCELLED"), tasks::updated_at.eq(now), tasks::version.eq(tasks::version + 1)))
-    .returning(TaskRow::as_returning())
-    .get_results(conn)?;
-    let customer_ids: Vec<i64> = cancelled.iter().map(|t| t.customer_id).collect();
-    let refs: std::collections::HashMap<i64, String> = customers::table
-        .filter(customers::id.eq_any(&customer_ids))
-        .select((customers::id, customers::external_id))
-        .load(conn)?
-        .into_iter()
-        .collect();
-    let with_ref: Vec<_> =
-        cancelled.iter().map(|t| (t, refs.get(&t.customer_id).map_or("", String::as_str))).collect();
-    events::record_task_events(conn, company_id, events::TASK_STATUS_CHANGED, Some("PENDING"), &with_ref)?;
-    Ok(cancelled.len() as i64)
+    Ok(hidden > 0)
 }
 
 #[derive(Debug, Clone, Default)]

@@ -130,4 +130,3 @@ pub fn add_from_consumer(
         .execute(conn)?;
     Ok(())
 }
-

@@ -111,6 +111,37 @@ pub fn cancel_pending_for_customers(
     Ok(cancelled.len())
 }
 
+/// Cancels the schedule's PENDING tasks, each with its event; returns how many.
+pub fn cancel_pending_for_schedule(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    schedule_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let cancelled: Vec<TaskRow> = diesel::update(
+        tasks::table
+            .filter(tasks::company_id.eq(company_id))
+            .filter(tasks::schedule_id.eq(schedule_id))
+            .filter(tasks::status.eq(PENDING)),
+    )
+    .set((tasks::status.eq(CANCELLED), tasks::updated_at.eq(now), tasks::version.eq(tasks::version + 1)))
+    .returning(TaskRow::as_returning())
+    .get_results(conn)?;
+    let customer_ids: Vec<i64> = cancelled.iter().map(|t| t.customer_id).collect();
+    let refs: std::collections::HashMap<i64, String> = customers::table
+        .filter(customers::id.eq_any(&customer_ids))
+        .select((customers::id, customers::external_id))
+        .load(conn)?
+        .into_iter()
+        .collect();
+    let with_ref: Vec<_> =
+        cancelled.iter().map(|t| (t, refs.get(&t.customer_id).map_or("", String::as_str))).collect();
+    for chunk in with_ref.chunks(5000) {
+        events::record_task_events(conn, company_id, events::TASK_STATUS_CHANGED, Some(PENDING), chunk)?;
+    }
+    Ok(cancelled.len())
+}
+
 /// A task of any customer to insert.
 pub struct NewTaskRow {
     pub customer_id: i64,
