@@ -73,7 +73,7 @@ pub fn schema_builder(
     hub: EventHub,
     network: crate::net::NetworkPolicy,
 ) -> async_graphql::SchemaBuilder<Query, Mutation, subscriptions::Subscription> {
-    Schema::build(Query::default(), Mutation::default(), subscriptions::Subscription)
+    bare_builder()
         .data(db)
         .data(hub)
         .data(network)
@@ -83,9 +83,19 @@ pub fn schema_builder(
         .limit_complexity(MAX_COMPLEXITY)
 }
 
+/// The types and their descriptions, without data, extensions or limits.
+fn bare_builder() -> async_graphql::SchemaBuilder<Query, Mutation, subscriptions::Subscription> {
+    Schema::build(Query::default(), Mutation::default(), subscriptions::Subscription)
+}
+
+/// The schema without data: enough for `sdl` and for introspection (nothing else resolves).
+pub fn bare_schema() -> CallsyncSchema {
+    bare_builder().finish()
+}
+
 /// The SDL that `callsync schema` prints and `schema.graphql` holds.
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), subscriptions::Subscription).finish().sdl()
+    bare_schema().sdl()
 }
 
 pub(crate) fn tenant(ctx: &Context<'_>) -> async_graphql::Result<Uuid> {

@@ -26,6 +26,7 @@ mod purpose;
 mod rest;
 mod safety;
 mod schedules;
+mod schema_docs;
 mod settings;
 mod subscriptions;
 mod sync;
