@@ -23,6 +23,8 @@ use crate::events::EventHub;
 use crate::store::Db;
 use error::ApiError;
 
+/// Reads. Every field needs an API key (`X-API-Key`), else UNAUTHENTICATED, and sees only the
+/// key's company: another company's records are null, never visible.
 #[derive(MergedObject, Default)]
 pub struct Query(
     company::CompanyQuery,
@@ -35,6 +37,9 @@ pub struct Query(
     consent::ConsentQuery,
 );
 
+/// Writes. Every field needs an API key, else UNAUTHENTICATED; a mutation that errors writes
+/// nothing. Errors carry `extensions.code` (BAD_USER_INPUT with `extensions.field`, NOT_FOUND,
+/// CONFLICT, DO_NOT_CALL, OUTSIDE_CALLING_HOURS, CONTACT_LIMIT, CONTACT_HOLD, NO_CONSENT…).
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     customers::CustomerMutation,
@@ -85,7 +90,23 @@ pub fn schema_builder(
 
 /// The types and their descriptions, without data, extensions or limits.
 fn bare_builder() -> async_graphql::SchemaBuilder<Query, Mutation, subscriptions::Subscription> {
+    // async-graphql's connection types take no doc comment: their descriptions are set here.
     Schema::build(Query::default(), Mutation::default(), subscriptions::Subscription)
+        .override_output_type_description::<customers::CustomerConnection>(
+            "A page of customers (Relay connection): `first` (default 50, at most 500) after the `after` cursor.",
+        )
+        .override_output_type_description::<schedules::ScheduleConnection>(
+            "A page of schedules (Relay connection): `first` (default 50, at most 500) after the `after` cursor.",
+        )
+        .override_output_type_description::<tasks::TaskConnection>(
+            "A page of tasks (Relay connection): `first` (default 50, at most 500) after the `after` cursor.",
+        )
+        .override_output_type_description::<calls::CallConnection>(
+            "A page of calls (Relay connection): `first` (default 50, at most 500) after the `after` cursor.",
+        )
+        .override_output_type_description::<suppressed::SuppressedNumberConnection>(
+            "A page of suppressed numbers (Relay connection): `first` (default 50, at most 500) after the `after` cursor.",
+        )
 }
 
 /// The schema without data: enough for `sdl` and for introspection (nothing else resolves).
@@ -149,10 +170,13 @@ pub struct TotalCount {
     pub total_count: i64,
 }
 
+/// Which way a list is sorted.
 #[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OrderDirection {
+    /// Smallest (or earliest, or A) first; the default.
     #[default]
     Asc,
+    /// Largest (or latest, or Z) first.
     Desc,
 }
 

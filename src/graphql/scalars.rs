@@ -8,6 +8,8 @@ use chrono::NaiveDate;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Date(pub String);
 
+/// A calendar date, `YYYY-MM-DD` (e.g. "1985-04-12"). An impossible date is BAD_USER_INPUT
+/// naming its field.
 #[Scalar(name = "Date")]
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
