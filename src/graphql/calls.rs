@@ -18,16 +18,27 @@ use crate::store::calls::{self as store, CallRow};
 use crate::store::PageRequest;
 use crate::store::TimeCursor;
 
+/// Where a call stands. It moves QUEUED → RINGING → IN_PROGRESS → a final status (any status
+/// may go straight to a final one); a final call never changes.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum CallStatus {
+    /// Decided and waiting for a provider to place it (see `expiresAt`, `handedOffAt`).
     Queued,
+    /// The callee's phone is ringing.
     Ringing,
+    /// The callee answered; the conversation is under way.
     InProgress,
+    /// Final: a conversation took place (starts the quiet period after a conversation).
     Completed,
+    /// Final: nobody answered.
     NoAnswer,
+    /// Final: the line was busy.
     Busy,
+    /// Final: the call reached voicemail.
     Voicemail,
+    /// Final: the call could not be placed or broke off.
     Failed,
+    /// Final: cancelled before it was placed (see `cancelReason`).
     Cancelled,
 }
 
@@ -90,11 +101,15 @@ impl CallSource {
 
 pub struct Call(pub CallRow);
 
+/// One call to a number: placed by makeCall, the dialer or a bulk import, or recorded after
+/// the fact with recordCallAttempts.
 #[Object]
 impl Call {
+    /// The call's id (pass it to `reportCallStatus`).
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
+    /// Where the call stands.
     async fn status(&self) -> CallStatus {
         CallStatus::from_db(&self.0.status)
     }
@@ -107,6 +122,8 @@ impl Call {
         let Some(id) = self.0.customer_id else { return Ok(None) };
         Ok(loaders(ctx)?.load_one(CustomerKey(id)).await.gql()?.map(Customer))
     }
+    /// The schedule whose rules the call was decided by; null for an attempt recorded without
+    /// one.
     async fn schedule(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Schedule>> {
         let Some(id) = self.0.schedule_id else { return Ok(None) };
         Ok(loaders(ctx)?.load_one(ScheduleKey(id)).await.gql()?.map(Schedule))
@@ -116,6 +133,7 @@ impl Call {
         let Some(id) = self.0.task_id else { return Ok(None) };
         Ok(loaders(ctx)?.load_one(TaskKey(id)).await.gql()?.map(Task))
     }
+    /// The AI agent (or person) that takes the call.
     async fn agent_id(&self) -> Option<&str> {
         self.0.agent_id.as_deref()
     }
@@ -131,9 +149,11 @@ impl Call {
     async fn disposition_id(&self) -> Option<&str> {
         self.0.disposition_id.as_deref()
     }
+    /// The provider's disposition of the call, as reported (free text).
     async fn disposition(&self) -> Option<&str> {
         self.0.disposition.as_deref()
     }
+    /// How long the call lasted, in seconds, as reported.
     async fn duration_seconds(&self) -> Option<i32> {
         self.0.duration_seconds
     }
@@ -141,9 +161,11 @@ impl Call {
     async fn data(&self) -> Option<Json<Value>> {
         self.0.data.clone().map(Json)
     }
+    /// When the callee answered (the IN_PROGRESS report).
     async fn started_at(&self) -> Option<DateTime<Utc>> {
         self.0.started_at
     }
+    /// When the call reached its final status.
     async fn ended_at(&self) -> Option<DateTime<Utc>> {
         self.0.ended_at
     }
@@ -159,23 +181,29 @@ impl Call {
     async fn cancel_reason(&self) -> Option<&str> {
         self.0.cancel_reason.as_deref()
     }
+    /// When the call was created (queued or recorded).
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// When the call last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
 }
 
+/// A call to place now: `customerId`, or `scheduleId` with `to`.
 #[derive(InputObject)]
 pub struct MakeCallInput {
     /// Dial this customer's number through the schedule of its task type.
     customer_id: Option<ID>,
     /// With `to`: dial this number through this schedule.
     schedule_id: Option<ID>,
+    /// With `scheduleId`: the number to dial, any format (read as US without a country code);
+    /// the company's customer with that number is reused, else it is a one-off call.
     to: Option<String>,
     /// Passed to the agent.
     data: Option<Json<Value>>,
+    /// The AI agent that takes the call.
     agent_id: Option<String>,
     /// A consent for the number, recorded with the call (a one-off number needs one on file or
     /// here).
@@ -185,11 +213,16 @@ pub struct MakeCallInput {
     line_type: Option<LineType>,
 }
 
+/// A provider's report of a call's progress.
 #[derive(InputObject)]
 pub struct ReportCallStatusInput {
+    /// The call (NOT_FOUND if unknown).
     call_id: ID,
+    /// The call's new status: forward only, else INVALID_TRANSITION.
     status: CallStatus,
+    /// The provider's disposition (free text).
     disposition: Option<String>,
+    /// How long the call lasted, in seconds (0 or more).
     duration_seconds: Option<i32>,
     /// When it happened (default: now).
     occurred_at: Option<DateTime<Utc>>,
@@ -200,9 +233,14 @@ pub struct ReportCallStatusInput {
 /// The kind of line a number is on.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum LineType {
+    /// A cell phone.
     Wireless,
+    /// A fixed line: without consent at most 3 calls per 30 local days, COLLECTION and
+    /// INFORMATIONAL only (CONTACT_LIMIT, reason LANDLINE_CAP).
     Landline,
+    /// An internet phone line.
     Voip,
+    /// Not known: treated as a cell.
     Unknown,
 }
 
@@ -258,31 +296,39 @@ impl CallOutcome {
 pub struct CallAttemptInput {
     /// One of customerId (NOT_FOUND if unknown) or phoneNumber.
     customer_id: Option<ID>,
+    /// The number called, any format (read as US without a country code).
     phone_number: Option<String>,
     /// In the past, at most 400 days ago.
     occurred_at: DateTime<Utc>,
     /// A final one: COMPLETED (a conversation), NO_ANSWER, BUSY, VOICEMAIL, FAILED.
     status: CallStatus,
+    /// How long the call lasted, in seconds (0 or more).
     duration_seconds: Option<i32>,
+    /// Who made the call.
     agent_id: Option<String>,
     /// What the consumer said, applied with the attempt (see `CallOutcome`).
     outcome: Option<CallOutcome>,
 }
 
+/// The attempts recordCallAttempts stored.
 #[derive(SimpleObject)]
 pub struct RecordCallAttemptsPayload {
+    /// How many attempts were recorded (all of them).
     recorded: i32,
+    /// The attempts as calls (source EXTERNAL), in input order.
     calls: Vec<Call>,
 }
 
 /// What makeCall would decide at an instant, the company's calls-per-second limit aside.
 #[derive(SimpleObject)]
 pub struct CallEligibility {
+    /// True when makeCall would place the call.
     allowed: bool,
     /// The error code makeCall would return; null when allowed.
     code: Option<String>,
     /// CONTACT_LIMIT's reason: WEEKLY_CAP, DAILY_CAP, CONVERSATION_QUIET_PERIOD or MIN_GAP.
     reason: Option<String>,
+    /// Why not, for a person; null when allowed.
     message: Option<String>,
     /// The earliest instant >= at when a call is allowed; null if never.
     next_allowed_at: Option<DateTime<Utc>>,
@@ -290,14 +336,18 @@ pub struct CallEligibility {
     zones: Vec<String>,
     /// Attempts counted on the 7 local days ending with at's day.
     attempts_last_7_days: i32,
+    /// When the last conversation (a COMPLETED call) with the callee ended; null if none.
     last_conversation_at: Option<DateTime<Utc>>,
 }
 
+/// Which calls to list; omitted fields do not filter.
 #[derive(InputObject, Default)]
 pub struct CallFilter {
     /// The customer's id (the integration's reference).
     customer_id: Option<ID>,
+    /// Only calls decided by this schedule.
     schedule_id: Option<ID>,
+    /// Only calls in one of these statuses.
     status: Option<Vec<CallStatus>>,
 }
 
@@ -343,9 +393,12 @@ impl CallQuery {
     async fn call_eligibility(
         &self,
         ctx: &Context<'_>,
-        customer_id: Option<ID>,
-        phone_number: Option<String>,
-        schedule_id: Option<ID>,
+        #[graphql(desc = "The customer (the integration's id); NOT_FOUND if unknown.")] customer_id: Option<
+            ID,
+        >,
+        #[graphql(desc = "A number to dial through `scheduleId`, any format.")] phone_number: Option<String>,
+        #[graphql(desc = "The schedule whose rules decide; NOT_FOUND if unknown.")] schedule_id: Option<ID>,
+        #[graphql(desc = "The instant to decide at (default now); in the past is BAD_USER_INPUT.")]
         at: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<CallEligibility> {
         let company_id = tenant(ctx)?;
@@ -376,7 +429,12 @@ impl CallQuery {
         })
     }
 
-    async fn call(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Call>> {
+    /// A call by id; null for an unknown id or another company's call.
+    async fn call(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The call's id.")] id: ID,
+    ) -> async_graphql::Result<Option<Call>> {
         let company_id = tenant(ctx)?;
         let Ok(id) = Uuid::parse_str(id.as_str()) else { return Ok(None) };
         Ok(db(ctx).read(move |conn| store::get(conn, company_id, id)).await.gql()?.map(Call))
@@ -387,9 +445,9 @@ impl CallQuery {
     async fn calls(
         &self,
         ctx: &Context<'_>,
-        filter: Option<CallFilter>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Which calls; all when omitted.")] filter: Option<CallFilter>,
+        #[graphql(desc = "Page size, 0 to 500 (default 50; BAD_USER_INPUT otherwise).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<CallConnection> {
         let f = filter.unwrap_or_default();
         let filter = store::CallFilter {
@@ -410,7 +468,14 @@ impl CallMutation {
     /// Calls now, if the contact policy allows it (paused schedule, Do Not Call, calling hours
     /// in every zone the callee may be in, the quiet period after a conversation, the caps, the
     /// gap, a redial within 30 seconds) and the company's calls-per-second limit is not reached.
-    async fn make_call(&self, ctx: &Context<'_>, input: MakeCallInput) -> async_graphql::Result<Call> {
+    /// A refusal is an error with its code (SCHEDULE_PAUSED, DO_NOT_CALL, CONTACT_HOLD,
+    /// NO_CONSENT, OUTSIDE_CALLING_HOURS, CONTACT_LIMIT, RATE_LIMITED, RECENTLY_DIALED…) and
+    /// writes nothing; on success the call is QUEUED.
+    async fn make_call(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Whom to call, and the agent and data for the call.")] input: MakeCallInput,
+    ) -> async_graphql::Result<Call> {
         let company_id = tenant(ctx)?;
         let request = MakeCall {
             target: CallTarget {
@@ -438,7 +503,8 @@ impl CallMutation {
     async fn claim_calls(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 10)] limit: Option<i32>,
+        #[graphql(default = 10, desc = "Most calls to hand over, 1 to 100 (BAD_USER_INPUT otherwise).")]
+        limit: Option<i32>,
     ) -> async_graphql::Result<Vec<Call>> {
         let company_id = tenant(ctx)?;
         let limit = limit.unwrap_or(10);
@@ -454,6 +520,7 @@ impl CallMutation {
     async fn report_call_status(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The call, its new status and what the provider knows.")]
         input: ReportCallStatusInput,
     ) -> async_graphql::Result<Call> {
         let company_id = tenant(ctx)?;
@@ -482,6 +549,9 @@ impl CallMutation {
     async fn record_call_attempts(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "At most 1,000; one bad item is BAD_USER_INPUT (field `attempts.N.name`) and nothing is written."
+        )]
         attempts: Vec<CallAttemptInput>,
     ) -> async_graphql::Result<RecordCallAttemptsPayload> {
         let company_id = tenant(ctx)?;

@@ -14,9 +14,12 @@ use crate::events::{EventHub, Topic};
 use crate::store::calls::{CallEventPayload, CALL_CREATED, CALL_STATUS_CHANGED, TASK_RESCHEDULED};
 use crate::store::events::{self as outbox, EventRow, TaskEventPayload, TASK_CREATED, TASK_STATUS_CHANGED};
 
+/// What happened to a task.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum TaskEventKind {
+    /// The task was planned (by a sync or a bulk import's workflow).
     Created,
+    /// The task's status changed (see `previousStatus`).
     StatusChanged,
     /// The task moved to another time (outside the window at dial time, or a Reg F quiet period).
     Rescheduled,
@@ -28,12 +31,14 @@ pub struct TaskEvent {
     payload: TaskEventPayload,
 }
 
+/// A task was created, changed status or moved; `task` is the task right after the change.
 #[Object]
 impl TaskEvent {
     /// Pass the last one received as `afterEventId` to resume after a disconnect.
     async fn event_id(&self) -> ID {
         ID(self.row.id.to_string())
     }
+    /// What happened.
     async fn kind(&self) -> TaskEventKind {
         match self.row.kind.as_str() {
             TASK_CREATED => TaskEventKind::Created,
@@ -41,21 +46,26 @@ impl TaskEvent {
             _ => TaskEventKind::StatusChanged,
         }
     }
+    /// The task as it was right after the change (its `version` orders the events).
     async fn task(&self) -> Task {
         Task(self.payload.task.clone())
     }
+    /// The status before the change; null for CREATED.
     async fn previous_status(&self) -> Option<TaskStatus> {
         self.payload.previous_status.as_deref().and_then(TaskStatus::from_db)
     }
+    /// When the change was committed.
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.row.created_at
     }
 }
 
+/// Which task events to receive; omitted fields do not filter.
 #[derive(InputObject, Default)]
 pub struct TaskEventFilter {
     /// The customer's id (the integration's reference).
     customer_id: Option<ID>,
+    /// Only tasks of this schedule.
     schedule_id: Option<ID>,
     /// The status the task has after the event.
     status: Option<Vec<TaskStatus>>,
@@ -86,28 +96,35 @@ pub struct CallEvent {
     payload: CallEventPayload,
 }
 
+/// A call was created or changed status; `call` is the call right after the change.
 #[Object]
 impl CallEvent {
     /// Pass the last one received as `afterEventId` to resume after a disconnect.
     async fn event_id(&self) -> ID {
         ID(self.row.id.to_string())
     }
+    /// The call as it was right after the change (its `version` orders the events).
     async fn call(&self) -> Call {
         Call(self.payload.call.clone())
     }
+    /// The status before the change; null when the call was created.
     async fn previous_status(&self) -> Option<CallStatus> {
         self.payload.previous_status.as_deref().map(CallStatus::from_db)
     }
+    /// When the change was committed.
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.row.created_at
     }
 }
 
+/// Which call events to receive; omitted fields do not filter.
 #[derive(InputObject, Default)]
 pub struct CallEventFilter {
     /// The customer's id (the integration's reference).
     customer_id: Option<ID>,
+    /// Only calls decided by this schedule.
     schedule_id: Option<ID>,
+    /// Only this call's events.
     call_id: Option<ID>,
     /// The status the call has after the event.
     status: Option<Vec<CallStatus>>,
@@ -134,13 +151,18 @@ fn decoded_events<P: serde::de::DeserializeOwned + Send + 'static>(
 #[derive(Default)]
 pub struct Subscription;
 
+/// Live task and call events over WebSocket (`graphql-transport-ws` or `graphql-ws`), each
+/// written with its change: none is lost across a reconnect that passes `afterEventId`.
 #[Subscription]
 impl Subscription {
     /// Task events of the company, in order: replayed after `afterEventId` when given, then live.
     async fn task_events(
         &self,
         ctx: &Context<'_>,
-        filter: Option<TaskEventFilter>,
+        #[graphql(desc = "Which events; all of the company's when omitted.")] filter: Option<TaskEventFilter>,
+        #[graphql(
+            desc = "The `eventId` of the last event received: replay from the one after it. BAD_USER_INPUT if it is no longer retained (events are kept 7 days by default) or not the company's."
+        )]
         after_event_id: Option<ID>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<TaskEvent>>> {
         let company_id = tenant(ctx)?;
@@ -173,7 +195,10 @@ impl Subscription {
     async fn call_events(
         &self,
         ctx: &Context<'_>,
-        filter: Option<CallEventFilter>,
+        #[graphql(desc = "Which events; all of the company's when omitted.")] filter: Option<CallEventFilter>,
+        #[graphql(
+            desc = "The `eventId` of the last event received: replay from the one after it. BAD_USER_INPUT if it is no longer retained (events are kept 7 days by default) or not the company's."
+        )]
         after_event_id: Option<ID>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<CallEvent>>> {
         let company_id = tenant(ctx)?;

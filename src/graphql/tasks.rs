@@ -15,12 +15,19 @@ use crate::store::tasks::{self as store, TaskRow};
 use crate::store::PageRequest;
 use crate::store::TimeCursor;
 
+/// Where a task stands; it follows its call.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum TaskStatus {
+    /// Planned: the dialer calls at `scheduledFor` (or moves it when the policy refuses).
     Pending,
+    /// The dialer placed its call; the call is under way.
     InProgress,
+    /// Its call ended COMPLETED (a conversation).
     Completed,
+    /// Its call ended NO_ANSWER, BUSY, VOICEMAIL or FAILED.
     Failed,
+    /// Cancelled: by a later sync, Do Not Call, a contact hold, revoked consent,
+    /// cancelCommunications, a deleted schedule, or no allowed time.
     Cancelled,
 }
 
@@ -44,22 +51,28 @@ impl TaskStatus {
 
 pub struct Task(pub TaskRow);
 
+/// One planned call to a customer: a step of its schedule's cadence, at a set time.
 #[Object]
 impl Task {
+    /// The task's id.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
+    /// The customer to call.
     async fn customer(&self, ctx: &Context<'_>) -> async_graphql::Result<Customer> {
         let row = loaders(ctx)?.load_one(CustomerKey(self.0.customer_id)).await.gql()?;
         row.map(Customer).ok_or(ApiError::NotFound("customer")).gql()
     }
+    /// The schedule that planned it.
     async fn schedule(&self, ctx: &Context<'_>) -> async_graphql::Result<Schedule> {
         let row = loaders(ctx)?.load_one(ScheduleKey(self.0.schedule_id)).await.gql()?;
         row.map(Schedule).ok_or(ApiError::NotFound("schedule")).gql()
     }
+    /// The schedule's task type when the task was planned.
     async fn task_type(&self) -> &str {
         &self.0.task_type
     }
+    /// Where the task stands.
     async fn status(&self) -> TaskStatus {
         TaskStatus::from_db(&self.0.status).unwrap_or(TaskStatus::Pending)
     }
@@ -71,6 +84,7 @@ impl Task {
     async fn version(&self) -> i32 {
         self.0.version
     }
+    /// When the dialer calls (UTC); always inside the calling window and the caps.
     async fn scheduled_for(&self) -> DateTime<Utc> {
         self.0.scheduled_for
     }
@@ -86,19 +100,24 @@ impl Task {
     async fn time_zone(&self) -> &str {
         &self.0.time_zone
     }
+    /// When the task was planned.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// When the task last changed (status or time).
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
 }
 
+/// Which tasks to list; omitted fields do not filter.
 #[derive(InputObject, Default)]
 pub struct TaskFilter {
     /// The customer's id (the integration's reference).
     customer_id: Option<ID>,
+    /// Only tasks of this schedule.
     schedule_id: Option<ID>,
+    /// Only tasks in one of these statuses.
     status: Option<Vec<TaskStatus>>,
     /// Inclusive.
     scheduled_from: Option<DateTime<Utc>>,
@@ -165,7 +184,12 @@ pub struct TaskQuery;
 
 #[Object]
 impl TaskQuery {
-    async fn task(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Task>> {
+    /// A task by id; null for an unknown id or another company's task.
+    async fn task(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The task's id.")] id: ID,
+    ) -> async_graphql::Result<Option<Task>> {
         let company_id = tenant(ctx)?;
         let Ok(id) = Uuid::parse_str(id.as_str()) else {
             return Ok(None);
@@ -179,9 +203,9 @@ impl TaskQuery {
     async fn tasks(
         &self,
         ctx: &Context<'_>,
-        filter: Option<TaskFilter>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Which tasks; all when omitted.")] filter: Option<TaskFilter>,
+        #[graphql(desc = "Page size, 0 to 500 (default 50; BAD_USER_INPUT otherwise).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<TaskConnection> {
         let f = filter.unwrap_or_default();
         // An id that is not a schedule of ours matches nothing.
