@@ -11,6 +11,7 @@ use crate::domain::customer::normalize_phone;
 use crate::store::consents::ConsentRow;
 use crate::store::StoreError;
 
+/// The kind of consent a number has to be called (TCPA).
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum ConsentType {
     /// Prior express consent (TCPA 47 CFR 64.1200(a)(1), (a)(3)).
@@ -19,13 +20,18 @@ pub enum ConsentType {
     PriorExpressWritten,
 }
 
+/// How a consent was obtained.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum ConsentSource {
     /// The consumer gave the number (the default for a customer's own number).
     ProvidedByConsumer,
+    /// A web form the consumer filled in (keep its certificate URL as evidence).
     WebForm,
+    /// Said on a recorded call (keep the recording id as evidence).
     RecordedCall,
+    /// A signed agreement, e.g. the loan contract.
     SignedAgreement,
+    /// Any other way; say which in evidence.
     Other,
 }
 
@@ -53,13 +59,20 @@ impl ConsentSource {
 /// A consent on file for a number.
 #[derive(SimpleObject)]
 pub struct Consent {
+    /// The number, E.164.
     phone_number: String,
+    /// PRIOR_EXPRESS or PRIOR_EXPRESS_WRITTEN.
     #[graphql(name = "type")]
     consent_type: ConsentType,
+    /// How it was obtained.
     source: ConsentSource,
     /// E.g. a form certificate URL or a recording id.
     evidence: Option<String>,
+    /// When the consumer gave it (for the derived default: when the first customer record
+    /// with the number was created).
     obtained_at: DateTime<Utc>,
+    /// When it was revoked; null while it stands. A revoked consent stays revoked until a new
+    /// one is recorded.
     revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -87,10 +100,14 @@ impl From<ConsentRow> for Consent {
     }
 }
 
+/// A consent to record for a number; a bad one is BAD_USER_INPUT naming `consent.type`,
+/// `consent.source`, `consent.evidence` or `consent.obtainedAt`.
 #[derive(InputObject, Clone)]
 pub struct ConsentInput {
+    /// PRIOR_EXPRESS, or PRIOR_EXPRESS_WRITTEN (what TELEMARKETING schedules need).
     #[graphql(name = "type")]
     pub consent_type: ConsentType,
+    /// How it was obtained.
     pub source: ConsentSource,
     /// At most 2,000 characters.
     pub evidence: Option<String>,
@@ -135,6 +152,9 @@ impl ConsentQuery {
     async fn consent(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The number, in any format (read as US without a country code); BAD_USER_INPUT if invalid."
+        )]
         phone_number: String,
     ) -> async_graphql::Result<Option<Consent>> {
         let company_id = tenant(ctx)?;
@@ -153,7 +173,11 @@ impl ConsentMutation {
     async fn record_consent(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The number, in any format (read as US without a country code); BAD_USER_INPUT if invalid."
+        )]
         phone_number: String,
+        #[graphql(desc = "The consent and its evidence; obtainedAt not in the future.")]
         consent: ConsentInput,
     ) -> async_graphql::Result<Consent> {
         let company_id = tenant(ctx)?;
@@ -175,6 +199,9 @@ impl ConsentMutation {
     async fn revoke_consent(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The number, in any format (read as US without a country code); BAD_USER_INPUT if invalid."
+        )]
         phone_number: String,
     ) -> async_graphql::Result<Consent> {
         let company_id = tenant(ctx)?;

@@ -28,24 +28,30 @@ use crate::store::{PageRequest, TimeCursor};
 
 pub struct Customer(pub CustomerRow);
 
+/// A lender's customer (the consumer callsync calls), identified by the integration's own id.
 #[Object]
 impl Customer {
     /// The integration's own reference id.
     async fn id(&self) -> ID {
         ID(self.0.external_id.clone())
     }
+    /// Given name.
     async fn first_name(&self) -> Option<&str> {
         self.0.first_name.as_deref()
     }
+    /// Family name.
     async fn last_name(&self) -> Option<&str> {
         self.0.last_name.as_deref()
     }
+    /// E-mail address.
     async fn email(&self) -> Option<&str> {
         self.0.email.as_deref()
     }
+    /// Date of birth (`YYYY-MM-DD`).
     async fn birthday(&self) -> Option<Date> {
         self.0.birthday.map(Date::from)
     }
+    /// The last 4 digits of the social security number.
     async fn ssn_last_four(&self) -> Option<&str> {
         self.0.ssn_last_four.as_deref()
     }
@@ -62,24 +68,33 @@ impl Customer {
     async fn timezone_inferred(&self) -> bool {
         self.0.timezone_inferred
     }
+    /// First line of the postal address.
     async fn street_address1(&self) -> Option<&str> {
         self.0.street_address1.as_deref()
     }
+    /// Second line of the postal address (apartment, suite…).
     async fn street_address2(&self) -> Option<&str> {
         self.0.street_address2.as_deref()
     }
+    /// City of the postal address.
     async fn city(&self) -> Option<&str> {
         self.0.city.as_deref()
     }
+    /// US state, DC or territory code of the address, e.g. "CA"; its calling rules apply.
     async fn state(&self) -> Option<&str> {
         self.0.state.as_deref()
     }
+    /// ZIP code: 5 digits or ZIP+4.
     async fn zip_code(&self) -> Option<&str> {
         self.0.zip_code.as_deref()
     }
+    /// The schedule (campaign) the customer belongs to, by its `taskType`; null: none, so no
+    /// tasks.
     async fn task_type(&self) -> Option<&str> {
         self.0.task_type.as_deref()
     }
+    /// Do Not Call: the customer's number may not be called by any record or path of the
+    /// company (DO_NOT_CALL), and its pending tasks and queued calls were cancelled.
     async fn do_not_call(&self) -> bool {
         self.0.do_not_call
     }
@@ -110,6 +125,7 @@ impl Customer {
             note: self.0.contact_hold_note.clone(),
         })
     }
+    /// A test customer (kept apart from real ones in lists by the `isTest` filter).
     async fn is_test(&self) -> bool {
         self.0.is_test
     }
@@ -117,6 +133,7 @@ impl Customer {
     async fn picture_url(&self) -> Option<&str> {
         self.0.picture_url.as_deref()
     }
+    /// The integration's own JSON object, stored and returned as given.
     async fn external_metadata(&self) -> Option<Json<Value>> {
         self.0.external_metadata.clone().map(Json)
     }
@@ -125,9 +142,11 @@ impl Customer {
     async fn tasks(
         &self,
         ctx: &Context<'_>,
-        status: Option<Vec<TaskStatus>>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Only tasks in one of these statuses; all when omitted.")] status: Option<
+            Vec<TaskStatus>,
+        >,
+        #[graphql(desc = "Page size, 0 to 500 (default 50; BAD_USER_INPUT otherwise).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<TaskConnection> {
         let statuses = statuses(status);
         // A list's first pages come from one query for all its customers (no query per parent).
@@ -150,8 +169,8 @@ impl Customer {
     async fn calls(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Page size, 0 to 500 (default 50; BAD_USER_INPUT otherwise).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<CallConnection> {
         if after.is_none() && !wants_total(ctx) {
             let first = page_size(first).gql()?;
@@ -162,9 +181,11 @@ impl Customer {
         let filter = CallFilter { customer_row_id: Some(self.0.id), ..Default::default() };
         call_page(ctx, filter, first, after).await
     }
+    /// When the customer was created in callsync.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// When the customer last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
@@ -172,26 +193,34 @@ impl Customer {
 
 pub struct Loan(pub LoanRow);
 
+/// A loan of the customer, stored inline with the customer or fetched from the company's LMS.
 #[Object]
 impl Loan {
+    /// The loan's id in the lender's systems.
     async fn loan_id(&self) -> ID {
         ID(self.0.loan_id.clone())
     }
+    /// The principal, in the loan's currency.
     async fn amount(&self) -> Option<f64> {
         self.0.amount
     }
+    /// One installment's amount, in the loan's currency.
     async fn installment_amount(&self) -> Option<f64> {
         self.0.installment_amount
     }
+    /// The loan's term, in months.
     async fn period_months(&self) -> Option<i32> {
         self.0.period_months
     }
+    /// The number of the installment now due (1-based).
     async fn current_installment(&self) -> Option<i32> {
         self.0.current_installment
     }
+    /// When the current installment is due (`YYYY-MM-DD`).
     async fn due_date(&self) -> Option<Date> {
         self.0.due_date.map(Date::from)
     }
+    /// The lender's payment status, as given (free text).
     async fn payment_status(&self) -> Option<&str> {
         self.0.payment_status.as_deref()
     }
@@ -205,9 +234,13 @@ pub struct CustomerInput {
     /// the customer is matched on its phone number (phone as identity), and a new one gets a
     /// generated id (`cus_…`).
     id: Option<ID>,
+    /// Given name.
     first_name: MaybeUndefined<String>,
+    /// Family name.
     last_name: MaybeUndefined<String>,
+    /// A valid e-mail address.
     email: MaybeUndefined<String>,
+    /// A real past date, `YYYY-MM-DD`.
     birthday: MaybeUndefined<Date>,
     /// Exactly 4 digits.
     ssn_last_four: MaybeUndefined<String>,
@@ -217,14 +250,20 @@ pub struct CustomerInput {
     timezone: MaybeUndefined<String>,
     /// One of the company's schedules' task types.
     task_type: MaybeUndefined<String>,
+    /// First line of the postal address.
     street_address1: MaybeUndefined<String>,
+    /// Second line of the postal address.
     street_address2: MaybeUndefined<String>,
+    /// City of the postal address.
     city: MaybeUndefined<String>,
     /// US state, DC or territory code.
     state: MaybeUndefined<String>,
     /// 5 digits or ZIP+4.
     zip_code: MaybeUndefined<String>,
+    /// true marks the number Do Not Call and cancels its pending tasks and queued calls. On a
+    /// sync of a DNC customer, omitted or true is DO_NOT_CALL; false clears the mark.
     do_not_call: MaybeUndefined<bool>,
+    /// A test customer (default false; omitted on a re-import keeps the stored value).
     is_test: MaybeUndefined<bool>,
     /// Alias of isTest.
     test: MaybeUndefined<bool>,
@@ -255,12 +294,19 @@ pub struct CustomerInput {
 /// A day of the week.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Weekday {
+    /// Monday.
     Mon,
+    /// Tuesday.
     Tue,
+    /// Wednesday.
     Wed,
+    /// Thursday.
     Thu,
+    /// Friday.
     Fri,
+    /// Saturday.
     Sat,
+    /// Sunday.
     Sun,
 }
 
@@ -295,8 +341,11 @@ impl Weekday {
 /// midnight).
 #[derive(SimpleObject)]
 pub struct TimeRange {
+    /// The weekdays the range applies to.
     days: Vec<Weekday>,
+    /// "HH:MM", customer-local, inclusive.
     start: String,
+    /// "HH:MM", customer-local, exclusive ("24:00" is midnight).
     end: String,
 }
 
@@ -314,8 +363,11 @@ impl From<consumer::TimeRange> for TimeRange {
 /// ("HH:MM"; "24:00" is midnight). An overnight block is two ranges.
 #[derive(InputObject, Clone)]
 pub struct TimeRangeInput {
+    /// The weekdays the range applies to (at least one).
     days: Vec<Weekday>,
+    /// "HH:MM", customer-local, inclusive.
     start: String,
+    /// "HH:MM", customer-local, exclusive and after `start` ("24:00" is midnight).
     end: String,
 }
 
@@ -329,14 +381,22 @@ impl TimeRangeInput {
     }
 }
 
+/// A loan to store with the customer.
 #[derive(InputObject, Clone)]
 pub struct LoanInput {
+    /// The loan's id in the lender's systems (a string or a number).
     loan_id: ID,
+    /// The principal, in the loan's currency.
     amount: Option<f64>,
+    /// One installment's amount, in the loan's currency.
     installment_amount: Option<f64>,
+    /// The loan's term, in months.
     period_months: Option<i32>,
+    /// The number of the installment now due (1-based).
     current_installment: Option<i32>,
+    /// When the current installment is due, `YYYY-MM-DD`.
     due_date: Option<Date>,
+    /// The lender's payment status (free text).
     payment_status: Option<String>,
 }
 
@@ -420,13 +480,18 @@ impl CustomerInput {
     }
 }
 
+/// Which customers to list; omitted fields do not filter.
 #[derive(InputObject, Default)]
 pub struct CustomerFilter {
+    /// true: only test customers; false: only real ones.
     is_test: Option<bool>,
+    /// true: only Do Not Call customers; false: only those without the mark.
     do_not_call: Option<bool>,
     /// true: only customers on a contact hold; false: only those without one.
     contact_hold: Option<bool>,
+    /// Only customers of this task type (schedule).
     task_type: Option<String>,
+    /// Only customers whose address is in this state (code, e.g. "NY").
     state: Option<String>,
     /// Case-insensitive substring of the id, first or last name, e-mail or phone number.
     search: Option<String>,
@@ -436,24 +501,35 @@ pub struct CustomerFilter {
     created_at_to: Option<DateTime<Utc>>,
 }
 
+/// What a customer list is sorted by.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CustomerOrderField {
     #[default]
+    /// When the customer was created (the default).
     CreatedAt,
+    /// When the customer last changed.
     UpdatedAt,
+    /// Family name.
     LastName,
+    /// The integration's id.
     Id,
 }
 
+/// How upsertCustomer finds the customer to update.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CustomerKey {
     #[default]
+    /// By `input.id` (the default).
     Id,
+    /// By `input.phoneNumber`: the key that cannot change; without `id`, a new customer gets a
+    /// generated one.
     PhoneNumber,
 }
 
+/// What upsertCustomer did.
 #[derive(SimpleObject)]
 pub struct UpsertCustomerPayload {
+    /// The customer as stored now.
     customer: Customer,
     /// True when the customer was created (HTTP 201), false when updated (200).
     created: bool,
@@ -466,7 +542,9 @@ pub enum ContactHoldReason {
     AttorneyRepresented,
     /// FDCPA 805(c): the consumer asked the collector to cease communication.
     CeaseRequested,
+    /// The consumer disputes the debt.
     Dispute,
+    /// Any other reason; say which in the note.
     Other,
 }
 
@@ -481,10 +559,14 @@ impl ContactHoldReason {
     }
 }
 
+/// A hold on all contact with a customer, until `releaseContactHold`.
 #[derive(SimpleObject)]
 pub struct ContactHold {
+    /// Why the customer is held.
     reason: ContactHoldReason,
+    /// When the hold was placed (placing it again keeps this).
     since: DateTime<Utc>,
+    /// Free text, at most 2,000 characters.
     note: Option<String>,
 }
 
@@ -500,10 +582,13 @@ fn not_found_customer(e: crate::app::AppError) -> ApiError {
 pub enum ScheduleSkipReason {
     /// The customer's task type has no schedule.
     NoSchedule,
+    /// The customer, or another record with its number, is marked Do Not Call.
     DoNotCall,
     /// The number is on the company's Do-Not-Call list (and the schedule uses it).
     SuppressedNumber,
+    /// The customer has no phone number.
     MissingPhoneNumber,
+    /// The customer has no time zone, given or inferred.
     MissingTimezone,
     /// The calling windows of the consumer's possible locations never overlap.
     NoCallingWindow,
@@ -531,18 +616,22 @@ impl From<SyncSkip> for ScheduleSkipReason {
     }
 }
 
+/// What syncCustomerSchedule did.
 #[derive(SimpleObject)]
 pub struct SyncCustomerSchedulePayload {
+    /// The customer as stored now.
     customer: Customer,
     /// True when the customer was created by this sync.
     created: bool,
     /// True when tasks were planned; `skippedReason` says why not otherwise.
     schedule_created: bool,
+    /// How many tasks were planned.
     tasks_created: i32,
     /// Pending tasks of the customer cancelled by this sync.
     existing_tasks_removed: i32,
     /// The new tasks, in order.
     tasks: Vec<Task>,
+    /// Why no task was planned; null when tasks were.
     skipped_reason: Option<ScheduleSkipReason>,
 }
 
@@ -581,7 +670,12 @@ pub struct CustomerQuery;
 #[Object]
 impl CustomerQuery {
     /// A customer by the integration's reference id.
-    async fn customer(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Customer>> {
+    /// Null for an unknown id (or another company's customer).
+    async fn customer(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The integration's reference id.")] id: ID,
+    ) -> async_graphql::Result<Option<Customer>> {
         let company_id = tenant(ctx)?;
         let row = db(ctx).read(move |conn| store::by_external_id(conn, company_id, &id)).await.gql()?;
         Ok(row.map(Customer))
@@ -591,6 +685,9 @@ impl CustomerQuery {
     async fn customer_by_phone(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The number, any format (read as US without a country code); BAD_USER_INPUT if invalid."
+        )]
         phone_number: String,
     ) -> async_graphql::Result<Option<Customer>> {
         let company_id = tenant(ctx)?;
@@ -599,15 +696,18 @@ impl CustomerQuery {
         Ok(row.map(Customer))
     }
 
+    /// The company's customers, one page at a time.
     #[graphql(complexity = "super::connection_cost(first, child_complexity)")]
     async fn customers(
         &self,
         ctx: &Context<'_>,
-        filter: Option<CustomerFilter>,
-        #[graphql(default_with = "Some(CustomerOrderField::CreatedAt)")] order_by: Option<CustomerOrderField>,
-        #[graphql(default_with = "Some(OrderDirection::Asc)")] order_direction: Option<OrderDirection>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Which customers; all when omitted.")] filter: Option<CustomerFilter>,
+        #[graphql(default_with = "Some(CustomerOrderField::CreatedAt)", desc = "The sort key.")]
+        order_by: Option<CustomerOrderField>,
+        #[graphql(default_with = "Some(OrderDirection::Asc)", desc = "Ascending or descending.")]
+        order_direction: Option<OrderDirection>,
+        #[graphql(desc = "Page size, 0 to 500 (default 50; BAD_USER_INPUT otherwise).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<CustomerConnection> {
         let company_id = tenant(ctx)?;
         let first = page_size(first).gql()?;
@@ -713,7 +813,9 @@ async fn prefetch_first_pages(ctx: &Context<'_>, ids: &[i64]) -> async_graphql::
 /// What cancelCommunications cancelled.
 #[derive(SimpleObject)]
 pub struct CancelCommunicationsPayload {
+    /// PENDING tasks cancelled.
     pub tasks_cancelled: i32,
+    /// QUEUED calls not yet handed to a provider, cancelled (cancelReason REQUESTED).
     pub calls_cancelled: i32,
 }
 
@@ -726,6 +828,7 @@ impl CustomerMutation {
     async fn create_customer(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The customer; a missing or invalid field is BAD_USER_INPUT naming it.")]
         input: CustomerInput,
     ) -> async_graphql::Result<Customer> {
         let company_id = tenant(ctx)?;
@@ -744,9 +847,11 @@ impl CustomerMutation {
     async fn place_contact_hold(
         &self,
         ctx: &Context<'_>,
-        customer_id: ID,
-        reason: ContactHoldReason,
-        note: Option<String>,
+        #[graphql(desc = "The customer (the integration's id); NOT_FOUND if unknown.")] customer_id: ID,
+        #[graphql(desc = "Why the customer is held.")] reason: ContactHoldReason,
+        #[graphql(desc = "Free text, at most 2,000 characters (BAD_USER_INPUT otherwise).")] note: Option<
+            String,
+        >,
     ) -> async_graphql::Result<Customer> {
         let company_id = tenant(ctx)?;
         let now = now(ctx);
@@ -771,7 +876,7 @@ impl CustomerMutation {
     async fn release_contact_hold(
         &self,
         ctx: &Context<'_>,
-        customer_id: ID,
+        #[graphql(desc = "The customer (the integration's id); NOT_FOUND if unknown.")] customer_id: ID,
     ) -> async_graphql::Result<Customer> {
         let company_id = tenant(ctx)?;
         let now = now(ctx);
@@ -788,7 +893,7 @@ impl CustomerMutation {
     async fn cancel_communications(
         &self,
         ctx: &Context<'_>,
-        customer_id: ID,
+        #[graphql(desc = "The customer (the integration's id); NOT_FOUND if unknown.")] customer_id: ID,
     ) -> async_graphql::Result<CancelCommunicationsPayload> {
         let company_id = tenant(ctx)?;
         let now = now(ctx);
@@ -809,8 +914,13 @@ impl CustomerMutation {
     async fn upsert_customer(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The fields to set; omitted ones keep their value, null clears.")]
         input: CustomerInput,
-        #[graphql(default_with = "Some(CustomerKey::Id)")] match_on: Option<CustomerKey>,
+        #[graphql(
+            default_with = "Some(CustomerKey::Id)",
+            desc = "Find the customer by id or by phone number."
+        )]
+        match_on: Option<CustomerKey>,
     ) -> async_graphql::Result<UpsertCustomerPayload> {
         let company_id = tenant(ctx)?;
         let prepared = input.prepare(ctx, company_id).await?;
@@ -831,6 +941,9 @@ impl CustomerMutation {
     async fn sync_customer_schedule(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The customer; its taskType picks the schedule. Omitted optional fields keep their value."
+        )]
         input: CustomerInput,
     ) -> async_graphql::Result<SyncCustomerSchedulePayload> {
         let company_id = tenant(ctx)?;

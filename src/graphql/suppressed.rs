@@ -61,10 +61,14 @@ impl SuppressionSource {
     }
 }
 
+/// A number on the company's Do-Not-Call list.
 #[derive(SimpleObject)]
 pub struct SuppressedNumber {
+    /// The number, E.164.
     phone_number: String,
+    /// Where it came from: the company's list, or the consumer on a call.
     source: SuppressionSource,
+    /// When it joined the list.
     added_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -79,9 +83,11 @@ impl SuppressedQuery {
     async fn suppressed_numbers(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 50)] first: Option<i32>,
-        after: Option<String>,
-        source: Option<SuppressionSource>,
+        #[graphql(default = 50, desc = "Page size, 0 to 500 (BAD_USER_INPUT otherwise).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Only numbers from this source; all when omitted.")] source: Option<
+            SuppressionSource,
+        >,
     ) -> async_graphql::Result<SuppressedNumberConnection> {
         let company_id = tenant(ctx)?;
         let first = super::page_size(first).gql()?;
@@ -123,6 +129,9 @@ impl SuppressedMutation {
     async fn add_suppressed_numbers(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "At most 10,000 numbers in any format; one invalid number refuses them all (BAD_USER_INPUT)."
+        )]
         phone_numbers: Vec<String>,
     ) -> async_graphql::Result<i64> {
         let company_id = tenant(ctx)?;
@@ -142,6 +151,9 @@ impl SuppressedMutation {
     async fn remove_suppressed_numbers(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "At most 10,000 numbers in any format; one invalid number refuses them all (BAD_USER_INPUT)."
+        )]
         phone_numbers: Vec<String>,
     ) -> async_graphql::Result<i64> {
         let company_id = tenant(ctx)?;
