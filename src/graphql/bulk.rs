@@ -8,12 +8,18 @@ use super::{db, tenant};
 use crate::app::bulk::{self as app, add_customers, BulkReport, BulkRequest};
 use crate::domain::bulk::RecordError;
 
+/// How bulkAddCustomers places the calls of `initiateCall`.
 #[derive(InputObject)]
 pub struct CallConfigInput {
+    /// The AI agent that takes the calls, as given to makeCall.
     agent_id: String,
+    /// Stored on each call it creates (`Call.dispositionId`).
     disposition_id: Option<String>,
 }
 
+/// Up to 10,000 customers for one campaign. More records, `initiateCall` without
+/// `callConfig`, or both `initiateCall` and `useWorkflow` refuse the whole request
+/// (BAD_USER_INPUT).
 #[derive(InputObject)]
 pub struct BulkAddCustomersInput {
     /// The campaign: its schedule gives every record's task type.
@@ -24,64 +30,95 @@ pub struct BulkAddCustomersInput {
     /// Queue a call to each added customer (needs callConfig; not with useWorkflow).
     #[graphql(default)]
     initiate_call: bool,
+    /// The agent (and disposition) of the calls; required with initiateCall.
     call_config: Option<CallConfigInput>,
     /// Build each added customer's call schedule in the background.
     #[graphql(default)]
     use_workflow: bool,
 }
 
+/// How much of a bulk import landed.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum BulkStatus {
+    /// Every record was added.
     Success,
+    /// Some records were added, some failed (see `results.errors`).
     Partial,
+    /// No record was added.
     Failed,
 }
 
+/// A record that was not added, and why.
 #[derive(SimpleObject)]
 pub struct BulkRecordError {
+    /// 0-based position of the record in `records`.
     index: i32,
+    /// The record's id, when it had one.
     id: Option<ID>,
+    /// The input field at fault (e.g. `email`, `consent.obtainedAt`), for BAD_USER_INPUT.
     field: Option<String>,
+    /// The error code the record got alone (BAD_USER_INPUT, DO_NOT_CALL, INTERNAL…).
     code: String,
+    /// Why, for a person.
     message: String,
 }
 
+/// Counts of a bulk import's records.
 #[derive(SimpleObject)]
 pub struct BulkResults {
+    /// Records received.
     total: i32,
+    /// Records that passed validation.
     valid: i32,
+    /// Records that failed validation (`total - valid`).
     invalid: i32,
+    /// Records added or updated.
     successful: i32,
+    /// Records not added: invalid, refused or in a failed batch (`total - successful`).
     failed: i32,
+    /// Batches written (each its own transaction).
     batches_processed: i32,
+    /// Every record that was not added, by index.
     errors: Vec<BulkRecordError>,
 }
 
+/// How many of a bulk import's calls were refused with one code.
 #[derive(SimpleObject)]
 pub struct BulkCallRefusal {
     /// The code makeCall would have returned (DO_NOT_CALL, OUTSIDE_CALLING_HOURS, CONTACT_LIMIT…).
     code: String,
+    /// Calls refused with this code.
     count: i32,
 }
 
+/// The calls of `initiateCall`.
 #[derive(SimpleObject)]
 pub struct BulkCallResults {
+    /// Calls queued (status QUEUED).
     initiated: i32,
     /// The sum of `refused` counts.
     failed: i32,
+    /// Transactions the calls took (one per 500 customers).
     batches: i32,
     /// Calls the contact policy refused, counted per code.
     refused: Vec<BulkCallRefusal>,
 }
 
+/// What bulkAddCustomers did.
 #[derive(SimpleObject)]
 pub struct BulkAddCustomersPayload {
     /// True only when every record was added (SUCCESS), as the bulk vendor's API.
     success: bool,
+    /// SUCCESS, PARTIAL or FAILED.
     status: BulkStatus,
+    /// A summary for a person, e.g. "Added 9 of 10 records".
     message: String,
+    /// Counts of the records, and the errors of those not added.
     results: BulkResults,
+    /// The calls queued and refused; null unless initiateCall.
     call_results: Option<BulkCallResults>,
+    /// With useWorkflow: true when schedule building was started for at least one customer;
+    /// null otherwise.
     workflow_triggered: Option<bool>,
     /// The jobs building the schedules (empty unless useWorkflow): follow them with `job(id)`.
     job_ids: Vec<ID>,
@@ -110,6 +147,7 @@ impl BulkMutation {
     async fn bulk_add_customers(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The campaign, its records, and what to start for the added customers.")]
         input: BulkAddCustomersInput,
     ) -> async_graphql::Result<BulkAddCustomersPayload> {
         let company_id = tenant(ctx)?;

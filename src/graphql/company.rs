@@ -14,11 +14,14 @@ use crate::store::StoreError;
 
 pub struct Company(pub CompanyRow);
 
+/// A company (tenant): every API key belongs to one, and sees only its data.
 #[Object]
 impl Company {
+    /// The company's id (as `callsync company create` printed it).
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
+    /// The company's display name.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -27,6 +30,8 @@ impl Company {
         let company_id = self.0.id;
         db(ctx).read(move |conn| companies::task_types(conn, company_id)).await.gql()
     }
+    /// Most calls the company may start per second, on every path (default 5); a makeCall
+    /// above it is RATE_LIMITED.
     async fn calls_per_second_limit(&self) -> i32 {
         self.0.calls_per_second_limit
     }
@@ -34,9 +39,12 @@ impl Company {
     async fn queued_call_ttl_seconds(&self) -> i32 {
         self.0.queued_call_ttl_seconds
     }
+    /// Where each QUEUED call is POSTed for a call provider to place (signed with the
+    /// webhook secret); null when providers pull with `claimCalls`.
     async fn call_webhook_url(&self) -> Option<&str> {
         self.0.call_webhook_url.as_deref()
     }
+    /// The loan management system that `sync: true` reads customers and loans from.
     async fn lms_base_url(&self) -> Option<&str> {
         self.0.lms_base_url.as_deref()
     }
@@ -44,9 +52,11 @@ impl Company {
     async fn state_rules(&self) -> Json<Value> {
         Json(self.0.state_rules.clone())
     }
+    /// When the company was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// When its settings last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
@@ -55,11 +65,17 @@ impl Company {
 /// Company settings; omitted fields keep their value, null clears an optional one.
 #[derive(InputObject)]
 pub struct CompanySettingsInput {
+    /// 1 to 200 characters; cannot be null.
     name: MaybeUndefined<String>,
+    /// Most calls started per second, 1 to 1,000; cannot be null.
     calls_per_second_limit: MaybeUndefined<i32>,
     /// How long a QUEUED call may wait for a provider, 5 to 3,600 seconds.
     queued_call_ttl_seconds: MaybeUndefined<i32>,
+    /// A public http(s) URL without credentials, query or fragment (BAD_USER_INPUT otherwise);
+    /// needs callWebhookSecret. Null: no webhook (providers pull with claimCalls).
     call_webhook_url: MaybeUndefined<String>,
+    /// The LMS's base URL: a public http(s) URL without credentials, query or fragment
+    /// (BAD_USER_INPUT otherwise).
     lms_base_url: MaybeUndefined<String>,
     /// Stored for the LMS connector; never returned by any query.
     lms_api_key: MaybeUndefined<String>,
@@ -75,17 +91,25 @@ pub struct CompanySettingsInput {
 /// One state calling rule in force for the company.
 #[derive(SimpleObject)]
 pub struct StateCallingRule {
+    /// The state (or locality) code the rule belongs to, e.g. "MA".
     state: String,
     /// "HH:MM": no call before this local time.
     earliest: Option<String>,
     /// "HH:MM": no call at or after this local time.
     latest: Option<String>,
+    /// No calls on Sundays (customer-local).
     no_sunday: bool,
+    /// No calls on the state's legal holidays (its own calendar where callsync has one, else
+    /// the federal holidays).
     no_holidays: bool,
+    /// At most this many calls in any 7 consecutive local calendar days.
     #[graphql(name = "maxPer7Days")]
     max_per_7_days: Option<i32>,
+    /// At most this many calls in any rolling 24 hours.
     max_per_24_hours: Option<i32>,
+    /// Which calls the law addresses: "collections", "telemarketing" or "all".
     scope: Option<String>,
+    /// Where the rule comes from (statute or regulation).
     source: Option<String>,
     /// True when the row comes from the company's override, not the built-in table.
     overridden: bool,
@@ -143,10 +167,12 @@ pub struct CompanyMutation;
 
 #[Object]
 impl CompanyMutation {
+    /// Changes the company's settings: fields the input omits keep their value. An invalid
+    /// value is BAD_USER_INPUT naming its field, and nothing changes.
     async fn update_company_settings(
         &self,
         ctx: &Context<'_>,
-        input: CompanySettingsInput,
+        #[graphql(desc = "The settings to change.")] input: CompanySettingsInput,
     ) -> async_graphql::Result<Company> {
         let company_id = tenant(ctx)?;
         let changes = validate_settings(

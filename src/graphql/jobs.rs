@@ -7,26 +7,39 @@ use super::error::GqlResult;
 use super::{db, tenant};
 use crate::store::jobs::{self as store, JobRow};
 
+/// Where a background job stands.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
+    /// Waiting for a worker (also between failed attempts).
     Pending,
+    /// A worker is on it.
     Running,
+    /// Finished: every item is done.
     Done,
     /// Stopped after its attempts were spent (or its kind is unknown): see lastError.
     Failed,
 }
 
+/// Background work a request started, e.g. the schedules of a bulk import's customers.
 #[derive(SimpleObject)]
 pub struct Job {
+    /// Pass to `job(id)` to follow it.
     id: ID,
+    /// What it does: BUILD_SCHEDULES (a bulk import's schedules, up to 500 customers a job).
     kind: String,
+    /// PENDING, RUNNING, DONE or FAILED.
     status: JobStatus,
+    /// Attempts started so far; a job is FAILED after 5.
     attempts: i32,
+    /// The error of the last failed attempt.
     last_error: Option<String>,
     /// Items (customers) the job covers.
     total: i32,
+    /// Items finished so far (`done` of `total`).
     done: i32,
+    /// When the request started it.
     created_at: DateTime<Utc>,
+    /// When its status or progress last changed.
     updated_at: DateTime<Utc>,
 }
 
@@ -58,7 +71,11 @@ pub struct JobQuery;
 #[Object]
 impl JobQuery {
     /// One of the company's jobs (null for another company's or an unknown id).
-    async fn job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Job>> {
+    async fn job(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A job id, as in `jobIds`.")] id: ID,
+    ) -> async_graphql::Result<Option<Job>> {
         let company_id = tenant(ctx)?;
         let Ok(id) = id.parse::<i64>() else { return Ok(None) };
         Ok(db(ctx).read(move |conn| store::get(conn, company_id, id)).await.gql()?.map(Job::from))

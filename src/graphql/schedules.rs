@@ -16,6 +16,7 @@ use crate::store::PageRequest;
 
 pub struct Schedule(pub ScheduleRow);
 
+/// One step of a schedule's cadence: a call `dayOffset` days after the sync, at `localTime`.
 #[derive(SimpleObject, Clone)]
 pub struct CadenceStep {
     /// Days after the customer's local today.
@@ -30,20 +31,27 @@ impl From<DomainStep> for CadenceStep {
     }
 }
 
+/// A call schedule (a campaign): the cadence and calling rules for the customers of its
+/// `taskType`.
 #[Object]
 impl Schedule {
+    /// The schedule's id.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
+    /// Display name.
     async fn name(&self) -> &str {
         &self.0.name
     }
+    /// Free text for people.
     async fn description(&self) -> Option<&str> {
         self.0.description.as_deref()
     }
+    /// The key customers name in `taskType` to belong to this schedule; unique per company.
     async fn task_type(&self) -> &str {
         &self.0.task_type
     }
+    /// A paused schedule places no calls (makeCall is SCHEDULE_PAUSED; the dialer waits).
     async fn paused(&self) -> bool {
         self.0.paused
     }
@@ -59,6 +67,8 @@ impl Schedule {
     async fn calling_hours_end(&self) -> &str {
         &self.0.calling_hours_end
     }
+    /// Honour the company's suppressed list (source COMPANY); consumer opt-outs and wrong
+    /// numbers bind every schedule regardless.
     async fn use_do_not_call(&self) -> bool {
         self.0.use_do_not_call
     }
@@ -74,16 +84,21 @@ impl Schedule {
     async fn quiet_period_after_conversation(&self) -> bool {
         self.0.quiet_period_after_conversation
     }
+    /// The steps a sync plans, one task each.
     async fn cadence(&self) -> Vec<CadenceStep> {
         self.0.cadence().into_iter().map(CadenceStep::from).collect()
     }
+    /// Most calls to a customer in any 7 consecutive local days (Reg F allows 7).
     #[graphql(name = "maxAttemptsPer7Days")]
     async fn max_attempts_per_7_days(&self) -> i32 {
         self.0.max_attempts_per_7_days
     }
+    /// The integration's own sort key for listing schedules (`orderBy: SORTABLE_ORDER`).
     async fn sortable_order(&self) -> Option<f64> {
         self.0.sortable_order
     }
+    /// In seconds: a number this schedule dialled that recently is refused (RECENTLY_DIALED);
+    /// null: no such window.
     async fn lead_duplicate_timeframe_seconds(&self) -> Option<i32> {
         self.0.lead_duplicate_timeframe_seconds
     }
@@ -91,27 +106,35 @@ impl Schedule {
     async fn required_customer_fields(&self) -> Vec<CustomerField> {
         self.0.required_fields().into_iter().map(CustomerField::from).collect()
     }
+    /// Calls placed through this schedule so far.
     async fn calls_count(&self) -> i32 {
         self.0.calls_count
     }
+    /// When the latest call through this schedule was placed.
     async fn last_call_at(&self) -> Option<DateTime<Utc>> {
         self.0.last_call_at
     }
+    /// Tasks of this schedule still PENDING.
     async fn pending_tasks_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         let count = loaders(ctx)?.load_one(PendingTasksKey(self.0.id)).await.gql()?;
         Ok(count.unwrap_or(0))
     }
+    /// When the schedule was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// When its settings last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
 }
 
+/// One cadence step: a call `dayOffset` days after the sync, at `localTime`.
 #[derive(InputObject, Clone)]
 pub struct CadenceStepInput {
+    /// Days after the customer's local today, 0 to 365.
     day_offset: i32,
+    /// "HH:MM", customer-local; moved to the calling window's next opening when outside it.
     local_time: String,
 }
 
@@ -122,20 +145,35 @@ pub struct ScheduleInput {
     /// What the calls are for (default COLLECTION). A COLLECTION schedule keeps
     /// quietPeriodAfterConversation on.
     purpose: MaybeUndefined<CallPurpose>,
+    /// Display name, 1 to 200 characters; required on create.
     name: MaybeUndefined<String>,
+    /// Free text, at most 2,000 characters.
     description: MaybeUndefined<String>,
+    /// The key customers name to belong to the schedule, at most 64 characters; required on
+    /// create and new to the company (CONFLICT otherwise).
     task_type: MaybeUndefined<String>,
+    /// Default false.
     paused: MaybeUndefined<bool>,
+    /// IANA time zone name for numbers dialled with no customer zone.
     time_zone: MaybeUndefined<String>,
+    /// "HH:MM", customer-local (default "08:00"); before callingHoursEnd. The law's hours
+    /// still apply inside it.
     calling_hours_start: MaybeUndefined<String>,
+    /// "HH:MM", customer-local, exclusive (default "21:00").
     calling_hours_end: MaybeUndefined<String>,
+    /// Honour the company's suppressed list (default true).
     use_do_not_call: MaybeUndefined<bool>,
     /// Default true.
     quiet_period_after_conversation: MaybeUndefined<bool>,
+    /// 1 to 100 steps (default: days 0, 1, 3 and 7).
     cadence: MaybeUndefined<Vec<CadenceStepInput>>,
+    /// 1 to 100 (default 7).
     #[graphql(name = "maxAttemptsPer7Days")]
     max_attempts_per_7_days: MaybeUndefined<i32>,
+    /// Any finite number: the integration's sort key.
     sortable_order: MaybeUndefined<f64>,
+    /// Seconds, 0 or more: refuse redialling a number this schedule dialled that recently
+    /// (RECENTLY_DIALED).
     lead_duplicate_timeframe_seconds: MaybeUndefined<i32>,
     /// Default: every field createCustomer has always required (all but ssnLastFour).
     required_customer_fields: MaybeUndefined<Vec<CustomerField>>,
@@ -144,17 +182,28 @@ pub struct ScheduleInput {
 /// A customer field a campaign may require.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum CustomerField {
+    /// `firstName`.
     FirstName,
+    /// `lastName`.
     LastName,
+    /// `email`.
     Email,
+    /// `birthday`.
     Birthday,
+    /// `ssnLastFour`.
     SsnLastFour,
+    /// `phoneNumber`.
     PhoneNumber,
+    /// `timezone` (when not required, a missing one is inferred where possible).
     Timezone,
+    /// `streetAddress1`.
     #[graphql(name = "STREET_ADDRESS1")]
     StreetAddress1,
+    /// `city`.
     City,
+    /// `state`.
     State,
+    /// `zipCode`.
     ZipCode,
 }
 
@@ -243,23 +292,34 @@ impl From<ScheduleInput> for SchedulePatch {
     }
 }
 
+/// The values createSchedule uses for omitted fields.
 #[derive(SimpleObject)]
 pub struct ScheduleDefaults {
+    /// "HH:MM", customer-local.
     calling_hours_start: String,
+    /// "HH:MM", customer-local.
     calling_hours_end: String,
+    /// Whether the company's suppressed list is honoured.
     use_do_not_call: bool,
+    /// The default cadence.
     cadence: Vec<CadenceStep>,
+    /// The default weekly cap per customer.
     #[graphql(name = "maxAttemptsPer7Days")]
     max_attempts_per_7_days: i32,
+    /// Whether a new schedule starts paused.
     paused: bool,
+    /// The fields a customer must have by default.
     required_customer_fields: Vec<CustomerField>,
 }
 
+/// Which schedules to list; omitted fields do not filter.
 #[derive(InputObject, Default)]
 pub struct ScheduleFilter {
     /// Case-insensitive substring of the name or description.
     search: Option<String>,
+    /// true: only paused schedules; false: only running ones.
     paused: Option<bool>,
+    /// Only the schedule of this task type.
     task_type: Option<String>,
     /// Inclusive.
     created_at_from: Option<DateTime<Utc>>,
@@ -267,21 +327,32 @@ pub struct ScheduleFilter {
     created_at_to: Option<DateTime<Utc>>,
 }
 
+/// What a schedule list is sorted by.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ScheduleOrderField {
     #[default]
+    /// When the schedule was created (the default).
     CreatedAt,
+    /// When it last changed.
     UpdatedAt,
+    /// Its name.
     Name,
+    /// Its task type.
     TaskType,
+    /// Running first, then paused (ascending).
     Paused,
+    /// The integration's `sortableOrder`.
     SortableOrder,
+    /// Calls placed through it.
     CallsCount,
+    /// Its latest call.
     LastCallAt,
 }
 
+/// What deleteSchedule did.
 #[derive(SimpleObject)]
 pub struct DeleteSchedulePayload {
+    /// The id of the schedule deleted.
     deleted_schedule_id: ID,
     /// Pending tasks of the schedule that were cancelled.
     tasks_cancelled: i64,
@@ -299,7 +370,12 @@ pub struct ScheduleQuery;
 
 #[Object]
 impl ScheduleQuery {
-    async fn schedule(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Schedule>> {
+    /// A schedule by id; null for an unknown, deleted or another company's schedule.
+    async fn schedule(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The schedule's id.")] id: ID,
+    ) -> async_graphql::Result<Option<Schedule>> {
         let company_id = tenant(ctx)?;
         let Some(id) = schedule_id(&id) else {
             return Ok(None);
@@ -308,15 +384,18 @@ impl ScheduleQuery {
         Ok(row.map(Schedule))
     }
 
+    /// The company's schedules (deleted ones never appear), one page at a time.
     #[graphql(complexity = "super::connection_cost(first, child_complexity)")]
     async fn schedules(
         &self,
         ctx: &Context<'_>,
-        filter: Option<ScheduleFilter>,
-        #[graphql(default_with = "Some(ScheduleOrderField::CreatedAt)")] order_by: Option<ScheduleOrderField>,
-        #[graphql(default_with = "Some(OrderDirection::Asc)")] order_direction: Option<OrderDirection>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Which schedules; all when omitted.")] filter: Option<ScheduleFilter>,
+        #[graphql(default_with = "Some(ScheduleOrderField::CreatedAt)", desc = "The sort key.")]
+        order_by: Option<ScheduleOrderField>,
+        #[graphql(default_with = "Some(OrderDirection::Asc)", desc = "Ascending or descending.")]
+        order_direction: Option<OrderDirection>,
+        #[graphql(desc = "Page size, 0 to 500 (default 50; BAD_USER_INPUT otherwise).")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<ScheduleConnection> {
         let company_id = tenant(ctx)?;
         let first = page_size(first).gql()?;
@@ -381,6 +460,9 @@ impl ScheduleMutation {
     async fn create_schedule(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The settings; `name` and `taskType` are required. An invalid one is BAD_USER_INPUT naming it."
+        )]
         input: ScheduleInput,
     ) -> async_graphql::Result<Schedule> {
         let company_id = tenant(ctx)?;
@@ -395,7 +477,8 @@ impl ScheduleMutation {
     async fn update_schedule(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The schedule's id; NOT_FOUND if unknown or deleted.")] id: ID,
+        #[graphql(desc = "The settings to change; an invalid one is BAD_USER_INPUT naming it.")]
         input: ScheduleInput,
     ) -> async_graphql::Result<Schedule> {
         let company_id = tenant(ctx)?;
@@ -413,7 +496,7 @@ impl ScheduleMutation {
     async fn delete_schedule(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The schedule's id; NOT_FOUND if unknown or deleted.")] id: ID,
     ) -> async_graphql::Result<DeleteSchedulePayload> {
         let company_id = tenant(ctx)?;
         let uuid = schedule_id(&id).ok_or(ApiError::NotFound("schedule")).gql()?;
