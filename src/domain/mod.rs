@@ -1,6 +1,7 @@
 //! Pure business rules: no I/O, no clock (callers pass `now`/`today`).
 
 pub mod bulk;
+pub mod callee;
 pub mod calling_rules;
 pub mod calls;
 pub mod company;
@@ -8,10 +9,12 @@ pub mod consumer;
 pub mod contact_policy;
 pub mod csv;
 pub mod customer;
+pub mod customer_field;
 pub mod holidays;
 pub mod lms;
 pub mod location;
 pub mod network;
+pub mod refusal;
 pub mod schedule;
 pub mod schedule_builder;
 pub mod us_states;
