@@ -1,30 +1,29 @@
 //! Customers: queries, createCustomer, upsertCustomer.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object, SimpleObject, ID};
+use async_graphql::{Context, Enum, Json, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::calls::{call_page, Call, CallConnection, LineType};
-use super::consent::ConsentInput;
 use super::error::{ApiError, GqlResult};
 use super::loaders::{CustomerCallsKey, CustomerTasksKey, LoansKey};
 use super::scalars::Date;
 use super::tasks::{statuses, task_page, Task, TaskConnection, TaskStatus};
-use super::{db, now, page_size, patch, tenant, today, wants_total, OrderDirection, TotalCount};
-use crate::app::customer_writes::MatchOn;
-use crate::app::customers::{self as use_case, CustomerSubmission, PreparedCustomer, SyncSkip};
-use crate::domain::consumer::{self, RawTimeRange};
-use crate::domain::customer::{self, CustomerPatch};
-use crate::domain::lms::LoanRecord;
+use super::{db, page_size, tenant, wants_total, OrderDirection, TotalCount};
+use crate::app::customers::SyncSkip;
+use crate::domain::customer::{self};
 use crate::domain::schedule_builder::SkipReason;
-use crate::domain::Patch;
-use crate::lms::LmsClient;
 use crate::store::calls::CallFilter;
 use crate::store::customers::{self as store, CustomerCursor, CustomerOrder, CustomerRow};
 use crate::store::loans::LoanRow;
 use crate::store::tasks::TaskFilter;
 use crate::store::{PageRequest, TimeCursor};
+
+pub use super::customer_input::{
+    CustomerFilter, CustomerInput, CustomerKey, CustomerOrderField, LoanInput, TimeRange, TimeRangeInput,
+    Weekday,
+};
 
 pub struct Customer(pub CustomerRow);
 
@@ -226,315 +225,6 @@ impl Loan {
     }
 }
 
-/// A customer as an integration sends it. On update, an omitted field keeps its value and an
-/// explicit null clears it.
-#[derive(InputObject)]
-pub struct CustomerInput {
-    /// The integration's own reference id. createCustomer requires it; elsewhere, without one
-    /// the customer is matched on its phone number (phone as identity), and a new one gets a
-    /// generated id (`cus_…`).
-    id: Option<ID>,
-    /// Given name.
-    first_name: MaybeUndefined<String>,
-    /// Family name.
-    last_name: MaybeUndefined<String>,
-    /// A valid e-mail address.
-    email: MaybeUndefined<String>,
-    /// A real past date, `YYYY-MM-DD`.
-    birthday: MaybeUndefined<Date>,
-    /// Exactly 4 digits.
-    ssn_last_four: MaybeUndefined<String>,
-    /// Any valid number; without a country code it is read as US. Stored as E.164.
-    phone_number: MaybeUndefined<String>,
-    /// IANA time zone name, e.g. America/New_York.
-    timezone: MaybeUndefined<String>,
-    /// One of the company's schedules' task types.
-    task_type: MaybeUndefined<String>,
-    /// First line of the postal address.
-    street_address1: MaybeUndefined<String>,
-    /// Second line of the postal address.
-    street_address2: MaybeUndefined<String>,
-    /// City of the postal address.
-    city: MaybeUndefined<String>,
-    /// US state, DC or territory code.
-    state: MaybeUndefined<String>,
-    /// 5 digits or ZIP+4.
-    zip_code: MaybeUndefined<String>,
-    /// true marks the number Do Not Call and cancels its pending tasks and queued calls. On a
-    /// sync of a DNC customer, omitted or true is DO_NOT_CALL; false clears the mark.
-    do_not_call: MaybeUndefined<bool>,
-    /// A test customer (default false; omitted on a re-import keeps the stored value).
-    is_test: MaybeUndefined<bool>,
-    /// Alias of isTest.
-    test: MaybeUndefined<bool>,
-    /// A JSON object of at most 64 KiB; merged key by key on update.
-    external_metadata: MaybeUndefined<Json<Value>>,
-    /// A link to the customer's picture (http or https, at most 2,048 characters).
-    picture_url: MaybeUndefined<String>,
-    /// What line the number is on (default UNKNOWN, treated as a cell). A new number without
-    /// one is UNKNOWN again.
-    phone_line_type: MaybeUndefined<LineType>,
-    /// Consent for this input's number, recorded with the customer (without it, a number given
-    /// with a customer has PRIOR_EXPRESS consent PROVIDED_BY_CONSUMER, unless revoked).
-    consent: Option<ConsentInput>,
-    /// Customer-local weekly ranges the consumer said are inconvenient; replaces the stored
-    /// ones (null or [] clears them).
-    inconvenient_times: MaybeUndefined<Vec<TimeRangeInput>>,
-    /// With sync: the loan the customer is enriched for.
-    loan_id: Option<String>,
-    /// With sync: keep only these of the LMS's loans (strings or numbers, as vendors send them).
-    loan_ids: Option<Vec<ID>>,
-    /// Fill the fields this input omits from the company's LMS first (phone and timezone may
-    /// then stay missing: the customer is saved without a schedule).
-    sync: Option<bool>,
-    /// Loans to store with the customer (they win over the LMS's of the same loanId).
-    loans: Option<Vec<LoanInput>>,
-}
-
-/// A day of the week.
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Weekday {
-    /// Monday.
-    Mon,
-    /// Tuesday.
-    Tue,
-    /// Wednesday.
-    Wed,
-    /// Thursday.
-    Thu,
-    /// Friday.
-    Fri,
-    /// Saturday.
-    Sat,
-    /// Sunday.
-    Sun,
-}
-
-impl Weekday {
-    fn of(day: chrono::Weekday) -> Weekday {
-        use chrono::Weekday as W;
-        match day {
-            W::Mon => Weekday::Mon,
-            W::Tue => Weekday::Tue,
-            W::Wed => Weekday::Wed,
-            W::Thu => Weekday::Thu,
-            W::Fri => Weekday::Fri,
-            W::Sat => Weekday::Sat,
-            W::Sun => Weekday::Sun,
-        }
-    }
-
-    fn code(self) -> &'static str {
-        match self {
-            Weekday::Mon => "MON",
-            Weekday::Tue => "TUE",
-            Weekday::Wed => "WED",
-            Weekday::Thu => "THU",
-            Weekday::Fri => "FRI",
-            Weekday::Sat => "SAT",
-            Weekday::Sun => "SUN",
-        }
-    }
-}
-
-/// A weekly customer-local range: `start` inclusive, `end` exclusive ("HH:MM"; "24:00" is
-/// midnight).
-#[derive(SimpleObject)]
-pub struct TimeRange {
-    /// The weekdays the range applies to.
-    days: Vec<Weekday>,
-    /// "HH:MM", customer-local, inclusive.
-    start: String,
-    /// "HH:MM", customer-local, exclusive ("24:00" is midnight).
-    end: String,
-}
-
-impl From<consumer::TimeRange> for TimeRange {
-    fn from(range: consumer::TimeRange) -> Self {
-        TimeRange {
-            days: range.days.iter().map(|d| Weekday::of(*d)).collect(),
-            start: range.start_text(),
-            end: range.end_text(),
-        }
-    }
-}
-
-/// A weekly customer-local range: `start` inclusive, `end` exclusive and after `start`
-/// ("HH:MM"; "24:00" is midnight). An overnight block is two ranges.
-#[derive(InputObject, Clone)]
-pub struct TimeRangeInput {
-    /// The weekdays the range applies to (at least one).
-    days: Vec<Weekday>,
-    /// "HH:MM", customer-local, inclusive.
-    start: String,
-    /// "HH:MM", customer-local, exclusive and after `start` ("24:00" is midnight).
-    end: String,
-}
-
-impl TimeRangeInput {
-    fn raw(self) -> RawTimeRange {
-        RawTimeRange {
-            days: self.days.iter().map(|d| d.code().to_string()).collect(),
-            start: self.start,
-            end: self.end,
-        }
-    }
-}
-
-/// A loan to store with the customer.
-#[derive(InputObject, Clone)]
-pub struct LoanInput {
-    /// The loan's id in the lender's systems (a string or a number).
-    loan_id: ID,
-    /// The principal, in the loan's currency.
-    amount: Option<f64>,
-    /// One installment's amount, in the loan's currency.
-    installment_amount: Option<f64>,
-    /// The loan's term, in months.
-    period_months: Option<i32>,
-    /// The number of the installment now due (1-based).
-    current_installment: Option<i32>,
-    /// When the current installment is due, `YYYY-MM-DD`.
-    due_date: Option<Date>,
-    /// The lender's payment status (free text).
-    payment_status: Option<String>,
-}
-
-impl LoanInput {
-    /// The loans of an input, checked by the rules every door shares.
-    fn records(loans: Vec<LoanInput>) -> Result<Vec<LoanRecord>, ApiError> {
-        loans
-            .into_iter()
-            .enumerate()
-            .map(|(i, loan)| {
-                let input = crate::domain::lms::LoanInput {
-                    loan_id: Some(loan.loan_id.0),
-                    amount: loan.amount,
-                    installment_amount: loan.installment_amount,
-                    period_months: loan.period_months,
-                    current_installment: loan.current_installment,
-                    due_date: loan.due_date.map(|d| d.0),
-                    payment_status: loan.payment_status,
-                };
-                Ok(input.record(&format!("loans.{i}"))?)
-            })
-            .collect()
-    }
-}
-
-impl CustomerInput {
-    /// Validates the loans and, with `sync: true`, enriches from the company's LMS
-    /// ([`use_case::prepare`]).
-    pub async fn prepare(
-        self,
-        ctx: &Context<'_>,
-        company_id: uuid::Uuid,
-    ) -> async_graphql::Result<PreparedCustomer> {
-        let sync = self.sync == Some(true);
-        let loan_ids: Option<Vec<String>> =
-            self.loan_ids.as_ref().map(|ids| ids.iter().map(|id| id.to_string()).collect());
-        let loan_id = self.loan_id.clone();
-        let loans = LoanInput::records(self.loans.clone().unwrap_or_default()).gql()?;
-        let patch = self.into_patch().gql()?;
-        let submission = CustomerSubmission { patch, loans, sync, loan_ids, loan_id };
-        use_case::prepare(db(ctx), ctx.data_unchecked::<LmsClient>(), company_id, submission).await.gql()
-    }
-}
-
-impl CustomerInput {
-    /// Takes the inline loans out of the input, validated.
-    pub fn take_loans(&mut self) -> Result<Vec<LoanRecord>, ApiError> {
-        LoanInput::records(self.loans.take().unwrap_or_default())
-    }
-
-    pub fn id_text(&self) -> Option<String> {
-        self.id.as_ref().map(|id| id.0.clone())
-    }
-
-    pub fn into_patch(self) -> Result<CustomerPatch, ApiError> {
-        Ok(CustomerPatch {
-            external_id: customer::external_id_of(self.id.map_or(Patch::Keep, |id| Patch::Set(id.0)))?,
-            is_test: customer::is_test_of(patch(self.is_test), patch(self.test))?,
-            picture_url: patch(self.picture_url),
-            first_name: patch(self.first_name),
-            last_name: patch(self.last_name),
-            email: patch(self.email),
-            birthday: patch(self.birthday).map(|d| d.0),
-            ssn_last_four: patch(self.ssn_last_four),
-            phone_number: patch(self.phone_number),
-            timezone: patch(self.timezone),
-            task_type: patch(self.task_type),
-            street_address1: patch(self.street_address1),
-            street_address2: patch(self.street_address2),
-            city: patch(self.city),
-            state: patch(self.state),
-            zip_code: patch(self.zip_code),
-            do_not_call: patch(self.do_not_call),
-            external_metadata: patch(self.external_metadata).map(|j| j.0),
-            phone_line_type: patch(self.phone_line_type).map(|l| l.domain().code().to_string()),
-            inconvenient_times: patch(self.inconvenient_times)
-                .map(|ranges| ranges.into_iter().map(TimeRangeInput::raw).collect()),
-            consent: self.consent.as_ref().map(ConsentInput::given),
-            contact_optional: false,
-        })
-    }
-}
-
-/// Which customers to list; omitted fields do not filter.
-#[derive(InputObject, Default)]
-pub struct CustomerFilter {
-    /// true: only test customers; false: only real ones.
-    is_test: Option<bool>,
-    /// true: only Do Not Call customers; false: only those without the mark.
-    do_not_call: Option<bool>,
-    /// true: only customers on a contact hold; false: only those without one.
-    contact_hold: Option<bool>,
-    /// Only customers of this task type (schedule).
-    task_type: Option<String>,
-    /// Only customers whose address is in this state (code, e.g. "NY").
-    state: Option<String>,
-    /// Case-insensitive substring of the id, first or last name, e-mail or phone number.
-    search: Option<String>,
-    /// Inclusive.
-    created_at_from: Option<DateTime<Utc>>,
-    /// Exclusive.
-    created_at_to: Option<DateTime<Utc>>,
-}
-
-/// What a customer list is sorted by.
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CustomerOrderField {
-    #[default]
-    /// When the customer was created (the default).
-    CreatedAt,
-    /// When the customer last changed.
-    UpdatedAt,
-    /// Family name.
-    LastName,
-    /// The integration's id.
-    Id,
-}
-
-/// How upsertCustomer finds the customer to update.
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CustomerKey {
-    #[default]
-    /// By `input.id` (the default).
-    Id,
-    /// By `input.phoneNumber`: the key that cannot change; without `id`, a new customer gets a
-    /// generated one.
-    PhoneNumber,
-}
-
-/// What upsertCustomer did.
-#[derive(SimpleObject)]
-pub struct UpsertCustomerPayload {
-    /// The customer as stored now.
-    customer: Customer,
-    /// True when the customer was created (HTTP 201), false when updated (200).
-    created: bool,
-}
-
 /// Why a customer is on a contact hold.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum ContactHoldReason {
@@ -549,7 +239,7 @@ pub enum ContactHoldReason {
 }
 
 impl ContactHoldReason {
-    fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             ContactHoldReason::AttorneyRepresented => "ATTORNEY_REPRESENTED",
             ContactHoldReason::CeaseRequested => "CEASE_REQUESTED",
@@ -570,7 +260,7 @@ pub struct ContactHold {
     note: Option<String>,
 }
 
-fn not_found_customer(e: crate::app::AppError) -> ApiError {
+pub(crate) fn not_found_customer(e: crate::app::AppError) -> ApiError {
     match e {
         crate::app::AppError::Store(crate::store::StoreError::NotFound) => ApiError::NotFound("customer"),
         other => other.into(),
@@ -614,25 +304,6 @@ impl From<SyncSkip> for ScheduleSkipReason {
             SyncSkip::Builder(SkipReason::NoConsent) => Self::NoConsent,
         }
     }
-}
-
-/// What syncCustomerSchedule did.
-#[derive(SimpleObject)]
-pub struct SyncCustomerSchedulePayload {
-    /// The customer as stored now.
-    customer: Customer,
-    /// True when the customer was created by this sync.
-    created: bool,
-    /// True when tasks were planned; `skippedReason` says why not otherwise.
-    schedule_created: bool,
-    /// How many tasks were planned.
-    tasks_created: i32,
-    /// Pending tasks of the customer cancelled by this sync.
-    existing_tasks_removed: i32,
-    /// The new tasks, in order.
-    tasks: Vec<Task>,
-    /// Why no task was planned; null when tasks were.
-    skipped_reason: Option<ScheduleSkipReason>,
 }
 
 pub type CustomerConnection = Connection<String, Customer, CustomerCounts>;
@@ -808,162 +479,4 @@ async fn prefetch_first_pages(ctx: &Context<'_>, ids: &[i64]) -> async_graphql::
             .gql()?;
     }
     Ok(())
-}
-
-/// What cancelCommunications cancelled.
-#[derive(SimpleObject)]
-pub struct CancelCommunicationsPayload {
-    /// PENDING tasks cancelled.
-    pub tasks_cancelled: i32,
-    /// QUEUED calls not yet handed to a provider, cancelled (cancelReason REQUESTED).
-    pub calls_cancelled: i32,
-}
-
-#[derive(Default)]
-pub struct CustomerMutation;
-
-#[Object]
-impl CustomerMutation {
-    /// Creates a customer; `CONFLICT` if the id exists. Every required field must be present.
-    async fn create_customer(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The customer; a missing or invalid field is BAD_USER_INPUT naming it.")]
-        input: CustomerInput,
-    ) -> async_graphql::Result<Customer> {
-        let company_id = tenant(ctx)?;
-        let prepared = input.prepare(ctx, company_id).await?;
-        let now = now(ctx);
-        let row = db(ctx)
-            .transaction(move |conn| use_case::create_customer(conn, company_id, &prepared, now))
-            .await
-            .gql()?;
-        Ok(Customer(row))
-    }
-
-    /// Holds the customer: every path refuses it (`CONTACT_HOLD`), a sync plans nothing
-    /// (`skippedReason: CONTACT_HOLD`), and its pending tasks and queued calls are cancelled at
-    /// once, with events. It stays across syncs, upserts and imports until released.
-    async fn place_contact_hold(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The customer (the integration's id); NOT_FOUND if unknown.")] customer_id: ID,
-        #[graphql(desc = "Why the customer is held.")] reason: ContactHoldReason,
-        #[graphql(desc = "Free text, at most 2,000 characters (BAD_USER_INPUT otherwise).")] note: Option<
-            String,
-        >,
-    ) -> async_graphql::Result<Customer> {
-        let company_id = tenant(ctx)?;
-        let now = now(ctx);
-        let row = db(ctx)
-            .transaction(move |conn| {
-                use_case::place_contact_hold(
-                    conn,
-                    company_id,
-                    &customer_id,
-                    reason.code(),
-                    note.as_deref(),
-                    now,
-                )
-            })
-            .await
-            .map_err(not_found_customer)
-            .gql()?;
-        Ok(Customer(row))
-    }
-
-    /// Ends the customer's contact hold; a later sync plans again.
-    async fn release_contact_hold(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The customer (the integration's id); NOT_FOUND if unknown.")] customer_id: ID,
-    ) -> async_graphql::Result<Customer> {
-        let company_id = tenant(ctx)?;
-        let now = now(ctx);
-        let row = db(ctx)
-            .transaction(move |conn| use_case::release_contact_hold(conn, company_id, &customer_id, now))
-            .await
-            .map_err(not_found_customer)
-            .gql()?;
-        Ok(Customer(row))
-    }
-
-    /// Cancels the customer's PENDING tasks and its QUEUED calls not yet handed to a provider,
-    /// each with an event. Do Not Call is unchanged: a later sync plans again.
-    async fn cancel_communications(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The customer (the integration's id); NOT_FOUND if unknown.")] customer_id: ID,
-    ) -> async_graphql::Result<CancelCommunicationsPayload> {
-        let company_id = tenant(ctx)?;
-        let now = now(ctx);
-        let (tasks, calls) = db(ctx)
-            .transaction(move |conn| use_case::cancel_communications(conn, company_id, &customer_id, now))
-            .await
-            .map_err(|e| match e {
-                crate::app::AppError::Store(crate::store::StoreError::NotFound) => {
-                    ApiError::NotFound("customer")
-                }
-                other => other.into(),
-            })
-            .gql()?;
-        Ok(CancelCommunicationsPayload { tasks_cancelled: tasks as i32, calls_cancelled: calls as i32 })
-    }
-
-    /// Creates the customer, or updates only the fields the input carries.
-    async fn upsert_customer(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The fields to set; omitted ones keep their value, null clears.")]
-        input: CustomerInput,
-        #[graphql(
-            default_with = "Some(CustomerKey::Id)",
-            desc = "Find the customer by id or by phone number."
-        )]
-        match_on: Option<CustomerKey>,
-    ) -> async_graphql::Result<UpsertCustomerPayload> {
-        let company_id = tenant(ctx)?;
-        let prepared = input.prepare(ctx, company_id).await?;
-        let match_on = match match_on.unwrap_or_default() {
-            CustomerKey::Id => MatchOn::Id,
-            CustomerKey::PhoneNumber => MatchOn::PhoneNumber,
-        };
-        let now = now(ctx);
-        let (row, created) = db(ctx)
-            .transaction(move |conn| use_case::upsert_customer(conn, company_id, &prepared, match_on, now))
-            .await
-            .gql()?;
-        Ok(UpsertCustomerPayload { customer: Customer(row), created })
-    }
-
-    /// Upserts the customer and rebuilds its call schedule in one transaction: cancels every
-    /// pending task and plans the schedule's cadence inside the legal calling window.
-    async fn sync_customer_schedule(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(
-            desc = "The customer; its taskType picks the schedule. Omitted optional fields keep their value."
-        )]
-        input: CustomerInput,
-    ) -> async_graphql::Result<SyncCustomerSchedulePayload> {
-        let company_id = tenant(ctx)?;
-        let prepared = input.prepare(ctx, company_id).await?;
-        let now = now(ctx);
-        let today = today(ctx);
-        let outcome = db(ctx)
-            .transaction(move |conn| {
-                use_case::sync_customer_schedule(conn, company_id, &prepared, now, today)
-            })
-            .await
-            .gql()?;
-        Ok(SyncCustomerSchedulePayload {
-            customer: Customer(outcome.customer),
-            created: outcome.created,
-            schedule_created: !outcome.tasks.is_empty(),
-            tasks_created: outcome.tasks.len() as i32,
-            existing_tasks_removed: outcome.existing_tasks_removed as i32,
-            tasks: outcome.tasks.into_iter().map(Task).collect(),
-            skipped_reason: outcome.skipped.map(ScheduleSkipReason::from),
-        })
-    }
 }

@@ -4,6 +4,8 @@ pub mod bulk;
 pub mod calls;
 pub mod company;
 pub mod consent;
+pub mod customer_input;
+pub mod customer_mutations;
 pub mod customers;
 pub mod error;
 pub mod field_order;
@@ -42,7 +44,7 @@ pub struct Query(
 /// CONFLICT, DO_NOT_CALL, OUTSIDE_CALLING_HOURS, CONTACT_LIMIT, CONTACT_HOLD, NO_CONSENT…).
 #[derive(MergedObject, Default)]
 pub struct Mutation(
-    customers::CustomerMutation,
+    customer_mutations::CustomerMutation,
     schedules::ScheduleMutation,
     calls::CallMutation,
     bulk::BulkMutation,
