@@ -2,9 +2,12 @@
 //! `company_id` and filters on it; every write runs inside one transaction (see [`Db::write`]).
 
 pub mod bulk;
+pub mod call_handoff;
 pub mod calls;
 pub mod companies;
 pub mod consents;
+pub mod contact_history;
+pub mod customer_list;
 pub mod customers;
 pub mod events;
 pub mod jobs;
@@ -12,6 +15,7 @@ pub mod loans;
 pub mod schedules;
 pub mod schema;
 pub mod suppressed;
+pub mod task_dialing;
 pub mod tasks;
 
 use std::time::Duration;
