@@ -5,6 +5,7 @@
 mod customers;
 mod export;
 mod fields;
+mod schedule_view;
 mod schedules;
 
 use actix_web::http::StatusCode;
