@@ -64,6 +64,63 @@ pub fn by_ids(conn: &mut PgConnection, company_id: Uuid, ids: &[Uuid]) -> Result
         .load(conn)?)
 }
 
+/// Which pending tasks to cancel.
+enum PendingOf<'a> {
+    Customers(&'a [i64]),
+    Schedule(Uuid),
+}
+
+/// Cancels the company's PENDING tasks `of` these customers or this schedule, each with its
+/// event (naming the customer by `refs`, else by its external id read here); returns them.
+fn cancel_pending(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    of: PendingOf<'_>,
+    refs: Option<&std::collections::HashMap<i64, &str>>,
+    now: DateTime<Utc>,
+) -> Result<Vec<TaskRow>, StoreError> {
+    let pending = tasks::table.filter(tasks::company_id.eq(company_id)).filter(tasks::status.eq(PENDING));
+    let cancelled: Vec<TaskRow> = match of {
+        PendingOf::Customers(ids) => diesel::update(pending.filter(tasks::customer_id.eq_any(ids)))
+            .set((
+                tasks::status.eq(CANCELLED),
+                tasks::updated_at.eq(now),
+                tasks::version.eq(tasks::version + 1),
+            ))
+            .returning(TaskRow::as_returning())
+            .get_results(conn)?,
+        PendingOf::Schedule(id) => diesel::update(pending.filter(tasks::schedule_id.eq(id)))
+            .set((
+                tasks::status.eq(CANCELLED),
+                tasks::updated_at.eq(now),
+                tasks::version.eq(tasks::version + 1),
+            ))
+            .returning(TaskRow::as_returning())
+            .get_results(conn)?,
+    };
+    let read: std::collections::HashMap<i64, String> = match refs {
+        Some(_) => Default::default(),
+        None => {
+            let ids: Vec<i64> = cancelled.iter().map(|t| t.customer_id).collect();
+            customers::table
+                .filter(customers::id.eq_any(&ids))
+                .select((customers::id, customers::external_id))
+                .load(conn)?
+                .into_iter()
+                .collect()
+        }
+    };
+    let reference = |id: i64| match refs {
+        Some(refs) => refs.get(&id).copied().unwrap_or(""),
+        None => read.get(&id).map_or("", String::as_str),
+    };
+    let with_ref: Vec<_> = cancelled.iter().map(|t| (t, reference(t.customer_id))).collect();
+    for chunk in with_ref.chunks(5000) {
+        events::record_task_events(conn, company_id, events::TASK_STATUS_CHANGED, Some(PENDING), chunk)?;
+    }
+    Ok(cancelled)
+}
+
 /// Cancels every pending task of the customer, with an event each; returns them.
 pub fn cancel_pending_for_customer(
     conn: &mut PgConnection,
@@ -72,18 +129,8 @@ pub fn cancel_pending_for_customer(
     customer_ref: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<TaskRow>, StoreError> {
-    let cancelled: Vec<TaskRow> = diesel::update(
-        tasks::table
-            .filter(tasks::company_id.eq(company_id))
-            .filter(tasks::customer_id.eq(customer_id))
-            .filter(tasks::status.eq(PENDING)),
-    )
-    .set((tasks::status.eq(CANCELLED), tasks::updated_at.eq(now), tasks::version.eq(tasks::version + 1)))
-    .returning(TaskRow::as_returning())
-    .get_results(conn)?;
-    let with_ref: Vec<_> = cancelled.iter().map(|t| (t, customer_ref)).collect();
-    events::record_task_events(conn, company_id, events::TASK_STATUS_CHANGED, Some(PENDING), &with_ref)?;
-    Ok(cancelled)
+    let refs = std::collections::HashMap::from([(customer_id, customer_ref)]);
+    cancel_pending(conn, company_id, PendingOf::Customers(&[customer_id]), Some(&refs), now)
 }
 
 /// Cancels every pending task of these customers, with an event each.
@@ -94,21 +141,7 @@ pub fn cancel_pending_for_customers(
     refs: &std::collections::HashMap<i64, &str>,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let cancelled: Vec<TaskRow> = diesel::update(
-        tasks::table
-            .filter(tasks::company_id.eq(company_id))
-            .filter(tasks::customer_id.eq_any(customer_ids))
-            .filter(tasks::status.eq(PENDING)),
-    )
-    .set((tasks::status.eq(CANCELLED), tasks::updated_at.eq(now), tasks::version.eq(tasks::version + 1)))
-    .returning(TaskRow::as_returning())
-    .get_results(conn)?;
-    let with_ref: Vec<_> =
-        cancelled.iter().map(|t| (t, refs.get(&t.customer_id).copied().unwrap_or(""))).collect();
-    for chunk in with_ref.chunks(5000) {
-        events::record_task_events(conn, company_id, events::TASK_STATUS_CHANGED, Some(PENDING), chunk)?;
-    }
-    Ok(cancelled.len())
+    Ok(cancel_pending(conn, company_id, PendingOf::Customers(customer_ids), Some(refs), now)?.len())
 }
 
 /// Cancels the schedule's PENDING tasks, each with its event; returns how many.
@@ -118,28 +151,7 @@ pub fn cancel_pending_for_schedule(
     schedule_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let cancelled: Vec<TaskRow> = diesel::update(
-        tasks::table
-            .filter(tasks::company_id.eq(company_id))
-            .filter(tasks::schedule_id.eq(schedule_id))
-            .filter(tasks::status.eq(PENDING)),
-    )
-    .set((tasks::status.eq(CANCELLED), tasks::updated_at.eq(now), tasks::version.eq(tasks::version + 1)))
-    .returning(TaskRow::as_returning())
-    .get_results(conn)?;
-    let customer_ids: Vec<i64> = cancelled.iter().map(|t| t.customer_id).collect();
-    let refs: std::collections::HashMap<i64, String> = customers::table
-        .filter(customers::id.eq_any(&customer_ids))
-        .select((customers::id, customers::external_id))
-        .load(conn)?
-        .into_iter()
-        .collect();
-    let with_ref: Vec<_> =
-        cancelled.iter().map(|t| (t, refs.get(&t.customer_id).map_or("", String::as_str))).collect();
-    for chunk in with_ref.chunks(5000) {
-        events::record_task_events(conn, company_id, events::TASK_STATUS_CHANGED, Some(PENDING), chunk)?;
-    }
-    Ok(cancelled.len())
+    Ok(cancel_pending(conn, company_id, PendingOf::Schedule(schedule_id), None, now)?.len())
 }
 
 /// A task of any customer to insert.
