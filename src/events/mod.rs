@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::PgConnection;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -155,20 +155,7 @@ struct Listener {
 }
 
 fn connect(url: &str) -> Result<Listener, String> {
-    #[derive(diesel::QueryableByName)]
-    struct Pid {
-        #[diesel(sql_type = diesel::sql_types::Integer)]
-        pid: i32,
-    }
-    let mut conn = PgConnection::establish(url).map_err(|e| e.to_string())?;
-    diesel::sql_query("SET application_name = 'callsync-events'")
-        .execute(&mut conn)
-        .map_err(|e| e.to_string())?;
-    diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn).map_err(|e| e.to_string())?;
-    let pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
-        .get_result::<Pid>(&mut conn)
-        .map_err(|e| e.to_string())?
-        .pid;
+    let (conn, pid) = outbox::listen(url, CHANNEL).map_err(|e| e.to_string())?;
     Ok(Listener { conn, pid })
 }
 
@@ -236,9 +223,7 @@ fn run(weak: Weak<Shared>, url: String) {
                 remote |= n.process_id != l.pid;
             }
             if local {
-                diesel::sql_query(format!("NOTIFY {CHANNEL}"))
-                    .execute(&mut l.conn)
-                    .map_err(|e| e.to_string())?;
+                outbox::notify(&mut l.conn, CHANNEL).map_err(|e| e.to_string())?;
             }
             // While an open transaction holds delivery back, ask only whether it has finished
             // (one cheap query, less and less often), not reload the payloads behind it.

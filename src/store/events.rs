@@ -228,3 +228,25 @@ pub fn prune(conn: &mut PgConnection, cutoff: DateTime<Utc>, batch: i64) -> Resu
     .bind::<BigInt, _>(batch)
     .execute(conn)?)
 }
+
+/// A connection of its own that LISTENs on `channel`, with its backend pid (so its own NOTIFYs
+/// can be told from other instances').
+pub fn listen(url: &str, channel: &str) -> Result<(PgConnection, i32), StoreError> {
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let mut conn = <PgConnection as diesel::Connection>::establish(url)
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    diesel::sql_query("SET application_name = 'callsync-events'").execute(&mut conn)?;
+    diesel::sql_query(format!("LISTEN {channel}")).execute(&mut conn)?;
+    let pid = diesel::sql_query("SELECT pg_backend_pid() AS pid").get_result::<Pid>(&mut conn)?.pid;
+    Ok((conn, pid))
+}
+
+/// Wakes every instance LISTENing on `channel`.
+pub fn notify(conn: &mut PgConnection, channel: &str) -> Result<(), StoreError> {
+    diesel::sql_query(format!("NOTIFY {channel}")).execute(conn)?;
+    Ok(())
+}
