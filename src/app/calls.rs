@@ -1,6 +1,8 @@
 //! Calls: place one now (makeCall), move one forward (reportCallStatus), record attempts made
 //! outside callsync, and say what makeCall would decide (callEligibility).
 
+use crate::domain::tasks::TaskStatus;
+
 use chrono::{DateTime, Duration, Utc};
 use diesel::PgConnection;
 use serde_json::Value;
@@ -376,7 +378,7 @@ pub fn replan_pending(
                 changed += 1;
             }
             None => {
-                store::set_task_status(conn, company_id, task.id, "CANCELLED", now)?;
+                store::set_task_status(conn, company_id, task.id, TaskStatus::Cancelled, now)?;
                 changed += 1;
             }
         }

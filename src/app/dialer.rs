@@ -1,6 +1,8 @@
 //! The dialer's use-cases: dial the next due task through the contact policy, hand-off
 //! outcomes, stuck calls, and the background jobs the worker runs.
 
+use crate::domain::tasks::TaskStatus;
+
 use chrono::{DateTime, Duration, Utc};
 use diesel::{Connection, PgConnection};
 use uuid::Uuid;
@@ -61,7 +63,7 @@ pub fn dial_next_due(
 fn dial_task(conn: &mut PgConnection, task: TaskRow, now: DateTime<Utc>) -> Result<DialOutcome, AppError> {
     let company_id = task.company_id;
     let cancel = |conn: &mut PgConnection| -> Result<DialOutcome, AppError> {
-        store::set_task_status(conn, company_id, task.id, "CANCELLED", now)?;
+        store::set_task_status(conn, company_id, task.id, TaskStatus::Cancelled, now)?;
         Ok(DialOutcome::Cancelled)
     };
     // The locks first, in the order every dialling path takes them: the customer's row, then
@@ -103,7 +105,7 @@ fn dial_task(conn: &mut PgConnection, task: TaskRow, now: DateTime<Utc>) -> Resu
     call.hand_off = dialing.has_webhook;
     call.expires_at = Some(policy.expiry(now, dialing.queued_call_ttl));
     let call = store::insert_calls(conn, &[call], now)?.remove(0);
-    store::set_task_status(conn, company_id, task.id, "IN_PROGRESS", now)?;
+    store::set_task_status(conn, company_id, task.id, TaskStatus::InProgress, now)?;
     Ok(DialOutcome::Dialled(Box::new(call)))
 }
 

@@ -1,5 +1,7 @@
 //! The call-status state machine and how a call's task follows it.
 
+use super::tasks::TaskStatus;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CallStatus {
     Queued,
@@ -12,6 +14,9 @@ pub enum CallStatus {
     Failed,
     Cancelled,
 }
+
+/// The statuses of a call not yet ended.
+pub const OPEN_STATUSES: [CallStatus; 3] = [CallStatus::Queued, CallStatus::Ringing, CallStatus::InProgress];
 
 pub const ALL_STATUSES: [CallStatus; 9] = [
     CallStatus::Queued,
@@ -111,14 +116,14 @@ pub fn transition(from: CallStatus, to: CallStatus) -> Transition {
 }
 
 /// The status a call's task takes when the call reaches `status`, if it changes.
-pub fn task_status_for(status: CallStatus) -> Option<&'static str> {
+pub fn task_status_for(status: CallStatus) -> Option<TaskStatus> {
     match status {
         CallStatus::Queued => None,
-        CallStatus::Ringing | CallStatus::InProgress => Some("IN_PROGRESS"),
-        CallStatus::Completed => Some("COMPLETED"),
-        CallStatus::Cancelled => Some("CANCELLED"),
+        CallStatus::Ringing | CallStatus::InProgress => Some(TaskStatus::InProgress),
+        CallStatus::Completed => Some(TaskStatus::Completed),
+        CallStatus::Cancelled => Some(TaskStatus::Cancelled),
         CallStatus::NoAnswer | CallStatus::Busy | CallStatus::Voicemail | CallStatus::Failed => {
-            Some("FAILED")
+            Some(TaskStatus::Failed)
         }
     }
 }
@@ -161,10 +166,10 @@ mod tests {
 
     #[test]
     fn tasks_follow_calls() {
-        assert_eq!(task_status_for(Completed), Some("COMPLETED"));
-        assert_eq!(task_status_for(Failed), Some("FAILED"));
-        assert_eq!(task_status_for(NoAnswer), Some("FAILED"));
-        assert_eq!(task_status_for(Ringing), Some("IN_PROGRESS"));
+        assert_eq!(task_status_for(Completed), Some(TaskStatus::Completed));
+        assert_eq!(task_status_for(Failed), Some(TaskStatus::Failed));
+        assert_eq!(task_status_for(NoAnswer), Some(TaskStatus::Failed));
+        assert_eq!(task_status_for(Ringing), Some(TaskStatus::InProgress));
         assert_eq!(task_status_for(Queued), None);
     }
 }

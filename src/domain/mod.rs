@@ -17,6 +17,7 @@ pub mod network;
 pub mod refusal;
 pub mod schedule;
 pub mod schedule_builder;
+pub mod tasks;
 pub mod us_states;
 
 use thiserror::Error;

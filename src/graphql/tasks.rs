@@ -33,13 +33,15 @@ pub enum TaskStatus {
 
 impl TaskStatus {
     pub fn as_db(self) -> &'static str {
+        use crate::domain::tasks::TaskStatus as Domain;
         match self {
-            TaskStatus::Pending => "PENDING",
-            TaskStatus::InProgress => "IN_PROGRESS",
-            TaskStatus::Completed => "COMPLETED",
-            TaskStatus::Failed => "FAILED",
-            TaskStatus::Cancelled => "CANCELLED",
+            TaskStatus::Pending => Domain::Pending,
+            TaskStatus::InProgress => Domain::InProgress,
+            TaskStatus::Completed => Domain::Completed,
+            TaskStatus::Failed => Domain::Failed,
+            TaskStatus::Cancelled => Domain::Cancelled,
         }
+        .as_str()
     }
 
     pub fn from_db(s: &str) -> Option<TaskStatus> {

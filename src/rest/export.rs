@@ -410,18 +410,14 @@ fn customer_refs(
     Ok(customers::by_ids(conn, company_id, &ids)?.into_iter().map(|c| (c.id, c.external_id)).collect())
 }
 
-const TASK_STATUSES: &[&str] = &["PENDING", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED"];
-const CALL_STATUSES: &[&str] = &[
-    "QUEUED",
-    "RINGING",
-    "IN_PROGRESS",
-    "COMPLETED",
-    "NO_ANSWER",
-    "BUSY",
-    "VOICEMAIL",
-    "FAILED",
-    "CANCELLED",
-];
+/// The status codes each list filters on, as the domain spells them.
+fn task_statuses() -> Vec<&'static str> {
+    crate::domain::tasks::TaskStatus::ALL.iter().map(|s| s.as_str()).collect()
+}
+
+fn call_statuses() -> Vec<&'static str> {
+    crate::domain::calls::ALL_STATUSES.iter().map(|s| s.as_str()).collect()
+}
 
 pub(crate) const TASK_HEADER: &[&str] = &[
     "id",
@@ -450,7 +446,7 @@ pub async fn tasks(state: web::Data<AppState>, req: HttpRequest, params: Params)
                 customer_id: q.text("customerId"),
                 customer_row_id: None,
                 schedule_id: q.uuid("scheduleId")?,
-                statuses: q.statuses(TASK_STATUSES)?,
+                statuses: q.statuses(&task_statuses())?,
                 scheduled_from: q.time("scheduledFrom")?,
                 scheduled_to: q.time("scheduledTo")?,
             };
@@ -525,7 +521,7 @@ pub async fn calls(state: web::Data<AppState>, req: HttpRequest, params: Params)
                 customer_id: q.text("customerId"),
                 customer_row_id: None,
                 schedule_id: q.uuid("scheduleId")?,
-                statuses: q.statuses(CALL_STATUSES)?,
+                statuses: q.statuses(&call_statuses())?,
             };
             Ok(stream_csv(state.db(), "calls.csv", CALL_HEADER, move |conn, emit| {
                 each_page(

@@ -1,6 +1,8 @@
 //! Handing calls to providers: webhook deliveries due and leased, calls a provider may claim,
 //! hand-offs marked, expiry of calls that waited too long.
 
+use crate::domain::tasks::TaskStatus;
+
 use chrono::{DateTime, Duration, Utc};
 use diesel::dsl::sql;
 use diesel::pg::Pg;
@@ -269,7 +271,7 @@ pub fn cancel_call(
 ) -> Result<CallRow, StoreError> {
     let updated: CallRow = diesel::update(calls::table.find(call.id))
         .set((
-            calls::status.eq("CANCELLED"),
+            calls::status.eq(crate::domain::calls::CallStatus::Cancelled.as_str()),
             calls::cancel_reason.eq(reason),
             calls::disposition.eq(format!("cancelled: {message}")),
             calls::ended_at.eq(now),
@@ -286,7 +288,7 @@ pub fn cancel_call(
         &[(&updated, customer_ref.as_deref(), Some(&call.status))],
     )?;
     if let Some(task_id) = updated.task_id {
-        set_task_status(conn, updated.company_id, task_id, "CANCELLED", now)?;
+        set_task_status(conn, updated.company_id, task_id, TaskStatus::Cancelled, now)?;
     }
     Ok(updated)
 }
@@ -327,7 +329,7 @@ pub fn webhook_failed(
 /// Calls with no final status that started before `before`: (call, company), at most 500.
 pub fn stuck(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
     Ok(calls::table
-        .filter(calls::status.eq_any(["QUEUED", "RINGING", "IN_PROGRESS"]))
+        .filter(calls::status.eq_any(crate::domain::calls::OPEN_STATUSES.map(|s| s.as_str())))
         .filter(calls::created_at.lt(before))
         .select((calls::id, calls::company_id))
         .limit(500)

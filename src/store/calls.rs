@@ -448,7 +448,7 @@ pub fn cancel_queued(
             .filter(calls::customer_id.eq_any(customer_ids).or(calls::to_number.eq_any(numbers))),
     )
     .set((
-        calls::status.eq("CANCELLED"),
+        calls::status.eq(crate::domain::calls::CallStatus::Cancelled.as_str()),
         calls::cancel_reason.eq(reason),
         calls::disposition.eq(if reason == "REQUESTED" {
             "cancelled: on request"

@@ -1,6 +1,8 @@
 //! Tasks as the dialer moves them: status changes with their events, rescheduling, and the
 //! claim of the next due task.
 
+use crate::domain::tasks::TaskStatus;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
@@ -17,9 +19,10 @@ pub fn set_task_status(
     conn: &mut PgConnection,
     company_id: Uuid,
     task_id: Uuid,
-    status: &str,
+    status: TaskStatus,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let status = status.as_str();
     let Some(task) = tasks::table
         .filter(tasks::company_id.eq(company_id))
         .filter(tasks::id.eq(task_id))
@@ -72,7 +75,7 @@ pub fn lock_pending_tasks(
     Ok(tasks::table
         .filter(tasks::company_id.eq(company_id))
         .filter(tasks::customer_id.eq(customer_id))
-        .filter(tasks::status.eq("PENDING"))
+        .filter(tasks::status.eq(TaskStatus::Pending.as_str()))
         .filter(tasks::scheduled_for.ge(from))
         .order((tasks::scheduled_for.asc(), tasks::id.asc()))
         .select(TaskRow::as_select())
@@ -91,7 +94,7 @@ pub fn claim_due_task(
 ) -> Result<Option<TaskRow>, StoreError> {
     Ok(tasks::table
         .inner_join(schedules_table::table)
-        .filter(tasks::status.eq("PENDING"))
+        .filter(tasks::status.eq(TaskStatus::Pending.as_str()))
         .filter(tasks::scheduled_for.le(now))
         .filter(schedules_table::paused.eq(false))
         .filter(schedules_table::deleted_at.is_null())

@@ -1,5 +1,7 @@
 //! Tasks: the planned call attempts of a customer's schedule.
 
+use crate::domain::tasks::TaskStatus;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -15,8 +17,8 @@ use super::schedules::ScheduleRow;
 use super::schema::{customers, tasks};
 use super::{events, Page, PageRequest, StoreError, TimeCursor};
 
-pub const PENDING: &str = "PENDING";
-pub const CANCELLED: &str = "CANCELLED";
+const PENDING: &str = TaskStatus::Pending.as_str();
+const CANCELLED: &str = TaskStatus::Cancelled.as_str();
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize, Deserialize)]
 #[diesel(table_name = tasks, check_for_backend(Pg))]
