@@ -1,6 +1,7 @@
 //! The HTTP edge: POST /graphql, the GraphQL WebSocket, GraphiQL, health, readiness, metrics.
 
 mod assets;
+pub mod error;
 pub mod telemetry;
 mod websocket;
 
@@ -17,10 +18,10 @@ use uuid::Uuid;
 
 use crate::dialer::WorkSignal;
 use crate::events::{EventHub, HubConfig};
-use crate::graphql::error::ApiError;
 use crate::graphql::{CallsyncSchema, Tenant};
 use crate::metrics::{Metrics, MetricsExtension};
 use crate::store::{companies, Db, PgPool, StoreError};
+use error::ApiError;
 
 /// Largest request body: a 10,000-record bulk request fits with room to spare.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;

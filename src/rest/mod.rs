@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::app::AppError;
 use crate::domain::contact_policy::RefusalCode;
-use crate::graphql::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::AppState;
 
 /// Registers every REST and export route.

@@ -1,0 +1,105 @@
+//! The error every door answers with (GraphQL's `extensions.code`, REST's `error.code` and
+//! status): the use-cases' errors mapped once, whichever door asked.
+
+use crate::app::AppError;
+use crate::domain::contact_policy::Refusal;
+use crate::domain::ValidationError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("a valid API key is required (X-API-Key header or Authorization: Bearer)")]
+    Unauthenticated,
+    #[error("{0}")]
+    BadUserInput(ValidationError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict { field: String, message: String },
+    #[error("{0}")]
+    DoNotCall(String),
+    /// The contact policy refused a call: its code, and when it would allow one.
+    #[error("{}", .0.message)]
+    Refused(Refusal),
+    #[error("{0}")]
+    RateLimited(String),
+    #[error("{0}")]
+    InvalidTransition(String),
+    #[error("{0}")]
+    LmsUnavailable(String),
+    #[error("{0}")]
+    Busy(String),
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "UNAUTHENTICATED",
+            ApiError::BadUserInput(_) => "BAD_USER_INPUT",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::Conflict { .. } => "CONFLICT",
+            ApiError::DoNotCall(_) => "DO_NOT_CALL",
+            ApiError::Refused(refusal) => refusal.code.as_str(),
+            ApiError::RateLimited(_) => "RATE_LIMITED",
+            ApiError::InvalidTransition(_) => "INVALID_TRANSITION",
+            ApiError::LmsUnavailable(_) => "LMS_UNAVAILABLE",
+            ApiError::Busy(_) => "SERVICE_BUSY",
+            ApiError::Internal => "INTERNAL",
+        }
+    }
+
+    pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
+        ApiError::BadUserInput(ValidationError::new(field, message))
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ApiError::BadUserInput(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound("record"),
+            StoreError::Conflict { field, message } => ApiError::Conflict { field, message },
+            StoreError::Invalid(v) => ApiError::BadUserInput(v),
+            e @ StoreError::Busy(_) => ApiError::Busy(e.to_string()),
+            // Logged with the database's message only: Postgres keeps row values in the detail.
+            other => {
+                tracing::error!(error = %other, "request failed inside the store");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::NotFound(what) => ApiError::NotFound(what),
+            AppError::Refused(refusal) => ApiError::Refused(refusal),
+            AppError::RateLimited(m) => ApiError::RateLimited(m),
+            AppError::LmsUnavailable(m) => ApiError::LmsUnavailable(m),
+            AppError::InvalidTransition(m) => ApiError::InvalidTransition(m),
+            e @ AppError::DoNotCall => ApiError::DoNotCall(e.to_string()),
+            AppError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// DataLoader errors are shared between the fields that asked for the same key.
+impl From<std::sync::Arc<StoreError>> for ApiError {
+    fn from(e: std::sync::Arc<StoreError>) -> Self {
+        match std::sync::Arc::try_unwrap(e) {
+            Ok(e) => e.into(),
+            Err(shared) => {
+                tracing::error!(error = %shared, "batched load failed inside the store");
+                ApiError::Internal
+            }
+        }
+    }
+}
