@@ -22,6 +22,7 @@ pub mod customers;
 pub mod dialer;
 pub mod handoff;
 pub mod schedules;
+pub mod suppression;
 
 use thiserror::Error;
 

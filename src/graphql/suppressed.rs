@@ -3,34 +3,10 @@
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, Object, SimpleObject};
 
-use super::error::{ApiError, GqlResult};
+use super::error::GqlResult;
 use super::{db, tenant};
-use crate::app::customers::{stop_contact, StopReason};
-use crate::app::AppError;
-use crate::domain::customer::normalize_phone;
+use crate::app::suppression as use_case;
 use crate::store::suppressed;
-
-/// Most numbers accepted in one call.
-pub const MAX_NUMBERS: usize = 10_000;
-
-/// Every number normalised to E.164, or the whole call refused.
-fn normalize_all(numbers: &[String]) -> Result<Vec<String>, ApiError> {
-    if numbers.len() > MAX_NUMBERS {
-        return Err(ApiError::bad_input("phoneNumbers", format!("at most {MAX_NUMBERS} numbers per call")));
-    }
-    let mut out = numbers
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            normalize_phone("phoneNumbers", n).map_err(|_| {
-                ApiError::bad_input("phoneNumbers", format!("phoneNumbers[{i}] is not a valid phone number"))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
 
 /// Where a suppressed number came from.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -135,16 +111,9 @@ impl SuppressedMutation {
         phone_numbers: Vec<String>,
     ) -> async_graphql::Result<i64> {
         let company_id = tenant(ctx)?;
-        let numbers = normalize_all(&phone_numbers).gql()?;
+        let numbers = use_case::normalize_all(&phone_numbers).gql()?;
         let now = super::now(ctx);
-        db(ctx)
-            .transaction(move |conn| {
-                let added = suppressed::add(conn, company_id, &numbers, now)?;
-                stop_contact(conn, company_id, &[], &numbers, StopReason::DoNotCall, now)?;
-                Ok::<_, AppError>(added)
-            })
-            .await
-            .gql()
+        db(ctx).transaction(move |conn| use_case::add(conn, company_id, &numbers, now)).await.gql()
     }
 
     /// Removes numbers from the list; returns how many were on it.
@@ -157,7 +126,7 @@ impl SuppressedMutation {
         phone_numbers: Vec<String>,
     ) -> async_graphql::Result<i64> {
         let company_id = tenant(ctx)?;
-        let numbers = normalize_all(&phone_numbers).gql()?;
-        db(ctx).write(move |conn| suppressed::remove(conn, company_id, &numbers)).await.gql()
+        let numbers = use_case::normalize_all(&phone_numbers).gql()?;
+        db(ctx).transaction(move |conn| use_case::remove(conn, company_id, &numbers)).await.gql()
     }
 }
