@@ -21,7 +21,8 @@ use crate::store::{customers, schedules, StoreError};
 pub enum DialOutcome {
     /// No due task was free to claim.
     Idle,
-    Dialled(Box<CallRow>),
+    /// The call is queued for the company's provider (the task is IN_PROGRESS).
+    Queued(Box<CallRow>),
     /// Cancelled: no time will do (Do Not Call, no phone, no calling window).
     Cancelled,
     /// Moved to the earliest instant the contact policy allows, with a RESCHEDULED event.
@@ -106,7 +107,7 @@ fn dial_task(conn: &mut PgConnection, task: TaskRow, now: DateTime<Utc>) -> Resu
     call.expires_at = Some(policy.expiry(now, dialing.queued_call_ttl));
     let call = store::insert_calls(conn, &[call], now)?.remove(0);
     store::set_task_status(conn, company_id, task.id, TaskStatus::InProgress, now)?;
-    Ok(DialOutcome::Dialled(Box::new(call)))
+    Ok(DialOutcome::Queued(Box::new(call)))
 }
 
 /// Records a hand-off's outcome: delivered (`error` None), retried at `retry_at`, or given up,

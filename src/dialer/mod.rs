@@ -190,7 +190,7 @@ async fn dial_round_with(
             .await?;
         match outcome {
             DialOutcome::Idle => break,
-            DialOutcome::Dialled(call) => {
+            DialOutcome::Queued(call) => {
                 placed.push(call.id);
                 if config.simulate_calls {
                     simulate(db.clone(), call.company_id, call.id);
