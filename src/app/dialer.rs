@@ -33,10 +33,7 @@ pub enum DialOutcome {
     Busy(Uuid),
     /// Dialling this task failed unexpectedly; nothing was written for it. The worker backs it
     /// off alone, and the round goes on with the others.
-    Failed {
-        task_id: Uuid,
-        error: String,
-    },
+    Failed { task_id: Uuid, error: String },
 }
 
 /// Claims one due task (skipping ones another worker holds) and dials it if the contact

@@ -376,6 +376,35 @@ pub fn customer_input(id: &str) -> Value {
 pub type Place = (&'static str, &'static str, &'static str, &'static str);
 
 /// `customer_input(id)` moved to `place`: every location signal agrees with it.
+/// A REST request to the test server: `headers` replace the default `X-API-Key` with the app's
+/// key (an empty list sends no credentials). Returns the status and the JSON answer (or the
+/// text, as a JSON string, when it is not JSON).
+pub async fn rest_request(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    headers: Option<&[(&str, &str)]>,
+) -> (reqwest::StatusCode, Value) {
+    let mut req =
+        app.client.request(method.parse().expect("an HTTP method"), format!("{}{path}", app.base_url));
+    match headers {
+        None => req = req.header("X-API-Key", &app.api_key),
+        Some(headers) => {
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+        }
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let response = req.send().await.expect("request");
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
 /// Waits until `check` yields a value (re-asked every 20 ms), failing after 30 s: for state
 /// another task reaches (the server's job worker, the event hub), never a timing assertion.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T

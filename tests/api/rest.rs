@@ -5,9 +5,10 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::harness::{customer_input, TestApp};
+use crate::harness::{customer_input, rest_request, TestApp};
 
-/// Sends `body` (None: no body) to `path` with the app's key (or `key`), returns status and JSON.
+/// Sends `body` (None: no body) to `path` with the app's key (or `key`; empty: none), returns
+/// status and JSON.
 async fn call(
     app: &TestApp,
     method: &str,
@@ -15,23 +16,11 @@ async fn call(
     body: Option<Value>,
     key: Option<&str>,
 ) -> (StatusCode, Value) {
-    let url = format!("{}{path}", app.base_url);
-    let mut req = match method {
-        "GET" => app.client.get(url),
-        "PUT" => app.client.put(url),
-        "DELETE" => app.client.delete(url),
-        _ => app.client.post(url),
-    };
-    if let Some(key) = key.or(Some(app.api_key.as_str())).filter(|k| !k.is_empty()) {
-        req = req.header("X-API-Key", key);
+    match key {
+        None => rest_request(app, method, path, body, None).await,
+        Some("") => rest_request(app, method, path, body, Some(&[])).await,
+        Some(key) => rest_request(app, method, path, body, Some(&[("X-API-Key", key)])).await,
     }
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let response = req.send().await.expect("request");
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {

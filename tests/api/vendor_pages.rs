@@ -5,19 +5,10 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::harness::{create_schedule, TestApp};
+use crate::harness::{create_schedule, rest_request, TestApp};
 
 async fn send(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut request = app
-        .client
-        .request(method.parse().unwrap(), format!("{}{path}", app.base_url))
-        .header("X-API-Key", &app.api_key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    rest_request(app, method, path, body, None).await
 }
 
 #[track_caller]

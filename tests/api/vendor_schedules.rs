@@ -10,7 +10,7 @@ use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::harness::TestApp;
+use crate::harness::{rest_request, TestApp};
 
 /// Sends `body` (None: no body) to `path` with `auth` as the Authorization header (None: the
 /// app's key as `X-API-Key`); returns the status and the JSON answer.
@@ -21,24 +21,10 @@ async fn send(
     body: Option<Value>,
     auth: Option<&str>,
 ) -> (StatusCode, Value) {
-    let url = format!("{}{path}", app.base_url);
-    let mut req = match method {
-        "GET" => app.client.get(url),
-        "PUT" => app.client.put(url),
-        "DELETE" => app.client.delete(url),
-        _ => app.client.post(url),
-    };
-    req = match auth {
-        Some(auth) => req.header("Authorization", auth),
-        None => req.header("X-API-Key", &app.api_key),
-    };
-    if let Some(body) = body {
-        req = req.json(&body);
+    match auth {
+        Some(auth) => rest_request(app, method, path, body, Some(&[("Authorization", auth)])).await,
+        None => rest_request(app, method, path, body, None).await,
     }
-    let response = req.send().await.expect("request");
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 async fn call(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
