@@ -358,8 +358,13 @@ pub fn replan_pending(
     let Some(schedule) = schedules::by_ids(conn, company_id, &[first.schedule_id])?.pop() else {
         return Ok(0);
     };
-    let mut history =
-        contact::history(conn, company_id, &Person::of(customer), contact::history_since(now))?.history;
+    let mut history = contact::history(
+        conn,
+        company_id,
+        &Person::of(customer),
+        contact::history_since(now, customer.line_type()),
+    )?
+    .history;
     // The tasks being re-placed are not yet planned; overdue ones (the dialer's) still count.
     history.planned.retain(|t| *t < now);
     let placed = match contact::customer_policy(conn, customer, &schedule)? {

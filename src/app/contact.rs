@@ -20,10 +20,12 @@ use crate::store::customers::CustomerRow;
 use crate::store::schedules::ScheduleRow;
 use crate::store::{companies, consents, suppressed, StoreError};
 
-/// How far back a decision at `at` must look: the caps' 7 days, the quiet period's 8 and the
-/// landline allowance's 30.
-pub fn history_since(at: DateTime<Utc>) -> DateTime<Utc> {
-    at - Duration::days((QUIET_DAYS + 3).max(LANDLINE_CAP_DAYS + 1))
+/// How far back a decision at `at` must look: the caps' 7 days and the quiet period's 8; a
+/// landline's allowance (3 calls in 30 days without consent) needs 30, so only a landline's
+/// history reaches that far (the rest of the book is spared three times the rows).
+pub fn history_since(at: DateTime<Utc>, line: Option<LineType>) -> DateTime<Utc> {
+    let days = if line == Some(LineType::Landline) { LANDLINE_CAP_DAYS + 1 } else { QUIET_DAYS + 3 };
+    at - Duration::days(days)
 }
 
 pub fn schedule_terms(schedule: &ScheduleRow) -> Result<ScheduleTerms, StoreError> {
@@ -328,6 +330,15 @@ pub struct DecideRequest<'a> {
     pub line: Option<LineType>,
 }
 
+impl DecideRequest<'_> {
+    /// The line dialled: the caller's word wins; else the customer's, for its own number;
+    /// else unknown (treated as a cell).
+    pub fn line_type(&self) -> LineType {
+        let own_number = self.customer.filter(|c| c.phone_number.as_deref() == Some(self.number));
+        self.line.or_else(|| own_number.and_then(CustomerRow::line_type)).unwrap_or_default()
+    }
+}
+
 /// What the policy said about one callee, with what it was told.
 pub struct Decision {
     /// The policy in force, or the refusal that holds at any time (Do Not Call, no location…).
@@ -351,10 +362,15 @@ pub fn decide(
     at: DateTime<Utc>,
     window: HistoryWindow,
 ) -> Result<Vec<Decision>, StoreError> {
-    let since = window.since;
     if requests.is_empty() {
         return Ok(Vec::new());
     }
+    // A landline among them: its allowance counts 30 days back.
+    let landline = requests.iter().any(|r| r.line_type() == LineType::Landline);
+    let since = match landline {
+        true => window.since.min(history_since(at, Some(LineType::Landline))),
+        false => window.since,
+    };
     let rules = state_rules(conn, company_id)?;
     let people: Vec<Person> = requests
         .iter()
@@ -382,9 +398,7 @@ pub fn decide(
         // The number dialled may not be the customer's current one.
         callee.consent = consent_level(&contact.marks, request.customer, request.number);
         // The caller's word on the line wins; else the customer's, for its own number.
-        let own_number = request.customer.filter(|c| c.phone_number.as_deref() == Some(request.number));
-        callee.line =
-            request.line.or_else(|| own_number.and_then(CustomerRow::line_type)).unwrap_or_default();
+        callee.line = request.line_type();
         let mut history = contact.history;
         history.planned.clear();
         if window.as_of_at {
@@ -417,9 +431,10 @@ pub struct HistoryWindow {
 }
 
 impl HistoryWindow {
-    /// What dialling at `at` needs: the caps' and quiet period's days, every attempt.
+    /// What dialling at `at` needs: the caps' and quiet period's days (a landline's 30, which
+    /// [`decide`] adds where one is dialled), every attempt.
     pub fn dialling(at: DateTime<Utc>) -> HistoryWindow {
-        HistoryWindow { since: history_since(at), as_of_at: false }
+        HistoryWindow { since: history_since(at, None), as_of_at: false }
     }
 }
 

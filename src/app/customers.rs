@@ -12,7 +12,7 @@ use super::customer_writes::{self, MatchOn};
 use super::AppError;
 use crate::domain::calling_rules::parse_zone;
 use crate::domain::calling_rules::StateRuleTable;
-use crate::domain::contact_policy::ContactHistory;
+use crate::domain::contact_policy::{ContactHistory, LineType};
 use crate::domain::customer::{CustomerPatch, CustomerRules, TaskTypeRule};
 use crate::domain::lms::LoanRecord;
 use crate::domain::schedule_builder::{self, BuildInput, PlannedTask, SkipReason};
@@ -338,7 +338,8 @@ pub fn rebuild_schedule(
         let skipped = Some(SyncSkip::NoSchedule);
         return Ok(SyncOutcome { customer, created, existing_tasks_removed, tasks: Vec::new(), skipped });
     };
-    let contact = contact::history(conn, company_id, &Person::of(&customer), contact::history_since(now))?;
+    let since = contact::history_since(now, customer.line_type());
+    let contact = contact::history(conn, company_id, &Person::of(&customer), since)?;
     let (planned, skipped, zone) =
         plan(&customer, schedule, contact.marks, &contact.history, &terms.rules, now)?;
     let new_tasks: Vec<NewTask> =
@@ -391,7 +392,8 @@ pub fn rebuild_schedules(
     let schedules: HashMap<String, ScheduleRow> =
         schedules::live_schedules(conn, company_id)?.into_iter().map(|s| (s.task_type.clone(), s)).collect();
     let people: Vec<Person> = customers.iter().map(Person::of).collect();
-    let contacts = contact::histories(conn, company_id, &people, contact::history_since(now))?;
+    let landline = customers.iter().find_map(|c| c.line_type().filter(|l| *l == LineType::Landline));
+    let contacts = contact::histories(conn, company_id, &people, contact::history_since(now, landline))?;
     let rules = contact::state_rules(conn, company_id)?;
     let mut rows = Vec::new();
     for (customer, contact) in customers.iter().zip(&contacts) {

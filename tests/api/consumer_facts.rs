@@ -130,6 +130,11 @@ async fn a_landline_without_consent_gets_its_allowance_and_a_cell_gets_none() {
     let fourth = app.gql(MAKE_CALL, json!({"i": {"customerId": "home"}})).await;
     assert_error(&fourth, "CONTACT_LIMIT", None);
     assert_eq!(fourth["errors"][0]["extensions"]["reason"], "LANDLINE_CAP", "{fourth}");
+    // Two weeks on, past the caps' 7 days and the quiet period's 8, the 30 days still hold: a
+    // landline's history reaches that far back.
+    app.clock.advance(chrono::Duration::days(12));
+    let later = app.gql(MAKE_CALL, json!({"i": {"customerId": "home"}})).await;
+    assert_eq!(later["errors"][0]["extensions"]["reason"], "LANDLINE_CAP", "{later}");
 }
 
 #[tokio::test]
