@@ -231,14 +231,19 @@ pub(crate) fn nul_path(value: &serde_json::Value) -> Option<String> {
         Value::Array(items) => {
             items.iter().enumerate().find_map(|(i, v)| nul_path(v).map(|p| format!("[{i}]{p}")))
         }
-        Value::Object(map) => map.iter().find_map(|(k, v)| {
-            if k.contains('\0') {
-                return Some(format!(".{}", k.replace('\0', "")));
-            }
-            nul_path(v).map(|p| format!(".{k}{p}"))
-        }),
+        Value::Object(map) => nul_path_in(map),
         _ => None,
     }
+}
+
+/// [`nul_path`] of an object's keys and values.
+pub(crate) fn nul_path_in(map: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    map.iter().find_map(|(k, v)| {
+        if k.contains('\0') {
+            return Some(format!(".{}", k.replace('\0', "")));
+        }
+        nul_path(v).map(|p| format!(".{k}{p}"))
+    })
 }
 
 /// Whether a JSON body carries a NUL character (only possible as the escape `\u0000`, in a

@@ -16,11 +16,12 @@ impl Fields {
     /// The request body, which must be a JSON object.
     pub fn parse(body: &[u8]) -> Result<Fields, RestError> {
         match serde_json::from_slice::<Value>(body) {
-            Ok(value @ Value::Object(_)) if crate::http::nul_path(&value).is_some() => {
-                let path = crate::http::nul_path(&value).unwrap_or_default();
-                Err(RestError::bad_input(path.trim_start_matches('.'), crate::http::NUL_MESSAGE))
-            }
-            Ok(Value::Object(map)) => Ok(Fields { map }),
+            Ok(Value::Object(map)) => match crate::http::nul_path_in(&map) {
+                Some(path) => {
+                    Err(RestError::bad_input(path.trim_start_matches('.'), crate::http::NUL_MESSAGE))
+                }
+                None => Ok(Fields { map }),
+            },
             Ok(_) => Err(RestError::bad_input("body", "the body must be a JSON object")),
             Err(e) => Err(RestError::bad_input("body", format!("the body is not valid JSON: {e}"))),
         }

@@ -46,6 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub(crate) struct RestError {
     status: StatusCode,
     body: Value,
+    /// The field is named exactly as the client sent it: no door renames it.
+    field_as_sent: bool,
 }
 
 impl RestError {
@@ -53,6 +55,7 @@ impl RestError {
         RestError {
             status,
             body: json!({"error": {"code": code, "message": message.into(), "field": field}}),
+            field_as_sent: false,
         }
     }
 
@@ -62,7 +65,7 @@ impl RestError {
 
     /// A field named exactly as the client sent it (an unknown key): no door renames it.
     pub fn named_as_sent(mut self) -> Self {
-        self.body["error"]["as_sent"] = json!(true);
+        self.field_as_sent = true;
         self
     }
 
@@ -113,7 +116,7 @@ impl RestError {
             detail["reason"] = json!(refusal.reason.map(|r| r.as_str()));
             detail["zones"] = json!(refusal.zones);
         }
-        RestError { status, body }
+        RestError { status, body, field_as_sent: false }
     }
 
     pub fn from_app(error: AppError, aliases: &[(&str, &str)]) -> Self {
@@ -234,9 +237,9 @@ pub(crate) fn answer_as(
     result: Result<HttpResponse, RestError>,
 ) -> HttpResponse {
     result.unwrap_or_else(|mut e| {
-        let as_sent = e.body["error"].as_object_mut().and_then(|o| o.remove("as_sent")).is_some();
-        let renamed =
-            casing.filter(|_| !as_sent).and_then(|c| e.body["error"]["field"].as_str().map(|f| c.name(f)));
+        let renamed = casing
+            .filter(|_| !e.field_as_sent)
+            .and_then(|c| e.body["error"]["field"].as_str().map(|f| c.name(f)));
         if let Some(field) = renamed {
             e.body["error"]["field"] = json!(field);
         }
