@@ -125,12 +125,28 @@ pub enum CompanyCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum ApiKeyCommand {
-    /// Create another API key for a company; prints {"apiKey"}.
+    /// Create another API key for a company; prints {"apiKey", "id", "scope"} (the key once).
     Create {
         #[arg(long)]
         company: String,
         #[arg(long)]
         label: Option<String>,
+        /// FULL, READ_ONLY (no writes) or NO_PII (no SSN digits, birthday or email in answers).
+        #[arg(long, default_value = "FULL")]
+        scope: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Print a company's keys, one JSON object per line (never a secret).
+    List {
+        #[arg(long)]
+        company: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke a key by its id: it stops working on every instance within 2 seconds.
+    Revoke {
+        id: String,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -161,21 +177,7 @@ pub fn run(cli: Cli) -> CliResult {
             println!("{}", json!({"companyId": company.id.to_string(), "apiKey": key.api_key}));
             Ok(())
         }
-        Command::ApiKey { command: ApiKeyCommand::Create { company, label, db } } => {
-            let company_id = Uuid::parse_str(company.trim())
-                .map_err(|_| format!("--company {company:?} is not a company id"))?;
-            let database = Database::resolve(db.database_url, &db.data_dir)?;
-            migrate(&database.url)?;
-            let mut conn = diesel::PgConnection::establish(&database.url)?;
-            let key =
-                companies::create_api_key(&mut conn, company_id, label.as_deref(), Clock::system().now())
-                    .map_err(|e| match e {
-                        store::StoreError::NotFound => format!("no company with id {company_id}").into(),
-                        other => Box::<dyn std::error::Error>::from(other),
-                    })?;
-            println!("{}", json!({"apiKey": key.api_key}));
-            Ok(())
-        }
+        Command::ApiKey { command } => api_key(command),
         Command::Serve {
             bind,
             pool_size,
@@ -200,6 +202,69 @@ pub fn run(cli: Cli) -> CliResult {
             serve(bind, pool_size, workers, event_retention_days, dialer, network, db)
         }
     }
+}
+
+/// `callsync api-key create | list | revoke`: the operator's side of key management. Changes
+/// are in the company's audit trail as the operator's (no key), operation `cli api-key …`.
+fn api_key(command: ApiKeyCommand) -> CliResult {
+    use crate::app::keys::{self, Revoker};
+    use crate::domain::keys::KeyScope;
+    use crate::store::api_keys::{self, ApiKeyRow};
+    use crate::store::audit::{self, AuditContext};
+    let parse_id = |what: &str, raw: &str| {
+        Uuid::parse_str(raw.trim()).map_err(|_| format!("{what} {raw:?} is not an id"))
+    };
+    let describe = |key: &ApiKeyRow| {
+        json!({
+            "id": key.id.to_string(), "label": key.label, "prefix": key.prefix, "scope": key.scope,
+            "createdAt": key.created_at.to_rfc3339(),
+            "lastUsedAt": key.last_used_at.map(|t| t.to_rfc3339()),
+            "revokedAt": key.revoked_at.map(|t| t.to_rfc3339()),
+        })
+    };
+    let connect = |db: DbArgs| -> Result<diesel::PgConnection, Box<dyn std::error::Error>> {
+        let database = Database::resolve(db.database_url, &db.data_dir)?;
+        migrate(&database.url)?;
+        Ok(diesel::PgConnection::establish(&database.url)?)
+    };
+    let operator = |company_id, operation: &str| AuditContext {
+        company_id,
+        api_key_id: None,
+        operation: format!("cli api-key {operation}"),
+    };
+    let now = Clock::system().now();
+    match command {
+        ApiKeyCommand::Create { company, label, scope, db } => {
+            let company_id = parse_id("--company", &company)?;
+            let scope = KeyScope::parse(scope.trim())
+                .ok_or_else(|| format!("--scope {scope:?} is not one of FULL, READ_ONLY, NO_PII"))?;
+            let mut conn = connect(db)?;
+            let (row, key) = conn.transaction(|conn| {
+                audit::mark(conn, &operator(company_id, "create"), now)?;
+                keys::create(conn, company_id, label.as_deref(), scope, now)
+            })?;
+            println!("{}", json!({"apiKey": key.api_key, "id": row.id.to_string(), "scope": row.scope}));
+        }
+        ApiKeyCommand::List { company, db } => {
+            let company_id = parse_id("--company", &company)?;
+            let mut conn = connect(db)?;
+            for key in api_keys::list(&mut conn, company_id)? {
+                println!("{}", describe(&key));
+            }
+        }
+        ApiKeyCommand::Revoke { id, db } => {
+            let key_id = parse_id("the key id", &id)?;
+            let mut conn = connect(db)?;
+            let company_id = api_keys::company_of(&mut conn, key_id)?
+                .ok_or_else(|| format!("no API key with id {key_id}"))?;
+            let key = conn.transaction(|conn| {
+                audit::mark(conn, &operator(company_id, "revoke"), now)?;
+                keys::revoke(conn, company_id, key_id, Revoker::Operator, now)
+            })?;
+            println!("{}", describe(&key));
+        }
+    }
+    Ok(())
 }
 
 /// `callsync local status | stop | psql`: the local cluster under `DATA_DIR/pgdata`.

@@ -10,6 +10,7 @@
 //! - [`customers`]: syncCustomerSchedule, rebuilding schedules set-wise, Do Not Call at once.
 //! - [`bulk`]: the calls of a bulk import.
 //! - [`schedules`]: create, update and delete a schedule.
+//! - [`keys`]: issue, list and revoke API keys.
 //! - [`dialer`]: dial the next due task, fail stuck calls, webhook outcomes, background jobs.
 
 pub mod bulk;
@@ -21,6 +22,7 @@ pub mod customer_writes;
 pub mod customers;
 pub mod dialer;
 pub mod handoff;
+pub mod keys;
 pub mod schedules;
 pub mod suppression;
 

@@ -257,6 +257,12 @@ fn run(weak: Weak<Shared>, url: String) {
                 if pruned > 0 {
                     tracing::info!(pruned, more, "old events pruned");
                 }
+                // Idempotency keys' first answers are kept 24 hours (few: one per retried write).
+                let answers = crate::store::idempotency::prune(&mut l.conn, config.clock.now())
+                    .map_err(|e| e.to_string())?;
+                if answers > 0 {
+                    tracing::info!(answers, "expired idempotency answers pruned");
+                }
                 next_prune =
                     Instant::now() + if more { Duration::from_secs(60) } else { Duration::from_secs(3600) };
             }

@@ -43,16 +43,16 @@ impl Customer {
         self.0.last_name.as_deref()
     }
     /// E-mail address.
-    async fn email(&self) -> Option<&str> {
-        self.0.email.as_deref()
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        self.0.email.as_deref().filter(|_| super::sees_pii(ctx))
     }
     /// Date of birth (`YYYY-MM-DD`).
-    async fn birthday(&self) -> Option<Date> {
-        self.0.birthday.map(Date::from)
+    async fn birthday(&self, ctx: &Context<'_>) -> Option<Date> {
+        self.0.birthday.map(Date::from).filter(|_| super::sees_pii(ctx))
     }
     /// The last 4 digits of the social security number.
-    async fn ssn_last_four(&self) -> Option<&str> {
-        self.0.ssn_last_four.as_deref()
+    async fn ssn_last_four(&self, ctx: &Context<'_>) -> Option<&str> {
+        self.0.ssn_last_four.as_deref().filter(|_| super::sees_pii(ctx))
     }
     /// E.164, e.g. "+13105551234".
     async fn phone_number(&self) -> Option<&str> {

@@ -10,7 +10,9 @@ pub mod customers;
 pub mod error;
 pub mod field_order;
 pub mod jobs;
+pub mod keys;
 pub mod loaders;
+pub mod mutation_guard;
 pub mod scalars;
 pub mod schedules;
 pub mod subscriptions;
@@ -37,6 +39,7 @@ pub struct Query(
     jobs::JobQuery,
     suppressed::SuppressedQuery,
     consent::ConsentQuery,
+    keys::KeyQuery,
 );
 
 /// Writes. Every field needs an API key, else UNAUTHENTICATED; a mutation that errors writes
@@ -51,6 +54,7 @@ pub struct Mutation(
     suppressed::SuppressedMutation,
     company::CompanyMutation,
     consent::ConsentMutation,
+    keys::KeyMutation,
 );
 
 pub type CallsyncSchema = Schema<Query, Mutation, subscriptions::Subscription>;
@@ -86,6 +90,7 @@ pub fn schema_builder(
         .data(network)
         .data(crate::lms::LmsClient::new(network))
         .extension(field_order::RootFieldOrder)
+        .extension(mutation_guard::MutationGuard)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }
@@ -109,6 +114,9 @@ fn bare_builder() -> async_graphql::SchemaBuilder<Query, Mutation, subscriptions
         .override_output_type_description::<suppressed::SuppressedNumberConnection>(
             "A page of suppressed numbers (Relay connection): `first` (default 50, at most 500) after the `after` cursor.",
         )
+        .override_output_type_description::<keys::AuditEntryConnection>(
+            "A page of the audit trail (Relay connection): `first` (default 50, at most 500) after the `after` cursor.",
+        )
 }
 
 /// The schema without data: enough for `sdl` and for introspection (nothing else resolves).
@@ -124,6 +132,11 @@ pub fn sdl() -> String {
 pub(crate) fn tenant(ctx: &Context<'_>) -> async_graphql::Result<Uuid> {
     use async_graphql::ErrorExtensions;
     ctx.data_opt::<Tenant>().map(|t| t.0).ok_or_else(|| ApiError::Unauthenticated.extend())
+}
+
+/// Whether the request's key may see SSN digits, birthday and email (not a NO_PII key).
+pub(crate) fn sees_pii(ctx: &Context<'_>) -> bool {
+    ctx.data_opt::<crate::store::api_keys::KeyIdentity>().is_some_and(|key| key.scope.sees_pii())
 }
 
 /// The request's DataLoaders (present whenever the request is authenticated).

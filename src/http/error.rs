@@ -10,6 +10,12 @@ use crate::store::StoreError;
 pub enum ApiError {
     #[error("a valid API key is required (X-API-Key header or Authorization: Bearer)")]
     Unauthenticated,
+    /// The key's scope does not allow this (a READ_ONLY key's write).
+    #[error("{0}")]
+    Forbidden(String),
+    /// An Idempotency-Key already used with another request.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     #[error("{0}")]
     BadUserInput(ValidationError),
     #[error("{0} not found")]
@@ -37,6 +43,8 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthenticated => "UNAUTHENTICATED",
+            ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::IdempotencyKeyReused(_) => "IDEMPOTENCY_KEY_REUSED",
             ApiError::BadUserInput(_) => "BAD_USER_INPUT",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Conflict { .. } => "CONFLICT",

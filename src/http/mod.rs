@@ -4,6 +4,7 @@ mod assets;
 pub mod error;
 pub mod telemetry;
 mod websocket;
+mod writes;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -14,20 +15,21 @@ use actix_web::dev::Server;
 use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use async_graphql::{BatchRequest, ErrorExtensions, Response, ServerError};
-use uuid::Uuid;
 
 use crate::dialer::WorkSignal;
 use crate::events::{EventHub, HubConfig};
 use crate::graphql::{CallsyncSchema, Tenant};
 use crate::metrics::{Metrics, MetricsExtension};
-use crate::store::{companies, Db, PgPool, StoreError};
+use crate::store::api_keys::{self, KeyIdentity};
+use crate::store::{Db, PgPool, StoreError};
 use error::ApiError;
 
 /// Largest request body: a 10,000-record bulk request fits with room to spare.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// How long a verified API key is trusted without asking the database again.
-const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
+/// How long a verified API key is trusted without asking the database again: a revoked key
+/// stops working on every instance within this (API.md: within 2 s).
+const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 const KEY_CACHE_MAX: usize = 10_000;
 
 /// How an instance runs: where "now" comes from, and where outbound requests may go.
@@ -48,17 +50,17 @@ pub struct AppState {
     lms: crate::lms::LmsClient,
 }
 
-/// Verified keys (by SHA-256) and their company, trusted for [`KEY_CACHE_TTL`].
+/// Verified keys (by SHA-256) and who they are, trusted for [`KEY_CACHE_TTL`].
 #[derive(Default)]
-struct KeyCache(Mutex<HashMap<Vec<u8>, (Uuid, Instant)>>);
+struct KeyCache(Mutex<HashMap<Vec<u8>, (KeyIdentity, Instant)>>);
 
 impl KeyCache {
-    fn get(&self, hash: &[u8]) -> Option<Uuid> {
+    fn get(&self, hash: &[u8]) -> Option<KeyIdentity> {
         let keys = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        keys.get(hash).filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL).map(|(company, _)| *company)
+        keys.get(hash).filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL).map(|(key, _)| *key)
     }
 
-    fn insert(&self, hash: Vec<u8>, company: Uuid) {
+    fn insert(&self, hash: Vec<u8>, company: KeyIdentity) {
         let mut keys = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if keys.len() >= KEY_CACHE_MAX {
             keys.clear();
@@ -109,18 +111,18 @@ impl AppState {
         &self.lms
     }
 
-    /// The company of `api_key`, from the cache or the database.
-    pub(crate) async fn authenticate(&self, api_key: &str) -> Result<Option<Uuid>, StoreError> {
-        let hash = companies::hash_key(api_key);
-        if let Some(company) = self.keys.get(&hash) {
-            return Ok(Some(company));
+    /// Who `api_key` is (its company and scope), from the cache or the database.
+    pub(crate) async fn authenticate(&self, api_key: &str) -> Result<Option<KeyIdentity>, StoreError> {
+        let hash = api_keys::hash_key(api_key);
+        if let Some(identity) = self.keys.get(&hash) {
+            return Ok(Some(identity));
         }
-        let key = api_key.to_string();
-        let company = self.db.read(move |conn| companies::company_for_key(conn, &key)).await?;
-        if let Some(company) = company {
-            self.keys.insert(hash, company);
+        let (key, now) = (api_key.to_string(), self.db.now());
+        let identity = self.db.read(move |conn| api_keys::identify(conn, &key, now)).await?;
+        if let Some(identity) = identity {
+            self.keys.insert(hash, identity);
         }
-        Ok(company)
+        Ok(identity)
     }
 }
 
@@ -188,24 +190,28 @@ async fn graphql(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
     let tenant = match api_key(&req) {
         None => None,
         Some(key) => match state.authenticate(&key).await {
-            Ok(Some(company)) => Some(Tenant(company)),
+            Ok(Some(identity)) => Some(identity),
             // An unknown key is no key: each field that needs one answers UNAUTHENTICATED, in
             // the same shape as for a missing key (introspection still works).
             Ok(None) => None,
             Err(e) => {
                 tracing::error!(error = %e, "API key lookup failed");
-                return error_response(
-                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                    ApiError::Internal.extend(),
-                );
+                // As any INTERNAL error: the request id finds the log line.
+                let request_id = telemetry::request_id(&req).unwrap_or_default();
+                let error =
+                    ApiError::Internal.extend().extend_with(|_, ext| ext.set("requestId", request_id));
+                return error_response(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, error);
             }
         },
     };
-    if let Some(t) = tenant {
-        telemetry::record_company(t.0);
+    if let Some(caller) = tenant {
+        telemetry::record_company(caller.company_id);
     }
     let batch = match tenant {
-        Some(t) => batch.data(t).data(crate::graphql::loaders::loaders(state.db.clone(), t.0)),
+        Some(caller) => batch
+            .data(Tenant(caller.company_id))
+            .data(caller)
+            .data(crate::graphql::loaders::loaders(state.db.clone(), caller.company_id)),
         None => batch,
     };
     let mut response = state.schema.execute_batch(batch).await;
@@ -307,6 +313,7 @@ pub fn serve(
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(writes::guard))
             .wrap(actix_web::middleware::from_fn(telemetry::trace_requests))
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))

@@ -100,11 +100,12 @@ async fn run(
                 None => None,
             };
             match company {
-                Some(company) => {
-                    super::telemetry::record_company(company);
+                Some(caller) => {
+                    super::telemetry::record_company(caller.company_id);
                     let mut data = Data::default();
-                    data.insert(Tenant(company));
-                    data.insert(uncached_loaders(state.db.clone(), company));
+                    data.insert(Tenant(caller.company_id));
+                    data.insert(caller);
+                    data.insert(uncached_loaders(state.db.clone(), caller.company_id));
                     Ok(data)
                 }
                 None => {

@@ -8,9 +8,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
+use super::customer_view::customer_json;
 use super::export::{Params, Query};
 use super::fields::{given, Fields};
-use super::{answer, answer_as, company, Casing, RestError};
+use super::{answer, answer_as, caller, Casing, RestError};
 use crate::app::bulk::{self as bulk_case, BulkReport, BulkRequest, BulkStatus};
 use crate::app::consent as use_consent;
 use crate::app::customer_writes::MatchOn;
@@ -28,63 +29,6 @@ use crate::store::{PageRequest, StoreError};
 
 /// The Sonar-style upsert calls `externalMetadata` `properties`.
 const UPSERT_ALIASES: &[(&str, &str)] = &[("externalMetadata", "properties")];
-
-/// A customer as the vendors' APIs show one, in the door's casing (the create and sync vendor
-/// camelCase, the phone-identity vendor snake_case), with what callsync adds: the line type,
-/// the consumer's inconvenient times, a contact hold and the consent on file. Nested objects
-/// follow the casing; `externalMetadata` keeps the integration's own keys.
-pub(crate) fn customer_json(
-    row: &CustomerRow,
-    consent: Option<&ConsentRow>,
-    casing: Casing,
-) -> Map<String, Value> {
-    let value = json!({
-        "id": row.external_id,
-        "first_name": row.first_name,
-        "last_name": row.last_name,
-        "email": row.email,
-        "birthday": row.birthday.map(|d| d.to_string()),
-        "ssn_last_four": row.ssn_last_four,
-        "phone_number": row.phone_number,
-        "timezone": row.timezone,
-        "timezone_inferred": row.timezone_inferred,
-        "task_type": row.task_type,
-        "street_address1": row.street_address1,
-        "street_address2": row.street_address2,
-        "city": row.city,
-        "state": row.state,
-        "zip_code": row.zip_code,
-        "do_not_call": row.do_not_call,
-        "is_test": row.is_test,
-        "external_metadata": row.external_metadata,
-        "picture_url": row.picture_url,
-        "phone_line_type": row.line_type().unwrap_or_default().code(),
-        "inconvenient_times": row.inconvenient_times(),
-        "contact_hold": row.contact_hold_reason.as_ref().map(|reason| json!({
-            "reason": reason,
-            "since": row.contact_hold_since.map(|t| t.to_rfc3339()),
-            "note": row.contact_hold_note,
-        })),
-        "consent": consent.map(|c| json!({
-            "phone_number": c.phone_number,
-            "type": c.consent_type,
-            "source": c.source,
-            "evidence": c.evidence,
-            "obtained_at": c.obtained_at.to_rfc3339(),
-            "revoked_at": c.revoked_at.map(|t| t.to_rfc3339()),
-        })),
-        "created_at": row.created_at.to_rfc3339(),
-        "updated_at": row.updated_at.to_rfc3339(),
-    });
-    let Value::Object(map) = value else { return Map::new() };
-    let mut map = casing.keys(map);
-    for nested in ["consent", "contact_hold"] {
-        if let Some(Value::Object(inner)) = map.remove(&casing.name(nested)) {
-            map.insert(casing.name(nested), Value::Object(casing.keys(inner)));
-        }
-    }
-    map
-}
 
 /// The customer with the consent on file for its number.
 fn with_consent(
@@ -211,7 +155,8 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
         &req,
         Some(Casing::Camel),
         async {
-            let company_id = company(&state, &req).await?;
+            let caller = caller(&state, &req).await?;
+            let company_id = caller.company_id;
             let submission = submission(Fields::parse(&body)?, &["external_metadata"])?;
             let prepared = use_case::prepare(state.db(), state.lms(), company_id, submission).await?;
             let now = state.db().now();
@@ -222,7 +167,12 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
                     with_consent(conn, row)
                 })
                 .await?;
-            Ok(HttpResponse::Created().json(customer_json(&row.0, row.1.as_ref(), Casing::Camel)))
+            Ok(HttpResponse::Created().json(customer_json(
+                &row.0,
+                row.1.as_ref(),
+                Casing::Camel,
+                caller.scope,
+            )))
         }
         .await,
     )
@@ -237,7 +187,8 @@ pub async fn sync(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
         &req,
         Some(Casing::Camel),
         async {
-            let company_id = company(&state, &req).await?;
+            let caller = caller(&state, &req).await?;
+            let company_id = caller.company_id;
             let submission = submission(Fields::parse(&body)?, &["external_metadata"])?;
             let prepared = use_case::prepare(state.db(), state.lms(), company_id, submission).await?;
             let (now, today) = (state.db().now(), state.db().clock().today());
@@ -250,7 +201,7 @@ pub async fn sync(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
                 })
                 .await?;
             let (outcome, consent) = outcome;
-            let mut body = customer_json(&outcome.customer, consent.as_ref(), Casing::Camel);
+            let mut body = customer_json(&outcome.customer, consent.as_ref(), Casing::Camel, caller.scope);
             body.insert("created".into(), json!(outcome.created));
             body.insert("schedule_created".into(), json!(!outcome.tasks.is_empty()));
             body.insert("tasks_created".into(), json!(outcome.tasks.len()));
@@ -270,7 +221,8 @@ pub async fn upsert(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
     answer(
         &req,
         async {
-            let company_id = company(&state, &req).await?;
+            let caller = caller(&state, &req).await?;
+            let company_id = caller.company_id;
             let mut f = Fields::parse(&body)?;
             let match_on = match given(f.text(&["match_on"])?).as_deref().map(str::to_ascii_lowercase) {
                 None => MatchOn::PhoneNumber,
@@ -298,7 +250,7 @@ pub async fn upsert(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
                 .await
                 .map_err(|e| RestError::from_app(e, UPSERT_ALIASES))?;
             let ((row, consent), created) = (row, created);
-            let mut body = customer_json(&row, consent.as_ref(), Casing::Snake);
+            let mut body = customer_json(&row, consent.as_ref(), Casing::Snake, caller.scope);
             if let Some(metadata) = body.remove("external_metadata") {
                 body.insert("properties".into(), metadata);
             }
@@ -380,7 +332,8 @@ pub async fn bulk(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
         &req,
         Some(Casing::Camel),
         async {
-            let company_id = company(&state, &req).await?;
+            let caller = caller(&state, &req).await?;
+            let company_id = caller.company_id;
             let mut f = Fields::parse(&body)?;
             let schedule_id = given(f.text(&["campaign_id"])?)
                 .ok_or_else(|| RestError::bad_input("campaignId", "campaignId is required"))?;
@@ -475,7 +428,8 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest, params: Params) 
     answer(
         &req,
         async {
-            let company_id = company(&state, &req).await?;
+            let caller = caller(&state, &req).await?;
+            let company_id = caller.company_id;
             let known = [
                 "is_test",
                 "do_not_call",
@@ -550,7 +504,7 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest, params: Params) 
                 })
                 .await?;
             let customers: Vec<Map<String, Value>> =
-                rows.iter().map(|(row, consent)| customer_json(row, consent.as_ref(), Casing::Camel)).collect();
+                rows.iter().map(|(row, consent)| customer_json(row, consent.as_ref(), Casing::Camel, caller.scope)).collect();
             Ok(HttpResponse::Ok().json(json!({
                 "customers": customers,
                 "page": page,
@@ -568,7 +522,8 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest, path: web::Path<
     answer(
         &req,
         async {
-            let company_id = company(&state, &req).await?;
+            let caller = caller(&state, &req).await?;
+            let company_id = caller.company_id;
             let id = path.into_inner();
             let found = state
                 .db()
@@ -581,7 +536,7 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest, path: web::Path<
                 })
                 .await?;
             let (row, consent) = found.ok_or_else(|| RestError::not_found("customer"))?;
-            Ok(HttpResponse::Ok().json(customer_json(&row, consent.as_ref(), Casing::Camel)))
+            Ok(HttpResponse::Ok().json(customer_json(&row, consent.as_ref(), Casing::Camel, caller.scope)))
         }
         .await,
     )

@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use uuid::Uuid;
 
-use super::{answer, company, RestError};
+use super::{answer, caller, company, RestError};
 use crate::domain::csv::write_row;
+use crate::domain::keys::{KeyScope, PII_FIELDS};
 use crate::http::AppState;
 use crate::store::customers::{self, CustomerCursor, CustomerFilter, CustomerOrder, CustomerRow};
 use crate::store::schedules::{self, ScheduleFilter, ScheduleOrder, ScheduleRow};
@@ -201,7 +202,13 @@ pub(crate) const CUSTOMER_HEADER: &[&str] = &[
     "updatedAt",
 ];
 
-fn customer_row(c: &CustomerRow, out: &mut String) {
+/// The customer columns a key may see: a NO_PII key's export leaves out SSN digits, birthday
+/// and email.
+fn customer_columns(scope: KeyScope) -> Vec<bool> {
+    CUSTOMER_HEADER.iter().map(|name| scope.sees_pii() || !PII_FIELDS.contains(name)).collect()
+}
+
+fn customer_row(c: &CustomerRow, shown: &[bool], out: &mut String) {
     let cells = [
         c.external_id.clone(),
         opt(&c.first_name),
@@ -224,7 +231,7 @@ fn customer_row(c: &CustomerRow, out: &mut String) {
         time(&c.created_at),
         time(&c.updated_at),
     ];
-    write_row(out, cells.iter().map(String::as_str));
+    write_row(out, cells.iter().zip(shown).filter(|(_, shown)| **shown).map(|(cell, _)| cell.as_str()));
 }
 
 /// `GET /export/customers.csv`: `isTest`, `doNotCall`, `contactHold`, `taskType`, `state`, `search`,
@@ -234,7 +241,15 @@ pub async fn customers(state: web::Data<AppState>, req: HttpRequest, params: Par
     answer(
         &req,
         async {
-            let company_id = company(&state, &req).await?;
+            let caller = caller(&state, &req).await?;
+            let company_id = caller.company_id;
+            let shown = customer_columns(caller.scope);
+            let header: Vec<&str> = CUSTOMER_HEADER
+                .iter()
+                .zip(&shown)
+                .filter(|(_, shown)| **shown)
+                .map(|(name, _)| *name)
+                .collect();
             let known = [
                 "isTest",
                 "doNotCall",
@@ -271,7 +286,7 @@ pub async fn customers(state: web::Data<AppState>, req: HttpRequest, params: Par
                 }
             };
             let desc = q.desc()?;
-            Ok(stream_csv(state.db(), "customers.csv", CUSTOMER_HEADER, move |conn, emit| {
+            Ok(stream_csv(state.db(), "customers.csv", &header, move |conn, emit| {
                 each_page(
                     conn,
                     emit,
@@ -281,7 +296,7 @@ pub async fn customers(state: web::Data<AppState>, req: HttpRequest, params: Par
                         customers::list(conn, company_id, &filter, &request)
                     },
                     |_, rows, out| {
-                        rows.iter().for_each(|c| customer_row(c, out));
+                        rows.iter().for_each(|c| customer_row(c, &shown, out));
                         Ok(())
                     },
                 )

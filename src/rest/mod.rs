@@ -2,6 +2,7 @@
 //! exports. A thin door: each handler reads the body, calls the same use-case as GraphQL, and
 //! maps the outcome to a status code and `{"error": {code, message, field}}`. No rule lives here.
 
+mod customer_view;
 mod customers;
 mod export;
 mod fields;
@@ -17,6 +18,7 @@ use crate::app::AppError;
 use crate::domain::contact_policy::RefusalCode;
 use crate::http::error::ApiError;
 use crate::http::AppState;
+use crate::store::api_keys::KeyIdentity;
 
 /// Registers every REST and export route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -79,6 +81,8 @@ impl RestError {
         let code = error.code();
         let status = match &error {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::IdempotencyKeyReused(_) => StatusCode::CONFLICT,
             ApiError::BadUserInput(_) | ApiError::DoNotCall(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } | ApiError::InvalidTransition(_) => StatusCode::CONFLICT,
@@ -208,12 +212,17 @@ impl Casing {
 
 /// The company of the request's API key (the same headers as GraphQL).
 pub(crate) async fn company(state: &AppState, req: &HttpRequest) -> Result<Uuid, RestError> {
+    caller(state, req).await.map(|caller| caller.company_id)
+}
+
+/// Who the request's API key is: its company and scope.
+pub(crate) async fn caller(state: &AppState, req: &HttpRequest) -> Result<KeyIdentity, RestError> {
     let unauthenticated = || RestError::from_api(ApiError::Unauthenticated, &[]);
     let key = crate::http::api_key(req).ok_or_else(unauthenticated)?;
     match state.authenticate(&key).await {
-        Ok(Some(company)) => {
-            crate::http::telemetry::record_company(company);
-            Ok(company)
+        Ok(Some(caller)) => {
+            crate::http::telemetry::record_company(caller.company_id);
+            Ok(caller)
         }
         Ok(None) => Err(unauthenticated()),
         Err(e) => {

@@ -1,19 +1,18 @@
-//! Companies (tenants), their settings and their API keys.
+//! Companies (tenants) and their settings (their API keys are in `api_keys`).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::schedules::ScheduleRow;
-use super::schema::{api_keys, companies, schedules};
+use super::schema::{companies, schedules};
 use super::StoreError;
 use crate::domain::calling_rules::{self, StateRule};
 use crate::domain::company::CompanySettingsPatch;
 use crate::domain::customer::{Campaign, CustomerField};
+use crate::domain::keys::KeyScope;
 use crate::domain::{Patch, Secret};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -30,65 +29,17 @@ pub struct CompanyRow {
     pub queued_call_ttl_seconds: i32,
 }
 
-/// A new API key: the secret is returned once and only its hash is stored.
-pub struct IssuedKey {
-    pub api_key: String,
-}
-
-const KEY_PREFIX: &str = "csk_";
-const VISIBLE_PREFIX_LEN: usize = 12;
-
-pub fn hash_key(api_key: &str) -> Vec<u8> {
-    Sha256::digest(api_key.as_bytes()).to_vec()
-}
-
-fn generate_key() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("{KEY_PREFIX}{}", hex::encode(bytes))
-}
-
 pub fn create_company(
     conn: &mut PgConnection,
     name: &str,
     now: DateTime<Utc>,
-) -> Result<(CompanyRow, IssuedKey), StoreError> {
+) -> Result<(CompanyRow, super::api_keys::IssuedKey), StoreError> {
     let company: CompanyRow = diesel::insert_into(companies::table)
         .values((companies::name.eq(name), companies::created_at.eq(now), companies::updated_at.eq(now)))
         .returning(CompanyRow::as_returning())
         .get_result(conn)?;
-    let key = create_api_key(conn, company.id, Some("initial"), now)?;
+    let (_, key) = super::api_keys::create(conn, company.id, Some("initial"), KeyScope::Full, now)?;
     Ok((company, key))
-}
-
-pub fn create_api_key(
-    conn: &mut PgConnection,
-    company_id: Uuid,
-    label: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<IssuedKey, StoreError> {
-    get_company(conn, company_id)?.ok_or(StoreError::NotFound)?;
-    let api_key = generate_key();
-    diesel::insert_into(api_keys::table)
-        .values((
-            api_keys::company_id.eq(company_id),
-            api_keys::key_hash.eq(hash_key(&api_key)),
-            api_keys::prefix.eq(&api_key[..VISIBLE_PREFIX_LEN]),
-            api_keys::label.eq(label),
-            api_keys::created_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(IssuedKey { api_key })
-}
-
-/// The company a (non-revoked) key belongs to.
-pub fn company_for_key(conn: &mut PgConnection, api_key: &str) -> Result<Option<Uuid>, StoreError> {
-    Ok(api_keys::table
-        .filter(api_keys::key_hash.eq(hash_key(api_key)))
-        .filter(api_keys::revoked_at.is_null())
-        .select(api_keys::company_id)
-        .first(conn)
-        .optional()?)
 }
 
 pub fn get_company(conn: &mut PgConnection, company_id: Uuid) -> Result<Option<CompanyRow>, StoreError> {

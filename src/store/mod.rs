@@ -1,6 +1,8 @@
 //! Postgres through Diesel: the only place SQL lives. Every function takes the tenant's
 //! `company_id` and filters on it; every write runs inside one transaction (see [`Db::write`]).
 
+pub mod api_keys;
+pub mod audit;
 pub mod bulk;
 pub mod call_handoff;
 pub mod calls;
@@ -10,6 +12,7 @@ pub mod contact_history;
 pub mod customer_list;
 pub mod customers;
 pub mod events;
+pub mod idempotency;
 pub mod jobs;
 pub mod loans;
 pub mod schedules;
@@ -140,12 +143,23 @@ impl Db {
     }
 
     /// Runs `f` in one transaction on a blocking thread: it all commits or none of it does.
+    /// Inside [`audit::audited`], the transaction records its changes as that actor's.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&mut PgConnection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let result = self.blocking(move |conn| conn.transaction(f)).await;
+        let actor = audit::current().map(|context| (context, self.now()));
+        let result = self
+            .blocking(move |conn| {
+                conn.transaction(|conn| {
+                    if let Some((context, at)) = &actor {
+                        audit::mark(conn, context, *at)?;
+                    }
+                    f(conn)
+                })
+            })
+            .await;
         if let (Ok(_), Some(hook)) = (&result, &self.on_commit) {
             hook();
         }
@@ -162,11 +176,17 @@ impl Db {
         let pool = self.pool.clone();
         let permit = self.permit().await.map_err(E::from)?;
         self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let actor = audit::current().map(|context| (context, self.now()));
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut pooled = pool.get().map_err(|e| E::from(StoreError::Unavailable(e.to_string())))?;
             let conn: &mut PgConnection = &mut pooled;
-            conn.transaction(f)
+            conn.transaction(|conn| {
+                if let Some((context, at)) = &actor {
+                    audit::mark(conn, context, *at)?;
+                }
+                f(conn)
+            })
         })
         .await
         .map_err(|e| E::from(StoreError::Unavailable(format!("database task failed: {e}"))))?;

@@ -25,6 +25,32 @@ diesel::table! {
         label -> Nullable<Text>,
         created_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        scope -> Text,
+        last_used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (company_id, key) {
+        company_id -> Uuid,
+        key -> Text,
+        request_hash -> Bytea,
+        status -> Nullable<Int2>,
+        content_type -> Nullable<Text>,
+        body -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Uuid,
+        company_id -> Uuid,
+        at -> Timestamptz,
+        api_key_id -> Nullable<Uuid>,
+        operation -> Text,
+        entity_type -> Text,
+        entity_id -> Text,
     }
 }
 
@@ -228,4 +254,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     jobs,
     consents,
+    idempotency_keys,
+    audit_log,
 );

@@ -234,3 +234,55 @@ impl Drop for FirstRun {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+#[tokio::test]
+async fn api_key_list_and_revoke_commands() {
+    let app = TestApp::spawn().await;
+    let company = app.company_id.to_string();
+    let run = |args: &[&str]| callsync().args(args).env("DATABASE_URL", &app.db.url).output().unwrap();
+    let out = run(&["api-key", "create", "--company", &company, "--label", "viewer", "--scope", "READ_ONLY"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["scope"], "READ_ONLY");
+    let viewer = created["apiKey"].as_str().unwrap().to_string();
+
+    let out = run(&["api-key", "list", "--company", &company]);
+    assert!(out.status.success());
+    let listed: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["label"], "viewer");
+    assert_eq!(listed[0]["prefix"], &viewer[..12]);
+    assert!(listed.iter().all(|k| !k.to_string().contains(&viewer) && k["revokedAt"].is_null()));
+
+    // The operator may revoke the company's last FULL key (the API may not).
+    let initial = listed[1]["id"].as_str().unwrap();
+    let out = run(&["api-key", "revoke", initial]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let revoked: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(revoked["revokedAt"].is_string(), "{revoked}");
+    crate::harness::eventually("the revoked key refused", || async {
+        let body = app.gql("{ viewer { id } }", json!({})).await;
+        (body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED").then_some(())
+    })
+    .await;
+    // The trail names the command, with no key.
+    let trail = app
+        .gql_as(Some(&viewer), "{ auditLog { nodes { apiKeyId operation entityType entityId } } }", json!({}))
+        .await;
+    let first = &trail["data"]["auditLog"]["nodes"][0];
+    assert_eq!(first["operation"], "cli api-key revoke", "{trail}");
+    assert_eq!(first["entityId"], initial);
+    assert!(first["apiKeyId"].is_null());
+
+    for (args, says) in [
+        (vec!["api-key", "revoke", "00000000-0000-0000-0000-000000000000"], "no API key"),
+        (vec!["api-key", "revoke", "nope"], "not an id"),
+        (vec!["api-key", "create", "--company", &company, "--scope", "ADMIN"], "--scope"),
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

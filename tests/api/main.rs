@@ -1,5 +1,6 @@
 //! End-to-end tests: the real server over real HTTP on loopback, against real Postgres.
 
+mod audit;
 mod bulk;
 mod calls;
 mod candidate_states;
@@ -19,7 +20,9 @@ mod fuzz;
 mod handoff;
 mod harness;
 mod http_surface;
+mod idempotency;
 mod jobs;
+mod keys;
 mod lms;
 mod localities;
 mod purpose;
