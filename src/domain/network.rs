@@ -6,7 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::ValidationError;
 
 /// Whether `ip` is a public unicast address: not loopback, private, link-local, shared (CGNAT),
-/// documentation, benchmarking, multicast, broadcast, unspecified or reserved.
+/// documentation, benchmarking, multicast, broadcast, unspecified or reserved, nor an IPv6
+/// tunnel address (6to4, Teredo).
 pub fn is_public_ip(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
@@ -39,6 +40,12 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     // NAT64 (64:ff9b::/96) reaches the embedded IPv4 address.
     if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
         return is_public_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
+    }
+    // 6to4 (2002::/16) and Teredo (2001::/32) tunnel to an IPv4 address embedded in the
+    // address (Teredo's obfuscated): a relay could carry a request into a private network, and
+    // no receiver a tenant runs needs them, so both are refused whole.
+    if s[0] == 0x2002 || (s[0] == 0x2001 && s[1] == 0) {
+        return false;
     }
     !(ip.is_unspecified()
         || ip.is_loopback()
@@ -118,6 +125,14 @@ mod tests {
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
             "::127.0.0.1",
+            // 6to4 around private, loopback and public IPv4 alike: the whole prefix is refused.
+            "2002:a00:1::1",
+            "2002:7f00:1::",
+            "2002:c0a8:101::1",
+            "2002:808:808::1",
+            // Teredo (2001:0::/32), whatever server and client it names.
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(!is_public_ip(ip.parse().unwrap()), "{ip}");
         }
@@ -129,6 +144,10 @@ mod tests {
             "2606:4700::1111",
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
+            // Neighbours of the blocked prefixes stay public.
+            "2001:200::1",
+            "2001:4860:4860::8888",
+            "2003::1",
         ] {
             assert!(is_public_ip(ip.parse().unwrap()), "{ip}");
         }
@@ -150,6 +169,8 @@ mod tests {
             "http://169.254.169.254/latest",
             "http://10.0.0.5",
             "http://0x7f000001",
+            "http://[2002:a00:1::1]/hook",
+            "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
             "not a url",
         ] {
             assert_eq!(ok(bad).unwrap_err().field, "lmsBaseUrl", "{bad}");
