@@ -1,7 +1,9 @@
 //! Outbound HTTP on a tenant's behalf (the LMS, the call webhook): no redirects, and — unless
 //! private networks are allowed (`--allow-private-network`, for development and tests) — only
 //! public addresses, checked on the address actually connected to, so a name that resolves to
-//! 127.0.0.1 or 169.254.169.254 (DNS rebinding) is refused like the literal would be.
+//! 127.0.0.1 or 169.254.169.254 (DNS rebinding) is refused like the literal would be. Never
+//! through a proxy: `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` are ignored, because through
+//! one the proxy resolves and connects, out of the resolver's sight.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,10 +37,13 @@ impl Resolve for PublicOnly {
 }
 
 impl NetworkPolicy {
-    /// A client for tenant-supplied URLs: `timeout`, no redirects, public addresses only.
+    /// A client for tenant-supplied URLs: `timeout`, no redirects, no proxy, public addresses
+    /// only.
     pub fn client(self, timeout: Duration) -> reqwest::Client {
-        let mut builder =
-            reqwest::Client::builder().timeout(timeout).redirect(reqwest::redirect::Policy::none());
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy();
         if !self.allow_private {
             builder = builder.dns_resolver(Arc::new(PublicOnly));
         }

@@ -333,6 +333,60 @@ where
     LocalServer { url, seen, _handle: handle }
 }
 
+/// `callsync serve` as its own process on the database at `db_url`, killed when dropped: for
+/// what only a process shows (its environment, its startup). `args` follow `serve`; `env` is
+/// added to the test's own environment.
+pub struct ServeProcess {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    child: std::process::Child,
+}
+
+impl ServeProcess {
+    /// Starts it and waits (at most 60 s) until `/readyz` answers 200.
+    pub async fn start(db_url: &str, args: &[&str], env: &[(&str, &str)]) -> ServeProcess {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_callsync"))
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env("DATABASE_URL", db_url)
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start callsync serve");
+        let server = ServeProcess { base_url: format!("http://127.0.0.1:{port}"), child };
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let ready = format!("{}/readyz", server.base_url);
+        while !matches!(client.get(&ready).send().await, Ok(r) if r.status() == 200) {
+            assert!(std::time::Instant::now() < deadline, "the server never became ready");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        server
+    }
+
+    /// POSTs a GraphQL request with `api_key` and returns the JSON body.
+    pub async fn gql(&self, api_key: &str, query: &str, variables: Value) -> Value {
+        let response = reqwest::Client::new()
+            .post(format!("{}/graphql", self.base_url))
+            .header("X-API-Key", api_key)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("POST /graphql");
+        response.json().await.expect("a JSON body")
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The webhook settings for tests: the receivers run on loopback.
 pub fn webhook_config() -> callsync::dialer::webhook::WebhookConfig {
     callsync::dialer::webhook::WebhookConfig {

@@ -374,3 +374,62 @@ async fn delivery_errors_never_carry_the_url() {
         "{disposition}"
     );
 }
+
+/// A listener standing in for a proxy: counts the connections it gets and answers each request
+/// 404 ("unknown there" to the LMS connector), so a request that went through it would succeed.
+async fn counting_proxy() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                let answer = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (url, connections)
+}
+
+/// A proxy from the environment is never used: through one, the proxy resolves and connects,
+/// so the address guard would not see where a request goes. `serve` runs as its own process
+/// with every proxy variable pointing at a listener that counts connections.
+#[tokio::test]
+async fn outbound_requests_ignore_proxies_from_the_environment() {
+    use crate::harness::ServeProcess;
+    let app = TestApp::spawn().await;
+    create_schedule(&app, "collections").await;
+    let (proxy, connections) = counting_proxy().await;
+    let env: Vec<(&str, &str)> =
+        ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"]
+            .into_iter()
+            .map(|name| (name, proxy.as_str()))
+            .collect();
+    let mut input = customer_input("c-1");
+    input["sync"] = json!(true);
+
+    // As in production: a name with no public address is refused; through the proxy it would
+    // have been fetched (and its 404 taken as "unknown there").
+    app.gql_ok(SETTINGS, json!({"input": {"lmsBaseUrl": "http://lms.callsync-test.invalid/api"}})).await;
+    let strict = ServeProcess::start(&app.db.url, &["--no-dialer"], &env).await;
+    let body = strict.gql(&app.api_key, CREATE_CUSTOMER, json!({"input": input})).await;
+    assert_error(&body, "LMS_UNAVAILABLE", None);
+    drop(strict);
+
+    // With private networks allowed (development): the local LMS is reached directly.
+    let lms = local_server(|_, _| async { actix_web::HttpResponse::NotFound().finish() }).await;
+    app.gql_ok(SETTINGS, json!({"input": {"lmsBaseUrl": format!("{}/api", lms.url)}})).await;
+    let dev = ServeProcess::start(&app.db.url, &["--no-dialer", "--allow-private-network"], &env).await;
+    let body = dev.gql(&app.api_key, CREATE_CUSTOMER, json!({"input": input})).await;
+    assert!(body.get("errors").is_none(), "{body:#}");
+    let seen: Vec<String> = lms.seen.lock().unwrap().iter().map(|(uri, _)| uri.clone()).collect();
+    assert_eq!(seen, ["/api/customers/c-1", "/api/customers/c-1/loans"]);
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing went through the proxy");
+}
