@@ -256,6 +256,7 @@ async fn calls(n: usize) -> Vec<String> {
     let options = callsync::http::AppOptions {
         clock: callsync::clock::Clock::starting_at(noon),
         network: callsync::net::NetworkPolicy::default(),
+        ..Default::default()
     };
     let state = callsync::http::AppState::with_options(pool, &db.url, Default::default(), options);
     let (server, _) = callsync::http::serve(listener, state, 2).unwrap();

@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::{self, Database};
 use crate::dialer::DialerConfig;
 use crate::events::HubConfig;
+use crate::secrets::{SecretKey, Secrets};
 use crate::store::{self, companies};
 
 #[derive(Parser, Debug)]
@@ -32,38 +33,43 @@ pub struct DbArgs {
     pub data_dir: PathBuf,
 }
 
+/// `callsync serve`. `CALLSYNC_SECRET_KEY` is read from the environment only: a flag would show
+/// it in `ps`.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CALLSYNC_BIND", default_value = config::DEFAULT_BIND)]
+    bind: String,
+    /// Database connections in the pool.
+    #[arg(long, env = "CALLSYNC_DB_POOL_SIZE", default_value_t = config::DEFAULT_POOL_SIZE)]
+    pool_size: u32,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "CALLSYNC_WORKERS")]
+    workers: Option<usize>,
+    /// Do not run the dialer worker in this instance.
+    #[arg(long, env = "CALLSYNC_NO_DIALER")]
+    no_dialer: bool,
+    /// Demo call provider: walk calls through RINGING, IN_PROGRESS, COMPLETED.
+    #[arg(long)]
+    simulate_calls: bool,
+    /// Calls with no final status after this many minutes are marked FAILED.
+    #[arg(long, env = "CALLSYNC_STUCK_CALL_MINUTES", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+    stuck_call_minutes: u32,
+    /// Let lmsBaseUrl and callWebhookUrl reach loopback and private addresses (development
+    /// and tests only: in production a tenant could reach the service's own network).
+    #[arg(long, env = "CALLSYNC_ALLOW_PRIVATE_NETWORK", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    allow_private_network: bool,
+    /// Days events are kept for subscribers resuming with afterEventId.
+    #[arg(long, env = "CALLSYNC_EVENT_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
+    event_retention_days: u32,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Apply pending migrations, then serve HTTP and WebSocket.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "CALLSYNC_BIND", default_value = config::DEFAULT_BIND)]
-        bind: String,
-        /// Database connections in the pool.
-        #[arg(long, env = "CALLSYNC_DB_POOL_SIZE", default_value_t = config::DEFAULT_POOL_SIZE)]
-        pool_size: u32,
-        /// HTTP worker threads (default: one per core).
-        #[arg(long, env = "CALLSYNC_WORKERS")]
-        workers: Option<usize>,
-        /// Do not run the dialer worker in this instance.
-        #[arg(long, env = "CALLSYNC_NO_DIALER")]
-        no_dialer: bool,
-        /// Demo call provider: walk calls through RINGING, IN_PROGRESS, COMPLETED.
-        #[arg(long)]
-        simulate_calls: bool,
-        /// Calls with no final status after this many minutes are marked FAILED.
-        #[arg(long, env = "CALLSYNC_STUCK_CALL_MINUTES", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
-        stuck_call_minutes: u32,
-        /// Let lmsBaseUrl and callWebhookUrl reach loopback and private addresses (development
-        /// and tests only: in production a tenant could reach the service's own network).
-        #[arg(long, env = "CALLSYNC_ALLOW_PRIVATE_NETWORK", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
-        allow_private_network: bool,
-        /// Days events are kept for subscribers resuming with afterEventId.
-        #[arg(long, env = "CALLSYNC_EVENT_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
-        event_retention_days: u32,
-        #[command(flatten)]
-        db: DbArgs,
-    },
+    Serve(ServeArgs),
     /// Apply pending migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -178,29 +184,7 @@ pub fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::ApiKey { command } => api_key(command),
-        Command::Serve {
-            bind,
-            pool_size,
-            workers,
-            no_dialer,
-            simulate_calls,
-            stuck_call_minutes,
-            event_retention_days,
-            allow_private_network,
-            db,
-        } => {
-            let network = crate::net::NetworkPolicy { allow_private: allow_private_network };
-            let dialer = (!no_dialer).then(|| {
-                let mut config = DialerConfig {
-                    simulate_calls,
-                    stuck_after: std::time::Duration::from_secs(u64::from(stuck_call_minutes) * 60),
-                    ..DialerConfig::default()
-                };
-                config.webhook.network = network;
-                config
-            });
-            serve(bind, pool_size, workers, event_retention_days, dialer, network, db)
-        }
+        Command::Serve(args) => serve(args),
     }
 }
 
@@ -338,15 +322,21 @@ fn migrate(url: &str) -> Result<Vec<String>, Box<dyn std::error::Error>> {
     Ok(store::run_migrations(&mut conn)?)
 }
 
-fn serve(
-    bind: String,
-    pool_size: u32,
-    workers: Option<usize>,
-    event_retention_days: u32,
-    dialer: Option<DialerConfig>,
-    network: crate::net::NetworkPolicy,
-    db: DbArgs,
-) -> CliResult {
+fn serve(args: ServeArgs) -> CliResult {
+    let ServeArgs {
+        bind,
+        pool_size,
+        workers,
+        no_dialer,
+        simulate_calls,
+        stuck_call_minutes,
+        allow_private_network,
+        event_retention_days,
+        db,
+    } = args;
+    // Read first: a malformed key stops `serve` before anything starts.
+    let secret_key = env_value(crate::secrets::KEY_VARIABLE).map(|v| SecretKey::parse(&v)).transpose()?;
+    let network = crate::net::NetworkPolicy { allow_private: allow_private_network };
     let database = Database::resolve(db.database_url, &db.data_dir)?;
     if let Some(cluster) = &database.local_cluster {
         tracing::info!(data_dir = %cluster.data_dir().display(), port = cluster.port(), "using the local Postgres cluster");
@@ -371,6 +361,38 @@ fn serve(
             tracing::warn!(directories = %dirs.join(", "), "made directories traversable for the postgres user");
         }
     }
+    let secrets = Secrets::new(match (secret_key, &database.local_cluster) {
+        (Some(key), _) => Some(key),
+        // Development on the local cluster: a key of its own, kept beside its data.
+        (None, Some(_)) => {
+            let (key, path, created) = config::local_secret_key(&db.data_dir)?;
+            let verb = if created { "generated" } else { "using" };
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "Secret key: {verb} {} (encrypts companies' lmsApiKey and callWebhookSecret; CALLSYNC_SECRET_KEY overrides it)",
+                path.display()
+            );
+            Some(key)
+        }
+        (None, None) => {
+            tracing::warn!(
+                "CALLSYNC_SECRET_KEY is not set: lmsApiKey and callWebhookSecret cannot be stored, and \
+                 those stored encrypted cannot be read (plain-text ones from before still can)"
+            );
+            None
+        }
+    });
+    let dialer = (!no_dialer).then(|| {
+        let mut config = DialerConfig {
+            simulate_calls,
+            stuck_after: std::time::Duration::from_secs(u64::from(stuck_call_minutes) * 60),
+            ..DialerConfig::default()
+        };
+        config.webhook.network = network;
+        config.webhook.secrets = secrets.clone();
+        config
+    });
     let applied = migrate(&database.url)?;
     if !applied.is_empty() {
         tracing::info!(count = applied.len(), "migrations applied");
@@ -386,7 +408,7 @@ fn serve(
             retention: std::time::Duration::from_secs(u64::from(event_retention_days) * 24 * 3600),
             ..HubConfig::default()
         };
-        let options = crate::http::AppOptions { network, ..Default::default() };
+        let options = crate::http::AppOptions { network, secrets, ..Default::default() };
         let state = crate::http::AppState::with_options(pool, &database.url, hub, options);
         let _dialer = dialer.map(|config| {
             tracing::info!(simulate = config.simulate_calls, "dialer worker running");
@@ -401,6 +423,11 @@ fn serve(
         server.await
     })?;
     Ok(())
+}
+
+/// An environment variable's value; unset and blank are the same.
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// On a fresh local cluster, a company to try things with; its key is printed once. On later

@@ -9,6 +9,7 @@
 //! - [`graphql`], [`rest`], [`http`]: the doors (parse, call a use-case, map the result).
 //! - [`events`], [`dialer`]: the event hub and outbox delivery, background work.
 //! - [`clock`]: the one "now"; [`cli`], [`config`], [`pg_cluster`]: running it.
+//! - [`net`], [`lms`], [`secrets`]: outbound requests on a tenant's behalf and the secrets they use.
 
 pub mod app;
 pub mod cli;
@@ -24,4 +25,5 @@ pub mod metrics;
 pub mod net;
 pub mod pg_cluster;
 pub mod rest;
+pub mod secrets;
 pub mod store;

@@ -8,17 +8,26 @@ use uuid::Uuid;
 use super::AppError;
 use crate::domain::company::CompanySettingsPatch;
 use crate::domain::ValidationError;
+use crate::secrets::Secrets;
 use crate::store::companies::{self, CompanyRow};
 
-/// updateCompanySettings, in the caller's transaction: writes the changes, then refuses (rolling
-/// them back) a webhook URL without a secret: deliveries are always signed.
+/// updateCompanySettings, in the caller's transaction: seals the secrets it sets (refused,
+/// naming the field, when the server has no key: nothing is written), writes the changes, then
+/// refuses (rolling them back) a webhook URL without a secret: deliveries are always signed.
 pub fn update_settings(
     conn: &mut PgConnection,
     company_id: Uuid,
-    patch: &CompanySettingsPatch,
+    patch: CompanySettingsPatch,
+    secrets: &Secrets,
     now: DateTime<Utc>,
 ) -> Result<CompanyRow, AppError> {
-    let row = companies::update_settings(conn, company_id, patch, now)?;
+    let sealed = patch.seal_secrets(|field, secret| {
+        let name = field.input_name();
+        secrets
+            .seal(company_id, field, &secret)
+            .map_err(|e| ValidationError::new(name, format!("{name} cannot be stored: {e}")))
+    })?;
+    let row = companies::update_settings(conn, company_id, &sealed, now)?;
     if row.call_webhook_url.is_some() && !companies::has_webhook_secret(conn, company_id)? {
         let message = "callWebhookSecret is required with callWebhookUrl: deliveries are signed with it";
         return Err(ValidationError::new("callWebhookSecret", message).into());

@@ -12,6 +12,7 @@ use super::customer_writes::{self, MatchOn};
 use super::AppError;
 use crate::domain::calling_rules::parse_zone;
 use crate::domain::calling_rules::StateRuleTable;
+use crate::domain::company::SecretField;
 use crate::domain::contact_policy::{ContactHistory, LineType};
 use crate::domain::customer::{CustomerPatch, CustomerRules, TaskTypeRule};
 use crate::domain::lms::LoanRecord;
@@ -19,6 +20,7 @@ use crate::domain::schedule_builder::{self, BuildInput, PlannedTask, SkipReason}
 use crate::domain::Patch;
 use crate::domain::ValidationError;
 use crate::lms::LmsClient;
+use crate::secrets::Secrets;
 use crate::store::calls as call_store;
 use crate::store::customers::{self, CustomerRow};
 use crate::store::schedules::{self, ScheduleRow};
@@ -81,6 +83,7 @@ pub struct PreparedCustomer {
 pub async fn prepare(
     db: &Db,
     lms: &LmsClient,
+    secrets: &Secrets,
     company_id: Uuid,
     submission: CustomerSubmission,
 ) -> Result<PreparedCustomer, AppError> {
@@ -88,13 +91,18 @@ pub async fn prepare(
     if !sync {
         return Ok(PreparedCustomer { patch, loans });
     }
-    let (base_url, api_key) = db.read(move |conn| companies::lms_settings(conn, company_id)).await?;
+    let (base_url, stored_key) = db.read(move |conn| companies::lms_settings(conn, company_id)).await?;
     let base_url = base_url.ok_or_else(|| {
         ValidationError::new("sync", "the company has no lmsBaseUrl (set it with updateCompanySettings)")
     })?;
+    // A key this server cannot read makes the LMS unusable for this company, and says why.
+    let api_key = stored_key
+        .map(|stored| secrets.open(company_id, SecretField::LmsApiKey, &stored))
+        .transpose()
+        .map_err(|e| AppError::LmsUnavailable(format!("the company's lmsApiKey cannot be read: {e}")))?;
     let external_id = patch.external_id.trim().to_string();
     let lms = lms
-        .fetch(&base_url, api_key.as_deref(), &external_id)
+        .fetch(&base_url, api_key.as_ref().map(|k| k.expose()), &external_id)
         .await
         .map_err(|e| AppError::LmsUnavailable(e.to_string()))?;
     if let Some(fields) = &lms.fields {

@@ -12,7 +12,10 @@ use uuid::Uuid;
 use crate::app::dialer::webhook_outcome;
 use crate::app::handoff::{self, WebhookStep};
 use crate::app::AppError;
+use crate::domain::company::SecretField;
+use crate::domain::Secret;
 use crate::net::NetworkPolicy;
+use crate::secrets::Secrets;
 use crate::store::calls::WebhookDelivery;
 use crate::store::Db;
 
@@ -25,6 +28,8 @@ pub struct WebhookConfig {
     pub max_attempts: i32,
     /// The first retry's delay; each next one doubles (capped at 5 minutes).
     pub first_retry: Duration,
+    /// Opens the companies' signing secrets (`CALLSYNC_SECRET_KEY`).
+    pub secrets: Secrets,
 }
 
 impl Default for WebhookConfig {
@@ -34,6 +39,7 @@ impl Default for WebhookConfig {
             network: NetworkPolicy::default(),
             max_attempts: 8,
             first_retry: Duration::from_secs(2),
+            secrets: Secrets::default(),
         }
     }
 }
@@ -86,9 +92,15 @@ pub async fn deliver_due(db: &Db, client: &reqwest::Client, config: &WebhookConf
             started += 1;
             *per_company.entry(delivery.call.company_id).or_default() += 1;
             let (client, network, clock) = (client.clone(), config.network, db.clock().clone());
+            let secrets = config.secrets.clone();
             in_flight.spawn(async move {
-                let error = match network.check(&delivery.url) {
-                    Ok(()) => post(&client, &delivery, clock.now().timestamp()).await.err(),
+                // A secret this server cannot read fails the attempt before anything is sent:
+                // a delivery is never unsigned.
+                let ready = network.check(&delivery.url).and_then(|()| signing_secret(&secrets, &delivery));
+                let error = match ready {
+                    Ok(secret) => {
+                        post(&client, &delivery, secret.as_ref(), clock.now().timestamp()).await.err()
+                    }
                     Err(refused) => Some(refused),
                 };
                 (delivery.call.id, delivery.call.company_id, delivery.attempt, error)
@@ -116,17 +128,31 @@ pub async fn deliver_due(db: &Db, client: &reqwest::Client, config: &WebhookConf
     }
 }
 
+/// The company's signing secret, opened.
+fn signing_secret(secrets: &Secrets, delivery: &WebhookDelivery) -> Result<Option<Secret>, String> {
+    let Some(stored) = &delivery.secret else { return Ok(None) };
+    secrets
+        .open(delivery.call.company_id, SecretField::CallWebhookSecret, stored)
+        .map(Some)
+        .map_err(|e| format!("the company's callWebhookSecret cannot be read: {e}"))
+}
+
 /// `timestamp` (seconds) is signed with the body: the receiver checks it against its own clock,
 /// which in production is the system clock that the injected one reads.
-async fn post(client: &reqwest::Client, delivery: &WebhookDelivery, timestamp: i64) -> Result<(), String> {
+async fn post(
+    client: &reqwest::Client,
+    delivery: &WebhookDelivery,
+    secret: Option<&Secret>,
+    timestamp: i64,
+) -> Result<(), String> {
     let body = serde_json::to_vec(&delivery.body).map_err(|e| e.to_string())?;
     let mut request = client
         .post(&delivery.url)
         .header("Content-Type", "application/json")
         .header(TIMESTAMP_HEADER, timestamp.to_string())
         .header("X-Callsync-Delivery-Attempt", delivery.attempt.to_string());
-    if let Some(secret) = &delivery.secret {
-        request = request.header(SIGNATURE_HEADER, signature(secret, timestamp, &body));
+    if let Some(secret) = secret {
+        request = request.header(SIGNATURE_HEADER, signature(secret.expose(), timestamp, &body));
     }
     let response = request.body(body).send().await.map_err(|e| crate::net::describe(&e))?;
     if response.status().is_success() {

@@ -18,19 +18,70 @@ pub struct CompanySettingsInput {
     pub call_webhook_secret: Patch<Secret>,
 }
 
-/// Validated changes to a company's settings.
+/// Validated changes to a company's settings. `S` is how the secrets are held: as given
+/// ([`Secret`]), then sealed for storing ([`super::StoredSecret`], see [`Self::seal_secrets`]).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CompanySettingsPatch {
+pub struct CompanySettingsPatch<S = Secret> {
     pub name: Option<String>,
     pub calls_per_second_limit: Option<i32>,
     pub queued_call_ttl_seconds: Option<i32>,
     pub call_webhook_url: Patch<String>,
     pub lms_base_url: Patch<String>,
-    pub lms_api_key: Patch<Secret>,
+    pub lms_api_key: Patch<S>,
     /// Signs webhook deliveries; write-only.
-    pub call_webhook_secret: Patch<Secret>,
+    pub call_webhook_secret: Patch<S>,
     /// The normalised overrides of the state rules (`{}` when cleared).
     pub state_rules: Option<Value>,
+}
+
+/// The company settings that are secrets: write-only, and stored sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretField {
+    LmsApiKey,
+    CallWebhookSecret,
+}
+
+impl SecretField {
+    /// The input field's name (what errors name).
+    pub fn input_name(self) -> &'static str {
+        match self {
+            SecretField::LmsApiKey => "lmsApiKey",
+            SecretField::CallWebhookSecret => "callWebhookSecret",
+        }
+    }
+
+    /// The column's name: stable, so a sealed value stays bound to it if the API renames.
+    pub fn column(self) -> &'static str {
+        match self {
+            SecretField::LmsApiKey => "lms_api_key",
+            SecretField::CallWebhookSecret => "call_webhook_secret",
+        }
+    }
+}
+
+impl CompanySettingsPatch<Secret> {
+    /// The same changes with each secret that is set replaced by `seal(field, secret)`; the
+    /// first refusal is returned.
+    pub fn seal_secrets<S, E>(
+        self,
+        mut seal: impl FnMut(SecretField, Secret) -> Result<S, E>,
+    ) -> Result<CompanySettingsPatch<S>, E> {
+        let mut sealed = |field, patch: Patch<Secret>| match patch {
+            Patch::Keep => Ok(Patch::Keep),
+            Patch::Clear => Ok(Patch::Clear),
+            Patch::Set(secret) => seal(field, secret).map(Patch::Set),
+        };
+        Ok(CompanySettingsPatch {
+            lms_api_key: sealed(SecretField::LmsApiKey, self.lms_api_key)?,
+            call_webhook_secret: sealed(SecretField::CallWebhookSecret, self.call_webhook_secret)?,
+            name: self.name,
+            calls_per_second_limit: self.calls_per_second_limit,
+            queued_call_ttl_seconds: self.queued_call_ttl_seconds,
+            call_webhook_url: self.call_webhook_url,
+            lms_base_url: self.lms_base_url,
+            state_rules: self.state_rules,
+        })
+    }
 }
 
 pub const MAX_CALLS_PER_SECOND: i32 = 1000;
@@ -139,6 +190,24 @@ mod tests {
         };
         let printed = format!("{input:?} {:?}", validate_settings(input.clone(), false).unwrap());
         assert!(!printed.contains("lms-key-123") && !printed.contains("0123456789abcdef-sig"), "{printed}");
+    }
+
+    #[test]
+    fn sealing_touches_only_the_secrets_that_are_set_and_names_the_first_refused() {
+        let input = CompanySettingsInput {
+            name: Patch::Set("Acme".into()),
+            lms_api_key: Patch::Set(Secret::new("lms-key-123")),
+            call_webhook_secret: Patch::Clear,
+            ..Default::default()
+        };
+        let patch = validate_settings(input, false).unwrap();
+        let sealed =
+            patch.clone().seal_secrets(|field, s| Ok::<_, ()>(format!("{}={}", field.column(), s.expose())));
+        let sealed = sealed.unwrap();
+        assert_eq!(sealed.lms_api_key, Patch::Set("lms_api_key=lms-key-123".to_string()));
+        assert_eq!((sealed.call_webhook_secret, sealed.name), (Patch::Clear, Some("Acme".to_string())));
+        let refused = patch.seal_secrets(|field, _| Err::<String, _>(field.input_name()));
+        assert_eq!(refused.unwrap_err(), "lmsApiKey");
     }
 
     fn only_url(field: &str, v: &str) -> Result<CompanySettingsPatch, ValidationError> {

@@ -97,6 +97,30 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// A secret as the database holds it: sealed by `crate::secrets` (`enc:v1:…`), or plain text
+/// written before secrets were encrypted. Only `Secrets::open` turns it back into a [`Secret`];
+/// `Debug` prints `[redacted]` (a legacy value is the secret itself).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct StoredSecret(String);
+
+impl StoredSecret {
+    /// The column's text, as read.
+    pub fn from_column(text: String) -> Self {
+        StoredSecret(text)
+    }
+
+    /// The text to write to the column.
+    pub fn as_column(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for StoredSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// Longest free-text field accepted (names, addresses, ids).
 pub const MAX_TEXT_LEN: usize = 255;
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::error::GqlResult;
-use super::{db, network, patch, tenant};
+use super::{db, network, patch, secrets, tenant};
 use crate::domain::calling_rules::StateRuleTable;
 use crate::domain::company::{validate_settings, CompanySettingsInput as RawSettings};
 use crate::domain::Secret;
@@ -77,10 +77,12 @@ pub struct CompanySettingsInput {
     /// The LMS's base URL: a public http(s) URL without credentials, query or fragment
     /// (BAD_USER_INPUT otherwise).
     lms_base_url: MaybeUndefined<String>,
-    /// Stored for the LMS connector; never returned by any query.
+    /// Stored encrypted for the LMS connector; never returned by any query. BAD_USER_INPUT when
+    /// the server has no CALLSYNC_SECRET_KEY to encrypt it with.
     lms_api_key: MaybeUndefined<String>,
     /// Signs webhook deliveries (`X-Callsync-Signature: sha256=HMAC(secret, timestamp + "." + body)`);
-    /// required with callWebhookUrl; never returned by any query.
+    /// required with callWebhookUrl; stored encrypted, never returned by any query. BAD_USER_INPUT
+    /// when the server has no CALLSYNC_SECRET_KEY to encrypt it with.
     call_webhook_secret: MaybeUndefined<String>,
     /// Overrides of the built-in state calling rules, by state code; each listed state's rules
     /// replace the built-in ones (an empty list lifts them). See `stateCallingRules`.
@@ -189,9 +191,11 @@ impl CompanyMutation {
             network(ctx).allow_private,
         )
         .gql()?;
-        let now = super::now(ctx);
+        let (now, secrets) = (super::now(ctx), secrets(ctx).clone());
         let row = db(ctx)
-            .transaction(move |conn| crate::app::company::update_settings(conn, company_id, &changes, now))
+            .transaction(move |conn| {
+                crate::app::company::update_settings(conn, company_id, changes, &secrets, now)
+            })
             .await
             .gql()?;
         Ok(Company(row))

@@ -228,7 +228,8 @@ impl CustomerInput {
         let loans = LoanInput::records(self.loans.clone().unwrap_or_default()).gql()?;
         let patch = self.into_patch().gql()?;
         let submission = CustomerSubmission { patch, loans, sync, loan_ids, loan_id };
-        use_case::prepare(db(ctx), ctx.data_unchecked::<LmsClient>(), company_id, submission).await.gql()
+        let lms = ctx.data_unchecked::<LmsClient>();
+        use_case::prepare(db(ctx), lms, super::secrets(ctx), company_id, submission).await.gql()
     }
 }
 

@@ -83,11 +83,13 @@ pub fn schema_builder(
     db: Db,
     hub: EventHub,
     network: crate::net::NetworkPolicy,
+    secrets: crate::secrets::Secrets,
 ) -> async_graphql::SchemaBuilder<Query, Mutation, subscriptions::Subscription> {
     bare_builder()
         .data(db)
         .data(hub)
         .data(network)
+        .data(secrets)
         .data(crate::lms::LmsClient::new(network))
         .extension(field_order::RootFieldOrder)
         .extension(mutation_guard::MutationGuard)
@@ -148,6 +150,11 @@ pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a loader
 /// Where outbound requests may go (`--allow-private-network`).
 pub(crate) fn network(ctx: &Context<'_>) -> crate::net::NetworkPolicy {
     ctx.data_opt::<crate::net::NetworkPolicy>().copied().unwrap_or_default()
+}
+
+/// Seals and opens company secrets (`CALLSYNC_SECRET_KEY`).
+pub(crate) fn secrets<'a>(ctx: &Context<'a>) -> &'a crate::secrets::Secrets {
+    ctx.data_unchecked::<crate::secrets::Secrets>()
 }
 
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> &'a Db {

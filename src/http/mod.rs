@@ -32,11 +32,14 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 const KEY_CACHE_MAX: usize = 10_000;
 
-/// How an instance runs: where "now" comes from, and where outbound requests may go.
+/// How an instance runs: where "now" comes from, where outbound requests may go, and the key
+/// company secrets are sealed with.
 #[derive(Debug, Clone, Default)]
 pub struct AppOptions {
     pub clock: crate::clock::Clock,
     pub network: crate::net::NetworkPolicy,
+    /// `CALLSYNC_SECRET_KEY`; without it no new secret can be stored.
+    pub secrets: crate::secrets::Secrets,
 }
 
 /// Everything the handlers share; built once and cloned into every worker.
@@ -48,6 +51,7 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     keys: Arc<KeyCache>,
     lms: crate::lms::LmsClient,
+    secrets: crate::secrets::Secrets,
 }
 
 /// Verified keys (by SHA-256) and who they are, trusted for [`KEY_CACHE_TTL`].
@@ -82,18 +86,19 @@ impl AppState {
         hub_config: HubConfig,
         options: AppOptions,
     ) -> Self {
-        let AppOptions { clock, network } = options;
+        let AppOptions { clock, network, secrets } = options;
         let hub = EventHub::start(database_url, HubConfig { clock: clock.clone(), ..hub_config });
         let waker = hub.clone();
         let db = Db::new(pool).with_clock(clock).with_commit_hook(Arc::new(move || waker.wake()));
         let metrics = Arc::new(Metrics::default());
         let work = WorkSignal::default();
-        let schema = crate::graphql::schema_builder(db.clone(), hub.clone(), network)
+        let schema = crate::graphql::schema_builder(db.clone(), hub.clone(), network, secrets.clone())
             .data(work.clone())
             .extension(MetricsExtension(metrics.clone()))
             .finish();
         let lms = crate::lms::LmsClient::new(network);
-        AppState { schema, db, work, metrics, keys: Arc::new(KeyCache::default()), lms }
+        let keys = Arc::new(KeyCache::default());
+        AppState { schema, db, work, metrics, keys, lms, secrets }
     }
 
     /// Wakes this instance's worker.
@@ -109,6 +114,11 @@ impl AppState {
     /// The LMS client the GraphQL door uses too (same network policy).
     pub fn lms(&self) -> &crate::lms::LmsClient {
         &self.lms
+    }
+
+    /// Seals and opens company secrets (the same key the GraphQL door uses).
+    pub fn secrets(&self) -> &crate::secrets::Secrets {
+        &self.secrets
     }
 
     /// Who `api_key` is (its company and scope), from the cache or the database.

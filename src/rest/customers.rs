@@ -158,7 +158,8 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
             let caller = caller(&state, &req).await?;
             let company_id = caller.company_id;
             let submission = submission(Fields::parse(&body)?, &["external_metadata"])?;
-            let prepared = use_case::prepare(state.db(), state.lms(), company_id, submission).await?;
+            let prepared =
+                use_case::prepare(state.db(), state.lms(), state.secrets(), company_id, submission).await?;
             let now = state.db().now();
             let row = state
                 .db()
@@ -190,7 +191,8 @@ pub async fn sync(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
             let caller = caller(&state, &req).await?;
             let company_id = caller.company_id;
             let submission = submission(Fields::parse(&body)?, &["external_metadata"])?;
-            let prepared = use_case::prepare(state.db(), state.lms(), company_id, submission).await?;
+            let prepared =
+                use_case::prepare(state.db(), state.lms(), state.secrets(), company_id, submission).await?;
             let (now, today) = (state.db().now(), state.db().clock().today());
             let outcome = state
                 .db()
@@ -236,9 +238,10 @@ pub async fn upsert(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
                 }
             };
             let submission = submission(f, &["properties", "external_metadata"])?;
-            let prepared = use_case::prepare(state.db(), state.lms(), company_id, submission)
-                .await
-                .map_err(|e| RestError::from_app(e, UPSERT_ALIASES))?;
+            let prepared =
+                use_case::prepare(state.db(), state.lms(), state.secrets(), company_id, submission)
+                    .await
+                    .map_err(|e| RestError::from_app(e, UPSERT_ALIASES))?;
             let now = state.db().now();
             let (row, created) = state
                 .db()

@@ -22,7 +22,8 @@ pub struct WebhookDelivery {
     pub call: CallRow,
     pub attempt: i32,
     pub url: String,
-    pub secret: Option<String>,
+    /// The signing secret as stored (sealed, or legacy plain text).
+    pub secret: Option<crate::domain::StoredSecret>,
     pub body: Value,
 }
 
@@ -132,6 +133,7 @@ pub fn lease_webhook(
             "externalMetadata": c.external_metadata, "loans": loans,
         })),
     });
+    let secret = secret.map(crate::domain::StoredSecret::from_column);
     Ok(Some(WebhookDelivery { call, attempt, url, secret, body }))
 }
 

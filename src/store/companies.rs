@@ -13,7 +13,7 @@ use crate::domain::calling_rules::{self, StateRule};
 use crate::domain::company::CompanySettingsPatch;
 use crate::domain::customer::{Campaign, CustomerField};
 use crate::domain::keys::KeyScope;
-use crate::domain::{Patch, Secret};
+use crate::domain::{Patch, StoredSecret};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = companies, check_for_backend(diesel::pg::Pg))]
@@ -86,10 +86,11 @@ pub fn campaigns(conn: &mut PgConnection, company_id: Uuid) -> Result<Vec<Campai
         .collect())
 }
 
+/// Writes the changes; the secrets arrive sealed (`crate::secrets`), never as plain text.
 pub fn update_settings(
     conn: &mut PgConnection,
     company_id: Uuid,
-    patch: &CompanySettingsPatch,
+    patch: &CompanySettingsPatch<StoredSecret>,
     now: DateTime<Utc>,
 ) -> Result<CompanyRow, StoreError> {
     #[derive(AsChangeset)]
@@ -112,11 +113,11 @@ pub fn update_settings(
             Patch::Set(v) => Some(Some(v.as_str())),
         }
     }
-    fn exposed(p: &Patch<Secret>) -> Option<Option<&str>> {
+    fn stored(p: &Patch<StoredSecret>) -> Option<Option<&str>> {
         match p {
             Patch::Keep => None,
             Patch::Clear => Some(None),
-            Patch::Set(v) => Some(Some(v.expose())),
+            Patch::Set(v) => Some(Some(v.as_column())),
         }
     }
     let changes = Changes {
@@ -125,8 +126,8 @@ pub fn update_settings(
         queued_call_ttl_seconds: patch.queued_call_ttl_seconds,
         call_webhook_url: nullable(&patch.call_webhook_url),
         lms_base_url: nullable(&patch.lms_base_url),
-        lms_api_key: exposed(&patch.lms_api_key),
-        call_webhook_secret: exposed(&patch.call_webhook_secret),
+        lms_api_key: stored(&patch.lms_api_key),
+        call_webhook_secret: stored(&patch.call_webhook_secret),
         state_rules: patch.state_rules.as_ref(),
         updated_at: now,
     };
@@ -145,15 +146,16 @@ pub fn has_webhook_secret(conn: &mut PgConnection, company_id: Uuid) -> Result<b
     Ok(secret.is_some())
 }
 
-/// The company's LMS base URL and API key.
+/// The company's LMS base URL and API key (as stored: sealed, or legacy plain text).
 pub fn lms_settings(
     conn: &mut PgConnection,
     company_id: Uuid,
-) -> Result<(Option<String>, Option<String>), StoreError> {
-    Ok(companies::table
+) -> Result<(Option<String>, Option<StoredSecret>), StoreError> {
+    let (url, key): (Option<String>, Option<String>) = companies::table
         .find(company_id)
         .select((companies::lms_base_url, companies::lms_api_key))
-        .first(conn)?)
+        .first(conn)?;
+    Ok((url, key.map(StoredSecret::from_column)))
 }
 
 /// The company's overrides of the built-in state calling rules.

@@ -135,6 +135,25 @@ async fn first_run_without_database_url_is_complete() {
         assert!(!text.contains("made traversable"), "{text}");
     }
 
+    // Without CALLSYNC_SECRET_KEY, the local cluster gets a key of its own beside its data,
+    // readable by its owner only, so secrets can be stored (sealed) in development too.
+    let key_file = data_dir.join("secret.key");
+    assert!(text.contains(&format!("Secret key: generated {}", key_file.display())), "{text}");
+    let generated = std::fs::read_to_string(&key_file).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let stored: Value = client
+        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .header("X-API-Key", &key)
+        .json(&json!({"query": "mutation { updateCompanySettings(input: {lmsApiKey: \"dev-lms-key\"}) { id } }"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(stored.get("errors").is_none(), "{stored}");
+
     // `local status` shows the port the server printed.
     let status = local(&data_dir, &["status", "--json"]);
     let status: Value = serde_json::from_str(&status).unwrap();
@@ -144,6 +163,8 @@ async fn first_run_without_database_url_is_complete() {
     // `local psql` opens the callsync database (arguments pass through).
     let names = local(&data_dir, &["psql", "--", "-tAc", "select name from companies"]);
     assert_eq!(names.trim(), "Demo Company");
+    let sealed = local(&data_dir, &["psql", "--", "-tAc", "select lms_api_key from companies"]);
+    assert!(sealed.trim().starts_with("enc:v1:") && !sealed.contains("dev-lms-key"), "{sealed}");
 
     // A restart says how to get a key for the demo company (the first is never shown again).
     guard.stop_server();
@@ -151,6 +172,8 @@ async fn first_run_without_database_url_is_complete() {
     let text = lines.join("\n");
     assert!(text.contains(&format!("callsync api-key create --company {company}")), "{text}");
     assert!(!text.contains("apiKey:"), "{text}");
+    assert!(text.contains(&format!("Secret key: using {}", key_file.display())), "{text}");
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), generated, "the same key on every run");
     guard.stop_server();
 
     assert!(local(&data_dir, &["stop"]).contains("stopped"));
@@ -183,6 +206,7 @@ impl FirstRun {
         let mut child = callsync()
             .args(["serve", "--no-dialer", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(&self.data_dir)
+            .env_remove("CALLSYNC_SECRET_KEY")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -82,11 +82,22 @@ pub fn utc(text: &str) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(text).expect("an RFC 3339 instant").with_timezone(&chrono::Utc)
 }
 
-/// Test servers reach the tests' own receivers on loopback (an LMS, a webhook receiver).
-fn options(clock: &callsync::clock::Clock) -> callsync::http::AppOptions {
+/// Every test server's `CALLSYNC_SECRET_KEY` unless the test says otherwise (fixed, so that
+/// another instance and the tests' own webhook rounds read what a server sealed).
+pub const TEST_SECRET_KEY: &str = "Y2FsbHN5bmMgdGVzdCBrZXksIG5ldmVyIGluIHByb2Q=";
+
+/// Seals and opens with [`TEST_SECRET_KEY`].
+pub fn test_secrets() -> callsync::secrets::Secrets {
+    callsync::secrets::Secrets::new(Some(callsync::secrets::SecretKey::parse(TEST_SECRET_KEY).unwrap()))
+}
+
+/// Test servers reach the tests' own receivers on loopback (an LMS, a webhook receiver) and
+/// seal secrets with [`TEST_SECRET_KEY`].
+pub fn options(clock: &callsync::clock::Clock) -> callsync::http::AppOptions {
     callsync::http::AppOptions {
         clock: clock.clone(),
         network: callsync::net::NetworkPolicy { allow_private: true },
+        secrets: test_secrets(),
     }
 }
 
@@ -101,6 +112,8 @@ pub struct TestApp {
     pub company_id: Uuid,
     pub client: reqwest::Client,
     pub handle: actix_web::dev::ServerHandle,
+    /// What the server was started with (a restart starts it the same way).
+    pub options: callsync::http::AppOptions,
     // Dropped last: the database goes once the server is done with it.
     pub db: TestDatabase,
 }
@@ -122,26 +135,36 @@ impl TestApp {
     }
 
     async fn spawn_with(start: chrono::DateTime<chrono::Utc>, allow_private: bool) -> TestApp {
-        TestApp::spawn_on(TestDatabase::create(), start, allow_private).await
+        TestApp::spawn_configured(start, |options| options.network.allow_private = allow_private).await
+    }
+
+    /// A server whose options `configure` changes from the tests' defaults ([`options`]), e.g.
+    /// one without a secret key (`options.secrets = Default::default()`).
+    pub async fn spawn_configured(
+        start: chrono::DateTime<chrono::Utc>,
+        configure: impl FnOnce(&mut callsync::http::AppOptions),
+    ) -> TestApp {
+        TestApp::spawn_on(TestDatabase::create(), start, configure).await
     }
 
     /// A server on the Postgres server at `admin` (a test's own cluster, to restart it).
     pub async fn spawn_on_server(admin: &str) -> TestApp {
-        TestApp::spawn_on(TestDatabase::create_on(admin), utc(TEST_START), true).await
+        TestApp::spawn_on(TestDatabase::create_on(admin), utc(TEST_START), |_| {}).await
     }
 
     async fn spawn_on(
         db: TestDatabase,
         start: chrono::DateTime<chrono::Utc>,
-        allow_private: bool,
+        configure: impl FnOnce(&mut callsync::http::AppOptions),
     ) -> TestApp {
         let clock = callsync::clock::Clock::starting_at(start);
         let (company_id, api_key) = create_company(&db.url, "Acme");
         let pool = store::connect_pool(&db.url, 8).expect("pool");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
         let mut options = options(&clock);
-        options.network.allow_private = allow_private;
-        let state = callsync::http::AppState::with_options(pool, &db.url, HubConfig::default(), options);
+        configure(&mut options);
+        let state =
+            callsync::http::AppState::with_options(pool, &db.url, HubConfig::default(), options.clone());
         let store = state.db().clone();
         let (server, addr) = callsync::http::serve(listener, state, 2).expect("start server");
         let handle = server.handle();
@@ -154,6 +177,7 @@ impl TestApp {
             company_id,
             client: reqwest::Client::new(),
             handle,
+            options,
             db,
         }
     }
@@ -180,7 +204,7 @@ impl TestApp {
             pool,
             &self.db.url,
             HubConfig::default(),
-            options(&self.clock),
+            self.options.clone(),
         );
         self.store = state.db().clone();
         let (server, _) = callsync::http::serve(listener, state, 2).expect("restart server");
@@ -243,14 +267,14 @@ impl TestApp {
 impl TestApp {
     /// A second server instance on the same database (its own pool and event hub).
     pub fn another_instance(&self) -> Instance {
+        self.another_instance_with(self.options.clone())
+    }
+
+    /// A second instance started with other `options` (e.g. another secret key).
+    pub fn another_instance_with(&self, options: callsync::http::AppOptions) -> Instance {
         let pool = store::connect_pool(&self.db.url, 8).expect("pool");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
-        let state = callsync::http::AppState::with_options(
-            pool,
-            &self.db.url,
-            HubConfig::default(),
-            options(&self.clock),
-        );
+        let state = callsync::http::AppState::with_options(pool, &self.db.url, HubConfig::default(), options);
         let (server, addr) = callsync::http::serve(listener, state, 2).expect("start server");
         let handle = server.handle();
         tokio::spawn(server);
@@ -387,10 +411,12 @@ impl Drop for ServeProcess {
     }
 }
 
-/// The webhook settings for tests: the receivers run on loopback.
+/// The webhook settings for tests: the receivers run on loopback; secrets open with
+/// [`TEST_SECRET_KEY`], as the test servers seal them.
 pub fn webhook_config() -> callsync::dialer::webhook::WebhookConfig {
     callsync::dialer::webhook::WebhookConfig {
         network: callsync::net::NetworkPolicy { allow_private: true },
+        secrets: test_secrets(),
         ..Default::default()
     }
 }

@@ -8,16 +8,16 @@ use serde_json::{json, Value};
 use crate::harness::{assert_error, TestApp, CREATE_CUSTOMER};
 
 /// What the fake LMS saw: (path, Authorization header).
-type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
-struct Lms {
-    url: String,
-    seen: Seen,
+pub(crate) struct Lms {
+    pub url: String,
+    pub seen: Seen,
     _handle: actix_web::dev::ServerHandle,
 }
 
 /// Ids starting "known" exist; "unknown" are 404; "down" answer 500; "slow" take 6 s.
-async fn lms() -> Lms {
+pub(crate) async fn lms() -> Lms {
     use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
     let seen: Seen = Arc::default();
     let recorded = seen.clone();

@@ -30,6 +30,7 @@ mod rest;
 mod safety;
 mod schedules;
 mod schema_docs;
+mod secrets;
 mod settings;
 mod subscriptions;
 mod sync;

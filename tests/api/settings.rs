@@ -53,7 +53,12 @@ async fn settings_update_validates_and_keeps_omitted_fields() {
 async fn the_lms_api_key_is_never_returned() {
     let app = TestApp::spawn().await;
     app.gql_ok(UPDATE, json!({"input": {"lmsApiKey": "secret-lms-key"}})).await;
-    assert_eq!(app.count("SELECT count(*) AS n FROM companies WHERE lms_api_key = 'secret-lms-key'"), 1);
+    // Stored, sealed (tests/api/secrets.rs covers the sealing).
+    assert_eq!(app.count("SELECT count(*) AS n FROM companies WHERE lms_api_key LIKE 'enc:v1:%'"), 1);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM companies WHERE companies::text LIKE '%secret-lms-key%'"),
+        0
+    );
     let fields = app.gql_ok("{ __type(name: \"Company\") { fields { name } } }", json!({})).await;
     let names: Vec<&str> =
         fields["__type"]["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
