@@ -33,8 +33,8 @@ pub struct DbArgs {
     pub data_dir: PathBuf,
 }
 
-/// `callsync serve`. `CALLSYNC_SECRET_KEY` is read from the environment only: a flag would show
-/// it in `ps`.
+/// `callsync serve`. The two secrets, `CALLSYNC_SECRET_KEY` and `CALLSYNC_METRICS_TOKEN`, are
+/// read from the environment only: a flag would show them in `ps`.
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -336,6 +336,7 @@ fn serve(args: ServeArgs) -> CliResult {
     } = args;
     // Read first: a malformed key stops `serve` before anything starts.
     let secret_key = env_value(crate::secrets::KEY_VARIABLE).map(|v| SecretKey::parse(&v)).transpose()?;
+    let metrics_token = env_value(METRICS_TOKEN_VARIABLE).map(crate::domain::Secret::new);
     let network = crate::net::NetworkPolicy { allow_private: allow_private_network };
     let database = Database::resolve(db.database_url, &db.data_dir)?;
     if let Some(cluster) = &database.local_cluster {
@@ -383,6 +384,9 @@ fn serve(args: ServeArgs) -> CliResult {
             None
         }
     });
+    if metrics_token.is_none() {
+        tracing::info!("CALLSYNC_METRICS_TOKEN is not set: /metrics is open to anyone who reaches the port");
+    }
     let dialer = (!no_dialer).then(|| {
         let mut config = DialerConfig {
             simulate_calls,
@@ -408,7 +412,7 @@ fn serve(args: ServeArgs) -> CliResult {
             retention: std::time::Duration::from_secs(u64::from(event_retention_days) * 24 * 3600),
             ..HubConfig::default()
         };
-        let options = crate::http::AppOptions { network, secrets, ..Default::default() };
+        let options = crate::http::AppOptions { network, secrets, metrics_token, ..Default::default() };
         let state = crate::http::AppState::with_options(pool, &database.url, hub, options);
         let _dialer = dialer.map(|config| {
             tracing::info!(simulate = config.simulate_calls, "dialer worker running");
@@ -424,6 +428,9 @@ fn serve(args: ServeArgs) -> CliResult {
     })?;
     Ok(())
 }
+
+/// Bearer token for `/metrics`; unset (or blank), `/metrics` is open.
+pub const METRICS_TOKEN_VARIABLE: &str = "CALLSYNC_METRICS_TOKEN";
 
 /// An environment variable's value; unset and blank are the same.
 fn env_value(name: &str) -> Option<String> {

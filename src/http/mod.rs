@@ -32,14 +32,16 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 const KEY_CACHE_MAX: usize = 10_000;
 
-/// How an instance runs: where "now" comes from, where outbound requests may go, and the key
-/// company secrets are sealed with.
+/// How an instance runs: where "now" comes from, where outbound requests may go, the key
+/// company secrets are sealed with, and who may read `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub struct AppOptions {
     pub clock: crate::clock::Clock,
     pub network: crate::net::NetworkPolicy,
     /// `CALLSYNC_SECRET_KEY`; without it no new secret can be stored.
     pub secrets: crate::secrets::Secrets,
+    /// `CALLSYNC_METRICS_TOKEN`: when set, `/metrics` needs `Authorization: Bearer TOKEN`.
+    pub metrics_token: Option<crate::domain::Secret>,
 }
 
 /// Everything the handlers share; built once and cloned into every worker.
@@ -52,6 +54,7 @@ pub struct AppState {
     keys: Arc<KeyCache>,
     lms: crate::lms::LmsClient,
     secrets: crate::secrets::Secrets,
+    metrics_token: Option<crate::domain::Secret>,
 }
 
 /// Verified keys (by SHA-256) and who they are, trusted for [`KEY_CACHE_TTL`].
@@ -86,7 +89,7 @@ impl AppState {
         hub_config: HubConfig,
         options: AppOptions,
     ) -> Self {
-        let AppOptions { clock, network, secrets } = options;
+        let AppOptions { clock, network, secrets, metrics_token } = options;
         let hub = EventHub::start(database_url, HubConfig { clock: clock.clone(), ..hub_config });
         let waker = hub.clone();
         let db = Db::new(pool).with_clock(clock).with_commit_hook(Arc::new(move || waker.wake()));
@@ -98,7 +101,7 @@ impl AppState {
             .finish();
         let lms = crate::lms::LmsClient::new(network);
         let keys = Arc::new(KeyCache::default());
-        AppState { schema, db, work, metrics, keys, lms, secrets }
+        AppState { schema, db, work, metrics, keys, lms, secrets, metrics_token }
     }
 
     /// Wakes this instance's worker.
@@ -304,13 +307,35 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if let Some(token) = &state.metrics_token {
+        if !bearer_matches(&req, token) {
+            return HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\""))
+                .content_type("text/plain")
+                .body("/metrics needs Authorization: Bearer CALLSYNC_METRICS_TOKEN\n");
+        }
+    }
     let pool = state.db.pool();
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render(
         &pool.state(),
         pool.max_size(),
         state.db.calls(),
     ))
+}
+
+/// Whether the request carries `Authorization: Bearer TOKEN` with `expected`'s token. Compared
+/// in constant time, on digests, so neither the token's bytes nor its length leak in timing.
+fn bearer_matches(req: &HttpRequest, expected: &crate::domain::Secret) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let Some(auth) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some((scheme, token)) = auth.trim().split_once(' ') else { return false };
+    let given = Sha256::digest(token.trim().as_bytes());
+    let wanted = Sha256::digest(expected.expose().as_bytes());
+    scheme.eq_ignore_ascii_case("bearer") && bool::from(given.ct_eq(&wanted))
 }
 
 /// Binds the HTTP server to `listener`; the caller awaits (or spawns) the returned server.

@@ -98,6 +98,7 @@ pub fn options(clock: &callsync::clock::Clock) -> callsync::http::AppOptions {
         clock: clock.clone(),
         network: callsync::net::NetworkPolicy { allow_private: true },
         secrets: test_secrets(),
+        metrics_token: None,
     }
 }
 

@@ -28,6 +28,47 @@ async fn health_readiness_graphiql_and_metrics() {
     assert!(metrics.contains("callsync_db_pool_connections"), "{metrics}");
 }
 
+/// With `CALLSYNC_METRICS_TOKEN` set, `/metrics` answers only `Authorization: Bearer TOKEN`
+/// (without it, as above, it is open); the other endpoints are unchanged.
+#[tokio::test]
+async fn metrics_need_the_bearer_token_when_one_is_set() {
+    let token = "metrics-token-5b1e";
+    let app = TestApp::spawn_configured(crate::harness::utc(crate::harness::TEST_START), |options| {
+        options.metrics_token = Some(callsync::domain::Secret::new(token))
+    })
+    .await;
+    let metrics = |auth: Option<String>| {
+        let request = app.client.get(format!("{}/metrics", app.base_url));
+        let request = match auth {
+            Some(value) => request.header("Authorization", value),
+            None => request,
+        };
+        async move { request.send().await.unwrap() }
+    };
+    let refused = metrics(None).await;
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["www-authenticate"], "Bearer realm=\"metrics\"");
+    assert!(!refused.text().await.unwrap().contains("callsync_"), "no metric in a refusal");
+    let wrong = [
+        format!("Bearer {token}x"),
+        format!("Bearer {}", &token[..token.len() - 1]),
+        format!("Basic {token}"),
+        token.to_string(),
+        format!("Bearer {}", app.api_key),
+    ];
+    for auth in wrong {
+        assert_eq!(metrics(Some(auth.clone())).await.status(), 401, "{auth}");
+    }
+    for auth in [format!("Bearer {token}"), format!("bearer  {token} ")] {
+        let answer = metrics(Some(auth.clone())).await;
+        assert_eq!(answer.status(), 200, "{auth}");
+        assert!(answer.text().await.unwrap().contains("callsync_db_pool_connections"));
+    }
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    app.gql_ok("{ viewer { id } }", json!({})).await;
+}
+
 /// Every script and stylesheet a page loads is served by callsync itself (the page works
 /// offline): no other host is named, and each asset answers 200 with its type.
 pub async fn assert_pages_assets_are_local(app: &TestApp, page: &str) {
