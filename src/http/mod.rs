@@ -9,7 +9,9 @@ mod writes;
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use actix_web::dev::Server;
 use actix_web::http::header;
@@ -57,22 +59,28 @@ pub struct AppState {
     metrics_token: Option<crate::domain::Secret>,
 }
 
-/// Verified keys (by SHA-256) and who they are, trusted for [`KEY_CACHE_TTL`].
+/// Verified keys (by SHA-256) and who they are, trusted for [`KEY_CACHE_TTL`] of the
+/// instance's clock (so a test that freezes its clock also freezes what is cached).
 #[derive(Default)]
-struct KeyCache(Mutex<HashMap<Vec<u8>, (KeyIdentity, Instant)>>);
+struct KeyCache(Mutex<HashMap<Vec<u8>, VerifiedKey>>);
+
+/// Who a key is, and when (the instance's clock) that was read.
+type VerifiedKey = (KeyIdentity, DateTime<Utc>);
 
 impl KeyCache {
-    fn get(&self, hash: &[u8]) -> Option<KeyIdentity> {
+    fn get(&self, hash: &[u8], now: DateTime<Utc>) -> Option<KeyIdentity> {
+        let ttl = chrono::Duration::from_std(KEY_CACHE_TTL).unwrap_or_default();
         let keys = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        keys.get(hash).filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL).map(|(key, _)| *key)
+        // A clock set back makes an entry look younger than it is: asked again.
+        keys.get(hash).filter(|(_, at)| *at <= now && now - *at < ttl).map(|(key, _)| *key)
     }
 
-    fn insert(&self, hash: Vec<u8>, company: KeyIdentity) {
+    fn insert(&self, hash: Vec<u8>, key: KeyIdentity, now: DateTime<Utc>) {
         let mut keys = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if keys.len() >= KEY_CACHE_MAX {
             keys.clear();
         }
-        keys.insert(hash, (company, Instant::now()));
+        keys.insert(hash, (key, now));
     }
 }
 
@@ -127,13 +135,14 @@ impl AppState {
     /// Who `api_key` is (its company and scope), from the cache or the database.
     pub(crate) async fn authenticate(&self, api_key: &str) -> Result<Option<KeyIdentity>, StoreError> {
         let hash = api_keys::hash_key(api_key);
-        if let Some(identity) = self.keys.get(&hash) {
+        let now = self.db.now();
+        if let Some(identity) = self.keys.get(&hash, now) {
             return Ok(Some(identity));
         }
-        let (key, now) = (api_key.to_string(), self.db.now());
+        let key = api_key.to_string();
         let identity = self.db.read(move |conn| api_keys::identify(conn, &key, now)).await?;
         if let Some(identity) = identity {
-            self.keys.insert(hash, identity);
+            self.keys.insert(hash, identity, now);
         }
         Ok(identity)
     }

@@ -326,7 +326,8 @@ async fn two_workers_never_dial_the_same_task() {
     let app = TestApp::spawn().await;
     due_tasks(&app, 30).await;
     let config = DialerConfig::default();
-    let other = callsync::store::Db::new(callsync::store::connect_pool(&app.db.url, 4).unwrap());
+    let other = callsync::store::Db::new(callsync::store::connect_pool(&app.db.url, 4).unwrap())
+        .with_clock(app.clock.clone()); // the test's instant, not the real date
     let (a, b) = tokio::join!(dial_round(&app.store, &config), dial_round(&other, &config));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.len() + b.len(), 30, "every task dialled once ({} + {})", a.len(), b.len());
