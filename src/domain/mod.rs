@@ -11,6 +11,7 @@ pub mod csv;
 pub mod customer;
 pub mod customer_field;
 pub mod holidays;
+pub mod jobs;
 pub mod keys;
 pub mod lms;
 pub mod location;

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::error::GqlResult;
 use super::{db, tenant};
+use crate::domain::jobs::JobStatus as Domain;
 use crate::store::jobs::{self as store, JobRow};
 
 /// Where a background job stands.
@@ -18,6 +19,17 @@ pub enum JobStatus {
     Done,
     /// Stopped after its attempts were spent (or its kind is unknown): see lastError.
     Failed,
+}
+
+impl From<Domain> for JobStatus {
+    fn from(status: Domain) -> Self {
+        match status {
+            Domain::Pending => JobStatus::Pending,
+            Domain::Running => JobStatus::Running,
+            Domain::Done => JobStatus::Done,
+            Domain::Failed => JobStatus::Failed,
+        }
+    }
 }
 
 /// Background work a request started, e.g. the schedules of a bulk import's customers.
@@ -45,12 +57,8 @@ pub struct Job {
 
 impl From<JobRow> for Job {
     fn from(row: JobRow) -> Self {
-        let status = match row.status.as_str() {
-            "RUNNING" => JobStatus::Running,
-            "DONE" => JobStatus::Done,
-            "FAILED" => JobStatus::Failed,
-            _ => JobStatus::Pending,
-        };
+        // The table's check constraint admits only the four codes.
+        let status = Domain::from_code(&row.status).unwrap_or(Domain::Pending).into();
         Job {
             id: ID(row.id.to_string()),
             kind: row.kind,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::schema::jobs;
 use super::StoreError;
+use crate::domain::jobs::JobStatus;
 
 pub const BUILD_SCHEDULES: &str = "BUILD_SCHEDULES";
 /// Customers per job: a job is one transaction.
@@ -23,6 +24,7 @@ pub struct JobRow {
     pub company_id: Uuid,
     pub kind: String,
     pub payload: serde_json::Value,
+    /// A [`JobStatus`] code.
     pub status: String,
     pub attempts: i32,
     pub last_error: Option<String>,
@@ -45,6 +47,7 @@ pub fn enqueue_build_schedules(
             (
                 jobs::company_id.eq(company_id),
                 jobs::kind.eq(BUILD_SCHEDULES),
+                jobs::status.eq(JobStatus::Pending.as_str()),
                 jobs::payload.eq(json!({"customerIds": chunk})),
                 jobs::total.eq(chunk.len() as i32),
                 // The caller's clock, the one jobs are claimed by (not the database's).
@@ -70,8 +73,10 @@ pub fn claim(
     now: DateTime<Utc>,
     lease: Duration,
 ) -> Result<Option<JobRow>, StoreError> {
-    let due = jobs::status.eq("PENDING").and(jobs::run_after.le(now));
-    let abandoned = jobs::status.eq("RUNNING").and(jobs::updated_at.le(now - Duration::seconds(CLAIM_GRACE)));
+    let due = jobs::status.eq(JobStatus::Pending.as_str()).and(jobs::run_after.le(now));
+    let abandoned = jobs::status
+        .eq(JobStatus::Running.as_str())
+        .and(jobs::updated_at.le(now - Duration::seconds(CLAIM_GRACE)));
     let job: Option<i64> = jobs::table
         .filter(due.or(abandoned))
         .order(jobs::id.asc())
@@ -85,7 +90,7 @@ pub fn claim(
     Ok(Some(
         diesel::update(jobs::table.find(id))
             .set((
-                jobs::status.eq("RUNNING"),
+                jobs::status.eq(JobStatus::Running.as_str()),
                 jobs::run_after.eq(now + lease),
                 jobs::attempts.eq(jobs::attempts + 1),
                 jobs::updated_at.eq(now),
@@ -101,7 +106,7 @@ pub fn lock_for_run(conn: &mut PgConnection, id: i64, attempts: i32) -> Result<b
     Ok(jobs::table
         .filter(jobs::id.eq(id))
         .filter(jobs::attempts.eq(attempts))
-        .filter(jobs::status.eq("RUNNING"))
+        .filter(jobs::status.eq(JobStatus::Running.as_str()))
         .select(jobs::id)
         .for_update()
         .skip_locked()
@@ -113,7 +118,11 @@ pub fn lock_for_run(conn: &mut PgConnection, id: i64, attempts: i32) -> Result<b
 /// Marks the job done, every item with it.
 pub fn mark_done(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
     diesel::update(jobs::table.find(id))
-        .set((jobs::status.eq("DONE"), jobs::done.eq(jobs::total), jobs::updated_at.eq(now)))
+        .set((
+            jobs::status.eq(JobStatus::Done.as_str()),
+            jobs::done.eq(jobs::total),
+            jobs::updated_at.eq(now),
+        ))
         .execute(conn)?;
     Ok(())
 }
@@ -127,12 +136,12 @@ pub fn record_failure(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let (status, run_after) = match retry_in {
-        Some(delay) => ("PENDING", now + delay),
-        None => ("FAILED", now),
+        Some(delay) => (JobStatus::Pending, now + delay),
+        None => (JobStatus::Failed, now),
     };
     diesel::update(jobs::table.find(id))
         .set((
-            jobs::status.eq(status),
+            jobs::status.eq(status.as_str()),
             jobs::run_after.eq(run_after),
             jobs::last_error.eq(error),
             jobs::updated_at.eq(now),
