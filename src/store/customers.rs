@@ -1,6 +1,7 @@
 //! Customers: lookups, the filtered and keyset-paged list, create and upsert.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use diesel::dsl;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Text, Timestamptz};
@@ -172,16 +173,35 @@ pub fn by_external_id(
         .optional()?)
 }
 
+/// The company's customers with one of some numbers (the query [`with_phones`] builds).
+type WithPhones<'a> = dsl::Filter<
+    dsl::Filter<customers::table, dsl::Eq<customers::company_id, Uuid>>,
+    dsl::EqAny<customers::phone_number, &'a [String]>,
+>;
+
+/// The company's customers with one of these E.164 numbers: the one query every lookup by
+/// number starts from, so that a shared number names the same customer on every path.
+fn with_phones(company_id: Uuid, phones: &[String]) -> WithPhones<'_> {
+    customers::table
+        .filter(customers::company_id.eq(company_id))
+        .filter(customers::phone_number.eq_any(phones))
+}
+
+/// Which of several customers sharing a number it names: the most recently updated, then
+/// the newest.
+fn named_by_phone_first() -> (dsl::Desc<customers::updated_at>, dsl::Desc<customers::id>) {
+    (customers::updated_at.desc(), customers::id.desc())
+}
+
 /// The customer with this E.164 number; if several share it, the most recently updated.
 pub fn by_phone(
     conn: &mut PgConnection,
     company_id: Uuid,
     e164: &str,
 ) -> Result<Option<CustomerRow>, StoreError> {
-    Ok(customers::table
-        .filter(customers::company_id.eq(company_id))
-        .filter(customers::phone_number.eq(e164))
-        .order((customers::updated_at.desc(), customers::id.desc()))
+    let phones = [e164.to_string()];
+    Ok(with_phones(company_id, &phones)
+        .order(named_by_phone_first())
         .select(CustomerRow::as_select())
         .first(conn)
         .optional()?)
@@ -279,33 +299,36 @@ pub fn lock_phone_identities(
     Ok(())
 }
 
-/// The external ids of the company's customers with these numbers (if several share one, the
-/// most recently updated).
+/// The external id each of these numbers names (as [`by_phone`] would, for many numbers in
+/// one query).
 pub fn external_ids_by_phone(
     conn: &mut PgConnection,
     company_id: Uuid,
     phones: &[String],
 ) -> Result<std::collections::HashMap<String, String>, StoreError> {
-    let rows: Vec<(Option<String>, String)> = customers::table
-        .filter(customers::company_id.eq(company_id))
-        .filter(customers::phone_number.eq_any(phones))
-        .order((customers::updated_at.asc(), customers::id.asc()))
+    let rows: Vec<(Option<String>, String)> = with_phones(company_id, phones)
+        .order(named_by_phone_first())
         .select((customers::phone_number, customers::external_id))
         .load(conn)?;
-    // Later rows (more recently updated) win.
-    Ok(rows.into_iter().filter_map(|(phone, id)| Some((phone?, id))).collect())
+    let mut named = std::collections::HashMap::new();
+    for (phone, id) in rows {
+        if let Some(phone) = phone {
+            named.entry(phone).or_insert(id);
+        }
+    }
+    Ok(named)
 }
 
-/// The customers with this number, locked (at most `limit`, oldest first).
+/// The customers with this number, locked (at most `limit`). Locked in id order, the order
+/// every path that locks several customers takes, so two of them cannot deadlock.
 pub fn lock_by_phone(
     conn: &mut PgConnection,
     company_id: Uuid,
     phone: &str,
     limit: i64,
 ) -> Result<Vec<CustomerRow>, StoreError> {
-    Ok(customers::table
-        .filter(customers::company_id.eq(company_id))
-        .filter(customers::phone_number.eq(phone))
+    let phones = [phone.to_string()];
+    Ok(with_phones(company_id, &phones)
         .order(customers::id.asc())
         .limit(limit)
         .select(CustomerRow::as_select())
@@ -407,9 +430,5 @@ pub fn ids_with_phones(
     if numbers.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(customers::table
-        .filter(customers::company_id.eq(company_id))
-        .filter(customers::phone_number.eq_any(numbers))
-        .select(customers::id)
-        .load(conn)?)
+    Ok(with_phones(company_id, numbers).select(customers::id).load(conn)?)
 }
