@@ -253,11 +253,8 @@ async fn calls(n: usize) -> Vec<String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     let pool = callsync::store::connect_pool(&db.url, 16).expect("pool");
-    let options = callsync::http::AppOptions {
-        clock: callsync::clock::Clock::starting_at(noon),
-        network: callsync::net::NetworkPolicy::default(),
-        ..Default::default()
-    };
+    let options =
+        callsync::http::AppOptions { clock: callsync::clock::Clock::starting_at(noon), ..Default::default() };
     let state = callsync::http::AppState::with_options(pool, &db.url, Default::default(), options);
     let (server, _) = callsync::http::serve(listener, state, 2).unwrap();
     let handle = server.handle();

@@ -30,13 +30,14 @@ pub struct LmsClient {
 
 impl Default for LmsClient {
     fn default() -> Self {
-        LmsClient::new(NetworkPolicy::default())
+        LmsClient::new(NetworkPolicy::default(), TIMEOUT)
     }
 }
 
 impl LmsClient {
-    pub fn new(network: NetworkPolicy) -> Self {
-        LmsClient { http: network.client(TIMEOUT), network }
+    /// `timeout` bounds each request ([`TIMEOUT`] but in tests).
+    pub fn new(network: NetworkPolicy, timeout: Duration) -> Self {
+        LmsClient { http: network.client(timeout), network }
     }
 
     pub async fn fetch(

@@ -1,4 +1,5 @@
-//! Prometheus metrics: GraphQL request counts and latencies per operation, and pool state.
+//! Prometheus metrics: GraphQL request counts and latencies per operation, pool state, and
+//! event subscriptions.
 //!
 //! The operation label is `<query|mutation|subscription> <first root field>`: bounded by the
 //! schema, unlike client-chosen operation names.
@@ -14,6 +15,8 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType, Selection};
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
 
+use crate::events::EventHub;
+
 const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 #[derive(Default)]
@@ -23,12 +26,17 @@ struct Histogram {
     buckets: [u64; BUCKETS.len()],
 }
 
-#[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, &'static str), Histogram>>,
+    /// The instance's event hub, for its subscription counts.
+    hub: EventHub,
 }
 
 impl Metrics {
+    pub fn new(hub: EventHub) -> Self {
+        Metrics { requests: Mutex::default(), hub }
+    }
+
     pub fn record(&self, operation: &str, outcome: &'static str, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
@@ -88,6 +96,12 @@ impl Metrics {
         out.push_str("# HELP callsync_db_calls_total Blocking database calls (connection checkouts).\n");
         out.push_str("# TYPE callsync_db_calls_total counter\n");
         let _ = writeln!(out, "callsync_db_calls_total {db_calls}");
+        out.push_str("# HELP callsync_event_subscriptions_total Event subscriptions opened.\n");
+        out.push_str("# TYPE callsync_event_subscriptions_total counter\n");
+        let _ = writeln!(out, "callsync_event_subscriptions_total {}", self.hub.subscriptions_opened());
+        out.push_str("# HELP callsync_event_subscribers Event subscriptions open now.\n");
+        out.push_str("# TYPE callsync_event_subscribers gauge\n");
+        let _ = writeln!(out, "callsync_event_subscribers {}", self.hub.subscribers());
         out
     }
 }

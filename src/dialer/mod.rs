@@ -239,13 +239,19 @@ pub async fn run_jobs(db: &Db) -> Result<usize, AppError> {
     Ok(done)
 }
 
-/// The demo provider: a short, successful call.
+/// The demo provider: a short, successful call (ringing after 1 s, answered 2 s later,
+/// completed 4 s after that).
 pub fn simulate(db: Db, company_id: Uuid, call_id: Uuid) {
+    simulate_paced(db, company_id, call_id, Duration::from_secs(1));
+}
+
+/// [`simulate`] with each pause `unit` long instead of a second (tests need no real seconds).
+pub fn simulate_paced(db: Db, company_id: Uuid, call_id: Uuid, unit: Duration) {
     tokio::spawn(async move {
         for (delay, status) in
             [(1, CallStatus::Ringing), (2, CallStatus::InProgress), (4, CallStatus::Completed)]
         {
-            tokio::time::sleep(Duration::from_secs(delay)).await;
+            tokio::time::sleep(unit * delay).await;
             let report = StatusReport {
                 status,
                 disposition: (status == CallStatus::Completed).then(|| "simulated".to_string()),

@@ -12,6 +12,7 @@
 pub mod stream;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -83,6 +84,11 @@ struct Shared {
     channels: Mutex<HashMap<Topic, Channels>>,
     /// The position of the last event broadcast.
     head: Mutex<Position>,
+    /// Set once the thread has read where it starts: every event settled after that is delivered.
+    started: AtomicBool,
+    /// Subscriptions opened since the hub started (for `/metrics`, and a test's signal that
+    /// its subscription is registered: the protocols acknowledge none).
+    opened: AtomicU64,
     /// Set by local commits; the hub thread waits on it.
     woken: Mutex<bool>,
     wake: Condvar,
@@ -102,6 +108,8 @@ impl EventHub {
         let shared = Arc::new(Shared {
             channels: Mutex::new(HashMap::new()),
             head: Mutex::new((0, 0)),
+            started: AtomicBool::new(false),
+            opened: AtomicU64::new(0),
             woken: Mutex::new(false),
             wake: Condvar::new(),
             config,
@@ -131,10 +139,33 @@ impl EventHub {
             senders.push((broadcast::channel(capacity).0, capacity));
         }
         let receiver = senders.last().map(|(sender, _)| sender.subscribe()).expect("a channel was just made");
+        self.shared.opened.fetch_add(1, Ordering::SeqCst);
         // Read under the channels lock: the hub broadcasts under it too, so nothing falls
         // between this position and the receiver.
         let head = *lock(&self.shared.head);
         (receiver, head)
+    }
+
+    /// Subscriptions opened on this hub so far.
+    pub fn subscriptions_opened(&self) -> u64 {
+        self.shared.opened.load(Ordering::SeqCst)
+    }
+
+    /// Subscriptions open now.
+    pub fn subscribers(&self) -> usize {
+        let channels = lock(&self.shared.channels);
+        channels.values().flatten().map(|(sender, _)| sender.receiver_count()).sum()
+    }
+
+    /// Whether the hub has connected and read where it starts from; events committed before
+    /// then are replayed from the table only, never broadcast.
+    pub fn has_started(&self) -> bool {
+        self.shared.started.load(Ordering::SeqCst)
+    }
+
+    /// The position of the last event broadcast.
+    pub fn delivered(&self) -> Position {
+        *lock(&self.shared.head)
     }
 
     /// Tells the hub that a local transaction committed (possibly with events).
@@ -197,7 +228,10 @@ fn run(weak: Weak<Shared>, url: String) {
         let Some(l) = listener.as_mut() else { continue };
         if !started {
             match outbox::settled_head(&mut l.conn) {
-                Ok(head) => *lock(&shared.head) = head,
+                Ok(head) => {
+                    *lock(&shared.head) = head;
+                    shared.started.store(true, Ordering::SeqCst);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "event listener lost its connection");
                     listener = None;

@@ -84,13 +84,14 @@ pub fn schema_builder(
     hub: EventHub,
     network: crate::net::NetworkPolicy,
     secrets: crate::secrets::Secrets,
+    lms: crate::lms::LmsClient,
 ) -> async_graphql::SchemaBuilder<Query, Mutation, subscriptions::Subscription> {
     bare_builder()
         .data(db)
         .data(hub)
         .data(network)
         .data(secrets)
-        .data(crate::lms::LmsClient::new(network))
+        .data(lms)
         .extension(field_order::RootFieldOrder)
         .extension(mutation_guard::MutationGuard)
         .limit_depth(MAX_DEPTH)

@@ -44,6 +44,8 @@ pub struct AppOptions {
     pub secrets: crate::secrets::Secrets,
     /// `CALLSYNC_METRICS_TOKEN`: when set, `/metrics` needs `Authorization: Bearer TOKEN`.
     pub metrics_token: Option<crate::domain::Secret>,
+    /// How long an LMS request may take; None: [`crate::lms::TIMEOUT`] (tests shorten it).
+    pub lms_timeout: Option<Duration>,
 }
 
 /// Everything the handlers share; built once and cloned into every worker.
@@ -97,17 +99,17 @@ impl AppState {
         hub_config: HubConfig,
         options: AppOptions,
     ) -> Self {
-        let AppOptions { clock, network, secrets, metrics_token } = options;
+        let AppOptions { clock, network, secrets, metrics_token, lms_timeout } = options;
         let hub = EventHub::start(database_url, HubConfig { clock: clock.clone(), ..hub_config });
         let waker = hub.clone();
         let db = Db::new(pool).with_clock(clock).with_commit_hook(Arc::new(move || waker.wake()));
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(hub.clone()));
         let work = WorkSignal::default();
-        let schema = crate::graphql::schema_builder(db.clone(), hub.clone(), network, secrets.clone())
+        let lms = crate::lms::LmsClient::new(network, lms_timeout.unwrap_or(crate::lms::TIMEOUT));
+        let schema = crate::graphql::schema_builder(db.clone(), hub.clone(), network, secrets.clone(), lms.clone())
             .data(work.clone())
             .extension(MetricsExtension(metrics.clone()))
             .finish();
-        let lms = crate::lms::LmsClient::new(network);
         let keys = Arc::new(KeyCache::default());
         AppState { schema, db, work, metrics, keys, lms, secrets, metrics_token }
     }

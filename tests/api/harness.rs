@@ -99,6 +99,7 @@ pub fn options(clock: &callsync::clock::Clock) -> callsync::http::AppOptions {
         network: callsync::net::NetworkPolicy { allow_private: true },
         secrets: test_secrets(),
         metrics_token: None,
+        ..Default::default()
     }
 }
 
@@ -146,6 +147,11 @@ impl TestApp {
         configure: impl FnOnce(&mut callsync::http::AppOptions),
     ) -> TestApp {
         TestApp::spawn_on(TestDatabase::create(), start, configure).await
+    }
+
+    /// A server whose LMS requests give up after `timeout` (production waits 5 s).
+    pub async fn spawn_with_lms_timeout(timeout: std::time::Duration) -> TestApp {
+        TestApp::spawn_configured(utc(TEST_START), |options| options.lms_timeout = Some(timeout)).await
     }
 
     /// A server on the Postgres server at `admin` (a test's own cluster, to restart it).
@@ -533,6 +539,18 @@ pub async fn create_schedule(app: &TestApp, task_type: &str) -> String {
 pub struct WsClient {
     socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
     pub legacy: bool,
+    /// The server's HTTP base URL (for its `/metrics`).
+    http_base: String,
+}
+
+/// How many event subscriptions the server at `base_url` has opened so far
+/// (`callsync_event_subscriptions_total` in its `/metrics`).
+pub async fn subscriptions_opened(base_url: &str) -> u64 {
+    let text = reqwest::get(format!("{base_url}/metrics")).await.expect("GET /metrics").text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("callsync_event_subscriptions_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no callsync_event_subscriptions_total in {text}"))
 }
 
 pub const TRANSPORT_WS: &str = "graphql-transport-ws";
@@ -548,7 +566,8 @@ impl WsClient {
         }
         let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("WebSocket upgrade");
         assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
-        WsClient { socket, legacy: protocol == LEGACY_WS }
+        let http_base = url.replacen("ws://", "http://", 1).trim_end_matches("/graphql").to_string();
+        WsClient { socket, legacy: protocol == LEGACY_WS, http_base }
     }
 
     pub async fn send(&mut self, message: Value) {
@@ -585,6 +604,29 @@ impl WsClient {
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         let kind = if self.legacy { "start" } else { "subscribe" };
         self.send(json!({"id": id, "type": kind, "payload": {"query": query, "variables": variables}})).await;
+    }
+
+    /// Subscribes, then waits until the server has registered the subscription: the protocols
+    /// acknowledge no subscribe, and a live subscription (no `afterEventId`) streams only what
+    /// commits after it is registered.
+    pub async fn subscribe_live(&mut self, id: &str, query: &str, variables: Value) {
+        let before = self.server_subscriptions().await;
+        self.subscribe(id, query, variables).await;
+        self.until_registered(before).await;
+    }
+
+    /// How many subscriptions this client's server has opened so far.
+    pub async fn server_subscriptions(&self) -> u64 {
+        subscriptions_opened(&self.http_base).await
+    }
+
+    /// Waits until this client's server has opened more than `before` subscriptions.
+    pub async fn until_registered(&self, before: u64) {
+        let base = self.http_base.as_str();
+        eventually("the server registered the subscription", || async move {
+            (subscriptions_opened(base).await > before).then_some(())
+        })
+        .await;
     }
 
     /// The next protocol message (keep-alives skipped), `{"close": code}` on close, None on timeout.
