@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::harness::{customer_input, TestApp, WsClient, LEGACY_WS, TRANSPORT_WS};
+use crate::harness::{customer_input, eventually, TestApp, WsClient, LEGACY_WS, TRANSPORT_WS};
 use crate::sync::{create_collections_schedule, SYNC};
 
 const TASK_EVENTS: &str = "subscription($filter: TaskEventFilter, $after: ID) {
@@ -18,9 +18,7 @@ async fn subscriber(app: &TestApp, url: &str, protocol: &str, variables: Value) 
     let mut ws = WsClient::connect(url, protocol, None).await;
     let ack = ws.init(json!({"apiKey": app.api_key})).await;
     assert_eq!(ack["type"], "connection_ack", "{ack}");
-    ws.subscribe("1", TASK_EVENTS, variables).await;
-    // Let the server register the subscription before the test writes.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    ws.subscribe_live("1", TASK_EVENTS, variables).await;
     ws
 }
 
@@ -99,10 +97,9 @@ async fn filters_and_other_companies() {
         "connection_ack",
         "the upgrade header's key is accepted"
     );
-    theirs.subscribe("1", TASK_EVENTS, json!({})).await;
+    theirs.subscribe_live("1", TASK_EVENTS, json!({})).await;
     let mut cancelled_only =
         subscriber(&app, &app.ws_url(), TRANSPORT_WS, json!({"filter": {"status": ["CANCELLED"]}})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
     sync(&app, "mine").await;
     sync(&app, "mine").await;
@@ -113,7 +110,11 @@ async fn filters_and_other_companies() {
     let theirs_ids = task_ids(&theirs_sync["data"]["syncCustomerSchedule"]);
     let seen = events(&mut theirs, theirs_ids.len()).await;
     assert_eq!(seen.iter().map(|e| e.2.clone()).collect::<Vec<_>>(), theirs_ids);
-    assert!(theirs.receive(Duration::from_millis(500)).await.is_none(), "nothing else");
+    // Nothing else: a later sync of theirs arrives next (events arrive in commit order).
+    let last = app.gql_as(other, SYNC, json!({"input": customer_input("theirs-2")})).await;
+    let last_ids = task_ids(&last["data"]["syncCustomerSchedule"]);
+    let next = events(&mut theirs, last_ids.len()).await;
+    assert_eq!(next.iter().map(|e| e.2.clone()).collect::<Vec<_>>(), last_ids);
 }
 
 #[tokio::test]
@@ -159,7 +160,10 @@ async fn resuming_after_a_disconnect_gets_exactly_what_was_missed() {
     let fourth = sync(&app, "r-3").await;
     let live = events(&mut resumed, 3).await;
     assert_eq!(live.iter().map(|e| e.2.clone()).collect::<Vec<_>>(), task_ids(&fourth));
-    assert!(resumed.receive(Duration::from_millis(300)).await.is_none());
+    // Nothing twice: a later sync's events arrive next (events arrive in commit order).
+    let fifth = sync(&app, "r-4").await;
+    let next = events(&mut resumed, 3).await;
+    assert_eq!(next.iter().map(|e| e.2.clone()).collect::<Vec<_>>(), task_ids(&fifth));
 
     // An id that is not a retained event of ours is a clear error.
     let mut bad = WsClient::connect(&app.ws_url(), TRANSPORT_WS, None).await;
@@ -203,7 +207,10 @@ async fn the_listener_survives_a_killed_connection_without_losing_events() {
     let mut expected = task_ids(&during);
     expected.extend(task_ids(&after));
     assert_eq!(seen.iter().map(|e| e.2.clone()).collect::<Vec<_>>(), expected);
-    assert!(ws.receive(Duration::from_millis(300)).await.is_none(), "no duplicates");
+    // No duplicates: a later sync's events arrive next (events arrive in commit order).
+    let last = sync(&app, "k-3").await;
+    let next = events(&mut ws, 3).await;
+    assert_eq!(next.iter().map(|e| e.2.clone()).collect::<Vec<_>>(), task_ids(&last), "no duplicates");
 }
 
 #[tokio::test]
@@ -236,14 +243,20 @@ async fn a_lagging_subscriber_catches_up_from_the_table() {
         HubConfig { channel_capacity: 2, customer_channel_capacity: 2, ..HubConfig::default() },
     );
     let db = callsync::store::Db::new(callsync::store::connect_pool(&app.db.url, 2).unwrap());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A hub broadcasts only what settles after it starts (older events are replayed, not sent).
+    eventually("the hub started", || async { hub.has_started().then_some(()) }).await;
     let selection = Selection { kinds: &[TASK_CREATED, TASK_STATUS_CHANGED], matches: Box::new(|_| true) };
     let mut events = Box::pin(stream::subscribe(&hub, db, Topic::company(app.company_id), selection, None));
     let mut expected = Vec::new();
     for id in ["lag-1", "lag-2", "lag-3"] {
         expected.extend(task_ids(&sync(&app, id).await));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await; // the hub has broadcast them all
+    // Not read until the hub has broadcast them all, so the subscriber lags.
+    let last = (
+        app.count("SELECT seq AS n FROM events ORDER BY seq DESC, id DESC LIMIT 1"),
+        app.count("SELECT id AS n FROM events ORDER BY seq DESC, id DESC LIMIT 1"),
+    );
+    eventually("the hub broadcast every event", || async { (hub.delivered() >= last).then_some(()) }).await;
     let mut seen = Vec::new();
     while seen.len() < expected.len() {
         let event = tokio::time::timeout(WAIT, events.next()).await.expect("in time").expect("open").unwrap();
@@ -281,8 +294,9 @@ async fn fragmented_messages_work_and_events_show_current_data() {
     assert_eq!(ack["type"], "connection_ack", "{ack}");
     // The subscribe message arrives in three continuation frames.
     let query = "subscription { taskEvents(filter: {customerId: \"frag\"}) { kind task { customer { firstName } } } }";
+    let before = ws.server_subscriptions().await;
     ws.send_fragmented(json!({"id": "1", "type": "subscribe", "payload": {"query": query}}), 3).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    ws.until_registered(before).await;
     let mut input = customer_input("frag");
     app.gql_ok(SYNC, json!({"input": input.clone()})).await;
     let first = ws.next_data(WAIT).await.expect("an event");
@@ -309,8 +323,7 @@ async fn one_tasks_events_arrive_in_version_order_when_transactions_commit_out_o
     assert_eq!(ack["type"], "connection_ack", "{ack}");
     let query =
         "subscription { taskEvents(filter: {customerId: \"race\"}) { kind task { id version status } } }";
-    ws.subscribe("1", query, json!({})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    ws.subscribe_live("1", query, json!({})).await;
 
     // A transaction takes its id first (as a job that locks customers early would)...
     let mut early = app.db.connect();
