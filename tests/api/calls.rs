@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use serde_json::{json, Value};
 
 use crate::harness::{
-    assert_error, customer_at, utc, Place, TestApp, WsClient, CREATE_CUSTOMER, TRANSPORT_WS,
+    assert_error, customer_at, eventually, utc, Place, TestApp, WsClient, CREATE_CUSTOMER, TRANSPORT_WS,
 };
 
 /// A place: (timezone, state, ZIP, phone), every location signal agreeing, so the callee's only
@@ -466,9 +466,8 @@ async fn call_events_stream_each_change_in_order() {
     callable(&app).await;
     let mut ws = WsClient::connect(&app.ws_url(), TRANSPORT_WS, None).await;
     ws.init(json!({"apiKey": app.api_key})).await;
-    ws.subscribe("1", "subscription { callEvents(filter: {customerId: \"c-1\"}) { eventId previousStatus call { id status } } }", json!({}))
+    ws.subscribe_live("1", "subscription { callEvents(filter: {customerId: \"c-1\"}) { eventId previousStatus call { id status } } }", json!({}))
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let call = make_call(&app, json!({"customerId": "c-1"})).await["data"]["makeCall"]["id"]
         .as_str()
         .unwrap()
@@ -559,12 +558,13 @@ async fn the_webhook_receives_signed_calls_and_is_retried() {
     let config =
         WebhookConfig { first_retry: Duration::from_millis(100), ..crate::harness::webhook_config() };
     let client = webhook::client(&config);
-    for _ in 0..50 {
+    // Each round moves the server's clock past the retry's backoff (at most 200 ms here).
+    for _ in 0..10 {
         webhook::deliver_due(&app.store, &client, &config).await.unwrap();
         if hook.requests.lock().unwrap().len() >= 3 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        app.clock.advance(chrono::Duration::seconds(1));
     }
     let requests = hook.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 3, "two failures, then delivered");
@@ -613,9 +613,11 @@ async fn a_webhook_that_never_answers_fails_the_call_and_stuck_calls_fail() {
         ..crate::harness::webhook_config()
     };
     let client = webhook::client(&config);
-    for _ in 0..50 {
+    // Each round moves the server's clock past the retry's backoff (at most 20 ms here), then
+    // a few more rounds find nothing to send once the attempts are spent.
+    for _ in 0..10 {
         webhook::deliver_due(&app.store, &client, &config).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        app.clock.advance(chrono::Duration::seconds(1));
     }
     assert_eq!(hook.requests.lock().unwrap().len(), 3);
     let failed =
@@ -688,18 +690,13 @@ async fn the_simulated_provider_walks_a_call_to_completion() {
     callable(&app).await;
     let call = make_call(&app, json!({"customerId": "c-1"})).await["data"]["makeCall"].clone();
     let id: uuid::Uuid = call["id"].as_str().unwrap().parse().unwrap();
-    callsync::dialer::simulate(app.store.clone(), app.company_id, id);
-    let mut status = String::new();
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    callsync::dialer::simulate_paced(app.store.clone(), app.company_id, id, Duration::from_millis(10));
+    let read = eventually("the simulated call completes", || async {
         let read = app
             .gql_ok("query($id: ID!) { call(id: $id) { status disposition } }", json!({"id": call["id"]}))
             .await;
-        status = read["call"]["status"].as_str().unwrap().to_string();
-        if status == "COMPLETED" {
-            assert_eq!(read["call"]["disposition"], "simulated");
-            break;
-        }
-    }
-    assert_eq!(status, "COMPLETED");
+        (read["call"]["status"] == "COMPLETED").then_some(read)
+    })
+    .await;
+    assert_eq!(read["call"]["disposition"], "simulated");
 }
