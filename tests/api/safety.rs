@@ -7,7 +7,8 @@ use chrono::Duration;
 use serde_json::{json, Value};
 
 use crate::harness::{
-    assert_error, create_schedule, customer_input, local_server, webhook_config, TestApp, CREATE_CUSTOMER,
+    assert_error, create_schedule, customer_input, eventually, local_server, webhook_config, TestApp,
+    CREATE_CUSTOMER,
 };
 
 const SETTINGS: &str = "mutation($input: CompanySettingsInput!) { updateCompanySettings(input: $input) {
@@ -326,20 +327,25 @@ async fn database_calls_beyond_the_queue_get_a_clear_busy_error() {
     let pool = callsync::store::connect_pool(&database.url, 1).unwrap();
     // One connection; two calls may run or wait for it; a third waits at most 300 ms.
     let db = Db::new(pool).with_gate(2, std::time::Duration::from_millis(300));
-    let slow = |db: Db| {
-        tokio::spawn(async move {
-            db.read(|conn| {
-                diesel::sql_query("SELECT pg_sleep(1)").execute(conn)?;
+    // A call that holds its connection (or its place in the queue) until the test drops `release`.
+    let held = |db: Db| {
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let call = tokio::spawn(async move {
+            db.read(move |conn| {
+                let _ = hold.recv();
+                diesel::sql_query("SELECT 1").execute(conn)?;
                 Ok(())
             })
             .await
-        })
+        });
+        (call, release)
     };
-    let (a, b) = (slow(db.clone()), slow(db.clone()));
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let ((a, release_a), (b, release_b)) = (held(db.clone()), held(db.clone()));
+    eventually("both calls hold their places", || async { (db.calls() == 2).then_some(()) }).await;
     let third = db.read(callsync::store::ping).await;
     assert!(matches!(third, Err(StoreError::Busy(2))), "{third:?}");
     assert!(third.unwrap_err().to_string().contains("retry"));
+    drop((release_a, release_b));
     a.await.unwrap().unwrap();
     b.await.unwrap().unwrap();
     // Once the queue drains, calls go through again.
