@@ -29,7 +29,10 @@ pub struct WebhookDelivery {
 
 /// Leases one due webhook delivery for `lease` (another worker skips it meanwhile).
 /// `busy` lists companies that already have their share of deliveries in flight.
-fn under_rate(now: DateTime<Utc>) -> Box<dyn BoxableExpression<calls::table, Pg, SqlType = Bool>> {
+/// A condition on a call row.
+type Condition = Box<dyn BoxableExpression<calls::table, Pg, SqlType = Bool>>;
+
+fn under_rate(now: DateTime<Utc>) -> Condition {
     // Paced: a company's deliveries never exceed its calls per second (calls queued in bulk are
     // paced here rather than refused).
     Box::new(
@@ -44,7 +47,7 @@ fn under_rate(now: DateTime<Utc>) -> Box<dyn BoxableExpression<calls::table, Pg,
 
 /// Due for a webhook delivery attempt now, within the company's pace. Only a call still
 /// waiting is handed over (a cancelled or failed one never is).
-fn due_for_webhook(now: DateTime<Utc>) -> Box<dyn BoxableExpression<calls::table, Pg, SqlType = Bool>> {
+fn due_for_webhook(now: DateTime<Utc>) -> Condition {
     Box::new(
         calls::webhook_next_at.le(now).assume_not_null().and(calls::status.eq("QUEUED")).and(under_rate(now)),
     )
@@ -66,20 +69,30 @@ pub fn next_due_webhook(
         .optional()?)
 }
 
+/// Locks the call if it still meets `condition`; None when it no longer does, or when another
+/// instance holds it (skipped, not waited for).
+fn lock_if(
+    conn: &mut PgConnection,
+    call_id: Uuid,
+    condition: Condition,
+) -> Result<Option<CallRow>, StoreError> {
+    Ok(calls::table
+        .filter(calls::id.eq(call_id))
+        .filter(condition)
+        .select(CallRow::as_select())
+        .for_update()
+        .skip_locked()
+        .first(conn)
+        .optional()?)
+}
+
 /// Locks the call if it is still due for delivery (skipped when another instance holds it).
 pub fn lock_due_webhook(
     conn: &mut PgConnection,
     call_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<CallRow>, StoreError> {
-    Ok(calls::table
-        .filter(calls::id.eq(call_id))
-        .filter(due_for_webhook(now))
-        .select(CallRow::as_select())
-        .for_update()
-        .skip_locked()
-        .first(conn)
-        .optional()?)
+    lock_if(conn, call_id, due_for_webhook(now))
 }
 
 /// Leases a locked call for delivery (other instances skip it until `now + lease`) and builds
@@ -186,7 +199,7 @@ pub fn lock_claimable(
 
 /// QUEUED, no provider has it yet, and no webhook delivery of it is under way (leased, not yet
 /// answered): a call still waiting for its hand-off.
-fn waiting(now: DateTime<Utc>) -> Box<dyn BoxableExpression<calls::table, Pg, SqlType = Bool>> {
+fn waiting(now: DateTime<Utc>) -> Condition {
     Box::new(
         sql::<Bool>(
             "(calls.status = 'QUEUED' AND calls.handed_off_at IS NULL
@@ -237,8 +250,7 @@ pub fn expired(
     limit: i64,
 ) -> Result<Vec<(Uuid, Uuid, Option<i64>)>, StoreError> {
     Ok(calls::table
-        .filter(waiting(now))
-        .filter(calls::expires_at.le(now))
+        .filter(expired_waiting(now))
         .order(calls::expires_at.asc())
         .select((calls::id, calls::company_id, calls::customer_id))
         .limit(limit)
@@ -251,15 +263,12 @@ pub fn lock_expired(
     call_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<CallRow>, StoreError> {
-    Ok(calls::table
-        .filter(calls::id.eq(call_id))
-        .filter(waiting(now))
-        .filter(calls::expires_at.le(now))
-        .select(CallRow::as_select())
-        .for_update()
-        .skip_locked()
-        .first(conn)
-        .optional()?)
+    lock_if(conn, call_id, expired_waiting(now))
+}
+
+/// Still waiting for its hand-off, and past its expiry.
+fn expired_waiting(now: DateTime<Utc>) -> Condition {
+    Box::new(waiting(now).and(calls::expires_at.assume_not_null().le(now)))
 }
 
 /// Cancels a locked QUEUED call for `reason` (EXPIRED, REQUESTED or a refusal's code), with its
@@ -271,24 +280,12 @@ pub fn cancel_call(
     message: &str,
     now: DateTime<Utc>,
 ) -> Result<CallRow, StoreError> {
+    let disposition = format!("cancelled: {message}");
     let updated: CallRow = diesel::update(calls::table.find(call.id))
-        .set((
-            calls::status.eq(crate::domain::calls::CallStatus::Cancelled.as_str()),
-            calls::cancel_reason.eq(reason),
-            calls::disposition.eq(format!("cancelled: {message}")),
-            calls::ended_at.eq(now),
-            calls::updated_at.eq(now),
-            calls::webhook_next_at.eq(None::<DateTime<Utc>>),
-            calls::version.eq(calls::version + 1),
-        ))
+        .set((Cancellation::new(reason, &disposition, now), calls::version.eq(calls::version + 1)))
         .returning(CallRow::as_returning())
         .get_result(conn)?;
-    let customer_ref = customer_ref_of(conn, updated.customer_id)?;
-    record_call_events(
-        conn,
-        CALL_STATUS_CHANGED,
-        &[(&updated, customer_ref.as_deref(), Some(&call.status))],
-    )?;
+    record_status_changed(conn, &updated, &call.status)?;
     if let Some(task_id) = updated.task_id {
         set_task_status(conn, updated.company_id, task_id, TaskStatus::Cancelled, now)?;
     }

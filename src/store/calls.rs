@@ -114,6 +114,42 @@ pub fn record_call_events(
     Ok(())
 }
 
+/// Records the status change of one call from `previous`, with its customer's external id.
+pub(super) fn record_status_changed(
+    conn: &mut PgConnection,
+    updated: &CallRow,
+    previous: &str,
+) -> Result<(), StoreError> {
+    let customer_ref = customer_ref_of(conn, updated.customer_id)?;
+    record_call_events(conn, CALL_STATUS_CHANGED, &[(updated, customer_ref.as_deref(), Some(previous))])
+}
+
+/// What cancelling a call writes besides the next version: CANCELLED for `cancel_reason`,
+/// ended now, and no webhook attempt left.
+#[derive(AsChangeset)]
+#[diesel(table_name = calls, treat_none_as_null = true)]
+pub(super) struct Cancellation<'a> {
+    status: &'static str,
+    cancel_reason: &'a str,
+    disposition: &'a str,
+    ended_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    webhook_next_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> Cancellation<'a> {
+    pub(super) fn new(reason: &'a str, disposition: &'a str, now: DateTime<Utc>) -> Self {
+        Cancellation {
+            status: CallStatus::Cancelled.as_str(),
+            cancel_reason: reason,
+            disposition,
+            ended_at: now,
+            updated_at: now,
+            webhook_next_at: None,
+        }
+    }
+}
+
 pub(crate) fn customer_ref_of(
     conn: &mut PgConnection,
     customer_id: Option<i64>,
@@ -421,12 +457,7 @@ pub fn update_status(
             .set(calls::webhook_next_at.eq(None::<DateTime<Utc>>))
             .execute(conn)?;
     }
-    let customer_ref = customer_ref_of(conn, updated.customer_id)?;
-    record_call_events(
-        conn,
-        CALL_STATUS_CHANGED,
-        &[(&updated, customer_ref.as_deref(), Some(&call.status))],
-    )?;
+    record_status_changed(conn, &updated, &call.status)?;
     Ok(updated)
 }
 
@@ -448,16 +479,11 @@ pub fn cancel_queued(
             .filter(calls::customer_id.eq_any(customer_ids).or(calls::to_number.eq_any(numbers))),
     )
     .set((
-        calls::status.eq(crate::domain::calls::CallStatus::Cancelled.as_str()),
-        calls::cancel_reason.eq(reason),
-        calls::disposition.eq(if reason == "REQUESTED" {
-            "cancelled: on request"
-        } else {
-            "cancelled: Do Not Call"
-        }),
-        calls::ended_at.eq(now),
-        calls::updated_at.eq(now),
-        calls::webhook_next_at.eq(None::<DateTime<Utc>>),
+        Cancellation::new(
+            reason,
+            if reason == "REQUESTED" { "cancelled: on request" } else { "cancelled: Do Not Call" },
+            now,
+        ),
         calls::version.eq(calls::version + 1),
     ))
     .returning(CallRow::as_returning())
