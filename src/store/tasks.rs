@@ -82,21 +82,15 @@ fn cancel_pending(
     now: DateTime<Utc>,
 ) -> Result<Vec<TaskRow>, StoreError> {
     let pending = tasks::table.filter(tasks::company_id.eq(company_id)).filter(tasks::status.eq(PENDING));
+    let cancel =
+        (tasks::status.eq(CANCELLED), tasks::updated_at.eq(now), tasks::version.eq(tasks::version + 1));
     let cancelled: Vec<TaskRow> = match of {
         PendingOf::Customers(ids) => diesel::update(pending.filter(tasks::customer_id.eq_any(ids)))
-            .set((
-                tasks::status.eq(CANCELLED),
-                tasks::updated_at.eq(now),
-                tasks::version.eq(tasks::version + 1),
-            ))
+            .set(cancel)
             .returning(TaskRow::as_returning())
             .get_results(conn)?,
         PendingOf::Schedule(id) => diesel::update(pending.filter(tasks::schedule_id.eq(id)))
-            .set((
-                tasks::status.eq(CANCELLED),
-                tasks::updated_at.eq(now),
-                tasks::version.eq(tasks::version + 1),
-            ))
+            .set(cancel)
             .returning(TaskRow::as_returning())
             .get_results(conn)?,
     };
