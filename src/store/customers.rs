@@ -160,31 +160,32 @@ impl<'a> CustomerValues<'a> {
     }
 }
 
+/// The company's customers.
+type OfCompany = dsl::Filter<customers::table, dsl::Eq<customers::company_id, Uuid>>;
+
+fn of_company(company_id: Uuid) -> OfCompany {
+    customers::table.filter(customers::company_id.eq(company_id))
+}
+
 pub fn by_external_id(
     conn: &mut PgConnection,
     company_id: Uuid,
     external_id: &str,
 ) -> Result<Option<CustomerRow>, StoreError> {
-    Ok(customers::table
-        .filter(customers::company_id.eq(company_id))
+    Ok(of_company(company_id)
         .filter(customers::external_id.eq(external_id))
         .select(CustomerRow::as_select())
         .first(conn)
         .optional()?)
 }
 
-/// The company's customers with one of some numbers (the query [`with_phones`] builds).
-type WithPhones<'a> = dsl::Filter<
-    dsl::Filter<customers::table, dsl::Eq<customers::company_id, Uuid>>,
-    dsl::EqAny<customers::phone_number, &'a [String]>,
->;
-
 /// The company's customers with one of these E.164 numbers: the one query every lookup by
 /// number starts from, so that a shared number names the same customer on every path.
-fn with_phones(company_id: Uuid, phones: &[String]) -> WithPhones<'_> {
-    customers::table
-        .filter(customers::company_id.eq(company_id))
-        .filter(customers::phone_number.eq_any(phones))
+fn with_phones(
+    company_id: Uuid,
+    phones: &[String],
+) -> dsl::Filter<OfCompany, dsl::EqAny<customers::phone_number, &[String]>> {
+    of_company(company_id).filter(customers::phone_number.eq_any(phones))
 }
 
 /// Which of several customers sharing a number it names: the most recently updated, then
@@ -207,16 +208,17 @@ pub fn by_phone(
         .optional()?)
 }
 
+/// The company's customers with these internal ids (another company's ids match nothing).
+fn with_ids(company_id: Uuid, ids: &[i64]) -> dsl::Filter<OfCompany, dsl::EqAny<customers::id, &[i64]>> {
+    of_company(company_id).filter(customers::id.eq_any(ids))
+}
+
 pub fn by_ids(
     conn: &mut PgConnection,
     company_id: Uuid,
     ids: &[i64],
 ) -> Result<Vec<CustomerRow>, StoreError> {
-    Ok(customers::table
-        .filter(customers::company_id.eq(company_id))
-        .filter(customers::id.eq_any(ids))
-        .select(CustomerRow::as_select())
-        .load(conn)?)
+    Ok(with_ids(company_id, ids).select(CustomerRow::as_select()).load(conn)?)
 }
 
 /// Inserts a new customer; an existing id is a conflict (naming `id`).
@@ -342,8 +344,7 @@ pub fn lock_by_external_id(
     company_id: Uuid,
     external_id: &str,
 ) -> Result<Option<CustomerRow>, StoreError> {
-    Ok(customers::table
-        .filter(customers::company_id.eq(company_id))
+    Ok(of_company(company_id)
         .filter(customers::external_id.eq(external_id.trim()))
         .select(CustomerRow::as_select())
         .for_update()
@@ -358,9 +359,7 @@ pub fn lock_many(
     company_id: Uuid,
     ids: &[i64],
 ) -> Result<Vec<CustomerRow>, StoreError> {
-    Ok(customers::table
-        .filter(customers::company_id.eq(company_id))
-        .filter(customers::id.eq_any(ids))
+    Ok(with_ids(company_id, ids)
         .order(customers::id.asc())
         .select(CustomerRow::as_select())
         .for_update()
