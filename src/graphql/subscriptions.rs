@@ -130,13 +130,41 @@ pub struct CallEventFilter {
     status: Option<Vec<CallStatus>>,
 }
 
-/// The topic's events (see `events::stream`), each with its payload decoded.
+/// What a subscription's filter asks of an event's payload; `entity` names the changed object
+/// in it (`task` or `call`). Omitted fields do not filter.
+struct PayloadFilter {
+    entity: &'static str,
+    customer: Option<String>,
+    schedule: Option<String>,
+    id: Option<String>,
+    statuses: Option<Vec<&'static str>>,
+}
+
+impl PayloadFilter {
+    fn matches(&self, payload: &Value) -> bool {
+        let is = |v: &Value, s: &String| v.as_str() == Some(s.as_str());
+        let entity = &payload[self.entity];
+        self.customer.as_ref().is_none_or(|c| is(&payload["customerRef"], c))
+            && self.schedule.as_ref().is_none_or(|s| is(&entity["schedule_id"], s))
+            && self.id.as_ref().is_none_or(|id| is(&entity["id"], id))
+            && self
+                .statuses
+                .as_ref()
+                .is_none_or(|st| entity["status"].as_str().is_some_and(|x| st.contains(&x)))
+    }
+}
+
+/// The company's events of `kinds` that `filter` matches (see `events::stream`), each with its
+/// payload decoded. A customer's filter listens to that customer's topic only.
 fn decoded_events<P: serde::de::DeserializeOwned + Send + 'static>(
     ctx: &Context<'_>,
-    topic: Topic,
-    selection: Selection,
+    company_id: uuid::Uuid,
+    kinds: &'static [&'static str],
+    filter: PayloadFilter,
     after: Option<outbox::Position>,
 ) -> impl Stream<Item = async_graphql::Result<(std::sync::Arc<EventRow>, P)>> {
+    let topic = Topic { company_id, customer_ref: filter.customer.clone() };
+    let selection = Selection { kinds, matches: Box::new(move |event| filter.matches(&event.payload)) };
     let hub = ctx.data_unchecked::<EventHub>();
     stream::subscribe(hub, db(ctx).clone(), topic, selection, after).map(|event| {
         let row = event.gql()?;
@@ -168,26 +196,15 @@ impl Subscription {
         let company_id = tenant(ctx)?;
         let after = resume_position(ctx, after_event_id).await?;
         let f = filter.unwrap_or_default();
-        let customer = f.customer_id.map(|id| id.0);
-        let customer_topic = customer.clone();
-        let schedule = f.schedule_id.map(|id| id.0);
-        let statuses: Option<Vec<&'static str>> =
-            f.status.map(|s| s.into_iter().map(TaskStatus::as_db).collect());
-        let matches = move |event: &EventRow| {
-            let p = &event.payload;
-            let is = |v: &Value, s: &String| v.as_str() == Some(s.as_str());
-            customer.as_ref().is_none_or(|c| is(&p["customerRef"], c))
-                && schedule.as_ref().is_none_or(|s| is(&p["task"]["schedule_id"], s))
-                && statuses
-                    .as_ref()
-                    .is_none_or(|st| p["task"]["status"].as_str().is_some_and(|x| st.contains(&x)))
+        let filter = PayloadFilter {
+            entity: "task",
+            customer: f.customer_id.map(|id| id.0),
+            schedule: f.schedule_id.map(|id| id.0),
+            id: None,
+            statuses: f.status.map(|s| s.into_iter().map(TaskStatus::as_db).collect()),
         };
-        let selection = Selection {
-            kinds: &[TASK_CREATED, TASK_STATUS_CHANGED, TASK_RESCHEDULED],
-            matches: Box::new(matches),
-        };
-        let topic = Topic { company_id, customer_ref: customer_topic };
-        Ok(decoded_events(ctx, topic, selection, after)
+        let kinds = &[TASK_CREATED, TASK_STATUS_CHANGED, TASK_RESCHEDULED];
+        Ok(decoded_events(ctx, company_id, kinds, filter, after)
             .map(|e| e.map(|(row, payload)| TaskEvent { row, payload })))
     }
 
@@ -204,25 +221,43 @@ impl Subscription {
         let company_id = tenant(ctx)?;
         let after = resume_position(ctx, after_event_id).await?;
         let f = filter.unwrap_or_default();
-        let customer = f.customer_id.map(|id| id.0);
-        let customer_topic = customer.clone();
-        let schedule = f.schedule_id.map(|id| id.0);
-        let call = f.call_id.map(|id| id.0);
-        let statuses: Option<Vec<&'static str>> =
-            f.status.map(|s| s.into_iter().map(|c| c.domain().as_str()).collect());
-        let matches = move |event: &EventRow| {
-            let p = &event.payload;
-            let is = |v: &Value, s: &String| v.as_str() == Some(s.as_str());
-            customer.as_ref().is_none_or(|c| is(&p["customerRef"], c))
-                && schedule.as_ref().is_none_or(|s| is(&p["call"]["schedule_id"], s))
-                && call.as_ref().is_none_or(|c| is(&p["call"]["id"], c))
-                && statuses
-                    .as_ref()
-                    .is_none_or(|st| p["call"]["status"].as_str().is_some_and(|x| st.contains(&x)))
+        let filter = PayloadFilter {
+            entity: "call",
+            customer: f.customer_id.map(|id| id.0),
+            schedule: f.schedule_id.map(|id| id.0),
+            id: f.call_id.map(|id| id.0),
+            statuses: f.status.map(|s| s.into_iter().map(|c| c.domain().as_str()).collect()),
         };
-        let selection = Selection { kinds: &[CALL_CREATED, CALL_STATUS_CHANGED], matches: Box::new(matches) };
-        let topic = Topic { company_id, customer_ref: customer_topic };
-        Ok(decoded_events(ctx, topic, selection, after)
+        Ok(decoded_events(ctx, company_id, &[CALL_CREATED, CALL_STATUS_CHANGED], filter, after)
             .map(|e| e.map(|(row, payload)| CallEvent { row, payload })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::PayloadFilter;
+
+    fn filter(entity: &'static str, id: Option<&str>, statuses: Option<Vec<&'static str>>) -> PayloadFilter {
+        PayloadFilter {
+            entity,
+            customer: Some("c-1".into()),
+            schedule: Some("s-1".into()),
+            id: id.map(str::to_string),
+            statuses,
+        }
+    }
+
+    #[test]
+    fn a_filter_reads_the_changed_object_of_its_kind() {
+        let call =
+            json!({"customerRef": "c-1", "call": {"id": "k-1", "schedule_id": "s-1", "status": "QUEUED"}});
+        assert!(filter("call", Some("k-1"), Some(vec!["QUEUED", "RINGING"])).matches(&call));
+        assert!(!filter("call", Some("k-2"), None).matches(&call), "another call");
+        assert!(!filter("call", None, Some(vec!["CANCELLED"])).matches(&call), "another status");
+        assert!(!filter("task", None, None).matches(&call), "a task filter reads the task");
+        let other_customer = json!({"customerRef": "c-2", "call": call["call"]});
+        assert!(!filter("call", None, None).matches(&other_customer));
     }
 }
