@@ -106,10 +106,11 @@ impl AppState {
         let metrics = Arc::new(Metrics::new(hub.clone()));
         let work = WorkSignal::default();
         let lms = crate::lms::LmsClient::new(network, lms_timeout.unwrap_or(crate::lms::TIMEOUT));
-        let schema = crate::graphql::schema_builder(db.clone(), hub.clone(), network, secrets.clone(), lms.clone())
-            .data(work.clone())
-            .extension(MetricsExtension(metrics.clone()))
-            .finish();
+        let schema =
+            crate::graphql::schema_builder(db.clone(), hub.clone(), network, secrets.clone(), lms.clone())
+                .data(work.clone())
+                .extension(MetricsExtension(metrics.clone()))
+                .finish();
         let keys = Arc::new(KeyCache::default());
         AppState { schema, db, work, metrics, keys, lms, secrets, metrics_token }
     }
