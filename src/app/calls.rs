@@ -13,7 +13,7 @@ use super::AppError;
 use crate::domain::calls::{task_status_for, transition, CallSource, CallStatus, Transition};
 use crate::domain::contact_policy::{ContactHistory, ContactPolicy, LineType, Refusal};
 use crate::domain::customer::normalize_phone;
-use crate::domain::ValidationError;
+use crate::domain::{bounded_text, ValidationError, MAX_NOTE_LEN, MAX_TEXT_LEN};
 use crate::store::calls::{self as store, CallRow, NewCall, StatusUpdate};
 use crate::store::customers::{self, CustomerRow};
 use crate::store::schedules::{self, ScheduleRow};
@@ -132,6 +132,7 @@ pub fn make_call(
     request: &MakeCall,
     now: DateTime<Utc>,
 ) -> Result<CallRow, AppError> {
+    bounded_text("agentId", request.agent_id.as_deref(), MAX_TEXT_LEN)?;
     if let Some(data) = &request.data {
         crate::domain::customer::json_object("data", data)?;
     }
@@ -196,6 +197,7 @@ pub fn report_status(
     report: &StatusReport,
     now: DateTime<Utc>,
 ) -> Result<Result<CallRow, AppError>, AppError> {
+    bounded_text("disposition", report.disposition.as_deref(), MAX_NOTE_LEN)?;
     // The customer's row first, as syncs and Do-Not-Call changes lock it: one lock order.
     let seen = store::get(conn, company_id, call_id)?;
     let customer = match seen.as_ref().and_then(|c| c.customer_id) {
@@ -439,6 +441,9 @@ pub fn record_attempts(
     if attempts.len() > MAX_ATTEMPTS_PER_REQUEST {
         let message = format!("at most {MAX_ATTEMPTS_PER_REQUEST} attempts per request");
         return Err(ValidationError::new("attempts", message).into());
+    }
+    for (i, attempt) in attempts.iter().enumerate() {
+        bounded_text(&format!("attempts.{i}.agentId"), attempt.agent_id.as_deref(), MAX_TEXT_LEN)?;
     }
     let mut new_calls = Vec::with_capacity(attempts.len());
     let mut touched: Vec<CustomerRow> = Vec::new();

@@ -227,6 +227,10 @@ pub fn validate_overrides(value: &Value) -> Result<BTreeMap<String, Vec<StateRul
             serde_json::from_value(rows.clone()).map_err(|e| err(format!("stateRules.{state}: {e}")))?;
         for row in &mut rows {
             row.state = Some(state.to_string());
+            if row.source.as_deref().is_some_and(|s| s.chars().count() > super::MAX_TEXT_LEN) {
+                let max = super::MAX_TEXT_LEN;
+                return Err(err(format!("stateRules.{state}: source must be at most {max} characters")));
+            }
             let earliest = match &row.earliest {
                 Some(t) => {
                     parse_hhmm("stateRules", t)

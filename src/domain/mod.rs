@@ -125,6 +125,29 @@ impl std::fmt::Debug for StoredSecret {
 /// Longest free-text field accepted (names, addresses, ids).
 pub const MAX_TEXT_LEN: usize = 255;
 
+/// Longest search term (a name, an id, an e-mail or a phone number fits).
+pub const MAX_SEARCH_LEN: usize = 200;
+/// Longest free text reported about a call (a disposition).
+pub const MAX_NOTE_LEN: usize = 1000;
+
+/// Checks that an optional text is at most `max_len` characters: done before any lookup, so
+/// an oversized value costs nothing and is never stored.
+pub fn bounded_text(field: &str, value: Option<&str>, max_len: usize) -> Result<(), ValidationError> {
+    match value {
+        Some(v) if v.len() > max_len && v.chars().count() > max_len => {
+            Err(ValidationError::new(field, format!("{field} must be at most {max_len} characters")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A list's search term, at most [`MAX_SEARCH_LEN`] characters (a longer one is refused
+/// before the search runs: a 15 MiB term once scanned for seconds).
+pub fn search_term(field: &str, value: Option<String>) -> Result<Option<String>, ValidationError> {
+    bounded_text(field, value.as_deref(), MAX_SEARCH_LEN)?;
+    Ok(value)
+}
+
 /// Trims `value` and checks it is non-empty and not too long.
 pub fn required_text(field: &str, value: &str, max_len: usize) -> Result<String, ValidationError> {
     let trimmed = value.trim();

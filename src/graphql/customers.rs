@@ -404,7 +404,7 @@ impl CustomerQuery {
             contact_hold: f.contact_hold,
             task_type: f.task_type,
             state: f.state,
-            search: f.search,
+            search: crate::domain::search_term("search", f.search).gql()?,
             created_at_from: f.created_at_from,
             created_at_to: f.created_at_to,
         };

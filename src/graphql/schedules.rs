@@ -416,7 +416,7 @@ impl ScheduleQuery {
         let desc = order_direction == Some(OrderDirection::Desc);
         let f = filter.unwrap_or_default();
         let filter = store::ScheduleFilter {
-            search: f.search,
+            search: crate::domain::search_term("search", f.search).gql()?,
             paused: f.paused,
             task_type: f.task_type,
             created_at_from: f.created_at_from,

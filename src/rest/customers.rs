@@ -454,7 +454,7 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest, params: Params) 
                 contact_hold: q.flag("contact_hold")?,
                 task_type: q.text("task_type"),
                 state: q.text("state"),
-                search: q.text("search"),
+                search: crate::domain::search_term("search", q.text("search"))?,
                 created_at_from: q.time("created_at_from")?,
                 created_at_to: q.time("created_at_to")?,
             };

@@ -269,7 +269,7 @@ pub async fn customers(state: web::Data<AppState>, req: HttpRequest, params: Par
                 contact_hold: q.flag("contactHold")?,
                 task_type: q.text("taskType"),
                 state: q.text("state"),
-                search: q.text("search"),
+                search: crate::domain::search_term("search", q.text("search"))?,
                 created_at_from: q.time("createdAtFrom")?,
                 created_at_to: q.time("createdAtTo")?,
             };
@@ -390,7 +390,7 @@ pub async fn schedules(state: web::Data<AppState>, req: HttpRequest, params: Par
                 ["search", "paused", "taskType", "createdAtFrom", "createdAtTo", "orderBy", "orderDirection"];
             let q = Query::parse(params.into_inner(), &known, &[])?;
             let filter = ScheduleFilter {
-                search: q.text("search"),
+                search: crate::domain::search_term("search", q.text("search"))?,
                 paused: q.flag("paused")?,
                 task_type: q.text("taskType"),
                 created_at_from: q.time("createdAtFrom")?,

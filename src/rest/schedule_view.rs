@@ -358,7 +358,7 @@ pub(crate) fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, 
         }
     };
     let filter = ScheduleFilter {
-        search: params.get("fulltext").cloned(),
+        search: crate::domain::search_term("fulltext", params.get("fulltext").cloned())?,
         paused,
         task_type: params.get("task_type").cloned(),
         created_at_from: time("created_at_from")?,

@@ -23,6 +23,7 @@ mod http_surface;
 mod idempotency;
 mod jobs;
 mod keys;
+mod limits;
 mod lms;
 mod localities;
 mod purpose;
