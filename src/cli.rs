@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// and tests only: in production a tenant could reach the service's own network).
     #[arg(long, env = "CALLSYNC_ALLOW_PRIVATE_NETWORK", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     allow_private_network: bool,
+    /// Requests of one company running at once on this instance; past it (after a 5 s wait)
+    /// that company gets RATE_LIMITED while others are unaffected.
+    #[arg(long, env = "CALLSYNC_COMPANY_CONCURRENCY", default_value_t = crate::http::DEFAULT_COMPANY_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    company_concurrency: u32,
     /// Days events are kept for subscribers resuming with afterEventId.
     #[arg(long, env = "CALLSYNC_EVENT_RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
     event_retention_days: u32,
@@ -332,6 +336,7 @@ fn serve(args: ServeArgs) -> CliResult {
         stuck_call_minutes,
         allow_private_network,
         event_retention_days,
+        company_concurrency,
         db,
     } = args;
     // Read first: a malformed key stops `serve` before anything starts.
@@ -412,7 +417,13 @@ fn serve(args: ServeArgs) -> CliResult {
             retention: std::time::Duration::from_secs(u64::from(event_retention_days) * 24 * 3600),
             ..HubConfig::default()
         };
-        let options = crate::http::AppOptions { network, secrets, metrics_token, ..Default::default() };
+        let options = crate::http::AppOptions {
+            network,
+            secrets,
+            metrics_token,
+            company_concurrency: Some(company_concurrency as usize),
+            ..Default::default()
+        };
         let state = crate::http::AppState::with_options(pool, &database.url, hub, options);
         let _dialer = dialer.map(|config| {
             tracing::info!(simulate = config.simulate_calls, "dialer worker running");

@@ -2,6 +2,7 @@
 
 mod assets;
 pub mod error;
+mod shares;
 pub mod telemetry;
 mod websocket;
 mod writes;
@@ -26,6 +27,9 @@ use crate::store::api_keys::{self, KeyIdentity};
 use crate::store::{Db, PgPool, StoreError};
 use error::ApiError;
 
+/// One company's requests running at once on an instance, unless configured.
+pub const DEFAULT_COMPANY_CONCURRENCY: u32 = shares::DEFAULT_PER_COMPANY as u32;
+
 /// Largest request body: a 10,000-record bulk request fits with room to spare.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
@@ -46,6 +50,9 @@ pub struct AppOptions {
     pub metrics_token: Option<crate::domain::Secret>,
     /// How long an LMS request may take; None: [`crate::lms::TIMEOUT`] (tests shorten it).
     pub lms_timeout: Option<Duration>,
+    /// `CALLSYNC_COMPANY_CONCURRENCY`: one company's requests running at once on this instance;
+    /// None: [`shares::DEFAULT_PER_COMPANY`].
+    pub company_concurrency: Option<usize>,
 }
 
 /// Everything the handlers share; built once and cloned into every worker.
@@ -59,6 +66,7 @@ pub struct AppState {
     lms: crate::lms::LmsClient,
     secrets: crate::secrets::Secrets,
     metrics_token: Option<crate::domain::Secret>,
+    shares: Arc<shares::CompanyShares>,
 }
 
 /// Verified keys (by SHA-256) and who they are, trusted for [`KEY_CACHE_TTL`] of the
@@ -99,7 +107,11 @@ impl AppState {
         hub_config: HubConfig,
         options: AppOptions,
     ) -> Self {
-        let AppOptions { clock, network, secrets, metrics_token, lms_timeout } = options;
+        let AppOptions { clock, network, secrets, metrics_token, lms_timeout, company_concurrency } = options;
+        let shares = Arc::new(shares::CompanyShares::new(
+            company_concurrency.unwrap_or(shares::DEFAULT_PER_COMPANY),
+            shares::DEFAULT_WAIT,
+        ));
         let hub = EventHub::start(database_url, HubConfig { clock: clock.clone(), ..hub_config });
         let waker = hub.clone();
         let db = Db::new(pool).with_clock(clock).with_commit_hook(Arc::new(move || waker.wake()));
@@ -112,7 +124,7 @@ impl AppState {
                 .extension(MetricsExtension(metrics.clone()))
                 .finish();
         let keys = Arc::new(KeyCache::default());
-        AppState { schema, db, work, metrics, keys, lms, secrets, metrics_token }
+        AppState { schema, db, work, metrics, keys, lms, secrets, metrics_token, shares }
     }
 
     /// Wakes this instance's worker.
@@ -128,6 +140,11 @@ impl AppState {
     /// The LMS client the GraphQL door uses too (same network policy).
     pub fn lms(&self) -> &crate::lms::LmsClient {
         &self.lms
+    }
+
+    /// Each company's share of this instance's running requests.
+    pub(crate) fn shares(&self) -> &shares::CompanyShares {
+        &self.shares
     }
 
     /// Seals and opens company secrets (the same key the GraphQL door uses).
@@ -361,6 +378,7 @@ pub fn serve(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(writes::guard))
+            .wrap(actix_web::middleware::from_fn(shares::guard))
             .wrap(actix_web::middleware::from_fn(telemetry::trace_requests))
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))

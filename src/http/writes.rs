@@ -151,14 +151,15 @@ async fn run(
     Ok(audit::audited(context, next.call(req)).await?.map_into_boxed_body())
 }
 
+/// Which door a request came through: errors are said in its shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Door {
+pub(super) enum Door {
     GraphQl,
     Rest,
 }
 
 impl Door {
-    fn of(req: &HttpRequest) -> Self {
+    pub(super) fn of(req: &HttpRequest) -> Self {
         if req.path() == "/graphql" {
             Door::GraphQl
         } else {
@@ -168,6 +169,17 @@ impl Door {
 
     /// An error in the door's own shape: GraphQL's `errors[].extensions`, REST's `error`.
     fn error(self, status: StatusCode, error: &ApiError) -> HttpResponse {
+        self.error_with(status, error, &[])
+    }
+
+    /// [`Door::error`] with more of what the client needs (e.g. `retryAfter`: REST names it
+    /// in snake_case).
+    pub(super) fn error_with(
+        self,
+        status: StatusCode,
+        error: &ApiError,
+        extra: &[(&str, u64)],
+    ) -> HttpResponse {
         let field = match error {
             ApiError::BadUserInput(v) => Some(v.field.clone()),
             ApiError::Conflict { field, .. } => Some(field.clone()),
@@ -183,9 +195,18 @@ impl Door {
                 if let Some(field) = &field {
                     extensions["field"] = json!(field);
                 }
+                for (name, value) in extra {
+                    extensions[*name] = json!(value);
+                }
                 json!({"data": null, "errors": [{"message": message, "extensions": extensions}]})
             }
-            Door::Rest => json!({"error": {"code": error.code(), "message": message, "field": field}}),
+            Door::Rest => {
+                let mut body = json!({"error": {"code": error.code(), "message": message, "field": field}});
+                for (name, value) in extra {
+                    body["error"][crate::rest::snake_case(name)] = json!(value);
+                }
+                body
+            }
         };
         HttpResponse::build(status).json(body)
     }

@@ -99,3 +99,48 @@ async fn pages_cannot_be_framed_sniffed_or_load_foreign_code() {
         assert!(!html.contains("<script>"), "{path} has an inline script");
     }
 }
+
+/// Company A's requests beyond its share are refused with RATE_LIMITED and a retryAfter, while
+/// company B's go through: one request of A is held inside the server (its LMS, a stand-in here,
+/// answers only when the test lets it) on a server whose share is one request per company.
+#[tokio::test]
+async fn a_company_past_its_share_is_rate_limited_and_the_others_are_not() {
+    let lms = crate::lms::lms().await;
+    let app = TestApp::spawn_configured(crate::harness::utc(crate::harness::TEST_START), |options| {
+        options.company_concurrency = Some(1);
+        options.lms_timeout = Some(std::time::Duration::from_secs(60));
+    })
+    .await;
+    let app = crate::lms::with_lms(app, &lms, None).await;
+    let (_, theirs) = app.new_company("Quiet Lending");
+
+    // A's one turn is taken by a sync waiting on its LMS.
+    let held = {
+        let (client, url, key) =
+            (app.client.clone(), format!("{}/graphql", app.base_url), app.api_key.clone());
+        tokio::spawn(async move {
+            let query =
+                json!({"query": "mutation { createCustomer(input: {id: \"slow-1\", sync: true}) { id } }"});
+            client.post(url).header("X-API-Key", key).json(&query).send().await.unwrap().status()
+        })
+    };
+    crate::harness::eventually("the LMS asked for slow-1", || async {
+        lms.seen.lock().unwrap().iter().any(|(uri, _)| uri.contains("slow-1")).then_some(())
+    })
+    .await;
+
+    let body = app.gql("{ viewer { id } }", json!({})).await;
+    assert_error(&body, "RATE_LIMITED", None);
+    assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 1, "{body}");
+    let (status, body) = rest_request(&app, "GET", "/v1/customers", None, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["retry_after"], 1);
+
+    // The other company is not slowed by A.
+    let body = app.gql_as(Some(&theirs), "{ viewer { name } }", json!({})).await;
+    assert_eq!(body["data"]["viewer"]["name"], "Quiet Lending", "{body}");
+
+    drop(lms); // the stand-in answers; A's request ends and its turn is free again
+    assert!(held.await.unwrap().is_success());
+    assert!(app.gql("{ viewer { id } }", json!({})).await["errors"].is_null());
+}

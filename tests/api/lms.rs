@@ -90,7 +90,7 @@ async fn app_with_lms(lms: &Lms, key: Option<&str>) -> TestApp {
 }
 
 /// `app`'s company enriched from `lms`, with a collections schedule.
-async fn with_lms(app: TestApp, lms: &Lms, key: Option<&str>) -> TestApp {
+pub(crate) async fn with_lms(app: TestApp, lms: &Lms, key: Option<&str>) -> TestApp {
     app.gql_ok(
         "mutation { createSchedule(input: {name: \"C\", taskType: \"collections\"}) { id } }",
         json!({}),
