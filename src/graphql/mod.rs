@@ -1,5 +1,6 @@
 //! The GraphQL schema: thin resolvers that parse input, call domain and store, map errors.
 
+pub mod alias_limit;
 pub mod bulk;
 pub mod calls;
 pub mod company;
@@ -71,10 +72,15 @@ pub const MAX_COMPLEXITY: usize = 50_000;
 /// Most operations in one batched HTTP request.
 pub const MAX_BATCH: usize = 20;
 
-/// What a connection field costs: its page size times what each item selects.
+/// The least a connection costs, whatever `first` is: it runs a query (a page, a count or a
+/// search) even when it fetches no row, so `first: 0` is no way around the limit.
+pub const CONNECTION_COST_FLOOR: usize = 100;
+
+/// What a connection field costs: its page size times what each item selects, and never less
+/// than [`CONNECTION_COST_FLOOR`].
 pub(crate) fn connection_cost(first: Option<i32>, child_complexity: usize) -> usize {
     let first = first.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE) as usize;
-    first.saturating_mul(child_complexity.max(1))
+    first.saturating_mul(child_complexity.max(1)).max(CONNECTION_COST_FLOOR)
 }
 
 /// The schema with its limits and data; the caller adds extensions and calls `finish` once
@@ -92,6 +98,7 @@ pub fn schema_builder(
         .data(network)
         .data(secrets)
         .data(lms)
+        .extension(alias_limit::AliasLimit)
         .extension(field_order::RootFieldOrder)
         .extension(mutation_guard::MutationGuard)
         .limit_depth(MAX_DEPTH)

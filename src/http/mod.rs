@@ -228,6 +228,14 @@ async fn graphql(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
             let err = ApiError::bad_input("batch", message).extend();
             return error_response(actix_web::http::StatusCode::OK, err);
         }
+        // A batch is priced as one request: its operations' aliases together.
+        use crate::graphql::alias_limit::{aliases_in, MAX_ALIASES};
+        let aliases = operations.iter().map(|r| aliases_in(&r.query)).fold(0, usize::saturating_add);
+        if aliases > MAX_ALIASES {
+            let message = format!("a batch may use at most {MAX_ALIASES} aliases in all");
+            let err = ApiError::bad_input("batch", message).extend();
+            return error_response(actix_web::http::StatusCode::OK, err);
+        }
     }
     let tenant = match api_key(&req) {
         None => None,

@@ -144,3 +144,31 @@ async fn a_company_past_its_share_is_rate_limited_and_the_others_are_not() {
     assert!(held.await.unwrap().is_success());
     assert!(app.gql("{ viewer { id } }", json!({})).await["errors"].is_null());
 }
+
+#[tokio::test]
+async fn aliases_are_capped_per_operation_and_per_batch_before_anything_runs() {
+    let app = TestApp::spawn().await;
+    let aliased = |n: usize| {
+        let fields: Vec<String> =
+            (0..n).map(|i| format!("a{i}: customers(first: 0) {{ totalCount }}")).collect();
+        format!("{{ {} }}", fields.join(" "))
+    };
+    let body = app.gql(&aliased(201), json!({})).await;
+    assert_error(&body, "BAD_USER_INPUT", Some("query"));
+    assert!(body["data"].is_null(), "{body}");
+    let body = app.gql(&aliased(200), json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+
+    // A batch is priced as one: two operations of 150 aliases each are refused together.
+    let batch = json!([{"query": aliased(150)}, {"query": aliased(150)}]);
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.base_url))
+        .header("X-API-Key", &app.api_key)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_error(&body, "BAD_USER_INPUT", Some("batch"));
+}
