@@ -72,15 +72,11 @@ pub const MAX_COMPLEXITY: usize = 50_000;
 /// Most operations in one batched HTTP request.
 pub const MAX_BATCH: usize = 20;
 
-/// The least a connection costs, whatever `first` is: it runs a query (a page, a count or a
-/// search) even when it fetches no row, so `first: 0` is no way around the limit.
-pub const CONNECTION_COST_FLOOR: usize = 100;
-
-/// What a connection field costs: its page size times what each item selects, and never less
-/// than [`CONNECTION_COST_FLOOR`].
+/// What a connection field costs: its page size times what each item selects. (`first: 0`
+/// still runs a count or a search; the alias cap in [`alias_limit`] bounds how many.)
 pub(crate) fn connection_cost(first: Option<i32>, child_complexity: usize) -> usize {
     let first = first.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE) as usize;
-    first.saturating_mul(child_complexity.max(1)).max(CONNECTION_COST_FLOOR)
+    first.saturating_mul(child_complexity.max(1))
 }
 
 /// The schema with its limits and data; the caller adds extensions and calls `finish` once

@@ -210,6 +210,10 @@ async fn depth_and_body_size_are_limited() {
 
     let wide: String = (0..26_000).map(|i| format!("f{i}: scheduleDefaults {{ paused }} ")).collect();
     let body = app.gql(&format!("{{ {wide} }}"), json!({})).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("at most 200 aliases"), "{body}");
+    let costly: String =
+        (0..150).map(|i| format!("f{i}: customers(first: 500) {{ nodes {{ id firstName }} }} ")).collect();
+    let body = app.gql(&format!("{{ {costly} }}"), json!({})).await;
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("too complex"), "{body}");
 
     // 17 MiB is over the 16 MiB limit.
