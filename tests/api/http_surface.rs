@@ -208,7 +208,7 @@ async fn depth_and_body_size_are_limited() {
     let body = app.gql(&deep_query, json!({})).await;
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("nested too deep"), "{body}");
 
-    let wide: String = (0..26_000).map(|i| format!("f{i}: scheduleDefaults {{ paused }} ")).collect();
+    let wide: String = (0..201).map(|i| format!("f{i}: scheduleDefaults {{ paused }} ")).collect();
     let body = app.gql(&format!("{{ {wide} }}"), json!({})).await;
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("at most 200 aliases"), "{body}");
     let costly: String =
