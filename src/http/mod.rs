@@ -190,7 +190,10 @@ pub(crate) fn api_key(req: &HttpRequest) -> Option<String> {
     None
 }
 
-fn error_response(status: actix_web::http::StatusCode, error: async_graphql::Error) -> HttpResponse {
+pub(crate) fn error_response(
+    status: actix_web::http::StatusCode,
+    error: async_graphql::Error,
+) -> HttpResponse {
     // No position: the error is about the request, not a place in the query.
     let mut server_error = ServerError::new(error.message, None);
     server_error.extensions = error.extensions;

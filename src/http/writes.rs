@@ -13,6 +13,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use async_graphql::ErrorExtensions;
+
 use super::error::ApiError;
 use super::AppState;
 use crate::domain::keys;
@@ -180,6 +182,17 @@ impl Door {
         error: &ApiError,
         extra: &[(&str, u64)],
     ) -> HttpResponse {
+        if self == Door::GraphQl {
+            // The GraphQL door's own conversion (`ErrorExtensions for ApiError`), plus `extra`.
+            let extended = error.extend().extend_with(|_, ext| {
+                for (name, value) in extra {
+                    ext.set(*name, *value);
+                }
+            });
+            return super::error_response(status, extended);
+        }
+        // REST names the field as the header is named (`Idempotency-Key`), not in snake_case as
+        // `RestError::from_api` would.
         let field = match error {
             ApiError::BadUserInput(v) => Some(v.field.clone()),
             ApiError::Conflict { field, .. } => Some(field.clone()),
@@ -189,25 +202,10 @@ impl Door {
             ApiError::BadUserInput(v) => v.message.clone(),
             other => other.to_string(),
         };
-        let body = match self {
-            Door::GraphQl => {
-                let mut extensions = json!({"code": error.code()});
-                if let Some(field) = &field {
-                    extensions["field"] = json!(field);
-                }
-                for (name, value) in extra {
-                    extensions[*name] = json!(value);
-                }
-                json!({"data": null, "errors": [{"message": message, "extensions": extensions}]})
-            }
-            Door::Rest => {
-                let mut body = json!({"error": {"code": error.code(), "message": message, "field": field}});
-                for (name, value) in extra {
-                    body["error"][crate::rest::snake_case(name)] = json!(value);
-                }
-                body
-            }
-        };
+        let mut body = json!({"error": {"code": error.code(), "message": message, "field": field}});
+        for (name, value) in extra {
+            body["error"][crate::rest::snake_case(name)] = json!(value);
+        }
         HttpResponse::build(status).json(body)
     }
 }
