@@ -4,7 +4,7 @@
 //! calls-per-second limit paces their hand-off instead of refusing them. Every door (GraphQL,
 //! REST) calls [`add_customers`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -12,11 +12,12 @@ use diesel::PgConnection;
 use uuid::Uuid;
 
 use super::contact::{self, DecideRequest};
+use super::customer_writes::{the_one_named, SHARED_NUMBER};
 use super::AppError;
 use crate::domain::bulk::{validate_records, RecordError, ValidRecord, MAX_RECORDS};
 use crate::domain::calls::CallSource;
 use crate::domain::contact_policy::RefusalCode;
-use crate::domain::customer::{CustomerPatch, CustomerRecord};
+use crate::domain::customer::{Campaign, CustomerPatch, CustomerRecord};
 use crate::domain::lms::LoanRecord;
 use crate::domain::ValidationError;
 use crate::store::bulk::BATCH_SIZE;
@@ -134,9 +135,11 @@ pub async fn add_customers(
         }
     }
     let (campaign, now) = (schedule.campaign(), db.now());
-    let (valid, mut invalid) = tokio::task::spawn_blocking(move || validate_records(patches, &campaign, now))
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("bulk record validation failed: {e}")))?;
+    let for_validation = campaign.clone();
+    let (valid, mut invalid) =
+        tokio::task::spawn_blocking(move || validate_records(patches, &for_validation, now))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("bulk record validation failed: {e}")))?;
     invalid.retain(|e| !errors.iter().any(|x| x.index == e.index));
     errors.extend(invalid);
     let valid_count = valid.len();
@@ -149,13 +152,13 @@ pub async fn add_customers(
     let loans = Arc::new(loans);
     for start in (0..valid_count).step_by(BATCH_SIZE) {
         let end = (start + BATCH_SIZE).min(valid_count);
-        let (records, loans) = (valid.clone(), loans.clone());
+        let (records, loans, campaign) = (valid.clone(), loans.clone(), campaign.clone());
         let at = db.now();
         let result = db
             .transaction(move |conn| {
                 let batch: Vec<_> =
                     records[start..end].iter().map(|r| (r, loans[r.index].as_slice())).collect();
-                import_batch(conn, company_id, &batch, use_workflow, at)
+                import_batch(conn, company_id, &campaign, &batch, use_workflow, at)
             })
             .await;
         batches += 1;
@@ -277,64 +280,125 @@ pub struct ImportedBatch {
 }
 
 /// One batch of a bulk import, in the caller's transaction: resolves the records without an id
-/// by their phone number (the stored customer with it, or a generated id), upserts the records
-/// set-wise with their inline loans; a record that says Do Not Call stops contact at once; with
-/// `use_workflow`, queues the job that builds their schedules (it happens if the batch commits).
+/// by their phone number (the stored customer with it, or a generated id), locks the stored
+/// customers the records name and merges each record into its own by the rule of every write
+/// (`apply_patch`), writes the batch set-wise with its inline loans; a record that says Do Not
+/// Call stops contact at once; with `use_workflow`, queues the job that builds their schedules
+/// (it happens if the batch commits).
 pub fn import_batch(
     conn: &mut PgConnection,
     company_id: Uuid,
+    campaign: &Campaign,
     batch: &[(&ValidRecord, &[LoanRecord])],
     use_workflow: bool,
     now: DateTime<Utc>,
 ) -> Result<ImportedBatch, AppError> {
-    let (batch, refused) = resolve_phone_identities(conn, company_id, batch)?;
-    let records: Vec<(&CustomerRecord, bool)> =
-        batch.iter().map(|(r, _, is_test_given)| (r, *is_test_given)).collect();
-    let rows = crate::store::bulk::upsert_batch(conn, company_id, &records, now)?;
-    let with_loans: Vec<(i64, &[LoanRecord])> = batch
+    let (batch, mut refused) = resolve_phone_identities(conn, company_id, batch)?;
+    let ids: Vec<&str> = batch.iter().map(|r| r.record.external_id.as_str()).collect();
+    let mut stored: HashMap<String, CustomerRecord> =
+        customers::lock_by_external_ids(conn, company_id, &ids)?
+            .into_iter()
+            .map(|row| (row.external_id.clone(), row.record()))
+            .collect();
+
+    // Records of new customers are inserted as they are; one that a concurrent writer created
+    // meanwhile is merged into it like the others.
+    let new: Vec<&CustomerRecord> =
+        batch.iter().filter(|r| !stored.contains_key(&r.record.external_id)).map(|r| &r.record).collect();
+    let mut written: HashMap<String, (i64, bool)> = HashMap::new();
+    for (id, external_id) in crate::store::bulk::insert_new(conn, company_id, &new, now)? {
+        written.insert(external_id, (id, true));
+    }
+    let raced: Vec<&str> =
+        new.iter().map(|r| r.external_id.as_str()).filter(|id| !written.contains_key(*id)).collect();
+    for row in customers::lock_by_external_ids(conn, company_id, &raced)? {
+        stored.insert(row.external_id.clone(), row.record());
+    }
+
+    let mut merged: Vec<(usize, CustomerRecord)> = Vec::new();
+    for (position, resolved) in batch.iter().enumerate() {
+        let Some(existing) = stored.get(&resolved.record.external_id) else { continue };
+        match resolved.valid.merged_into(existing, campaign, now) {
+            Ok(record) => merged.push((position, record)),
+            Err(e) => refused.push(RecordError {
+                index: resolved.valid.index,
+                id: Some(existing.external_id.clone()),
+                field: Some(e.field),
+                code: "BAD_USER_INPUT".into(),
+                message: e.message,
+            }),
+        }
+    }
+    let updates: Vec<&CustomerRecord> = merged.iter().map(|(_, r)| r).collect();
+    for (id, external_id) in crate::store::bulk::overwrite(conn, company_id, &updates, now)? {
+        written.insert(external_id, (id, false));
+    }
+    // What was written, in the batch's order, each with what it was written as.
+    let mut records: Vec<&CustomerRecord> = batch.iter().map(|r| &r.record).collect();
+    for (position, record) in &merged {
+        records[*position] = record;
+    }
+    let written: Vec<(&Resolved<'_>, &CustomerRecord, (i64, bool))> = batch
         .iter()
-        .zip(&rows)
-        .filter(|((_, loans, _), _)| !loans.is_empty())
-        .map(|((_, loans, _), (customer_id, _))| (*customer_id, *loans))
+        .zip(records)
+        .filter_map(|(resolved, record)| written.get(&record.external_id).map(|w| (resolved, record, *w)))
+        .collect();
+
+    let with_loans: Vec<(i64, &[LoanRecord])> = written
+        .iter()
+        .filter(|(resolved, _, _)| !resolved.loans.is_empty())
+        .map(|(resolved, _, (id, _))| (*id, resolved.loans))
         .collect();
     loans::upsert_for_customers(conn, company_id, &with_loans, now)?;
-    for (record, _, _) in &batch {
+    for (_, record, _) in &written {
         if let (Some(given), Some(number)) = (&record.consent, &record.phone_number) {
             super::consent::record(conn, company_id, number, given, "consent", now)?;
         }
     }
-    let do_not_call: Vec<i64> =
-        batch.iter().zip(&rows).filter(|((r, _, _), _)| r.do_not_call).map(|(_, (id, _))| *id).collect();
+    let do_not_call: Vec<i64> = written
+        .iter()
+        .filter(|(resolved, _, _)| resolved.record.do_not_call)
+        .map(|(_, _, (id, _))| *id)
+        .collect();
     if !do_not_call.is_empty() {
         super::customers::mark_do_not_call(conn, company_id, &do_not_call, now)?;
     }
+    let customers: Vec<(i64, bool)> = written.iter().map(|(_, _, w)| *w).collect();
     let job_ids = if use_workflow {
-        let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<i64> = customers.iter().map(|(id, _)| *id).collect();
         jobs::enqueue_build_schedules(conn, company_id, &ids, now)?
     } else {
         Vec::new()
     };
-    Ok(ImportedBatch { customers: rows, refused, job_ids })
+    refused.sort_by_key(|e| e.index);
+    Ok(ImportedBatch { customers, refused, job_ids })
 }
 
-/// A record ready to upsert: the customer with its id, its loans, and whether it carried isTest.
-type Resolved<'a> = (CustomerRecord, &'a [LoanRecord], bool);
+/// A record ready to write: the valid record, the customer with its id (resolved from the
+/// phone number where it had none), and its loans.
+struct Resolved<'a> {
+    valid: &'a ValidRecord,
+    record: CustomerRecord,
+    loans: &'a [LoanRecord],
+}
 
-/// Gives each record without an id the id of the stored customer with its phone number, or a
-/// generated one. The numbers stay locked until the transaction ends, so a concurrent import or
-/// upsert of the same new number cannot create it twice. A record that resolves to a customer
-/// another record of the batch names is refused (one statement cannot write a row twice).
+/// Gives each record without an id the id of the one stored customer with its phone number, or
+/// a generated one; a number several customers share names none of them (as for every write
+/// by phone): the record is refused. The numbers stay locked until the transaction ends, so a
+/// concurrent import or upsert of the same new number cannot create it twice. A record that
+/// resolves to a customer another record of the batch names is refused (one statement cannot
+/// write a row twice).
 fn resolve_phone_identities<'a>(
     conn: &mut PgConnection,
     company_id: Uuid,
-    batch: &[(&ValidRecord, &'a [LoanRecord])],
+    batch: &[(&'a ValidRecord, &'a [LoanRecord])],
 ) -> Result<(Vec<Resolved<'a>>, Vec<RecordError>), AppError> {
     let phones: Vec<String> = batch
         .iter()
         .filter(|(r, _)| r.matches_on_phone())
         .filter_map(|(r, _)| r.record.phone_number.clone())
         .collect();
-    let mut known = std::collections::HashMap::new();
+    let mut known = HashMap::new();
     if !phones.is_empty() {
         customers::lock_phone_identities(conn, company_id, &phones)?;
         known = customers::external_ids_by_phone(conn, company_id, &phones)?;
@@ -347,10 +411,23 @@ fn resolve_phone_identities<'a>(
         let mut generated = false;
         if valid.matches_on_phone() {
             let phone = record.phone_number.as_deref().unwrap_or_default();
-            record.external_id = known.get(phone).cloned().unwrap_or_else(|| {
-                generated = true;
-                super::customer_writes::new_external_id()
-            });
+            match the_one_named(known.get(phone).cloned().unwrap_or_default()) {
+                Ok(Some(id)) => record.external_id = id,
+                Ok(None) => {
+                    generated = true;
+                    record.external_id = super::customer_writes::new_external_id();
+                }
+                Err(_) => {
+                    refused.push(RecordError {
+                        index: valid.index,
+                        id: None,
+                        field: Some("phoneNumber".into()),
+                        code: "CONFLICT".into(),
+                        message: SHARED_NUMBER.into(),
+                    });
+                    continue;
+                }
+            }
         }
         if !seen.insert(record.external_id.clone()) {
             refused.push(RecordError {
@@ -364,7 +441,7 @@ fn resolve_phone_identities<'a>(
             });
             continue;
         }
-        resolved.push((record, *loans, valid.is_test_given));
+        resolved.push(Resolved { valid, record, loans });
     }
     Ok((resolved, refused))
 }

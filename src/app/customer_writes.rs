@@ -105,20 +105,27 @@ pub fn upsert_checked(
     }
 }
 
-/// The one customer with this number, locked; several are a conflict (the number cannot say
-/// which one the input means).
+/// The one customer with this number, locked; several are a conflict (see [`the_one_named`]).
 fn the_one_with_phone(
     conn: &mut PgConnection,
     company_id: Uuid,
     phone: &str,
 ) -> Result<Option<CustomerRow>, AppError> {
-    let mut rows = store::lock_by_phone(conn, company_id, phone, 2)?;
-    if rows.len() > 1 {
-        let message = "more than one customer has this phone number; match on ID instead";
-        return Err(StoreError::conflict("phoneNumber", message).into());
-    }
-    Ok(rows.pop())
+    the_one_named(store::lock_by_phone(conn, company_id, phone, 2)?)
 }
+
+/// What a write that identifies its customer by phone number takes of the customers with the
+/// number: none (a new customer), the one, or, when several share it, none of them, since the
+/// number cannot say which one the input means. Every such write (upsert, sync, bulk) asks this.
+pub fn the_one_named<T>(mut with_number: Vec<T>) -> Result<Option<T>, AppError> {
+    if with_number.len() > 1 {
+        return Err(StoreError::conflict("phoneNumber", SHARED_NUMBER).into());
+    }
+    Ok(with_number.pop())
+}
+
+/// Why a shared number names no customer.
+pub const SHARED_NUMBER: &str = "more than one customer has this phone number; match on ID instead";
 
 /// Applies the patch to the locked stored customer and writes it.
 fn update_existing(

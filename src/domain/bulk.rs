@@ -1,6 +1,7 @@
 //! Bulk import validation: each record on its own, against its campaign's required fields; one
 //! bad record never affects another; a repeated identity (id, or phone where the id is missing)
-//! is an error on the later record.
+//! is an error on the later record. A record meets its stored customer through the same
+//! [`apply_patch`] as every other write, after [`as_import`] says what an import may change.
 
 use std::collections::HashMap;
 
@@ -24,17 +25,71 @@ pub struct RecordError {
 pub struct ValidRecord {
     /// Its index in the request.
     pub index: usize,
-    /// The customer; an empty `external_id` means the record had none: the phone number is its
-    /// identity (the stored customer with that number, or a new one with a generated id).
+    /// The customer as a new one; an empty `external_id` means the record had none: the phone
+    /// number is its identity (the stored customer with that number, or a new one with a
+    /// generated id).
     pub record: CustomerRecord,
-    /// The record carried `isTest`: when it does not, a stored customer keeps its value.
-    pub is_test_given: bool,
+    /// The record as an import applies it to a stored customer (see [`as_import`]).
+    pub patch: CustomerPatch,
 }
 
 impl ValidRecord {
     pub fn matches_on_phone(&self) -> bool {
         self.record.external_id.is_empty()
     }
+
+    /// The stored customer this record names, updated by it: the rule of every write
+    /// ([`apply_patch`]) under the record's campaign. The stored id stays (a record matched on
+    /// its phone has none of its own).
+    pub fn merged_into(
+        &self,
+        stored: &CustomerRecord,
+        campaign: &Campaign,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<CustomerRecord, super::ValidationError> {
+        let campaigns = [campaign.clone()];
+        let rules = CustomerRules { today: now.date_naive(), now, campaigns: &campaigns };
+        let mut patch = self.patch.clone();
+        patch.external_id = stored.external_id.clone();
+        apply_patch(Some(stored), &patch, &rules, TaskTypeRule::Required)
+    }
+}
+
+/// What an import may change of a stored customer: a field the record leaves empty (absent or
+/// null) keeps its stored value, since a campaign may not require it; an import never clears
+/// Do Not Call (only a deliberate write of one customer does). Every record carries its
+/// campaign's task type.
+pub fn as_import(mut patch: CustomerPatch, campaign: &Campaign) -> CustomerPatch {
+    fn keep_unless_set<T>(field: &mut Patch<T>) {
+        if matches!(field, Patch::Clear) {
+            *field = Patch::Keep;
+        }
+    }
+    for field in [
+        &mut patch.first_name,
+        &mut patch.last_name,
+        &mut patch.email,
+        &mut patch.birthday,
+        &mut patch.ssn_last_four,
+        &mut patch.phone_number,
+        &mut patch.timezone,
+        &mut patch.street_address1,
+        &mut patch.street_address2,
+        &mut patch.city,
+        &mut patch.state,
+        &mut patch.zip_code,
+        &mut patch.phone_line_type,
+        &mut patch.picture_url,
+    ] {
+        keep_unless_set(field);
+    }
+    keep_unless_set(&mut patch.external_metadata);
+    keep_unless_set(&mut patch.inconvenient_times);
+    if patch.do_not_call == Patch::Set(false) {
+        patch.do_not_call = Patch::Keep;
+    }
+    patch.task_type = Patch::Set(campaign.task_type.clone());
+    patch
 }
 
 /// Stands in for a missing id while a record is validated; cleared afterwards.
@@ -45,15 +100,13 @@ const NO_ID: &str = "(matched on phone)";
 /// numbers cost tens of microseconds each; an import has up to 10,000), so call it from a
 /// blocking thread.
 pub fn validate_records(
-    mut records: Vec<CustomerPatch>,
+    records: Vec<CustomerPatch>,
     campaign: &Campaign,
     now: chrono::DateTime<chrono::Utc>,
 ) -> (Vec<ValidRecord>, Vec<RecordError>) {
     let campaigns = [campaign.clone()];
     let rules = CustomerRules { today: now.date_naive(), now, campaigns: &campaigns };
-    for patch in &mut records {
-        patch.task_type = Patch::Set(campaign.task_type.clone());
-    }
+    let records: Vec<CustomerPatch> = records.into_iter().map(|patch| as_import(patch, campaign)).collect();
     let check = |patch: &CustomerPatch| {
         if !patch.external_id.trim().is_empty() {
             return apply_patch(None, patch, &rules, TaskTypeRule::Required);
@@ -82,7 +135,7 @@ pub fn validate_records(
     let mut first_index: HashMap<(bool, String), usize> = HashMap::new();
     let mut valid = Vec::new();
     let mut errors = Vec::new();
-    for (index, (patch, checked)) in records.iter().zip(checked).enumerate() {
+    for (index, (patch, checked)) in records.into_iter().zip(checked).enumerate() {
         let id = Some(patch.external_id.trim().to_string()).filter(|s| !s.is_empty());
         let record = match checked {
             Ok(record) => record,
@@ -117,7 +170,7 @@ pub fn validate_records(
             continue;
         }
         first_index.insert(key, index);
-        valid.push(ValidRecord { index, record, is_test_given: !patch.is_test.is_keep() });
+        valid.push(ValidRecord { index, record, patch });
     }
     (valid, errors)
 }

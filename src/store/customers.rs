@@ -301,21 +301,21 @@ pub fn lock_phone_identities(
     Ok(())
 }
 
-/// The external id each of these numbers names (as [`by_phone`] would, for many numbers in
-/// one query).
+/// The external ids of the customers with each of these numbers (one query for many numbers;
+/// which of several a write may take is the caller's rule).
 pub fn external_ids_by_phone(
     conn: &mut PgConnection,
     company_id: Uuid,
     phones: &[String],
-) -> Result<std::collections::HashMap<String, String>, StoreError> {
+) -> Result<std::collections::HashMap<String, Vec<String>>, StoreError> {
     let rows: Vec<(Option<String>, String)> = with_phones(company_id, phones)
-        .order(named_by_phone_first())
+        .order(customers::id.asc())
         .select((customers::phone_number, customers::external_id))
         .load(conn)?;
-    let mut named = std::collections::HashMap::new();
+    let mut named: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
     for (phone, id) in rows {
         if let Some(phone) = phone {
-            named.entry(phone).or_insert(id);
+            named.entry(phone).or_default().push(id);
         }
     }
     Ok(named)
@@ -350,6 +350,23 @@ pub fn lock_by_external_id(
         .for_update()
         .first(conn)
         .optional()?)
+}
+
+/// The company's customers with these external ids, locked in id order (as [`lock_many`]).
+pub fn lock_by_external_ids(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    external_ids: &[&str],
+) -> Result<Vec<CustomerRow>, StoreError> {
+    if external_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(of_company(company_id)
+        .filter(customers::external_id.eq_any(external_ids))
+        .order(customers::id.asc())
+        .select(CustomerRow::as_select())
+        .for_update()
+        .load(conn)?)
 }
 
 /// Locks the company's customers with these internal ids, in id order (a fixed lock order, so

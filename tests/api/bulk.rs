@@ -281,3 +281,98 @@ async fn a_page_of_500_customers_with_tasks_and_calls_is_a_constant_number_of_qu
     // The page, its tasks, its calls: 3, or a few more if a batch splits; 1,000 if per customer.
     assert!(queries <= 8, "{queries} database calls for a page of 500 customers");
 }
+
+#[tokio::test]
+async fn a_number_several_customers_share_names_none_of_them_in_a_bulk_record_as_in_an_upsert() {
+    let app = TestApp::spawn().await;
+    let schedule = campaign(&app).await;
+    for id in ["s-1", "s-2"] {
+        let mut shared = record(id, 1500);
+        shared["taskType"] = json!("campaign");
+        app.gql_ok(CREATE_CUSTOMER, json!({"input": shared})).await;
+    }
+    let mut by_phone = record("", 1500);
+    by_phone.as_object_mut().unwrap().remove("id");
+    by_phone["firstName"] = json!("Which");
+    let body =
+        bulk(&app, json!({"scheduleId": schedule, "records": [by_phone.clone(), record("n-1", 1501)]})).await;
+    let p = &body["data"]["bulkAddCustomers"];
+    assert_eq!(p["status"], "PARTIAL", "{body}");
+    let error = &p["results"]["errors"][0];
+    assert_eq!(
+        (error["index"].clone(), error["code"].clone(), error["field"].clone()),
+        (json!(0), json!("CONFLICT"), json!("phoneNumber")),
+        "{body}"
+    );
+    // The single write says the same of the same number.
+    let upsert = app
+        .gql(
+            "mutation($input: CustomerInput!) { upsertCustomer(input: $input, matchOn: PHONE_NUMBER) { created } }",
+            json!({"input": {"phoneNumber": "+12125551500", "firstName": "Which"}}),
+        )
+        .await;
+    assert_error(&upsert, "CONFLICT", Some("phoneNumber"));
+    assert_eq!(app.count("SELECT count(*) AS n FROM customers WHERE first_name = 'Which'"), 0);
+}
+
+#[tokio::test]
+async fn a_record_whose_merged_metadata_passes_64_kib_is_refused_alone_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let schedule = campaign(&app).await;
+    let mut existing = record("big", 1600);
+    existing["externalMetadata"] = json!({"a": "x".repeat(40_000)});
+    bulk(&app, json!({"scheduleId": schedule, "records": [existing]})).await;
+    let mut more = record("big", 1600);
+    more["firstName"] = json!("Changed");
+    more["externalMetadata"] = json!({"b": "y".repeat(30_000)});
+    let body = bulk(&app, json!({"scheduleId": schedule, "records": [more, record("fine", 1601)]})).await;
+    let p = &body["data"]["bulkAddCustomers"];
+    assert_eq!(p["results"]["successful"], 1, "{body}");
+    let error = &p["results"]["errors"][0];
+    assert_eq!(
+        (error["index"].clone(), error["id"].clone(), error["code"].clone(), error["field"].clone()),
+        (json!(0), json!("big"), json!("BAD_USER_INPUT"), json!("externalMetadata")),
+        "{body}"
+    );
+    let c = app.gql_ok("{ customer(id: \"big\") { firstName externalMetadata } }", json!({})).await;
+    assert_ne!(c["customer"]["firstName"], "Changed");
+    assert_eq!(c["customer"]["externalMetadata"].as_object().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_imports_of_the_same_new_customers_merge_and_never_drop_do_not_call() {
+    let app = TestApp::spawn().await;
+    let schedule = campaign(&app).await;
+    let records = |dnc: bool, key: &str| -> Vec<Value> {
+        (0..200)
+            .map(|i| {
+                let mut r = record(&format!("race-{i}"), 3000 + i);
+                r["externalMetadata"] = json!({key: i});
+                if dnc {
+                    r["doNotCall"] = json!(true);
+                }
+                r
+            })
+            .collect()
+    };
+    let (first, second) = tokio::join!(
+        bulk(&app, json!({"scheduleId": schedule, "records": records(true, "a")})),
+        bulk(&app, json!({"scheduleId": schedule, "records": records(false, "b")})),
+    );
+    for body in [&first, &second] {
+        assert_eq!(body["data"]["bulkAddCustomers"]["status"], "SUCCESS", "{body}");
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM customers"), 200);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM customers WHERE do_not_call"),
+        200,
+        "an import never clears DNC"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM customers WHERE external_metadata ? 'a' AND external_metadata ? 'b'"
+        ),
+        200,
+        "both imports' metadata merged"
+    );
+}
