@@ -21,6 +21,7 @@ use crate::store::TimeCursor;
 /// Where a call stands. It moves QUEUED → RINGING → IN_PROGRESS → a final status (any status
 /// may go straight to a final one); a final call never changes.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(remote = "DomainStatus")]
 pub enum CallStatus {
     /// Decided and waiting for a provider to place it (see `expiresAt`, `handedOffAt`).
     Queued,
@@ -44,39 +45,17 @@ pub enum CallStatus {
 
 impl CallStatus {
     pub fn domain(self) -> DomainStatus {
-        match self {
-            CallStatus::Queued => DomainStatus::Queued,
-            CallStatus::Ringing => DomainStatus::Ringing,
-            CallStatus::InProgress => DomainStatus::InProgress,
-            CallStatus::Completed => DomainStatus::Completed,
-            CallStatus::NoAnswer => DomainStatus::NoAnswer,
-            CallStatus::Busy => DomainStatus::Busy,
-            CallStatus::Voicemail => DomainStatus::Voicemail,
-            CallStatus::Failed => DomainStatus::Failed,
-            CallStatus::Cancelled => DomainStatus::Cancelled,
-        }
+        self.into()
     }
 
     pub fn from_db(s: &str) -> CallStatus {
-        [
-            CallStatus::Queued,
-            CallStatus::Ringing,
-            CallStatus::InProgress,
-            CallStatus::Completed,
-            CallStatus::NoAnswer,
-            CallStatus::Busy,
-            CallStatus::Voicemail,
-            CallStatus::Failed,
-            CallStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|c| c.domain().as_str() == s)
-        .unwrap_or(CallStatus::Queued)
+        DomainStatus::parse(s).map_or(CallStatus::Queued, Into::into)
     }
 }
 
 /// Which path placed a call; every one counts toward the contact caps.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(remote = "DomainSource")]
 pub enum CallSource {
     /// makeCall.
     MakeCall,
@@ -90,12 +69,7 @@ pub enum CallSource {
 
 impl CallSource {
     fn from_db(s: &str) -> CallSource {
-        match DomainSource::parse(s) {
-            Some(DomainSource::Scheduled) => CallSource::Scheduled,
-            Some(DomainSource::Bulk) => CallSource::Bulk,
-            Some(DomainSource::External) => CallSource::External,
-            _ => CallSource::MakeCall,
-        }
+        DomainSource::parse(s).map_or(CallSource::MakeCall, Into::into)
     }
 }
 

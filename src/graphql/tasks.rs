@@ -17,6 +17,7 @@ use crate::store::TimeCursor;
 
 /// Where a task stands; it follows its call.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(remote = "crate::domain::tasks::TaskStatus")]
 pub enum TaskStatus {
     /// Planned: the dialer calls at `scheduledFor` (or moves it when the policy refuses).
     Pending,
@@ -33,21 +34,11 @@ pub enum TaskStatus {
 
 impl TaskStatus {
     pub fn as_db(self) -> &'static str {
-        use crate::domain::tasks::TaskStatus as Domain;
-        match self {
-            TaskStatus::Pending => Domain::Pending,
-            TaskStatus::InProgress => Domain::InProgress,
-            TaskStatus::Completed => Domain::Completed,
-            TaskStatus::Failed => Domain::Failed,
-            TaskStatus::Cancelled => Domain::Cancelled,
-        }
-        .as_str()
+        crate::domain::tasks::TaskStatus::from(self).as_str()
     }
 
     pub fn from_db(s: &str) -> Option<TaskStatus> {
-        [Self::Pending, Self::InProgress, Self::Completed, Self::Failed, Self::Cancelled]
-            .into_iter()
-            .find(|t| t.as_db() == s)
+        crate::domain::tasks::TaskStatus::from_code(s).map(Into::into)
     }
 }
 

@@ -147,6 +147,21 @@ fn submission(mut f: Fields, metadata_keys: &[&str]) -> Result<CustomerSubmissio
     Ok(CustomerSubmission { patch, loans, sync, loan_ids, loan_id })
 }
 
+/// The body's customer, read and prepared for its write (fetched from the LMS where it asks);
+/// errors name the body's fields (`aliases`: the vendor's names for ours).
+async fn prepared(
+    state: &AppState,
+    company_id: uuid::Uuid,
+    fields: Fields,
+    metadata_keys: &[&str],
+    aliases: &[(&str, &str)],
+) -> Result<use_case::PreparedCustomer, RestError> {
+    let submission = submission(fields, metadata_keys)?;
+    use_case::prepare(state.db(), state.lms(), state.secrets(), company_id, submission)
+        .await
+        .map_err(|e| RestError::from_app(e, aliases))
+}
+
 /// `POST /v1/customers`: camelCase as the create vendor's page (snake_case accepted too); 201
 /// with the customer in camelCase; 400 (with `valid_task_types` for an unknown task type), 409
 /// when the id exists.
@@ -157,9 +172,8 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
         async {
             let caller = caller(&state, &req).await?;
             let company_id = caller.company_id;
-            let submission = submission(Fields::parse(&body)?, &["external_metadata"])?;
             let prepared =
-                use_case::prepare(state.db(), state.lms(), state.secrets(), company_id, submission).await?;
+                prepared(&state, company_id, Fields::parse(&body)?, &["external_metadata"], &[]).await?;
             let now = state.db().now();
             let row = state
                 .db()
@@ -190,9 +204,8 @@ pub async fn sync(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
         async {
             let caller = caller(&state, &req).await?;
             let company_id = caller.company_id;
-            let submission = submission(Fields::parse(&body)?, &["external_metadata"])?;
             let prepared =
-                use_case::prepare(state.db(), state.lms(), state.secrets(), company_id, submission).await?;
+                prepared(&state, company_id, Fields::parse(&body)?, &["external_metadata"], &[]).await?;
             let (now, today) = (state.db().now(), state.db().clock().today());
             let outcome = state
                 .db()
@@ -237,11 +250,8 @@ pub async fn upsert(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
                     ))
                 }
             };
-            let submission = submission(f, &["properties", "external_metadata"])?;
             let prepared =
-                use_case::prepare(state.db(), state.lms(), state.secrets(), company_id, submission)
-                    .await
-                    .map_err(|e| RestError::from_app(e, UPSERT_ALIASES))?;
+                prepared(&state, company_id, f, &["properties", "external_metadata"], UPSERT_ALIASES).await?;
             let now = state.db().now();
             let (row, created) = state
                 .db()

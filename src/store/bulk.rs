@@ -29,10 +29,8 @@ pub fn insert_new(
     }
     let mut records = records.to_vec();
     records.sort_by(|a, b| a.external_id.cmp(&b.external_id));
-    let values: Vec<_> =
-        records.iter().map(|r| (CustomerValues::new(company_id, r, now), c::created_at.eq(now))).collect();
     Ok(diesel::insert_into(c::table)
-        .values(&values)
+        .values(&rows(company_id, &records, now))
         .on_conflict((c::company_id, c::external_id))
         .do_nothing()
         .returning((c::id, c::external_id))
@@ -51,10 +49,8 @@ pub fn overwrite(
     if records.is_empty() {
         return Ok(Vec::new());
     }
-    let values: Vec<_> =
-        records.iter().map(|r| (CustomerValues::new(company_id, r, now), c::created_at.eq(now))).collect();
     Ok(diesel::insert_into(c::table)
-        .values(&values)
+        .values(&rows(company_id, records, now))
         .on_conflict((c::company_id, c::external_id))
         .do_update()
         .set((
@@ -88,4 +84,13 @@ pub fn overwrite(
         ))
         .returning((c::id, c::external_id))
         .get_results(conn)?)
+}
+
+/// The rows of an INSERT of these records.
+fn rows<'a>(
+    company_id: Uuid,
+    records: &[&'a CustomerRecord],
+    now: DateTime<Utc>,
+) -> Vec<(CustomerValues<'a>, diesel::dsl::Eq<c::created_at, DateTime<Utc>>)> {
+    records.iter().map(|r| (CustomerValues::new(company_id, r, now), c::created_at.eq(now))).collect()
 }
