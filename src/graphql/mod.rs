@@ -1,6 +1,5 @@
 //! The GraphQL schema: thin resolvers that parse input, call domain and store, map errors.
 
-pub mod alias_limit;
 pub mod bulk;
 pub mod calls;
 pub mod company;
@@ -16,6 +15,7 @@ pub mod loaders;
 pub mod mutation_guard;
 pub mod scalars;
 pub mod schedules;
+pub mod shape_limit;
 pub mod subscriptions;
 pub mod suppressed;
 pub mod tasks;
@@ -73,7 +73,7 @@ pub const MAX_COMPLEXITY: usize = 50_000;
 pub const MAX_BATCH: usize = 20;
 
 /// What a connection field costs: its page size times what each item selects. (`first: 0`
-/// still runs a count or a search; the alias cap in [`alias_limit`] bounds how many.)
+/// still runs a count or a search; [`shape_limit`] caps how many.)
 pub(crate) fn connection_cost(first: Option<i32>, child_complexity: usize) -> usize {
     let first = first.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE) as usize;
     first.saturating_mul(child_complexity.max(1))
@@ -94,7 +94,7 @@ pub fn schema_builder(
         .data(network)
         .data(secrets)
         .data(lms)
-        .extension(alias_limit::AliasLimit)
+        .extension(shape_limit::ShapeLimit)
         .extension(field_order::RootFieldOrder)
         .extension(mutation_guard::MutationGuard)
         .limit_depth(MAX_DEPTH)

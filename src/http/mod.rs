@@ -231,13 +231,13 @@ async fn graphql(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
             let err = ApiError::bad_input("batch", message).extend();
             return error_response(actix_web::http::StatusCode::OK, err);
         }
-        // A batch is priced as one request: its operations' aliases together.
-        use crate::graphql::alias_limit::{aliases_in, MAX_ALIASES};
-        let aliases = operations.iter().map(|r| aliases_in(&r.query)).fold(0, usize::saturating_add);
-        if aliases > MAX_ALIASES {
-            let message = format!("a batch may use at most {MAX_ALIASES} aliases in all");
-            let err = ApiError::bad_input("batch", message).extend();
-            return error_response(actix_web::http::StatusCode::OK, err);
+        // A batch is priced as one request: its operations' aliases, counts and searches together.
+        let shape = operations
+            .iter()
+            .map(|r| crate::graphql::shape_limit::shape_of(&r.query, &r.variables))
+            .fold(Default::default(), crate::graphql::shape_limit::Shape::and);
+        if let Some(refusal) = shape.refusal("batch", "a batch") {
+            return error_response(actix_web::http::StatusCode::OK, refusal.extend());
         }
     }
     let tenant = match api_key(&req) {

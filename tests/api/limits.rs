@@ -149,8 +149,7 @@ async fn a_company_past_its_share_is_rate_limited_and_the_others_are_not() {
 async fn aliases_are_capped_per_operation_and_per_batch_before_anything_runs() {
     let app = TestApp::spawn().await;
     let aliased = |n: usize| {
-        let fields: Vec<String> =
-            (0..n).map(|i| format!("a{i}: customers(first: 0) {{ totalCount }}")).collect();
+        let fields: Vec<String> = (0..n).map(|i| format!("a{i}: scheduleDefaults {{ paused }}")).collect();
         format!("{{ {} }}", fields.join(" "))
     };
     let body = app.gql(&aliased(201), json!({})).await;
@@ -161,14 +160,51 @@ async fn aliases_are_capped_per_operation_and_per_batch_before_anything_runs() {
 
     // A batch is priced as one: two operations of 150 aliases each are refused together.
     let batch = json!([{"query": aliased(150)}, {"query": aliased(150)}]);
+    assert_error(&post_batch(&app, &batch).await, "BAD_USER_INPUT", Some("batch"));
+}
+
+async fn post_batch(app: &TestApp, batch: &serde_json::Value) -> serde_json::Value {
     let response = app
         .client
         .post(format!("{}/graphql", app.base_url))
         .header("X-API-Key", &app.api_key)
-        .json(&batch)
+        .json(batch)
         .send()
         .await
         .unwrap();
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert_error(&body, "BAD_USER_INPUT", Some("batch"));
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn counts_and_searches_are_never_free_whatever_the_page_size() {
+    let app = TestApp::spawn().await;
+    let counts = |n: usize| {
+        let fields: Vec<String> =
+            (0..n).map(|i| format!("c{i}: customers(first: 0) {{ totalCount }}")).collect();
+        format!("{{ {} }}", fields.join(" "))
+    };
+    // The shape that once took the service from everyone: refused before anything runs.
+    let body = app.gql(&counts(51), json!({})).await;
+    assert_error(&body, "BAD_USER_INPUT", Some("query"));
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("counts and searches"), "{body}");
+    assert!(app.gql(&counts(50), json!({})).await["errors"].is_null());
+
+    // A search is a counted read too, whether an argument or in a filter given as a variable.
+    let searches: Vec<String> =
+        (0..51).map(|i| format!("s{i}: customers(first: 1, filter: $filter) {{ nodes {{ id }} }}")).collect();
+    let query = format!("query($filter: CustomerFilter) {{ {} }}", searches.join(" "));
+    let body = app.gql(&query, json!({"filter": {"search": "smith"}})).await;
+    assert_error(&body, "BAD_USER_INPUT", Some("query"));
+    assert!(app.gql(&query, json!({"filter": {"isTest": false}})).await["errors"].is_null());
+
+    // A count under every item of a page is one count per item.
+    let nested = "{ customers(first: 51) { nodes { id tasks(first: 1) { totalCount } } } }";
+    assert_error(&app.gql(nested, json!({})).await, "BAD_USER_INPUT", Some("query"));
+    let nested = "query($n: Int) { customers(first: $n) { nodes { id tasks(first: 1) { totalCount } } } }";
+    assert_error(&app.gql(nested, json!({"n": 60})).await, "BAD_USER_INPUT", Some("query"));
+    assert!(app.gql(nested, json!({"n": 50})).await["errors"].is_null());
+
+    // A batch is priced as one.
+    let batch = json!([{"query": counts(30)}, {"query": counts(30)}]);
+    assert_error(&post_batch(&app, &batch).await, "BAD_USER_INPUT", Some("batch"));
 }
