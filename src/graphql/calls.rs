@@ -425,8 +425,8 @@ impl CallQuery {
     ) -> async_graphql::Result<CallConnection> {
         let f = filter.unwrap_or_default();
         let filter = store::CallFilter {
-            customer_id: f.customer_id.map(|id| id.0),
-            customer_row_id: None,
+            customer_external_id: f.customer_id.map(|id| id.0),
+            customer_id: None,
             schedule_id: f.schedule_id.map(|id| Uuid::parse_str(id.as_str()).unwrap_or(Uuid::nil())),
             statuses: call_statuses(f.status),
         };

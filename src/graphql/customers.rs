@@ -155,7 +155,7 @@ impl Customer {
             let rows = super::loaders(ctx)?.load_one(key).await.gql()?.unwrap_or_default();
             return Ok(first_page(rows, first, |t| TimeCursor::new(t.scheduled_for, t.id), Task));
         }
-        let filter = TaskFilter { customer_row_id: Some(self.0.id), statuses, ..Default::default() };
+        let filter = TaskFilter { customer_id: Some(self.0.id), statuses, ..Default::default() };
         task_page(ctx, filter, first, after).await
     }
     /// The customer's loans (stored inline or from the LMS).
@@ -177,7 +177,7 @@ impl Customer {
             let rows = super::loaders(ctx)?.load_one(key).await.gql()?.unwrap_or_default();
             return Ok(first_page(rows, first, |c| TimeCursor::new(c.created_at, c.id), Call));
         }
-        let filter = CallFilter { customer_row_id: Some(self.0.id), ..Default::default() };
+        let filter = CallFilter { customer_id: Some(self.0.id), ..Default::default() };
         call_page(ctx, filter, first, after).await
     }
     /// When the customer was created in callsync.

@@ -205,8 +205,8 @@ impl TaskQuery {
         let schedule_id =
             f.schedule_id.as_ref().map(|id| Uuid::parse_str(id.as_str()).unwrap_or(Uuid::nil()));
         let filter = store::TaskFilter {
-            customer_id: f.customer_id.map(|id| id.0),
-            customer_row_id: None,
+            customer_external_id: f.customer_id.map(|id| id.0),
+            customer_id: None,
             schedule_id,
             statuses: statuses(f.status),
             scheduled_from: f.scheduled_from,

@@ -458,8 +458,8 @@ pub async fn tasks(state: web::Data<AppState>, req: HttpRequest, params: Params)
             let known = ["customerId", "scheduleId", "status", "scheduledFrom", "scheduledTo"];
             let q = Query::parse(params.into_inner(), &known, &["status"])?;
             let filter = tasks::TaskFilter {
-                customer_id: q.text("customerId"),
-                customer_row_id: None,
+                customer_external_id: q.text("customerId"),
+                customer_id: None,
                 schedule_id: q.uuid("scheduleId")?,
                 statuses: q.statuses(&task_statuses())?,
                 scheduled_from: q.time("scheduledFrom")?,
@@ -533,8 +533,8 @@ pub async fn calls(state: web::Data<AppState>, req: HttpRequest, params: Params)
             let company_id = company(&state, &req).await?;
             let q = Query::parse(params.into_inner(), &["customerId", "scheduleId", "status"], &["status"])?;
             let filter = calls::CallFilter {
-                customer_id: q.text("customerId"),
-                customer_row_id: None,
+                customer_external_id: q.text("customerId"),
+                customer_id: None,
                 schedule_id: q.uuid("scheduleId")?,
                 statuses: q.statuses(&call_statuses())?,
             };

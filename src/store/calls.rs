@@ -533,15 +533,17 @@ pub fn latest_for_tasks(
 
 #[derive(Debug, Clone, Default)]
 pub struct CallFilter {
-    pub customer_id: Option<String>,
-    pub customer_row_id: Option<i64>,
+    /// The customer's external id (the integration's).
+    pub customer_external_id: Option<String>,
+    /// The customer's row id (for `Customer.calls`).
+    pub customer_id: Option<i64>,
     pub schedule_id: Option<Uuid>,
     pub statuses: Option<Vec<String>>,
 }
 
 fn filtered<'a>(company_id: Uuid, f: &'a CallFilter) -> calls::BoxedQuery<'a, Pg> {
     let mut q = calls::table.filter(calls::company_id.eq(company_id)).into_boxed();
-    if let Some(external_id) = &f.customer_id {
+    if let Some(external_id) = &f.customer_external_id {
         let customer = customers_table::table
             .filter(customers_table::company_id.eq(company_id))
             .filter(customers_table::external_id.eq(external_id))
@@ -549,7 +551,7 @@ fn filtered<'a>(company_id: Uuid, f: &'a CallFilter) -> calls::BoxedQuery<'a, Pg
             .single_value();
         q = q.filter(calls::customer_id.eq(customer));
     }
-    if let Some(id) = f.customer_row_id {
+    if let Some(id) = f.customer_id {
         q = q.filter(calls::customer_id.eq(id));
     }
     if let Some(id) = f.schedule_id {

@@ -301,10 +301,10 @@ pub fn pending_counts(
 
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {
-    /// The customer's external id.
-    pub customer_id: Option<String>,
-    /// Internal customer id (for `Customer.tasks`).
-    pub customer_row_id: Option<i64>,
+    /// The customer's external id (the integration's).
+    pub customer_external_id: Option<String>,
+    /// The customer's row id (for `Customer.tasks`).
+    pub customer_id: Option<i64>,
     pub schedule_id: Option<Uuid>,
     pub statuses: Option<Vec<String>>,
     pub scheduled_from: Option<DateTime<Utc>>,
@@ -313,7 +313,7 @@ pub struct TaskFilter {
 
 fn filtered<'a>(company_id: Uuid, f: &'a TaskFilter) -> tasks::BoxedQuery<'a, Pg> {
     let mut q = tasks::table.filter(tasks::company_id.eq(company_id)).into_boxed();
-    if let Some(external_id) = &f.customer_id {
+    if let Some(external_id) = &f.customer_external_id {
         let customer = customers::table
             .filter(customers::company_id.eq(company_id))
             .filter(customers::external_id.eq(external_id))
@@ -321,7 +321,7 @@ fn filtered<'a>(company_id: Uuid, f: &'a TaskFilter) -> tasks::BoxedQuery<'a, Pg
             .single_value();
         q = q.filter(tasks::customer_id.nullable().eq(customer));
     }
-    if let Some(id) = f.customer_row_id {
+    if let Some(id) = f.customer_id {
         q = q.filter(tasks::customer_id.eq(id));
     }
     if let Some(id) = f.schedule_id {
