@@ -242,6 +242,7 @@ impl LineType {
 
 /// What the consumer said on the call that changes what callsync may do.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(remote = "use_case::CallOutcome")]
 pub enum CallOutcome {
     /// "Stop calling me": the number joins the suppressed list (source CONSUMER_OPT_OUT) and
     /// no schedule may call it.
@@ -256,12 +257,7 @@ pub enum CallOutcome {
 
 impl CallOutcome {
     fn domain(self) -> use_case::CallOutcome {
-        match self {
-            CallOutcome::OptOut => use_case::CallOutcome::OptOut,
-            CallOutcome::WrongNumber => use_case::CallOutcome::WrongNumber,
-            CallOutcome::AttorneyRepresented => use_case::CallOutcome::AttorneyRepresented,
-            CallOutcome::CeaseRequested => use_case::CallOutcome::CeaseRequested,
-        }
+        self.into()
     }
 }
 

@@ -74,11 +74,7 @@ impl Schedule {
     }
     /// What the calls are for: state rules apply to the purposes their laws cover.
     async fn purpose(&self) -> CallPurpose {
-        match self.0.purpose() {
-            DomainPurpose::Collection => CallPurpose::Collection,
-            DomainPurpose::Informational => CallPurpose::Informational,
-            DomainPurpose::Telemarketing => CallPurpose::Telemarketing,
-        }
+        self.0.purpose().into()
     }
     /// Reg F: after a completed call, the customer's next 7 days of pending tasks move past it.
     async fn quiet_period_after_conversation(&self) -> bool {
@@ -181,6 +177,7 @@ pub struct ScheduleInput {
 
 /// A customer field a campaign may require.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "DomainField")]
 pub enum CustomerField {
     /// `firstName`.
     FirstName,
@@ -207,44 +204,9 @@ pub enum CustomerField {
     ZipCode,
 }
 
-impl From<DomainField> for CustomerField {
-    fn from(f: DomainField) -> Self {
-        match f {
-            DomainField::FirstName => Self::FirstName,
-            DomainField::LastName => Self::LastName,
-            DomainField::Email => Self::Email,
-            DomainField::Birthday => Self::Birthday,
-            DomainField::SsnLastFour => Self::SsnLastFour,
-            DomainField::PhoneNumber => Self::PhoneNumber,
-            DomainField::Timezone => Self::Timezone,
-            DomainField::StreetAddress1 => Self::StreetAddress1,
-            DomainField::City => Self::City,
-            DomainField::State => Self::State,
-            DomainField::ZipCode => Self::ZipCode,
-        }
-    }
-}
-
-impl From<CustomerField> for DomainField {
-    fn from(f: CustomerField) -> Self {
-        match f {
-            CustomerField::FirstName => Self::FirstName,
-            CustomerField::LastName => Self::LastName,
-            CustomerField::Email => Self::Email,
-            CustomerField::Birthday => Self::Birthday,
-            CustomerField::SsnLastFour => Self::SsnLastFour,
-            CustomerField::PhoneNumber => Self::PhoneNumber,
-            CustomerField::Timezone => Self::Timezone,
-            CustomerField::StreetAddress1 => Self::StreetAddress1,
-            CustomerField::City => Self::City,
-            CustomerField::State => Self::State,
-            CustomerField::ZipCode => Self::ZipCode,
-        }
-    }
-}
-
 /// What a schedule's calls are for.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "DomainPurpose")]
 pub enum CallPurpose {
     /// Collecting a debt (FDCPA, Reg F).
     Collection,
@@ -254,20 +216,10 @@ pub enum CallPurpose {
     Telemarketing,
 }
 
-impl CallPurpose {
-    fn domain(self) -> DomainPurpose {
-        match self {
-            CallPurpose::Collection => DomainPurpose::Collection,
-            CallPurpose::Informational => DomainPurpose::Informational,
-            CallPurpose::Telemarketing => DomainPurpose::Telemarketing,
-        }
-    }
-}
-
 impl From<ScheduleInput> for SchedulePatch {
     fn from(i: ScheduleInput) -> Self {
         SchedulePatch {
-            purpose: patch(i.purpose).map(CallPurpose::domain),
+            purpose: patch(i.purpose).map(DomainPurpose::from),
             name: patch(i.name),
             description: patch(i.description),
             task_type: patch(i.task_type),
