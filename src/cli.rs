@@ -384,7 +384,8 @@ fn serve(args: ServeArgs) -> CliResult {
         (None, None) => {
             tracing::warn!(
                 "CALLSYNC_SECRET_KEY is not set: lmsApiKey and callWebhookSecret cannot be stored, and \
-                 those stored encrypted cannot be read (plain-text ones from before still can)"
+                 those stored encrypted cannot be read (plain-text ones from before still can); cursors, \
+                 event ids and job ids are valid on this instance until it stops"
             );
             None
         }

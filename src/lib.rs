@@ -20,6 +20,7 @@ pub mod domain;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod ids;
 pub mod lms;
 pub mod metrics;
 pub mod net;

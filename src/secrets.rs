@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::domain::company::SecretField;
 use crate::domain::{Secret, StoredSecret};
+use crate::ids::IdKeys;
 
 /// The environment variable that holds the key.
 pub const KEY_VARIABLE: &str = "CALLSYNC_SECRET_KEY";
@@ -78,10 +79,18 @@ impl std::fmt::Debug for SecretKey {
     }
 }
 
-/// Seals and opens company secrets; without a key it can open only legacy plain text.
-#[derive(Clone, Default)]
+/// Seals and opens company secrets; without a key it can open only legacy plain text. Also
+/// holds the keys of the opaque identifiers ([`crate::ids`]), derived from the same key.
+#[derive(Clone)]
 pub struct Secrets {
     cipher: Option<Arc<XChaCha20Poly1305>>,
+    ids: Arc<IdKeys>,
+}
+
+impl Default for Secrets {
+    fn default() -> Secrets {
+        Secrets::new(None)
+    }
 }
 
 impl std::fmt::Debug for Secrets {
@@ -92,8 +101,18 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
+    /// Without a key, secrets cannot be sealed, and identifiers use a key of this process only.
     pub fn new(key: Option<SecretKey>) -> Secrets {
-        Secrets { cipher: key.map(|k| Arc::new(XChaCha20Poly1305::new(&k.0))) }
+        let ids = match &key {
+            Some(key) => IdKeys::derive(key.0.as_slice()),
+            None => IdKeys::ephemeral(),
+        };
+        Secrets { cipher: key.map(|k| Arc::new(XChaCha20Poly1305::new(&k.0))), ids: Arc::new(ids) }
+    }
+
+    /// The keys of cursors, event ids and job ids (subkeys of the same key).
+    pub fn ids(&self) -> &IdKeys {
+        &self.ids
     }
 
     pub fn has_key(&self) -> bool {
