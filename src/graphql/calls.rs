@@ -332,7 +332,9 @@ pub(crate) async fn call_page(
 ) -> async_graphql::Result<CallConnection> {
     let company_id = tenant(ctx)?;
     let first = page_size(first).gql()?;
-    let cursor = after.as_deref().map(TimeCursor::decode).transpose().gql()?;
+    let cursors = super::cursors(ctx, "calls")?;
+    let cursor =
+        cursors.open(after.as_deref()).gql()?.as_deref().map(TimeCursor::decode).transpose().gql()?;
     let request = PageRequest { order: (), desc: true, after: cursor, first, with_total: wants_total(ctx) };
     let page = db(ctx).read(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
     let mut connection = Connection::with_additional_fields(
@@ -340,7 +342,9 @@ pub(crate) async fn call_page(
         page.has_next_page,
         TotalCount { total_count: page.total_count.unwrap_or(0) },
     );
-    connection.edges.extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursor, Call(row))));
+    connection
+        .edges
+        .extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursors.seal(&cursor), Call(row))));
     Ok(connection)
 }
 

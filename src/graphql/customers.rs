@@ -153,7 +153,13 @@ impl Customer {
             let first = page_size(first).gql()?;
             let key = CustomerTasksKey { customer_id: self.0.id, statuses, first };
             let rows = super::loaders(ctx)?.load_one(key).await.gql()?.unwrap_or_default();
-            return Ok(first_page(rows, first, |t| TimeCursor::new(t.scheduled_for, t.id), Task));
+            let cursors = super::cursors(ctx, "tasks")?;
+            return Ok(first_page(
+                rows,
+                first,
+                |t| cursors.seal(&TimeCursor::new(t.scheduled_for, t.id).encode()),
+                Task,
+            ));
         }
         let filter = TaskFilter { customer_id: Some(self.0.id), statuses, ..Default::default() };
         task_page(ctx, filter, first, after).await
@@ -175,7 +181,13 @@ impl Customer {
             let first = page_size(first).gql()?;
             let key = CustomerCallsKey { customer_id: self.0.id, first };
             let rows = super::loaders(ctx)?.load_one(key).await.gql()?.unwrap_or_default();
-            return Ok(first_page(rows, first, |c| TimeCursor::new(c.created_at, c.id), Call));
+            let cursors = super::cursors(ctx, "calls")?;
+            return Ok(first_page(
+                rows,
+                first,
+                |c| cursors.seal(&TimeCursor::new(c.created_at, c.id).encode()),
+                Call,
+            ));
         }
         let filter = CallFilter { customer_id: Some(self.0.id), ..Default::default() };
         call_page(ctx, filter, first, after).await
@@ -324,14 +336,14 @@ pub struct CustomerCounts {
 fn first_page<Row, Node: async_graphql::OutputType>(
     mut rows: Vec<Row>,
     first: i64,
-    cursor: impl Fn(&Row) -> TimeCursor,
+    cursor: impl Fn(&Row) -> String,
     node: impl Fn(Row) -> Node,
 ) -> Connection<String, Node, TotalCount> {
     let has_next_page = rows.len() as i64 > first;
     rows.truncate(first as usize);
     let mut connection =
         Connection::with_additional_fields(false, has_next_page, TotalCount { total_count: 0 });
-    connection.edges.extend(rows.into_iter().map(|row| Edge::new(cursor(&row).encode(), node(row))));
+    connection.edges.extend(rows.into_iter().map(|row| Edge::new(cursor(&row), node(row))));
     connection
 }
 
@@ -389,9 +401,10 @@ impl CustomerQuery {
             CustomerOrderField::Id => CustomerOrder::Id,
         };
         let desc = order_direction == Some(OrderDirection::Desc);
-        let cursor = match &after {
-            Some(text) => Some(
-                CustomerCursor::decode(text)
+        let cursors = super::cursors(ctx, "customers")?;
+        let cursor = match cursors.open(after.as_deref()).gql()? {
+            Some(payload) => Some(
+                CustomerCursor::decode(&payload)
                     .ok_or_else(|| ApiError::bad_input("after", "invalid cursor"))
                     .gql()?,
             ),
@@ -429,7 +442,9 @@ impl CustomerQuery {
         let ids: Vec<i64> = page.rows.iter().map(|(_, row)| row.id).collect();
         prefetch_first_pages(ctx, &ids).await?;
         let mut connection = Connection::with_additional_fields(after.is_some(), page.has_next_page, counts);
-        connection.edges.extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursor, Customer(row))));
+        connection.edges.extend(
+            page.rows.into_iter().map(|(cursor, row)| Edge::new(cursors.seal(&cursor), Customer(row))),
+        );
         Ok(connection)
     }
 }

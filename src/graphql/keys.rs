@@ -106,17 +106,13 @@ pub struct AuditEntry {
 
 pub type AuditEntryConnection = Connection<String, AuditEntry>;
 
+/// An audit cursor's payload (the entry's time and public id), before it is sealed.
 fn encode_cursor(row: &AuditRow) -> String {
-    use base64::Engine;
-    let raw = format!("{}:{}", row.at.timestamp_micros(), row.id);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    format!("{}:{}", row.at.timestamp_micros(), row.id)
 }
 
-fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
-    use base64::Engine;
+fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     let bad = || ApiError::bad_input("after", "after is not a cursor of auditLog");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    let raw = String::from_utf8(raw).map_err(|_| bad())?;
     let (micros, id) = raw.split_once(':').ok_or_else(bad)?;
     let at = micros.parse().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(bad)?;
     Ok((at, Uuid::parse_str(id).map_err(|_| bad())?))
@@ -147,7 +143,8 @@ impl KeyQuery {
     ) -> async_graphql::Result<AuditEntryConnection> {
         let company_id = tenant(ctx)?;
         let first = super::page_size(first).gql()?;
-        let after = after.as_deref().map(decode_cursor).transpose().gql()?;
+        let cursors = super::cursors(ctx, "auditLog")?;
+        let after = cursors.open(after.as_deref()).gql()?.as_deref().map(decode_cursor).transpose().gql()?;
         let mut rows = db(ctx)
             .read(move |conn| audit::page(conn, company_id, entity_id.as_deref(), after, first + 1))
             .await
@@ -157,7 +154,7 @@ impl KeyQuery {
         let mut connection = Connection::new(after.is_some(), has_next);
         connection.edges.extend(rows.into_iter().map(|row| {
             Edge::new(
-                encode_cursor(&row),
+                cursors.seal(&encode_cursor(&row)),
                 AuditEntry {
                     id: ID(row.id.to_string()),
                     at: row.at,

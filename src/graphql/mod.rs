@@ -161,6 +161,38 @@ pub(crate) fn secrets<'a>(ctx: &Context<'a>) -> &'a crate::secrets::Secrets {
     ctx.data_unchecked::<crate::secrets::Secrets>()
 }
 
+/// A list's cursors as clients see them: the store's payload (sort key and public id, never a
+/// row id) sealed for the company and the list (`crate::ids`). Every connection passes here.
+pub(crate) struct Cursors<'a> {
+    keys: &'a crate::ids::IdKeys,
+    company: Uuid,
+    list: &'static str,
+}
+
+impl Cursors<'_> {
+    /// The cursor of a row whose payload the store wrote.
+    pub(crate) fn seal(&self, payload: &str) -> String {
+        self.keys.seal_cursor(self.company, self.list, payload)
+    }
+
+    /// The payload of `after`; a cursor this list did not give the company (altered, forged,
+    /// another list's) is `BAD_USER_INPUT` naming `after`.
+    pub(crate) fn open(&self, after: Option<&str>) -> Result<Option<String>, ApiError> {
+        let Some(cursor) = after else { return Ok(None) };
+        self.keys.open_cursor(self.company, self.list, cursor).map(Some).ok_or_else(|| {
+            ApiError::bad_input(
+                "after",
+                format!("after is not a cursor of {}: pass an endCursor exactly as it came", self.list),
+            )
+        })
+    }
+}
+
+/// The cursors of the company's `list` (a name of the list, bound into its cursors).
+pub(crate) fn cursors<'a>(ctx: &Context<'a>, list: &'static str) -> async_graphql::Result<Cursors<'a>> {
+    Ok(Cursors { keys: secrets(ctx).ids(), company: tenant(ctx)?, list })
+}
+
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> &'a Db {
     ctx.data_unchecked::<Db>()
 }

@@ -351,8 +351,9 @@ impl ScheduleQuery {
     ) -> async_graphql::Result<ScheduleConnection> {
         let company_id = tenant(ctx)?;
         let first = page_size(first).gql()?;
-        let offset = match &after {
-            Some(cursor) => store::decode_offset_cursor(cursor).gql()?,
+        let cursors = super::cursors(ctx, "schedules")?;
+        let offset = match cursors.open(after.as_deref()).gql()? {
+            Some(payload) => store::decode_offset_cursor(&payload).gql()?,
             None => 0,
         };
         let order = match order_by.unwrap_or_default() {
@@ -381,7 +382,9 @@ impl ScheduleQuery {
             page.has_next_page,
             TotalCount { total_count: page.total_count.unwrap_or(0) },
         );
-        connection.edges.extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursor, Schedule(row))));
+        connection.edges.extend(
+            page.rows.into_iter().map(|(cursor, row)| Edge::new(cursors.seal(&cursor), Schedule(row))),
+        );
         Ok(connection)
     }
 

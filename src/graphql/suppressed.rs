@@ -67,8 +67,9 @@ impl SuppressedQuery {
     ) -> async_graphql::Result<SuppressedNumberConnection> {
         let company_id = tenant(ctx)?;
         let first = super::page_size(first).gql()?;
-        let offset = match &after {
-            Some(cursor) => crate::store::schedules::decode_offset_cursor(cursor).gql()?,
+        let cursors = super::cursors(ctx, "suppressedNumbers")?;
+        let offset = match cursors.open(after.as_deref()).gql()? {
+            Some(payload) => crate::store::schedules::decode_offset_cursor(&payload).gql()?,
             None => 0,
         };
         let source = source.map(SuppressionSource::code);
@@ -80,7 +81,7 @@ impl SuppressedQuery {
         rows.truncate(first as usize);
         let mut connection = Connection::new(offset > 0, has_next);
         connection.edges.extend(rows.into_iter().enumerate().map(|(i, row)| {
-            let cursor = crate::store::schedules::encode_offset_cursor(offset + i as i64 + 1);
+            let cursor = cursors.seal(&crate::store::schedules::encode_offset_cursor(offset + i as i64 + 1));
             Edge::new(
                 cursor,
                 SuppressedNumber {

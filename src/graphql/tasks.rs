@@ -133,7 +133,9 @@ pub(crate) async fn task_page(
 ) -> async_graphql::Result<TaskConnection> {
     let company_id = tenant(ctx)?;
     let first = page_size(first).gql()?;
-    let cursor = after.as_deref().map(TimeCursor::decode).transpose().gql()?;
+    let cursors = super::cursors(ctx, "tasks")?;
+    let cursor =
+        cursors.open(after.as_deref()).gql()?.as_deref().map(TimeCursor::decode).transpose().gql()?;
     let request = PageRequest { order: (), desc: false, after: cursor, first, with_total: wants_total(ctx) };
     let page = db(ctx).read(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
     prefetch_relations(ctx, page.rows.iter().map(|(_, row)| row)).await?;
@@ -142,7 +144,9 @@ pub(crate) async fn task_page(
         page.has_next_page,
         TotalCount { total_count: page.total_count.unwrap_or(0) },
     );
-    connection.edges.extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursor, Task(row))));
+    connection
+        .edges
+        .extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursors.seal(&cursor), Task(row))));
     Ok(connection)
 }
 

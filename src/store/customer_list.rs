@@ -1,13 +1,11 @@
 //! The customer list: filters, search (substring by trigram, or a walk of the sort index),
 //! keyset pages and counts (exact up to a limit, else the planner's estimate).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text, Timestamptz};
+use diesel::sql_types::{Bool, Text, Timestamptz};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -39,23 +37,26 @@ pub enum CustomerOrder {
     Id,
 }
 
-/// Where a page starts: after the row with this sort key. Opaque to clients (base64 JSON).
+/// Where a page starts: after the customer with this sort key and public id (the
+/// integration's `external_id`, unique in the company: the order's tie-breaker). It holds no
+/// row id; the door seals it (`crate::ids`) before a client sees it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CustomerCursor {
     order: CustomerOrder,
     desc: bool,
     /// The sort key: microseconds for timestamps, text otherwise.
     key: Value,
-    id: i64,
+    id: String,
 }
 
 impl CustomerCursor {
+    /// The cursor's payload (JSON), before the door seals it.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+        serde_json::to_string(self).unwrap_or_default()
     }
 
     pub fn decode(text: &str) -> Option<Self> {
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(text).ok()?).ok()
+        serde_json::from_str(text).ok()
     }
 
     fn of(row: &CustomerRow, order: CustomerOrder, desc: bool) -> Self {
@@ -65,7 +66,7 @@ impl CustomerCursor {
             CustomerOrder::LastName => Value::from(row.last_name.clone().unwrap_or_default()),
             CustomerOrder::Id => Value::from(row.external_id.clone()),
         };
-        CustomerCursor { order, desc, key, id: row.id }
+        CustomerCursor { order, desc, key, id: row.external_id.clone() }
     }
 }
 
@@ -170,7 +171,7 @@ fn keyset<'a>(
     order: CustomerOrder,
     op: &str,
     key: &Value,
-    id: i64,
+    id: &str,
 ) -> Result<Boxed<'a>, StoreError> {
     let bad_cursor = || StoreError::from(ValidationError::new("after", "invalid cursor"));
     let column = sort_key(order);
@@ -179,20 +180,20 @@ fn keyset<'a>(
             let micros = key.as_i64().ok_or_else(bad_cursor)?;
             let ts = DateTime::<Utc>::from_timestamp_micros(micros).ok_or_else(bad_cursor)?;
             q.filter(
-                sql::<Bool>(&format!("({column}, customers.id) {op} ("))
+                sql::<Bool>(&format!("({column}, customers.external_id) {op} ("))
                     .bind::<Timestamptz, _>(ts)
                     .sql(", ")
-                    .bind::<BigInt, _>(id)
+                    .bind::<Text, _>(id.to_string())
                     .sql(")"),
             )
         }
         CustomerOrder::LastName => {
             let text = key.as_str().ok_or_else(bad_cursor)?.to_string();
             q.filter(
-                sql::<Bool>(&format!("({column}, customers.id) {op} ("))
+                sql::<Bool>(&format!("({column}, customers.external_id) {op} ("))
                     .bind::<Text, _>(text)
                     .sql(", ")
-                    .bind::<BigInt, _>(id)
+                    .bind::<Text, _>(id.to_string())
                     .sql(")"),
             )
         }
@@ -229,7 +230,7 @@ pub fn list(
     let (column, dir) = (sort_key(order), if desc { "DESC" } else { "ASC" });
     let order_sql = match order {
         CustomerOrder::Id => format!("{column} {dir}"),
-        _ => format!("{column} {dir}, customers.id {dir}"),
+        _ => format!("{column} {dir}, customers.external_id {dir}"),
     };
     let (after, before) = if desc { ("<", ">=") } else { (">", "<=") };
     let base = || candidates(company_id, filter, order, after, page.after.as_ref());
@@ -247,7 +248,7 @@ pub fn list(
             let walk = SEARCH_WALK * (first + 1).max(51) / 51;
             let last = last_key(conn, base()?, order, &order_sql, walk)?;
             let walked = match &last {
-                Some((key, id)) => load(conn, searched(keyset(base()?, order, before, key, *id)?, term))?,
+                Some((key, id)) => load(conn, searched(keyset(base()?, order, before, key, id)?, term))?,
                 None => Vec::new(),
             };
             if last.is_none() || walked.len() as i64 > first {
@@ -284,7 +285,7 @@ fn candidates<'a>(
 ) -> Result<Boxed<'a>, StoreError> {
     let q = filtered(company_id, filter);
     match after {
-        Some(c) => keyset(q, order, op, &c.key, c.id),
+        Some(c) => keyset(q, order, op, &c.key, &c.id),
         None => Ok(q),
     }
 }
@@ -296,22 +297,22 @@ fn last_key(
     order: CustomerOrder,
     order_sql: &str,
     n: i64,
-) -> Result<Option<(Value, i64)>, StoreError> {
+) -> Result<Option<(Value, String)>, StoreError> {
     let q = q.order(sql::<Text>(order_sql)).offset(n - 1).limit(1);
     Ok(match order {
         CustomerOrder::CreatedAt => q
-            .select((customers::created_at, customers::id))
-            .first::<(DateTime<Utc>, i64)>(conn)
+            .select((customers::created_at, customers::external_id))
+            .first::<(DateTime<Utc>, String)>(conn)
             .optional()?
             .map(|(at, id)| (Value::from(at.timestamp_micros()), id)),
         CustomerOrder::UpdatedAt => q
-            .select((customers::updated_at, customers::id))
-            .first::<(DateTime<Utc>, i64)>(conn)
+            .select((customers::updated_at, customers::external_id))
+            .first::<(DateTime<Utc>, String)>(conn)
             .optional()?
             .map(|(at, id)| (Value::from(at.timestamp_micros()), id)),
         CustomerOrder::LastName | CustomerOrder::Id => q
-            .select((sql::<Text>(sort_key(order)), customers::id))
-            .first::<(String, i64)>(conn)
+            .select((sql::<Text>(sort_key(order)), customers::external_id))
+            .first::<(String, String)>(conn)
             .optional()?
             .map(|(key, id)| (Value::from(key), id)),
     })

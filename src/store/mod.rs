@@ -304,7 +304,8 @@ pub struct Page<T> {
     pub total_count: Option<i64>,
 }
 
-/// A keyset cursor: after the row with this (time, id). Opaque to clients (base64 JSON).
+/// A keyset cursor: after the row with this (time, id), the id a public UUID (a task's or a
+/// call's). The payload is JSON; the door seals it (`crate::ids`) before a client sees it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TimeCursor {
     at: i64,
@@ -317,17 +318,11 @@ impl TimeCursor {
     }
 
     pub fn encode(&self) -> String {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+        serde_json::to_string(self).unwrap_or_default()
     }
 
     pub fn decode(text: &str) -> Result<Self, ValidationError> {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(text)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or_else(|| ValidationError::new("after", "invalid cursor"))
+        serde_json::from_str(text).map_err(|_| ValidationError::new("after", "invalid cursor"))
     }
 
     pub fn at(&self) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
