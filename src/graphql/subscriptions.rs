@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::calls::{Call, CallStatus};
 use super::error::{ApiError, GqlResult};
 use super::tasks::{Task, TaskStatus};
-use super::{db, tenant};
+use super::{db, secrets, tenant};
 use crate::events::stream::{self, Selection};
 use crate::events::{EventHub, Topic};
 use crate::store::calls::{CallEventPayload, CALL_CREATED, CALL_STATUS_CHANGED, TASK_RESCHEDULED};
@@ -34,9 +34,10 @@ pub struct TaskEvent {
 /// A task was created, changed status or moved; `task` is the task right after the change.
 #[Object]
 impl TaskEvent {
-    /// Pass the last one received as `afterEventId` to resume after a disconnect.
-    async fn event_id(&self) -> ID {
-        ID(self.row.id.to_string())
+    /// Pass the last one received as `afterEventId` to resume after a disconnect. Opaque: do
+    /// not parse or compare it (it reveals nothing of the order or number of events).
+    async fn event_id(&self, ctx: &Context<'_>) -> ID {
+        ID(secrets(ctx).ids().event_id(self.row.company_id, self.row.id))
     }
     /// What happened.
     async fn kind(&self) -> TaskEventKind {
@@ -85,7 +86,7 @@ async fn resume_position(
              resubscribe without afterEventId and re-read the current state",
         )
     };
-    let id: i64 = id.parse().map_err(|_| not_retained()).gql()?;
+    let id = secrets(ctx).ids().event(company_id, &id).ok_or_else(not_retained).gql()?;
     let position = db(ctx).read(move |conn| outbox::position_of(conn, company_id, id)).await.gql()?;
     position.ok_or_else(not_retained).gql().map(Some)
 }
@@ -99,9 +100,10 @@ pub struct CallEvent {
 /// A call was created or changed status; `call` is the call right after the change.
 #[Object]
 impl CallEvent {
-    /// Pass the last one received as `afterEventId` to resume after a disconnect.
-    async fn event_id(&self) -> ID {
-        ID(self.row.id.to_string())
+    /// Pass the last one received as `afterEventId` to resume after a disconnect. Opaque: do
+    /// not parse or compare it (it reveals nothing of the order or number of events).
+    async fn event_id(&self, ctx: &Context<'_>) -> ID {
+        ID(secrets(ctx).ids().event_id(self.row.company_id, self.row.id))
     }
     /// The call as it was right after the change (its `version` orders the events).
     async fn call(&self) -> Call {
