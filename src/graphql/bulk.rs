@@ -180,12 +180,14 @@ impl BulkMutation {
         })
         .await
         .gql()?;
-        Ok(BulkAddCustomersPayload::from(report))
+        let ids = super::secrets(ctx).ids();
+        Ok(BulkAddCustomersPayload::of(report, |job| ID(ids.job_id(company_id, job))))
     }
 }
 
-impl From<BulkReport> for BulkAddCustomersPayload {
-    fn from(report: BulkReport) -> Self {
+impl BulkAddCustomersPayload {
+    /// The payload of `report`, its jobs' ids as `job_id` shows them.
+    fn of(report: BulkReport, job_id: impl Fn(i64) -> ID) -> Self {
         let (invalid, failed) = (report.invalid() as i32, report.failed() as i32);
         BulkAddCustomersPayload {
             success: report.success(),
@@ -215,7 +217,7 @@ impl From<BulkReport> for BulkAddCustomersPayload {
                     .collect(),
             }),
             workflow_triggered: report.workflow_triggered,
-            job_ids: report.job_ids.into_iter().map(|id| ID(id.to_string())).collect(),
+            job_ids: report.job_ids.into_iter().map(job_id).collect(),
         }
     }
 }

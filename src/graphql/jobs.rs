@@ -4,7 +4,7 @@ use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
 use super::error::GqlResult;
-use super::{db, tenant};
+use super::{db, secrets, tenant};
 use crate::domain::jobs::JobStatus as Domain;
 use crate::store::jobs::{self as store, JobRow};
 
@@ -35,7 +35,7 @@ impl From<Domain> for JobStatus {
 /// Background work a request started, e.g. the schedules of a bulk import's customers.
 #[derive(SimpleObject)]
 pub struct Job {
-    /// Pass to `job(id)` to follow it.
+    /// Pass to `job(id)` to follow it. Opaque: do not parse or compare it.
     id: ID,
     /// What it does: BUILD_SCHEDULES (a bulk import's schedules, up to 500 customers a job).
     kind: String,
@@ -55,12 +55,13 @@ pub struct Job {
     updated_at: DateTime<Utc>,
 }
 
-impl From<JobRow> for Job {
-    fn from(row: JobRow) -> Self {
+impl Job {
+    /// The job as the client sees it, its id as `id` (sealed for the company).
+    fn of(row: JobRow, id: String) -> Self {
         // The table's check constraint admits only the four codes.
         let status = Domain::from_code(&row.status).unwrap_or(Domain::Pending).into();
         Job {
-            id: ID(row.id.to_string()),
+            id: ID(id),
             kind: row.kind,
             status,
             attempts: row.attempts,
@@ -85,7 +86,9 @@ impl JobQuery {
         #[graphql(desc = "A job id, as in `jobIds`.")] id: ID,
     ) -> async_graphql::Result<Option<Job>> {
         let company_id = tenant(ctx)?;
-        let Ok(id) = id.parse::<i64>() else { return Ok(None) };
-        Ok(db(ctx).read(move |conn| store::get(conn, company_id, id)).await.gql()?.map(Job::from))
+        // Another company's id, or any other text, names no job of this company.
+        let Some(job) = secrets(ctx).ids().job(company_id, &id) else { return Ok(None) };
+        let row = db(ctx).read(move |conn| store::get(conn, company_id, job)).await.gql()?;
+        Ok(row.map(|row| Job::of(row, id.0)))
     }
 }

@@ -372,7 +372,8 @@ pub async fn bulk(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
                 BulkStatus::Partial => StatusCode::MULTI_STATUS,
                 BulkStatus::Failed => StatusCode::BAD_REQUEST,
             };
-            Ok(HttpResponse::build(status).json(bulk_json(report)))
+            let ids = state.secrets().ids();
+            Ok(HttpResponse::build(status).json(bulk_json(report, |job| ids.job_id(company_id, job))))
         }
         .await,
     )
@@ -395,7 +396,8 @@ fn call_config(f: &mut Fields) -> Result<(Option<String>, Option<String>), RestE
 
 /// The bulk vendor's answer: `callResults` only when calls were initiated, `workflowTriggered`
 /// (and the jobs it queued) only when the workflow was asked for.
-fn bulk_json(report: BulkReport) -> Value {
+/// Its jobs' ids as `job_id` shows them.
+fn bulk_json(report: BulkReport, job_id: impl Fn(i64) -> String) -> Value {
     let mut body = json!({
         "success": report.success(),
         "message": report.message,
@@ -422,7 +424,7 @@ fn bulk_json(report: BulkReport) -> Value {
     }
     if let Some(triggered) = report.workflow_triggered {
         body["workflowTriggered"] = json!(triggered);
-        body["jobIds"] = json!(report.job_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>());
+        body["jobIds"] = json!(report.job_ids.iter().map(|id| job_id(*id)).collect::<Vec<_>>());
     }
     body
 }
