@@ -269,6 +269,17 @@ impl TestApp {
         let mut conn = self.db.connect();
         diesel::sql_query(sql).get_result::<Count>(&mut conn).expect("count query").n
     }
+
+    /// Runs SQL against the test database and returns the first column (`n`) of every row.
+    pub fn count_all(&self, sql: &str) -> Vec<i64> {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.db.connect();
+        diesel::sql_query(sql).load::<Count>(&mut conn).expect("a query").into_iter().map(|c| c.n).collect()
+    }
 }
 
 impl TestApp {

@@ -26,6 +26,7 @@ mod keys;
 mod limits;
 mod lms;
 mod localities;
+mod opaque_ids;
 mod purpose;
 mod rest;
 mod safety;
