@@ -89,6 +89,15 @@ impl Deliveries {
     }
 }
 
+/// The server's key and the bench company, to open event ids (set once the company exists).
+static EVENT_IDS: std::sync::OnceLock<(callsync::secrets::Secrets, uuid::Uuid)> = std::sync::OnceLock::new();
+
+/// The global number behind an event id of the bench company.
+fn global_event(id: &str) -> Option<i64> {
+    let (secrets, company) = EVENT_IDS.get()?;
+    secrets.ids().event(*company, id)
+}
+
 /// The string value of `"field":"…"` in `text`: the client stays cheap (no JSON tree per
 /// message), since it shares the cores with the server it measures.
 fn string_field<'t>(text: &'t str, field: &str) -> Option<&'t str> {
@@ -143,7 +152,8 @@ async fn subscribe(mut socket: Socket, filter: Value, deliveries: Arc<Deliveries
             let at: DateTime<Utc> = at.parse().unwrap();
             latencies.lock().unwrap().push((arrived - at).to_std().unwrap_or_default());
             deliveries.count.fetch_add(1, Ordering::Relaxed);
-            let id: i64 = string_field(&text, "eventId").and_then(|s| s.parse().ok()).unwrap_or(0);
+            // Event ids are opaque; the bench knows the server's key and opens them to their order.
+            let id = string_field(&text, "eventId").and_then(global_event).unwrap_or(0);
             if id <= last_id && in_order {
                 in_order = false;
                 deliveries.out_of_order.fetch_add(1, Ordering::Relaxed);
@@ -208,7 +218,9 @@ async fn main() {
     let args = args();
     raise_fd_limit();
     let db = BenchDb::create();
-    let (_, api_key) = db.company();
+    let (company_id, api_key) = db.company();
+    let key = callsync::secrets::SecretKey::parse(common::BENCH_SECRET_KEY).expect("the bench key");
+    let _ = EVENT_IDS.set((callsync::secrets::Secrets::new(Some(key)), company_id));
     let server = Server::start(&db.url).await;
     let ws_url = server.base_url.replacen("http://", "ws://", 1) + "/graphql";
     let mut table = Vec::new();

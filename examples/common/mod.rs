@@ -166,6 +166,9 @@ pub async fn drive_syncs(base_url: &str, api_key: &str, ids: Vec<String>, concur
     Phase { elapsed: started.elapsed(), latencies }
 }
 
+/// The server's `CALLSYNC_SECRET_KEY` (fixed, so a tool can open the event ids it receives).
+pub const BENCH_SECRET_KEY: &str = "YmVuY2ggc2VjcmV0IGtleSwgbmV2ZXIgaW4gcHJvZCE=";
+
 /// The `callsync` server as its own process, so its memory is measured alone.
 pub struct Server {
     child: Child,
@@ -181,6 +184,7 @@ impl Server {
         let child = Command::new(binary)
             .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--workers", "2", "--pool-size", "16"])
             .env("DATABASE_URL", database_url)
+            .env("CALLSYNC_SECRET_KEY", BENCH_SECRET_KEY)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
