@@ -421,7 +421,10 @@ impl CallQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "Which calls; all when omitted.")] filter: Option<CallFilter>,
         #[graphql(desc = "Page size, 0 to 500 (default 50; BAD_USER_INPUT otherwise).")] first: Option<i32>,
-        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "The `endCursor` of the previous page, as it came (opaque: an altered or foreign cursor is BAD_USER_INPUT)."
+        )]
+        after: Option<String>,
     ) -> async_graphql::Result<CallConnection> {
         let f = filter.unwrap_or_default();
         let filter = store::CallFilter {

@@ -145,7 +145,10 @@ impl Customer {
             Vec<TaskStatus>,
         >,
         #[graphql(desc = "Page size, 0 to 500 (default 50; BAD_USER_INPUT otherwise).")] first: Option<i32>,
-        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "The `endCursor` of the previous page, as it came (opaque: an altered or foreign cursor is BAD_USER_INPUT)."
+        )]
+        after: Option<String>,
     ) -> async_graphql::Result<TaskConnection> {
         let statuses = statuses(status);
         // A list's first pages come from one query for all its customers (no query per parent).
@@ -175,7 +178,10 @@ impl Customer {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 0 to 500 (default 50; BAD_USER_INPUT otherwise).")] first: Option<i32>,
-        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "The `endCursor` of the previous page, as it came (opaque: an altered or foreign cursor is BAD_USER_INPUT)."
+        )]
+        after: Option<String>,
     ) -> async_graphql::Result<CallConnection> {
         if after.is_none() && !wants_total(ctx) {
             let first = page_size(first).gql()?;
@@ -390,7 +396,10 @@ impl CustomerQuery {
         #[graphql(default_with = "Some(OrderDirection::Asc)", desc = "Ascending or descending.")]
         order_direction: Option<OrderDirection>,
         #[graphql(desc = "Page size, 0 to 500 (default 50; BAD_USER_INPUT otherwise).")] first: Option<i32>,
-        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "The `endCursor` of the previous page, as it came (opaque: an altered or foreign cursor is BAD_USER_INPUT)."
+        )]
+        after: Option<String>,
     ) -> async_graphql::Result<CustomerConnection> {
         let company_id = tenant(ctx)?;
         let first = page_size(first).gql()?;

@@ -136,7 +136,10 @@ impl KeyQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 50, desc = "Page size, 0 to 500 (BAD_USER_INPUT otherwise).")] first: Option<i32>,
-        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "The `endCursor` of the previous page, as it came (opaque: an altered or foreign cursor is BAD_USER_INPUT)."
+        )]
+        after: Option<String>,
         #[graphql(desc = "Only the entries of this entity (e.g. a customer's own id).")] entity_id: Option<
             String,
         >,

@@ -347,7 +347,10 @@ impl ScheduleQuery {
         #[graphql(default_with = "Some(OrderDirection::Asc)", desc = "Ascending or descending.")]
         order_direction: Option<OrderDirection>,
         #[graphql(desc = "Page size, 0 to 500 (default 50; BAD_USER_INPUT otherwise).")] first: Option<i32>,
-        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "The `endCursor` of the previous page, as it came (opaque: an altered or foreign cursor is BAD_USER_INPUT)."
+        )]
+        after: Option<String>,
     ) -> async_graphql::Result<ScheduleConnection> {
         let company_id = tenant(ctx)?;
         let first = page_size(first).gql()?;

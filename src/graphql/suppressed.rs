@@ -60,7 +60,10 @@ impl SuppressedQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 50, desc = "Page size, 0 to 500 (BAD_USER_INPUT otherwise).")] first: Option<i32>,
-        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "The `endCursor` of the previous page, as it came (opaque: an altered or foreign cursor is BAD_USER_INPUT)."
+        )]
+        after: Option<String>,
         #[graphql(desc = "Only numbers from this source; all when omitted.")] source: Option<
             SuppressionSource,
         >,

@@ -202,7 +202,10 @@ impl TaskQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "Which tasks; all when omitted.")] filter: Option<TaskFilter>,
         #[graphql(desc = "Page size, 0 to 500 (default 50; BAD_USER_INPUT otherwise).")] first: Option<i32>,
-        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "The `endCursor` of the previous page, as it came (opaque: an altered or foreign cursor is BAD_USER_INPUT)."
+        )]
+        after: Option<String>,
     ) -> async_graphql::Result<TaskConnection> {
         let f = filter.unwrap_or_default();
         // An id that is not a schedule of ours matches nothing.
