@@ -29,8 +29,9 @@ async fn subscriber(app: &TestApp) -> WsClient {
     ws
 }
 
-/// Event ids received until `expected` arrived or a minute passed; duplicates kept.
-async fn drain(ws: &mut WsClient, expected: usize) -> Vec<i64> {
+/// The outbox ids of the events received until `expected` arrived or a minute passed;
+/// duplicates kept. (Event ids are opaque; the test's key opens them to the outbox's ids.)
+async fn drain(app: &TestApp, ws: &mut WsClient, expected: usize) -> Vec<i64> {
     let mut ids = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while ids.len() < expected {
@@ -38,7 +39,13 @@ async fn drain(ws: &mut WsClient, expected: usize) -> Vec<i64> {
         match ws.next_data(left).await {
             Some(payload) => {
                 let id = payload["data"]["taskEvents"]["eventId"].as_str();
-                ids.push(id.unwrap_or_else(|| panic!("an event, got {payload}")).parse().unwrap());
+                let id = id.unwrap_or_else(|| panic!("an event, got {payload}"));
+                ids.push(
+                    crate::harness::test_secrets()
+                        .ids()
+                        .event(app.company_id, id)
+                        .expect("an event id of ours"),
+                );
             }
             None => break,
         }
@@ -169,7 +176,7 @@ async fn postgres_restarted_during_a_sync_load() {
     }
     // The subscriber connected throughout received every event of the outbox, once.
     let outbox = outbox_task_events(&app);
-    let received = drain(&mut ws, outbox.len()).await;
+    let received = drain(&app, &mut ws, outbox.len()).await;
     let unique: BTreeSet<i64> = received.iter().copied().collect();
     let lost = outbox.difference(&unique).count();
     let duplicates = received.len() - unique.len();
@@ -211,7 +218,7 @@ async fn the_event_listener_killed_under_load_loses_nothing() {
     let ((acknowledged, failed), killed) =
         tokio::join!(sync_load(&app, clients, per_client, Duration::from_millis(10), &progress), killer);
     let outbox = outbox_task_events(&app);
-    let received = drain(&mut ws, outbox.len()).await;
+    let received = drain(&app, &mut ws, outbox.len()).await;
     let unique: BTreeSet<i64> = received.iter().copied().collect();
     let (lost, duplicates) = (outbox.difference(&unique).count(), received.len() - unique.len());
     let pass = lost == 0 && duplicates == 0 && failed == 0;
