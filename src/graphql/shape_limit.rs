@@ -9,9 +9,11 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
-use async_graphql::{ErrorExtensions, ServerError, ServerResult, Value, Variables};
+use async_graphql::{ErrorExtensions, ServerError, ServerResult, ValidationResult, Value, Variables};
 
 use super::error::ApiError;
 use super::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
@@ -49,6 +51,11 @@ impl Shape {
         Some(ApiError::bad_input(field, message))
     }
 }
+
+/// How many operations the HTTP request that carries this one holds: a batch of `n` shares one
+/// cost limit, each of its operations may cost at most [`super::MAX_COMPLEXITY`] / `n`.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchOf(pub usize);
 
 pub struct ShapeLimit;
 
@@ -207,6 +214,28 @@ impl Extension for ShapeLimit {
             }
         }
         Ok(document)
+    }
+
+    /// Each operation of a batch within its share of the one cost limit, before it runs.
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await?;
+        let operations = ctx.data_opt::<BatchOf>().map_or(1, |b| b.0.max(1));
+        let share = super::MAX_COMPLEXITY / operations;
+        if operations > 1 && result.complexity > share {
+            let message = format!(
+                "a batch of {operations} operations shares one cost limit: each may cost at most {share}, this one costs {}",
+                result.complexity
+            );
+            let error = ApiError::bad_input("batch", message).extend();
+            let mut refused = ServerError::new(error.message, None);
+            refused.extensions = error.extensions;
+            return Err(vec![refused]);
+        }
+        Ok(result)
     }
 }
 

@@ -267,6 +267,13 @@ async fn graphql(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
             .data(crate::graphql::loaders::loaders(state.db.clone(), caller.company_id)),
         None => batch,
     };
+    let batch = match &batch {
+        BatchRequest::Batch(operations) => {
+            let n = operations.len();
+            batch.data(crate::graphql::shape_limit::BatchOf(n))
+        }
+        BatchRequest::Single(_) => batch,
+    };
     let mut response = state.schema.execute_batch(batch).await;
     let request_id = telemetry::request_id(&req);
     match &mut response {

@@ -208,3 +208,16 @@ async fn counts_and_searches_are_never_free_whatever_the_page_size() {
     let batch = json!([{"query": counts(30)}, {"query": counts(30)}]);
     assert_error(&post_batch(&app, &batch).await, "BAD_USER_INPUT", Some("batch"));
 }
+
+#[tokio::test]
+async fn a_batch_shares_one_cost_limit_between_its_operations() {
+    let app = TestApp::spawn().await;
+    // About 31,000 each: accepted alone, not twice in one request.
+    let costly = "{ customers(first: 500) { nodes { id tasks(first: 10) { nodes { id status scheduledFor } } calls(first: 10) { nodes { id status to } } } } }";
+    assert!(app.gql(costly, json!({})).await["errors"].is_null());
+    let body = post_batch(&app, &json!([{"query": costly}, {"query": "{ viewer { id } }"}])).await;
+    let answers = body.as_array().unwrap_or_else(|| panic!("a batch answers each operation: {body}"));
+    assert_error(&answers[0], "BAD_USER_INPUT", Some("batch"));
+    assert!(answers[0]["errors"][0]["message"].as_str().unwrap().contains("shares one cost limit"), "{body}");
+    assert!(answers[1]["errors"].is_null(), "a cheap operation keeps its share: {body}");
+}
