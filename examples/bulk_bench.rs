@@ -252,10 +252,10 @@ async fn calls(n: usize) -> Vec<String> {
     let noon = chrono::DateTime::parse_from_rfc3339("2026-12-01T17:00:00Z").unwrap().with_timezone(&Utc);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let pool = callsync::store::connect_pool(&db.url, 16).expect("pool");
+    let pools = callsync::store::ServerPools::connect(&db.url, &Default::default()).expect("pools");
     let options =
         callsync::http::AppOptions { clock: callsync::clock::Clock::starting_at(noon), ..Default::default() };
-    let state = callsync::http::AppState::with_options(pool, &db.url, Default::default(), options);
+    let state = callsync::http::AppState::with_options(pools, &db.url, Default::default(), options);
     let (server, _) = callsync::http::serve(listener, state, 2).unwrap();
     let handle = server.handle();
     tokio::spawn(server);

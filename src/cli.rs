@@ -40,9 +40,20 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CALLSYNC_BIND", default_value = config::DEFAULT_BIND)]
     bind: String,
-    /// Database connections in the pool.
-    #[arg(long, env = "CALLSYNC_DB_POOL_SIZE", default_value_t = config::DEFAULT_POOL_SIZE)]
+    /// Database connections per instance, the background workers' reserved ones included.
+    #[arg(long, env = "CALLSYNC_DB_POOL_SIZE", default_value_t = store::DEFAULT_POOL_SIZE, value_parser = clap::value_parser!(u32).range(2..))]
     pool_size: u32,
+    /// Of the pool's connections, reserved for the dialer, webhook delivery and jobs: requests
+    /// use the others, so a flood of requests never stops the background work.
+    #[arg(long, env = "CALLSYNC_DB_BACKGROUND_CONNECTIONS", default_value_t = store::DEFAULT_BACKGROUND_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..))]
+    background_connections: u32,
+    /// A statement of the request path running longer than this (milliseconds) is cancelled:
+    /// the request gets SERVICE_BUSY and its transaction rolls back. 0: no limit.
+    #[arg(long, env = "CALLSYNC_STATEMENT_TIMEOUT_MS", default_value_t = store::DEFAULT_STATEMENT_TIMEOUT.as_millis() as u64)]
+    statement_timeout_ms: u64,
+    /// The same limit for the background workers' statements (jobs rebuild schedules in bulk).
+    #[arg(long, env = "CALLSYNC_BACKGROUND_STATEMENT_TIMEOUT_MS", default_value_t = store::DEFAULT_BACKGROUND_STATEMENT_TIMEOUT.as_millis() as u64)]
+    background_statement_timeout_ms: u64,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "CALLSYNC_WORKERS")]
     workers: Option<usize>,
@@ -330,6 +341,9 @@ fn serve(args: ServeArgs) -> CliResult {
     let ServeArgs {
         bind,
         pool_size,
+        background_connections,
+        statement_timeout_ms,
+        background_statement_timeout_ms,
         workers,
         no_dialer,
         simulate_calls,
@@ -403,13 +417,21 @@ fn serve(args: ServeArgs) -> CliResult {
         config.webhook.secrets = secrets.clone();
         config
     });
+    let pool_config = store::PoolConfig {
+        size: pool_size,
+        background: background_connections,
+        statement_timeout: std::time::Duration::from_millis(statement_timeout_ms),
+        background_statement_timeout: std::time::Duration::from_millis(background_statement_timeout_ms),
+    };
+    // Before anything starts: a split that leaves a side without a connection stops `serve`.
+    pool_config.check()?;
     let applied = migrate(&database.url)?;
     if !applied.is_empty() {
         tracing::info!(count = applied.len(), "migrations applied");
     }
-    let pool = store::connect_pool(&database.url, pool_size)?;
+    let pools = store::ServerPools::connect(&database.url, &pool_config)?;
     if database.local_cluster.is_some() {
-        create_demo_company(&pool, &bind)?;
+        create_demo_company(&pools.requests, &bind)?;
     }
     let listener = TcpListener::bind(&bind).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -425,10 +447,10 @@ fn serve(args: ServeArgs) -> CliResult {
             company_concurrency: Some(company_concurrency as usize),
             ..Default::default()
         };
-        let state = crate::http::AppState::with_options(pool, &database.url, hub, options);
+        let state = crate::http::AppState::with_options(pools, &database.url, hub, options);
         let _dialer = dialer.map(|config| {
             tracing::info!(simulate = config.simulate_calls, "dialer worker running");
-            crate::dialer::spawn(state.db().clone(), config, state.work_signal().clone())
+            crate::dialer::spawn(state.background_db().clone(), config, state.work_signal().clone())
         });
         let (server, addr) = crate::http::serve(listener, state, workers)?;
         tracing::info!(%addr, "callsync listening: GraphiQL at http://{addr}/, API at http://{addr}/graphql, dashboard at http://{addr}/dashboard");

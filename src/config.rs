@@ -8,7 +8,6 @@ use crate::store::{self, StoreError};
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = ".callsync";
-pub const DEFAULT_POOL_SIZE: u32 = 16;
 /// The database `serve` creates on its own local cluster.
 pub const LOCAL_DATABASE: &str = "callsync";
 

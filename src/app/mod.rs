@@ -63,7 +63,7 @@ impl From<ValidationError> for AppError {
 
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
-        AppError::Store(StoreError::Database(e))
+        AppError::Store(e.into())
     }
 }
 

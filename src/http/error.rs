@@ -76,6 +76,11 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { field, message } => ApiError::Conflict { field, message },
             StoreError::Invalid(v) => ApiError::BadUserInput(v),
             e @ StoreError::Busy(_) => ApiError::Busy(e.to_string()),
+            // No values: the request id on the request's log line says whose it was.
+            e @ StoreError::TimedOut => {
+                tracing::warn!("a database statement ran past statement_timeout and was cancelled");
+                ApiError::Busy(e.to_string())
+            }
             // Logged with the database's message only: Postgres keeps row values in the detail.
             other => {
                 tracing::error!(error = %other, "request failed inside the store");
@@ -104,6 +109,10 @@ impl From<std::sync::Arc<StoreError>> for ApiError {
     fn from(e: std::sync::Arc<StoreError>) -> Self {
         match std::sync::Arc::try_unwrap(e) {
             Ok(e) => e.into(),
+            // Shared or not, a full queue or a cancelled statement says the same to each field.
+            Err(shared) if matches!(*shared, StoreError::Busy(_) | StoreError::TimedOut) => {
+                ApiError::Busy(shared.to_string())
+            }
             Err(shared) => {
                 tracing::error!(error = %shared, "batched load failed inside the store");
                 ApiError::Internal

@@ -24,7 +24,7 @@ use crate::events::{EventHub, HubConfig};
 use crate::graphql::{CallsyncSchema, Tenant};
 use crate::metrics::{Metrics, MetricsExtension};
 use crate::store::api_keys::{self, KeyIdentity};
-use crate::store::{Db, PgPool, StoreError};
+use crate::store::{Db, ServerPools, StoreError};
 use error::ApiError;
 
 /// One company's requests running at once on an instance, unless configured.
@@ -60,6 +60,8 @@ pub struct AppOptions {
 pub struct AppState {
     schema: CallsyncSchema,
     db: Db,
+    /// The background workers' handle, on their reserved pool (see [`ServerPools`]).
+    background: Db,
     work: WorkSignal,
     metrics: Arc<Metrics>,
     keys: Arc<KeyCache>,
@@ -96,13 +98,13 @@ impl KeyCache {
 
 impl AppState {
     /// Starts this instance's event hub on `database_url` and builds the schema once.
-    pub fn new(pool: PgPool, database_url: &str, hub_config: HubConfig) -> Self {
-        Self::with_options(pool, database_url, hub_config, AppOptions::default())
+    pub fn new(pools: ServerPools, database_url: &str, hub_config: HubConfig) -> Self {
+        Self::with_options(pools, database_url, hub_config, AppOptions::default())
     }
 
     /// As [`AppState::new`], with a clock and network policy of the caller's.
     pub fn with_options(
-        pool: PgPool,
+        pools: ServerPools,
         database_url: &str,
         hub_config: HubConfig,
         options: AppOptions,
@@ -114,7 +116,10 @@ impl AppState {
         ));
         let hub = EventHub::start(database_url, HubConfig { clock: clock.clone(), ..hub_config });
         let waker = hub.clone();
-        let db = Db::new(pool).with_clock(clock).with_commit_hook(Arc::new(move || waker.wake()));
+        let wake: crate::store::CommitHook = Arc::new(move || waker.wake());
+        let db = Db::new(pools.requests).with_clock(clock.clone()).with_commit_hook(wake.clone());
+        // The dialer's and jobs' commits wake the hub too: their events reach subscribers at once.
+        let background = Db::new(pools.background).with_clock(clock).with_commit_hook(wake);
         let metrics = Arc::new(Metrics::new(hub.clone()));
         let work = WorkSignal::default();
         let lms = crate::lms::LmsClient::new(network, lms_timeout.unwrap_or(crate::lms::TIMEOUT));
@@ -124,7 +129,7 @@ impl AppState {
                 .extension(MetricsExtension(metrics.clone()))
                 .finish();
         let keys = Arc::new(KeyCache::default());
-        AppState { schema, db, work, metrics, keys, lms, secrets, metrics_token, shares }
+        AppState { schema, db, background, work, metrics, keys, lms, secrets, metrics_token, shares }
     }
 
     /// Wakes this instance's worker.
@@ -132,9 +137,15 @@ impl AppState {
         &self.work
     }
 
-    /// The instance's database handle (its commits wake the event hub).
+    /// The instance's database handle for the request path (its commits wake the event hub).
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// The handle the background workers run on (the dialer, webhook delivery, jobs, sweeps):
+    /// connections of its own, so a flood of requests never takes them.
+    pub fn background_db(&self) -> &Db {
+        &self.background
     }
 
     /// The LMS client the GraphQL door uses too (same network policy).

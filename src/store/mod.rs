@@ -48,7 +48,11 @@ pub enum StoreError {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error("database error: {0}")]
-    Database(#[from] DieselError),
+    Database(DieselError),
+    /// A statement ran past the connection's `statement_timeout` and Postgres cancelled it
+    /// (its transaction rolled back): the limit, in milliseconds, when known.
+    #[error("a database statement ran past its time limit and was cancelled; nothing was changed. Retry shortly, or ask for less (fewer aliases, a narrower filter)")]
+    TimedOut,
     #[error("database unavailable: {0}")]
     Unavailable(String),
     /// Every connection is in use and the queue for one is full: retry shortly.
@@ -56,6 +60,24 @@ pub enum StoreError {
     Busy(usize),
     #[error("migration failed: {0}")]
     Migration(String),
+}
+
+/// Postgres cancels a statement past `statement_timeout` with SQLSTATE 57014 and this primary
+/// message; Diesel keeps no SQLSTATE, so the message tells it apart (Postgres sends it in
+/// English unless the server's `lc_messages` says otherwise).
+const STATEMENT_TIMEOUT_MESSAGE: &str = "canceling statement due to statement timeout";
+
+impl From<DieselError> for StoreError {
+    fn from(e: DieselError) -> Self {
+        match &e {
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().contains(STATEMENT_TIMEOUT_MESSAGE) =>
+            {
+                StoreError::TimedOut
+            }
+            _ => StoreError::Database(e),
+        }
+    }
 }
 
 impl StoreError {
@@ -231,16 +253,120 @@ impl Db {
     }
 }
 
-/// The connection pool (lazy: many test servers can share one Postgres).
+/// A connection pool with no statement timeout (lazy: many test servers can share one
+/// Postgres): for the CLI, migrations, seeding and benchmarks' own setup. A server's pools are
+/// [`ServerPools`].
 pub fn connect_pool(database_url: &str, max_size: u32) -> Result<PgPool, StoreError> {
+    build_pool(database_url, max_size, None)
+}
+
+fn build_pool(
+    database_url: &str,
+    max_size: u32,
+    statement_timeout: Option<Duration>,
+) -> Result<PgPool, StoreError> {
     let manager = ConnectionManager::<PgConnection>::new(database_url);
-    Pool::builder()
-        .max_size(max_size)
+    let builder = Pool::builder()
+        .max_size(max_size.max(1))
         // Connections open on demand and close when idle, so an idle server holds few.
         .min_idle(Some(0))
-        .connection_timeout(Duration::from_secs(10))
-        .build(manager)
-        .map_err(|e| StoreError::Unavailable(e.to_string()))
+        .connection_timeout(Duration::from_secs(10));
+    let builder = match statement_timeout {
+        Some(limit) => builder.connection_customizer(Box::new(StatementTimeout(limit))),
+        None => builder,
+    };
+    builder.build(manager).map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// Sets `statement_timeout` on each connection as the pool opens it (once per connection, not
+/// per checkout). Zero is Postgres' "no limit".
+#[derive(Debug, Clone, Copy)]
+struct StatementTimeout(Duration);
+
+impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for StatementTimeout {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        diesel::sql_query(format!("SET statement_timeout = {}", self.0.as_millis()))
+            .execute(conn)
+            .map(|_| ())
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// How a server instance connects: `size` connections in all, `background` of them a pool of
+/// their own for the background workers (the dialer, webhook delivery, job runners and
+/// sweeps), so a tenant flooding the request path can hold at most `size - background`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolConfig {
+    pub size: u32,
+    pub background: u32,
+    /// Bounds each statement of the request path (GraphQL, REST, exports, subscriptions).
+    pub statement_timeout: Duration,
+    /// Bounds each statement of the background workers: a job rebuilds up to 500 customers'
+    /// schedules in one transaction, so their limit is their own (and longer by default).
+    pub background_statement_timeout: Duration,
+}
+
+/// Database connections per instance, unless configured.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+/// Of them, reserved for the background workers.
+pub const DEFAULT_BACKGROUND_CONNECTIONS: u32 = 4;
+/// A statement of the request path is cancelled after this long.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A statement of the background workers is cancelled after this long.
+pub const DEFAULT_BACKGROUND_STATEMENT_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            size: DEFAULT_POOL_SIZE,
+            background: DEFAULT_BACKGROUND_CONNECTIONS,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            background_statement_timeout: DEFAULT_BACKGROUND_STATEMENT_TIMEOUT,
+        }
+    }
+}
+
+impl PoolConfig {
+    /// `size` connections, `background` of them reserved, default timeouts.
+    pub fn sized(size: u32, background: u32) -> Self {
+        PoolConfig { size, background, ..PoolConfig::default() }
+    }
+
+    /// Refuses a split that leaves either side without a connection.
+    pub fn check(&self) -> Result<(), String> {
+        if self.background == 0 || self.background >= self.size {
+            return Err(format!(
+                "the pool's {} connections must leave at least one for requests and reserve at least one for background work (asked to reserve {})",
+                self.size, self.background
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A server instance's two pools: the request path's and the background workers' reserved one.
+#[derive(Clone)]
+pub struct ServerPools {
+    pub requests: PgPool,
+    pub background: PgPool,
+}
+
+impl ServerPools {
+    pub fn connect(database_url: &str, config: &PoolConfig) -> Result<ServerPools, StoreError> {
+        config.check().map_err(StoreError::Unavailable)?;
+        Ok(ServerPools {
+            requests: build_pool(
+                database_url,
+                config.size - config.background,
+                Some(config.statement_timeout),
+            )?,
+            background: build_pool(
+                database_url,
+                config.background,
+                Some(config.background_statement_timeout),
+            )?,
+        })
+    }
 }
 
 /// Applies pending migrations under an advisory lock; returns the versions applied.

@@ -103,12 +103,23 @@ pub fn options(clock: &callsync::clock::Clock) -> callsync::http::AppOptions {
     }
 }
 
+/// Every test server's pools unless the test says otherwise: 8 connections, 2 of them the
+/// background workers', the production timeouts.
+pub fn test_pools() -> store::PoolConfig {
+    store::PoolConfig::sized(8, 2)
+}
+
 /// A running server with its own database and one company ("Acme") with an API key.
 pub struct TestApp {
     /// The server's clock: starts at [`TEST_START`] (or the test's instant) and runs on.
     pub clock: callsync::clock::Clock,
-    /// The server's database handle (its commits wake the server's event hub).
+    /// The server's database handle for the request path (its commits wake the server's event
+    /// hub).
     pub store: callsync::store::Db,
+    /// The handle the server's background workers use: its reserved connections.
+    pub background: callsync::store::Db,
+    /// How the server's pools were split and bounded (a restart uses the same).
+    pub pool_config: store::PoolConfig,
     pub base_url: String,
     pub api_key: String,
     pub company_id: Uuid,
@@ -164,21 +175,43 @@ impl TestApp {
         start: chrono::DateTime<chrono::Utc>,
         configure: impl FnOnce(&mut callsync::http::AppOptions),
     ) -> TestApp {
+        TestApp::spawn_with_pools(db, start, test_pools(), configure).await
+    }
+
+    /// A server whose pools are split and bounded as `pools` says (its statement timeouts, its
+    /// connections reserved for background work), with options as [`Self::spawn_configured`].
+    pub async fn spawn_with_pool_config(
+        pools: store::PoolConfig,
+        configure: impl FnOnce(&mut callsync::http::AppOptions),
+    ) -> TestApp {
+        TestApp::spawn_with_pools(TestDatabase::create(), utc(TEST_START), pools, configure).await
+    }
+
+    async fn spawn_with_pools(
+        db: TestDatabase,
+        start: chrono::DateTime<chrono::Utc>,
+        pools: store::PoolConfig,
+        configure: impl FnOnce(&mut callsync::http::AppOptions),
+    ) -> TestApp {
         let clock = callsync::clock::Clock::starting_at(start);
         let (company_id, api_key) = create_company(&db.url, "Acme");
-        let pool = store::connect_pool(&db.url, 8).expect("pool");
+        let pool_config = pools;
+        let pools = store::ServerPools::connect(&db.url, &pool_config).expect("pools");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
         let mut options = options(&clock);
         configure(&mut options);
         let state =
-            callsync::http::AppState::with_options(pool, &db.url, HubConfig::default(), options.clone());
+            callsync::http::AppState::with_options(pools, &db.url, HubConfig::default(), options.clone());
         let store = state.db().clone();
+        let background = state.background_db().clone();
         let (server, addr) = callsync::http::serve(listener, state, 2).expect("start server");
         let handle = server.handle();
         tokio::spawn(server);
         TestApp {
             clock,
             store,
+            background,
+            pool_config,
             base_url: format!("http://{addr}"),
             api_key,
             company_id,
@@ -206,14 +239,15 @@ impl TestApp {
             listener = TcpListener::bind(&addr);
         }
         let listener = listener.expect("bind the same address again");
-        let pool = store::connect_pool(&self.db.url, 8).expect("pool");
+        let pools = store::ServerPools::connect(&self.db.url, &self.pool_config).expect("pools");
         let state = callsync::http::AppState::with_options(
-            pool,
+            pools,
             &self.db.url,
             HubConfig::default(),
             self.options.clone(),
         );
         self.store = state.db().clone();
+        self.background = state.background_db().clone();
         let (server, _) = callsync::http::serve(listener, state, 2).expect("restart server");
         self.handle = server.handle();
         tokio::spawn(server);
@@ -290,9 +324,10 @@ impl TestApp {
 
     /// A second instance started with other `options` (e.g. another secret key).
     pub fn another_instance_with(&self, options: callsync::http::AppOptions) -> Instance {
-        let pool = store::connect_pool(&self.db.url, 8).expect("pool");
+        let pools = store::ServerPools::connect(&self.db.url, &self.pool_config).expect("pools");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
-        let state = callsync::http::AppState::with_options(pool, &self.db.url, HubConfig::default(), options);
+        let state =
+            callsync::http::AppState::with_options(pools, &self.db.url, HubConfig::default(), options);
         let (server, addr) = callsync::http::serve(listener, state, 2).expect("start server");
         let handle = server.handle();
         tokio::spawn(server);

@@ -221,3 +221,177 @@ async fn a_batch_shares_one_cost_limit_between_its_operations() {
     assert!(answers[0]["errors"][0]["message"].as_str().unwrap().contains("shares one cost limit"), "{body}");
     assert!(answers[1]["errors"].is_null(), "a cheap operation keeps its share: {body}");
 }
+
+/// A pool config like the tests' default, with the request path's statements limited to
+/// `limit` (the background workers keep the production limit).
+fn timed_out_after(limit: std::time::Duration) -> callsync::store::PoolConfig {
+    callsync::store::PoolConfig { statement_timeout: limit, ..crate::harness::test_pools() }
+}
+
+/// How many of the test database's backends wait on a lock now.
+fn waiting_on_locks(app: &TestApp) -> i64 {
+    app.count(
+        "SELECT count(*) AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+}
+
+/// Runs `sql` in a transaction of the test's own that stays open (holding its locks) until the
+/// returned connection is dropped or rolled back.
+fn hold(app: &TestApp, sql: &str) -> diesel::PgConnection {
+    use diesel::RunQueryDsl;
+    let mut conn = app.db.connect();
+    diesel::sql_query("BEGIN").execute(&mut conn).unwrap();
+    diesel::sql_query(sql).execute(&mut conn).unwrap();
+    conn
+}
+
+fn release(mut conn: diesel::PgConnection) {
+    use diesel::RunQueryDsl;
+    diesel::sql_query("ROLLBACK").execute(&mut conn).unwrap();
+}
+
+/// A statement of the request path that runs past the server's statement timeout is cancelled:
+/// the request gets SERVICE_BUSY on both doors, its transaction rolls back (no change, no audit
+/// entry, no event), and the server goes on serving. The statements are made slow without any
+/// timing: the test's own transaction holds the lock they need, so they wait until Postgres
+/// cancels them.
+#[tokio::test]
+async fn a_statement_past_the_timeout_is_cancelled_and_changes_nothing() {
+    let app =
+        TestApp::spawn_with_pool_config(timed_out_after(std::time::Duration::from_millis(300)), |_| {}).await;
+    callable(&app).await;
+    let (audit, events) =
+        (app.count("SELECT count(*) AS n FROM audit_log"), app.count("SELECT count(*) AS n FROM events"));
+
+    // A write waiting on the customer's row lock.
+    let blocker = hold(&app, "SELECT id FROM customers WHERE external_id = 'c-1' FOR UPDATE");
+    let upsert = "mutation { upsertCustomer(input: {id: \"c-1\", firstName: \"Changed\"}) { created } }";
+    let body = app.gql(upsert, json!({})).await;
+    assert_error(&body, "SERVICE_BUSY", None);
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("time limit") && !message.contains("c-1"), "{message}");
+    release(blocker);
+    assert_eq!(app.count("SELECT count(*) AS n FROM customers WHERE first_name = 'Changed'"), 0);
+    assert_eq!(app.count("SELECT count(*) AS n FROM audit_log"), audit, "no audit entry");
+    assert_eq!(app.count("SELECT count(*) AS n FROM events"), events, "no event");
+
+    // A read waiting on a table lock.
+    let blocker = hold(&app, "LOCK TABLE customers IN ACCESS EXCLUSIVE MODE");
+    let body = app.gql("{ customers(first: 0) { totalCount } }", json!({})).await;
+    assert_error(&body, "SERVICE_BUSY", None);
+    let (status, answer) = rest_request(&app, "GET", "/v1/customers", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(answer["error"]["code"], "SERVICE_BUSY", "{answer}");
+    release(blocker);
+
+    // Nothing is left over: the same requests go through.
+    let body = app.gql(upsert, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(app.count("SELECT count(*) AS n FROM customers WHERE first_name = 'Changed'"), 1);
+    let body = app.gql("{ customers(first: 0) { totalCount } }", json!({})).await;
+    assert_eq!(body["data"]["customers"]["totalCount"], 1, "{body}");
+}
+
+/// The background workers' statements have a limit of their own: a job that waits on a lock
+/// outlives a request statement cancelled after it began waiting, then finishes.
+#[tokio::test]
+async fn the_background_workers_statements_are_not_cut_at_the_request_limit() {
+    let app =
+        TestApp::spawn_with_pool_config(timed_out_after(std::time::Duration::from_millis(300)), |_| {}).await;
+    let schedule = create_schedule(&app, "collections").await;
+    let record = |id: &str, phone: &str| {
+        let mut r = crate::harness::customer_input(id);
+        r["phoneNumber"] = json!(phone);
+        r
+    };
+    let bulk = "mutation($input: BulkAddCustomersInput!) { bulkAddCustomers(input: $input) { jobIds } }";
+    let records = json!([record("j-1", "+13105550101"), record("j-2", "+13105550102")]);
+    let input = json!({"input": {"scheduleId": schedule, "records": records, "useWorkflow": true}});
+    let job = app.gql_ok(bulk, input).await["bulkAddCustomers"]["jobIds"][0].clone();
+
+    let blocker = hold(&app, "SELECT id FROM customers WHERE external_id = 'j-1' FOR UPDATE");
+    let background = app.background.clone();
+    let jobs = tokio::spawn(async move { callsync::dialer::run_jobs(&background).await });
+    crate::harness::eventually("the job waits on the customer's lock", || async {
+        (waiting_on_locks(&app) >= 1).then_some(())
+    })
+    .await;
+    // A request needing the same lock, begun after the job's statement, is cancelled first.
+    let upsert = "mutation { upsertCustomer(input: {id: \"j-1\", firstName: \"Changed\"}) { created } }";
+    assert_error(&app.gql(upsert, json!({})).await, "SERVICE_BUSY", None);
+    assert_eq!(waiting_on_locks(&app), 1, "the job's statement still waits");
+    release(blocker);
+    assert_eq!(jobs.await.unwrap().unwrap(), 1, "the job ran");
+    let status = app.gql_ok("query($id: ID!) { job(id: $id) { status } }", json!({"id": job})).await;
+    assert_eq!(status["job"]["status"], "DONE");
+}
+
+/// One company holding every request connection (its requests wait on a lock the test holds)
+/// takes nothing from the background workers: on their reserved connections a dialler round
+/// places the due call and a job round runs the queued job meanwhile.
+#[tokio::test]
+async fn a_flood_of_requests_leaves_the_background_workers_their_connections() {
+    let pools = callsync::store::PoolConfig {
+        statement_timeout: std::time::Duration::from_secs(60),
+        ..crate::harness::test_pools()
+    };
+    let app = TestApp::spawn_with_pool_config(pools, |_| {}).await;
+    callable(&app).await;
+    let schedule: String = app.gql_ok("{ schedules { nodes { id } } }", json!({})).await["schedules"]
+        ["nodes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A due task for c-1 (09:00 in Los Angeles), and a job queued by a bulk import.
+    let due = app.clock.now() - chrono::Duration::minutes(1);
+    let instant = |t: chrono::DateTime<chrono::Utc>| format!("'{}'::timestamptz", t.to_rfc3339());
+    app.execute(&format!(
+        "INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, status, attempt, scheduled_for, time_zone, created_at, updated_at)
+         SELECT c.company_id, c.id, s.id, 'collections', 'PENDING', 1, {0}, c.timezone, {1}, {1}
+         FROM customers c JOIN schedules s ON s.company_id = c.company_id WHERE c.external_id = 'c-1'",
+        instant(due),
+        instant(app.clock.now())
+    ));
+    let mut record = crate::harness::customer_input("j-1");
+    record["phoneNumber"] = json!("+13105550101");
+    let bulk = "mutation($input: BulkAddCustomersInput!) { bulkAddCustomers(input: $input) { jobIds } }";
+    let input = json!({"input": {"scheduleId": schedule, "records": [record], "useWorkflow": true}});
+    let job = app.gql_ok(bulk, input).await["bulkAddCustomers"]["jobIds"][0].clone();
+
+    // The flood: more requests than the request path has connections, each waiting on the
+    // audit log, which the test locks.
+    let requests = (app.pool_config.size - app.pool_config.background) as i64;
+    let blocker = hold(&app, "LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE");
+    let flood: Vec<_> = (0..requests * 3)
+        .map(|_| {
+            let (client, url, key) =
+                (app.client.clone(), format!("{}/graphql", app.base_url), app.api_key.clone());
+            tokio::spawn(async move {
+                let query = json!({"query": "{ auditLog(first: 1) { nodes { id } } }"});
+                client.post(url).header("X-API-Key", key).json(&query).send().await.map(|r| r.status())
+            })
+        })
+        .collect();
+    crate::harness::eventually("every request connection waits on the lock", || async {
+        (waiting_on_locks(&app) >= requests).then_some(())
+    })
+    .await;
+    let state = app.store.pool().state();
+    assert_eq!((state.connections, state.idle_connections), (requests as u32, 0), "the request path is full");
+
+    let placed = callsync::dialer::dial_round(&app.background, &callsync::dialer::DialerConfig::default())
+        .await
+        .expect("a dialler round");
+    assert_eq!(placed.len(), 1, "the due call is placed");
+    assert_eq!(callsync::dialer::run_jobs(&app.background).await.expect("a job round"), 1);
+    assert_eq!(waiting_on_locks(&app), requests, "the flood still holds the request path");
+
+    release(blocker);
+    for request in flood {
+        assert!(request.await.unwrap().is_ok());
+    }
+    let status = app.gql_ok("query($id: ID!) { job(id: $id) { status } }", json!({"id": job})).await;
+    assert_eq!(status["job"]["status"], "DONE");
+    assert_eq!(app.count("SELECT count(*) AS n FROM calls"), 1);
+}
