@@ -47,6 +47,11 @@ pub struct ServeArgs {
     /// use the others, so a flood of requests never stops the background work.
     #[arg(long, env = "CALLSYNC_DB_BACKGROUND_CONNECTIONS", default_value_t = store::DEFAULT_BACKGROUND_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..))]
     background_connections: u32,
+    /// One company's database calls running or waiting for a connection at once on this
+    /// instance (default: half the request path's connections); past it (after a 5 s wait)
+    /// that company's call gets RATE_LIMITED while others are unaffected.
+    #[arg(long, env = "CALLSYNC_COMPANY_DB_CALLS", value_parser = clap::value_parser!(u32).range(1..))]
+    company_db_calls: Option<u32>,
     /// A statement of the request path running longer than this (milliseconds) is cancelled:
     /// the request gets SERVICE_BUSY and its transaction rolls back. 0: no limit.
     #[arg(long, env = "CALLSYNC_STATEMENT_TIMEOUT_MS", default_value_t = store::DEFAULT_STATEMENT_TIMEOUT.as_millis() as u64)]
@@ -342,6 +347,7 @@ fn serve(args: ServeArgs) -> CliResult {
         bind,
         pool_size,
         background_connections,
+        company_db_calls,
         statement_timeout_ms,
         background_statement_timeout_ms,
         workers,
@@ -420,6 +426,7 @@ fn serve(args: ServeArgs) -> CliResult {
     let pool_config = store::PoolConfig {
         size: pool_size,
         background: background_connections,
+        company_calls: company_db_calls,
         statement_timeout: std::time::Duration::from_millis(statement_timeout_ms),
         background_statement_timeout: std::time::Duration::from_millis(background_statement_timeout_ms),
     };

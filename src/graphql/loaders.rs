@@ -64,8 +64,13 @@ const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
 
 pub fn loaders(db: Db, company_id: Uuid) -> Loaders {
     Arc::new(
-        DataLoader::with_cache(DbLoader { db, company_id }, tokio::spawn, HashMapCache::default())
-            .delay(GATHER),
+        // A loader runs on a task of its own: its calls are counted in the company's share here.
+        DataLoader::with_cache(
+            DbLoader { db: db.for_company(company_id), company_id },
+            tokio::spawn,
+            HashMapCache::default(),
+        )
+        .delay(GATHER),
     )
 }
 

@@ -76,6 +76,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { field, message } => ApiError::Conflict { field, message },
             StoreError::Invalid(v) => ApiError::BadUserInput(v),
             e @ StoreError::Busy(_) => ApiError::Busy(e.to_string()),
+            e @ StoreError::CompanyBusy(_) => ApiError::RateLimited(e.to_string()),
             // No values: the request id on the request's log line says whose it was.
             e @ StoreError::TimedOut => {
                 tracing::warn!("a database statement ran past statement_timeout and was cancelled");
@@ -112,6 +113,9 @@ impl From<std::sync::Arc<StoreError>> for ApiError {
             // Shared or not, a full queue or a cancelled statement says the same to each field.
             Err(shared) if matches!(*shared, StoreError::Busy(_) | StoreError::TimedOut) => {
                 ApiError::Busy(shared.to_string())
+            }
+            Err(shared) if matches!(*shared, StoreError::CompanyBusy(_)) => {
+                ApiError::RateLimited(shared.to_string())
             }
             Err(shared) => {
                 tracing::error!(error = %shared, "batched load failed inside the store");

@@ -117,7 +117,10 @@ impl AppState {
         let hub = EventHub::start(database_url, HubConfig { clock: clock.clone(), ..hub_config });
         let waker = hub.clone();
         let wake: crate::store::CommitHook = Arc::new(move || waker.wake());
-        let db = Db::new(pools.requests).with_clock(clock.clone()).with_commit_hook(wake.clone());
+        let db = Db::new(pools.requests)
+            .with_company_share(pools.company_share)
+            .with_clock(clock.clone())
+            .with_commit_hook(wake.clone());
         // The dialer's and jobs' commits wake the hub too: their events reach subscribers at once.
         let background = Db::new(pools.background).with_clock(clock).with_commit_hook(wake);
         let metrics = Arc::new(Metrics::new(hub.clone()));
@@ -171,7 +174,7 @@ impl AppState {
             return Ok(Some(identity));
         }
         let key = api_key.to_string();
-        let identity = self.db.read(move |conn| api_keys::identify(conn, &key, now)).await?;
+        let identity = self.db.unshared().read(move |conn| api_keys::identify(conn, &key, now)).await?;
         if let Some(identity) = identity {
             self.keys.insert(hash, identity, now);
         }

@@ -80,5 +80,6 @@ pub async fn guard(
         response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(RETRY_AFTER_SECONDS));
         return Ok(req.into_response(response));
     };
-    Ok(next.call(req).await?.map_into_boxed_body())
+    // Its database calls count in its company's share of them too (see `Db::with_company_share`).
+    Ok(crate::store::as_company(caller.company_id, next.call(req)).await?.map_into_boxed_body())
 }

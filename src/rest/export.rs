@@ -117,7 +117,11 @@ where
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(PAGES_BUFFERED);
     let mut head = String::new();
     write_row(&mut head, header.iter().copied());
-    let db = db.clone();
+    // The export runs on a task of its own: its calls still count in the company's share.
+    let db = match crate::store::current_company() {
+        Some(company) => db.for_company(company),
+        None => db.clone(),
+    };
     tokio::spawn(async move {
         let first = tx.clone();
         let result = db

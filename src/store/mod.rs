@@ -55,6 +55,11 @@ pub enum StoreError {
     TimedOut,
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// One company's share of the database calls stayed full: that company should slow down.
+    #[error(
+        "this company already has {0} database calls running or waiting on this instance; retry in a second"
+    )]
+    CompanyBusy(usize),
     /// Every connection is in use and the queue for one is full: retry shortly.
     #[error("the service is busy: {0} database calls are running or waiting; retry shortly")]
     Busy(usize),
@@ -102,6 +107,12 @@ pub struct Db {
     /// Bounds the database calls running or waiting for a connection (each holds a blocking
     /// thread): a caller beyond it waits at most `gate_wait`, then gets [`StoreError::Busy`].
     gate: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Each company's share of the gate (the request path's handle only): a company's calls
+    /// take a place among its own first, so one tenant never fills the gate's queue.
+    company_calls: Option<std::sync::Arc<CompanyCalls>>,
+    /// The company this handle's calls are made for, when not the running task's (see
+    /// [`as_company`]): a DataLoader's or an export's task of its own.
+    company: Option<uuid::Uuid>,
     gate_size: usize,
     gate_wait: Duration,
     /// "Now" for every use-case that runs through this handle (settable in tests).
@@ -120,10 +131,30 @@ impl Db {
             calls: Default::default(),
             on_commit: None,
             gate: std::sync::Arc::new(tokio::sync::Semaphore::new(gate_size)),
+            company_calls: None,
+            company: None,
             gate_size,
             gate_wait: Duration::from_secs(5),
             clock: crate::clock::Clock::system(),
         }
+    }
+
+    /// The same pool with at most `per_company` database calls of one company running or
+    /// waiting for a connection; a company's call beyond it waits (without a thread) at most
+    /// the gate's wait for one of its own to finish, then gets [`StoreError::CompanyBusy`].
+    pub fn with_company_share(self, per_company: usize) -> Self {
+        Db { company_calls: Some(std::sync::Arc::new(CompanyCalls::new(per_company))), ..self }
+    }
+
+    /// The same handle, its calls counted in no company's share: the door's own work for a
+    /// request (reading who its API key is) is no company's doing.
+    pub fn unshared(&self) -> Db {
+        Db { company_calls: None, ..self.clone() }
+    }
+
+    /// The same handle, its calls counted in `company`'s share wherever they run.
+    pub fn for_company(&self, company: uuid::Uuid) -> Db {
+        Db { company: Some(company), ..self.clone() }
     }
 
     /// The same pool with at most `size` database calls running or waiting for a connection,
@@ -244,13 +275,73 @@ impl Db {
         .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
     }
 
-    /// A place among the database calls allowed to run or wait for a connection.
-    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
+    /// A place among the database calls allowed to run or wait for a connection: first among
+    /// the company's own (when the handle has shares and the call is a company's), then in the
+    /// gate. Queued calls wait in order, so a company's flood waits behind its own share and
+    /// another company's call finds the gate's queue no longer than the shares in use.
+    async fn permit(&self) -> Result<Permit, StoreError> {
+        let share = match (&self.company_calls, self.company.or_else(current_company)) {
+            (Some(calls), Some(company)) => Some(calls.enter(company, self.gate_wait).await?),
+            _ => None,
+        };
         match tokio::time::timeout(self.gate_wait, self.gate.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
+            Ok(Ok(gate)) => Ok(Permit { _share: share, _gate: gate }),
             _ => Err(StoreError::Busy(self.gate_size)),
         }
     }
+}
+
+/// Held while a database call runs or waits for a connection.
+struct Permit {
+    _share: Option<tokio::sync::OwnedSemaphorePermit>,
+    _gate: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Each company's database calls running or waiting for a connection, bounded one by one.
+struct CompanyCalls {
+    per_company: usize,
+    companies:
+        std::sync::Mutex<std::collections::HashMap<uuid::Uuid, std::sync::Arc<tokio::sync::Semaphore>>>,
+}
+
+impl CompanyCalls {
+    fn new(per_company: usize) -> Self {
+        CompanyCalls { per_company: per_company.max(1), companies: Default::default() }
+    }
+
+    async fn enter(
+        &self,
+        company: uuid::Uuid,
+        wait: Duration,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
+        let share = {
+            let mut companies = self.companies.lock().unwrap_or_else(|e| e.into_inner());
+            let per_company = self.per_company;
+            companies
+                .entry(company)
+                .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(per_company)))
+                .clone()
+        };
+        match tokio::time::timeout(wait, share.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(StoreError::CompanyBusy(self.per_company)),
+        }
+    }
+}
+
+tokio::task_local! {
+    static COMPANY: uuid::Uuid;
+}
+
+/// Runs `work` with its database calls counted in `company`'s share (the HTTP door wraps
+/// every authenticated request in it).
+pub async fn as_company<F: std::future::Future>(company: uuid::Uuid, work: F) -> F::Output {
+    COMPANY.scope(company, work).await
+}
+
+/// The company the running task works for, if a door said.
+pub fn current_company() -> Option<uuid::Uuid> {
+    COMPANY.try_with(|company| *company).ok()
 }
 
 /// A connection pool with no statement timeout (lazy: many test servers can share one
@@ -299,6 +390,9 @@ impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for St
 pub struct PoolConfig {
     pub size: u32,
     pub background: u32,
+    /// One company's database calls running or waiting for a connection at once (the request
+    /// path's); None: half the request path's connections.
+    pub company_calls: Option<u32>,
     /// Bounds each statement of the request path (GraphQL, REST, exports, subscriptions).
     pub statement_timeout: Duration,
     /// Bounds each statement of the background workers: a job rebuilds up to 500 customers'
@@ -320,6 +414,7 @@ impl Default for PoolConfig {
         PoolConfig {
             size: DEFAULT_POOL_SIZE,
             background: DEFAULT_BACKGROUND_CONNECTIONS,
+            company_calls: None,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             background_statement_timeout: DEFAULT_BACKGROUND_STATEMENT_TIMEOUT,
         }
@@ -330,6 +425,16 @@ impl PoolConfig {
     /// `size` connections, `background` of them reserved, default timeouts.
     pub fn sized(size: u32, background: u32) -> Self {
         PoolConfig { size, background, ..PoolConfig::default() }
+    }
+
+    /// The request path's connections.
+    pub fn request_connections(&self) -> u32 {
+        self.size.saturating_sub(self.background)
+    }
+
+    /// One company's share of the request path's database calls.
+    pub fn company_share(&self) -> usize {
+        self.company_calls.unwrap_or(self.request_connections() / 2).max(1) as usize
     }
 
     /// Refuses a split that leaves either side without a connection.
@@ -349,17 +454,16 @@ impl PoolConfig {
 pub struct ServerPools {
     pub requests: PgPool,
     pub background: PgPool,
+    /// One company's share of the request path's database calls.
+    pub company_share: usize,
 }
 
 impl ServerPools {
     pub fn connect(database_url: &str, config: &PoolConfig) -> Result<ServerPools, StoreError> {
         config.check().map_err(StoreError::Unavailable)?;
         Ok(ServerPools {
-            requests: build_pool(
-                database_url,
-                config.size - config.background,
-                Some(config.statement_timeout),
-            )?,
+            company_share: config.company_share(),
+            requests: build_pool(database_url, config.request_connections(), Some(config.statement_timeout))?,
             background: build_pool(
                 database_url,
                 config.background,

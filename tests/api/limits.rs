@@ -395,3 +395,44 @@ async fn a_flood_of_requests_leaves_the_background_workers_their_connections() {
     assert_eq!(status["job"]["status"], "DONE");
     assert_eq!(app.count("SELECT count(*) AS n FROM calls"), 1);
 }
+
+/// A company's database calls have a share of their own: once its calls fill it (here one call,
+/// waiting on a lock the test holds), its next call waits for its own share and is refused
+/// with RATE_LIMITED, while another company's queries go through at once.
+#[tokio::test]
+async fn a_company_past_its_share_of_database_calls_is_rate_limited_and_the_others_are_not() {
+    let pools = callsync::store::PoolConfig { company_calls: Some(1), ..crate::harness::test_pools() };
+    let app = TestApp::spawn_with_pool_config(pools, |_| {}).await;
+    let (_, theirs) = app.new_company("Quiet Lending");
+    // Both keys are read once, before the lock.
+    app.gql_ok("{ viewer { id } }", json!({})).await;
+
+    let blocker = hold(&app, "LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE");
+    let held = {
+        let (client, url, key) =
+            (app.client.clone(), format!("{}/graphql", app.base_url), app.api_key.clone());
+        tokio::spawn(async move {
+            let query = json!({"query": "{ auditLog(first: 1) { nodes { id } } }"});
+            let response = client.post(url).header("X-API-Key", key).json(&query).send().await.unwrap();
+            response.json::<serde_json::Value>().await.unwrap()
+        })
+    };
+    crate::harness::eventually("A's one database call waits on the lock", || async {
+        (waiting_on_locks(&app) >= 1).then_some(())
+    })
+    .await;
+
+    let body =
+        app.gql_as(Some(&theirs), "{ viewer { name } customers(first: 0) { totalCount } }", json!({})).await;
+    assert_eq!(body["data"]["viewer"]["name"], "Quiet Lending", "{body}");
+    assert_eq!(body["data"]["customers"]["totalCount"], 0, "{body}");
+
+    let body = app.gql("{ customers(first: 0) { totalCount } }", json!({})).await;
+    assert_error(&body, "RATE_LIMITED", None);
+
+    release(blocker);
+    let body = held.await.unwrap();
+    assert!(body["errors"].is_null(), "{body}");
+    let body = app.gql("{ customers(first: 0) { totalCount } }", json!({})).await;
+    assert_eq!(body["data"]["customers"]["totalCount"], 0, "{body}");
+}
