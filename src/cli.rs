@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// that company's call gets RATE_LIMITED while others are unaffected.
     #[arg(long, env = "CALLSYNC_COMPANY_DB_CALLS", value_parser = clap::value_parser!(u32).range(1..))]
     company_db_calls: Option<u32>,
+    /// The same while another company is busy on this instance too (default: a third of
+    /// company-db-calls): a flood keeps its full share only while nobody else needs it.
+    #[arg(long, env = "CALLSYNC_COMPANY_DB_CALLS_CONTENDED", value_parser = clap::value_parser!(u32).range(1..))]
+    company_db_calls_contended: Option<u32>,
     /// A statement of the request path running longer than this (milliseconds) is cancelled:
     /// the request gets SERVICE_BUSY and its transaction rolls back. 0: no limit.
     #[arg(long, env = "CALLSYNC_STATEMENT_TIMEOUT_MS", default_value_t = store::DEFAULT_STATEMENT_TIMEOUT.as_millis() as u64)]
@@ -348,6 +352,7 @@ fn serve(args: ServeArgs) -> CliResult {
         pool_size,
         background_connections,
         company_db_calls,
+        company_db_calls_contended,
         statement_timeout_ms,
         background_statement_timeout_ms,
         workers,
@@ -427,6 +432,7 @@ fn serve(args: ServeArgs) -> CliResult {
         size: pool_size,
         background: background_connections,
         company_calls: company_db_calls,
+        company_calls_contended: company_db_calls_contended,
         statement_timeout: std::time::Duration::from_millis(statement_timeout_ms),
         background_statement_timeout: std::time::Duration::from_millis(background_statement_timeout_ms),
     };

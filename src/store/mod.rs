@@ -142,8 +142,8 @@ impl Db {
     /// The same pool with at most `per_company` database calls of one company running or
     /// waiting for a connection; a company's call beyond it waits (without a thread) at most
     /// the gate's wait for one of its own to finish, then gets [`StoreError::CompanyBusy`].
-    pub fn with_company_share(self, per_company: usize) -> Self {
-        Db { company_calls: Some(std::sync::Arc::new(CompanyCalls::new(per_company))), ..self }
+    pub fn with_company_share(self, share: CompanyShare) -> Self {
+        Db { company_calls: Some(std::sync::Arc::new(CompanyCalls::new(share))), ..self }
     }
 
     /// The same handle, its calls counted in no company's share: the door's own work for a
@@ -293,38 +293,90 @@ impl Db {
 
 /// Held while a database call runs or waits for a connection.
 struct Permit {
-    _share: Option<tokio::sync::OwnedSemaphorePermit>,
+    _share: Option<CompanyPermit>,
     _gate: tokio::sync::OwnedSemaphorePermit,
 }
 
-/// Each company's database calls running or waiting for a connection, bounded one by one.
+/// How long a company counts as busy after its last database call began or ended.
+const BUSY_FOR: Duration = Duration::from_secs(1);
+
+/// Each company's database calls running or waiting for a connection. A company alone on the
+/// instance may run `alone` at once; while another company is busy too (it made a call within
+/// [`BUSY_FOR`]), each runs at most `contended`: the database's CPU is what a flood takes from
+/// the others, so a flooding tenant keeps its full share only while nobody else needs it.
 struct CompanyCalls {
-    per_company: usize,
-    companies:
-        std::sync::Mutex<std::collections::HashMap<uuid::Uuid, std::sync::Arc<tokio::sync::Semaphore>>>,
+    alone: usize,
+    contended: usize,
+    companies: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Usage>>,
+}
+
+struct Usage {
+    running: usize,
+    last: std::time::Instant,
+    /// Wakes the company's waiting calls one at a time, in order, as its calls end.
+    freed: std::sync::Arc<tokio::sync::Notify>,
+}
+
+/// One of a company's calls; gives its place back when dropped.
+struct CompanyPermit {
+    calls: std::sync::Arc<CompanyCalls>,
+    company: uuid::Uuid,
+}
+
+impl Drop for CompanyPermit {
+    fn drop(&mut self) {
+        let mut companies = self.calls.companies.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(usage) = companies.get_mut(&self.company) {
+            usage.running = usage.running.saturating_sub(1);
+            usage.last = std::time::Instant::now();
+            usage.freed.notify_one();
+        }
+    }
+}
+
+/// One company's database calls at once: alone on the instance, and beside another busy one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompanyShare {
+    pub alone: usize,
+    pub contended: usize,
 }
 
 impl CompanyCalls {
-    fn new(per_company: usize) -> Self {
-        CompanyCalls { per_company: per_company.max(1), companies: Default::default() }
+    fn new(share: CompanyShare) -> Self {
+        let alone = share.alone.max(1);
+        CompanyCalls { alone, contended: share.contended.clamp(1, alone), companies: Default::default() }
     }
 
     async fn enter(
-        &self,
+        self: &std::sync::Arc<Self>,
         company: uuid::Uuid,
         wait: Duration,
-    ) -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
-        let share = {
-            let mut companies = self.companies.lock().unwrap_or_else(|e| e.into_inner());
-            let per_company = self.per_company;
-            companies
-                .entry(company)
-                .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(per_company)))
-                .clone()
-        };
-        match tokio::time::timeout(wait, share.acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            _ => Err(StoreError::CompanyBusy(self.per_company)),
+    ) -> Result<CompanyPermit, StoreError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let freed = {
+                let mut companies = self.companies.lock().unwrap_or_else(|e| e.into_inner());
+                let now = std::time::Instant::now();
+                let busy = |usage: &Usage| usage.running > 0 || now.duration_since(usage.last) < BUSY_FOR;
+                companies.retain(|_, usage| busy(usage));
+                let others = companies.iter().any(|(other, usage)| *other != company && busy(usage));
+                let share = if others { self.contended } else { self.alone };
+                let usage = companies.entry(company).or_insert_with(|| Usage {
+                    running: 0,
+                    last: now,
+                    freed: Default::default(),
+                });
+                usage.last = now;
+                if usage.running < share {
+                    usage.running += 1;
+                    return Ok(CompanyPermit { calls: self.clone(), company });
+                }
+                usage.freed.clone()
+            };
+            // A call that ended since the lock was released left its notification stored.
+            if tokio::time::timeout_at(deadline, freed.notified()).await.is_err() {
+                return Err(StoreError::CompanyBusy(self.alone));
+            }
         }
     }
 }
@@ -391,8 +443,10 @@ pub struct PoolConfig {
     pub size: u32,
     pub background: u32,
     /// One company's database calls running or waiting for a connection at once (the request
-    /// path's); None: half the request path's connections.
+    /// path's) while no other company is busy; None: half the request path's connections.
     pub company_calls: Option<u32>,
+    /// The same while another company is busy too; None: a third of `company_calls`.
+    pub company_calls_contended: Option<u32>,
     /// Bounds each statement of the request path (GraphQL, REST, exports, subscriptions).
     pub statement_timeout: Duration,
     /// Bounds each statement of the background workers: a job rebuilds up to 500 customers'
@@ -415,6 +469,7 @@ impl Default for PoolConfig {
             size: DEFAULT_POOL_SIZE,
             background: DEFAULT_BACKGROUND_CONNECTIONS,
             company_calls: None,
+            company_calls_contended: None,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             background_statement_timeout: DEFAULT_BACKGROUND_STATEMENT_TIMEOUT,
         }
@@ -433,8 +488,10 @@ impl PoolConfig {
     }
 
     /// One company's share of the request path's database calls.
-    pub fn company_share(&self) -> usize {
-        self.company_calls.unwrap_or(self.request_connections() / 2).max(1) as usize
+    pub fn company_share(&self) -> CompanyShare {
+        let alone = self.company_calls.unwrap_or(self.request_connections() / 2).max(1);
+        let contended = self.company_calls_contended.unwrap_or(alone / 3).clamp(1, alone);
+        CompanyShare { alone: alone as usize, contended: contended as usize }
     }
 
     /// Refuses a split that leaves either side without a connection.
@@ -455,7 +512,7 @@ pub struct ServerPools {
     pub requests: PgPool,
     pub background: PgPool,
     /// One company's share of the request path's database calls.
-    pub company_share: usize,
+    pub company_share: CompanyShare,
 }
 
 impl ServerPools {

@@ -332,8 +332,11 @@ async fn the_background_workers_statements_are_not_cut_at_the_request_limit() {
 /// places the due call and a job round runs the queued job meanwhile.
 #[tokio::test]
 async fn a_flood_of_requests_leaves_the_background_workers_their_connections() {
+    // One company may take every request connection here: this is about the reserved ones.
+    let requests = crate::harness::test_pools().request_connections();
     let pools = callsync::store::PoolConfig {
         statement_timeout: std::time::Duration::from_secs(60),
+        company_calls: Some(requests),
         ..crate::harness::test_pools()
     };
     let app = TestApp::spawn_with_pool_config(pools, |_| {}).await;
@@ -361,7 +364,7 @@ async fn a_flood_of_requests_leaves_the_background_workers_their_connections() {
 
     // The flood: more requests than the request path has connections, each waiting on the
     // audit log, which the test locks.
-    let requests = (app.pool_config.size - app.pool_config.background) as i64;
+    let requests = requests as i64;
     let blocker = hold(&app, "LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE");
     let flood: Vec<_> = (0..requests * 3)
         .map(|_| {
