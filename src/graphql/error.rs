@@ -22,6 +22,7 @@ impl ErrorExtensions for ApiError {
                     }
                 }
                 ApiError::Conflict { field, .. } => ext.set("field", field.as_str()),
+                ApiError::RateLimited(_) => ext.set("retryAfter", crate::http::error::RETRY_AFTER_SECONDS),
                 ApiError::Refused(refusal) => {
                     // Never for DNC or a paused schedule: no time will do.
                     if matches!(

@@ -39,6 +39,10 @@ pub enum ApiError {
     Internal,
 }
 
+/// How long a client told `RATE_LIMITED` should wait before it retries (`retryAfter`, REST's
+/// `Retry-After`): the shares it ran into free up as its own calls finish, within moments.
+pub const RETRY_AFTER_SECONDS: u64 = 1;
+
 impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {

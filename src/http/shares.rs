@@ -17,6 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use super::error::ApiError;
+use super::error::RETRY_AFTER_SECONDS;
 use super::writes::Door;
 use super::AppState;
 
@@ -24,8 +25,6 @@ use super::AppState;
 pub const DEFAULT_PER_COMPANY: usize = 16;
 /// How long a request past its company's share waits for a turn before it is refused.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
-/// What a refused request is told to wait, in seconds.
-const RETRY_AFTER_SECONDS: u64 = 1;
 
 /// The running requests of every company seen, each bounded by its own semaphore.
 pub struct CompanyShares {
@@ -75,10 +74,7 @@ pub async fn guard(
             state.shares().per_company
         ));
         let door = Door::of(req.request());
-        let mut response =
-            door.error_with(StatusCode::TOO_MANY_REQUESTS, &error, &[("retryAfter", RETRY_AFTER_SECONDS)]);
-        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(RETRY_AFTER_SECONDS));
-        return Ok(req.into_response(response));
+        return Ok(req.into_response(door.error(StatusCode::TOO_MANY_REQUESTS, &error)));
     };
     // Its database calls count in its company's share of them too (see `Db::with_company_share`).
     Ok(crate::store::as_company(caller.company_id, next.call(req)).await?.map_into_boxed_body())

@@ -170,26 +170,10 @@ impl Door {
     }
 
     /// An error in the door's own shape: GraphQL's `errors[].extensions`, REST's `error`.
-    fn error(self, status: StatusCode, error: &ApiError) -> HttpResponse {
-        self.error_with(status, error, &[])
-    }
-
-    /// [`Door::error`] with more of what the client needs (e.g. `retryAfter`: REST names it
-    /// in snake_case).
-    pub(super) fn error_with(
-        self,
-        status: StatusCode,
-        error: &ApiError,
-        extra: &[(&str, u64)],
-    ) -> HttpResponse {
+    pub(super) fn error(self, status: StatusCode, error: &ApiError) -> HttpResponse {
         if self == Door::GraphQl {
-            // The GraphQL door's own conversion (`ErrorExtensions for ApiError`), plus `extra`.
-            let extended = error.extend().extend_with(|_, ext| {
-                for (name, value) in extra {
-                    ext.set(*name, *value);
-                }
-            });
-            return super::error_response(status, extended);
+            // The GraphQL door's own conversion (`ErrorExtensions for ApiError`).
+            return super::error_response(status, error.extend());
         }
         // REST names the field as the header is named (`Idempotency-Key`), not in snake_case as
         // `RestError::from_api` would.
@@ -203,10 +187,12 @@ impl Door {
             other => other.to_string(),
         };
         let mut body = json!({"error": {"code": error.code(), "message": message, "field": field}});
-        for (name, value) in extra {
-            body["error"][crate::rest::snake_case(name)] = json!(value);
+        let mut response = HttpResponse::build(status);
+        if let ApiError::RateLimited(_) = error {
+            body["error"]["retry_after"] = json!(super::error::RETRY_AFTER_SECONDS);
+            response.insert_header((actix_web::http::header::RETRY_AFTER, super::error::RETRY_AFTER_SECONDS));
         }
-        HttpResponse::build(status).json(body)
+        response.json(body)
     }
 }
 

@@ -110,6 +110,9 @@ impl RestError {
                 detail["valid_task_types"] = json!(valid);
             }
         }
+        if let ApiError::RateLimited(_) = &error {
+            detail["retry_after"] = json!(crate::http::error::RETRY_AFTER_SECONDS);
+        }
         if let ApiError::Refused(refusal) = &error {
             if matches!(
                 refusal.code,
@@ -135,7 +138,14 @@ impl RestError {
     }
 
     pub fn response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(&self.body)
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                crate::http::error::RETRY_AFTER_SECONDS,
+            ));
+        }
+        response.json(&self.body)
     }
 }
 

@@ -430,8 +430,15 @@ async fn a_company_past_its_share_of_database_calls_is_rate_limited_and_the_othe
     assert_eq!(body["data"]["viewer"]["name"], "Quiet Lending", "{body}");
     assert_eq!(body["data"]["customers"]["totalCount"], 0, "{body}");
 
-    let body = app.gql("{ customers(first: 0) { totalCount } }", json!({})).await;
+    // Both doors at once (each waits its 5 s for a place, well inside the held statement's limit).
+    let (body, (status, rest)) = tokio::join!(
+        app.gql("{ customers(first: 0) { totalCount } }", json!({})),
+        rest_request(&app, "GET", "/v1/customers", None, None)
+    );
     assert_error(&body, "RATE_LIMITED", None);
+    assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 1, "{body}");
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{rest}");
+    assert_eq!(rest["error"]["retry_after"], 1, "{rest}");
 
     release(blocker);
     let body = held.await.unwrap();
