@@ -7,6 +7,7 @@ pub mod bulk;
 pub mod call_handoff;
 pub mod calls;
 pub mod companies;
+mod company_share;
 pub mod consents;
 pub mod contact_history;
 pub mod customer_list;
@@ -15,11 +16,19 @@ pub mod events;
 pub mod idempotency;
 pub mod jobs;
 pub mod loans;
+mod pools;
 pub mod schedules;
 pub mod schema;
 pub mod suppressed;
 pub mod task_dialing;
 pub mod tasks;
+
+pub use company_share::{as_company, current_company, CompanyShare};
+use company_share::{CompanyCalls, CompanyPermit};
+pub use pools::{
+    connect_pool, PoolConfig, ServerPools, DEFAULT_BACKGROUND_CONNECTIONS,
+    DEFAULT_BACKGROUND_STATEMENT_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_TIMEOUT,
+};
 
 use std::time::Duration;
 
@@ -295,239 +304,6 @@ impl Db {
 struct Permit {
     _share: Option<CompanyPermit>,
     _gate: tokio::sync::OwnedSemaphorePermit,
-}
-
-/// How long a company counts as busy after its last database call began or ended.
-const BUSY_FOR: Duration = Duration::from_secs(1);
-
-/// Each company's database calls running or waiting for a connection. A company alone on the
-/// instance may run `alone` at once; while another company is busy too (it made a call within
-/// [`BUSY_FOR`]), each runs at most `contended`: the database's CPU is what a flood takes from
-/// the others, so a flooding tenant keeps its full share only while nobody else needs it.
-struct CompanyCalls {
-    alone: usize,
-    contended: usize,
-    companies: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Usage>>,
-}
-
-struct Usage {
-    running: usize,
-    last: std::time::Instant,
-    /// Wakes the company's waiting calls one at a time, in order, as its calls end.
-    freed: std::sync::Arc<tokio::sync::Notify>,
-}
-
-/// One of a company's calls; gives its place back when dropped.
-struct CompanyPermit {
-    calls: std::sync::Arc<CompanyCalls>,
-    company: uuid::Uuid,
-}
-
-impl Drop for CompanyPermit {
-    fn drop(&mut self) {
-        let mut companies = self.calls.companies.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(usage) = companies.get_mut(&self.company) {
-            usage.running = usage.running.saturating_sub(1);
-            usage.last = std::time::Instant::now();
-            usage.freed.notify_one();
-        }
-    }
-}
-
-/// One company's database calls at once: alone on the instance, and beside another busy one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CompanyShare {
-    pub alone: usize,
-    pub contended: usize,
-}
-
-impl CompanyCalls {
-    fn new(share: CompanyShare) -> Self {
-        let alone = share.alone.max(1);
-        CompanyCalls { alone, contended: share.contended.clamp(1, alone), companies: Default::default() }
-    }
-
-    async fn enter(
-        self: &std::sync::Arc<Self>,
-        company: uuid::Uuid,
-        wait: Duration,
-    ) -> Result<CompanyPermit, StoreError> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let freed = {
-                let mut companies = self.companies.lock().unwrap_or_else(|e| e.into_inner());
-                let now = std::time::Instant::now();
-                let busy = |usage: &Usage| usage.running > 0 || now.duration_since(usage.last) < BUSY_FOR;
-                companies.retain(|_, usage| busy(usage));
-                let others = companies.iter().any(|(other, usage)| *other != company && busy(usage));
-                let share = if others { self.contended } else { self.alone };
-                let usage = companies.entry(company).or_insert_with(|| Usage {
-                    running: 0,
-                    last: now,
-                    freed: Default::default(),
-                });
-                usage.last = now;
-                if usage.running < share {
-                    usage.running += 1;
-                    return Ok(CompanyPermit { calls: self.clone(), company });
-                }
-                usage.freed.clone()
-            };
-            // A call that ended since the lock was released left its notification stored.
-            if tokio::time::timeout_at(deadline, freed.notified()).await.is_err() {
-                return Err(StoreError::CompanyBusy(self.alone));
-            }
-        }
-    }
-}
-
-tokio::task_local! {
-    static COMPANY: uuid::Uuid;
-}
-
-/// Runs `work` with its database calls counted in `company`'s share (the HTTP door wraps
-/// every authenticated request in it).
-pub async fn as_company<F: std::future::Future>(company: uuid::Uuid, work: F) -> F::Output {
-    COMPANY.scope(company, work).await
-}
-
-/// The company the running task works for, if a door said.
-pub fn current_company() -> Option<uuid::Uuid> {
-    COMPANY.try_with(|company| *company).ok()
-}
-
-/// A connection pool with no statement timeout (lazy: many test servers can share one
-/// Postgres): for the CLI, migrations, seeding and benchmarks' own setup. A server's pools are
-/// [`ServerPools`].
-pub fn connect_pool(database_url: &str, max_size: u32) -> Result<PgPool, StoreError> {
-    build_pool(database_url, max_size, None)
-}
-
-fn build_pool(
-    database_url: &str,
-    max_size: u32,
-    statement_timeout: Option<Duration>,
-) -> Result<PgPool, StoreError> {
-    let manager = ConnectionManager::<PgConnection>::new(database_url);
-    let builder = Pool::builder()
-        .max_size(max_size.max(1))
-        // Connections open on demand and close when idle, so an idle server holds few.
-        .min_idle(Some(0))
-        .connection_timeout(Duration::from_secs(10));
-    let builder = match statement_timeout {
-        Some(limit) => builder.connection_customizer(Box::new(StatementTimeout(limit))),
-        None => builder,
-    };
-    builder.build(manager).map_err(|e| StoreError::Unavailable(e.to_string()))
-}
-
-/// Sets `statement_timeout` on each connection as the pool opens it (once per connection, not
-/// per checkout). Zero is Postgres' "no limit".
-#[derive(Debug, Clone, Copy)]
-struct StatementTimeout(Duration);
-
-impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for StatementTimeout {
-    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-        diesel::sql_query(format!("SET statement_timeout = {}", self.0.as_millis()))
-            .execute(conn)
-            .map(|_| ())
-            .map_err(diesel::r2d2::Error::QueryError)
-    }
-}
-
-/// How a server instance connects: `size` connections in all, `background` of them a pool of
-/// their own for the background workers (the dialer, webhook delivery, job runners and
-/// sweeps), so a tenant flooding the request path can hold at most `size - background`.
-#[derive(Debug, Clone, Copy)]
-pub struct PoolConfig {
-    pub size: u32,
-    pub background: u32,
-    /// One company's database calls running or waiting for a connection at once (the request
-    /// path's) while no other company is busy; None: half the request path's connections.
-    pub company_calls: Option<u32>,
-    /// The same while another company is busy too; None: a third of `company_calls`.
-    pub company_calls_contended: Option<u32>,
-    /// Bounds each statement of the request path (GraphQL, REST, exports, subscriptions).
-    pub statement_timeout: Duration,
-    /// Bounds each statement of the background workers: a job rebuilds up to 500 customers'
-    /// schedules in one transaction, so their limit is their own (and longer by default).
-    pub background_statement_timeout: Duration,
-}
-
-/// Database connections per instance, unless configured.
-pub const DEFAULT_POOL_SIZE: u32 = 16;
-/// Of them, reserved for the background workers.
-pub const DEFAULT_BACKGROUND_CONNECTIONS: u32 = 4;
-/// A statement of the request path is cancelled after this long.
-pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
-/// A statement of the background workers is cancelled after this long.
-pub const DEFAULT_BACKGROUND_STATEMENT_TIMEOUT: Duration = Duration::from_secs(300);
-
-impl Default for PoolConfig {
-    fn default() -> Self {
-        PoolConfig {
-            size: DEFAULT_POOL_SIZE,
-            background: DEFAULT_BACKGROUND_CONNECTIONS,
-            company_calls: None,
-            company_calls_contended: None,
-            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
-            background_statement_timeout: DEFAULT_BACKGROUND_STATEMENT_TIMEOUT,
-        }
-    }
-}
-
-impl PoolConfig {
-    /// `size` connections, `background` of them reserved, default timeouts.
-    pub fn sized(size: u32, background: u32) -> Self {
-        PoolConfig { size, background, ..PoolConfig::default() }
-    }
-
-    /// The request path's connections.
-    pub fn request_connections(&self) -> u32 {
-        self.size.saturating_sub(self.background)
-    }
-
-    /// One company's share of the request path's database calls.
-    pub fn company_share(&self) -> CompanyShare {
-        let alone = self.company_calls.unwrap_or(self.request_connections() / 2).max(1);
-        let contended = self.company_calls_contended.unwrap_or(alone / 3).clamp(1, alone);
-        CompanyShare { alone: alone as usize, contended: contended as usize }
-    }
-
-    /// Refuses a split that leaves either side without a connection.
-    pub fn check(&self) -> Result<(), String> {
-        if self.background == 0 || self.background >= self.size {
-            return Err(format!(
-                "the pool's {} connections must leave at least one for requests and reserve at least one for background work (asked to reserve {})",
-                self.size, self.background
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// A server instance's two pools: the request path's and the background workers' reserved one.
-#[derive(Clone)]
-pub struct ServerPools {
-    pub requests: PgPool,
-    pub background: PgPool,
-    /// One company's share of the request path's database calls.
-    pub company_share: CompanyShare,
-}
-
-impl ServerPools {
-    pub fn connect(database_url: &str, config: &PoolConfig) -> Result<ServerPools, StoreError> {
-        config.check().map_err(StoreError::Unavailable)?;
-        Ok(ServerPools {
-            company_share: config.company_share(),
-            requests: build_pool(database_url, config.request_connections(), Some(config.statement_timeout))?,
-            background: build_pool(
-                database_url,
-                config.background,
-                Some(config.background_statement_timeout),
-            )?,
-        })
-    }
 }
 
 /// Applies pending migrations under an advisory lock; returns the versions applied.
