@@ -243,12 +243,16 @@ impl Db {
             let _permit = permit;
             let mut pooled = pool.get().map_err(|e| E::from(StoreError::Unavailable(e.to_string())))?;
             let conn: &mut PgConnection = &mut pooled;
-            conn.transaction(|conn| {
+            let result = conn.transaction(|conn| {
                 if let Some((context, at)) = &actor {
                     audit::mark(conn, context, *at)?;
                 }
                 f(conn)
-            })
+            });
+            if result.is_err() {
+                evict_if_dead(conn);
+            }
+            result
         })
         .await
         .map_err(|e| E::from(StoreError::Unavailable(format!("database task failed: {e}"))))?;
@@ -278,7 +282,11 @@ impl Db {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            f(&mut conn)
+            let result = f(&mut conn);
+            if result.is_err() {
+                evict_if_dead(&mut conn);
+            }
+            result
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
@@ -297,6 +305,16 @@ impl Db {
             Ok(Ok(gate)) => Ok(Permit { _share: share, _gate: gate }),
             _ => Err(StoreError::Busy(self.gate_size)),
         }
+    }
+}
+
+/// After a call failed: a connection that no longer answers (the server restarted or closed it)
+/// is marked broken, so the pool drops it instead of lending it again. Checkouts are not tested
+/// (that would be a round trip per call); failures are rare, so only they pay for the check.
+fn evict_if_dead(conn: &mut PgConnection) {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    if diesel::sql_query("SELECT 1").execute(conn).is_err() {
+        AnsiTransactionManager::transaction_manager_status_mut(conn).set_in_error();
     }
 }
 

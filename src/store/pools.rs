@@ -28,7 +28,10 @@ fn build_pool(
         .max_size(max_size.max(1))
         // Connections open on demand and close when idle, so an idle server holds few.
         .min_idle(Some(0))
-        .connection_timeout(Duration::from_secs(10));
+        .connection_timeout(Duration::from_secs(10))
+        // No `SELECT 1` on every checkout (a round trip per database call): a connection the
+        // server closed fails the call that uses it, and `Db` then evicts it (`evict_if_dead`).
+        .test_on_check_out(false);
     let builder = match statement_timeout {
         Some(limit) => builder.connection_customizer(Box::new(StatementTimeout(limit))),
         None => builder,
