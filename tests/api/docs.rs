@@ -74,17 +74,7 @@ async fn the_readmes_walkthrough_answers_as_shown_at_any_hour() {
         for (request, expected) in &steps {
             let body: serde_json::Value =
                 serde_json::from_str(request).unwrap_or_else(|e| panic!("{e}: {request}"));
-            let answer = app
-                .client
-                .post(format!("{}/graphql", app.base_url))
-                .header("X-API-Key", &app.api_key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
-                .await
-                .unwrap();
+            let answer = app.post_graphql(Some(&app.api_key), &body).await;
             assert!(
                 matches(expected, &answer),
                 "at {start}, {request}\nexpected {expected}\n     got {answer}"

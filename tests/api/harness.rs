@@ -260,10 +260,12 @@ impl TestApp {
 
     /// POSTs a GraphQL request with `api_key` (None: no key) and returns the JSON body.
     pub async fn gql_as(&self, api_key: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut req = self
-            .client
-            .post(format!("{}/graphql", self.base_url))
-            .json(&json!({ "query": query, "variables": variables }));
+        self.post_graphql(api_key, &json!({ "query": query, "variables": variables })).await
+    }
+
+    /// POSTs `body` to /graphql as it is (one request or a batch) and returns the JSON answer.
+    pub async fn post_graphql(&self, api_key: Option<&str>, body: &Value) -> Value {
+        let mut req = self.client.post(format!("{}/graphql", self.base_url)).json(body);
         if let Some(key) = api_key {
             req = req.header("X-API-Key", key);
         }

@@ -160,19 +160,7 @@ async fn aliases_are_capped_per_operation_and_per_batch_before_anything_runs() {
 
     // A batch is priced as one: two operations of 150 aliases each are refused together.
     let batch = json!([{"query": aliased(150)}, {"query": aliased(150)}]);
-    assert_error(&post_batch(&app, &batch).await, "BAD_USER_INPUT", Some("batch"));
-}
-
-async fn post_batch(app: &TestApp, batch: &serde_json::Value) -> serde_json::Value {
-    let response = app
-        .client
-        .post(format!("{}/graphql", app.base_url))
-        .header("X-API-Key", &app.api_key)
-        .json(batch)
-        .send()
-        .await
-        .unwrap();
-    response.json().await.unwrap()
+    assert_error(&app.post_graphql(Some(&app.api_key), &batch).await, "BAD_USER_INPUT", Some("batch"));
 }
 
 #[tokio::test]
@@ -206,7 +194,7 @@ async fn counts_and_searches_are_never_free_whatever_the_page_size() {
 
     // A batch is priced as one.
     let batch = json!([{"query": counts(30)}, {"query": counts(30)}]);
-    assert_error(&post_batch(&app, &batch).await, "BAD_USER_INPUT", Some("batch"));
+    assert_error(&app.post_graphql(Some(&app.api_key), &batch).await, "BAD_USER_INPUT", Some("batch"));
 }
 
 #[tokio::test]
@@ -215,7 +203,9 @@ async fn a_batch_shares_one_cost_limit_between_its_operations() {
     // About 31,000 each: accepted alone, not twice in one request.
     let costly = "{ customers(first: 500) { nodes { id tasks(first: 10) { nodes { id status scheduledFor } } calls(first: 10) { nodes { id status to } } } } }";
     assert!(app.gql(costly, json!({})).await["errors"].is_null());
-    let body = post_batch(&app, &json!([{"query": costly}, {"query": "{ viewer { id } }"}])).await;
+    let body = app
+        .post_graphql(Some(&app.api_key), &json!([{"query": costly}, {"query": "{ viewer { id } }"}]))
+        .await;
     let answers = body.as_array().unwrap_or_else(|| panic!("a batch answers each operation: {body}"));
     assert_error(&answers[0], "BAD_USER_INPUT", Some("batch"));
     assert!(answers[0]["errors"][0]["message"].as_str().unwrap().contains("shares one cost limit"), "{body}");

@@ -145,17 +145,10 @@ async fn a_connection_costs_its_page_size_and_batches_are_bounded() {
     app.gql_ok(&format!("{{ customers(first: 500) {{ totalCount nodes {{ {fields} }} }} }}"), json!({}))
         .await;
     // At most 20 operations in one batched request.
-    let send = |n: usize| {
-        let ops: Vec<Value> = (0..n).map(|_| json!({"query": "{ viewer { id } }"})).collect();
-        app.client
-            .post(format!("{}/graphql", app.base_url))
-            .header("X-API-Key", &app.api_key)
-            .json(&ops)
-            .send()
-    };
-    let ok: Value = send(20).await.unwrap().json().await.unwrap();
+    let ops = |n: usize| Value::Array((0..n).map(|_| json!({"query": "{ viewer { id } }"})).collect());
+    let ok = app.post_graphql(Some(&app.api_key), &ops(20)).await;
     assert_eq!(ok.as_array().unwrap().len(), 20);
-    let refused: Value = send(21).await.unwrap().json().await.unwrap();
+    let refused = app.post_graphql(Some(&app.api_key), &ops(21)).await;
     assert_error(&refused, "BAD_USER_INPUT", Some("batch"));
 }
 
