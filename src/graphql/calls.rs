@@ -1,6 +1,6 @@
 //! Calls: `call`, `calls`, `makeCall`, `reportCallStatus`, and the Call type.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -11,12 +11,10 @@ use super::error::{ApiError, GqlResult};
 use super::loaders::{CustomerKey, ScheduleKey, TaskKey};
 use super::schedules::Schedule;
 use super::tasks::Task;
-use super::{db, loaders, page_size, tenant, wants_total, TotalCount};
+use super::{db, loaders, tenant, TotalCount};
 use crate::app::calls::{self as use_case, AttemptInput, CallTarget, MakeCall, StatusReport};
 use crate::domain::calls::{CallSource as DomainSource, CallStatus as DomainStatus};
 use crate::store::calls::{self as store, CallRow};
-use crate::store::PageRequest;
-use crate::store::TimeCursor;
 
 /// Where a call stands. It moves QUEUED → RINGING → IN_PROGRESS → a final status (any status
 /// may go straight to a final one); a final call never changes.
@@ -331,21 +329,10 @@ pub(crate) async fn call_page(
     after: Option<String>,
 ) -> async_graphql::Result<CallConnection> {
     let company_id = tenant(ctx)?;
-    let first = page_size(first).gql()?;
     let cursors = super::cursors(ctx, "calls")?;
-    let cursor =
-        cursors.open(after.as_deref()).gql()?.as_deref().map(TimeCursor::decode).transpose().gql()?;
-    let request = PageRequest { order: (), desc: true, after: cursor, first, with_total: wants_total(ctx) };
+    let request = cursors.time_page(ctx, first, after.as_deref(), true)?;
     let page = db(ctx).read(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
-    let mut connection = Connection::with_additional_fields(
-        after.is_some(),
-        page.has_next_page,
-        TotalCount { total_count: page.total_count.unwrap_or(0) },
-    );
-    connection
-        .edges
-        .extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursors.seal(&cursor), Call(row))));
-    Ok(connection)
+    Ok(cursors.connection(after.is_some(), page, Call))
 }
 
 pub(crate) fn call_statuses(status: Option<Vec<CallStatus>>) -> Option<Vec<String>> {

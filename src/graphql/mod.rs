@@ -20,13 +20,14 @@ pub mod subscriptions;
 pub mod suppressed;
 pub mod tasks;
 
+use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, MaybeUndefined, MergedObject, Schema};
 use uuid::Uuid;
 
 use crate::domain::Patch;
 use crate::events::EventHub;
-use crate::store::Db;
-use error::ApiError;
+use crate::store::{Db, Page, PageRequest, TimeCursor};
+use error::{ApiError, GqlResult};
 
 /// Reads. Every field needs an API key (`X-API-Key`), else UNAUTHENTICATED, and sees only the
 /// key's company: another company's records are null, never visible.
@@ -173,6 +174,34 @@ impl Cursors<'_> {
     /// The cursor of a row whose payload the store wrote.
     pub(crate) fn seal(&self, payload: &str) -> String {
         self.keys.seal_cursor(self.company, self.list, payload)
+    }
+
+    /// The page `first` and `after` ask for of a list in time order (tasks, calls).
+    pub(crate) fn time_page(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<&str>,
+        desc: bool,
+    ) -> async_graphql::Result<PageRequest<(), TimeCursor>> {
+        let first = page_size(first).gql()?;
+        let after = self.open(after).gql()?.as_deref().map(TimeCursor::decode).transpose().gql()?;
+        Ok(PageRequest { order: (), desc, after, first, with_total: wants_total(ctx) })
+    }
+
+    /// `page` as a connection of `node`s, each cursor sealed.
+    pub(crate) fn connection<Row, Node: async_graphql::OutputType>(
+        &self,
+        after_given: bool,
+        page: Page<Row>,
+        node: impl Fn(Row) -> Node,
+    ) -> Connection<String, Node, TotalCount> {
+        let total = TotalCount { total_count: page.total_count.unwrap_or(0) };
+        let mut connection = Connection::with_additional_fields(after_given, page.has_next_page, total);
+        connection
+            .edges
+            .extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(self.seal(&cursor), node(row))));
+        connection
     }
 
     /// The payload of `after`; a cursor this list did not give the company (altered, forged,

@@ -1,6 +1,6 @@
 //! Tasks: `task`, `tasks`, and the Task type.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, InputObject, Object, ID};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -10,10 +10,8 @@ use super::customers::Customer;
 use super::error::{ApiError, GqlResult};
 use super::loaders::{CallOfTaskKey, CustomerKey, PendingTasksKey, ScheduleKey};
 use super::schedules::Schedule;
-use super::{db, loaders, page_size, tenant, wants_total, TotalCount};
+use super::{db, loaders, tenant, TotalCount};
 use crate::store::tasks::{self as store, TaskRow};
-use crate::store::PageRequest;
-use crate::store::TimeCursor;
 
 /// Where a task stands; it follows its call.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -132,22 +130,11 @@ pub(crate) async fn task_page(
     after: Option<String>,
 ) -> async_graphql::Result<TaskConnection> {
     let company_id = tenant(ctx)?;
-    let first = page_size(first).gql()?;
     let cursors = super::cursors(ctx, "tasks")?;
-    let cursor =
-        cursors.open(after.as_deref()).gql()?.as_deref().map(TimeCursor::decode).transpose().gql()?;
-    let request = PageRequest { order: (), desc: false, after: cursor, first, with_total: wants_total(ctx) };
+    let request = cursors.time_page(ctx, first, after.as_deref(), false)?;
     let page = db(ctx).read(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
     prefetch_relations(ctx, page.rows.iter().map(|(_, row)| row)).await?;
-    let mut connection = Connection::with_additional_fields(
-        after.is_some(),
-        page.has_next_page,
-        TotalCount { total_count: page.total_count.unwrap_or(0) },
-    );
-    connection
-        .edges
-        .extend(page.rows.into_iter().map(|(cursor, row)| Edge::new(cursors.seal(&cursor), Task(row))));
-    Ok(connection)
+    Ok(cursors.connection(after.is_some(), page, Task))
 }
 
 /// Loads the customers, schedules and pending counts a page's selection asks for, one batch
