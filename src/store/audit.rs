@@ -50,9 +50,10 @@ pub fn mark(
         at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         context.operation,
     );
-    diesel::sql_query("SELECT set_config('callsync.audit', $1, true)")
-        .bind::<Text, _>(value)
-        .execute(conn)?;
+    super::prepared::prepared(
+        diesel::sql_query("SELECT set_config('callsync.audit', $1, true)").bind::<Text, _>(value),
+    )
+    .execute(conn)?;
     Ok(())
 }
 

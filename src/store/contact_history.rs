@@ -50,7 +50,8 @@ pub fn contact_history(
     numbers: &[String],
     since: DateTime<Utc>,
 ) -> Result<Vec<HistoryRow>, StoreError> {
-    Ok(diesel::sql_query(
+    Ok(super::prepared::prepared(
+diesel::sql_query(
         "SELECT 'call' AS kind, customer_id, to_number, created_at AS at,
                 -- A call that reached a wrong number was no conversation with the consumer.
                 CASE WHEN outcome = 'WRONG_NUMBER' AND status = 'COMPLETED' THEN 'NO_ANSWER' ELSE status END AS status,
@@ -79,6 +80,6 @@ pub fn contact_history(
     .bind::<SqlUuid, _>(company_id)
     .bind::<Array<BigInt>, _>(customer_ids)
     .bind::<Array<Text>, _>(numbers)
-    .bind::<Timestamptz, _>(since)
+    .bind::<Timestamptz, _>(since))
     .load(conn)?)
 }

@@ -268,17 +268,20 @@ pub fn update(
     record: &CustomerRecord,
     now: DateTime<Utc>,
 ) -> Result<CustomerRow, StoreError> {
-    diesel::update(customers::table.find(id))
-        .set(CustomerValues::new(company_id, record, now))
-        .returning(CustomerRow::as_returning())
-        .get_result(conn)
-        .map_err(|e| {
-            if is_unique_violation(&e, "customers_company_id_external_id_key") {
-                StoreError::conflict("id", "another customer already has this id")
-            } else {
-                e.into()
-            }
-        })
+    // Every column is set (None as NULL), so the statement has one text: keep it prepared.
+    super::prepared::prepared(
+        diesel::update(customers::table.find(id))
+            .set(CustomerValues::new(company_id, record, now))
+            .returning(CustomerRow::as_returning()),
+    )
+    .get_result(conn)
+    .map_err(|e| {
+        if is_unique_violation(&e, "customers_company_id_external_id_key") {
+            StoreError::conflict("id", "another customer already has this id")
+        } else {
+            e.into()
+        }
+    })
 }
 
 /// Serialises, until the transaction ends, every writer that identifies customers of the

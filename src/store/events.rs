@@ -67,20 +67,24 @@ pub fn record_task_events(
     if tasks.is_empty() {
         return Ok(());
     }
-    let rows: Vec<_> = tasks
-        .iter()
-        .map(|(task, customer_ref)| {
-            let payload = task_payload(task, customer_ref, previous_status);
-            // Stamped with the change's own instant (the injected clock's), never the database's.
-            (
-                events::company_id.eq(company_id),
-                events::kind.eq(kind),
-                events::payload.eq(payload),
-                events::created_at.eq(task.updated_at),
-            )
-        })
-        .collect();
-    diesel::insert_into(events::table).values(rows).execute(conn)?;
+    let payloads: Vec<Value> =
+        tasks.iter().map(|(task, customer_ref)| task_payload(task, customer_ref, previous_status)).collect();
+    // Stamped with the change's own instant (the injected clock's), never the database's.
+    let stamps: Vec<DateTime<Utc>> = tasks.iter().map(|(task, _)| task.updated_at).collect();
+    // One statement text for any number of events (arrays, not a VALUES row each), so it is
+    // prepared once per connection; WITH ORDINALITY keeps the events in the tasks' order.
+    super::prepared::prepared(
+        diesel::sql_query(
+            "INSERT INTO events (company_id, kind, payload, created_at)
+             SELECT $1, $2, payload, at FROM unnest($3::jsonb[], $4::timestamptz[]) WITH ORDINALITY AS e(payload, at, n)
+             ORDER BY n",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(company_id)
+        .bind::<diesel::sql_types::Text, _>(kind)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Jsonb>, _>(payloads)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Timestamptz>, _>(stamps),
+    )
+    .execute(conn)?;
     Ok(())
 }
 

@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod loans;
 mod pools;
+mod prepared;
 pub mod schedules;
 pub mod schema;
 pub mod suppressed;

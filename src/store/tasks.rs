@@ -85,10 +85,13 @@ fn cancel_pending(
     let cancel =
         (tasks::status.eq(CANCELLED), tasks::updated_at.eq(now), tasks::version.eq(tasks::version + 1));
     let cancelled: Vec<TaskRow> = match of {
-        PendingOf::Customers(ids) => diesel::update(pending.filter(tasks::customer_id.eq_any(ids)))
-            .set(cancel)
-            .returning(TaskRow::as_returning())
-            .get_results(conn)?,
+        // A constant changeset: the statement's text is fixed, keep it prepared (a sync runs it).
+        PendingOf::Customers(ids) => super::prepared::prepared(
+            diesel::update(pending.filter(tasks::customer_id.eq_any(ids)))
+                .set(cancel)
+                .returning(TaskRow::as_returning()),
+        )
+        .get_results(conn)?,
         PendingOf::Schedule(id) => diesel::update(pending.filter(tasks::schedule_id.eq(id)))
             .set(cancel)
             .returning(TaskRow::as_returning())
@@ -251,7 +254,8 @@ fn insert_with_events(
         .map(|(task, customer_ref)| events::task_payload(task, customer_ref, None))
         .collect();
     let column = |f: fn(&TaskRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
-    diesel::sql_query(
+    super::prepared::prepared(
+diesel::sql_query(
         "WITH inserted AS (
            INSERT INTO tasks (id, company_id, customer_id, schedule_id, task_type, status, attempt,
                               scheduled_for, time_zone, created_at, updated_at, version)
@@ -276,7 +280,7 @@ fn insert_with_events(
     .bind::<Array<Integer>, _>(rows.iter().map(|t| t.version).collect::<Vec<_>>())
     .bind::<SqlUuid, _>(company_id)
     .bind::<Text, _>(events::TASK_CREATED)
-    .bind::<Array<Jsonb>, _>(payloads)
+    .bind::<Array<Jsonb>, _>(payloads))
     .execute(conn)?;
     Ok(())
 }
