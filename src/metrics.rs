@@ -9,13 +9,12 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
-};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType, Selection};
-use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Response, ServerResult, Variables};
 
 use crate::events::EventHub;
+use crate::graphql::request_hooks::{Hooked, RequestHooks, Validation};
 
 const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
@@ -110,21 +109,31 @@ impl Metrics {
 pub struct MetricsExtension(pub Arc<Metrics>);
 
 impl ExtensionFactory for MetricsExtension {
+    /// Called as each request starts: its latency is timed from here.
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestMetrics { metrics: self.0.clone(), operation: Mutex::new(None) })
+        Arc::new(Hooked(RequestMetrics {
+            metrics: self.0.clone(),
+            started: Instant::now(),
+            operation: Mutex::new(None),
+        }))
     }
 }
 
 struct RequestMetrics {
     metrics: Arc<Metrics>,
+    started: Instant,
     operation: Mutex<Option<String>>,
 }
 
-#[async_trait::async_trait]
-impl Extension for RequestMetrics {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let started = Instant::now();
-        let response = next.run(ctx).await;
+impl RequestHooks for RequestMetrics {
+    fn parsed(&self, document: &ExecutableDocument, _variables: &Variables) -> ServerResult<()> {
+        let label = operation_label(document);
+        crate::http::telemetry::record_operation(&label);
+        *self.operation.lock().unwrap_or_else(|e| e.into_inner()) = Some(label);
+        Ok(())
+    }
+
+    fn answered(&self, response: &Response) {
         let operation = self
             .operation
             .lock()
@@ -132,33 +141,13 @@ impl Extension for RequestMetrics {
             .take()
             .unwrap_or_else(|| "unparsable".to_string());
         let outcome = if response.is_ok() { "ok" } else { "error" };
-        self.metrics.record(&operation, outcome, started.elapsed());
-        response
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let label = operation_label(&document);
-        crate::http::telemetry::record_operation(&label);
-        *self.operation.lock().unwrap_or_else(|e| e.into_inner()) = Some(label);
-        Ok(document)
+        self.metrics.record(&operation, outcome, self.started.elapsed());
     }
 
     /// A document that fails validation (an unknown root field, say) is labelled "invalid":
     /// only the schema's own fields become label values, so anyone sending `{ zzz1 }`,
     /// `{ zzz2 }`… adds no series.
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await;
+    fn validated(&self, _ctx: &ExtensionContext<'_>, result: Validation) -> Validation {
         if result.is_err() {
             *self.operation.lock().unwrap_or_else(|e| e.into_inner()) = Some("invalid".to_string());
         }

@@ -6,15 +6,17 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery};
+use async_graphql::extensions::{Extension, ExtensionFactory};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, Response, ServerResult, Value, Variables};
+
+use super::request_hooks::{Hooked, RequestHooks};
 
 pub struct RootFieldOrder;
 
 impl ExtensionFactory for RootFieldOrder {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RootOrder::default())
+        Arc::new(Hooked(RootOrder::default()))
     }
 }
 
@@ -46,33 +48,19 @@ fn collect(document: &ExecutableDocument, set: &SelectionSet, keys: &mut Vec<Nam
     }
 }
 
-#[async_trait::async_trait]
-impl Extension for RootOrder {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
+impl RequestHooks for RootOrder {
+    fn parsed(&self, document: &ExecutableDocument, _variables: &Variables) -> ServerResult<()> {
         let mut orders = HashMap::new();
         for (name, operation) in document.operations.iter() {
             let mut keys = Vec::new();
-            collect(&document, &operation.node.selection_set.node, &mut keys, 0);
+            collect(document, &operation.node.selection_set.node, &mut keys, 0);
             orders.insert(name.map(|n| n.to_string()), keys);
         }
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = orders;
-        Ok(document)
+        Ok(())
     }
 
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
+    fn executed(&self, operation_name: Option<&str>, response: &mut Response) {
         let keys = {
             let orders = self.0.lock().unwrap_or_else(|e| e.into_inner());
             match operation_name {
@@ -91,6 +79,5 @@ impl Extension for RootOrder {
             ordered.extend(std::mem::take(data));
             *data = ordered;
         }
-        response
     }
 }

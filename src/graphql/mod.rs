@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod keys;
 pub mod loaders;
 pub mod mutation_guard;
+pub mod request_hooks;
 pub mod scalars;
 pub mod schedules;
 pub mod shape_limit;

@@ -9,13 +9,12 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
-};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory};
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
-use async_graphql::{ErrorExtensions, ServerError, ServerResult, ValidationResult, Value, Variables};
+use async_graphql::{ErrorExtensions, ServerError, ServerResult, Value, Variables};
 
 use super::error::ApiError;
+use super::request_hooks::{Hooked, RequestHooks, Validation};
 use super::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 /// Most aliased fields in one operation.
@@ -61,7 +60,7 @@ pub struct ShapeLimit;
 
 impl ExtensionFactory for ShapeLimit {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ShapeLimit)
+        Arc::new(Hooked(ShapeLimit))
     }
 }
 
@@ -195,34 +194,27 @@ pub fn shape_of(query: &str, variables: &Variables) -> Shape {
     operations(&document, variables).into_iter().map(|(shape, _)| shape).fold(Shape::default(), Shape::and)
 }
 
-#[async_trait::async_trait]
-impl Extension for ShapeLimit {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        for (shape, pos) in operations(&document, variables) {
+/// `refusal` as the error a client sees, at `pos` in the document when it has one.
+fn refused(refusal: ApiError, pos: Option<async_graphql::Pos>) -> ServerError {
+    let error = refusal.extend();
+    let mut refused = ServerError::new(error.message, pos);
+    refused.extensions = error.extensions;
+    refused
+}
+
+impl RequestHooks for ShapeLimit {
+    fn parsed(&self, document: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
+        for (shape, pos) in operations(document, variables) {
             if let Some(refusal) = shape.refusal("query", "an operation") {
-                let error = refusal.extend();
-                let mut refused = ServerError::new(error.message, Some(pos));
-                refused.extensions = error.extensions;
-                return Err(refused);
+                return Err(refused(refusal, Some(pos)));
             }
         }
-        Ok(document)
+        Ok(())
     }
 
     /// Each operation of a batch within its share of the one cost limit, before it runs.
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
+    fn validated(&self, ctx: &ExtensionContext<'_>, result: Validation) -> Validation {
+        let result = result?;
         let operations = ctx.data_opt::<BatchOf>().map_or(1, |b| b.0.max(1));
         let share = super::MAX_COMPLEXITY / operations;
         if operations > 1 && result.complexity > share {
@@ -230,10 +222,7 @@ impl Extension for ShapeLimit {
                 "a batch of {operations} operations shares one cost limit: each may cost at most {share}, this one costs {}",
                 result.complexity
             );
-            let error = ApiError::bad_input("batch", message).extend();
-            let mut refused = ServerError::new(error.message, None);
-            refused.extensions = error.extensions;
-            return Err(vec![refused]);
+            return Err(vec![refused(ApiError::bad_input("batch", message), None)]);
         }
         Ok(result)
     }
