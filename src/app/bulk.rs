@@ -20,7 +20,7 @@ use crate::domain::contact_policy::RefusalCode;
 use crate::domain::customer::{Campaign, CustomerPatch, CustomerRecord};
 use crate::domain::lms::LoanRecord;
 use crate::domain::ValidationError;
-use crate::store::bulk::BATCH_SIZE;
+use crate::store::bulk::{self as bulk_store, OnExisting, BATCH_SIZE};
 use crate::store::calls::{self as store, NewCall};
 use crate::store::schedules::{self, ScheduleRow};
 use crate::store::StoreError;
@@ -306,7 +306,7 @@ pub fn import_batch(
     let new: Vec<&CustomerRecord> =
         batch.iter().filter(|r| !stored.contains_key(&r.record.external_id)).map(|r| &r.record).collect();
     let mut written: HashMap<String, (i64, bool)> = HashMap::new();
-    for (id, external_id) in crate::store::bulk::insert_new(conn, company_id, &new, now)? {
+    for (id, external_id) in bulk_store::write(conn, company_id, &new, OnExisting::Skip, now)? {
         written.insert(external_id, (id, true));
     }
     let raced: Vec<&str> =
@@ -330,7 +330,7 @@ pub fn import_batch(
         }
     }
     let updates: Vec<&CustomerRecord> = merged.iter().map(|(_, r)| r).collect();
-    for (id, external_id) in crate::store::bulk::overwrite(conn, company_id, &updates, now)? {
+    for (id, external_id) in bulk_store::write(conn, company_id, &updates, OnExisting::Overwrite, now)? {
         written.insert(external_id, (id, false));
     }
     // What was written, in the batch's order, each with what it was written as.

@@ -14,44 +14,39 @@ use crate::domain::customer::CustomerRecord;
 /// Records per INSERT: 24 bind parameters each keeps a batch far under Postgres's 65,535.
 pub const BATCH_SIZE: usize = 1000;
 
-/// Inserts the customers whose ids are new; returns (internal id, external id) of those it
-/// inserted. An id that exists (a concurrent writer created it since it was looked up) is left
-/// alone: the caller merges into it. Sorted by id, so two imports of overlapping new ids wait
-/// for each other instead of deadlocking.
-pub fn insert_new(
+/// What a batch's INSERT does with a record whose id the company already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnExisting {
+    /// Leaves the stored customer alone (a concurrent writer created it since it was looked
+    /// up): the caller merges into it. The batch is written sorted by id, so two imports of
+    /// overlapping new ids wait for each other instead of deadlocking.
+    Skip,
+    /// Writes the record over the stored customer (locked by the caller, which merged the
+    /// record into it). The contact hold is not a column of the record: it stays.
+    Overwrite,
+}
+
+/// Writes the records in one INSERT; returns (internal id, external id) of those it wrote.
+pub fn write(
     conn: &mut PgConnection,
     company_id: Uuid,
     records: &[&CustomerRecord],
+    on_existing: OnExisting,
     now: DateTime<Utc>,
 ) -> Result<Vec<(i64, String)>, StoreError> {
     if records.is_empty() {
         return Ok(Vec::new());
     }
     let mut records = records.to_vec();
-    records.sort_by(|a, b| a.external_id.cmp(&b.external_id));
-    Ok(diesel::insert_into(c::table)
-        .values(&rows(company_id, &records, now))
-        .on_conflict((c::company_id, c::external_id))
-        .do_nothing()
-        .returning((c::id, c::external_id))
-        .get_results(conn)?)
-}
-
-/// Writes each record over the stored customer with its id (locked by the caller, which merged
-/// the record into it); returns (internal id, external id). The contact hold is not a column of
-/// the record: it stays.
-pub fn overwrite(
-    conn: &mut PgConnection,
-    company_id: Uuid,
-    records: &[&CustomerRecord],
-    now: DateTime<Utc>,
-) -> Result<Vec<(i64, String)>, StoreError> {
-    if records.is_empty() {
-        return Ok(Vec::new());
+    if on_existing == OnExisting::Skip {
+        records.sort_by(|a, b| a.external_id.cmp(&b.external_id));
     }
-    Ok(diesel::insert_into(c::table)
-        .values(&rows(company_id, records, now))
-        .on_conflict((c::company_id, c::external_id))
+    let rows = rows(company_id, &records, now);
+    let insert = diesel::insert_into(c::table).values(&rows).on_conflict((c::company_id, c::external_id));
+    if on_existing == OnExisting::Skip {
+        return Ok(insert.do_nothing().returning((c::id, c::external_id)).get_results(conn)?);
+    }
+    Ok(insert
         .do_update()
         .set((
             (
