@@ -199,7 +199,7 @@ mod tests {
     fn campaign() -> Campaign {
         Campaign {
             task_type: "collections".into(),
-            required: crate::domain::customer::CustomerField::DEFAULT_REQUIRED.to_vec(),
+            required: crate::domain::customer::CustomerField::default_required(),
         }
     }
 

@@ -37,18 +37,9 @@ impl CustomerField {
 
     /// A schedule's `requiredCustomerFields` when none are given: what createCustomer has always
     /// required (every field but ssnLastFour).
-    pub const DEFAULT_REQUIRED: [CustomerField; 10] = [
-        CustomerField::FirstName,
-        CustomerField::LastName,
-        CustomerField::Email,
-        CustomerField::Birthday,
-        CustomerField::PhoneNumber,
-        CustomerField::Timezone,
-        CustomerField::StreetAddress1,
-        CustomerField::City,
-        CustomerField::State,
-        CustomerField::ZipCode,
-    ];
+    pub fn default_required() -> Vec<CustomerField> {
+        CustomerField::ALL.into_iter().filter(|f| *f != CustomerField::SsnLastFour).collect()
+    }
 
     /// The input field's name (`firstName`): what a validation error names.
     pub fn input_name(self) -> &'static str {

@@ -137,7 +137,7 @@ pub fn default_settings() -> ScheduleSettings {
         max_attempts_per_7_days: d.max_attempts_per_7_days,
         sortable_order: None,
         lead_duplicate_timeframe_seconds: None,
-        required_customer_fields: CustomerField::DEFAULT_REQUIRED.to_vec(),
+        required_customer_fields: CustomerField::default_required(),
     }
 }
 

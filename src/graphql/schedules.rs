@@ -401,7 +401,7 @@ impl ScheduleQuery {
             cadence: d.cadence.into_iter().map(CadenceStep::from).collect(),
             max_attempts_per_7_days: d.max_attempts_per_7_days,
             paused: d.paused,
-            required_customer_fields: crate::domain::customer::CustomerField::DEFAULT_REQUIRED
+            required_customer_fields: crate::domain::customer::CustomerField::default_required()
                 .into_iter()
                 .map(CustomerField::from)
                 .collect(),

@@ -23,7 +23,7 @@ fn task_types() -> Vec<String> {
 
 fn campaigns() -> Vec<Campaign> {
     vec![
-        Campaign { task_type: "collections".into(), required: CustomerField::DEFAULT_REQUIRED.to_vec() },
+        Campaign { task_type: "collections".into(), required: CustomerField::default_required() },
         Campaign {
             task_type: "reminder".into(),
             required: vec![CustomerField::FirstName, CustomerField::PhoneNumber],
