@@ -22,6 +22,7 @@ use crate::domain::customer::{self, CustomerPatch};
 use crate::domain::lms::{parse_due_date, validate_loan, LoanInput, LoanRecord};
 use crate::domain::Patch;
 use crate::http::AppState;
+use crate::store::api_keys::KeyIdentity;
 use crate::store::consents::ConsentRow;
 use crate::store::customers::{self as store_customers, CustomerFilter, CustomerOrder, CustomerRow};
 use crate::store::tasks::TaskRow;
@@ -162,6 +163,18 @@ async fn prepared(
         .map_err(|e| RestError::from_app(e, aliases))
 }
 
+/// The caller, and the customer of a vendor page's body (create, sync) prepared for its write.
+async fn vendor_customer(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(KeyIdentity, use_case::PreparedCustomer), RestError> {
+    let caller = caller(state, req).await?;
+    let prepared =
+        prepared(state, caller.company_id, Fields::parse(body)?, &["external_metadata"], &[]).await?;
+    Ok((caller, prepared))
+}
+
 /// `POST /v1/customers`: camelCase as the create vendor's page (snake_case accepted too); 201
 /// with the customer in camelCase; 400 (with `valid_task_types` for an unknown task type), 409
 /// when the id exists.
@@ -170,10 +183,8 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
         &req,
         Some(Casing::Camel),
         async {
-            let caller = caller(&state, &req).await?;
+            let (caller, prepared) = vendor_customer(&state, &req, &body).await?;
             let company_id = caller.company_id;
-            let prepared =
-                prepared(&state, company_id, Fields::parse(&body)?, &["external_metadata"], &[]).await?;
             let now = state.db().now();
             let row = state
                 .db()
@@ -202,10 +213,8 @@ pub async fn sync(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
         &req,
         Some(Casing::Camel),
         async {
-            let caller = caller(&state, &req).await?;
+            let (caller, prepared) = vendor_customer(&state, &req, &body).await?;
             let company_id = caller.company_id;
-            let prepared =
-                prepared(&state, company_id, Fields::parse(&body)?, &["external_metadata"], &[]).await?;
             let (now, today) = (state.db().now(), state.db().clock().today());
             let outcome = state
                 .db()
