@@ -35,6 +35,10 @@ pub enum ApiError {
     LmsUnavailable(String),
     #[error("{0}")]
     Busy(String),
+    /// A persisted query's hash that this server does not hold (Apollo's APQ): the client sends
+    /// the document with it. The message is the one Apollo clients look for.
+    #[error("PersistedQueryNotFound")]
+    PersistedQueryNotFound,
     #[error("internal error")]
     Internal,
 }
@@ -58,6 +62,7 @@ impl ApiError {
             ApiError::InvalidTransition(_) => "INVALID_TRANSITION",
             ApiError::LmsUnavailable(_) => "LMS_UNAVAILABLE",
             ApiError::Busy(_) => "SERVICE_BUSY",
+            ApiError::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             ApiError::Internal => "INTERNAL",
         }
     }

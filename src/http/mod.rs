@@ -2,6 +2,7 @@
 
 mod assets;
 pub mod error;
+pub mod persisted;
 mod shares;
 pub mod telemetry;
 mod websocket;

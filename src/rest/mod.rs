@@ -84,7 +84,7 @@ impl RestError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::IdempotencyKeyReused(_) => StatusCode::CONFLICT,
             ApiError::BadUserInput(_) | ApiError::DoNotCall(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::PersistedQueryNotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } | ApiError::InvalidTransition(_) => StatusCode::CONFLICT,
             ApiError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
