@@ -1,7 +1,10 @@
-//! The HTTP edge: POST /graphql, the GraphQL WebSocket, GraphiQL, health, readiness, metrics.
+//! The HTTP edge: POST and GET /graphql, the GraphQL WebSocket, GraphiQL, health, readiness,
+//! metrics.
 
 mod assets;
 pub mod error;
+mod graphql_http;
+mod graphql_media;
 pub mod persisted;
 mod shares;
 pub mod telemetry;
@@ -17,16 +20,14 @@ use chrono::{DateTime, Utc};
 
 use actix_web::dev::Server;
 use actix_web::http::header;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use async_graphql::{BatchRequest, ErrorExtensions, Response, ServerError};
+use actix_web::{guard, web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::dialer::WorkSignal;
 use crate::events::{EventHub, HubConfig};
-use crate::graphql::{CallsyncSchema, Tenant};
+use crate::graphql::CallsyncSchema;
 use crate::metrics::{Metrics, MetricsExtension};
 use crate::store::api_keys::{self, KeyIdentity};
 use crate::store::{Db, ServerPools, StoreError};
-use error::ApiError;
 
 /// One company's requests running at once on an instance, unless configured.
 pub const DEFAULT_COMPANY_CONCURRENCY: u32 = shares::DEFAULT_PER_COMPANY as u32;
@@ -70,6 +71,8 @@ pub struct AppState {
     secrets: crate::secrets::Secrets,
     metrics_token: Option<crate::domain::Secret>,
     shares: Arc<shares::CompanyShares>,
+    /// The automatic persisted queries' documents, per company.
+    persisted: Arc<persisted::PersistedQueries>,
 }
 
 /// Verified keys (by SHA-256) and who they are, trusted for [`KEY_CACHE_TTL`] of the
@@ -131,9 +134,23 @@ impl AppState {
             crate::graphql::schema_builder(db.clone(), hub.clone(), network, secrets.clone(), lms.clone())
                 .data(work.clone())
                 .extension(MetricsExtension(metrics.clone()))
+                .extension(graphql_http::MarkRan)
                 .finish();
         let keys = Arc::new(KeyCache::default());
-        AppState { schema, db, background, work, metrics, keys, lms, secrets, metrics_token, shares }
+        let persisted = Arc::default();
+        AppState {
+            schema,
+            db,
+            background,
+            work,
+            metrics,
+            keys,
+            lms,
+            secrets,
+            metrics_token,
+            shares,
+            persisted,
+        }
     }
 
     /// Wakes this instance's worker.
@@ -160,6 +177,11 @@ impl AppState {
     /// Each company's share of this instance's running requests.
     pub(crate) fn shares(&self) -> &shares::CompanyShares {
         &self.shares
+    }
+
+    /// The automatic persisted queries' documents.
+    pub(crate) fn persisted(&self) -> &persisted::PersistedQueries {
+        &self.persisted
     }
 
     /// Seals and opens company secrets (the same key the GraphQL door uses).
@@ -205,101 +227,6 @@ pub(crate) fn api_key(req: &HttpRequest) -> Option<String> {
     None
 }
 
-pub(crate) fn error_response(
-    status: actix_web::http::StatusCode,
-    error: async_graphql::Error,
-) -> HttpResponse {
-    // No position: the error is about the request, not a place in the query.
-    let mut server_error = ServerError::new(error.message, None);
-    server_error.extensions = error.extensions;
-    let response = Response::from_errors(vec![server_error]);
-    HttpResponse::build(status).json(response)
-}
-
-/// One request or a batch. Told apart by the first byte rather than by `BatchRequest`'s untagged
-/// deserializer, which buffers the whole body in an intermediate tree first (a 10,000-record
-/// import was deserialized twice).
-fn parse_batch(body: &[u8]) -> serde_json::Result<BatchRequest> {
-    match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => serde_json::from_slice(body).map(BatchRequest::Batch),
-        _ => serde_json::from_slice(body).map(BatchRequest::Single),
-    }
-}
-
-async fn graphql(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let batch: BatchRequest = match parse_batch(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            let err = async_graphql::Error::new(format!("the body is not a GraphQL request: {e}"))
-                .extend_with(|_, ext| ext.set("code", "BAD_USER_INPUT"));
-            return error_response(actix_web::http::StatusCode::BAD_REQUEST, err);
-        }
-    };
-    // Postgres cannot store NUL in text: refuse it here, clearly, rather than fail inside.
-    if contains_nul_escape(&body) {
-        let err = ApiError::bad_input("variables", NUL_MESSAGE).extend();
-        return error_response(actix_web::http::StatusCode::OK, err);
-    }
-    if let BatchRequest::Batch(operations) = &batch {
-        if operations.len() > crate::graphql::MAX_BATCH {
-            let message = format!("at most {} operations per batch", crate::graphql::MAX_BATCH);
-            let err = ApiError::bad_input("batch", message).extend();
-            return error_response(actix_web::http::StatusCode::OK, err);
-        }
-        // A batch is priced as one request: its operations' aliases, counts and searches together.
-        let shape = operations
-            .iter()
-            .map(|r| crate::graphql::shape_limit::shape_of(&r.query, &r.variables))
-            .fold(Default::default(), crate::graphql::shape_limit::Shape::and);
-        if let Some(refusal) = shape.refusal("batch", "a batch") {
-            return error_response(actix_web::http::StatusCode::OK, refusal.extend());
-        }
-    }
-    let tenant = match api_key(&req) {
-        None => None,
-        Some(key) => match state.authenticate(&key).await {
-            Ok(Some(identity)) => Some(identity),
-            // An unknown key is no key: each field that needs one answers UNAUTHENTICATED, in
-            // the same shape as for a missing key (introspection still works).
-            Ok(None) => None,
-            Err(e) => {
-                tracing::error!(error = %e, "API key lookup failed");
-                // As any INTERNAL error: the request id finds the log line.
-                let request_id = telemetry::request_id(&req).unwrap_or_default();
-                let error =
-                    ApiError::Internal.extend().extend_with(|_, ext| ext.set("requestId", request_id));
-                return error_response(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, error);
-            }
-        },
-    };
-    if let Some(caller) = tenant {
-        telemetry::record_company(caller.company_id);
-    }
-    let batch = match tenant {
-        Some(caller) => batch
-            .data(Tenant(caller.company_id))
-            .data(caller)
-            .data(crate::graphql::loaders::loaders(state.db.clone(), caller.company_id)),
-        None => batch,
-    };
-    let batch = match &batch {
-        BatchRequest::Batch(operations) => {
-            let n = operations.len();
-            batch.data(crate::graphql::shape_limit::BatchOf(n))
-        }
-        BatchRequest::Single(_) => batch,
-    };
-    let mut response = state.schema.execute_batch(batch).await;
-    let request_id = telemetry::request_id(&req);
-    match &mut response {
-        async_graphql::BatchResponse::Single(r) => label_errors(&mut r.errors, request_id.as_deref()),
-        async_graphql::BatchResponse::Batch(rs) => {
-            rs.iter_mut().for_each(|r| label_errors(&mut r.errors, request_id.as_deref()))
-        }
-    }
-    HttpResponse::Ok().json(response)
-}
-
 /// Postgres cannot store NUL in text (nor in jsonb): every door refuses it up front, so.
 pub(crate) const NUL_MESSAGE: &str = "text may not contain NUL (\\u0000) characters";
 
@@ -325,32 +252,6 @@ pub(crate) fn nul_path_in(map: &serde_json::Map<String, serde_json::Value>) -> O
         }
         nul_path(v).map(|p| format!(".{k}{p}"))
     })
-}
-
-/// Whether a JSON body carries a NUL character (only possible as the escape `\u0000`, in a
-/// variable or inside the query's own string literals).
-fn contains_nul_escape(body: &[u8]) -> bool {
-    body.windows(6).any(|w| w[0] == b'\\' && (w[1] == b'u' || w[1] == b'U') && &w[2..] == b"0000")
-}
-
-/// Errors raised before any resolver ran (syntax, unknown field, wrong variable type) carry
-/// no code of ours: they are the client's input, so they get `BAD_USER_INPUT`.
-fn label_errors(errors: &mut [ServerError], request_id: Option<&str>) {
-    for e in errors {
-        let has_code = e.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some());
-        if !has_code {
-            e.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
-        }
-        // An INTERNAL error says nothing of its cause: its request id finds the log line.
-        let internal = e
-            .extensions
-            .as_ref()
-            .and_then(|ext| ext.get("code"))
-            .is_some_and(|code| *code == async_graphql::Value::from("INTERNAL"));
-        if let (true, Some(id)) = (internal, request_id) {
-            e.extensions.get_or_insert_with(Default::default).set("requestId", id);
-        }
-    }
 }
 
 async fn healthz() -> HttpResponse {
@@ -415,8 +316,16 @@ pub fn serve(
             .wrap(actix_web::middleware::from_fn(telemetry::trace_requests))
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-            .route("/graphql", web::post().to(graphql))
-            .route("/graphql", web::get().to(websocket::graphql_ws))
+            .route("/graphql", web::post().to(graphql_http::post))
+            // A WebSocket upgrade (any request naming an Upgrade: the share guard leaves those
+            // to the connection), else GraphQL over HTTP.
+            .route(
+                "/graphql",
+                web::get()
+                    .guard(guard::fn_guard(|ctx| ctx.head().headers().contains_key(header::UPGRADE)))
+                    .to(websocket::graphql_ws),
+            )
+            .route("/graphql", web::get().to(graphql_http::get))
             .route("/", web::get().to(assets::graphiql))
             .route("/assets/{path:.*}", web::get().to(assets::asset))
             .route("/dashboard", web::get().to(assets::dashboard))

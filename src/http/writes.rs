@@ -1,5 +1,5 @@
 //! What every write through HTTP passes before its handler (POST /graphql and every REST door
-//! that is not a GET): a READ_ONLY key's REST write is refused (`FORBIDDEN`, 403; GraphQL
+//! that is not a GET; a GET /graphql runs no mutation): a READ_ONLY key's REST write is refused (`FORBIDDEN`, 403; GraphQL
 //! mutations are refused per field, see `graphql::mutation_guard`), an `Idempotency-Key` gets
 //! the first answer back instead of a second write, and a REST write runs as an audited actor.
 
@@ -16,6 +16,8 @@ use sha2::{Digest, Sha256};
 use async_graphql::ErrorExtensions;
 
 use super::error::ApiError;
+use super::graphql_http::AsItWillRun;
+use super::graphql_media::MediaType;
 use super::AppState;
 use crate::domain::keys;
 use crate::store::api_keys::KeyIdentity;
@@ -63,7 +65,12 @@ pub async fn guard(
     }
     let body = req.extract::<web::Bytes>().await?;
     req.set_payload(body.clone().into());
-    if door == Door::GraphQl && !has_mutation(&body) {
+    // A GraphQL request as it will run: a persisted query's document comes from the cache.
+    let as_run = match door {
+        Door::GraphQl(_) => AsItWillRun::of(&body, state.persisted(), caller.company_id),
+        Door::Rest => None,
+    };
+    if door.is_graphql() && !as_run.as_ref().is_some_and(AsItWillRun::has_mutation) {
         return run(req, next, door, caller, operation).await; // a read writes nothing to repeat
     }
     let request_hash = {
@@ -72,7 +79,7 @@ pub async fn guard(
         hash.update(b" ");
         hash.update(req.uri().to_string());
         hash.update(b"\n");
-        hash.update(&body);
+        hash.update(as_run.and_then(|r| r.canonical).as_deref().unwrap_or(&body));
         hash.finalize().to_vec()
     };
     let company = caller.company_id;
@@ -146,34 +153,39 @@ async fn run(
     caller: KeyIdentity,
     operation: String,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if door == Door::GraphQl {
+    if door.is_graphql() {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let context = AuditContext { company_id: caller.company_id, api_key_id: Some(caller.key_id), operation };
     Ok(audit::audited(context, next.call(req)).await?.map_into_boxed_body())
 }
 
-/// Which door a request came through: errors are said in its shape.
+/// Which door a request came through: errors are said in its shape (GraphQL's in the media
+/// type the request accepts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Door {
-    GraphQl,
+    GraphQl(MediaType),
     Rest,
 }
 
 impl Door {
     pub(super) fn of(req: &HttpRequest) -> Self {
         if req.path() == "/graphql" {
-            Door::GraphQl
+            Door::GraphQl(super::graphql_http::accepted(req).unwrap_or(MediaType::Json))
         } else {
             Door::Rest
         }
     }
 
+    pub(super) fn is_graphql(self) -> bool {
+        matches!(self, Door::GraphQl(_))
+    }
+
     /// An error in the door's own shape: GraphQL's `errors[].extensions`, REST's `error`.
     pub(super) fn error(self, status: StatusCode, error: &ApiError) -> HttpResponse {
-        if self == Door::GraphQl {
+        if let Door::GraphQl(media) = self {
             // The GraphQL door's own conversion (`ErrorExtensions for ApiError`).
-            return super::error_response(status, error.extend());
+            return super::graphql_http::refusal(media, status, error.extend());
         }
         // REST names the field as the header is named (`Idempotency-Key`), not in snake_case as
         // `RestError::from_api` would.
@@ -196,29 +208,14 @@ impl Door {
     }
 }
 
-/// Whether a GraphQL request (or any of a batch) is a mutation; unreadable bodies are left to
-/// the handler, which says what is wrong with them.
-fn has_mutation(body: &[u8]) -> bool {
-    use async_graphql::parser::types::OperationType;
-    let Ok(value) = serde_json::from_slice::<Value>(body) else {
-        return false;
-    };
-    let requests = match value {
-        Value::Array(items) => items,
-        single => vec![single],
-    };
-    requests.iter().filter_map(|r| r.get("query").and_then(Value::as_str)).any(|query| {
-        async_graphql::parser::parse_query(query)
-            .map(|doc| doc.operations.iter().any(|(_, op)| op.node.ty == OperationType::Mutation))
-            .unwrap_or(false)
-    })
-}
-
 /// An answer a retry should not get back: the server failed, was busy or was rate-limited,
-/// or the company's LMS was down — in GraphQL, said by the errors' codes.
+/// or the company's LMS was down — in GraphQL, said by the errors' codes; or nothing ran
+/// because of how the request was sent (its Content-Type or Accept, a persisted query's
+/// document not held), which the retry may have put right.
 fn passing_failure(answer: &StoredAnswer) -> bool {
-    const PASSING: [&str; 4] = ["INTERNAL", "SERVICE_BUSY", "RATE_LIMITED", "LMS_UNAVAILABLE"];
-    if answer.status >= 500 || answer.status == 429 {
+    const PASSING: [&str; 5] =
+        ["INTERNAL", "SERVICE_BUSY", "RATE_LIMITED", "LMS_UNAVAILABLE", "PERSISTED_QUERY_NOT_FOUND"];
+    if answer.status >= 500 || answer.status == 429 || answer.status == 406 || answer.status == 415 {
         return true;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&answer.body) else {
