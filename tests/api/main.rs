@@ -17,6 +17,7 @@ mod docs;
 mod export;
 mod faults;
 mod fuzz;
+mod graphql_over_http;
 mod handoff;
 mod harness;
 mod http_surface;
