@@ -74,10 +74,8 @@ impl Range {
             return None;
         }
         // Parameters other than q (a charset) do not matter here; an unreadable q counts as 1.
-        let quality = parts
-            .filter_map(|p| p.split_once('='))
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
-            .and_then(|(_, q)| q.trim().parse::<f32>().ok())
+        let quality = parameter(parts, "q")
+            .and_then(|q| q.parse::<f32>().ok())
             .filter(|q| (0.0..=1.0).contains(q))
             .unwrap_or(1.0);
         Some(Range { essence, quality })
@@ -106,6 +104,15 @@ impl Range {
     }
 }
 
+/// The value of a media type's parameter `name` (`q`, `charset`), among its `;`-separated
+/// parameters; quotes around it dropped.
+fn parameter<'a>(parameters: impl Iterator<Item = &'a str>, name: &str) -> Option<&'a str> {
+    parameters
+        .filter_map(|p| p.split_once('='))
+        .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.trim().trim_matches('"'))
+}
+
 /// A POST body must be declared JSON (`application/json`, in UTF-8 when a charset is named);
 /// anything else is refused (415) with the error that says so.
 pub fn require_json_body(content_type: Option<&str>) -> Result<(), ApiError> {
@@ -123,10 +130,7 @@ pub fn require_json_body(content_type: Option<&str>) -> Result<(), ApiError> {
     if !essence.eq_ignore_ascii_case(JSON) {
         return Err(refused(&format!("Content-Type {essence} is not served")));
     }
-    let charset = parts
-        .filter_map(|p| p.split_once('='))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
-        .map(|(_, v)| v.trim().trim_matches('"'));
+    let charset = parameter(parts, "charset");
     match charset {
         Some(charset) if !charset.eq_ignore_ascii_case("utf-8") => {
             Err(refused(&format!("charset {charset} is not served (UTF-8 only)")))
