@@ -50,8 +50,7 @@ pub fn contact_history(
     numbers: &[String],
     since: DateTime<Utc>,
 ) -> Result<Vec<HistoryRow>, StoreError> {
-    Ok(super::prepared::prepared(
-diesel::sql_query(
+    let statement = diesel::sql_query(
         "SELECT 'call' AS kind, customer_id, to_number, created_at AS at,
                 -- A call that reached a wrong number was no conversation with the consumer.
                 CASE WHEN outcome = 'WRONG_NUMBER' AND status = 'COMPLETED' THEN 'NO_ANSWER' ELSE status END AS status,
@@ -80,6 +79,7 @@ diesel::sql_query(
     .bind::<SqlUuid, _>(company_id)
     .bind::<Array<BigInt>, _>(customer_ids)
     .bind::<Array<Text>, _>(numbers)
-    .bind::<Timestamptz, _>(since))
-    .load(conn)?)
+    .bind::<Timestamptz, _>(since);
+    // Constant text: prepared once per connection.
+    Ok(super::prepared::prepared(statement).load(conn)?)
 }

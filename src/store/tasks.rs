@@ -254,8 +254,7 @@ fn insert_with_events(
         .map(|(task, customer_ref)| events::task_payload(task, customer_ref, None))
         .collect();
     let column = |f: fn(&TaskRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
-    super::prepared::prepared(
-diesel::sql_query(
+    let statement = diesel::sql_query(
         "WITH inserted AS (
            INSERT INTO tasks (id, company_id, customer_id, schedule_id, task_type, status, attempt,
                               scheduled_for, time_zone, created_at, updated_at, version)
@@ -280,8 +279,9 @@ diesel::sql_query(
     .bind::<Array<Integer>, _>(rows.iter().map(|t| t.version).collect::<Vec<_>>())
     .bind::<SqlUuid, _>(company_id)
     .bind::<Text, _>(events::TASK_CREATED)
-    .bind::<Array<Jsonb>, _>(payloads))
-    .execute(conn)?;
+    .bind::<Array<Jsonb>, _>(payloads);
+    // Constant text for any number of tasks (arrays): prepared once per connection.
+    super::prepared::prepared(statement).execute(conn)?;
     Ok(())
 }
 
