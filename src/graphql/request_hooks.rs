@@ -24,6 +24,9 @@ pub trait RequestHooks: Send + Sync + 'static {
         result
     }
 
+    /// The operation is about to run: it parsed, validated and its variables coerced.
+    fn executing(&self, _ctx: &ExtensionContext<'_>) {}
+
     /// The operation's response, before the request's own hooks see it.
     fn executed(&self, _operation_name: Option<&str>, _response: &mut Response) {}
 
@@ -65,6 +68,7 @@ impl<H: RequestHooks> Extension for Hooked<H> {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
+        self.0.executing(ctx);
         let mut response = next.run(ctx, operation_name).await;
         self.0.executed(operation_name, &mut response);
         response

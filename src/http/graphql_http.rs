@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory};
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{ErrorExtensions, Extensions, Response, ServerError, Variables};
 use serde::Deserialize;
@@ -31,6 +31,7 @@ use super::error::ApiError;
 use super::graphql_media::{require_json_body, MediaType};
 use super::persisted::{self, Hash, PersistedQueries};
 use super::{telemetry, AppState, NUL_MESSAGE};
+use crate::graphql::request_hooks::{Hooked, RequestHooks};
 use crate::graphql::shape_limit::{self, BatchOf, Shape};
 use crate::graphql::Tenant;
 use crate::store::api_keys::KeyIdentity;
@@ -421,22 +422,15 @@ pub(super) struct MarkRan;
 
 impl ExtensionFactory for MarkRan {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(MarkRan)
+        Arc::new(Hooked(MarkRan))
     }
 }
 
-#[async_trait::async_trait]
-impl Extension for MarkRan {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
+impl RequestHooks for MarkRan {
+    fn executing(&self, ctx: &ExtensionContext<'_>) {
         if let Some(ran) = ctx.data_opt::<Ran>() {
             ran.0.store(true, Ordering::Relaxed);
         }
-        next.run(ctx, operation_name).await
     }
 }
 
