@@ -12,7 +12,8 @@ use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Varia
 /// What validation gives: the validated document's facts, or why it is refused.
 pub type Validation = Result<ValidationResult, Vec<ServerError>>;
 
-/// What an extension does after each step of one request (each does nothing unless written).
+/// What an extension does at each step of one request, before the operation runs or after a
+/// step (each does nothing unless written).
 pub trait RequestHooks: Send + Sync + 'static {
     /// The document as parsed; an error refuses the request before it is validated.
     fn parsed(&self, _document: &ExecutableDocument, _variables: &Variables) -> ServerResult<()> {
