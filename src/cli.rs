@@ -203,7 +203,7 @@ pub fn run(cli: Cli) -> CliResult {
             migrate(&database.url)?;
             let mut conn = diesel::PgConnection::establish(&database.url)?;
             let (company, key) =
-                conn.transaction(|conn| companies::create_company(conn, &name, Clock::system().now()))?;
+                conn.transaction(|conn| crate::app::company::create(conn, &name, Clock::system().now()))?;
             println!("{}", json!({"companyId": company.id.to_string(), "apiKey": key.api_key}));
             Ok(())
         }
@@ -490,9 +490,9 @@ fn create_demo_company(pool: &store::PgPool, bind: &str) -> CliResult {
     let mut conn = pool.get()?;
     let created = conn.transaction(|conn| {
         if companies::count_companies(conn)? > 0 {
-            return Ok::<_, store::StoreError>(None);
+            return Ok::<_, crate::app::AppError>(None);
         }
-        companies::create_company(conn, "Demo Company", Clock::system().now()).map(Some)
+        crate::app::company::create(conn, "Demo Company", Clock::system().now()).map(Some)
     })?;
     // Written with writeln!: a closed stdout must not take the server down.
     let mut out = std::io::stdout().lock();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use callsync::pg_cluster::LocalCluster;
-use callsync::store::{self, companies};
+use callsync::store;
 use diesel::prelude::*;
 use diesel::sql_types::Uuid as SqlUuid;
 use serde_json::json;
@@ -52,8 +52,9 @@ impl BenchDb {
     /// A company with a "collections" schedule of 5 daily steps: (company id, API key).
     pub fn company(&self) -> (Uuid, String) {
         let mut conn = PgConnection::establish(&self.url).expect("connect");
-        let (company, key) =
-            conn.transaction(|c| companies::create_company(c, "Bench", chrono::Utc::now())).expect("company");
+        let (company, key) = conn
+            .transaction(|c| callsync::app::company::create(c, "Bench", chrono::Utc::now()))
+            .expect("company");
         diesel::sql_query(
             "INSERT INTO schedules (company_id, name, task_type, calling_hours_start, calling_hours_end, created_at,
                                     updated_at, cadence)

@@ -7,9 +7,22 @@ use uuid::Uuid;
 
 use super::AppError;
 use crate::domain::company::CompanySettingsPatch;
+use crate::domain::keys::{IssuedKey, KeyScope};
 use crate::domain::ValidationError;
 use crate::secrets::Secrets;
 use crate::store::companies::{self, CompanyRow};
+
+/// A new company and its first key (FULL, labelled "initial"), in the caller's transaction:
+/// `callsync company create`, the local demo company, tests and benchmarks.
+pub fn create(
+    conn: &mut PgConnection,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<(CompanyRow, IssuedKey), AppError> {
+    let company = companies::insert_company(conn, name, now)?;
+    let (_, key) = super::keys::create(conn, company.id, Some("initial"), KeyScope::Full, now)?;
+    Ok((company, key))
+}
 
 /// updateCompanySettings, in the caller's transaction: seals the secrets it sets (refused,
 /// naming the field, when the server has no key: nothing is written), writes the changes, then

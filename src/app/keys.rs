@@ -2,11 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
+use rand::RngCore;
 use uuid::Uuid;
 
 use super::AppError;
-use crate::domain::keys::{self, KeyScope};
-use crate::store::api_keys::{self, ApiKeyRow, IssuedKey};
+use crate::domain::keys::{self, IssuedKey, KeyScope};
+use crate::store::api_keys::{self, ApiKeyRow};
 use crate::store::StoreError;
 
 /// Who revokes: a tenant through the API may not lock itself out; the operator may.
@@ -16,7 +17,8 @@ pub enum Revoker {
     Operator,
 }
 
-/// Issues a key for the company, in the caller's transaction.
+/// Issues a key for the company, in the caller's transaction: 256 bits from the operating
+/// system's generator, returned once, stored as a hash.
 pub fn create(
     conn: &mut PgConnection,
     company_id: Uuid,
@@ -25,10 +27,15 @@ pub fn create(
     now: DateTime<Utc>,
 ) -> Result<(ApiKeyRow, IssuedKey), AppError> {
     let label = keys::label(label)?;
-    api_keys::create(conn, company_id, label.as_deref(), scope, now).map_err(|e| match e {
-        StoreError::NotFound => AppError::NotFound("company"),
-        other => other.into(),
-    })
+    let mut random = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut random);
+    let key = IssuedKey::from_random(random);
+    let row =
+        api_keys::insert(conn, company_id, &key, label.as_deref(), scope, now).map_err(|e| match e {
+            StoreError::NotFound => AppError::NotFound("company"),
+            other => other.into(),
+        })?;
+    Ok((row, key))
 }
 
 /// Revokes one of the company's keys (a key already revoked is returned as it is). Through the

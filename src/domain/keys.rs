@@ -1,5 +1,7 @@
 //! What an API key may do: its scope, and the limits on what a client may send about keys.
 
+use sha2::{Digest, Sha256};
+
 use super::ValidationError;
 
 /// A key's scope (API.md "Keys, idempotency and the audit trail").
@@ -76,6 +78,38 @@ pub fn idempotency_key(value: &str) -> Result<&str, ValidationError> {
     }
 }
 
+/// What every issued key starts with, so that a leaked key is recognisable (secret scanners).
+pub const KEY_PREFIX: &str = "csk_";
+/// How much of a key is kept in clear to tell keys apart in lists: its prefix and 8 hex digits.
+const VISIBLE_PREFIX_LEN: usize = 12;
+
+/// A new API key's secret: shown once, only its [`hash`] is stored.
+pub struct IssuedKey {
+    pub api_key: String,
+}
+
+impl IssuedKey {
+    /// The key written from 32 random bytes (the caller draws them: the domain has no I/O).
+    pub fn from_random(bytes: [u8; 32]) -> Self {
+        IssuedKey { api_key: format!("{KEY_PREFIX}{}", hex::encode(bytes)) }
+    }
+
+    pub fn hash(&self) -> Vec<u8> {
+        hash(&self.api_key)
+    }
+
+    /// The part of the key stored and shown in clear.
+    pub fn visible_prefix(&self) -> &str {
+        &self.api_key[..VISIBLE_PREFIX_LEN]
+    }
+}
+
+/// How a key is stored and looked up: its SHA-256 (a key is 256 random bits, so no salt or
+/// slow hash is needed).
+pub fn hash(api_key: &str) -> Vec<u8> {
+    Sha256::digest(api_key.as_bytes()).to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +134,15 @@ mod tests {
         assert_eq!(idempotency_key("").unwrap_err().field, "Idempotency-Key");
         assert!(idempotency_key("has space").is_err());
         assert!(idempotency_key(&"k".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn an_issued_key_is_its_prefix_and_hex_and_only_its_hash_is_kept() {
+        let key = IssuedKey::from_random([0xab; 32]);
+        assert_eq!(key.api_key, format!("csk_{}", "ab".repeat(32)));
+        assert_eq!(key.visible_prefix(), "csk_abababab");
+        assert_eq!(key.hash(), hash(&key.api_key));
+        assert_eq!(key.hash().len(), 32);
+        assert_ne!(hash("csk_a"), hash("csk_b"));
     }
 }

@@ -191,7 +191,7 @@ impl AppState {
 
     /// Who `api_key` is (its company and scope), from the cache or the database.
     pub(crate) async fn authenticate(&self, api_key: &str) -> Result<Option<KeyIdentity>, StoreError> {
-        let hash = api_keys::hash_key(api_key);
+        let hash = crate::domain::keys::hash(api_key);
         let now = self.db.now();
         if let Some(identity) = self.keys.get(&hash, now) {
             return Ok(Some(identity));

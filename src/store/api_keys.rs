@@ -2,13 +2,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::schema::{api_keys, companies};
 use super::StoreError;
-use crate::domain::keys::KeyScope;
+use crate::domain::keys::{self, IssuedKey, KeyScope};
 
 /// A key as the company may see it: never its secret.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -30,11 +28,6 @@ impl ApiKeyRow {
     }
 }
 
-/// A new API key: the secret is returned once and only its hash is stored.
-pub struct IssuedKey {
-    pub api_key: String,
-}
-
 /// Who a presented key is: its id, company and scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyIdentity {
@@ -43,45 +36,33 @@ pub struct KeyIdentity {
     pub scope: KeyScope,
 }
 
-const KEY_PREFIX: &str = "csk_";
-const VISIBLE_PREFIX_LEN: usize = 12;
 /// `last_used_at` is written at most this often per key (not once per request).
 const LAST_USED_RESOLUTION: Duration = Duration::seconds(60);
 
-pub fn hash_key(api_key: &str) -> Vec<u8> {
-    Sha256::digest(api_key.as_bytes()).to_vec()
-}
-
-fn generate_key() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("{KEY_PREFIX}{}", hex::encode(bytes))
-}
-
-/// Issues a key for an existing company (NotFound otherwise).
-pub fn create(
+/// Stores an issued key (its hash and visible prefix) for an existing company (NotFound
+/// otherwise).
+pub fn insert(
     conn: &mut PgConnection,
     company_id: Uuid,
+    key: &IssuedKey,
     label: Option<&str>,
     scope: KeyScope,
     now: DateTime<Utc>,
-) -> Result<(ApiKeyRow, IssuedKey), StoreError> {
+) -> Result<ApiKeyRow, StoreError> {
     let exists: Option<Uuid> =
         companies::table.find(company_id).select(companies::id).first(conn).optional()?;
     exists.ok_or(StoreError::NotFound)?;
-    let api_key = generate_key();
-    let row = diesel::insert_into(api_keys::table)
+    Ok(diesel::insert_into(api_keys::table)
         .values((
             api_keys::company_id.eq(company_id),
-            api_keys::key_hash.eq(hash_key(&api_key)),
-            api_keys::prefix.eq(&api_key[..VISIBLE_PREFIX_LEN]),
+            api_keys::key_hash.eq(key.hash()),
+            api_keys::prefix.eq(key.visible_prefix()),
             api_keys::label.eq(label),
             api_keys::scope.eq(scope.as_str()),
             api_keys::created_at.eq(now),
         ))
         .returning(ApiKeyRow::as_returning())
-        .get_result(conn)?;
-    Ok((row, IssuedKey { api_key }))
+        .get_result(conn)?)
 }
 
 /// The identity of a presented key, if it exists and is not revoked; marks it used (at most
@@ -92,7 +73,7 @@ pub fn identify(
     now: DateTime<Utc>,
 ) -> Result<Option<KeyIdentity>, StoreError> {
     let found: Option<(Uuid, Uuid, String, Option<DateTime<Utc>>)> = api_keys::table
-        .filter(api_keys::key_hash.eq(hash_key(api_key)))
+        .filter(api_keys::key_hash.eq(keys::hash(api_key)))
         .filter(api_keys::revoked_at.is_null())
         .select((api_keys::id, api_keys::company_id, api_keys::scope, api_keys::last_used_at))
         .first(conn)

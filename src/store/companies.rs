@@ -12,7 +12,6 @@ use super::StoreError;
 use crate::domain::calling_rules::{self, StateRule};
 use crate::domain::company::CompanySettingsPatch;
 use crate::domain::customer::{Campaign, CustomerField};
-use crate::domain::keys::KeyScope;
 use crate::domain::{Patch, StoredSecret};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -29,17 +28,16 @@ pub struct CompanyRow {
     pub queued_call_ttl_seconds: i32,
 }
 
-pub fn create_company(
+/// A new company with default settings (no key: `app::company::create` issues its first).
+pub fn insert_company(
     conn: &mut PgConnection,
     name: &str,
     now: DateTime<Utc>,
-) -> Result<(CompanyRow, super::api_keys::IssuedKey), StoreError> {
-    let company: CompanyRow = diesel::insert_into(companies::table)
+) -> Result<CompanyRow, StoreError> {
+    Ok(diesel::insert_into(companies::table)
         .values((companies::name.eq(name), companies::created_at.eq(now), companies::updated_at.eq(now)))
         .returning(CompanyRow::as_returning())
-        .get_result(conn)?;
-    let (_, key) = super::api_keys::create(conn, company.id, Some("initial"), KeyScope::Full, now)?;
-    Ok((company, key))
+        .get_result(conn)?)
 }
 
 pub fn get_company(conn: &mut PgConnection, company_id: Uuid) -> Result<Option<CompanyRow>, StoreError> {
