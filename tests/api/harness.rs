@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use callsync::events::HubConfig;
 use callsync::pg_cluster::LocalCluster;
-use callsync::store::{self, companies};
+use callsync::store;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -330,10 +330,11 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
         let state =
             callsync::http::AppState::with_options(pools, &self.db.url, HubConfig::default(), options);
+        let background = state.background_db().clone();
         let (server, addr) = callsync::http::serve(listener, state, 2).expect("start server");
         let handle = server.handle();
         tokio::spawn(server);
-        Instance { base_url: format!("http://{addr}"), handle }
+        Instance { base_url: format!("http://{addr}"), handle, background }
     }
 
     pub fn ws_url(&self) -> String {
@@ -344,6 +345,8 @@ impl TestApp {
 pub struct Instance {
     pub base_url: String,
     pub handle: actix_web::dev::ServerHandle,
+    /// The handle this instance's background workers would run on (a test may start them).
+    pub background: callsync::store::Db,
 }
 
 impl Instance {
@@ -369,7 +372,7 @@ impl Drop for TestApp {
 pub fn create_company(db_url: &str, name: &str) -> (Uuid, String) {
     let mut conn = PgConnection::establish(db_url).expect("connect");
     let (company, key) = conn
-        .transaction(|conn| companies::create_company(conn, name, utc(TEST_START)))
+        .transaction(|conn| callsync::app::company::create(conn, name, utc(TEST_START)))
         .expect("create company");
     (company.id, key.api_key)
 }

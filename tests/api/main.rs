@@ -22,6 +22,7 @@ mod handoff;
 mod harness;
 mod http_surface;
 mod idempotency;
+mod instances;
 mod jobs;
 mod keys;
 mod limits;
