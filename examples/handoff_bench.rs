@@ -16,7 +16,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Timestamptz, Uuid as SqlUuid};
 use uuid::Uuid;
 
-use common::BenchDb;
+use common::{BenchDb, CpuMeter};
 
 /// Tuesday 12:00 in New York: inside every window, so every call is handed over.
 fn decided_at() -> DateTime<Utc> {
@@ -108,11 +108,19 @@ fn main() {
     let now = decided_at();
     queue_calls(&mut conn, company_id, n, now);
     let (mut with, mut without) = (Vec::new(), Vec::new());
+    // CPU per call handed over with the re-decision: (Postgres, this process = the use-case).
+    let (mut postgres_cpu, mut app_cpu) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         // Alternate which goes first, so neither always meets a warmer cache.
         for decide in if round % 2 == 0 { [false, true] } else { [true, false] } {
             reset(&mut conn);
+            let meter = CpuMeter::start(None);
             let (handed, took) = hand_over(&mut conn, company_id, now, decide);
+            if decide {
+                let (_, postgres, app) = meter.per_op(handed as f64);
+                postgres_cpu.push(postgres);
+                app_cpu.push(app);
+            }
             assert_eq!(handed, n, "every call is allowed and handed over");
             let rate = handed as f64 / took.as_secs_f64();
             if decide {
@@ -128,6 +136,8 @@ fn main() {
     println!("  without the re-decision: {without:.0} calls/s");
     println!("  with the re-decision:    {with:.0} calls/s");
     println!("  cost of the re-decision: {:.0}% (target <= 25%)", cost * 100.0);
+    let (postgres_cpu, app_cpu) = (median(postgres_cpu), median(app_cpu));
+    println!("  CPU per call with it: Postgres {postgres_cpu:.3} ms, use-case {app_cpu:.3} ms");
     println!("<!-- bench:handoff -->");
     println!("### Hand-off: calls handed over per second, with the re-decision against without\n");
     println!("| scenario | without | with | cost | target | ok |");
@@ -136,6 +146,9 @@ fn main() {
         "| claimCalls, {n} calls, 100 a transaction | {without:.0}/s | {with:.0}/s | {:.0}% | <= 25% | {} |",
         cost * 100.0,
         if cost <= 0.25 { "yes" } else { "no" }
+    );
+    println!(
+        "\nCPU per call handed over with the re-decision: Postgres {postgres_cpu:.3} ms, the use-case {app_cpu:.3} ms."
     );
     println!("<!-- /bench -->");
 }
