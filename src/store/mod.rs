@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod loans;
 mod pools;
 mod prepared;
+pub mod replica;
 pub mod schedules;
 pub mod schema;
 pub mod suppressed;
@@ -30,6 +31,7 @@ pub use pools::{
     connect_pool, PoolConfig, ServerPools, DEFAULT_BACKGROUND_CONNECTIONS,
     DEFAULT_BACKGROUND_STATEMENT_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_TIMEOUT,
 };
+pub use replica::{Replica, ReplicaConfig, ReplicaStatus};
 
 use std::time::Duration;
 
@@ -127,6 +129,8 @@ pub struct Db {
     gate_wait: Duration,
     /// "Now" for every use-case that runs through this handle (settable in tests).
     clock: crate::clock::Clock,
+    /// The read replica that [`Db::read_stale`] may use (the request path's handle only).
+    replica: Option<std::sync::Arc<Replica>>,
 }
 
 /// Called after each committed write transaction (the event hub's wake-up).
@@ -146,7 +150,18 @@ impl Db {
             gate_size,
             gate_wait: Duration::from_secs(5),
             clock: crate::clock::Clock::system(),
+            replica: None,
         }
+    }
+
+    /// The same pool, its stale-tolerant reads ([`Db::read_stale`]) on `replica` while it keeps
+    /// up, and each committed write's WAL position remembered for read-your-writes.
+    pub fn with_replica(self, replica: std::sync::Arc<Replica>) -> Self {
+        Db { replica: Some(replica), ..self }
+    }
+
+    pub fn replica(&self) -> Option<&std::sync::Arc<Replica>> {
+        self.replica.as_ref()
     }
 
     /// The same pool with at most `per_company` database calls of one company running or
@@ -213,20 +228,31 @@ impl Db {
         T: Send + 'static,
     {
         let actor = audit::current().map(|context| (context, self.now()));
+        let track = self.replica.is_some();
         let result = self
             .blocking(move |conn| {
-                conn.transaction(|conn| {
+                let value = conn.transaction(|conn| {
                     if let Some((context, at)) = &actor {
                         audit::mark(conn, context, *at)?;
                     }
                     f(conn)
-                })
+                })?;
+                Ok((value, track.then(|| replica::write_position(conn).ok())))
             })
             .await;
-        if let (Ok(_), Some(hook)) = (&result, &self.on_commit) {
+        self.committed(result)
+    }
+
+    /// After a write transaction: its position remembered for read-your-writes, the hook called.
+    fn committed<T, E>(&self, result: Result<(T, Option<Option<replica::Lsn>>), E>) -> Result<T, E> {
+        let (value, position) = result?;
+        if let (Some(replica), Some(position)) = (&self.replica, position) {
+            replica.wrote(replica::current_session().as_deref(), position);
+        }
+        if let Some(hook) = &self.on_commit {
             hook();
         }
-        result
+        Ok(value)
     }
 
     /// [`Db::write`] for a use-case with an error type of its own.
@@ -240,6 +266,7 @@ impl Db {
         let permit = self.permit().await.map_err(E::from)?;
         self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let actor = audit::current().map(|context| (context, self.now()));
+        let track = self.replica.is_some();
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut pooled = pool.get().map_err(|e| E::from(StoreError::Unavailable(e.to_string())))?;
@@ -253,14 +280,12 @@ impl Db {
             if result.is_err() {
                 evict_if_dead(conn);
             }
-            result
+            let value = result?;
+            Ok((value, track.then(|| replica::write_position(conn).ok())))
         })
         .await
         .map_err(|e| E::from(StoreError::Unavailable(format!("database task failed: {e}"))))?;
-        if let (Ok(_), Some(hook)) = (&result, &self.on_commit) {
-            hook();
-        }
-        result
+        self.committed(result)
     }
 
     /// Runs read-only `f` on a blocking thread, without the cost of a transaction.
@@ -270,6 +295,44 @@ impl Db {
         T: Send + 'static,
     {
         self.blocking(f).await
+    }
+
+    /// Runs read-only `f` as [`Db::read`] does, on the read replica when there is one in use
+    /// and it has replayed the calling client's writes (see [`replica`]), else on the primary.
+    /// Only for reads that may be a moment stale: lists, searches, counts, exports.
+    pub async fn read_stale<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(replica) = self.replica.clone() else {
+            return self.blocking(f).await;
+        };
+        let replica::Route::Replica(needed) = replica.route(replica::current_session().as_deref()) else {
+            replica.on_primary::<()>();
+            return self.blocking(f).await;
+        };
+        let pool = self.pool.clone();
+        let permit = self.permit().await?;
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            if let Some(mut conn) = replica.connection(needed) {
+                let result = f(&mut conn);
+                if result.is_err() && evict_if_dead(&mut conn) {
+                    replica.lost();
+                }
+                return result;
+            }
+            let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let result = f(&mut conn);
+            if result.is_err() {
+                evict_if_dead(&mut conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
     }
 
     async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -312,11 +375,14 @@ impl Db {
 /// After a call failed: a connection that no longer answers (the server restarted or closed it)
 /// is marked broken, so the pool drops it instead of lending it again. Checkouts are not tested
 /// (that would be a round trip per call); failures are rare, so only they pay for the check.
-fn evict_if_dead(conn: &mut PgConnection) {
+/// Returns whether it was dead.
+fn evict_if_dead(conn: &mut PgConnection) -> bool {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    if diesel::sql_query("SELECT 1").execute(conn).is_err() {
+    let dead = diesel::sql_query("SELECT 1").execute(conn).is_err();
+    if dead {
         AnsiTransactionManager::transaction_manager_status_mut(conn).set_in_error();
     }
+    dead
 }
 
 /// Held while a database call runs or waits for a connection.

@@ -2,6 +2,7 @@
 //! timeout, and the background workers' reserved one) and the plain pool of the CLI, migrations
 //! and benchmarks' setup.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::pg::PgConnection;
@@ -9,6 +10,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, Pool};
 
 use super::company_share::CompanyShare;
+use super::replica::{Replica, ReplicaConfig};
 use super::{PgPool, StoreError};
 
 /// A connection pool with no statement timeout (lazy: many test servers can share one
@@ -18,7 +20,7 @@ pub fn connect_pool(database_url: &str, max_size: u32) -> Result<PgPool, StoreEr
     build_pool(database_url, max_size, None)
 }
 
-fn build_pool(
+pub(super) fn build_pool(
     database_url: &str,
     max_size: u32,
     statement_timeout: Option<Duration>,
@@ -124,13 +126,16 @@ impl PoolConfig {
     }
 }
 
-/// A server instance's two pools: the request path's and the background workers' reserved one.
+/// A server instance's two pools: the request path's and the background workers' reserved one
+/// (and, when configured, the read replica's).
 #[derive(Clone)]
 pub struct ServerPools {
     pub requests: PgPool,
     pub background: PgPool,
     /// One company's share of the request path's database calls.
     pub company_share: CompanyShare,
+    /// `DATABASE_READ_URL`: where the request path's stale-tolerant reads go while it keeps up.
+    pub replica: Option<Arc<Replica>>,
 }
 
 impl ServerPools {
@@ -144,6 +149,20 @@ impl ServerPools {
                 config.background,
                 Some(config.background_statement_timeout),
             )?,
+            replica: None,
         })
+    }
+
+    /// The same pools plus the read replica's (as many connections as the request path, under
+    /// the same statement timeout) and its lag check against `database_url`.
+    pub fn with_replica(
+        self,
+        database_url: &str,
+        replica: &ReplicaConfig,
+        config: &PoolConfig,
+    ) -> Result<ServerPools, StoreError> {
+        let replica =
+            Replica::start(database_url, replica, config.request_connections(), config.statement_timeout)?;
+        Ok(ServerPools { replica: Some(replica), ..self })
     }
 }
