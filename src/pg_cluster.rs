@@ -167,6 +167,58 @@ impl LocalCluster {
         Ok(cluster)
     }
 
+    /// A throwaway streaming standby of this cluster (tests of the read replica): a base
+    /// backup taken with `pg_basebackup -R` (so it follows this cluster over streaming
+    /// replication) into a temp dir of its own, started on a free port; stopped and removed
+    /// when dropped or when this process exits, as [`LocalCluster::start_temporary`]'s.
+    pub fn start_standby(&self) -> Result<LocalCluster, ClusterError> {
+        let pg = Pg::detect()?;
+        let root = create_temp_root()?;
+        let data_dir = root.join("data");
+        let watchdog = match spawn_watchdog(&pg, &root, &data_dir) {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&root);
+                return Err(e);
+            }
+        };
+        let mut standby = LocalCluster {
+            pg,
+            data_dir,
+            port: 0,
+            made_traversable: Vec::new(),
+            temp: Some(TempDir { root: root.clone(), watchdog: Some(watchdog) }),
+        };
+        standby.pg.make_accessible(&root)?;
+        standby.pg.prepare_dir(&root)?;
+        let args: Vec<OsString> = vec![
+            "-D".into(),
+            standby.data_dir.clone().into(),
+            "-R".into(),
+            "-X".into(),
+            "stream".into(),
+            // Not the default spread checkpoint: the backup starts at once.
+            "--checkpoint=fast".into(),
+            "--no-sync".into(),
+            "-h".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            self.port.to_string().into(),
+            "-U".into(),
+            "postgres".into(),
+        ];
+        standby.pg.run_ok("pg_basebackup", args)?;
+        // The primary's server.log came along in the backup: the standby's starts empty.
+        let _ = fs::remove_file(standby.data_dir.join("server.log"));
+        standby.port = standby.pg.start(&standby.data_dir, TEMPORARY_SETTINGS)?;
+        Ok(standby)
+    }
+
+    /// Stops the server at once, without a shutdown checkpoint (as a crash would).
+    pub fn stop_immediately(&self) -> Result<(), ClusterError> {
+        self.pg.stop(&self.data_dir, "immediate")
+    }
+
     /// Directories made traversable (o+x) for the `postgres` user when this cluster was found
     /// or created as root: the caller says so, since it changes the machine.
     pub fn made_traversable(&self) -> &[PathBuf] {
