@@ -63,6 +63,14 @@ pub struct ServeArgs {
     /// The same limit for the background workers' statements (jobs rebuild schedules in bulk).
     #[arg(long, env = "CALLSYNC_BACKGROUND_STATEMENT_TIMEOUT_MS", default_value_t = store::DEFAULT_BACKGROUND_STATEMENT_TIMEOUT.as_millis() as u64)]
     background_statement_timeout_ms: u64,
+    /// A read replica of DATABASE_URL's server (a streaming standby): lists, searches, counts
+    /// and exports read there while it keeps up; everything else stays on the primary.
+    #[arg(long, env = "DATABASE_READ_URL", hide_env_values = true)]
+    database_read_url: Option<String>,
+    /// Replica lag (milliseconds) past which reads skip the replica for the primary, until it
+    /// catches up.
+    #[arg(long, env = "CALLSYNC_MAX_REPLICA_LAG_MS", default_value_t = store::replica::DEFAULT_MAX_REPLICA_LAG.as_millis() as u64)]
+    max_replica_lag_ms: u64,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "CALLSYNC_WORKERS")]
     workers: Option<usize>,
@@ -355,6 +363,8 @@ fn serve(args: ServeArgs) -> CliResult {
         company_db_calls_contended,
         statement_timeout_ms,
         background_statement_timeout_ms,
+        database_read_url,
+        max_replica_lag_ms,
         workers,
         no_dialer,
         simulate_calls,
@@ -443,6 +453,17 @@ fn serve(args: ServeArgs) -> CliResult {
         tracing::info!(count = applied.len(), "migrations applied");
     }
     let pools = store::ServerPools::connect(&database.url, &pool_config)?;
+    let pools = match database_read_url.filter(|url| !url.trim().is_empty()) {
+        Some(url) => {
+            let max_lag = std::time::Duration::from_millis(max_replica_lag_ms);
+            tracing::info!(
+                max_lag_ms = max_replica_lag_ms,
+                "lists, searches, counts and exports read from the read replica while it keeps up"
+            );
+            pools.with_replica(&database.url, &store::ReplicaConfig::new(url, max_lag), &pool_config)?
+        }
+        None => pools,
+    };
     if database.local_cluster.is_some() {
         create_demo_company(&pools.requests, &bind)?;
     }

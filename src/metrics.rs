@@ -179,3 +179,31 @@ fn operation_label(document: &ExecutableDocument) -> String {
         .unwrap_or_else(|| "fragment".to_string());
     format!("{kind} {field}")
 }
+
+/// The read replica's gauges (only when the instance has one).
+pub fn render_replica(status: &crate::store::ReplicaStatus) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# HELP callsync_replica_up Whether the read replica answered its last check (1) or not (0).\n",
+    );
+    out.push_str("# TYPE callsync_replica_up gauge\n");
+    let _ = writeln!(out, "callsync_replica_up {}", u8::from(status.up == Some(true)));
+    out.push_str(
+        "# HELP callsync_replica_lag_seconds How long the read replica has been behind a primary WAL position it has not replayed.\n",
+    );
+    out.push_str("# TYPE callsync_replica_lag_seconds gauge\n");
+    // Unknown (down, or not checked yet) reads as NaN, which alerting treats as absent data.
+    let lag = status.lag.map_or_else(|| "NaN".to_string(), |lag| format!("{:.3}", lag.as_secs_f64()));
+    let _ = writeln!(out, "callsync_replica_lag_seconds {lag}");
+    out.push_str("# HELP callsync_replica_max_lag_seconds Lag past which reads skip the replica.\n");
+    out.push_str("# TYPE callsync_replica_max_lag_seconds gauge\n");
+    let _ = writeln!(out, "callsync_replica_max_lag_seconds {:.3}", status.max_lag.as_secs_f64());
+    out.push_str("# HELP callsync_replica_in_use Whether stale-tolerant reads go to the read replica now.\n");
+    out.push_str("# TYPE callsync_replica_in_use gauge\n");
+    let _ = writeln!(out, "callsync_replica_in_use {}", u8::from(status.in_use));
+    out.push_str("# HELP callsync_stale_reads_total Stale-tolerant reads (lists, searches, counts, exports) by where they ran.\n");
+    out.push_str("# TYPE callsync_stale_reads_total counter\n");
+    let _ = writeln!(out, "callsync_stale_reads_total{{database=\"replica\"}} {}", status.reads_on_replica);
+    let _ = writeln!(out, "callsync_stale_reads_total{{database=\"primary\"}} {}", status.reads_on_primary);
+    out
+}

@@ -6,6 +6,7 @@ pub mod error;
 mod graphql_http;
 mod graphql_media;
 pub mod persisted;
+pub mod read_after;
 mod shares;
 pub mod telemetry;
 mod websocket;
@@ -125,6 +126,10 @@ impl AppState {
             .with_company_share(pools.company_share)
             .with_clock(clock.clone())
             .with_commit_hook(wake.clone());
+        let db = match pools.replica {
+            Some(replica) => db.with_replica(replica),
+            None => db,
+        };
         // The dialer's and jobs' commits wake the hub too: their events reach subscribers at once.
         let background = Db::new(pools.background).with_clock(clock).with_commit_hook(wake);
         let metrics = Arc::new(Metrics::new(hub.clone()));
@@ -258,15 +263,36 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
+/// 200 only while the primary answers (a replica never decides it: reads fall back to the
+/// primary). The body's first line is the verdict; then one line for the primary and, when
+/// configured, one for the replica.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let check = state.db.read(crate::store::ping);
-    match tokio::time::timeout(Duration::from_secs(3), check).await {
-        Ok(Ok(())) => HttpResponse::Ok().content_type("text/plain").body("ready\n"),
+    let (mut response, mut body) = match tokio::time::timeout(Duration::from_secs(3), check).await {
+        Ok(Ok(())) => (HttpResponse::Ok(), "ready\nprimary: up\n".to_string()),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable().content_type("text/plain").body("database unavailable\n")
+            (HttpResponse::ServiceUnavailable(), "database unavailable\nprimary: down\n".to_string())
         }
-        Err(_) => HttpResponse::ServiceUnavailable().content_type("text/plain").body("database timed out\n"),
+        Err(_) => (HttpResponse::ServiceUnavailable(), "database timed out\nprimary: down\n".to_string()),
+    };
+    if let Some(replica) = state.db.replica() {
+        body.push_str(&replica_line(&replica.status()));
+    }
+    response.content_type("text/plain").body(body)
+}
+
+/// `replica: up, lag 12 ms, in use` (or `skipped`, `down`, `checking`).
+fn replica_line(status: &crate::store::ReplicaStatus) -> String {
+    let use_ = if status.in_use { "in use" } else { "skipped" };
+    match (status.up, status.lag) {
+        (None, _) => "replica: checking, skipped\n".to_string(),
+        (Some(false), _) | (Some(true), None) => format!("replica: down, {use_}\n"),
+        (Some(true), Some(lag)) => format!(
+            "replica: up, lag {} ms (limit {} ms), {use_}\n",
+            lag.as_millis(),
+            status.max_lag.as_millis()
+        ),
     }
 }
 
@@ -280,11 +306,11 @@ async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         }
     }
     let pool = state.db.pool();
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render(
-        &pool.state(),
-        pool.max_size(),
-        state.db.calls(),
-    ))
+    let mut body = state.metrics.render(&pool.state(), pool.max_size(), state.db.calls());
+    if let Some(replica) = state.db.replica() {
+        body.push_str(&crate::metrics::render_replica(&replica.status()));
+    }
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }
 
 /// Whether the request carries `Authorization: Bearer TOKEN` with `expected`'s token. Compared
@@ -312,6 +338,8 @@ pub fn serve(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(writes::guard))
+            // Outside `writes`: an idempotency claim is a write of the request's too.
+            .wrap(actix_web::middleware::from_fn(read_after::guard))
             .wrap(actix_web::middleware::from_fn(shares::guard))
             .wrap(actix_web::middleware::from_fn(telemetry::trace_requests))
             .app_data(data.clone())
