@@ -331,7 +331,8 @@ pub(crate) async fn call_page(
     let company_id = tenant(ctx)?;
     let cursors = super::cursors(ctx, "calls")?;
     let request = cursors.time_page(ctx, first, after.as_deref(), true)?;
-    let page = db(ctx).read(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
+    let page =
+        db(ctx).read_stale(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
     Ok(cursors.connection(after.is_some(), page, Call))
 }
 

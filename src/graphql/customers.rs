@@ -432,8 +432,9 @@ impl CustomerQuery {
         };
         let request = PageRequest { order, desc, after: cursor, first, with_total: wants_total(ctx) };
         let wants_estimate = ctx.look_ahead().field("totalCountEstimate").exists();
+        // A list and its counts may be a moment stale: the read replica's, when in use.
         let (page, estimate) = db(ctx)
-            .read(move |conn| {
+            .read_stale(move |conn| {
                 let page = store::list(conn, company_id, &filter, &request)?;
                 let estimate = if wants_estimate {
                     Some(store::estimate_count(conn, company_id, &filter)?)

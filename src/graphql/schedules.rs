@@ -379,7 +379,8 @@ impl ScheduleQuery {
             created_at_to: f.created_at_to,
         };
         let request = PageRequest { order, desc, after: Some(offset), first, with_total: wants_total(ctx) };
-        let page = db(ctx).read(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
+        let page =
+            db(ctx).read_stale(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
         let mut connection = Connection::with_additional_fields(
             offset > 0,
             page.has_next_page,

@@ -132,7 +132,8 @@ pub(crate) async fn task_page(
     let company_id = tenant(ctx)?;
     let cursors = super::cursors(ctx, "tasks")?;
     let request = cursors.time_page(ctx, first, after.as_deref(), false)?;
-    let page = db(ctx).read(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
+    let page =
+        db(ctx).read_stale(move |conn| store::list(conn, company_id, &filter, &request)).await.gql()?;
     prefetch_relations(ctx, page.rows.iter().map(|(_, row)| row)).await?;
     Ok(cursors.connection(after.is_some(), page, Task))
 }

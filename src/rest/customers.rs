@@ -512,7 +512,7 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest, params: Params) 
             }
             let (rows, total) = state
                 .db()
-                .read(move |conn| {
+                .read_stale(move |conn| {
                     // Keyset order, the first `skip + per_page` rows; the page is their tail.
                     let request =
                         PageRequest { order, desc, after: None, first: skip + per_page, with_total: true };

@@ -122,19 +122,20 @@ where
         Some(company) => db.for_company(company),
         None => db.clone(),
     };
+    // ... and reads after its client's writes, on the replica when it has replayed them.
+    let session = crate::store::replica::current_session().unwrap_or_default();
     tokio::spawn(async move {
         let first = tx.clone();
-        let result = db
-            .read(move |conn| {
-                conn.build_transaction().read_only().repeatable_read().run(|conn| {
-                    let mut emit = |chunk: String| first.blocking_send(Ok(web::Bytes::from(chunk))).is_ok();
-                    if emit(head) {
-                        write_pages(conn, &mut emit)?;
-                    }
-                    Ok::<_, StoreError>(())
-                })
+        let read = db.read_stale(move |conn| {
+            conn.build_transaction().read_only().repeatable_read().run(|conn| {
+                let mut emit = |chunk: String| first.blocking_send(Ok(web::Bytes::from(chunk))).is_ok();
+                if emit(head) {
+                    write_pages(conn, &mut emit)?;
+                }
+                Ok::<_, StoreError>(())
             })
-            .await;
+        });
+        let result = crate::store::replica::in_session(session, read).await;
         if let Err(e) = result {
             // The status line is sent: cut the body short so the client sees it incomplete.
             tracing::error!(error = %e, "a CSV export failed part-way");

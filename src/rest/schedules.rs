@@ -448,7 +448,8 @@ pub async fn list(
                 with_total: true,
             };
             let filter = q.filter;
-            let page = state.db().read(move |conn| store::list(conn, company_id, &filter, &request)).await?;
+            let page =
+                state.db().read_stale(move |conn| store::list(conn, company_id, &filter, &request)).await?;
             let total = page.total_count.unwrap_or(0);
             Ok(HttpResponse::Ok().json(json!({
                 "schedules": page.rows.iter().map(|(_, row)| q.view.row(row)).collect::<Vec<_>>(),
