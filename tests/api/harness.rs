@@ -175,7 +175,12 @@ impl TestApp {
         start: chrono::DateTime<chrono::Utc>,
         configure: impl FnOnce(&mut callsync::http::AppOptions),
     ) -> TestApp {
-        TestApp::spawn_with_pools(db, start, test_pools(), configure).await
+        TestApp::spawn_with_pools(db, start, test_pools(), None, configure).await
+    }
+
+    /// A server on `db` (a test's own cluster) whose stale-tolerant reads go to `replica`.
+    pub async fn spawn_with_replica(db: TestDatabase, replica: &store::ReplicaConfig) -> TestApp {
+        TestApp::spawn_with_pools(db, utc(TEST_START), test_pools(), Some(replica), |_| {}).await
     }
 
     /// A server whose pools are split and bounded as `pools` says (its statement timeouts, its
@@ -184,19 +189,24 @@ impl TestApp {
         pools: store::PoolConfig,
         configure: impl FnOnce(&mut callsync::http::AppOptions),
     ) -> TestApp {
-        TestApp::spawn_with_pools(TestDatabase::create(), utc(TEST_START), pools, configure).await
+        TestApp::spawn_with_pools(TestDatabase::create(), utc(TEST_START), pools, None, configure).await
     }
 
     async fn spawn_with_pools(
         db: TestDatabase,
         start: chrono::DateTime<chrono::Utc>,
         pools: store::PoolConfig,
+        replica: Option<&store::ReplicaConfig>,
         configure: impl FnOnce(&mut callsync::http::AppOptions),
     ) -> TestApp {
         let clock = callsync::clock::Clock::starting_at(start);
         let (company_id, api_key) = create_company(&db.url, "Acme");
         let pool_config = pools;
         let pools = store::ServerPools::connect(&db.url, &pool_config).expect("pools");
+        let pools = match replica {
+            Some(replica) => pools.with_replica(&db.url, replica, &pool_config).expect("replica pool"),
+            None => pools,
+        };
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
         let mut options = options(&clock);
         configure(&mut options);
@@ -330,6 +340,25 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
         let state =
             callsync::http::AppState::with_options(pools, &self.db.url, HubConfig::default(), options);
+        let background = state.background_db().clone();
+        let (server, addr) = callsync::http::serve(listener, state, 2).expect("start server");
+        let handle = server.handle();
+        tokio::spawn(server);
+        Instance { base_url: format!("http://{addr}"), handle, background }
+    }
+
+    /// A second instance whose stale-tolerant reads go to `replica`.
+    pub fn another_instance_with_replica(&self, replica: &store::ReplicaConfig) -> Instance {
+        let pools = store::ServerPools::connect(&self.db.url, &self.pool_config)
+            .and_then(|pools| pools.with_replica(&self.db.url, replica, &self.pool_config))
+            .expect("pools");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
+        let state = callsync::http::AppState::with_options(
+            pools,
+            &self.db.url,
+            HubConfig::default(),
+            self.options.clone(),
+        );
         let background = state.background_db().clone();
         let (server, addr) = callsync::http::serve(listener, state, 2).expect("start server");
         let handle = server.handle();

@@ -30,6 +30,7 @@ mod lms;
 mod localities;
 mod opaque_ids;
 mod purpose;
+mod read_replica;
 mod rest;
 mod safety;
 mod schedules;
