@@ -66,7 +66,12 @@ pub async fn graphql_ws(
         request_id = super::telemetry::request_id(&req).unwrap_or_default(),
         company_id = tracing::field::Empty,
     );
-    let connection = run(state.into_inner(), protocol, header_key, session, messages);
+    // Its operations read after its key's writes, as an HTTP request's do (see `read_after`).
+    let reads = crate::store::replica::ReadSession::new(None, None);
+    let connection = crate::store::replica::in_session(
+        reads,
+        run(state.into_inner(), protocol, header_key, session, messages),
+    );
     actix_web::rt::spawn(tracing::Instrument::instrument(connection, span));
     Ok(response)
 }
@@ -102,6 +107,9 @@ async fn run(
             match company {
                 Some(caller) => {
                     super::telemetry::record_company(caller.company_id);
+                    if let Some(reads) = crate::store::replica::current_session() {
+                        reads.identify(caller.key_id);
+                    }
                     let mut data = Data::default();
                     data.insert(Tenant(caller.company_id));
                     data.insert(caller);

@@ -77,12 +77,12 @@ impl ReplicaConfig {
     }
 }
 
-/// What one request reads after, and the position its own writes reached (set by the HTTP door
-/// around each authenticated request; see [`in_session`]).
+/// What one request (or WebSocket connection) reads after, and the position its own writes
+/// reached (set by the HTTP door around each authenticated request; see [`in_session`]).
 #[derive(Debug, Default)]
 pub struct ReadSession {
-    /// The API key making the request.
-    client: Option<Uuid>,
+    /// The API key making the request (a WebSocket's is known once its `connection_init` is).
+    client: std::sync::OnceLock<Uuid>,
     /// A position the client saw elsewhere (`Callsync-Read-After`).
     read_after: Option<Lsn>,
     /// The highest position the request's writes committed at (0: none yet).
@@ -91,7 +91,20 @@ pub struct ReadSession {
 
 impl ReadSession {
     pub fn new(client: Option<Uuid>, read_after: Option<Lsn>) -> Arc<ReadSession> {
-        Arc::new(ReadSession { client, read_after, wrote: AtomicU64::new(0) })
+        let session = ReadSession { read_after, ..ReadSession::default() };
+        if let Some(client) = client {
+            session.identify(client);
+        }
+        Arc::new(session)
+    }
+
+    /// The API key the session's reads and writes are made for, once known (the first stays).
+    pub fn identify(&self, client: Uuid) {
+        let _ = self.client.set(client);
+    }
+
+    fn client(&self) -> Option<Uuid> {
+        self.client.get().copied()
     }
 
     /// The position this request's writes committed at, when it wrote.
@@ -227,7 +240,7 @@ impl Replica {
         if let Some(lsn) = position {
             session.wrote.fetch_max(lsn.0, Ordering::SeqCst);
         }
-        let Some(client) = session.client else { return };
+        let Some(client) = session.client() else { return };
         let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
         match position {
             Some(lsn) => {
@@ -257,7 +270,7 @@ impl Replica {
         {
             let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
             needed = needed.max(written.floor);
-            if let Some(client) = session.and_then(|s| s.client) {
+            if let Some(client) = session.and_then(ReadSession::client) {
                 if written.unknown.contains_key(&client) {
                     return Route::Primary;
                 }

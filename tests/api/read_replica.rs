@@ -10,7 +10,10 @@ use callsync::store::ReplicaConfig;
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 
-use crate::harness::{create_schedule, customer_input, eventually, TestApp, TestDatabase, CREATE_CUSTOMER};
+use crate::harness::{
+    create_schedule, customer_input, eventually, TestApp, TestDatabase, WsClient, CREATE_CUSTOMER,
+    TRANSPORT_WS,
+};
 
 const LIST: &str = "{ customers(first: 100, orderBy: ID) { totalCount nodes { id } } }";
 
@@ -175,6 +178,22 @@ async fn stale_tolerant_reads_use_the_replica_while_it_keeps_up_and_see_the_clie
     // Another instance knows nothing of the write, unless the client sends its position.
     assert!(!shows(&listed(&other.base_url, &writer, None).await, "c-1"));
     assert!(shows(&listed(&other.base_url, &reader, Some(&position)).await, "c-1"));
+    // Over a WebSocket too: its lists wait for its key's writes, and its writes are its key's.
+    let issued =
+        app.gql_ok("mutation { createApiKey(label: \"socket\", scope: FULL) { apiKey } }", json!({})).await;
+    let socket_key = issued["createApiKey"]["apiKey"].as_str().unwrap().to_string();
+    let mut ws = WsClient::connect(&app.ws_url(), TRANSPORT_WS, None).await;
+    ws.init(json!({"apiKey": writer})).await;
+    ws.subscribe("list", LIST, json!({})).await;
+    let seen = ws.next_data(Duration::from_secs(10)).await.expect("the list over the WebSocket");
+    assert!(seen.to_string().contains("\"c-1\""), "{seen}");
+    let mut ws = WsClient::connect(&app.ws_url(), TRANSPORT_WS, None).await;
+    ws.init(json!({"apiKey": socket_key})).await;
+    ws.subscribe("create", CREATE_CUSTOMER, json!({"input": customer_input("c-ws")})).await;
+    let created = ws.next_data(Duration::from_secs(10)).await.expect("the mutation's answer");
+    assert_eq!(created["data"]["createCustomer"]["id"], "c-ws", "{created}");
+    assert!(shows(&listed(&app.base_url, &socket_key, None).await, "c-ws"));
+    assert!(!shows(&listed(&app.base_url, &reader, None).await, "c-ws"));
     let malformed = app
         .client
         .get(format!("{}/v1/customers", app.base_url))
@@ -205,7 +224,7 @@ async fn stale_tolerant_reads_use_the_replica_while_it_keeps_up_and_see_the_clie
     let said = replica_says(&app.base_url, "down").await;
     assert!(said.starts_with("ready\nprimary: up\n"), "{said}");
     let list = listed(&app.base_url, &reader, None).await;
-    assert_eq!(list.1, 3, "{list:?}");
+    assert_eq!(list.1, 4, "{list:?}");
     assert_eq!(metric(&app.base_url, "callsync_replica_in_use").await, 0.0);
     assert_eq!(metric(&app.base_url, "callsync_replica_up").await, 0.0);
     // Writes never touched the replica.
