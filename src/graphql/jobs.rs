@@ -88,7 +88,8 @@ impl JobQuery {
         let company_id = tenant(ctx)?;
         // Another company's id, or any other text, names no job of this company.
         let Some(job) = secrets(ctx).ids().job(company_id, &id) else { return Ok(None) };
-        let row = db(ctx).read(move |conn| store::get(conn, company_id, job)).await.gql()?;
+        // A client that saw its job finish lists what the job built, even from the replica.
+        let row = db(ctx).read_seen(move |conn| store::get(conn, company_id, job)).await.gql()?;
         Ok(row.map(|row| Job::of(row, id.0)))
     }
 }

@@ -245,14 +245,38 @@ impl Db {
 
     /// After a write transaction: its position remembered for read-your-writes, the hook called.
     fn committed<T, E>(&self, result: Result<(T, Option<Option<replica::Lsn>>), E>) -> Result<T, E> {
-        let (value, position) = result?;
-        if let (Some(replica), Some(position)) = (&self.replica, position) {
-            replica.wrote(replica::current_session().as_deref(), position);
-        }
+        let value = self.noted(result)?;
         if let Some(hook) = &self.on_commit {
             hook();
         }
         Ok(value)
+    }
+
+    /// A position read after a call, remembered as the calling client's (see [`replica`]).
+    fn noted<T, E>(&self, result: Result<(T, Option<Option<replica::Lsn>>), E>) -> Result<T, E> {
+        let (value, position) = result?;
+        if let (Some(replica), Some(position)) = (&self.replica, position) {
+            replica.wrote(replica::current_session().as_deref(), position);
+        }
+        Ok(value)
+    }
+
+    /// Runs read-only `f` on the primary as [`Db::read`] does; with a read replica, the
+    /// primary's position after it counts as the client's own write, so what `f` saw of work
+    /// done in the background (a job DONE) the client's stale-tolerant reads see too.
+    pub async fn read_seen<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let track = self.replica.is_some();
+        let result = self
+            .blocking(move |conn| {
+                let value = f(conn)?;
+                Ok((value, track.then(|| replica::write_position(conn).ok())))
+            })
+            .await;
+        self.noted(result)
     }
 
     /// [`Db::write`] for a use-case with an error type of its own.

@@ -33,6 +33,24 @@ async fn listed(base: &str, key: &str, read_after: Option<&str>) -> (Vec<String>
     (ids.collect(), customers["totalCount"].as_i64().unwrap())
 }
 
+const BULK: &str = "mutation($input: BulkAddCustomersInput!) { bulkAddCustomers(input: $input) { jobIds } }";
+const JOB: &str = "query($id: ID!) { job(id: $id) { status } }";
+
+/// How many tasks a task list counts for `key`.
+async fn tasks(base: &str, key: &str) -> i64 {
+    let body: Value = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .header("X-API-Key", key)
+        .json(&json!({"query": "{ tasks(first: 1) { totalCount } }"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["data"]["tasks"]["totalCount"].as_i64().unwrap_or_else(|| panic!("{body:#}"))
+}
+
 fn shows(list: &(Vec<String>, i64), id: &str) -> bool {
     list.0.iter().any(|listed| listed == id)
 }
@@ -194,6 +212,26 @@ async fn stale_tolerant_reads_use_the_replica_while_it_keeps_up_and_see_the_clie
     assert_eq!(created["data"]["createCustomer"]["id"], "c-ws", "{created}");
     assert!(shows(&listed(&app.base_url, &socket_key, None).await, "c-ws"));
     assert!(!shows(&listed(&app.base_url, &reader, None).await, "c-ws"));
+    // Work a request left to the background: once a client has seen the job DONE, its lists
+    // include what the job built.
+    let campaign = app
+        .gql_ok(
+            "mutation { createSchedule(input: {name: \"Campaign\", taskType: \"campaign\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    let mut record = customer_input("c-job");
+    record["phoneNumber"] = json!("+13105550077");
+    record["taskType"] = json!("campaign");
+    let input =
+        json!({"scheduleId": campaign["createSchedule"]["id"], "records": [record], "useWorkflow": true});
+    let bulk = app.gql_ok(BULK, json!({"input": input})).await;
+    let job = bulk["bulkAddCustomers"]["jobIds"][0].as_str().unwrap().to_string();
+    assert_eq!(tasks(&app.base_url, &reader).await, 0, "the replica has none of it");
+    assert_eq!(callsync::dialer::run_jobs(&app.background).await.unwrap(), 1);
+    let seen = app.gql_as(Some(&reader), JOB, json!({"id": job})).await;
+    assert_eq!(seen["data"]["job"]["status"], "DONE", "{seen:#}");
+    assert!(tasks(&app.base_url, &reader).await > 0, "the job's tasks");
     let malformed = app
         .client
         .get(format!("{}/v1/customers", app.base_url))
@@ -224,7 +262,7 @@ async fn stale_tolerant_reads_use_the_replica_while_it_keeps_up_and_see_the_clie
     let said = replica_says(&app.base_url, "down").await;
     assert!(said.starts_with("ready\nprimary: up\n"), "{said}");
     let list = listed(&app.base_url, &reader, None).await;
-    assert_eq!(list.1, 4, "{list:?}");
+    assert_eq!(list.1, 5, "{list:?}");
     assert_eq!(metric(&app.base_url, "callsync_replica_in_use").await, 0.0);
     assert_eq!(metric(&app.base_url, "callsync_replica_up").await, 0.0);
     // Writes never touched the replica.
