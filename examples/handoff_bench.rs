@@ -84,7 +84,7 @@ fn hand_over(
                 let call_ids: Vec<Uuid> = candidates.iter().map(|(id, _)| *id).collect();
                 let locked = calls::lock_claimable(conn, company_id, &call_ids, now)?;
                 let take: Vec<Uuid> = locked.iter().take(100).map(|c| c.id).collect();
-                Ok(calls::mark_claimed(conn, &take, now)?)
+                Ok(calls::mark_claimed(conn, company_id, &take, now)?)
             })
             .expect("hand over");
         if claimed.is_empty() {

@@ -254,7 +254,7 @@ pub fn report_status(
                 )),
             }));
         }
-        store::mark_handed_off(conn, call.id, at)?;
+        store::mark_handed_off(conn, company_id, call.id, at)?;
     }
     let update = StatusUpdate {
         status: report.status.as_str(),
@@ -317,7 +317,7 @@ fn apply_outcome(
 ) -> Result<(), AppError> {
     use super::customers::{stop_contact, StopReason};
     let company_id = call.company_id;
-    store::set_outcome(conn, call.id, outcome.as_str())?;
+    store::set_outcome(conn, company_id, call.id, outcome.as_str())?;
     let number = std::slice::from_ref(&call.to_number);
     let suppress = |conn: &mut PgConnection, source: &str| -> Result<(), AppError> {
         crate::store::suppressed::add_from_consumer(conn, company_id, &call.to_number, source, now)?;
@@ -335,7 +335,13 @@ fn apply_outcome(
         }
         (CallOutcome::WrongNumber, _) => suppress(conn, crate::store::suppressed::WRONG_NUMBER),
         (CallOutcome::AttorneyRepresented | CallOutcome::CeaseRequested, Some(customer)) => {
-            customers::set_contact_hold(conn, customer.id, Some((outcome.as_str(), None)), now)?;
+            customers::set_contact_hold(
+                conn,
+                customer.company_id,
+                customer.id,
+                Some((outcome.as_str(), None)),
+                now,
+            )?;
             stop_contact(conn, company_id, &[customer.id], &[], StopReason::ContactHold, now)?;
             Ok(())
         }

@@ -287,7 +287,8 @@ pub fn place_contact_hold(
     let customer =
         customers::by_external_id(conn, company_id, external_id.trim())?.ok_or(StoreError::NotFound)?;
     customers::lock_many(conn, company_id, &[customer.id])?;
-    let held = customers::set_contact_hold(conn, customer.id, Some((reason, note)), now)?;
+    let held =
+        customers::set_contact_hold(conn, customer.company_id, customer.id, Some((reason, note)), now)?;
     stop_contact(conn, company_id, &[held.id], &[], StopReason::ContactHold, now)?;
     Ok(held)
 }
@@ -306,7 +307,7 @@ pub fn release_contact_hold(
     if locked.contact_hold_reason.is_none() {
         return Ok(locked);
     }
-    Ok(customers::set_contact_hold(conn, customer.id, None, now)?)
+    Ok(customers::set_contact_hold(conn, customer.company_id, customer.id, None, now)?)
 }
 
 /// These customers are now marked Do Not Call: the mark is their numbers', so the pending

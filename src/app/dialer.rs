@@ -118,10 +118,10 @@ pub fn webhook_outcome(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let Some(error) = error else {
-        store::webhook_delivered(conn, call_id)?;
+        store::webhook_delivered(conn, company_id, call_id)?;
         return Ok(());
     };
-    store::webhook_failed(conn, call_id, error, retry_at)?;
+    store::webhook_failed(conn, company_id, call_id, error, retry_at)?;
     if retry_at.is_none() {
         let report = StatusReport {
             status: CallStatus::Failed,
@@ -189,7 +189,7 @@ pub fn run_job(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     // Held until this transaction ends: if this worker dies, the job is free for another.
-    if !jobs::lock_for_run(conn, job.id, job.attempts)? {
+    if !jobs::lock_for_run(conn, job)? {
         return Ok(());
     }
     match kind {
@@ -197,7 +197,7 @@ pub fn run_job(
             super::customers::rebuild_schedules(conn, job.company_id, customer_ids, now)?;
         }
     }
-    jobs::mark_done(conn, job.id, now)?;
+    jobs::mark_done(conn, job.company_id, job.id, now)?;
     Ok(())
 }
 

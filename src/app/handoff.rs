@@ -153,7 +153,9 @@ pub fn next_webhook(
     };
     let customer = lock_customer(conn, company_id, customer_id)?;
     store::lock_company_dialing(conn, company_id)?;
-    let Some(call) = store::lock_due_webhook(conn, call_id, now)? else { return Ok(WebhookStep::Skipped) };
+    let Some(call) = store::lock_due_webhook(conn, company_id, call_id, now)? else {
+        return Ok(WebhookStep::Skipped);
+    };
     let verdict = decide(conn, &call, customer.as_ref(), now)?;
     if let Some(cancelled) = cancel_for(conn, &call, &verdict, now)? {
         return Ok(WebhookStep::Cancelled(Box::new(cancelled)));
@@ -196,7 +198,7 @@ pub fn claim_calls(
             allowed.push(call.id);
         }
     }
-    Ok(store::mark_claimed(conn, &allowed, now)?)
+    Ok(store::mark_claimed(conn, company_id, &allowed, now)?)
 }
 
 /// Cancels QUEUED calls that waited past their expiry (at most `limit`); returns how many.
@@ -210,8 +212,8 @@ pub fn expire_waiting(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -
         customers::lock_many(conn, company_id, &[customer_id])?;
     }
     let mut cancelled = 0;
-    for (call_id, _, _) in expired {
-        if let Some(call) = store::lock_expired(conn, call_id, now)? {
+    for (call_id, company_id, _) in expired {
+        if let Some(call) = store::lock_expired(conn, company_id, call_id, now)? {
             cancel_for(conn, &call, &Verdict::Expired, now)?;
             cancelled += 1;
         }

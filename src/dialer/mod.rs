@@ -216,7 +216,7 @@ pub async fn run_jobs(db: &Db) -> Result<usize, AppError> {
         let lease = chrono::Duration::minutes(5);
         let now = db.now();
         let Some(job) = db.write(move |conn| jobs::claim(conn, now, lease)).await? else { break };
-        let (id, attempts) = (job.id, job.attempts);
+        let (company_id, id, attempts) = (job.company_id, job.id, job.attempts);
         let outcome = match use_case::JobKind::parse(&job) {
             // Not retried: another attempt would not know the kind either.
             Err(unknown) => Err((unknown, None)),
@@ -232,7 +232,8 @@ pub async fn run_jobs(db: &Db) -> Result<usize, AppError> {
             Err((message, retry_in)) => {
                 tracing::warn!(job = id, attempts, error = %message, retried = retry_in.is_some(), "job failed");
                 let now = db.now();
-                db.write(move |conn| jobs::record_failure(conn, id, &message, retry_in, now)).await?;
+                db.write(move |conn| jobs::record_failure(conn, company_id, id, &message, retry_in, now))
+                    .await?;
             }
         }
     }

@@ -73,10 +73,12 @@ pub fn next_due_webhook(
 /// instance holds it (skipped, not waited for).
 fn lock_if(
     conn: &mut PgConnection,
+    company_id: Uuid,
     call_id: Uuid,
     condition: Condition,
 ) -> Result<Option<CallRow>, StoreError> {
     Ok(calls::table
+        .filter(calls::company_id.eq(company_id))
         .filter(calls::id.eq(call_id))
         .filter(condition)
         .select(CallRow::as_select())
@@ -89,10 +91,11 @@ fn lock_if(
 /// Locks the call if it is still due for delivery (skipped when another instance holds it).
 pub fn lock_due_webhook(
     conn: &mut PgConnection,
+    company_id: Uuid,
     call_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<CallRow>, StoreError> {
-    lock_if(conn, call_id, due_for_webhook(now))
+    lock_if(conn, company_id, call_id, due_for_webhook(now))
 }
 
 /// Leases a locked call for delivery (other instances skip it until `now + lease`) and builds
@@ -104,7 +107,7 @@ pub fn lease_webhook(
     now: DateTime<Utc>,
     lease: Duration,
 ) -> Result<Option<WebhookDelivery>, StoreError> {
-    let attempt: i32 = diesel::update(calls::table.find(call.id))
+    let attempt: i32 = diesel::update(calls::table.find((call.company_id, call.id)))
         .set((
             calls::webhook_next_at.eq(now + lease),
             calls::webhook_sent_at.eq(now),
@@ -117,7 +120,7 @@ pub fn lease_webhook(
         .select((companies::call_webhook_url, companies::call_webhook_secret))
         .first(conn)?;
     let Some(url) = url else {
-        diesel::update(calls::table.find(call.id))
+        diesel::update(calls::table.find((call.company_id, call.id)))
             .set((
                 calls::webhook_next_at.eq(None::<DateTime<Utc>>),
                 calls::webhook_sent_at.eq(None::<DateTime<Utc>>),
@@ -130,7 +133,7 @@ pub fn lease_webhook(
         None => None,
     };
     let loans = match &customer {
-        Some(c) => super::loans::for_customer(conn, c.id)?,
+        Some(c) => super::loans::for_customer(conn, c.company_id, c.id)?,
         None => Vec::new(),
     };
     let body = json!({
@@ -211,14 +214,24 @@ fn waiting(now: DateTime<Utc>) -> Condition {
 }
 
 /// Keeps what the consumer said on the call (`outcome`).
-pub fn set_outcome(conn: &mut PgConnection, call_id: Uuid, outcome: &str) -> Result<(), StoreError> {
-    diesel::update(calls::table.find(call_id)).set(calls::outcome.eq(outcome)).execute(conn)?;
+pub fn set_outcome(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    call_id: Uuid,
+    outcome: &str,
+) -> Result<(), StoreError> {
+    diesel::update(calls::table.find((company_id, call_id))).set(calls::outcome.eq(outcome)).execute(conn)?;
     Ok(())
 }
 
 /// The provider reported the call first at `at`: that was its hand-off.
-pub fn mark_handed_off(conn: &mut PgConnection, call_id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
-    diesel::update(calls::table.find(call_id))
+pub fn mark_handed_off(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    call_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::update(calls::table.find((company_id, call_id)))
         .set((calls::handed_off_at.eq(at), calls::webhook_next_at.eq(None::<DateTime<Utc>>)))
         .execute(conn)?;
     Ok(())
@@ -228,13 +241,15 @@ pub fn mark_handed_off(conn: &mut PgConnection, call_id: Uuid, at: DateTime<Utc>
 /// first.
 pub fn mark_claimed(
     conn: &mut PgConnection,
+    company_id: Uuid,
     ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<Vec<CallRow>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut claimed: Vec<CallRow> = diesel::update(calls::table.filter(calls::id.eq_any(ids)))
+    let of_company = calls::table.filter(calls::company_id.eq(company_id));
+    let mut claimed: Vec<CallRow> = diesel::update(of_company.filter(calls::id.eq_any(ids)))
         .set((calls::handed_off_at.eq(now), calls::webhook_next_at.eq(None::<DateTime<Utc>>)))
         .returning(CallRow::as_returning())
         .get_results(conn)?;
@@ -260,10 +275,11 @@ pub fn expired(
 /// Locks the call if it is still an expired, waiting one (see [`expired`]).
 pub fn lock_expired(
     conn: &mut PgConnection,
+    company_id: Uuid,
     call_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<CallRow>, StoreError> {
-    lock_if(conn, call_id, expired_waiting(now))
+    lock_if(conn, company_id, call_id, expired_waiting(now))
 }
 
 /// Still waiting for its hand-off, and past its expiry.
@@ -281,7 +297,7 @@ pub fn cancel_call(
     now: DateTime<Utc>,
 ) -> Result<CallRow, StoreError> {
     let disposition = format!("cancelled: {message}");
-    let updated: CallRow = diesel::update(calls::table.find(call.id))
+    let updated: CallRow = diesel::update(calls::table.find((call.company_id, call.id)))
         .set((Cancellation::new(reason, &disposition, now), calls::version.eq(calls::version + 1)))
         .returning(CallRow::as_returning())
         .get_result(conn)?;
@@ -294,8 +310,8 @@ pub fn cancel_call(
 
 /// A delivery succeeded: nothing more to send.
 /// The provider has the call from the moment it was sent.
-pub fn webhook_delivered(conn: &mut PgConnection, call_id: Uuid) -> Result<(), StoreError> {
-    diesel::update(calls::table.find(call_id))
+pub fn webhook_delivered(conn: &mut PgConnection, company_id: Uuid, call_id: Uuid) -> Result<(), StoreError> {
+    diesel::update(calls::table.find((company_id, call_id)))
         .set((
             calls::webhook_next_at.eq(None::<DateTime<Utc>>),
             calls::webhook_last_error.eq(None::<String>),
@@ -309,13 +325,14 @@ pub fn webhook_delivered(conn: &mut PgConnection, call_id: Uuid) -> Result<(), S
 /// A delivery failed: try again at `next_at`, or (None) give up.
 pub fn webhook_failed(
     conn: &mut PgConnection,
+    company_id: Uuid,
     call_id: Uuid,
     error: &str,
     next_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
     // Not sent after all: no delivery is under way (the expiry sweep and Do Not Call see it
     // as waiting again).
-    diesel::update(calls::table.find(call_id))
+    diesel::update(calls::table.find((company_id, call_id)))
         .set((
             calls::webhook_next_at.eq(next_at),
             calls::webhook_last_error.eq(error),

@@ -120,7 +120,7 @@ pub(super) fn record_status_changed(
     updated: &CallRow,
     previous: &str,
 ) -> Result<(), StoreError> {
-    let customer_ref = customer_ref_of(conn, updated.customer_id)?;
+    let customer_ref = customer_ref_of(conn, updated.company_id, updated.customer_id)?;
     record_call_events(conn, CALL_STATUS_CHANGED, &[(updated, customer_ref.as_deref(), Some(previous))])
 }
 
@@ -152,12 +152,15 @@ impl<'a> Cancellation<'a> {
 
 pub(crate) fn customer_ref_of(
     conn: &mut PgConnection,
+    company_id: Uuid,
     customer_id: Option<i64>,
 ) -> Result<Option<String>, StoreError> {
     match customer_id {
-        Some(id) => {
-            Ok(customers_table::table.find(id).select(customers_table::external_id).first(conn).optional()?)
-        }
+        Some(id) => Ok(customers_table::table
+            .find((company_id, id))
+            .select(customers_table::external_id)
+            .first(conn)
+            .optional()?),
         None => Ok(None),
     }
 }
@@ -384,16 +387,16 @@ pub fn insert_calls(
         .bind::<Array<Nullable<Text>>, _>(column(|r| r.line_type.clone()))
         .execute(conn)?;
     }
-    let mut per_schedule: std::collections::BTreeMap<Uuid, (i32, DateTime<Utc>)> = Default::default();
+    let mut per_schedule: std::collections::BTreeMap<(Uuid, Uuid), (i32, DateTime<Utc>)> = Default::default();
     for c in new_calls {
         if let Some(id) = c.schedule_id {
-            let entry = per_schedule.entry(id).or_insert((0, c.at));
+            let entry = per_schedule.entry((c.company_id, id)).or_insert((0, c.at));
             entry.0 += 1;
             entry.1 = entry.1.max(c.at);
         }
     }
-    for (id, (count, last)) in per_schedule {
-        diesel::update(schedules_table::table.find(id))
+    for (key, (count, last)) in per_schedule {
+        diesel::update(schedules_table::table.find(key))
             .set((
                 schedules_table::calls_count.eq(schedules_table::calls_count + count),
                 schedules_table::last_call_at.eq(sql::<Nullable<Timestamptz>>(
@@ -440,7 +443,7 @@ pub fn update_status(
     is_final: bool,
     now: DateTime<Utc>,
 ) -> Result<CallRow, StoreError> {
-    let updated: CallRow = diesel::update(calls::table.find(call.id))
+    let updated: CallRow = diesel::update(calls::table.find((call.company_id, call.id)))
         .set((
             calls::status.eq(update.status),
             calls::disposition.eq(update.disposition.or(call.disposition.as_deref())),
@@ -453,7 +456,7 @@ pub fn update_status(
         .returning(CallRow::as_returning())
         .get_result(conn)?;
     if is_final {
-        diesel::update(calls::table.find(call.id))
+        diesel::update(calls::table.find((call.company_id, call.id)))
             .set(calls::webhook_next_at.eq(None::<DateTime<Utc>>))
             .execute(conn)?;
     }
@@ -490,6 +493,7 @@ pub fn cancel_queued(
     .get_results(conn)?;
     let ids: Vec<i64> = cancelled.iter().filter_map(|c| c.customer_id).collect();
     let refs: std::collections::HashMap<i64, String> = customers_table::table
+        .filter(customers_table::company_id.eq(company_id))
         .filter(customers_table::id.eq_any(&ids))
         .select((customers_table::id, customers_table::external_id))
         .load(conn)?
@@ -503,8 +507,12 @@ pub fn cancel_queued(
     Ok(cancelled)
 }
 
-pub(crate) fn customer_ref(conn: &mut PgConnection, customer_id: i64) -> Result<String, StoreError> {
-    customer_ref_of(conn, Some(customer_id))?.ok_or(StoreError::NotFound)
+pub(crate) fn customer_ref(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    customer_id: i64,
+) -> Result<String, StoreError> {
+    customer_ref_of(conn, company_id, Some(customer_id))?.ok_or(StoreError::NotFound)
 }
 
 pub fn get(conn: &mut PgConnection, company_id: Uuid, id: Uuid) -> Result<Option<CallRow>, StoreError> {

@@ -270,7 +270,7 @@ pub fn update(
 ) -> Result<CustomerRow, StoreError> {
     // Every column is set (None as NULL), so the statement has one text: keep it prepared.
     super::prepared::prepared(
-        diesel::update(customers::table.find(id))
+        diesel::update(customers::table.find((company_id, id)))
             .set(CustomerValues::new(company_id, record, now))
             .returning(CustomerRow::as_returning()),
     )
@@ -390,11 +390,12 @@ pub fn lock_many(
 /// placed again keeps its `since`.
 pub fn set_contact_hold(
     conn: &mut PgConnection,
+    company_id: Uuid,
     id: i64,
     hold: Option<(&str, Option<&str>)>,
     now: DateTime<Utc>,
 ) -> Result<CustomerRow, StoreError> {
-    let target = customers::table.find(id);
+    let target = customers::table.find((company_id, id));
     let row =
         match hold {
             Some((reason, note)) => diesel::update(target)

@@ -226,7 +226,9 @@ pub fn prune_before(
 /// Deletes events created before `cutoff`, at most `batch` at a time; returns how many.
 pub fn prune(conn: &mut PgConnection, cutoff: DateTime<Utc>, batch: i64) -> Result<usize, StoreError> {
     Ok(diesel::sql_query(
-        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < $1 ORDER BY id LIMIT $2)",
+        // By the primary key (company_id, id), oldest first along events_created_at.
+        "DELETE FROM events WHERE (company_id, id) IN
+           (SELECT company_id, id FROM events WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
     )
     .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
     .bind::<BigInt, _>(batch)

@@ -77,18 +77,18 @@ pub fn claim(
     let abandoned = jobs::status
         .eq(JobStatus::Running.as_str())
         .and(jobs::updated_at.le(now - Duration::seconds(CLAIM_GRACE)));
-    let job: Option<i64> = jobs::table
+    let job: Option<(Uuid, i64)> = jobs::table
         .filter(due.or(abandoned))
         .order(jobs::id.asc())
-        .select(jobs::id)
+        .select((jobs::company_id, jobs::id))
         .limit(1)
         .for_update()
         .skip_locked()
         .first(conn)
         .optional()?;
-    let Some(id) = job else { return Ok(None) };
+    let Some(key) = job else { return Ok(None) };
     Ok(Some(
-        diesel::update(jobs::table.find(id))
+        diesel::update(jobs::table.find(key))
             .set((
                 jobs::status.eq(JobStatus::Running.as_str()),
                 jobs::run_after.eq(now + lease),
@@ -102,10 +102,11 @@ pub fn claim(
 
 /// Takes the job's row lock for its run, if the claim (`attempts`) is still ours; otherwise
 /// another worker claimed it since, and this run must not happen.
-pub fn lock_for_run(conn: &mut PgConnection, id: i64, attempts: i32) -> Result<bool, StoreError> {
+pub fn lock_for_run(conn: &mut PgConnection, job: &JobRow) -> Result<bool, StoreError> {
     Ok(jobs::table
-        .filter(jobs::id.eq(id))
-        .filter(jobs::attempts.eq(attempts))
+        .filter(jobs::company_id.eq(job.company_id))
+        .filter(jobs::id.eq(job.id))
+        .filter(jobs::attempts.eq(job.attempts))
         .filter(jobs::status.eq(JobStatus::Running.as_str()))
         .select(jobs::id)
         .for_update()
@@ -116,8 +117,13 @@ pub fn lock_for_run(conn: &mut PgConnection, id: i64, attempts: i32) -> Result<b
 }
 
 /// Marks the job done, every item with it.
-pub fn mark_done(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-    diesel::update(jobs::table.find(id))
+pub fn mark_done(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::update(jobs::table.find((company_id, id)))
         .set((
             jobs::status.eq(JobStatus::Done.as_str()),
             jobs::done.eq(jobs::total),
@@ -130,6 +136,7 @@ pub fn mark_done(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> Result
 /// Records a failed run: retried after `retry_in`, or FAILED for good when `retry_in` is None.
 pub fn record_failure(
     conn: &mut PgConnection,
+    company_id: Uuid,
     id: i64,
     error: &str,
     retry_in: Option<Duration>,
@@ -139,7 +146,7 @@ pub fn record_failure(
         Some(delay) => (JobStatus::Pending, now + delay),
         None => (JobStatus::Failed, now),
     };
-    diesel::update(jobs::table.find(id))
+    diesel::update(jobs::table.find((company_id, id)))
         .set((
             jobs::status.eq(status.as_str()),
             jobs::run_after.eq(run_after),

@@ -85,7 +85,7 @@ fn upsert_rows(
         .collect();
     diesel::insert_into(loans::table)
         .values(rows)
-        .on_conflict((loans::customer_id, loans::loan_id))
+        .on_conflict((loans::company_id, loans::customer_id, loans::loan_id))
         .do_update()
         .set((
             loans::amount.eq(excluded(loans::amount)),
@@ -114,8 +114,13 @@ pub fn for_customers(
         .load(conn)?)
 }
 
-pub fn for_customer(conn: &mut PgConnection, customer_id: i64) -> Result<Vec<LoanRow>, StoreError> {
+pub fn for_customer(
+    conn: &mut PgConnection,
+    company_id: uuid::Uuid,
+    customer_id: i64,
+) -> Result<Vec<LoanRow>, StoreError> {
     Ok(loans::table
+        .filter(loans::company_id.eq(company_id))
         .filter(loans::customer_id.eq(customer_id))
         .order(loans::loan_id.asc())
         .select(LoanRow::as_select())

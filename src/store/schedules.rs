@@ -214,7 +214,7 @@ pub fn update(
     settings: &ScheduleSettings,
     now: DateTime<Utc>,
 ) -> Result<ScheduleRow, StoreError> {
-    diesel::update(schedules::table.find(id))
+    diesel::update(schedules::table.find((company_id, id)))
         .set(ScheduleValues::new(company_id, settings, now))
         .returning(ScheduleRow::as_returning())
         .get_result(conn)

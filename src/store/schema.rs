@@ -43,7 +43,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    audit_log (id) {
+    audit_log (company_id, id) {
         id -> Uuid,
         company_id -> Uuid,
         at -> Timestamptz,
@@ -55,7 +55,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    schedules (id) {
+    schedules (company_id, id) {
         id -> Uuid,
         company_id -> Uuid,
         name -> Text,
@@ -82,7 +82,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    customers (id) {
+    customers (company_id, id) {
         id -> Int8,
         company_id -> Uuid,
         external_id -> Text,
@@ -115,7 +115,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    loans (id) {
+    loans (company_id, id) {
         id -> Int8,
         company_id -> Uuid,
         customer_id -> Int8,
@@ -132,7 +132,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    tasks (id) {
+    tasks (company_id, id) {
         id -> Uuid,
         company_id -> Uuid,
         customer_id -> Int8,
@@ -149,7 +149,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    calls (id) {
+    calls (company_id, id) {
         id -> Uuid,
         company_id -> Uuid,
         customer_id -> Nullable<Int8>,
@@ -190,7 +190,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    consents (id) {
+    consents (company_id, id) {
         id -> Int8,
         company_id -> Uuid,
         phone_number -> Text,
@@ -205,7 +205,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    events (id) {
+    events (company_id, id) {
         id -> Int8,
         tx_id -> Int8,
         company_id -> Uuid,
@@ -217,7 +217,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    jobs (id) {
+    jobs (company_id, id) {
         id -> Int8,
         company_id -> Uuid,
         kind -> Text,
@@ -236,10 +236,6 @@ diesel::table! {
 diesel::joinable!(api_keys -> companies (company_id));
 diesel::joinable!(schedules -> companies (company_id));
 diesel::joinable!(customers -> companies (company_id));
-diesel::joinable!(loans -> customers (customer_id));
-diesel::joinable!(tasks -> customers (customer_id));
-diesel::joinable!(tasks -> schedules (schedule_id));
-diesel::joinable!(calls -> tasks (task_id));
 diesel::joinable!(events -> companies (company_id));
 
 diesel::allow_tables_to_appear_in_same_query!(

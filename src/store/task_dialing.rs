@@ -36,11 +36,11 @@ pub fn set_task_status(
     if task.status == status {
         return Ok(());
     }
-    let updated: TaskRow = diesel::update(tasks::table.find(task.id))
+    let updated: TaskRow = diesel::update(tasks::table.find((task.company_id, task.id)))
         .set((tasks::status.eq(status), tasks::updated_at.eq(now), tasks::version.eq(tasks::version + 1)))
         .returning(TaskRow::as_returning())
         .get_result(conn)?;
-    let reference = customer_ref(conn, updated.customer_id)?;
+    let reference = customer_ref(conn, company_id, updated.customer_id)?;
     record_task_events(
         conn,
         company_id,
@@ -57,11 +57,11 @@ pub fn reschedule_task(
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let updated: TaskRow = diesel::update(tasks::table.find(task.id))
+    let updated: TaskRow = diesel::update(tasks::table.find((task.company_id, task.id)))
         .set((tasks::scheduled_for.eq(at), tasks::updated_at.eq(now), tasks::version.eq(tasks::version + 1)))
         .returning(TaskRow::as_returning())
         .get_result(conn)?;
-    let reference = customer_ref(conn, updated.customer_id)?;
+    let reference = customer_ref(conn, task.company_id, updated.customer_id)?;
     record_task_events(conn, task.company_id, TASK_RESCHEDULED, Some(&task.status), &[(&updated, &reference)])
 }
 
@@ -93,7 +93,10 @@ pub fn claim_due_task(
     now: DateTime<Utc>,
 ) -> Result<Option<TaskRow>, StoreError> {
     Ok(tasks::table
-        .inner_join(schedules_table::table)
+        // Within the task's company: the schedule's key is (company_id, id).
+        .inner_join(schedules_table::table.on(
+            schedules_table::company_id.eq(tasks::company_id).and(schedules_table::id.eq(tasks::schedule_id)),
+        ))
         .filter(tasks::status.eq(TaskStatus::Pending.as_str()))
         .filter(tasks::scheduled_for.le(now))
         .filter(schedules_table::paused.eq(false))

@@ -102,6 +102,7 @@ fn cancel_pending(
         None => {
             let ids: Vec<i64> = cancelled.iter().map(|t| t.customer_id).collect();
             customers::table
+                .filter(customers::company_id.eq(company_id))
                 .filter(customers::id.eq_any(&ids))
                 .select((customers::id, customers::external_id))
                 .load(conn)?
