@@ -48,6 +48,23 @@ pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+/// The tables that are not a company's, each with why: distributed by company with Citus,
+/// these would be reference tables (a copy on every node). Every other table is a tenant's:
+/// it has `company_id`, and each of its primary and unique keys and its foreign keys to other
+/// tenant tables include it (`tests/api/distribution.rs` reads the catalog; `docs/scaling.md`).
+pub const REFERENCE_TABLES: &[(&str, &str)] = &[
+    (
+        "companies",
+        "the tenants themselves: its id is the distribution value, and every tenant table's \
+         foreign key to it must resolve on the node that holds the tenant's rows",
+    ),
+    (
+        "api_keys",
+        "a request's key is looked up by its hash before its company is known; few rows, \
+         rarely written (a key's last use at most once a minute per instance)",
+    ),
+];
+
 /// Serialises migrations across instances starting at once (an arbitrary, fixed key).
 const MIGRATION_LOCK_KEY: i64 = 0x00ca_115e_u64 as i64;
 

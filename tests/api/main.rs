@@ -12,6 +12,7 @@ mod consumer_words;
 mod contact_policy;
 mod customers;
 mod dashboard;
+mod distribution;
 mod do_not_call;
 mod docs;
 mod export;
