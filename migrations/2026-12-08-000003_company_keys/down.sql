@@ -1,4 +1,5 @@
 -- Back to keys by id alone (the foreign keys' original names and actions).
+DROP INDEX jobs_live_order;
 ALTER TABLE loans DROP CONSTRAINT loans_customer_fkey;
 ALTER TABLE tasks DROP CONSTRAINT tasks_customer_fkey, DROP CONSTRAINT tasks_schedule_fkey;
 ALTER TABLE calls DROP CONSTRAINT calls_customer_fkey, DROP CONSTRAINT calls_schedule_fkey,

@@ -280,11 +280,21 @@ async fn a_task_that_cannot_be_dialled_backs_off_alone() {
          FROM customers c JOIN schedules s ON s.company_id = c.company_id",
         due.to_rfc3339()
     ));
-    // A fault: the earliest task points at a customer of another company, so it cannot be dialled.
-    let (other, _) = app.new_company("Other");
-    app.execute(&format!(
-        "UPDATE tasks SET company_id = '{other}' WHERE id = (SELECT id FROM tasks ORDER BY scheduled_for LIMIT 1)"
-    ));
+    // A fault: placing the earliest task's call fails. (It used to point the task at another
+    // company's customer, which the composite foreign keys now refuse.)
+    app.execute(
+        "CREATE FUNCTION refuse_first_task_call() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.task_id = (SELECT id FROM tasks ORDER BY scheduled_for LIMIT 1) THEN
+                 RAISE EXCEPTION 'injected fault';
+             END IF;
+             RETURN NEW;
+         END $$",
+    );
+    app.execute(
+        "CREATE TRIGGER refuse_first_task_call BEFORE INSERT ON calls
+         FOR EACH ROW EXECUTE FUNCTION refuse_first_task_call()",
+    );
     let placed = dial_round(&app.store, &DialerConfig::default()).await.expect("the round goes on");
     assert_eq!(placed.len(), 2, "the two good tasks are dialled");
     assert_eq!(
