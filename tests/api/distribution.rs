@@ -200,3 +200,32 @@ fn the_check_names_each_kind_of_mistake() {
     }
     assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
 }
+
+/// What the composite foreign keys add on one machine already: a row of one company cannot
+/// point at another company's row (a task of B for A's customer is refused).
+#[test]
+fn a_row_cannot_point_at_another_companys_row() {
+    let database = TestDatabase::create();
+    let mut conn = database.connect();
+    conn.batch_execute(
+        "INSERT INTO companies (id, name, created_at, updated_at) VALUES
+             ('00000000-0000-0000-0000-00000000000a', 'A', now(), now()),
+             ('00000000-0000-0000-0000-00000000000b', 'B', now(), now());
+         INSERT INTO customers (id, company_id, external_id, created_at, updated_at) VALUES
+             (1, '00000000-0000-0000-0000-00000000000a', 'a-1', now(), now());
+         INSERT INTO schedules (id, company_id, name, task_type, calling_hours_start, calling_hours_end,
+                                cadence, created_at, updated_at)
+         VALUES ('00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-00000000000b', 'b',
+                 'collections', '09:00', '17:00', '[]', now(), now());",
+    )
+    .unwrap();
+    let refused = conn
+        .batch_execute(
+            "INSERT INTO tasks (company_id, customer_id, schedule_id, task_type, attempt, scheduled_for, time_zone,
+                                created_at, updated_at)
+             VALUES ('00000000-0000-0000-0000-00000000000b', 1, '00000000-0000-0000-0000-0000000000b1',
+                     'collections', 1, now(), 'UTC', now(), now())",
+        )
+        .expect_err("a task of company B for company A's customer");
+    assert!(refused.to_string().contains("tasks_customer_fkey"), "{refused}");
+}
