@@ -92,15 +92,19 @@ pub fn claim_due_task(
     skip_tasks: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<Option<TaskRow>, StoreError> {
-    Ok(tasks::table
-        // Within the task's company: the schedule's key is (company_id, id).
-        .inner_join(schedules_table::table.on(
-            schedules_table::company_id.eq(tasks::company_id).and(schedules_table::id.eq(tasks::schedule_id)),
-        ))
-        .filter(tasks::status.eq(TaskStatus::Pending.as_str()))
-        .filter(tasks::scheduled_for.le(now))
+    // The live schedules as a sub-select, not a join: `FOR UPDATE SKIP LOCKED` over a join locks
+    // the schedule's row too, so a worker meeting a schedule another worker holds skipped the
+    // task yet kept its lock, and the other worker's next claim found every such task held and
+    // ended its round early. Schedule ids are unique across companies, and a task's schedule is
+    // its company's (a composite foreign key).
+    let live_schedules = schedules_table::table
         .filter(schedules_table::paused.eq(false))
         .filter(schedules_table::deleted_at.is_null())
+        .select(schedules_table::id);
+    Ok(tasks::table
+        .filter(tasks::status.eq(TaskStatus::Pending.as_str()))
+        .filter(tasks::scheduled_for.le(now))
+        .filter(tasks::schedule_id.eq_any(live_schedules))
         .filter(diesel::dsl::not(tasks::company_id.eq_any(skip_companies)))
         .filter(diesel::dsl::not(tasks::id.eq_any(skip_tasks)))
         .order(tasks::scheduled_for.asc())
