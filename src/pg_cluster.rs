@@ -136,8 +136,9 @@ impl LocalCluster {
         Ok(cluster)
     }
 
-    /// Throwaway cluster in a new temp dir; stopped and removed when this process exits (watchdog) or when dropped.
-    pub fn start_temporary() -> Result<LocalCluster, ClusterError> {
+    /// A cluster to be, in a new temp dir (its data directory not yet created), with the
+    /// watchdog that removes it when this process exits.
+    fn in_temp_dir() -> Result<LocalCluster, ClusterError> {
         let pg = Pg::detect()?;
         let root = create_temp_root()?;
         let data_dir = root.join("data");
@@ -150,7 +151,7 @@ impl LocalCluster {
             }
         };
         // From here on, Drop cleans up if a later step fails.
-        let mut cluster = LocalCluster {
+        let cluster = LocalCluster {
             pg,
             data_dir,
             port: 0,
@@ -159,6 +160,12 @@ impl LocalCluster {
         };
         cluster.pg.make_accessible(&root)?;
         cluster.pg.prepare_dir(&root)?;
+        Ok(cluster)
+    }
+
+    /// Throwaway cluster in a new temp dir; stopped and removed when this process exits (watchdog) or when dropped.
+    pub fn start_temporary() -> Result<LocalCluster, ClusterError> {
+        let mut cluster = LocalCluster::in_temp_dir()?;
         fs::create_dir(&cluster.data_dir)
             .map_err(io_err(format!("cannot create {}", cluster.data_dir.display())))?;
         cluster.pg.prepare_dir(&cluster.data_dir)?;
@@ -172,25 +179,7 @@ impl LocalCluster {
     /// replication) into a temp dir of its own, started on a free port; stopped and removed
     /// when dropped or when this process exits, as [`LocalCluster::start_temporary`]'s.
     pub fn start_standby(&self) -> Result<LocalCluster, ClusterError> {
-        let pg = Pg::detect()?;
-        let root = create_temp_root()?;
-        let data_dir = root.join("data");
-        let watchdog = match spawn_watchdog(&pg, &root, &data_dir) {
-            Ok(child) => child,
-            Err(e) => {
-                let _ = fs::remove_dir_all(&root);
-                return Err(e);
-            }
-        };
-        let mut standby = LocalCluster {
-            pg,
-            data_dir,
-            port: 0,
-            made_traversable: Vec::new(),
-            temp: Some(TempDir { root: root.clone(), watchdog: Some(watchdog) }),
-        };
-        standby.pg.make_accessible(&root)?;
-        standby.pg.prepare_dir(&root)?;
+        let mut standby = LocalCluster::in_temp_dir()?;
         let args: Vec<OsString> = vec![
             "-D".into(),
             standby.data_dir.clone().into(),

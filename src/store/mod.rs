@@ -365,12 +365,7 @@ impl Db {
                 }
                 return result;
             }
-            let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            let result = f(&mut conn);
-            if result.is_err() {
-                evict_if_dead(&mut conn);
-            }
-            result
+            on_pool(&pool, f)
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
@@ -386,12 +381,7 @@ impl Db {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            let result = f(&mut conn);
-            if result.is_err() {
-                evict_if_dead(&mut conn);
-            }
-            result
+            on_pool(&pool, f)
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
@@ -424,6 +414,20 @@ fn evict_if_dead(conn: &mut PgConnection) -> bool {
         AnsiTransactionManager::transaction_manager_status_mut(conn).set_in_error();
     }
     dead
+}
+
+/// Runs `f` on a connection of `pool` (on the calling, blocking, thread); a connection the
+/// failure shows to be dead is dropped from the pool.
+fn on_pool<T>(
+    pool: &PgPool,
+    f: impl FnOnce(&mut PgConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let result = f(&mut conn);
+    if result.is_err() {
+        evict_if_dead(&mut conn);
+    }
+    result
 }
 
 /// Held while a database call runs or waits for a connection.
