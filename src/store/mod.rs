@@ -12,6 +12,7 @@ pub mod consents;
 pub mod contact_history;
 pub mod customer_list;
 pub mod customers;
+pub mod dialing;
 pub mod events;
 pub mod idempotency;
 pub mod jobs;
