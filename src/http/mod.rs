@@ -210,6 +210,17 @@ impl AppState {
     }
 }
 
+/// A plain HTTP request to the API (GraphQL, REST, exports), not a WebSocket upgrade (whose
+/// session lives longer than a request and is handled in `websocket`).
+pub(crate) fn is_api_request(req: &actix_web::dev::ServiceRequest) -> bool {
+    let path = req.path();
+    let api = path == "/graphql"
+        || path.starts_with("/v1/")
+        || path.starts_with("/api/")
+        || path.starts_with("/export/");
+    api && !req.headers().contains_key(actix_web::http::header::UPGRADE)
+}
+
 /// The API key of a request: `X-API-Key`, else `Authorization: Bearer KEY`, else
 /// `Authorization: Basic base64(anything:KEY)` (the key as the password, as vendors' HTTP
 /// clients send it). A malformed header is no key.

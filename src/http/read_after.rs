@@ -7,7 +7,7 @@
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::web;
 
@@ -26,13 +26,8 @@ pub async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let path = req.path();
-    let api = path == "/graphql"
-        || path.starts_with("/v1/")
-        || path.starts_with("/api/")
-        || path.starts_with("/export/");
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let (true, Some(state), false) = (api, state, req.headers().contains_key(header::UPGRADE)) else {
+    let (true, Some(state)) = (super::is_api_request(&req), state) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     if state.db().replica().is_none() {

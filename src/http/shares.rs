@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::web;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -53,15 +53,9 @@ pub async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let path = req.path();
-    let api = path == "/graphql"
-        || path.starts_with("/v1/")
-        || path.starts_with("/api/")
-        || path.starts_with("/export/");
-    let upgrade = req.headers().contains_key(header::UPGRADE);
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let key = super::api_key(req.request());
-    let (true, false, Some(state), Some(key)) = (api, upgrade, state, key) else {
+    let (true, Some(state), Some(key)) = (super::is_api_request(&req), state, key) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     // An unknown key (or a failed lookup) is the handler's to answer, in its door's shape.
