@@ -572,6 +572,21 @@ pub async fn rest_request(
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
+/// POSTs a GraphQL request as `api_key` to the server at `base_url` (any instance, not only a
+/// [`TestApp`]'s) and returns the JSON answer.
+pub async fn gql_at(base_url: &str, api_key: &str, query: &str, variables: Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("{base_url}/graphql"))
+        .header("X-API-Key", api_key)
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .expect("POST /graphql")
+        .json()
+        .await
+        .expect("a JSON answer")
+}
+
 /// Waits until `check` yields a value (re-asked every 20 ms), failing after 30 s: for state
 /// another task reaches (the server's job worker, the event hub), never a timing assertion.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T

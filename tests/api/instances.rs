@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::calls::receiver;
 use crate::harness::{
-    customer_input, eventually, test_secrets, webhook_config, TestApp, WsClient, TRANSPORT_WS,
+    customer_input, eventually, gql_at, test_secrets, webhook_config, TestApp, WsClient, TRANSPORT_WS,
 };
 use crate::sync::SYNC;
 
@@ -22,19 +22,6 @@ const EVENTS: [(&str, &str); 2] = [
     ("tasks", "subscription { taskEvents { eventId task { id status } } }"),
     ("calls", "subscription { callEvents { eventId call { id status } } }"),
 ];
-
-async fn gql_at(base_url: &str, api_key: &str, query: &str, variables: Value) -> Value {
-    reqwest::Client::new()
-        .post(format!("{base_url}/graphql"))
-        .header("X-API-Key", api_key)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .expect("POST /graphql")
-        .json()
-        .await
-        .expect("a JSON answer")
-}
 
 /// Customer `i` in Los Angeles (09:00 there at the test's start), with a number of its own so
 /// that no call waits on another's recent dial.

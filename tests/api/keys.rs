@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::harness::{
-    assert_error, create_schedule, customer_input, rest_request, TestApp, WsClient, CREATE_CUSTOMER,
+    assert_error, create_schedule, customer_input, gql_at, rest_request, TestApp, WsClient, CREATE_CUSTOMER,
     TRANSPORT_WS,
 };
 
@@ -36,18 +36,6 @@ async fn first_event(app: &TestApp, ws: &mut WsClient) -> Value {
     panic!("no event reached the subscriber")
 }
 
-async fn gql_at(app: &TestApp, base_url: &str, key: &str, query: &str) -> Value {
-    let response = app
-        .client
-        .post(format!("{base_url}/graphql"))
-        .header("X-API-Key", key)
-        .json(&json!({"query": query}))
-        .send()
-        .await
-        .unwrap();
-    response.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_key_is_issued_listed_and_revoked_on_every_instance() {
     let app = TestApp::spawn().await;
@@ -56,7 +44,7 @@ async fn a_key_is_issued_listed_and_revoked_on_every_instance() {
     assert!(secret.starts_with("csk_"));
     // The key works on both instances (and each now holds it in its cache).
     for base in [&app.base_url, &other.base_url] {
-        let body = gql_at(&app, base, &secret, COMPANY).await;
+        let body = gql_at(base, &secret, COMPANY, json!({})).await;
         assert!(body["errors"].is_null(), "{body}");
     }
     let keys = app.gql_ok(KEYS, json!({})).await["apiKeys"].as_array().unwrap().clone();
@@ -71,11 +59,11 @@ async fn a_key_is_issued_listed_and_revoked_on_every_instance() {
     let revoked = app.gql_ok(REVOKE_KEY, json!({"id": id})).await["revokeApiKey"].clone();
     assert!(revoked["revokedAt"].is_string(), "{revoked}");
     for base in [app.base_url.clone(), other.base_url.clone()] {
-        let (app, secret) = (&app, secret.clone());
+        let secret = secret.clone();
         crate::harness::eventually("the revoked key refused on every instance", || {
             let (base, secret) = (base.clone(), secret.clone());
             async move {
-                let body = gql_at(app, &base, &secret, COMPANY).await;
+                let body = gql_at(&base, &secret, COMPANY, json!({})).await;
                 (body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED").then_some(())
             }
         })
@@ -96,13 +84,13 @@ async fn a_key_is_issued_listed_and_revoked_on_every_instance() {
 async fn key_commands_refuse_bad_input_and_stay_in_their_company() {
     let app = TestApp::spawn().await;
     let (_, theirs) = app.new_company("Beta");
-    let their_keys = gql_at(&app, &app.base_url, &theirs, KEYS).await["data"]["apiKeys"].clone();
+    let their_keys = gql_at(&app.base_url, &theirs, KEYS, json!({})).await["data"]["apiKeys"].clone();
     let their_key_id = their_keys[0]["id"].as_str().unwrap().to_string();
 
     // Another company's key is NOT_FOUND, and stays unrevoked.
     assert_error(&app.gql(REVOKE_KEY, json!({"id": their_key_id})).await, "NOT_FOUND", None);
     assert_error(&app.gql(REVOKE_KEY, json!({"id": "not-a-key"})).await, "NOT_FOUND", None);
-    let body = gql_at(&app, &app.base_url, &theirs, COMPANY).await;
+    let body = gql_at(&app.base_url, &theirs, COMPANY, json!({})).await;
     assert!(body["errors"].is_null(), "{body}");
     let listed = app.gql_ok(KEYS, json!({})).await["apiKeys"].as_array().unwrap().len();
     assert_eq!(listed, 1, "only the company's own key");

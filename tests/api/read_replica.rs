@@ -11,7 +11,7 @@ use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    create_schedule, customer_input, eventually, TestApp, TestDatabase, WsClient, CREATE_CUSTOMER,
+    create_schedule, customer_input, eventually, gql_at, TestApp, TestDatabase, WsClient, CREATE_CUSTOMER,
     TRANSPORT_WS,
 };
 
@@ -38,16 +38,7 @@ const JOB: &str = "query($id: ID!) { job(id: $id) { status } }";
 
 /// How many tasks a task list counts for `key`.
 async fn tasks(base: &str, key: &str) -> i64 {
-    let body: Value = reqwest::Client::new()
-        .post(format!("{base}/graphql"))
-        .header("X-API-Key", key)
-        .json(&json!({"query": "{ tasks(first: 1) { totalCount } }"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = gql_at(base, key, "{ tasks(first: 1) { totalCount } }", json!({})).await;
     body["data"]["tasks"]["totalCount"].as_i64().unwrap_or_else(|| panic!("{body:#}"))
 }
 
